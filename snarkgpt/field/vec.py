@@ -1,0 +1,168 @@
+"""Vector kernels over (n, 4) uint64 arrays of Montgomery-form field elements.
+
+Each kernel takes the modulus `p` (a 4-tuple of uint64) and, for products, `inv` = -p^-1 mod
+2^64, so one compiled kernel serves both Fr and Fq. Loops run in parallel (`prange`) and are
+cached on disk so a second process does not recompile.
+"""
+import numba as nb
+import numpy as np
+
+from .arith import U0, U1, add_mod, is_zero, load, mont_mul, neg_mod, sbb, store, sub_mod
+
+_JIT = dict(parallel=True, cache=True, nogil=True)
+
+
+@nb.njit(**_JIT)
+def vadd(a, b, out, p):
+    for i in nb.prange(a.shape[0]):
+        store(out, i, add_mod(load(a, i), load(b, i), p))
+
+
+@nb.njit(**_JIT)
+def vsub(a, b, out, p):
+    for i in nb.prange(a.shape[0]):
+        store(out, i, sub_mod(load(a, i), load(b, i), p))
+
+
+@nb.njit(**_JIT)
+def vneg(a, out, p):
+    for i in nb.prange(a.shape[0]):
+        store(out, i, neg_mod(load(a, i), p))
+
+
+@nb.njit(**_JIT)
+def vmul(a, b, out, p, inv):
+    for i in nb.prange(a.shape[0]):
+        store(out, i, mont_mul(load(a, i), load(b, i), p, inv))
+
+
+@nb.njit(**_JIT)
+def vsquare(a, out, p, inv):
+    for i in nb.prange(a.shape[0]):
+        x = load(a, i)
+        store(out, i, mont_mul(x, x, p, inv))
+
+
+@nb.njit(**_JIT)
+def vscale(a, c, out, p, inv):
+    """out = a * c for one constant c (a limb tuple)."""
+    for i in nb.prange(a.shape[0]):
+        store(out, i, mont_mul(load(a, i), c, p, inv))
+
+
+@nb.njit(inline="always")
+def pow_limbs(x, e, one, p, inv):
+    """x^e by left-to-right square-and-multiply; e is a 4-tuple exponent (not Montgomery)."""
+    acc = one
+    for li in range(3, -1, -1):
+        w = e[li]
+        for bit in range(63, -1, -1):
+            acc = mont_mul(acc, acc, p, inv)
+            if (w >> np.uint64(bit)) & U1:
+                acc = mont_mul(acc, x, p, inv)
+    return acc
+
+
+@nb.njit(**_JIT)
+def vpow(a, e, out, one, p, inv):
+    for i in nb.prange(a.shape[0]):
+        store(out, i, pow_limbs(load(a, i), e, one, p, inv))
+
+
+@nb.njit(cache=True, nogil=True)
+def batch_inverse_serial(a, out, one, pm2, p, inv):
+    """Montgomery's trick on one chunk: 3(n-1) products and one exponentiation.
+
+    Zero inputs are left as zero in `out` and skipped in the running product; the
+    caller decides whether zero is an error."""
+    n = a.shape[0]
+    acc = one
+    for i in range(n):
+        store(out, i, acc)            # prefix product of the non-zero a[0..i)
+        x = load(a, i)
+        if not is_zero(x):
+            acc = mont_mul(acc, x, p, inv)
+    acc = pow_limbs(acc, pm2, one, p, inv)
+    for i in range(n - 1, -1, -1):
+        x = load(a, i)
+        if is_zero(x):
+            store(out, i, (U0, U0, U0, U0))
+            continue
+        prefix = load(out, i)
+        store(out, i, mont_mul(acc, prefix, p, inv))
+        acc = mont_mul(acc, x, p, inv)
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def batch_inverse(a, out, one, pm2, p, inv, chunks):
+    """Batch inversion split into `chunks` independent Montgomery tricks run in parallel."""
+    n = a.shape[0]
+    step = (n + chunks - 1) // chunks
+    for c in nb.prange(chunks):
+        lo = c * step
+        hi = min(n, lo + step)
+        if lo < hi:
+            batch_inverse_serial(a[lo:hi], out[lo:hi], one, pm2, p, inv)
+
+
+@nb.njit(**_JIT)
+def from_i64(x, out, r2, p, inv):
+    """Signed 64-bit integers -> Montgomery form (negative v as p - |v|)."""
+    for i in nb.prange(x.shape[0]):
+        v = x[i]
+        mag = np.uint64(-v) if v < 0 else np.uint64(v)
+        m = mont_mul((mag, U0, U0, U0), r2, p, inv)
+        if v < 0:
+            m = neg_mod(m, p)
+        store(out, i, m)
+
+
+@nb.njit(**_JIT)
+def from_mont(a, out, p, inv):
+    """Montgomery form -> canonical limbs (multiply by 1, i.e. divide by R)."""
+    one_raw = (U1, U0, U0, U0)
+    for i in nb.prange(a.shape[0]):
+        store(out, i, mont_mul(load(a, i), one_raw, p, inv))
+
+
+@nb.njit(**_JIT)
+def to_mont(a, out, r2, p, inv):
+    """Canonical limbs (< p) -> Montgomery form."""
+    for i in nb.prange(a.shape[0]):
+        store(out, i, mont_mul(load(a, i), r2, p, inv))
+
+
+@nb.njit(**_JIT)
+def canonical_to_i64(c, out, half, p, bound):
+    """Canonical limbs -> signed int64 (values above p/2 are negative).
+
+    Returns the index of the first element whose magnitude exceeds `bound`, or -1."""
+    bad = c.shape[0]
+    for i in nb.prange(c.shape[0]):
+        x = load(c, i)
+        neg = (x[3] > half[3]) or (x[3] == half[3] and (x[2] > half[2] or (x[2] == half[2] and (
+            x[1] > half[1] or (x[1] == half[1] and x[0] > half[0])))))
+        if neg:
+            x = sub_mod(p, x, p)
+        if x[1] != U0 or x[2] != U0 or x[3] != U0 or x[0] > bound:
+            if i < bad:
+                bad = i
+            out[i] = 0
+            continue
+        out[i] = -np.int64(x[0]) if neg else np.int64(x[0])
+    return bad if bad < c.shape[0] else -1
+
+
+@nb.njit(cache=True, nogil=True)
+def ge_modulus(c, p):
+    """Index of the first row whose value is >= p (not canonical), or -1."""
+    for i in range(c.shape[0]):
+        _, b = sbb(c[i, 0], p[0], U0)
+        _, b = sbb(c[i, 1], p[1], b)
+        _, b = sbb(c[i, 2], p[2], b)
+        _, b = sbb(c[i, 3], p[3], b)
+        if b == U0:
+            return i
+    return -1
+
+
