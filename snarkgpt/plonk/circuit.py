@@ -1,0 +1,1211 @@
+"""The constraint system, the layouter and the witness (`Assignment`).
+
+A circuit is a matrix of field elements with n = 2^k rows and three kinds of columns:
+
+* advice columns: the private witness, each assigned in a *phase* (0, 1, ...). The prover
+  commits to every phase-p column before the challenges "after phase p" are squeezed; those
+  challenges may then be used by gates and lookups and by the witness of later phases;
+* fixed columns: known to the verifier (selectors, lookup tables, constants, weights);
+* instance columns: the public inputs and outputs.
+
+Constraints
+-----------
+* gates: named lists of named polynomial constraints (`Expression`s with rotations), each
+  multiplied by a selector; a gate constraint must vanish on every usable row;
+* copy constraints: equalities between cells of equality-enabled columns (the permutation
+  argument);
+* lookups: a tuple of input expressions must, on every row where the lookup's selector is
+  non-zero, equal some row of a table (a tuple of table expressions over the usable rows).
+  Lookups with the same table share one table (and one multiplicity column).
+
+Rows
+----
+The last rows of the domain are not usable by the circuit (zero knowledge):
+
+    rows [0, usable_rows)              the circuit's rows
+    row  usable_rows                   the "last" row (l_last of the permutation and lookup
+                                       running products/sums), not usable
+    rows (usable_rows, n)              `blinding_rows` rows of random values put there by
+                                       the prover (BLINDING_ROWS = 5 unless some advice
+                                       column is queried at more than 3 rotations, see
+                                       `ConstraintSystem.blinding_rows`)
+
+so ``usable_rows = n - blinding_rows - 1``.
+
+Writing a witness (two phases, halo2's challenge API)
+-----------------------------------------------------
+A circuit object has ``synthesize(config, layouter)`` (see examples.py). It is called once.
+Inside, ``layouter.assign_region(name, fn)`` calls ``fn(region)`` right away; the region
+starts at the next free row (a single-pass floor planner: regions are stacked one after
+another), assigns cells at offsets relative to its start, and is as tall as the largest
+offset it used (or ``region.reserve(h)``). Every cell belongs to the region that assigned
+its row; the region's name is what failures report (a later layer uses names of model ops
+such as ``h.2.attn.softmax``; ``layouter.namespace("h.2")`` prefixes names).
+
+Cells of later-phase advice columns usually depend on challenges. A region registers them
+with ``region.after_challenges(fn, phase=1)``: ``fn(region, challenges)`` runs once the
+challenges squeezed after phase ``phase - 1`` are known (``challenges[ch]`` is an int). It
+may assign only inside the rows the region already occupies, and only advice columns of
+phase >= ``phase``. The phase-0 values it needs are simply captured by the closure, so the
+expensive witness computation runs once.
+
+    asg = Assignment.first_pass(cs, circuit, config, instances)   # phase 0, fixes n
+    ... prover commits asg.advice_columns_of_phase(0) ...
+    asg.run_phase(1, {r: value_from_transcript})                   # deferred callbacks
+    ...                                                            # (asg.complete() when done)
+
+or, for the mock prover and tests, ``synthesize(cs, circuit, config)`` which samples every
+challenge at random (or takes them from ``challenges=``).
+
+What the prover reads (everything is a plain attribute or method)
+-----------------------------------------------------------------
+1. gates: ``cs.gate_polynomials()`` -> [GatePolynomial(gate, name, expression)] where
+   ``expression`` is already ``selector * constraint``; ``cs.compile_gates()`` compiles all of
+   them into one multi-output `Program` for `evaluate_rows_multi` (on a coset: stride).
+2. lookups: ``cs.lookups`` (name, inputs, table expressions, selector expression, table key)
+   and ``cs.lookup_groups()`` -> {table key: [Lookup]} (lookups sharing a table).
+3. permutation: ``cs.permutation_columns`` (the equality-enabled columns, in order) and
+   ``asg.copies``: an (m, 4) int64 array of (column position, row, column position, row),
+   positions indexing ``cs.permutation_columns``.
+4. values: ``asg.advice`` / ``asg.fixed`` / ``asg.instance``: (num_columns, n, 4) arrays of
+   Fr Montgomery values (``asg.advice[i]`` is column i, an (n, 4) array), with ``asg.n``, ``asg.k``, ``asg.usable_rows``; the rows
+   from usable_rows on are the prover's (blinding) and are zero here.
+5. phases: ``cs.num_phases``, ``column.phase``, ``cs.advice_columns_of_phase(p)``,
+   ``cs.challenges_after(p)``; ``asg.challenges`` maps challenge index -> int.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snarkgpt.field import Fr
+
+from .expression import (ADVICE, FIXED, INSTANCE, Challenge, Column, Expression, Selector,
+                         as_expr, compile_expressions, signed)
+
+BLINDING_ROWS = 5
+"""Rows at the end of the domain that the prover fills with random values (zero knowledge).
+
+Each advice polynomial is opened at most at 3 points (typical rotations -1, 0, 1), the
+permutation/lookup running columns at 3 (x, wx, w^last x); one more random row than there
+are openings keeps the opened values independent of the witness, plus one for the quotient.
+halo2 uses the same count, max(3, queries per column) + 2."""
+
+MIN_K = 4
+
+__all__ = [
+    "BLINDING_ROWS", "ConstraintSystem", "Gate", "GatePolynomial", "Lookup", "Table",
+    "Layouter", "Region", "TableRegion", "Cell", "CellRange", "Assignment", "RegionInfo",
+    "synthesize", "CircuitError",
+]
+
+
+class CircuitError(Exception):
+    """A mistake in a circuit's configuration or witness assignment."""
+
+
+# ---------------------------------------------------------------------------------------
+# Gates, lookups, tables
+# ---------------------------------------------------------------------------------------
+@dataclass
+class Gate:
+    """A named gate: every constraint, times the selector, vanishes on every usable row."""
+
+    name: str
+    constraint_names: list[str]
+    constraints: list[Expression]
+    selector: Expression           # a selector query, or any expression switching it on
+    selector_obj: Selector | None  # the Selector, when the gate has a simple selector
+
+    def polynomials(self) -> list[Expression]:
+        return [self.selector * c for c in self.constraints]
+
+    def degree(self) -> int:
+        return max((p.degree() for p in self.polynomials()), default=0)
+
+
+@dataclass
+class GatePolynomial:
+    gate: Gate
+    index: int          # position of the constraint in its gate
+    name: str           # the constraint's name
+    constraint: Expression
+    expression: Expression  # selector * constraint: what must vanish
+
+
+@dataclass
+class Table:
+    """A lookup table made of dedicated fixed columns, filled with `Layouter.assign_table`."""
+
+    name: str
+    columns: list[Column]
+
+    def exprs(self) -> list[Expression]:
+        return [c.cur() for c in self.columns]
+
+
+@dataclass
+class Lookup:
+    """On every usable row where ``selector`` != 0, the tuple ``inputs`` equals some row of
+    ``table`` (a tuple of expressions evaluated on the usable rows)."""
+
+    name: str
+    inputs: list[Expression]
+    table: list[Expression]
+    selector: Expression
+    selector_obj: Selector | None
+    table_name: str
+    table_key: tuple
+
+    def input_degree(self) -> int:
+        return max(e.degree() for e in self.inputs)
+
+    def table_degree(self) -> int:
+        return max(e.degree() for e in self.table)
+
+    def degree(self) -> int:
+        """Constraint degree under the logUp layout assumed by `ConstraintSystem.degree`:
+
+        helper h = s / (beta + f) per lookup, with f = sum_j theta^j f_j the compressed input
+        tuple, constrained by  l_active * (h * (beta + f) - s) = 0            -> deg(f) + 2;
+        g = 1 / (beta + t) per table:  l_active * (g * (beta + t) - 1) = 0   -> deg(t) + 2;
+        running sum: l_active * (phi(wX) - phi(X) - sum h + m * g) = 0       -> 3.
+        l_active = 1 - l_last - l_blind has degree 1. So max(d, e) + 2, at least 3."""
+        d = max(self.input_degree() + 1, self.selector.degree())
+        return max(3, d + 1, self.table_degree() + 2)
+
+
+def _constraint_list(constraints, gate_name):
+    """[(name, expr)] from a list of exprs / (name, expr) pairs / a dict."""
+    if isinstance(constraints, dict):
+        items = list(constraints.items())
+    else:
+        if isinstance(constraints, (Expression, tuple)) and not isinstance(constraints, list):
+            constraints = [constraints]
+        items = []
+        for i, c in enumerate(constraints):
+            if isinstance(c, tuple):
+                if len(c) != 2 or not isinstance(c[0], str):
+                    raise CircuitError(f"gate {gate_name!r}: constraints are exprs or (name, expr)")
+                items.append((c[0], c[1]))
+            else:
+                items.append((None, c))
+    out = []
+    for i, (n, e) in enumerate(items):
+        e = as_expr(e)
+        out.append((n if n is not None else (str(e) if len(items) == 1 else f"#{i}: {e}"), e))
+    if not out:
+        raise CircuitError(f"gate {gate_name!r} has no constraints")
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The constraint system
+# ---------------------------------------------------------------------------------------
+class ConstraintSystem:
+    """Columns, gates, lookups, copies-enabled columns and challenges of one circuit."""
+
+    def __init__(self):
+        self.advice_columns: list[Column] = []
+        self.fixed_columns: list[Column] = []
+        self.instance_columns: list[Column] = []
+        self.selectors: list[Selector] = []
+        self.challenges: list[Challenge] = []
+        self.gates: list[Gate] = []
+        self.lookups: list[Lookup] = []
+        self.tables: list[Table] = []
+        self.permutation_columns: list[Column] = []
+        self._perm_pos: dict[Column, int] = {}
+        self._names: dict[str, object] = {}
+        self._usable: Selector | None = None
+        self._compiled = None
+
+    # -- columns ---------------------------------------------------------------------------
+    def _name(self, name, default, obj_kind):
+        name = name if name is not None else default
+        if name in self._names:
+            raise CircuitError(f"name {name!r} is already used ({self._names[name]})")
+        self._names[name] = obj_kind
+        return name
+
+    def advice_column(self, name: str | None = None, phase: int = 0) -> Column:
+        """A witness column assigned in ``phase`` (0 = before any challenge)."""
+        if phase < 0:
+            raise CircuitError("phase must be >= 0")
+        i = len(self.advice_columns)
+        col = Column(ADVICE, i, self._name(name, f"advice_{i}", "advice column"), phase=phase)
+        self.advice_columns.append(col)
+        self._changed()
+        return col
+
+    def fixed_column(self, name: str | None = None, role: str = "fixed") -> Column:
+        i = len(self.fixed_columns)
+        col = Column(FIXED, i, self._name(name, f"fixed_{i}", f"{role} column"), role=role)
+        self.fixed_columns.append(col)
+        self._changed()
+        return col
+
+    def instance_column(self, name: str | None = None) -> Column:
+        i = len(self.instance_columns)
+        col = Column(INSTANCE, i, self._name(name, f"instance_{i}", "instance column"))
+        self.instance_columns.append(col)
+        self._changed()
+        return col
+
+    def selector(self, name: str | None = None) -> Selector:
+        """A simple selector (its own fixed column of 0/1, set by `Region.enable_selector`)."""
+        name = name if name is not None else f"q_{len(self.selectors)}"
+        sel = Selector(self.fixed_column(name, role="selector"))
+        self.selectors.append(sel)
+        return sel
+
+    def table_column(self, name: str | None = None) -> Column:
+        """A fixed column reserved for lookup tables (assigned by `Layouter.assign_table`)."""
+        return self.fixed_column(name if name is not None else f"table_{len(self.fixed_columns)}",
+                                 role="table")
+
+    def lookup_table(self, name: str, columns) -> Table:
+        """A named table of ``columns`` new table columns (an int, or a list of names)."""
+        names = [f"{name}.{i}" for i in range(columns)] if isinstance(columns, int) else list(columns)
+        if any(t.name == name for t in self.tables):
+            raise CircuitError(f"table {name!r} already exists")
+        t = Table(name, [self.table_column(n) for n in names])
+        self.tables.append(t)
+        return t
+
+    def challenge(self, after_phase: int = 0, name: str | None = None) -> Challenge:
+        """A challenge squeezed after every advice column of ``after_phase`` is committed."""
+        i = len(self.challenges)
+        ch = Challenge(i, after_phase, self._name(name, f"challenge_{i}", "challenge"))
+        self.challenges.append(ch)
+        self._changed()
+        return ch
+
+    def enable_equality(self, column: Column) -> None:
+        """Allow copy constraints on ``column`` (it joins the permutation argument)."""
+        if not isinstance(column, Column):
+            raise CircuitError("enable_equality takes a Column")
+        if column not in self._perm_pos:
+            self._perm_pos[column] = len(self.permutation_columns)
+            self.permutation_columns.append(column)
+
+    def permutation_position(self, column: Column) -> int:
+        try:
+            return self._perm_pos[column]
+        except KeyError:
+            raise CircuitError(f"{column.kind} column {column.name!r} is not equality-enabled: "
+                               f"call cs.enable_equality({column.name}) when configuring") from None
+
+    def usable_selector(self) -> Selector:
+        """The built-in selector that is 1 on every usable row (used by gates and lookups
+        declared without a selector). Created on first use."""
+        if self._usable is None:
+            self._usable = Selector(self.fixed_column("q_usable", role="usable"))
+        return self._usable
+
+    # -- constraints -----------------------------------------------------------------------
+    def _selector_expr(self, selector):
+        if selector is None:
+            sel = self.usable_selector()
+            return sel.expr(), sel
+        if isinstance(selector, Selector):
+            return selector.expr(), selector
+        return as_expr(selector), None
+
+    def create_gate(self, name: str, constraints, selector=None) -> Gate:
+        """A named gate. ``constraints``: a list of Expressions or (name, Expression) pairs, or
+        a dict name -> Expression. ``selector``: a Selector, an expression (a complex
+        selector), or None for "every usable row"."""
+        if any(g.name == name for g in self.gates):
+            raise CircuitError(f"gate {name!r} already exists")
+        items = _constraint_list(constraints, name)
+        sel_expr, sel = self._selector_expr(selector)
+        self._check_expr_columns([e for _, e in items] + [sel_expr], f"gate {name!r}")
+        gate = Gate(name, [n for n, _ in items], [e for _, e in items], sel_expr, sel)
+        self.gates.append(gate)
+        self._changed()
+        return gate
+
+    def lookup(self, name: str, inputs, table, selector=None) -> Lookup:
+        """Every usable row where ``selector`` != 0 must have ``inputs`` (a list of
+        expressions) equal to a row of ``table`` (a `Table`, a list of table columns, or a
+        list of expressions). Lookups into the same table share it."""
+        if any(lk.name == name for lk in self.lookups):
+            raise CircuitError(f"lookup {name!r} already exists")
+        inputs = [as_expr(e) for e in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
+        if isinstance(table, Table):
+            tname, texprs = table.name, table.exprs()
+        else:
+            items = table if isinstance(table, (list, tuple)) else [table]
+            texprs = [c.cur() if isinstance(c, Column) else as_expr(c) for c in items]
+            named = [t for t in self.tables if [str(e) for e in t.exprs()] == [str(e) for e in texprs]]
+            tname = named[0].name if named else "(" + ", ".join(str(e) for e in texprs) + ")"
+        if len(inputs) != len(texprs):
+            raise CircuitError(f"lookup {name!r}: {len(inputs)} inputs but the table has "
+                               f"{len(texprs)} columns")
+        sel_expr, sel = self._selector_expr(selector)
+        self._check_expr_columns(inputs + texprs + [sel_expr], f"lookup {name!r}")
+        key = tuple(str(e) for e in texprs)
+        lk = Lookup(name, inputs, texprs, sel_expr, sel, tname, key)
+        self.lookups.append(lk)
+        self._changed()
+        return lk
+
+    def _check_expr_columns(self, exprs, what):
+        cols = {ADVICE: self.advice_columns, FIXED: self.fixed_columns, INSTANCE: self.instance_columns}
+        for e in exprs:
+            for q in e.queries():
+                c = q.column
+                if c.index >= len(cols[c.kind]) or cols[c.kind][c.index] is not c and cols[c.kind][c.index] != c:
+                    raise CircuitError(f"{what} uses column {c.name!r} of another constraint system")
+            for ch in e.challenges():
+                if ch.index >= len(self.challenges):
+                    raise CircuitError(f"{what} uses challenge {ch.name!r} of another constraint system")
+
+    def _changed(self):
+        self._compiled = None
+
+    # -- phases ----------------------------------------------------------------------------
+    @property
+    def num_phases(self) -> int:
+        """Number of advice phases (1 + the largest phase of an advice column)."""
+        return 1 + max((c.phase for c in self.advice_columns), default=0)
+
+    def advice_columns_of_phase(self, phase: int) -> list[Column]:
+        return [c for c in self.advice_columns if c.phase == phase]
+
+    def challenges_after(self, phase: int) -> list[Challenge]:
+        return [c for c in self.challenges if c.after_phase == phase]
+
+    # -- counts ----------------------------------------------------------------------------
+    @property
+    def num_advice(self) -> int:
+        return len(self.advice_columns)
+
+    @property
+    def num_fixed(self) -> int:
+        return len(self.fixed_columns)
+
+    @property
+    def num_instance(self) -> int:
+        return len(self.instance_columns)
+
+    # -- the prover's view -----------------------------------------------------------------
+    def gate_polynomials(self) -> list[GatePolynomial]:
+        """Every gate constraint times its selector, in gate order."""
+        out = []
+        for g in self.gates:
+            for i, (n, c) in enumerate(zip(g.constraint_names, g.constraints)):
+                out.append(GatePolynomial(g, i, n, c, g.selector * c))
+        return out
+
+    def compile_gates(self):
+        """(Program, [GatePolynomial]): all gate polynomials as one multi-output program."""
+        if self._compiled is None:
+            self._compiled = {}
+        if "all" not in self._compiled:
+            polys = self.gate_polynomials()
+            self._compiled["all"] = (compile_expressions([p.expression for p in polys]), polys)
+        return self._compiled["all"]
+
+    def compile_gate(self, gate: Gate):
+        """Program with one output per constraint of ``gate`` (selector included)."""
+        if self._compiled is None:
+            self._compiled = {}
+        key = ("gate", gate.name)
+        if key not in self._compiled:
+            self._compiled[key] = compile_expressions(gate.polynomials())
+        return self._compiled[key]
+
+    def lookup_groups(self) -> dict[tuple, list[Lookup]]:
+        """Lookups grouped by the table they read (in first-use order)."""
+        groups: dict[tuple, list[Lookup]] = {}
+        for lk in self.lookups:
+            groups.setdefault(lk.table_key, []).append(lk)
+        return groups
+
+    # -- degree and sizes ------------------------------------------------------------------
+    def max_queries_per_advice_column(self) -> int:
+        rots: dict[int, set] = {}
+        exprs = [p.expression for p in self.gate_polynomials()]
+        for lk in self.lookups:
+            exprs += lk.inputs + lk.table + [lk.selector]
+        for e in exprs:
+            for q in e.queries():
+                if q.column.kind == ADVICE:
+                    rots.setdefault(q.column.index, set()).add(q.rotation)
+        return max((len(r) for r in rots.values()), default=1)
+
+    @property
+    def blinding_rows(self) -> int:
+        """max(BLINDING_ROWS, queries per advice column + 2): see `BLINDING_ROWS`."""
+        return max(BLINDING_ROWS, self.max_queries_per_advice_column() + 2)
+
+    def gate_degree(self) -> int:
+        return max((g.degree() for g in self.gates), default=0)
+
+    def lookup_degree(self) -> int:
+        return max((lk.degree() for lk in self.lookups), default=0)
+
+    def degree(self) -> int:
+        """Largest constraint degree the prover must support:
+        max(3, gate degrees (selector included), lookup degrees (see `Lookup.degree`)).
+
+        The permutation argument adapts to it: with degree D it multiplies D - 2 columns per
+        grand-product chunk, constraint l_active * (z(wX) prod(a_j + beta*delta^j*X + gamma)
+        - z(X) prod(a_j + beta*sigma_j + gamma)) of degree (D - 2) + 2 = D."""
+        return max(3, self.gate_degree(), self.lookup_degree())
+
+    def permutation_chunk_size(self) -> int:
+        return max(1, self.degree() - 2)
+
+    def num_permutation_products(self) -> int:
+        m = len(self.permutation_columns)
+        return 0 if m == 0 else -(-m // self.permutation_chunk_size())
+
+    def minimum_k(self, rows_needed: int) -> int:
+        """Smallest k with rows_needed usable rows (plus the last row and blinding rows)."""
+        total = rows_needed + self.blinding_rows + 1
+        return max(MIN_K, math.ceil(math.log2(max(total, 2))))
+
+    def usable_rows(self, k: int) -> int:
+        return (1 << k) - self.blinding_rows - 1
+
+    def cost(self, k: int) -> dict:
+        """Estimated proof cost at 2^k rows, under the logUp and permutation layouts
+        described in `Lookup.degree` and `degree`."""
+        d = self.degree()
+        ext = max(0, math.ceil(math.log2(d - 1)))
+        groups = self.lookup_groups()
+        lookup_commitments = len(self.lookups) + 3 * len(groups)   # h per lookup; m, g, phi per table
+        perm = self.num_permutation_products()
+        quotient = d - 1
+        prover_commitments = self.num_advice + lookup_commitments + perm + quotient
+        n = 1 << k
+        return {
+            "k": k,
+            "n": n,
+            "degree": d,
+            "extended_k": k + ext,
+            "extended_size": n << ext,
+            "advice_commitments": self.num_advice,
+            "lookup_commitments": lookup_commitments,
+            "permutation_products": perm,
+            "quotient_pieces": quotient,
+            "prover_commitments": prover_commitments,
+            "verifying_key_commitments": self.num_fixed + len(self.permutation_columns),
+            "msm_points": prover_commitments * n,
+            "ntt_size_total": (self.num_advice + self.num_fixed + self.num_instance
+                               + lookup_commitments + perm) * (n << ext),
+        }
+
+    def __repr__(self):
+        return (f"ConstraintSystem({self.num_advice} advice, {self.num_fixed} fixed, "
+                f"{self.num_instance} instance, {len(self.gates)} gates, "
+                f"{len(self.lookups)} lookups, degree {self.degree()})")
+
+
+# ---------------------------------------------------------------------------------------
+# Cells
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """One assigned cell: a column and an absolute row."""
+
+    column: Column
+    row: int
+
+    def __str__(self):
+        return f"{self.column.name}[row {self.row}]"
+
+
+@dataclass(frozen=True)
+class CellRange:
+    """Consecutive cells of one column: rows start .. start + length - 1."""
+
+    column: Column
+    start: int
+    length: int
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            lo, hi, step = i.indices(self.length)
+            if step != 1:
+                raise IndexError("CellRange slices must be contiguous")
+            return CellRange(self.column, self.start + lo, max(0, hi - lo))
+        if i < 0:
+            i += self.length
+        if not 0 <= i < self.length:
+            raise IndexError(i)
+        return Cell(self.column, self.start + i)
+
+    def rows(self) -> np.ndarray:
+        return np.arange(self.start, self.start + self.length, dtype=np.int64)
+
+    def __iter__(self):
+        return (Cell(self.column, self.start + i) for i in range(self.length))
+
+
+@dataclass
+class RegionInfo:
+    index: int
+    name: str
+    start: int
+    height: int = 0
+
+
+# ---------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------
+def _mont_scalar(value) -> np.ndarray:
+    return np.array(Fr.from_int(int(value)), dtype=np.uint64)
+
+
+def _mont_vector(values) -> np.ndarray:
+    """int64 array / list of ints / (m, 4) uint64 Montgomery array -> (m, 4) Montgomery."""
+    if isinstance(values, np.ndarray):
+        if values.dtype == np.uint64 and values.ndim == 2 and values.shape[1] == 4:
+            return values
+        if values.dtype.kind in "iub" and values.ndim == 1:
+            if values.dtype == np.uint64 and values.size and values.max() >= 1 << 63:
+                return Fr.from_ints([int(v) for v in values])
+            return Fr.from_signed(values.astype(np.int64))
+        if values.dtype == object and values.ndim == 1:
+            return Fr.from_ints([int(v) for v in values])
+        raise CircuitError(f"cannot assign an array of dtype {values.dtype} and shape {values.shape}")
+    vals = [int(v) for v in values]
+    if vals and all(-(1 << 62) < v < 1 << 62 for v in vals):
+        return Fr.from_signed(np.array(vals, dtype=np.int64))
+    return Fr.from_ints(vals)
+
+
+# ---------------------------------------------------------------------------------------
+# Assignment: the witness
+# ---------------------------------------------------------------------------------------
+class Assignment:
+    """All cell values of one circuit execution, plus copies, regions and challenges.
+
+    Attributes (see the module docstring for how the prover uses them):
+      cs, k, n, usable_rows, blinding_rows
+      advice, fixed, instance: (num_columns, n, 4) uint64 arrays of Fr Montgomery values;
+                               ``asg.advice[i]`` is advice column i
+      advice_assigned: (num_advice, n) bool, which advice cells were assigned
+      regions: [RegionInfo] in row order; tables: {table name: rows}
+      copies: (m, 4) int64 (perm position, row, perm position, row)
+      instance_values: the public inputs as lists of ints (one list per instance column)
+      challenges: {challenge index: int}; phase: the last completed phase
+    """
+
+    def __init__(self, cs: ConstraintSystem, k: int | None = None, instances=None):
+        self.cs = cs
+        self.k = k
+        self.n = None if k is None else 1 << k
+        self.blinding_rows = cs.blinding_rows
+        self.usable_rows = None if k is None else self.n - self.blinding_rows - 1
+        if k is not None and self.usable_rows <= 0:
+            raise CircuitError(f"k = {k} leaves no usable rows")
+        self._cap = self.n if k is not None else 1024
+        self.advice = np.zeros((cs.num_advice, self._cap, 4), dtype=np.uint64)
+        self.fixed = np.zeros((cs.num_fixed, self._cap, 4), dtype=np.uint64)
+        self.instance = np.zeros((cs.num_instance, self._cap, 4), dtype=np.uint64)
+        self.advice_assigned = np.zeros((cs.num_advice, self._cap), dtype=bool)
+        self.regions: list[RegionInfo] = []
+        self._region_starts = None
+        self.tables: dict[str, int] = {}
+        self._table_columns: dict[Column, str] = {}
+        self._table_groups: list[tuple[str, list[Column], int]] = []
+        self._cursor = 0
+        self.rows_used = 0
+        self._open_region = None
+        self._copy_chunks: list[np.ndarray] = []
+        self._copy_pending: list[tuple[int, int, int, int]] = []
+        self._copies = None
+        self.challenges: dict[int, int] = {}
+        self.phase = -1
+        self._deferred: dict[int, list] = {}
+        self.complete_ = False
+        self.instance_values: list[list[int]] = [[] for _ in cs.instance_columns]
+        if instances is not None:
+            self.set_instances(instances)
+
+    # -- building ------------------------------------------------------------------------
+    @classmethod
+    def first_pass(cls, cs, circuit, config=None, instances=None, k=None) -> "Assignment":
+        """Run the circuit's synthesize once (phase 0), then fix n. Later phases: run_phase."""
+        if instances is None and hasattr(circuit, "instances"):
+            instances = circuit.instances()
+        asg = cls(cs, k=k, instances=instances)
+        layouter = Layouter(asg)
+        if callable(circuit) and not hasattr(circuit, "synthesize"):
+            circuit(layouter)
+        elif config is None:
+            circuit.synthesize(layouter)
+        else:
+            circuit.synthesize(config, layouter)
+        asg._close_first_pass()
+        return asg
+
+    def set_instances(self, instances):
+        if len(instances) != self.cs.num_instance:
+            raise CircuitError(f"{len(instances)} instance columns given, the circuit has "
+                               f"{self.cs.num_instance}")
+        self.instance_values = [[int(v) for v in col] for col in instances]
+        for i, vals in enumerate(self.instance_values):
+            if len(vals) > self._cap and self.k is None:
+                self._grow(len(vals))
+            if len(vals) > self._limit():
+                raise CircuitError(f"instance column {i} has {len(vals)} values, more than the "
+                                   f"{self._limit()} usable rows")
+            self.instance[i][:] = 0
+            if vals:
+                self.instance[i][:len(vals)] = _mont_vector(vals)
+
+    def _limit(self) -> int:
+        """Rows that may be assigned now."""
+        if self.usable_rows is not None:
+            return self.usable_rows
+        return 1 << 40
+
+    def _grow(self, rows: int):
+        if rows <= self._cap:
+            return
+        if self.k is not None or self.n is not None:
+            raise CircuitError(f"the circuit needs {rows} rows but only {self.usable_rows} are "
+                               f"usable at k = {self.k}")
+        cap = max(self._cap * 2, 1 << math.ceil(math.log2(rows)))
+
+        def grow(arr):
+            out = np.zeros((arr.shape[0], cap, 4), dtype=np.uint64)
+            out[:, : self._cap] = arr
+            return out
+
+        self.advice = grow(self.advice)
+        self.fixed = grow(self.fixed)
+        self.instance = grow(self.instance)
+        m = np.zeros((self.cs.num_advice, cap), dtype=bool)
+        m[:, : self._cap] = self.advice_assigned
+        self.advice_assigned = m
+        self._cap = cap
+
+    def _close_first_pass(self):
+        rows = max([self._cursor] + list(self.tables.values())
+                   + [len(v) for v in self.instance_values])
+        self.rows_used = rows
+        if self.k is None:
+            self.k = self.cs.minimum_k(rows)
+            self.n = 1 << self.k
+            self.usable_rows = self.n - self.blinding_rows - 1
+            if self.n > self._cap:
+                self._grow_exact(self.n)
+            elif self.n < self._cap:
+                self._shrink(self.n)
+        elif rows > self.usable_rows:
+            raise CircuitError(f"the circuit needs {rows} rows but only {self.usable_rows} are "
+                               f"usable at k = {self.k}")
+        # pad each table with its first row, so that unassigned rows add no new entry
+        for name, cols, size in self._table_groups:
+            if size == 0:
+                raise CircuitError(f"table {name!r} is empty")
+            for c in cols:
+                arr = self.fixed[c.index]
+                arr[size:self.usable_rows] = arr[0]
+        self.phase = 0
+        self._maybe_complete()
+
+    def _grow_exact(self, n):
+        saved_k, saved_n = self.k, self.n
+        self.k = self.n = None
+        self._grow(n)
+        self.k, self.n = saved_k, saved_n
+        if self._cap != n:
+            self._shrink(n)
+
+    def _shrink(self, n):
+        self.advice = np.ascontiguousarray(self.advice[:, :n])
+        self.fixed = np.ascontiguousarray(self.fixed[:, :n])
+        self.instance = np.ascontiguousarray(self.instance[:, :n])
+        self.advice_assigned = np.ascontiguousarray(self.advice_assigned[:, :n])
+        self._cap = n
+
+    def run_phase(self, phase: int, challenges) -> None:
+        """Give the challenges squeezed after phase ``phase - 1`` (mapping Challenge or
+        index -> int; more may be given) and run the callbacks of phase ``phase``."""
+        if phase != self.phase + 1:
+            raise CircuitError(f"phase {phase} cannot run now: the last completed phase is {self.phase}")
+        given = {(c.index if isinstance(c, Challenge) else int(c)): int(v)
+                 for c, v in dict(challenges or {}).items()}
+        for ch in self.cs.challenges:
+            if ch.after_phase <= phase - 1 and ch.index not in self.challenges:
+                if ch.index not in given:
+                    raise CircuitError(f"challenge {ch.name!r} (after phase {ch.after_phase}) "
+                                       f"needs a value to run phase {phase}")
+                self.challenges[ch.index] = given[ch.index] % Fr.modulus
+        for region, fn in self._deferred.pop(phase, []):
+            region._phase = phase
+            fn(region, _ChallengeView(self.cs, self.challenges))
+            region._phase = None
+        self.phase = phase
+        self._maybe_complete()
+
+    def complete(self, challenges=None, rng=None) -> None:
+        """Run every remaining phase, taking challenge values from ``challenges`` (mapping
+        Challenge or index -> int) or sampling them uniformly (``rng``: numpy Generator)."""
+        given = {(c.index if isinstance(c, Challenge) else int(c)): int(v)
+                 for c, v in dict(challenges or {}).items()}
+
+        def value(ch):
+            if ch.index in given:
+                return given[ch.index]
+            if rng is not None:
+                return int(Fr.to_int(Fr.random(1, rng)[0]))
+            return Fr.random_int()
+
+        last = max([self.cs.num_phases - 1] + list(self._deferred) + [c.after_phase + 1 for c in self.cs.challenges])
+        while self.phase < last:
+            p = self.phase + 1
+            vals = {ch.index: value(ch) for ch in self.cs.challenges
+                    if ch.after_phase == p - 1 and ch.index not in self.challenges}
+            self.run_phase(p, vals)
+        self._maybe_complete()
+
+    def _maybe_complete(self):
+        pending = any(self._deferred.values())
+        missing = [c for c in self.cs.challenges if c.index not in self.challenges]
+        if not pending and not missing and self.phase >= self.cs.num_phases - 1:
+            self._finalize()
+
+    def _finalize(self):
+        if self.complete_:
+            return
+        usable = self.cs._usable
+        if usable is not None:
+            arr = self.fixed[usable.column.index]
+            arr[:] = 0
+            arr[: self.usable_rows] = np.array(Fr.one_limbs, dtype=np.uint64)
+        self.complete_ = True
+
+    @property
+    def is_complete(self) -> bool:
+        """True once every phase ran and every challenge has a value."""
+        return self.complete_
+
+    # -- cell writing (used by Region) -----------------------------------------------------
+    def _columns_of(self, column: Column):
+        if column.kind == ADVICE:
+            return self.advice
+        if column.kind == FIXED:
+            return self.fixed
+        return self.instance
+
+    def _write(self, column: Column, row: int, value):
+        self._columns_of(column)[column.index][row] = _mont_scalar(value)
+        if column.kind == ADVICE:
+            self.advice_assigned[column.index, row] = True
+
+    def _write_vector(self, column: Column, row: int, values) -> int:
+        mont = _mont_vector(values)
+        m = mont.shape[0]
+        self._columns_of(column)[column.index][row: row + m] = mont
+        if column.kind == ADVICE:
+            self.advice_assigned[column.index, row: row + m] = True
+        return m
+
+    def _add_copy(self, a: Cell, b: Cell):
+        pa = self.cs.permutation_position(a.column)
+        pb = self.cs.permutation_position(b.column)
+        self._copy_pending.append((pa, a.row, pb, b.row))
+        self._copies = None
+        if len(self._copy_pending) >= 4096:
+            self._flush_copies()
+
+    def _add_copy_range(self, a: CellRange, b: CellRange):
+        if len(a) != len(b):
+            raise CircuitError(f"copy between ranges of different lengths {len(a)} and {len(b)}")
+        pa = self.cs.permutation_position(a.column)
+        pb = self.cs.permutation_position(b.column)
+        arr = np.empty((len(a), 4), dtype=np.int64)
+        arr[:, 0] = pa
+        arr[:, 1] = a.rows()
+        arr[:, 2] = pb
+        arr[:, 3] = b.rows()
+        self._flush_copies()
+        self._copy_chunks.append(arr)
+        self._copies = None
+
+    def _flush_copies(self):
+        if self._copy_pending:
+            self._copy_chunks.append(np.array(self._copy_pending, dtype=np.int64).reshape(-1, 4))
+            self._copy_pending = []
+
+    @property
+    def copies(self) -> np.ndarray:
+        """(m, 4) int64 rows (perm position a, row a, perm position b, row b)."""
+        if self._copies is None:
+            self._flush_copies()
+            self._copies = (np.concatenate(self._copy_chunks) if self._copy_chunks
+                            else np.zeros((0, 4), dtype=np.int64))
+            self._copy_chunks = [self._copies] if len(self._copies) else []
+        return self._copies
+
+    # -- reading ---------------------------------------------------------------------------
+    def column_values(self, column: Column) -> np.ndarray:
+        """The (n, 4) Montgomery array of ``column``."""
+        return self._columns_of(column)[column.index]
+
+    def value(self, column: Column, row: int) -> int:
+        """Canonical int in [0, r)."""
+        return Fr.to_int(self.column_values(column)[row])
+
+    def signed_value(self, column: Column, row: int) -> int:
+        return signed(self.value(column, row))
+
+    def signed_values(self, column: Column, start: int = 0, length: int | None = None) -> np.ndarray:
+        """int64 values of a column slice (raises if some value is not a small integer)."""
+        arr = self.column_values(column)
+        end = arr.shape[0] if length is None else start + length
+        return Fr.to_signed(np.ascontiguousarray(arr[start:end]))
+
+    def set_cell(self, column: Column, row: int, value: int) -> None:
+        """Overwrite one cell (for tests and audits: tamper with a witness)."""
+        self._columns_of(column)[column.index][row] = _mont_scalar(value)
+
+    def advice_columns_of_phase(self, phase: int) -> list[np.ndarray]:
+        """The (n, 4) value arrays of the advice columns of ``phase`` (views)."""
+        return [self.advice[c.index] for c in self.cs.advice_columns_of_phase(phase)]
+
+    # -- regions ---------------------------------------------------------------------------
+    def _region_index(self) -> np.ndarray:
+        if self._region_starts is None or len(self._region_starts) != len(self.regions):
+            self._region_starts = np.array([r.start for r in self.regions], dtype=np.int64)
+        return self._region_starts
+
+    def regions_of_rows(self, rows) -> np.ndarray:
+        """Index into ``regions`` of the region owning each row (-1: none)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not self.regions:
+            return np.full(rows.shape, -1, dtype=np.int64)
+        starts = self._region_index()
+        idx = np.searchsorted(starts, rows, side="right") - 1
+        ok = idx >= 0
+        heights = np.array([r.height for r in self.regions], dtype=np.int64)
+        ok &= rows < starts[np.maximum(idx, 0)] + heights[np.maximum(idx, 0)]
+        return np.where(ok, idx, -1)
+
+    def region_of(self, row: int, column: Column | None = None) -> str | None:
+        """Name of what assigned ``row`` (of ``column``): a region, a table, an instance."""
+        if column is not None:
+            if column in self._table_columns:
+                return f"table {self._table_columns[column]}"
+            if column.kind == INSTANCE:
+                return "instance"
+        if self.usable_rows is not None and row >= self.usable_rows:
+            return "(unusable rows)"
+        i = int(self.regions_of_rows([row])[0])
+        return self.regions[i].name if i >= 0 else None
+
+    def rows_per_region(self) -> dict[str, int]:
+        """Total rows used by regions of each name, in first-use order."""
+        out: dict[str, int] = {}
+        for r in self.regions:
+            out[r.name] = out.get(r.name, 0) + r.height
+        return out
+
+    def __repr__(self):
+        return (f"Assignment(k={self.k}, rows used {self._cursor}, {len(self.regions)} regions, "
+                f"{len(self.copies)} copies, phase {self.phase})")
+
+
+class _ChallengeView:
+    """Challenge values for deferred callbacks: ``ch[challenge]`` -> int."""
+
+    def __init__(self, cs, values):
+        self._cs = cs
+        self._values = values
+
+    def __getitem__(self, ch):
+        idx = ch.index if isinstance(ch, Challenge) else int(ch)
+        if idx not in self._values:
+            name = self._cs.challenges[idx].name
+            raise CircuitError(f"challenge {name!r} is not known in this phase")
+        return self._values[idx]
+
+    def __contains__(self, ch):
+        return (ch.index if isinstance(ch, Challenge) else int(ch)) in self._values
+
+    def mont(self, ch) -> tuple:
+        """The value as a Montgomery limb tuple (for kernels)."""
+        return Fr.from_int(self[ch])
+
+
+# ---------------------------------------------------------------------------------------
+# Layouter and regions
+# ---------------------------------------------------------------------------------------
+class Layouter:
+    """Places regions one after another (single pass) and tables at row 0 of their columns."""
+
+    def __init__(self, asg: Assignment, prefix: str = ""):
+        self.asg = asg
+        self.prefix = prefix
+        self.cs = asg.cs
+
+    def namespace(self, name: str) -> "Layouter":
+        """A layouter whose region names are prefixed by ``name.``."""
+        return Layouter(self.asg, f"{self.prefix}{name}.")
+
+    def assign_region(self, name: str, fn):
+        """Run ``fn(region)`` on a new region starting at the next free row; returns what fn
+        returns."""
+        asg = self.asg
+        if asg._open_region is not None:
+            raise CircuitError(f"region {name!r} opened inside region {asg._open_region.name!r}")
+        if asg.phase >= 0:
+            raise CircuitError("regions can only be created during the first synthesis pass")
+        info = RegionInfo(len(asg.regions), self.prefix + name, asg._cursor, 0)
+        region = Region(asg, info)
+        asg._open_region = region
+        try:
+            result = fn(region)
+        finally:
+            asg._open_region = None
+        region._phase = None
+        asg.regions.append(info)
+        asg._cursor = info.start + info.height
+        return result
+
+    def assign_table(self, name: str, fn):
+        """Run ``fn(table_region)`` to fill lookup-table columns from row 0."""
+        asg = self.asg
+        tr = TableRegion(asg, self.prefix + name)
+        result = fn(tr)
+        if not tr.columns:
+            raise CircuitError(f"table {name!r} assigned no column")
+        sizes = {c.name: tr.sizes[c] for c in tr.columns}
+        if len(set(sizes.values())) != 1:
+            raise CircuitError(f"table {name!r}: columns have different lengths {sizes}")
+        size = next(iter(sizes.values()))
+        asg.tables[tr.name] = size
+        asg._table_groups.append((tr.name, list(tr.columns), size))
+        return result
+
+    def constrain_equal(self, a, b) -> None:
+        """Copy constraint(s) between cells of regions already placed (see
+        `Region.constrain_equal`)."""
+        if isinstance(a, Cell) and isinstance(b, Cell):
+            self.asg._add_copy(a, b)
+        elif isinstance(a, CellRange) and isinstance(b, CellRange):
+            self.asg._add_copy_range(a, b)
+        else:
+            raise CircuitError("constrain_equal takes two Cells or two CellRanges")
+
+    def constrain_instance(self, cell: Cell, instance_column: Column, row: int) -> None:
+        """Copy constraint between ``cell`` and row ``row`` of an instance column."""
+        if instance_column.kind != INSTANCE:
+            raise CircuitError(f"{instance_column.name!r} is not an instance column")
+        self.asg._add_copy(cell, Cell(instance_column, int(row)))
+
+    @property
+    def phase(self) -> int:
+        return 0
+
+    def challenge_value(self, challenge: Challenge) -> int:
+        if challenge.index in self.asg.challenges:
+            return self.asg.challenges[challenge.index]
+        raise CircuitError(f"challenge {challenge.name!r} is not known while phase 0 is "
+                           "synthesized: assign cells that need it in region.after_challenges")
+
+
+class Region:
+    """Rows [start, start + height) of the circuit, assigned by one named operation."""
+
+    def __init__(self, asg: Assignment, info: RegionInfo):
+        self._asg = asg
+        self._info = info
+        self._phase = 0
+
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def start(self) -> int:
+        return self._info.start
+
+    @property
+    def height(self) -> int:
+        return self._info.height
+
+    def _rows(self, offset: int, count: int, what: str) -> int:
+        if offset < 0 or count < 0:
+            raise CircuitError(f"region {self.name!r}: negative offset in {what}")
+        row = self._info.start + offset
+        end = row + count
+        if self._phase is None:
+            raise CircuitError(f"region {self.name!r} is closed")
+        if self._phase > 0:
+            if offset + count > self._info.height:
+                raise CircuitError(f"region {self.name!r}: a phase-{self._phase} callback "
+                                   f"assigned offset {offset + count - 1}, beyond the region's "
+                                   f"height {self._info.height}; reserve rows with region.reserve()")
+        else:
+            lim = self._asg._limit()
+            if end > lim:
+                raise CircuitError(f"region {self.name!r} needs row {end - 1} but only {lim} rows "
+                                   f"are usable at k = {self._asg.k}")
+            self._asg._grow(end)
+            if count:
+                self._info.height = max(self._info.height, offset + count)
+        return row
+
+    def _check_column(self, column: Column, kind: str):
+        if column.kind != kind:
+            raise CircuitError(f"{column.name!r} is a {column.kind} column, not {kind}")
+        if kind == FIXED and column.role in ("table", "usable"):
+            raise CircuitError(f"{column.name!r} is a {column.role} column: fill tables with "
+                               "layouter.assign_table")
+        if kind == ADVICE and self._phase and column.phase < self._phase:
+            raise CircuitError(f"region {self.name!r}: advice column {column.name!r} (phase "
+                               f"{column.phase}) is already committed in phase {self._phase}")
+
+    def reserve(self, height: int) -> None:
+        """Make the region at least ``height`` rows tall (rows for later-phase cells)."""
+        if height > 0:
+            self._rows(0, height, "reserve")
+
+    # -- assignments -------------------------------------------------------------------
+    def assign_advice(self, column: Column, offset: int, value: int) -> Cell:
+        self._check_column(column, ADVICE)
+        row = self._rows(offset, 1, "assign_advice")
+        self._asg._write(column, row, value)
+        return Cell(column, row)
+
+    def assign_advice_column(self, column: Column, offset: int, values) -> CellRange:
+        """Assign consecutive cells from ``values``: an int64 numpy array (signed values), a
+        list of ints, or an (m, 4) uint64 array of Fr Montgomery values."""
+        self._check_column(column, ADVICE)
+        m = len(values)
+        row = self._rows(offset, m, "assign_advice_column")
+        self._asg._write_vector(column, row, values)
+        return CellRange(column, row, m)
+
+    def assign_fixed(self, column: Column, offset: int, value: int) -> Cell:
+        self._check_column(column, FIXED)
+        row = self._rows(offset, 1, "assign_fixed")
+        self._asg._write(column, row, value)
+        return Cell(column, row)
+
+    def assign_fixed_column(self, column: Column, offset: int, values) -> CellRange:
+        self._check_column(column, FIXED)
+        m = len(values)
+        row = self._rows(offset, m, "assign_fixed_column")
+        self._asg._write_vector(column, row, values)
+        return CellRange(column, row, m)
+
+    def enable_selector(self, selector: Selector, offset: int = 0, count: int = 1) -> None:
+        """Set ``selector`` to 1 on ``count`` rows from ``offset``."""
+        if not isinstance(selector, Selector):
+            raise CircuitError("enable_selector takes a Selector")
+        if selector.column.role == "usable":
+            raise CircuitError("the usable-rows selector is set automatically")
+        row = self._rows(offset, count, "enable_selector")
+        self._asg.fixed[selector.column.index][row: row + count] = np.array(Fr.one_limbs, dtype=np.uint64)
+
+    # -- copies ------------------------------------------------------------------------
+    def constrain_equal(self, a, b) -> None:
+        """Copy constraint(s): two Cells, or two CellRanges of equal length (elementwise)."""
+        if isinstance(a, Cell) and isinstance(b, Cell):
+            self._asg._add_copy(a, b)
+        elif isinstance(a, CellRange) and isinstance(b, CellRange):
+            self._asg._add_copy_range(a, b)
+        else:
+            raise CircuitError("constrain_equal takes two Cells or two CellRanges")
+
+    copy = constrain_equal
+
+    def copy_advice(self, src, column: Column, offset: int):
+        """Assign ``src``'s value(s) (a Cell or CellRange) into ``column`` at ``offset`` and
+        constrain them equal. Returns the new Cell / CellRange."""
+        asg = self._asg
+        if isinstance(src, CellRange):
+            vals = np.ascontiguousarray(asg.column_values(src.column)[src.start: src.start + src.length])
+            dst = self.assign_advice_column(column, offset, vals)
+        else:
+            dst = self.assign_advice(column, offset, asg.value(src.column, src.row))
+        self.constrain_equal(src, dst)
+        return dst
+
+    def constrain_instance(self, cell: Cell, instance_column: Column, row: int) -> None:
+        if instance_column.kind != INSTANCE:
+            raise CircuitError(f"{instance_column.name!r} is not an instance column")
+        self._asg._add_copy(cell, Cell(instance_column, int(row)))
+
+    # -- later phases --------------------------------------------------------------------
+    def after_challenges(self, fn, phase: int = 1) -> None:
+        """Run ``fn(region, challenges)`` in ``phase`` (once the challenges squeezed after
+        phase ``phase - 1`` are known). It may assign advice columns of phase >= ``phase``
+        within the region's rows."""
+        if phase < 1:
+            raise CircuitError("after_challenges needs phase >= 1")
+        if self._phase != 0:
+            raise CircuitError("after_challenges must be called during the first pass")
+        self._asg._deferred.setdefault(phase, []).append((self, fn))
+
+    # -- reading -------------------------------------------------------------------------
+    def value(self, cell: Cell) -> int:
+        return self._asg.value(cell.column, cell.row)
+
+    def signed_value(self, cell: Cell) -> int:
+        return self._asg.signed_value(cell.column, cell.row)
+
+    def __repr__(self):
+        return f"Region({self.name!r}, rows {self.start}..{self.start + self.height - 1})"
+
+
+class TableRegion:
+    """Fills lookup-table columns from row 0 (see `Layouter.assign_table`)."""
+
+    def __init__(self, asg: Assignment, name: str):
+        self._asg = asg
+        self.name = name
+        self.columns: list[Column] = []
+        self.sizes: dict[Column, int] = {}
+
+    def _claim(self, column: Column, end: int):
+        asg = self._asg
+        if column.kind != FIXED or column.role != "table":
+            raise CircuitError(f"{column.name!r} is not a table column (cs.table_column / cs.lookup_table)")
+        owner = asg._table_columns.get(column)
+        if owner is not None and owner != self.name:
+            raise CircuitError(f"table column {column.name!r} was already filled by table {owner!r}")
+        if end > asg._limit():
+            raise CircuitError(f"table {self.name!r} needs {end} rows, more than the usable rows")
+        asg._grow(end)
+        asg._table_columns[column] = self.name
+        if column not in self.sizes:
+            self.columns.append(column)
+            self.sizes[column] = 0
+        self.sizes[column] = max(self.sizes[column], end)
+
+    def assign_cell(self, column: Column, offset: int, value: int) -> None:
+        self._claim(column, offset + 1)
+        self._asg._write(column, offset, value)
+
+    def assign_column(self, column: Column, values, offset: int = 0) -> None:
+        values = values if isinstance(values, np.ndarray) else list(values)
+        self._claim(column, offset + len(values))
+        self._asg._write_vector(column, offset, values)
+
+
+def synthesize(cs: ConstraintSystem, circuit, config=None, instances=None, k=None,
+               challenges=None, rng=None) -> Assignment:
+    """Every phase at once: first pass, then later phases with the given challenge values
+    (mapping Challenge or index -> int) or uniformly random ones (``rng``: a numpy
+    Generator for reproducible draws). For the mock prover and tests; a prover interleaves
+    commitments with `Assignment.run_phase` instead."""
+    asg = Assignment.first_pass(cs, circuit, config, instances, k)
+    asg.complete(challenges, rng)
+    return asg
