@@ -394,12 +394,17 @@ class ConstraintSystem:
 
     # -- the prover's view -----------------------------------------------------------------
     def gate_polynomials(self) -> list[GatePolynomial]:
-        """Every gate constraint times its selector, in gate order."""
-        out = []
-        for g in self.gates:
-            for i, (n, c) in enumerate(zip(g.constraint_names, g.constraints)):
-                out.append(GatePolynomial(g, i, n, c, g.selector * c))
-        return out
+        """Every gate constraint times its selector, in gate order (the same objects on
+        every call until the constraint system changes)."""
+        if self._compiled is None:
+            self._compiled = {}
+        if "polys" not in self._compiled:
+            out = []
+            for g in self.gates:
+                for i, (n, c) in enumerate(zip(g.constraint_names, g.constraints)):
+                    out.append(GatePolynomial(g, i, n, c, g.selector * c))
+            self._compiled["polys"] = out
+        return list(self._compiled["polys"])
 
     def compile_gates(self):
         """(Program, [GatePolynomial]): all gate polynomials as one multi-output program."""
