@@ -106,15 +106,25 @@ class PrimeField:
         return out
 
     def random(self, n: int, rng=None) -> np.ndarray:
-        """n uniform elements. With `rng` (a numpy Generator) the draw is reproducible;
-        without it, it comes from the OS's cryptographic randomness (use that for blinding)."""
-        if rng is None:
-            raw = np.frombuffer(os.urandom(40 * n), dtype=np.uint64).reshape(n, 5)
-        else:
-            raw = rng.integers(0, 2**64, size=(n, 5), dtype=np.uint64)
-        # 320 random bits reduced mod p: statistical distance from uniform < 2^-66.
-        vals = [sum(int(r[i]) << (64 * i) for i in range(5)) for r in raw]
-        return self.from_ints(vals)
+        """n uniform elements by rejection sampling of bits(p)-bit integers.
+
+        With `rng` (a numpy Generator) the draw is reproducible; without it, it comes from
+        the OS's cryptographic randomness (use that for blinding)."""
+        top_mask = np.uint64((1 << (self.params.bits - 192)) - 1)
+        out = np.empty((0, 4), dtype=np.uint64)
+        while out.shape[0] < n:
+            want = n - out.shape[0]
+            m = want + want // 2 + 8
+            if rng is None:
+                raw = np.frombuffer(os.urandom(32 * m), dtype=np.uint64).reshape(m, 4).copy()
+            else:
+                raw = rng.integers(0, 2**64, size=(m, 4), dtype=np.uint64)
+            raw[:, 3] &= top_mask
+            ok = vec.below_modulus_mask(raw, self.p)
+            out = np.concatenate([out, raw[ok][:want]])
+        mont = np.empty_like(out)
+        vec.to_mont(out, mont, self.r2, self.p, self.inv)
+        return mont
 
     def random_int(self) -> int:
         return secrets.randbelow(self.modulus)

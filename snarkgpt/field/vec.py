@@ -137,20 +137,23 @@ def canonical_to_i64(c, out, half, p, bound):
     """Canonical limbs -> signed int64 (values above p/2 are negative).
 
     Returns the index of the first element whose magnitude exceeds `bound`, or -1."""
-    bad = c.shape[0]
-    for i in nb.prange(c.shape[0]):
+    n = c.shape[0]
+    bad = np.zeros(n, dtype=np.bool_)
+    for i in nb.prange(n):
         x = load(c, i)
         neg = (x[3] > half[3]) or (x[3] == half[3] and (x[2] > half[2] or (x[2] == half[2] and (
             x[1] > half[1] or (x[1] == half[1] and x[0] > half[0])))))
         if neg:
             x = sub_mod(p, x, p)
         if x[1] != U0 or x[2] != U0 or x[3] != U0 or x[0] > bound:
-            if i < bad:
-                bad = i
+            bad[i] = True
             out[i] = 0
-            continue
-        out[i] = -np.int64(x[0]) if neg else np.int64(x[0])
-    return bad if bad < c.shape[0] else -1
+        else:
+            out[i] = -np.int64(x[0]) if neg else np.int64(x[0])
+    for i in range(n):
+        if bad[i]:
+            return i
+    return -1
 
 
 @nb.njit(cache=True, nogil=True)
@@ -166,3 +169,16 @@ def ge_modulus(c, p):
     return -1
 
 
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def below_modulus_mask(c, p):
+    """Boolean mask of the rows whose value is < p."""
+    out = np.empty(c.shape[0], dtype=np.bool_)
+    for i in nb.prange(c.shape[0]):
+        _, b = sbb(c[i, 0], p[0], U0)
+        _, b = sbb(c[i, 1], p[1], b)
+        _, b = sbb(c[i, 2], p[2], b)
+        _, b = sbb(c[i, 3], p[3], b)
+        out[i] = b != U0
+    return out

@@ -1,0 +1,1 @@
+"""The PLONKish proof system over BN254 with KZG commitments."""
