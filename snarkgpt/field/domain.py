@@ -1,0 +1,203 @@
+"""Evaluation domains: the multiplicative subgroup H = {w^i} of Fr of size n = 2^k.
+
+A polynomial of degree < n is stored either by its n coefficients or by its n values on
+H; `Domain.ntt` / `Domain.intt` convert between the two in O(n log n). Coset transforms
+evaluate on g*H (g = 5 by default, which lies outside every 2-power subgroup), which is
+where a PLONK prover evaluates the quotient, on a larger domain from `Domain.extend`.
+"""
+import numpy as np
+
+from . import Fr
+from . import ntt as _ntt
+from .params import FR_GENERATOR, FR_MODULUS, FR_TWO_ADICITY
+
+P = FR_MODULUS
+
+class Domain:
+    """The subgroup of Fr of size n = 2^k (0 <= k <= 28) and transforms on it and its cosets.
+
+    Attributes: k, n, omega (a primitive n-th root of unity, a Python int), omega_inv,
+    n_inv (1/n mod p), shift (the default coset generator, 5). Arrays are (n, 4) uint64 Fr
+    arrays in Montgomery form; transforms return new arrays unless inplace=True (then the
+    result is written back into the argument, which is also returned) or out= is given."""
+
+    _COSET_CACHE_SIZE = 4
+
+    def __init__(self, k: int):
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+            raise TypeError(f"Domain: k must be an int, got {type(k).__name__}")
+        k = int(k)
+        if not 0 <= k <= FR_TWO_ADICITY:
+            raise ValueError(f"Domain: k = {k} outside [0, {FR_TWO_ADICITY}] "
+                             f"(Fr has 2-adicity {FR_TWO_ADICITY})")
+        self.k = k
+        self.n = 1 << k
+        self.omega = _ntt.root_of_unity(k)
+        self.omega_inv = pow(self.omega, -1, P)
+        self.n_inv = pow(self.n, -1, P)
+        self.shift = FR_GENERATOR
+        self._n_inv_arr = Fr.from_ints([self.n_inv])
+        self._coset = {}
+        self._elements = None
+
+    @classmethod
+    def of_size(cls, n: int) -> "Domain":
+        """The domain of exactly n elements (n a power of two)."""
+        if n < 1 or n & (n - 1):
+            raise ValueError(f"Domain size must be a power of two, got {n}")
+        return cls(n.bit_length() - 1)
+
+    def __repr__(self):
+        return f"Domain(k={self.k}, n={self.n})"
+
+    def __eq__(self, other):
+        return isinstance(other, Domain) and other.k == self.k
+
+    def __hash__(self):
+        return hash(("Domain", self.k))
+
+    def __len__(self):
+        return self.n
+
+    # ---- tables ----------------------------------------------------------------------
+    @property
+    def plan(self) -> "_ntt.Plan":
+        """The cached transform plan (decomposition and twiddle tables) for this size."""
+        return _ntt.get_plan(self.k)
+
+    def _coset_tables(self, shift: int):
+        """(shift^i, n^-1 * shift^-i) for i < n, cached for a few shifts."""
+        shift %= P
+        if shift == 0:
+            raise ValueError("coset shift must be non-zero")
+        t = self._coset.get(shift)
+        if t is None:
+            fwd = _ntt.powers(shift, self.n)
+            inv = _ntt.powers(pow(shift, -1, P), self.n, first=self.n_inv)
+            if len(self._coset) >= self._COSET_CACHE_SIZE:
+                self._coset.pop(next(iter(self._coset)))
+            t = self._coset[shift] = (fwd, inv)
+        return t
+
+    def elements(self) -> np.ndarray:
+        """[omega^i for i < n] as a new Fr array."""
+        if self._elements is None:
+            self._elements = _ntt.powers(self.omega, self.n)
+        return self._elements.copy()
+
+    def element(self, i: int) -> int:
+        """omega^i as a Python int."""
+        return pow(self.omega, i % self.n, P)
+
+    # ---- transforms ------------------------------------------------------------------
+    def _check(self, a, what: str) -> np.ndarray:
+        if not isinstance(a, np.ndarray) or a.dtype != np.uint64 or a.ndim != 2 or a.shape[1] != 4:
+            raise TypeError(f"Domain.{what}: expected an (n, 4) uint64 Fr array, got "
+                            f"{getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}")
+        if a.shape[0] != self.n:
+            raise ValueError(f"Domain.{what}: length {a.shape[0]} does not match domain size "
+                             f"{self.n} (pad or extend first)")
+        return np.ascontiguousarray(a)
+
+    def _run(self, arg, what, inplace, out, **kw):
+        a = self._check(arg, what)
+        if inplace:
+            arg[...] = _ntt.transform(a, **kw)
+            return arg
+        if out is not None:
+            out = self._check(out, what)
+        return _ntt.transform(a, out, **kw)
+
+    def ntt(self, coeffs: np.ndarray, inplace: bool = False, out=None) -> np.ndarray:
+        """Evaluations [p(omega^i) for i < n] of the polynomial with these n coefficients."""
+        return self._run(coeffs, "ntt", inplace, out)
+
+    def intt(self, evals: np.ndarray, inplace: bool = False, out=None) -> np.ndarray:
+        """Coefficients of the polynomial of degree < n taking these values on the domain."""
+        return self._run(evals, "intt", inplace, out, negate=True, pre=self._n_inv_arr)
+
+    def coset_ntt(self, coeffs: np.ndarray, shift: int | None = None, inplace: bool = False,
+                  out=None) -> np.ndarray:
+        """Evaluations [p(shift * omega^i) for i < n] (default shift: the generator 5)."""
+        fwd, _ = self._coset_tables(self.shift if shift is None else shift)
+        return self._run(coeffs, "coset_ntt", inplace, out, pre=fwd)
+
+    def coset_intt(self, evals: np.ndarray, shift: int | None = None, inplace: bool = False,
+                   out=None) -> np.ndarray:
+        """Coefficients of the polynomial of degree < n with values evals[i] at shift*omega^i."""
+        _, inv = self._coset_tables(self.shift if shift is None else shift)
+        return self._run(evals, "coset_intt", inplace, out, negate=True, post=inv)
+
+    def extend(self, factor: int) -> "Domain":
+        """The domain of size n * factor (factor a power of two), e.g. for quotient evaluation."""
+        if factor < 1 or factor & (factor - 1):
+            raise ValueError(f"Domain.extend: factor must be a power of two, got {factor}")
+        return Domain(self.k + factor.bit_length() - 1)
+
+    # ---- evaluation at a point --------------------------------------------------------
+    def vanishing_at(self, x: int) -> int:
+        """Z_H(x) = x^n - 1."""
+        return (pow(x % P, self.n, P) - 1) % P
+
+    def index_of(self, x: int) -> int | None:
+        """i with omega^i == x, or None if x is not in the domain."""
+        x %= P
+        if pow(x, self.n, P) != 1:
+            return None
+        hit = np.flatnonzero((self._all_elements() == np.array(Fr.from_int(x), dtype=np.uint64)).all(axis=1))
+        return int(hit[0])
+
+    def _all_elements(self):
+        if self._elements is None:
+            self._elements = _ntt.powers(self.omega, self.n)
+        return self._elements
+
+    def lagrange_basis_at(self, x: int) -> np.ndarray:
+        """[L_i(x) for i < n] where L_i is 1 at omega^i and 0 on the rest of the domain.
+
+        Off the domain L_i(x) = omega^i * (x^n - 1) / (n * (x - omega^i)), with one batch
+        inversion; on the domain the result is the unit vector."""
+        x %= P
+        j = self.index_of(x)
+        if j is not None:
+            out = Fr.zeros(self.n)
+            out[j] = Fr.one_limbs
+            return out
+        w = self._all_elements()
+        xs = np.empty_like(w)
+        xs[:] = np.array(Fr.from_int(x), dtype=np.uint64)
+        den = Fr.batch_inverse(Fr.sub(xs, w))
+        return Fr.scale(Fr.mul(den, w), self.vanishing_at(x) * self.n_inv % P)
+
+    def evaluate_lagrange(self, evals: np.ndarray, x: int) -> int:
+        """p(x) for the polynomial of degree < n with values evals on the domain (barycentric:
+        p(x) = (x^n - 1)/n * sum_i evals[i] * omega^i / (x - omega^i))."""
+        from .poly import inner_product
+        evals = self._check(evals, "evaluate_lagrange")
+        x %= P
+        j = self.index_of(x)
+        if j is not None:
+            return Fr.to_int(evals[j])
+        return inner_product(evals, self.lagrange_basis_at(x))
+
+    def lagrange_first_at(self, x: int) -> int:
+        """L_0(x) = (x^n - 1) / (n (x - 1)) (1 at x = 1, 0 elsewhere on the domain)."""
+        return self._lagrange_at(0, x)
+
+    def lagrange_last_at(self, x: int) -> int:
+        """L_(n-1)(x), the Lagrange polynomial of omega^(n-1) = omega^-1."""
+        return self._lagrange_at(self.n - 1, x)
+
+    def lagrange_at(self, i: int, x: int) -> int:
+        """L_i(x) for one index i, as a Python int."""
+        return self._lagrange_at(i % self.n, x)
+
+    def _lagrange_at(self, i: int, x: int) -> int:
+        x %= P
+        wi = self.element(i)
+        if x == wi:
+            return 1
+        z = self.vanishing_at(x)
+        if z == 0:
+            return 0
+        return wi * z % P * self.n_inv % P * pow(x - wi, -1, P) % P
