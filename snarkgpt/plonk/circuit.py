@@ -358,7 +358,7 @@ class ConstraintSystem:
         for e in exprs:
             for q in e.queries():
                 c = q.column
-                if c.index >= len(cols[c.kind]) or cols[c.kind][c.index] is not c and cols[c.kind][c.index] != c:
+                if c.index >= len(cols[c.kind]) or cols[c.kind][c.index].name != c.name:
                     raise CircuitError(f"{what} uses column {c.name!r} of another constraint system")
             for ch in e.challenges():
                 if ch.index >= len(self.challenges):

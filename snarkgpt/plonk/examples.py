@@ -19,13 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 
 from snarkgpt.field import FR_MODULUS, Fr
-from snarkgpt.field.arith import fr_add, fr_mul, fr_sub, load, store
 
-from .circuit import Assignment, ConstraintSystem, synthesize
+from .circuit import ConstraintSystem, synthesize
 from .expression import Column, Selector
 
 P = FR_MODULUS
@@ -147,28 +145,26 @@ class RangeCheck:
 
 
 # ---------------------------------------------------------------------------------------
-@nb.njit(cache=True)
-def _powers(r, m, one):
-    """(m, 4): 1, r, r^2, ... (Montgomery)."""
-    out = np.empty((m, 4), dtype=np.uint64)
-    acc = one
-    for i in range(m):
-        store(out, i, acc)
-        acc = fr_mul(acc, r)
-    return out
+def _powers(r: int, m: int) -> np.ndarray:
+    """(m, 4): 1, r, r^2, ..., r^(m-1) in Montgomery form, by doubling blocks."""
+    r_mont = Fr.from_ints([r])
+    out = Fr.from_ints([1, r])[: min(m, 2)] if m else Fr.zeros(0)
+    while out.shape[0] < m:
+        step = out.shape[0]
+        factor = Fr.mul(np.ascontiguousarray(out[-1:]), r_mont)     # r^step
+        nxt = Fr.mul(out, np.repeat(factor, step, axis=0))
+        out = np.concatenate([out, nxt])
+    return np.ascontiguousarray(out[:m])
 
 
-@nb.njit(cache=True)
-def _running_sum(rpow, a, b, c):
-    """acc_0 = 0, acc_{i+1} = acc_i + rpow_i * (c_i - a_i * b_i): (m + 1, 4)."""
-    m = a.shape[0]
-    out = np.zeros((m + 1, 4), dtype=np.uint64)
-    acc = load(out, 0)
-    for i in range(m):
-        t = fr_sub(load(c, i), fr_mul(load(a, i), load(b, i)))
-        acc = fr_add(acc, fr_mul(load(rpow, i), t))
-        store(out, i + 1, acc)
-    return out
+def _prefix_sums(x: np.ndarray) -> np.ndarray:
+    """Inclusive prefix sums of an (m, 4) Fr array (log2(m) vector additions)."""
+    x = x.copy()
+    shift = 1
+    while shift < x.shape[0]:
+        x[shift:] = Fr.add(np.ascontiguousarray(x[shift:]), np.ascontiguousarray(x[:-shift]))
+        shift *= 2
+    return x
 
 
 @dataclass
@@ -231,9 +227,11 @@ class ProductCheck:
             reg.enable_selector(cfg.q_last, m)
 
             def phase1(reg, ch):
-                rpow = _powers(ch.mont(cfg.r), m + 1, Fr.one_limbs)
+                rpow = _powers(ch[cfg.r], m + 1)
+                terms = Fr.mul(rpow[:m], Fr.sub(c, Fr.mul(a, b)))   # r^i (c_i - a_i b_i)
+                acc = np.concatenate([Fr.zeros(1), _prefix_sums(terms)])
                 reg.assign_advice_column(cfg.rpow, 0, rpow)
-                reg.assign_advice_column(cfg.acc, 0, _running_sum(rpow, a, b, c))
+                reg.assign_advice_column(cfg.acc, 0, acc)
             reg.after_challenges(phase1, phase=1)
         layouter.assign_region("product", region)
 

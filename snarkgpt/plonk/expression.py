@@ -28,19 +28,19 @@ Evaluating expressions
   chunks of rows; every instruction runs over a chunk of rows at a time so the interpreter
   overhead is paid once per chunk, not per row). ``evaluate_rows_multi`` returns every output.
 
-Columns are (n, 4) uint64 arrays of Fr elements in Montgomery form (see snarkgpt.field); a
-kind of columns is passed as a list of such arrays or as one (num_columns, n, 4) array. A
+Columns are (n, 4) uint64 arrays of Fr elements in Montgomery form (see snarkgpt.field). A
 query at rotation ``rot`` on row ``i`` reads row ``(i + rot * rotation_stride) mod n``: on
 the base domain the stride is 1; on an extended coset domain of size ``n = 2^j * 2^k`` the
 prover passes ``rotation_stride = 2^j`` and the coset evaluations of every column, and gets
 the coset evaluations of the expression.
+
+Each kind of column is passed as one C-contiguous (num_columns, n, 4) uint64 array (the
+layout `Assignment` stores); lists of (n, 4) columns are accepted and stacked (a copy).
 """
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from numba import types
-from numba.typed import List as TypedList
 
 from snarkgpt.field import FR_MODULUS, Fr
 from snarkgpt.field.arith import fr_add, fr_mul, fr_neg, fr_sub, load, store
@@ -876,81 +876,85 @@ def compile_expressions(exprs) -> Program:
 CHUNK_ROWS = 256
 
 
+@nb.njit(cache=True, nogil=True)
+def _eval_chunk(code, scalars, advice, fixed, instance, out, n, stride, nregs, chunk, ci):
+    """Run the program on rows [ci * chunk, min(n, (ci + 1) * chunk))."""
+    ncode = code.shape[0]
+    lo = ci * chunk
+    m = min(n, lo + chunk) - lo
+    regs = np.empty((max(nregs, 1), chunk, 4), dtype=np.uint64)
+    for pc in range(ncode):
+        op = code[pc, 0]
+        d = code[pc, 1]
+        a = code[pc, 2]
+        b = code[pc, 3]
+        if op <= 3:
+            if op == 1:
+                col = advice[a]
+            elif op == 2:
+                col = fixed[a]
+            else:
+                col = instance[a]
+            idx = (lo + b * stride) % n
+            z = regs[d]
+            for r in range(m):
+                z[r, 0] = col[idx, 0]
+                z[r, 1] = col[idx, 1]
+                z[r, 2] = col[idx, 2]
+                z[r, 3] = col[idx, 3]
+                idx += 1
+                if idx == n:
+                    idx = 0
+        elif op == 4:
+            x = regs[a]
+            y = regs[b]
+            z = regs[d]
+            for r in range(m):
+                store(z, r, fr_add(load(x, r), load(y, r)))
+        elif op == 5:
+            x = regs[a]
+            y = regs[b]
+            z = regs[d]
+            for r in range(m):
+                store(z, r, fr_sub(load(x, r), load(y, r)))
+        elif op == 6:
+            x = regs[a]
+            y = regs[b]
+            z = regs[d]
+            for r in range(m):
+                store(z, r, fr_mul(load(x, r), load(y, r)))
+        elif op == 7:
+            x = regs[a]
+            z = regs[d]
+            for r in range(m):
+                store(z, r, fr_neg(load(x, r)))
+        elif op == 8:
+            s = load(scalars, a)
+            z = regs[d]
+            for r in range(m):
+                store(z, r, s)
+        else:
+            x = regs[a]
+            o = out[d]
+            for r in range(m):
+                o[lo + r, 0] = x[r, 0]
+                o[lo + r, 1] = x[r, 1]
+                o[lo + r, 2] = x[r, 2]
+                o[lo + r, 3] = x[r, 3]
+
+
 @nb.njit(parallel=True, cache=True, nogil=True)
 def _eval_kernel(code, scalars, advice, fixed, instance, out, n, stride, nregs, chunk):
+    """The row evaluator: chunks of rows in parallel (the chunk body is a separate function,
+    which keeps the parallel region small and quick to compile)."""
     nchunks = (n + chunk - 1) // chunk
-    ncode = code.shape[0]
     for ci in nb.prange(nchunks):
-        lo = ci * chunk
-        m = min(n, lo + chunk) - lo
-        regs = np.empty((max(nregs, 1), chunk, 4), dtype=np.uint64)
-        for pc in range(ncode):
-            op = code[pc, 0]
-            d = code[pc, 1]
-            a = code[pc, 2]
-            b = code[pc, 3]
-            if op <= 3:
-                if op == 1:
-                    col = advice[a]
-                elif op == 2:
-                    col = fixed[a]
-                else:
-                    col = instance[a]
-                idx = (lo + b * stride) % n
-                z = regs[d]
-                for r in range(m):
-                    z[r, 0] = col[idx, 0]
-                    z[r, 1] = col[idx, 1]
-                    z[r, 2] = col[idx, 2]
-                    z[r, 3] = col[idx, 3]
-                    idx += 1
-                    if idx == n:
-                        idx = 0
-            elif op == 4:
-                x = regs[a]
-                y = regs[b]
-                z = regs[d]
-                for r in range(m):
-                    store(z, r, fr_add(load(x, r), load(y, r)))
-            elif op == 5:
-                x = regs[a]
-                y = regs[b]
-                z = regs[d]
-                for r in range(m):
-                    store(z, r, fr_sub(load(x, r), load(y, r)))
-            elif op == 6:
-                x = regs[a]
-                y = regs[b]
-                z = regs[d]
-                for r in range(m):
-                    store(z, r, fr_mul(load(x, r), load(y, r)))
-            elif op == 7:
-                x = regs[a]
-                z = regs[d]
-                for r in range(m):
-                    store(z, r, fr_neg(load(x, r)))
-            elif op == 8:
-                s = load(scalars, a)
-                z = regs[d]
-                for r in range(m):
-                    store(z, r, s)
-            else:
-                x = regs[a]
-                o = out[d]
-                for r in range(m):
-                    o[lo + r, 0] = x[r, 0]
-                    o[lo + r, 1] = x[r, 1]
-                    o[lo + r, 2] = x[r, 2]
-                    o[lo + r, 3] = x[r, 3]
+        _eval_chunk(code, scalars, advice, fixed, instance, out, n, stride, nregs, chunk, ci)
 
 
-_ARRAY_T = types.Array(types.uint64, 2, "C")
-
-
-def _as_columns(cols, n: int, what: str):
-    """A (c, >= n, 4) uint64 array (passed as is), or a list / tuple of (>= n, 4) uint64
-    columns (passed as a numba typed List: no copy, but building the list costs about a
-    second of compilation once per process)."""
+def _as_columns(cols, n: int, what: str) -> np.ndarray:
+    """A (c, >= n, 4) uint64 array (used as is), or a list / tuple of (>= n, 4) uint64
+    columns (stacked into one, a copy: pass a 3-D array to avoid it)."""
     if cols is None:
         return np.zeros((0, max(n, 1), 4), dtype=np.uint64)
     if isinstance(cols, np.ndarray):
@@ -963,16 +967,12 @@ def _as_columns(cols, n: int, what: str):
     cols = list(cols)
     if not cols:
         return np.zeros((0, max(n, 1), 4), dtype=np.uint64)
-    out = TypedList.empty_list(_ARRAY_T)
     for i, c in enumerate(cols):
         if not (isinstance(c, np.ndarray) and c.dtype == np.uint64 and c.ndim == 2 and c.shape[1] == 4):
             raise TypeError(f"{what}[{i}]: expected an (n, 4) uint64 array")
         if c.shape[0] < n:
             raise ValueError(f"{what}[{i}] has {c.shape[0]} rows, fewer than n = {n}")
-        if not c.flags.c_contiguous:
-            c = np.ascontiguousarray(c)
-        out.append(c)
-    return out
+    return np.stack([c[:n] for c in cols])
 
 
 def _check_columns(program: Program, adv, fix, ins):
@@ -987,7 +987,7 @@ def evaluate_rows_multi(program: Program, advice, fixed, instance, challenges=No
     """Every output of ``program`` on rows 0..n-1: a (num_outputs, n, 4) Fr array.
 
     advice / fixed / instance: (c, n, 4) arrays of Montgomery values, or lists of (n, 4)
-    columns (None: no columns of that kind);
+    columns (stacked, a copy), or None (no columns of that kind);
     challenges: mapping Challenge-or-index -> int, or a sequence by index; n defaults to the
     length of the first column; a query at rotation rot reads row (i + rot*stride) mod n."""
     if n is None:
