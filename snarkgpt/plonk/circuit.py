@@ -221,6 +221,8 @@ class ConstraintSystem:
         self._names: dict[str, object] = {}
         self._usable: Selector | None = None
         self._compiled = None
+        self.k: int | None = None          # set by the latest Assignment (first pass)
+        self.num_rows: int | None = None   # rows used by the latest Assignment
 
     # -- columns ---------------------------------------------------------------------------
     def _name(self, name, default, obj_kind):
@@ -720,6 +722,7 @@ class Assignment:
                 arr = self.fixed[c.index]
                 arr[size:self.usable_rows] = arr[0]
         self.phase = 0
+        self.cs.k, self.cs.num_rows = self.k, rows
         self._maybe_complete()
 
     def _grow_exact(self, n):

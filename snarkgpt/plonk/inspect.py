@@ -39,7 +39,7 @@ def describe(cs: ConstraintSystem, assignment: Assignment | None = None,
             names = {asg._table_columns.get(c) for c in cols}
             sizes = [asg.tables[nm] for nm in names if nm is not None]
             table_sizes[lk.table_key] = max(sizes) if sizes else None
-    k = asg.k if asg is not None else None
+    k = asg.k if asg is not None else cs.k
     desc: dict = {
         "summary": {
             "advice_columns": cs.num_advice,
@@ -55,6 +55,8 @@ def describe(cs: ConstraintSystem, assignment: Assignment | None = None,
             "phases": cs.num_phases,
             "degree": cs.degree(),
             "blinding_rows": cs.blinding_rows,
+            "k": asg.k if asg is not None else cs.k,
+            "rows_used": int(asg.rows_used) if asg is not None else cs.num_rows,
         },
         "columns": {
             "advice": [_column(cs, c) for c in cs.advice_columns],

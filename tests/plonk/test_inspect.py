@@ -1,12 +1,14 @@
 """Circuit descriptions: JSON-ready dicts and text reports."""
 import json
 
+from snarkgpt.plonk.circuit import ConstraintSystem
 from snarkgpt.plonk.examples import Fibonacci, MultiplyAccumulate, ProductCheck, build
 from snarkgpt.plonk.inspect import describe, format_text
 
 
 def test_describe_without_assignment():
-    cs, cfg, asg = build(Fibonacci(steps=4))
+    cs = ConstraintSystem()
+    Fibonacci.configure(cs)
     d = describe(cs)
     json.dumps(d)
     assert d["summary"]["advice_columns"] == 3 and d["summary"]["degree"] == 3
@@ -18,7 +20,16 @@ def test_describe_without_assignment():
     assert gate["name"] == "fib" and gate["selector"] == "q_fib"
     assert gate["constraints"] == [{"name": "a + b = c", "expression": "a[0] + b[0] - c[0]", "degree": 2}]
     assert d["permutation"]["columns"] == ["a", "b", "c", "out"]
-    assert "layout" not in d and "cost" not in d
+    assert "layout" not in d and "cost" not in d and d["summary"]["k"] is None
+    build(Fibonacci(steps=4))                       # another cs: this one is unchanged
+    assert describe(cs)["summary"]["k"] is None
+
+
+def test_describe_after_synthesis_knows_k():
+    cs, cfg, asg = build(Fibonacci(steps=20))
+    d = describe(cs)
+    assert d["summary"]["k"] == asg.k == 5 and d["summary"]["rows_used"] == 20
+    assert d["cost"]["n"] == 32
 
 
 def test_describe_with_assignment_and_lookups():
