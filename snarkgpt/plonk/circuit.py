@@ -904,6 +904,11 @@ class Assignment:
         ok &= rows < starts[np.maximum(idx, 0)] + heights[np.maximum(idx, 0)]
         return np.where(ok, idx, -1)
 
+    def region_map(self) -> np.ndarray:
+        """(n,) int64: for each row, the index in ``regions`` of the region owning it (-1:
+        none). Region names: ``[r.name for r in asg.regions]``."""
+        return self.regions_of_rows(np.arange(self.n if self.n is not None else self._cap))
+
     def region_of(self, row: int, column: Column | None = None) -> str | None:
         """Name of what assigned ``row`` (of ``column``): a region, a table, an instance."""
         if column is not None:

@@ -463,3 +463,24 @@ def test_fibonacci_layout():
     assert [r.name for r in asg.regions] == [f"fib.step.{i}" for i in range(5)]
     assert [asg.value(cfg.c, i) for i in range(5)] == [2, 3, 5, 8, 13]
     assert len(asg.copies) == 2 * 4 + 3
+
+
+def test_copy_advice_and_region_map():
+    cs, a, b, c = small_cs()
+    for col in (a, b):
+        cs.enable_equality(col)
+
+    def circuit(layouter):
+        src = layouter.assign_region("src", lambda r: r.assign_advice_column(a, 0, np.array([5, -6, 7])))
+        one = layouter.assign_region("dst", lambda r: r.copy_advice(src[1], b, 0))
+        many = layouter.assign_region("dst2", lambda r: r.copy_advice(src[0:3], b, 1))
+        assert (one.row, many.start) == (3, 5)
+        layouter.constrain_equal(src[0:2], many[1:3])
+
+    asg = synthesize(cs, circuit)
+    assert asg.signed_values(b, 3, 1).tolist() == [-6]
+    assert asg.signed_values(b, 4, 4).tolist() == [0, 5, -6, 7]
+    assert len(asg.copies) == 1 + 3 + 2
+    rm = asg.region_map()
+    assert rm.shape == (asg.n,)
+    assert rm[:10].tolist() == [0, 0, 0, 1, 2, 2, 2, 2, -1, -1]

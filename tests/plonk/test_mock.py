@@ -225,3 +225,37 @@ def test_mock_speed_2_20():
     asg.set_cell(cfg.a, row, (asg.value(cfg.a, row) + 1) % 256)
     (f,) = MockProver(cs, asg).verify()
     assert (f.name, f.row, f.region) == ("mac", row, f"mac.chunk.{row // 4097}")
+
+
+def test_multi_column_lookup_with_expression_table():
+    cs = ConstraintSystem()
+    x, y = cs.advice_column("x"), cs.advice_column("y")
+    tx, ty = cs.table_column("t_x"), cs.table_column("t_sq")
+    q = cs.selector("q")
+    cs.lookup("square", [x.cur(), y.cur()], [tx, ty], selector=q)
+    cs.lookup("square shifted", [x.cur() + 1, y.next()], [tx.cur(), ty.cur()], selector=q)
+    assert len(cs.lookup_groups()) == 1
+
+    xs = np.arange(-20, 20)
+    ys = xs * xs
+
+    def circuit(layouter):
+        def table(t):
+            t.assign_column(tx, np.arange(-64, 64))
+            t.assign_column(ty, np.arange(-64, 64) ** 2)
+        layouter.assign_table("squares", table)
+
+        def fn(r):
+            r.assign_advice_column(x, 0, xs)
+            r.assign_advice_column(y, 0, np.append(ys, 400))
+            r.enable_selector(q, 0, len(xs))
+        layouter.assign_region("pairs", fn)
+
+    asg = synthesize(cs, circuit)
+    assert failures_of(cs, asg) == []
+    asg.set_cell(y, 7, ys[7] + 1)            # breaks (x_7, y_7) and (x_6 + 1, y_7)
+    fails = failures_of(cs, asg)
+    assert sorted((f.name, f.row) for f in fails) == [("square", 7), ("square shifted", 6)]
+    f = next(f for f in fails if f.name == "square")
+    assert f"input (x[0], y[0]) = ({xs[7]}, {ys[7] + 1}) is not in table '(t_x[0], t_sq[0])'" in str(f)
+    assert f.region == "pairs"
