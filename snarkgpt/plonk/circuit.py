@@ -76,7 +76,7 @@ What the prover reads (everything is a plain attribute or method)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

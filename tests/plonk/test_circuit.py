@@ -9,7 +9,7 @@ from snarkgpt.field import Fr
 from snarkgpt.plonk.circuit import (BLINDING_ROWS, Assignment, CellRange, CircuitError,
                                     ConstraintSystem, synthesize)
 from snarkgpt.plonk.examples import Fibonacci, MultiplyAccumulate, ProductCheck, RangeCheck, build
-from snarkgpt.plonk.expression import (Column, Constant, Selector, compile_expression,
+from snarkgpt.plonk.expression import (Column, Constant, compile_expression,
                                        compile_expressions, evaluate_rows, evaluate_rows_multi,
                                        evaluate_rows_naive, format_value, sum_exprs)
 
