@@ -1,0 +1,1279 @@
+"""BN254 G1: the curve y^2 = x^3 + 3 over Fq, as NumPy arrays and Numba kernels.
+
+Representations (all coordinates are Fq elements in Montgomery form, 4 uint64 limbs each):
+
+* affine, shape (n, 8): x limbs then y limbs. The point at infinity is the all-zero row.
+  (0, 0) is not on the curve (0 != 0 + 3), so the encoding is unambiguous.
+* Jacobian, shape (n, 12): (X, Y, Z) with x = X/Z^2, y = Y/Z^3; infinity has Z = 0.
+* XYZZ, shape (n, 16): (X, Y, ZZ, ZZZ) with x = X/ZZ, y = Y/ZZZ and ZZ^3 = ZZZ^2; infinity has
+  ZZ = 0. XYZZ has the cheapest mixed addition (8M + 2S against 7M + 4S for Jacobian), so the
+  MSM's bucket sums use it; Jacobian has the cheapest doubling (2M + 5S), so the
+  double-and-add in `scalar_mul` uses that.
+
+A single point may be passed as an (8,) row anywhere an (n, 8) array is accepted; results
+then come back as (8,) too.
+
+G1 has cofactor 1: its order is the prime r (the Fr modulus), so every point on the curve is
+in the prime-order subgroup and an on-curve check is a full membership check.
+"""
+import numba as nb
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from ..field import FQ_MODULUS, FR_MODULUS, Fq, Fr
+from ..field.arith import U0, U1, eq, is_zero, load, sbb, store
+from ..field.params import FQ_INV, FQ_ONE, FQ_P, to_limbs
+
+_JIT = dict(cache=True, nogil=True)
+_PJIT = dict(cache=True, nogil=True, parallel=True)
+
+ZERO = (U0, U0, U0, U0)
+ONE = FQ_ONE
+_R = 1 << 256
+B3 = to_limbs(3 * _R % FQ_MODULUS)                   # the curve constant b = 3, Montgomery form
+QM2 = to_limbs(FQ_MODULUS - 2)                        # Fermat inverse exponent
+SQRT_EXP = to_limbs((FQ_MODULUS + 1) // 4)            # q = 3 mod 4, so sqrt(a) = a^((q+1)/4)
+HALF_Q = to_limbs((FQ_MODULUS - 1) // 2)
+GEN_X, GEN_Y = 1, 2
+
+# ---------------------------------------------------------------------------------------------
+# Fq arithmetic emitted directly as LLVM IR.
+#
+# The point formulas chain a dozen or more field operations; written with the Numba-level
+# limb kernels of field/arith.py, each would be inlined into Numba IR and the formulas take
+# minutes to compile. As intrinsics they are one IR node each for Numba and straight-line
+# code for LLVM: the same CIOS Montgomery product (i128 multiply-accumulate, one `mul`/`mulx`
+# per limb product) and i256 add/sub with one conditional correction, modulus folded in.
+# ---------------------------------------------------------------------------------------------
+_I64 = ir.IntType(64)
+_I128 = ir.IntType(128)
+_I256 = ir.IntType(256)
+_T4 = types.UniTuple(types.uint64, 4)
+_P_LIMBS = [int(v) for v in FQ_P]
+_P_INT = FQ_MODULUS
+_INV = int(FQ_INV)
+
+
+def _to256(builder, tup):
+    acc = ir.Constant(_I256, 0)
+    for k in range(4):
+        v = builder.zext(builder.extract_value(tup, k), _I256)
+        if k:
+            v = builder.shl(v, ir.Constant(_I256, 64 * k))
+        acc = builder.or_(acc, v)
+    return acc
+
+
+def _from256(context, builder, sig, v):
+    limbs = [builder.trunc(builder.lshr(v, ir.Constant(_I256, 64 * k)) if k else v, _I64)
+             for k in range(4)]
+    return context.make_tuple(builder, sig.return_type, limbs)
+
+
+def _reduce_once(builder, v):
+    p = ir.Constant(_I256, _P_INT)
+    return builder.select(builder.icmp_unsigned(">=", v, p), builder.sub(v, p), v)
+
+
+@intrinsic
+def fq_add(typingctx, a, b):
+    """a + b mod q (Montgomery or not: addition does not care)."""
+    sig = _T4(_T4, _T4)
+
+    def codegen(context, builder, signature, args):
+        s = builder.add(_to256(builder, args[0]), _to256(builder, args[1]))   # < 2^255
+        return _from256(context, builder, signature, _reduce_once(builder, s))
+
+    return sig, codegen
+
+
+@intrinsic
+def fq_sub(typingctx, a, b):
+    """a - b mod q."""
+    sig = _T4(_T4, _T4)
+
+    def codegen(context, builder, signature, args):
+        x, y = _to256(builder, args[0]), _to256(builder, args[1])
+        d = builder.sub(x, y)
+        r = builder.select(builder.icmp_unsigned("<", x, y),
+                           builder.add(d, ir.Constant(_I256, _P_INT)), d)
+        return _from256(context, builder, signature, r)
+
+    return sig, codegen
+
+
+@intrinsic
+def fq_mul(typingctx, a, b):
+    """Montgomery product a*b/2^256 mod q (CIOS; inputs < q < 2^254, so one final subtraction)."""
+    sig = _T4(_T4, _T4)
+
+    def codegen(context, builder, signature, args):
+        A = [builder.extract_value(args[0], k) for k in range(4)]
+        B = [builder.extract_value(args[1], k) for k in range(4)]
+
+        def c64(v):
+            return ir.Constant(_I64, v)
+
+        def mac(acc, x, y, carry):
+            s = builder.mul(builder.zext(x, _I128), builder.zext(y, _I128))
+            s = builder.add(s, builder.zext(acc, _I128))
+            s = builder.add(s, builder.zext(carry, _I128))
+            return builder.trunc(s, _I64), builder.trunc(builder.lshr(s, ir.Constant(_I128, 64)), _I64)
+
+        t = [c64(0)] * 4
+        for i in range(4):
+            c = c64(0)
+            for j in range(4):
+                t[j], c = mac(t[j], A[i], B[j], c)
+            t4 = c
+            m = builder.mul(t[0], c64(_INV))
+            _, c = mac(t[0], m, c64(_P_LIMBS[0]), c64(0))
+            for j in range(1, 4):
+                t[j - 1], c = mac(t[j], m, c64(_P_LIMBS[j]), c)
+            t[3] = builder.add(t4, c)      # < 2q < 2^255: no carry out
+        v = ir.Constant(_I256, 0)
+        for k in range(4):
+            w = builder.zext(t[k], _I256)
+            if k:
+                w = builder.shl(w, ir.Constant(_I256, 64 * k))
+            v = builder.or_(v, w)
+        return _from256(context, builder, signature, _reduce_once(builder, v))
+
+    return sig, codegen
+
+
+@nb.njit(inline="always")
+def fq_sqr(a):
+    return fq_mul(a, a)
+
+
+@nb.njit(inline="always")
+def fq_dbl(a):
+    return fq_add(a, a)
+
+
+@nb.njit(inline="always")
+def fq_neg(a):
+    if is_zero(a):
+        return a
+    return fq_sub(ZERO, a)
+
+
+@nb.njit(inline="always")
+def fq_pow(x, e):
+    """x^e for a 4-limb exponent e, left-to-right square-and-multiply."""
+    acc = ONE
+    for li in range(3, -1, -1):
+        w = e[li]
+        for bit in range(63, -1, -1):
+            acc = fq_mul(acc, acc)
+            if (w >> np.uint64(bit)) & U1:
+                acc = fq_mul(acc, x)
+    return acc
+
+
+@nb.njit(inline="always")
+def fq_inv(a):
+    """a^-1 by Fermat (a != 0): 254 squarings and about 130 products."""
+    return fq_pow(a, QM2)
+
+
+@nb.njit(inline="always")
+def aff_load(arr, i):
+    return ((arr[i, 0], arr[i, 1], arr[i, 2], arr[i, 3]),
+            (arr[i, 4], arr[i, 5], arr[i, 6], arr[i, 7]))
+
+
+@nb.njit(inline="always")
+def aff_store(arr, i, x, y):
+    arr[i, 0] = x[0]
+    arr[i, 1] = x[1]
+    arr[i, 2] = x[2]
+    arr[i, 3] = x[3]
+    arr[i, 4] = y[0]
+    arr[i, 5] = y[1]
+    arr[i, 6] = y[2]
+    arr[i, 7] = y[3]
+
+
+@nb.njit(inline="always")
+def aff_is_inf(x, y):
+    return is_zero(x) and is_zero(y)
+
+
+# Affine addition P + Q split around the inversion of its denominator, so that many additions
+# can share one inversion (Montgomery's trick). `aff_den` returns the denominator and a case:
+#   0: general, den = x2 - x1         1: doubling (P == Q), den = 2*y1
+#   2: P is infinity, result Q         3: Q is infinity, result P
+#   4: P == -Q, result infinity
+# Cases 2-4 use den = 1 so they do not disturb the shared product. y1 = 0 never occurs on a
+# valid point (r is odd, so G1 has no point of order 2).
+@nb.njit(inline="always")
+def aff_den(x1, y1, x2, y2):
+    if aff_is_inf(x1, y1):
+        return ONE, 2
+    if aff_is_inf(x2, y2):
+        return ONE, 3
+    if eq(x1, x2):
+        if eq(y1, y2):
+            return fq_dbl(y1), 1
+        return ONE, 4
+    return fq_sub(x2, x1), 0
+
+
+@nb.njit(inline="always")
+def aff_finish(x1, y1, x2, y2, case, inv):
+    """P + Q given `inv` = 1/den from `aff_den` (3M in the general case)."""
+    if case == 0:
+        lam = fq_mul(fq_sub(y2, y1), inv)
+    elif case == 1:
+        xx = fq_sqr(x1)
+        lam = fq_mul(fq_add(fq_dbl(xx), xx), inv)
+    elif case == 2:
+        return x2, y2
+    elif case == 3:
+        return x1, y1
+    else:
+        return ZERO, ZERO
+    x3 = fq_sub(fq_sub(fq_sqr(lam), x1), x2)
+    y3 = fq_sub(fq_mul(lam, fq_sub(x1, x3)), y1)
+    return x3, y3
+
+
+# ---- Jacobian (X, Y, Z), a = 0 ----------------------------------------------------------------
+@nb.njit(inline="always")
+def jac_dbl(X, Y, Z):
+    """dbl-2009-l: 2M + 5S."""
+    if is_zero(Z):
+        return X, Y, Z
+    A = fq_sqr(X)
+    B = fq_sqr(Y)
+    C = fq_sqr(B)
+    t = fq_sub(fq_sub(fq_sqr(fq_add(X, B)), A), C)
+    D = fq_dbl(t)
+    E = fq_add(fq_dbl(A), A)
+    F = fq_sqr(E)
+    X3 = fq_sub(F, fq_dbl(D))
+    C8 = fq_dbl(fq_dbl(fq_dbl(C)))
+    Y3 = fq_sub(fq_mul(E, fq_sub(D, X3)), C8)
+    Z3 = fq_dbl(fq_mul(Y, Z))
+    return X3, Y3, Z3
+
+
+@nb.njit(inline="always")
+def jac_madd(X1, Y1, Z1, x2, y2):
+    """Jacobian + affine, madd-2007-bl: 7M + 4S; handles infinity, P == Q and P == -Q."""
+    if aff_is_inf(x2, y2):
+        return X1, Y1, Z1
+    if is_zero(Z1):
+        return x2, y2, ONE
+    Z1Z1 = fq_sqr(Z1)
+    U2 = fq_mul(x2, Z1Z1)
+    S2 = fq_mul(fq_mul(y2, Z1), Z1Z1)
+    H = fq_sub(U2, X1)
+    r = fq_dbl(fq_sub(S2, Y1))
+    if is_zero(H):
+        if is_zero(r):
+            return jac_dbl(x2, y2, ONE)
+        return ONE, ONE, ZERO
+    HH = fq_sqr(H)
+    I = fq_dbl(fq_dbl(HH))
+    J = fq_mul(H, I)
+    V = fq_mul(X1, I)
+    X3 = fq_sub(fq_sub(fq_sqr(r), J), fq_dbl(V))
+    Y3 = fq_sub(fq_mul(r, fq_sub(V, X3)), fq_dbl(fq_mul(Y1, J)))
+    Z3 = fq_sub(fq_sub(fq_sqr(fq_add(Z1, H)), Z1Z1), HH)
+    return X3, Y3, Z3
+
+
+@nb.njit(inline="always")
+def jac_add(X1, Y1, Z1, X2, Y2, Z2):
+    """add-2007-bl: 11M + 5S; handles infinity, P == Q and P == -Q."""
+    if is_zero(Z1):
+        return X2, Y2, Z2
+    if is_zero(Z2):
+        return X1, Y1, Z1
+    Z1Z1 = fq_sqr(Z1)
+    Z2Z2 = fq_sqr(Z2)
+    U1 = fq_mul(X1, Z2Z2)
+    U2 = fq_mul(X2, Z1Z1)
+    S1 = fq_mul(fq_mul(Y1, Z2), Z2Z2)
+    S2 = fq_mul(fq_mul(Y2, Z1), Z1Z1)
+    H = fq_sub(U2, U1)
+    r = fq_dbl(fq_sub(S2, S1))
+    if is_zero(H):
+        if is_zero(r):
+            return jac_dbl(X1, Y1, Z1)
+        return ONE, ONE, ZERO
+    I = fq_sqr(fq_dbl(H))
+    J = fq_mul(H, I)
+    V = fq_mul(U1, I)
+    X3 = fq_sub(fq_sub(fq_sqr(r), J), fq_dbl(V))
+    Y3 = fq_sub(fq_mul(r, fq_sub(V, X3)), fq_dbl(fq_mul(S1, J)))
+    Z3 = fq_mul(fq_sub(fq_sub(fq_sqr(fq_add(Z1, Z2)), Z1Z1), Z2Z2), H)
+    return X3, Y3, Z3
+
+
+# ---- XYZZ (X, Y, ZZ, ZZZ), a = 0 --------------------------------------------------------------
+@nb.njit(inline="always")
+def xyzz_mdbl(x, y):
+    """2 * affine point, mdbl-2008-s-1 (y != 0 on G1)."""
+    U = fq_dbl(y)
+    V = fq_sqr(U)
+    W = fq_mul(U, V)
+    S = fq_mul(x, V)
+    xx = fq_sqr(x)
+    M = fq_add(fq_dbl(xx), xx)
+    X3 = fq_sub(fq_sqr(M), fq_dbl(S))
+    Y3 = fq_sub(fq_mul(M, fq_sub(S, X3)), fq_mul(W, y))
+    return X3, Y3, V, W
+
+
+@nb.njit(inline="always")
+def xyzz_dbl(X, Y, ZZ, ZZZ):
+    """dbl-2008-s-1: 6M + 4S."""
+    if is_zero(ZZ):
+        return X, Y, ZZ, ZZZ
+    U = fq_dbl(Y)
+    V = fq_sqr(U)
+    W = fq_mul(U, V)
+    S = fq_mul(X, V)
+    xx = fq_sqr(X)
+    M = fq_add(fq_dbl(xx), xx)
+    X3 = fq_sub(fq_sqr(M), fq_dbl(S))
+    Y3 = fq_sub(fq_mul(M, fq_sub(S, X3)), fq_mul(W, Y))
+    return X3, Y3, fq_mul(V, ZZ), fq_mul(W, ZZZ)
+
+
+@nb.njit(inline="always")
+def xyzz_madd(X1, Y1, ZZ1, ZZZ1, x2, y2):
+    """XYZZ + affine, madd-2008-s: 8M + 2S; handles infinity, P == Q and P == -Q."""
+    if aff_is_inf(x2, y2):
+        return X1, Y1, ZZ1, ZZZ1
+    if is_zero(ZZ1):
+        return x2, y2, ONE, ONE
+    U2 = fq_mul(x2, ZZ1)
+    S2 = fq_mul(y2, ZZZ1)
+    P = fq_sub(U2, X1)
+    R = fq_sub(S2, Y1)
+    if is_zero(P):
+        if is_zero(R):
+            return xyzz_mdbl(x2, y2)
+        return ONE, ONE, ZERO, ZERO
+    PP = fq_sqr(P)
+    PPP = fq_mul(P, PP)
+    Q = fq_mul(X1, PP)
+    X3 = fq_sub(fq_sub(fq_sqr(R), PPP), fq_dbl(Q))
+    Y3 = fq_sub(fq_mul(R, fq_sub(Q, X3)), fq_mul(Y1, PPP))
+    return X3, Y3, fq_mul(ZZ1, PP), fq_mul(ZZZ1, PPP)
+
+
+@nb.njit(inline="always")
+def xyzz_add(X1, Y1, ZZ1, ZZZ1, X2, Y2, ZZ2, ZZZ2):
+    """add-2008-s: 12M + 2S; handles infinity, P == Q and P == -Q."""
+    if is_zero(ZZ1):
+        return X2, Y2, ZZ2, ZZZ2
+    if is_zero(ZZ2):
+        return X1, Y1, ZZ1, ZZZ1
+    U1 = fq_mul(X1, ZZ2)
+    U2 = fq_mul(X2, ZZ1)
+    S1 = fq_mul(Y1, ZZZ2)
+    S2 = fq_mul(Y2, ZZZ1)
+    P = fq_sub(U2, U1)
+    R = fq_sub(S2, S1)
+    if is_zero(P):
+        if is_zero(R):
+            return xyzz_dbl(X1, Y1, ZZ1, ZZZ1)
+        return ONE, ONE, ZERO, ZERO
+    PP = fq_sqr(P)
+    PPP = fq_mul(P, PP)
+    Q = fq_mul(U1, PP)
+    X3 = fq_sub(fq_sub(fq_sqr(R), PPP), fq_dbl(Q))
+    Y3 = fq_sub(fq_mul(R, fq_sub(Q, X3)), fq_mul(S1, PPP))
+    return X3, Y3, fq_mul(fq_mul(ZZ1, ZZ2), PP), fq_mul(fq_mul(ZZZ1, ZZZ2), PPP)
+
+
+@nb.njit(inline="always")
+def xyzz_load(arr, i):
+    return ((arr[i, 0], arr[i, 1], arr[i, 2], arr[i, 3]),
+            (arr[i, 4], arr[i, 5], arr[i, 6], arr[i, 7]),
+            (arr[i, 8], arr[i, 9], arr[i, 10], arr[i, 11]),
+            (arr[i, 12], arr[i, 13], arr[i, 14], arr[i, 15]))
+
+
+@nb.njit(inline="always")
+def xyzz_store(arr, i, X, Y, ZZ, ZZZ):
+    for k in range(4):
+        arr[i, k] = X[k]
+        arr[i, 4 + k] = Y[k]
+        arr[i, 8 + k] = ZZ[k]
+        arr[i, 12 + k] = ZZZ[k]
+
+
+@nb.njit(inline="always")
+def limbs_gt(a, b):
+    """a > b for canonical limb tuples."""
+    for k in range(3, -1, -1):
+        if a[k] != b[k]:
+            return a[k] > b[k]
+    return False
+
+
+@nb.njit(inline="always")
+def limbs_lt_q(a):
+    _, b = sbb(a[0], FQ_P[0], U0)
+    _, b = sbb(a[1], FQ_P[1], b)
+    _, b = sbb(a[2], FQ_P[2], b)
+    _, b = sbb(a[3], FQ_P[3], b)
+    return b != U0
+
+
+# ---------------------------------------------------------------------------------------------
+# Vector kernels
+# ---------------------------------------------------------------------------------------------
+
+
+# Parallel loops call a serial per-element body: Numba's parfor analysis cannot digest the
+# nested tuples (points as tuples of limb tuples) when they appear directly in a prange body.
+@nb.njit(**_JIT)
+def _b_add_den(a, b, den, case, i):
+    x1, y1 = aff_load(a, i)
+    x2, y2 = aff_load(b, i)
+    d, c = aff_den(x1, y1, x2, y2)
+    store(den, i, d)
+    case[i] = c
+
+
+@nb.njit(**_PJIT)
+def _k_add_den(a, b, den, case):
+    for i in nb.prange(a.shape[0]):
+        _b_add_den(a, b, den, case, i)
+
+
+@nb.njit(**_JIT)
+def _b_add_finish(a, b, inv, case, out, i):
+    x1, y1 = aff_load(a, i)
+    x2, y2 = aff_load(b, i)
+    x3, y3 = aff_finish(x1, y1, x2, y2, case[i], load(inv, i))
+    aff_store(out, i, x3, y3)
+
+
+@nb.njit(**_PJIT)
+def _k_add_finish(a, b, inv, case, out):
+    for i in nb.prange(a.shape[0]):
+        _b_add_finish(a, b, inv, case, out, i)
+
+
+@nb.njit(**_JIT)
+def _b_neg(a, out, i):
+    for k in range(4):
+        out[i, k] = a[i, k]
+    y = fq_neg((a[i, 4], a[i, 5], a[i, 6], a[i, 7]))
+    for k in range(4):
+        out[i, 4 + k] = y[k]
+
+
+@nb.njit(**_PJIT)
+def _k_neg(a, out):
+    for i in nb.prange(a.shape[0]):
+        _b_neg(a, out, i)
+
+
+@nb.njit(**_JIT)
+def _b_on_curve(a, i):
+    x, y = aff_load(a, i)
+    if aff_is_inf(x, y):
+        return True
+    if not (limbs_lt_q(x) and limbs_lt_q(y)):
+        return False
+    rhs = fq_add(fq_mul(fq_sqr(x), x), B3)
+    return eq(fq_sqr(y), rhs)
+
+
+@nb.njit(**_PJIT)
+def _k_on_curve(a, out):
+    for i in nb.prange(a.shape[0]):
+        out[i] = _b_on_curve(a, i)
+
+
+@nb.njit(**_JIT)
+def _b_to_jac(a, out, i):
+    x, y = aff_load(a, i)
+    if aff_is_inf(x, y):
+        x, y, z = ONE, ONE, ZERO
+    else:
+        z = ONE
+    for k in range(4):
+        out[i, k] = x[k]
+        out[i, 4 + k] = y[k]
+        out[i, 8 + k] = z[k]
+
+
+@nb.njit(**_PJIT)
+def _k_to_jac(a, out):
+    for i in nb.prange(a.shape[0]):
+        _b_to_jac(a, out, i)
+
+
+@nb.njit(**_PJIT)
+def _k_jac_zinv_in(jac, zs):
+    for i in nb.prange(jac.shape[0]):
+        for k in range(4):
+            zs[i, k] = jac[i, 8 + k]
+
+
+@nb.njit(**_JIT)
+def _b_jac_finish(jac, zinv, out, i):
+    zi = load(zinv, i)
+    if is_zero(zi):
+        aff_store(out, i, ZERO, ZERO)
+        return
+    X = (jac[i, 0], jac[i, 1], jac[i, 2], jac[i, 3])
+    Y = (jac[i, 4], jac[i, 5], jac[i, 6], jac[i, 7])
+    zi2 = fq_sqr(zi)
+    aff_store(out, i, fq_mul(X, zi2), fq_mul(Y, fq_mul(zi2, zi)))
+
+
+@nb.njit(**_PJIT)
+def _k_jac_finish(jac, zinv, out):
+    for i in nb.prange(jac.shape[0]):
+        _b_jac_finish(jac, zinv, out, i)
+
+
+@nb.njit(**_JIT)
+def _b_xyzz_zin(p, zs, i):
+    X, Y, ZZ, ZZZ = xyzz_load(p, i)
+    store(zs, i, fq_mul(ZZ, ZZZ))
+
+
+@nb.njit(**_PJIT)
+def _k_xyzz_zin(p, zs):
+    """ZZ * ZZZ, whose inverse gives both 1/ZZ and 1/ZZZ."""
+    for i in nb.prange(p.shape[0]):
+        _b_xyzz_zin(p, zs, i)
+
+
+@nb.njit(**_JIT)
+def _b_xyzz_finish(p, inv, out, i):
+    t = load(inv, i)
+    if is_zero(t):
+        aff_store(out, i, ZERO, ZERO)
+        return
+    X, Y, ZZ, ZZZ = xyzz_load(p, i)
+    aff_store(out, i, fq_mul(X, fq_mul(ZZZ, t)), fq_mul(Y, fq_mul(ZZ, t)))
+
+
+@nb.njit(**_PJIT)
+def _k_xyzz_finish(p, inv, out):
+    for i in nb.prange(p.shape[0]):
+        _b_xyzz_finish(p, inv, out, i)
+
+
+@nb.njit(**_JIT)
+def _b_scalar_mul(pts, sc, single, out, i):
+    j = np.int64(0) if single else np.int64(i)
+    x, y = aff_load(pts, j)
+    X, Y, Z = ONE, ONE, ZERO
+    for li in range(3, -1, -1):
+        w = sc[i, li]
+        for bit in range(63, -1, -1):
+            X, Y, Z = jac_dbl(X, Y, Z)
+            if (w >> np.uint64(bit)) & U1:
+                X, Y, Z = jac_madd(X, Y, Z, x, y)
+    for k in range(4):
+        out[i, k] = X[k]
+        out[i, 4 + k] = Y[k]
+        out[i, 8 + k] = Z[k]
+
+
+@nb.njit(**_PJIT)
+def _k_scalar_mul(pts, sc, single, out):
+    """out[i] = sc[i] * pts[i or 0] (Jacobian), left-to-right double-and-add on canonical limbs."""
+    for i in nb.prange(sc.shape[0]):
+        _b_scalar_mul(pts, sc, single, out, i)
+
+
+@nb.njit(**_JIT)
+def _b_sqrt(a, out, ok, i):
+    v = load(a, i)
+    s = fq_pow(v, SQRT_EXP)
+    store(out, i, s)
+    ok[i] = eq(fq_sqr(s), v)
+
+
+@nb.njit(**_PJIT)
+def _k_sqrt(a, out, ok):
+    for i in nb.prange(a.shape[0]):
+        _b_sqrt(a, out, ok, i)
+
+
+@nb.njit(**_JIT)
+def _b_rhs(x, out, i):
+    v = load(x, i)
+    store(out, i, fq_add(fq_mul(fq_sqr(v), v), B3))
+
+
+@nb.njit(**_PJIT)
+def _k_rhs(x, out):
+    for i in nb.prange(x.shape[0]):
+        _b_rhs(x, out, i)
+
+
+@nb.njit(**_JIT)
+def _b_gt(a, c, i):
+    return limbs_gt(load(a, i), c)
+
+
+@nb.njit(**_PJIT)
+def _k_gt(a, c, out):
+    for i in nb.prange(a.shape[0]):
+        out[i] = _b_gt(a, c, i)
+
+
+@nb.njit(**_JIT)
+def _b_ge_q(a, i):
+    return not limbs_lt_q(load(a, i))
+
+
+@nb.njit(**_PJIT)
+def _k_ge_q(a, out):
+    for i in nb.prange(a.shape[0]):
+        out[i] = _b_ge_q(a, i)
+
+
+# ---- fixed-base multiplication ----------------------------------------------------------------
+@nb.njit(**_JIT)
+def _fb_bases(b, w, nwin, out):
+    """out[j] = 2^(w*j) * b[0] as XYZZ, for j < nwin."""
+    x, y = aff_load(b, 0)
+    X, Y, ZZ, ZZZ = x, y, ONE, ONE
+    for j in range(nwin):
+        xyzz_store(out, j, X, Y, ZZ, ZZZ)
+        for _ in range(w):
+            X, Y, ZZ, ZZZ = xyzz_dbl(X, Y, ZZ, ZZZ)
+
+
+@nb.njit(**_JIT)
+def _b_fb_table(bases_aff, half, out, j):
+    x, y = aff_load(bases_aff, j)
+    X, Y, ZZ, ZZZ = ONE, ONE, ZERO, ZERO
+    for d in range(half):
+        X, Y, ZZ, ZZZ = xyzz_madd(X, Y, ZZ, ZZZ, x, y)
+        xyzz_store(out, j * half + d, X, Y, ZZ, ZZZ)
+
+
+@nb.njit(**_PJIT)
+def _fb_table(bases_aff, half, out):
+    """out[j * half + d - 1] = d * base_j (XYZZ), d = 1..half."""
+    for j in nb.prange(bases_aff.shape[0]):
+        _b_fb_table(bases_aff, half, out, j)
+
+
+@nb.njit(inline="always")
+def _digit(sc, i, off, w, carry_in):
+    """Window bits of limbs sc[i] at bit offset `off`, width w (< 64), plus carry."""
+    li = off >> 6
+    sh = off & 63
+    v = np.uint64(0)
+    if li < 4:
+        v = sc[i, li] >> np.uint64(sh)
+        if sh + w > 64 and li + 1 < 4:
+            v |= sc[i, li + 1] << np.uint64(64 - sh)
+    v &= (np.uint64(1) << np.uint64(w)) - np.uint64(1)
+    return np.int64(v) + carry_in
+
+
+@nb.njit(**_JIT)
+def _fb_chunk(table, half, w, nwin, sc, negf, lo, hi, out, prefix, carry, dig):
+    """out[lo:hi] = sum_j T_j[digit_j], batch-affine: one shared inversion per window."""
+    m = hi - lo
+    full = 2 * half
+    for i in range(m):
+        carry[i] = 0
+        aff_store(out, lo + i, ZERO, ZERO)
+    for j in range(nwin):
+        base = j * half
+        # pass 1: signed digits, and the running product of the denominators
+        acc = ONE
+        for i in range(m):
+            d = _digit(sc, lo + i, j * w, w, np.int64(carry[i]))
+            if d > half:
+                d -= full
+                carry[i] = 1
+            else:
+                carry[i] = 0
+            dig[i] = d
+            store(prefix, i, acc)
+            if d == 0:
+                continue
+            ad = d if d > 0 else -d
+            x1, y1 = aff_load(out, lo + i)
+            x2, y2 = aff_load(table, base + ad - 1)
+            if (d < 0) != (negf[lo + i] != 0):
+                y2 = fq_neg(y2)
+            den, case = aff_den(x1, y1, x2, y2)
+            acc = fq_mul(acc, den)
+        inv = fq_inv(acc)
+        # pass 2 (backward): peel off each inverse and finish that addition in place
+        for i in range(m - 1, -1, -1):
+            d = dig[i]
+            if d == 0:
+                continue
+            ad = d if d > 0 else -d
+            x1, y1 = aff_load(out, lo + i)
+            x2, y2 = aff_load(table, base + ad - 1)
+            if (d < 0) != (negf[lo + i] != 0):
+                y2 = fq_neg(y2)
+            den, case = aff_den(x1, y1, x2, y2)
+            invd = fq_mul(inv, load(prefix, i))
+            inv = fq_mul(inv, den)
+            x3, y3 = aff_finish(x1, y1, x2, y2, case, invd)
+            aff_store(out, lo + i, x3, y3)
+
+
+@nb.njit(**_PJIT)
+def _fb_run(table, half, w, nwin, sc, negf, out, chunk):
+    n = sc.shape[0]
+    nchunks = (n + chunk - 1) // chunk
+    for c in nb.prange(nchunks):
+        lo = np.int64(c) * chunk
+        hi = min(n, lo + chunk)
+        m = hi - lo
+        prefix = np.empty((m, 4), np.uint64)
+        carry = np.empty(m, np.uint8)
+        dig = np.empty(m, np.int64)
+        _fb_chunk(table, half, w, nwin, sc, negf, lo, hi, out, prefix, carry, dig)
+
+
+@nb.njit(**_JIT)
+def _b_fold(sc, half_r, r, out, negf, bits, i):
+    v = load(sc, i)
+    neg = limbs_gt(v, half_r)
+    if neg:
+        t0, b = sbb(r[0], v[0], U0)
+        t1, b = sbb(r[1], v[1], b)
+        t2, b = sbb(r[2], v[2], b)
+        t3, b = sbb(r[3], v[3], b)
+        v = (t0, t1, t2, t3)
+    store(out, i, v)
+    negf[i] = 1 if neg else 0
+    nbits = 0
+    for k in range(3, -1, -1):
+        if v[k] != U0:
+            x = v[k]
+            nbits = 64 * k
+            while x != U0:
+                x >>= U1
+                nbits += 1
+            break
+    bits[i] = nbits
+
+
+@nb.njit(**_PJIT)
+def _k_fold(sc, half_r, r, out, negf, bits):
+    """Canonical scalars -> (min(s, r - s), flag s > r/2, bit length of that minimum)."""
+    for i in nb.prange(sc.shape[0]):
+        _b_fold(sc, half_r, r, out, negf, bits, i)
+
+
+# ---------------------------------------------------------------------------------------------
+# Python API
+# ---------------------------------------------------------------------------------------------
+
+_HALF_R = to_limbs((FR_MODULUS - 1) // 2)
+_R_LIMBS = to_limbs(FR_MODULUS)
+
+
+def _threads() -> int:
+    return max(1, nb.get_num_threads())
+
+
+def _points(a, name="points"):
+    """(array (n, 8), was a single (8,) point)."""
+    a = np.asarray(a)
+    if a.dtype != np.uint64:
+        raise TypeError(f"G1 {name}: expected uint64 limbs, got {a.dtype}")
+    if a.ndim == 1 and a.shape[0] == 8:
+        return np.ascontiguousarray(a.reshape(1, 8)), True
+    if a.ndim != 2 or a.shape[1] != 8:
+        raise ValueError(f"G1 {name}: expected shape (n, 8) or (8,), got {a.shape}")
+    return np.ascontiguousarray(a), False
+
+
+def _ret(out, single):
+    return out[0] if single else out
+
+
+def _ints_to_limbs(vals) -> np.ndarray:
+    return np.array([to_limbs(v) for v in vals], dtype=np.uint64).reshape(len(vals), 4)
+
+
+def scalars_canonical(scalars) -> np.ndarray:
+    """Scalars as canonical (n, 4) limbs in [0, r).
+
+    An (n, 4) or (4,) uint64 array is read as Fr elements in Montgomery form (what `Fr` makes);
+    a Python int or a sequence of ints is reduced mod r (so r acts as 0, -1 as r - 1)."""
+    if isinstance(scalars, np.ndarray) and scalars.dtype == np.uint64:
+        s = scalars.reshape(1, 4) if scalars.ndim == 1 else scalars
+        if s.ndim != 2 or s.shape[1] != 4:
+            raise ValueError(f"G1 scalars: expected an (n, 4) Fr array, got shape {scalars.shape}")
+        return Fr.to_canonical(np.ascontiguousarray(s))
+    if isinstance(scalars, (int, np.integer)):
+        scalars = [scalars]
+    return _ints_to_limbs([int(v) % FR_MODULUS for v in scalars])
+
+
+def fold_scalars(canon: np.ndarray):
+    """(min(s, r - s) limbs, uint8 flag 'took r - s', int64 bit length) for canonical scalars.
+
+    s*P = (r - s)*(-P), so every scalar has at most 253 bits, and a small negative value
+    -v (stored as r - v) becomes the small magnitude v on the negated point."""
+    n = canon.shape[0]
+    out = np.empty_like(canon)
+    negf = np.empty(n, np.uint8)
+    bits = np.empty(n, np.int64)
+    if n:
+        _k_fold(canon, _HALF_R, _R_LIMBS, out, negf, bits)
+    return out, negf, bits
+
+
+def generator() -> np.ndarray:
+    """The standard generator (1, 2) as an (8,) affine row."""
+    return from_affine_ints([(GEN_X, GEN_Y)])[0]
+
+
+def identity(n: int | None = None) -> np.ndarray:
+    """The point at infinity: an (8,) zero row, or n of them as (n, 8)."""
+    return np.zeros(8 if n is None else (n, 8), dtype=np.uint64)
+
+
+def is_identity(points) -> np.ndarray | bool:
+    a, single = _points(points)
+    r = ~a.any(axis=1)
+    return bool(r[0]) if single else r
+
+
+def from_affine_ints(pairs) -> np.ndarray:
+    """[(x, y) or None] -> (n, 8) affine array (None is infinity). Not validated: see validate."""
+    pairs = list(pairs)
+    xs = [0 if p is None else int(p[0]) % FQ_MODULUS for p in pairs]
+    ys = [0 if p is None else int(p[1]) % FQ_MODULUS for p in pairs]
+    out = np.zeros((len(pairs), 8), dtype=np.uint64)
+    if pairs:
+        out[:, :4] = Fq.from_ints(xs)
+        out[:, 4:] = Fq.from_ints(ys)
+    return out
+
+
+def to_affine_ints(points) -> list:
+    """(n, 8) -> [(x, y) canonical ints, or None for infinity]."""
+    a, _ = _points(points)
+    inf = ~a.any(axis=1)
+    xs = Fq.to_ints(a[:, :4]) if len(a) else []
+    ys = Fq.to_ints(a[:, 4:]) if len(a) else []
+    return [None if inf[i] else (xs[i], ys[i]) for i in range(len(a))]
+
+
+def _is_py_ecc_point(p) -> bool:
+    return p is None or (isinstance(p, tuple) and len(p) in (2, 3) and hasattr(p[0], "n"))
+
+
+def from_py_ecc(points) -> np.ndarray:
+    """py_ecc G1 point(s) -> affine. Accepts py_ecc.bn128 points ((x, y) or None) and
+    py_ecc.optimized_bn128 points ((x, y, z), z = 0 for infinity); one point gives (8,)."""
+    single = _is_py_ecc_point(points)
+    pts = [points] if single else list(points)
+    pairs = []
+    for p in pts:
+        if p is None:
+            pairs.append(None)
+        elif len(p) == 3:
+            x, y, z = (int(c.n) for c in p)
+            if z % FQ_MODULUS == 0:
+                pairs.append(None)
+            else:
+                zi = pow(z, -1, FQ_MODULUS)
+                pairs.append((x * zi % FQ_MODULUS, y * zi % FQ_MODULUS))
+        else:
+            pairs.append((int(p[0].n), int(p[1].n)))
+    out = from_affine_ints(pairs)
+    return out[0] if single else out
+
+
+def to_py_ecc(points, optimized: bool = True):
+    """Affine -> py_ecc points: optimized_bn128 (x, y, 1) / (1, 1, 0) by default, or
+    bn128 (x, y) / None with optimized=False. One (8,) point gives one py_ecc point."""
+    a, single = _points(points)
+    if optimized:
+        from py_ecc.optimized_bn128 import FQ
+        res = [(FQ(1), FQ(1), FQ(0)) if p is None else (FQ(p[0]), FQ(p[1]), FQ(1))
+               for p in to_affine_ints(a)]
+    else:
+        from py_ecc.bn128 import FQ
+        res = [None if p is None else (FQ(p[0]), FQ(p[1])) for p in to_affine_ints(a)]
+    return res[0] if single else res
+
+
+def is_on_curve(points) -> np.ndarray | bool:
+    """Per point: canonical coordinates and y^2 = x^3 + 3, or the point at infinity.
+    (Cofactor 1: on the curve means in the order-r group.)"""
+    a, single = _points(points)
+    out = np.empty(a.shape[0], dtype=np.bool_)
+    if a.shape[0]:
+        _k_on_curve(a, out)
+    return bool(out[0]) if single else out
+
+
+def validate(points, name="points") -> None:
+    """Raise ValueError naming the first point that is not a valid G1 element."""
+    ok = np.atleast_1d(is_on_curve(points))
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise ValueError(f"G1 {name}: point {i} is not on the curve (or has non-canonical limbs)")
+
+
+def equal(a, b) -> bool:
+    """Affine representations are unique (canonical Montgomery limbs), so rows compare as bytes."""
+    a, _ = _points(a)
+    b, _ = _points(b)
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def neg(points) -> np.ndarray:
+    a, single = _points(points)
+    out = np.empty_like(a)
+    if a.shape[0]:
+        _k_neg(a, out)
+    return _ret(out, single)
+
+
+def add(a, b) -> np.ndarray:
+    """Elementwise a + b on affine arrays (one batch inversion for the lot). A single point on
+    either side is broadcast."""
+    a, sa = _points(a, "a")
+    b, sb = _points(b, "b")
+    if sa and not sb:
+        a = np.repeat(a, b.shape[0], axis=0)
+    elif sb and not sa:
+        b = np.repeat(b, a.shape[0], axis=0)
+    elif a.shape != b.shape:
+        raise ValueError(f"G1 add: length mismatch {a.shape[0]} vs {b.shape[0]}")
+    n = a.shape[0]
+    out = np.empty_like(a)
+    if n:
+        den = np.empty((n, 4), np.uint64)
+        case = np.empty(n, np.int64)
+        _k_add_den(a, b, den, case)
+        inv = Fq.batch_inverse(den)
+        _k_add_finish(a, b, inv, case, out)
+    return _ret(out, sa and sb)
+
+
+def sub(a, b) -> np.ndarray:
+    return add(a, neg(b))
+
+
+def double(points) -> np.ndarray:
+    return add(points, points)
+
+
+def to_jacobian(points) -> np.ndarray:
+    """Affine (n, 8) -> Jacobian (n, 12) with Z = 1 (infinity: (1, 1, 0))."""
+    a, _ = _points(points)
+    out = np.empty((a.shape[0], 12), np.uint64)
+    if a.shape[0]:
+        _k_to_jac(a, out)
+    return out
+
+
+def batch_to_affine(jac) -> np.ndarray:
+    """Jacobian (n, 12) -> affine (n, 8) with one batch inversion of the Z's."""
+    jac = np.ascontiguousarray(jac, dtype=np.uint64)
+    if jac.ndim != 2 or jac.shape[1] != 12:
+        raise ValueError(f"G1 batch_to_affine: expected (n, 12) Jacobian points, got {jac.shape}")
+    n = jac.shape[0]
+    out = np.empty((n, 8), np.uint64)
+    if n:
+        zs = np.empty((n, 4), np.uint64)
+        _k_jac_zinv_in(jac, zs)
+        zinv = Fq.batch_inverse(zs, allow_zero=True)
+        _k_jac_finish(jac, zinv, out)
+    return out
+
+
+def xyzz_to_affine(p) -> np.ndarray:
+    """XYZZ (n, 16) -> affine (n, 8): one batch inversion of ZZ * ZZZ."""
+    p = np.ascontiguousarray(p, dtype=np.uint64)
+    if p.ndim != 2 or p.shape[1] != 16:
+        raise ValueError(f"G1 xyzz_to_affine: expected (n, 16) XYZZ points, got {p.shape}")
+    n = p.shape[0]
+    out = np.empty((n, 8), np.uint64)
+    if n:
+        zs = np.empty((n, 4), np.uint64)
+        _k_xyzz_zin(p, zs)
+        inv = Fq.batch_inverse(zs, allow_zero=True)
+        _k_xyzz_finish(p, inv, out)
+    return out
+
+
+def scalar_mul(points, scalars) -> np.ndarray:
+    """Elementwise scalars[i] * points[i]. Scalars: an (n, 4) Fr Montgomery array, or Python
+    int(s) reduced mod r. A single point with many scalars is broadcast (through
+    fixed_base_mul when there are many); a single scalar with many points likewise."""
+    a, single = _points(points)
+    scalar_single = isinstance(scalars, (int, np.integer)) or (
+        isinstance(scalars, np.ndarray) and scalars.ndim == 1)
+    canon = scalars_canonical(scalars)
+    ns = canon.shape[0]
+    if single and ns > 64:
+        return fixed_base_mul(a[0], canon, canonical=True)
+    if ns == 1 and a.shape[0] > 1:
+        canon = np.repeat(canon, a.shape[0], axis=0)
+        ns = a.shape[0]
+    elif not single and a.shape[0] != ns:
+        raise ValueError(f"G1 scalar_mul: {a.shape[0]} points but {ns} scalars")
+    jac = np.empty((ns, 12), np.uint64)
+    if ns:
+        _k_scalar_mul(a, canon, single, jac)
+    out = batch_to_affine(jac)
+    return out[0] if (single and scalar_single) else out
+
+
+def _fb_window(n: int, maxbits: int) -> int:
+    """Window width minimising n*windows*(batch-affine add) + table build."""
+    best, best_w = None, 2
+    for w in range(2, 17):
+        nwin = -(-(maxbits + 1) // w)
+        cost = n * nwin * 7.0 + nwin * (1 << (w - 1)) * 20.0
+        if best is None or cost < best:
+            best, best_w = cost, w
+    return best_w
+
+
+def fixed_base_mul(base, scalars, canonical: bool = False) -> np.ndarray:
+    """scalars[i] * base for one affine base point and many scalars -> affine (n, 8).
+
+    Signed-digit windows of width w: a table of d * 2^(w*j) * base for d = 1..2^(w-1) in each
+    window j, then every result is a sum of one table entry per window, accumulated in affine
+    coordinates with one shared inversion per window and chunk of scalars (about 6 Fq
+    multiplications per window and scalar). Scalars as in scalar_mul (Fr Montgomery array or
+    ints); canonical=True means an (n, 4) array of canonical limbs already."""
+    b, _ = _points(base, "base")
+    if b.shape[0] != 1:
+        raise ValueError("G1 fixed_base_mul: expected one base point")
+    canon = np.ascontiguousarray(scalars, dtype=np.uint64) if canonical else scalars_canonical(scalars)
+    n = canon.shape[0]
+    out = np.zeros((n, 8), np.uint64)
+    if n == 0 or not b.any():
+        return out
+    folded, negf, bits = fold_scalars(canon)
+    maxbits = int(bits.max())
+    if maxbits == 0:
+        return out
+    w = _fb_window(n, maxbits)
+    nwin = -(-(maxbits + 1) // w)
+    half = 1 << (w - 1)
+    bases = np.empty((nwin, 16), np.uint64)
+    _fb_bases(b, w, nwin, bases)
+    table_x = np.empty((nwin * half, 16), np.uint64)
+    _fb_table(xyzz_to_affine(bases), half, table_x)
+    table = xyzz_to_affine(table_x)
+    chunk = max(64, min(4096, -(-n // _threads())))
+    _fb_run(table, half, w, nwin, folded, negf, out, chunk)
+    return out
+
+
+# ---- serialization (gnark-crypto BN254 format) ------------------------------------------------
+# Compressed, 32 bytes: big-endian x, two top bits of byte 0 are flags (q < 2^254 leaves them
+# free): 0b10 = y is the lexicographically smallest root (y <= (q-1)/2), 0b11 = largest,
+# 0b01 = infinity (all other bits zero). Uncompressed, 64 bytes: big-endian x || y with flag
+# 0b00, or 0b01 followed by zeros for infinity.
+_M_MASK = 0xC0
+_M_UNCOMPRESSED = 0x00
+_M_INFINITY = 0x40
+_M_SMALLEST = 0x80
+_M_LARGEST = 0xC0
+
+
+def _limbs_to_be(c: np.ndarray) -> np.ndarray:
+    """(n, 4) little-endian limbs -> (n, 32) big-endian bytes."""
+    return np.ascontiguousarray(c[:, ::-1]).astype(">u8").view(np.uint8).reshape(-1, 32)
+
+
+def _be_to_limbs(b: np.ndarray) -> np.ndarray:
+    """(n, 32) big-endian bytes -> (n, 4) little-endian limbs."""
+    return np.ascontiguousarray(
+        np.ascontiguousarray(b).view(">u8").reshape(-1, 4)[:, ::-1]).astype(np.uint64)
+
+
+def compress(points) -> bytes:
+    """Points -> 32 bytes each (gnark-crypto compressed G1)."""
+    a, _ = _points(points)
+    n = a.shape[0]
+    if n == 0:
+        return b""
+    inf = ~a.any(axis=1)
+    xc = Fq.to_canonical(np.ascontiguousarray(a[:, :4]))
+    yc = Fq.to_canonical(np.ascontiguousarray(a[:, 4:]))
+    largest = np.empty(n, np.bool_)
+    _k_gt(yc, HALF_Q, largest)
+    out = _limbs_to_be(xc).copy()
+    out[:, 0] |= np.where(largest, _M_LARGEST, _M_SMALLEST).astype(np.uint8)
+    out[inf] = 0
+    out[inf, 0] = _M_INFINITY
+    return out.tobytes()
+
+
+def _split(data, size, n, what):
+    data = bytes(data)
+    if n is not None and len(data) != size * n:
+        raise ValueError(f"G1 {what}: expected {size * n} bytes for {n} points, got {len(data)}")
+    if len(data) % size:
+        raise ValueError(f"G1 {what}: length {len(data)} is not a multiple of {size}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(-1, size)
+
+
+def _first(mask) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def decompress(data, n: int | None = None) -> np.ndarray:
+    """32 bytes per point (gnark-crypto compressed G1) -> affine (n, 8), fully checked:
+    length, flags, canonical x, x^3 + 3 a square (on curve; cofactor 1 so also in the
+    subgroup), and the exact infinity encoding. Raises ValueError naming the point index."""
+    raw = _split(data, 32, n, "decompress")
+    m = raw.shape[0]
+    out = np.zeros((m, 8), np.uint64)
+    if m == 0:
+        return out
+    flags = raw[:, 0] & _M_MASK
+    bad = flags == _M_UNCOMPRESSED
+    if bad.any():
+        raise ValueError(f"G1 decompress: point {_first(bad)}: flag bits 0b00 (uncompressed) "
+                         "are not valid in a compressed encoding")
+    inf = flags == _M_INFINITY
+    if inf.any():
+        body = raw[inf].copy()
+        body[:, 0] &= 0x3F
+        nz = body.any(axis=1)
+        if nz.any():
+            i = np.flatnonzero(inf)[_first(nz)]
+            raise ValueError(f"G1 decompress: point {i}: non-canonical infinity encoding "
+                             "(bits after the infinity flag must be zero)")
+    fin = ~inf
+    idx = np.flatnonzero(fin)
+    if idx.size == 0:
+        return out
+    body = raw[fin].copy()
+    body[:, 0] &= 0x3F
+    xc = _be_to_limbs(body)
+    big = np.empty(idx.size, np.bool_)
+    _k_ge_q(xc, big)
+    if big.any():
+        raise ValueError(f"G1 decompress: point {idx[_first(big)]}: x is not canonical (x >= q)")
+    x = Fq.from_canonical(xc)
+    rhs = np.empty_like(x)
+    _k_rhs(x, rhs)
+    y = np.empty_like(x)
+    ok = np.empty(idx.size, np.bool_)
+    _k_sqrt(rhs, y, ok)
+    if not ok.all():
+        raise ValueError(f"G1 decompress: point {idx[_first(~ok)]}: x is not on the curve "
+                         "(x^3 + 3 is not a square in Fq)")
+    yc = Fq.to_canonical(y)
+    is_large = np.empty(idx.size, np.bool_)
+    _k_gt(yc, HALF_Q, is_large)
+    want_large = flags[fin] == _M_LARGEST
+    flip = is_large != want_large
+    if flip.any():
+        y[flip] = Fq.neg(np.ascontiguousarray(y[flip]))
+    out[idx, :4] = x
+    out[idx, 4:] = y
+    return out
+
+
+def to_bytes_uncompressed(points) -> bytes:
+    """Points -> 64 bytes each: big-endian x || y (gnark-crypto raw G1; infinity = 0x40, 0...)."""
+    a, _ = _points(points)
+    n = a.shape[0]
+    if n == 0:
+        return b""
+    inf = ~a.any(axis=1)
+    out = np.empty((n, 64), np.uint8)
+    out[:, :32] = _limbs_to_be(Fq.to_canonical(np.ascontiguousarray(a[:, :4])))
+    out[:, 32:] = _limbs_to_be(Fq.to_canonical(np.ascontiguousarray(a[:, 4:])))
+    out[inf] = 0
+    out[inf, 0] = _M_INFINITY
+    return out.tobytes()
+
+
+def from_bytes_uncompressed(data, n: int | None = None) -> np.ndarray:
+    """64 bytes per point -> affine (n, 8), checked (flags, canonical coordinates, on curve)."""
+    raw = _split(data, 64, n, "from_bytes_uncompressed")
+    m = raw.shape[0]
+    out = np.zeros((m, 8), np.uint64)
+    if m == 0:
+        return out
+    flags = raw[:, 0] & _M_MASK
+    bad = (flags != _M_UNCOMPRESSED) & (flags != _M_INFINITY)
+    if bad.any():
+        raise ValueError(f"G1 from_bytes_uncompressed: point {_first(bad)}: invalid flag bits")
+    inf = flags == _M_INFINITY
+    if inf.any():
+        body = raw[inf].copy()
+        body[:, 0] &= 0x3F
+        nz = body.any(axis=1)
+        if nz.any():
+            i = np.flatnonzero(inf)[_first(nz)]
+            raise ValueError(f"G1 from_bytes_uncompressed: point {i}: non-canonical infinity encoding")
+    fin = np.flatnonzero(~inf)
+    if fin.size == 0:
+        return out
+    xc = _be_to_limbs(raw[fin, :32])
+    yc = _be_to_limbs(raw[fin, 32:])
+    big = np.empty(fin.size, np.bool_)
+    for c, name in ((xc, "x"), (yc, "y")):
+        _k_ge_q(c, big)
+        if big.any():
+            raise ValueError(f"G1 from_bytes_uncompressed: point {fin[_first(big)]}: "
+                             f"{name} is not canonical (>= q)")
+    out[fin, :4] = Fq.from_canonical(xc)
+    out[fin, 4:] = Fq.from_canonical(yc)
+    ok = is_on_curve(out[fin])
+    if not ok.all():
+        raise ValueError(f"G1 from_bytes_uncompressed: point {fin[_first(~ok)]}: not on the curve")
+    return out
+
+
+class G1:
+    """Namespace bundling the module functions (G1.add, G1.msm, ...)."""
+    generator = staticmethod(generator)
+    identity = staticmethod(identity)
+    is_identity = staticmethod(is_identity)
+    from_py_ecc = staticmethod(from_py_ecc)
+    to_py_ecc = staticmethod(to_py_ecc)
+    from_affine_ints = staticmethod(from_affine_ints)
+    to_affine_ints = staticmethod(to_affine_ints)
+    is_on_curve = staticmethod(is_on_curve)
+    validate = staticmethod(validate)
+    equal = staticmethod(equal)
+    neg = staticmethod(neg)
+    add = staticmethod(add)
+    sub = staticmethod(sub)
+    double = staticmethod(double)
+    scalar_mul = staticmethod(scalar_mul)
+    fixed_base_mul = staticmethod(fixed_base_mul)
+    to_jacobian = staticmethod(to_jacobian)
+    batch_to_affine = staticmethod(batch_to_affine)
+    xyzz_to_affine = staticmethod(xyzz_to_affine)
+    compress = staticmethod(compress)
+    decompress = staticmethod(decompress)
+    to_bytes_uncompressed = staticmethod(to_bytes_uncompressed)
+    from_bytes_uncompressed = staticmethod(from_bytes_uncompressed)
+
+    @staticmethod
+    def msm(points, scalars):
+        from .msm import msm
+        return msm(points, scalars)
