@@ -1,0 +1,93 @@
+"""KZG: completeness and soundness of single and batch openings."""
+import numpy as np
+import pytest
+
+from snarkgpt.curve import g1
+from snarkgpt.field import FR_MODULUS, Fr
+from snarkgpt.field import poly
+from snarkgpt.plonk import kzg
+from snarkgpt.plonk.srs import SRS
+from snarkgpt.plonk.transcript import Transcript
+
+pytestmark = pytest.mark.filterwarnings("ignore::snarkgpt.plonk.srs.InsecureSetupWarning")
+
+
+@pytest.fixture(scope="module")
+def srs():
+    return SRS.dev(64, seed=b"kzg-tests")
+
+
+def rand_poly(n, seed):
+    return Fr.random(n, np.random.default_rng(seed))
+
+
+def test_commit_is_evaluation_at_tau(srs):
+    # with the dev seed we may recompute tau: commit(p) must be [p(tau)]G1
+    from snarkgpt.plonk.srs import _tau_from_seed
+    tau = _tau_from_seed(b"kzg-tests")
+    p = rand_poly(10, 1)
+    c = kzg.commit(srs, p)
+    want = g1.fixed_base_mul(g1.generator(), Fr.from_ints([poly.evaluate(p, tau)]))[0]
+    assert g1.equal(c, want)
+
+
+def test_single_opening_complete_and_sound(srs):
+    p = rand_poly(40, 2)
+    c = kzg.commit(srs, p)
+    z = 123456789
+    y, pi = kzg.open_at(srs, p, z)
+    assert y == poly.evaluate(p, z)
+    assert kzg.verify_at(srs, c, z, y, pi)
+    assert not kzg.verify_at(srs, c, z, (y + 1) % FR_MODULUS, pi)          # wrong value
+    assert not kzg.verify_at(srs, c, z + 1, y, pi)                          # wrong point
+    assert not kzg.verify_at(srs, c, z, y, g1.add(pi.reshape(1, 8), g1.generator().reshape(1, 8))[0])
+    other = kzg.commit(srs, rand_poly(40, 3))
+    assert not kzg.verify_at(srs, other, z, y, pi)                          # wrong commitment
+
+
+def test_polynomial_too_large_is_refused(srs):
+    with pytest.raises(ValueError, match="only 64 powers"):
+        kzg.commit(srs, rand_poly(65, 4))
+
+
+def _batch(srs, polys_by_point, tamper=None):
+    queries, vqueries = [], []
+    for z, polys in polys_by_point:
+        queries.append(kzg.OpeningQuery(z, polys))
+        vals = [poly.evaluate(p, z) for p in polys]
+        vqueries.append(kzg.VerifierQuery(z, [kzg.commit(srs, p) for p in polys], vals))
+    tp, tv = Transcript(b"kzg"), Transcript(b"kzg")
+    proofs = kzg.batch_open(srs, queries, tp)
+    if tamper:
+        tamper(vqueries, proofs)
+    return kzg.batch_verify(srs, vqueries, proofs, tv)
+
+
+def test_batch_opening_complete(srs):
+    a, b, c = rand_poly(30, 5), rand_poly(64, 6), rand_poly(7, 7)
+    assert _batch(srs, [(11, [a, b, c]), (22, [a]), (33, [b, c])])
+
+
+def test_batch_opening_rejects_any_wrong_value_or_proof(srs):
+    a, b = rand_poly(30, 8), rand_poly(20, 9)
+    spec = [(5, [a, b]), (6, [b])]
+
+    def bump_value(i, j):
+        def t(vq, proofs):
+            vq[i].values[j] = (vq[i].values[j] + 1) % FR_MODULUS
+        return t
+
+    def bump_proof(i):
+        def t(vq, proofs):
+            proofs[i] = g1.add(proofs[i].reshape(1, 8), g1.generator().reshape(1, 8))[0]
+        return t
+
+    def swap_commitments(vq, proofs):
+        vq[0].commitments.reverse()
+
+    def drop_proof(vq, proofs):
+        proofs.pop()
+
+    for t in [bump_value(0, 0), bump_value(0, 1), bump_value(1, 0), bump_proof(0), bump_proof(1),
+              swap_commitments, drop_proof]:
+        assert not _batch(srs, spec, tamper=t)

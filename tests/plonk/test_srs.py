@@ -1,0 +1,110 @@
+"""SRS: the development setup, and reading snarkjs .ptau files (ours, truncated, corrupted)."""
+import os
+import struct
+
+import numpy as np
+import pytest
+
+from snarkgpt.curve import g1
+from snarkgpt.field import Fr
+from snarkgpt.plonk.srs import SRS, InsecureSetupWarning, PtauError, write_dev_ptau
+
+pytestmark = pytest.mark.filterwarnings("ignore::snarkgpt.plonk.srs.InsecureSetupWarning")
+
+POWER = 4  # 2^4 = 16 powers: small enough for fast tests
+
+
+@pytest.fixture(scope="module")
+def ptau(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ptau") / "dev.ptau"
+    write_dev_ptau(path, POWER, seed=b"ptau-tests")
+    return path
+
+
+def test_dev_setup_warns_and_is_labelled():
+    with pytest.warns(InsecureSetupWarning):
+        srs = SRS.dev(8, seed=b"x")
+    assert srs.insecure and "INSECURE" in repr(srs)
+    assert np.array_equal(srs.g1[0], g1.generator())
+    srs.check_consistency()
+
+
+def test_ptau_round_trip_matches_dev_setup(ptau):
+    srs = SRS.from_ptau(ptau)
+    dev = SRS.dev(1 << POWER, seed=b"ptau-tests")
+    assert srs.n == 1 << POWER and not srs.insecure
+    assert np.array_equal(srs.g1, dev.g1)
+    assert np.array_equal(srs.g2, dev.g2)
+    part = SRS.from_ptau(ptau, n=5)
+    assert np.array_equal(part.g1, dev.g1[:5])
+    with pytest.raises(PtauError, match="requested"):
+        SRS.from_ptau(ptau, n=(1 << POWER) + 1)
+
+
+def test_ptau_lagrange_basis_matches_dev(ptau):
+    srs = SRS.from_ptau(ptau)
+    dev = SRS.dev(1 << POWER, seed=b"ptau-tests")
+    for k in (0, 2, POWER):
+        assert np.array_equal(srs.lagrange(k), dev.lagrange(k))
+    # committing values in the Lagrange basis equals committing the interpolated polynomial
+    from snarkgpt.curve.msm import msm
+    from snarkgpt.field.domain import Domain
+    vals = Fr.from_signed(np.arange(-8, 8))
+    coeffs = Domain(POWER).intt(vals)
+    assert g1.equal(msm(srs.lagrange(POWER), vals), msm(srs.g1, coeffs))
+
+
+def _corrupt(src, dst, fn):
+    data = bytearray(open(src, "rb").read())
+    data = fn(data)
+    open(dst, "wb").write(bytes(data))
+    return dst
+
+
+def _g1_offset(data):
+    """Byte offset of the first tauG1 point (section 2's payload)."""
+    pos = 12
+    while True:
+        kind, length = struct.unpack("<IQ", bytes(data[pos:pos + 12]))
+        if kind == 2:
+            return pos + 12
+        pos += 12 + length
+
+
+@pytest.mark.parametrize("name,fn,msg", [
+    ("magic", lambda d: b"ptaX" + d[4:], "not a .ptau file"),
+    ("truncated", lambda d: d[: len(d) - 100], "truncated"),
+    ("short", lambda d: d[:7], "truncated"),
+    ("trailing", lambda d: d + b"\0", "trailing"),
+    ("version", lambda d: d[:4] + struct.pack("<I", 9) + d[8:], "version"),
+    ("curve", lambda d: d[:24] + bytes([d[24] ^ 1]) + d[25:], "another curve"),
+    ("off-curve", lambda d: (lambda o: d[:o + 64] + bytes([d[o + 64] ^ 1]) + d[o + 65:])(_g1_offset(d)),
+     "not on the curve"),
+    ("non-canonical", lambda d: (lambda o: d[:o + 64] + b"\xff" * 32 + d[o + 96:])(_g1_offset(d)),
+     "not canonical"),
+])
+def test_malformed_ptau_is_refused(ptau, tmp_path, name, fn, msg):
+    bad = _corrupt(ptau, tmp_path / f"{name}.ptau", fn)
+    with pytest.raises(PtauError, match=msg):
+        SRS.from_ptau(bad)
+
+
+def test_swapped_powers_fail_the_consistency_check(ptau, tmp_path):
+    def swap(d):
+        o = _g1_offset(d)
+        p2, p3 = d[o + 128:o + 192], d[o + 192:o + 256]
+        return d[:o + 128] + p3 + p2 + d[o + 256:]
+    bad = _corrupt(ptau, tmp_path / "swapped.ptau", swap)
+    with pytest.raises(PtauError, match="not consistent"):
+        SRS.from_ptau(bad)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(PtauError, match="cannot read"):
+        SRS.from_ptau(tmp_path / "nope.ptau")
+
+
+def test_writer_leaves_no_partial_file(tmp_path):
+    path = tmp_path / "w.ptau"
+    write_dev_ptau(path, 1)
+    assert os.path.exists(path) and not os.path.exists(str(path) + ".tmp")
