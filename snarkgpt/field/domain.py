@@ -5,13 +5,43 @@ H; `Domain.ntt` / `Domain.intt` convert between the two in O(n log n). Coset tra
 evaluate on g*H (g = 5 by default, which lies outside every 2-power subgroup), which is
 where a PLONK prover evaluates the quotient, on a larger domain from `Domain.extend`.
 """
+import numba as nb
 import numpy as np
 
 from . import Fr
 from . import ntt as _ntt
-from .params import FR_GENERATOR, FR_MODULUS, FR_TWO_ADICITY
+from .ntt import _ld, _st, inverse, mul, sub
+from .params import FR_GENERATOR, FR_MODULUS, FR_ONE, FR_TWO_ADICITY
 
 P = FR_MODULUS
+
+
+@nb.njit(cache=True, nogil=True)
+def _lagrange_chunk(w, x, c, out, lo, hi):
+    """out[i] = c * w[i] / (x - w[i]) for lo <= i < hi, with one inversion (Montgomery's
+    trick: prefix products forward, then peel one factor per step backward)."""
+    acc = FR_ONE
+    for i in range(lo, hi):
+        _st(out, i, acc)                      # product of the denominators before i
+        acc = mul(acc, sub(x, _ld(w, i)))
+    inv = inverse(acc)
+    for i in range(hi - 1, lo - 1, -1):
+        wi = _ld(w, i)
+        d = sub(x, wi)
+        di = mul(inv, _ld(out, i))            # 1 / (x - w[i])
+        inv = mul(inv, d)
+        _st(out, i, mul(mul(di, wi), c))
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _lagrange_basis(w, x, c, out, chunks):
+    n = w.shape[0]
+    step = (n + chunks - 1) // chunks
+    for t in nb.prange(chunks):
+        lo = t * step
+        hi = min(n, lo + step)
+        if lo < hi:
+            _lagrange_chunk(w, x, c, out, lo, hi)
 
 class Domain:
     """The subgroup of Fr of size n = 2^k (0 <= k <= 28) and transforms on it and its cosets.
@@ -164,10 +194,11 @@ class Domain:
             out[j] = Fr.one_limbs
             return out
         w = self._all_elements()
-        xs = np.empty_like(w)
-        xs[:] = np.array(Fr.from_int(x), dtype=np.uint64)
-        den = Fr.batch_inverse(Fr.sub(xs, w))
-        return Fr.scale(Fr.mul(den, w), self.vanishing_at(x) * self.n_inv % P)
+        out = np.empty_like(w)
+        chunks = max(1, min(self.n // 1024, 8 * nb.get_num_threads()))
+        c = self.vanishing_at(x) * self.n_inv % P
+        _lagrange_basis(w, Fr.from_int(x), Fr.from_int(c), out, chunks)
+        return out
 
     def evaluate_lagrange(self, evals: np.ndarray, x: int) -> int:
         """p(x) for the polynomial of degree < n with values evals on the domain (barycentric:

@@ -46,11 +46,6 @@ from .params import FR_INV, FR_MODULUS, FR_ONE, FR_P, to_limbs
 _JIT = dict(cache=True, nogil=True)
 _PJIT = dict(cache=True, nogil=True, parallel=True)
 
-U0 = np.uint64(0)
-U1 = np.uint64(1)
-P0, P1, P2, P3 = FR_P
-Q0, Q1, Q2, Q3 = to_limbs(2 * FR_MODULUS)          # 2p, the lazy-reduction bound step
-INV = FR_INV
 MAX_LOG_N = 28
 
 
@@ -238,7 +233,7 @@ def _st(arr, i, v):
     arr[i, 3] = v[3]
 
 
-@nb.njit(inline="always")
+@nb.njit(nogil=True)
 def _bitrev(x, bits):
     r = 0
     for _ in range(bits):
@@ -403,6 +398,22 @@ def _pow_small(x, e):
     return acc
 
 
+_PM2 = to_limbs(FR_MODULUS - 2)
+
+
+@nb.njit(nogil=True)
+def inverse(x):
+    """x^(p-2) = 1/x for x != 0 (0 maps to 0), by square-and-multiply (Montgomery form)."""
+    acc = FR_ONE
+    for li in range(3, -1, -1):
+        word = _PM2[li]
+        for bit in range(63, -1, -1):
+            acc = mul(acc, acc)
+            if (word >> np.uint64(bit)) & np.uint64(1):
+                acc = mul(acc, x)
+    return acc
+
+
 @nb.njit(**_PJIT)
 def _powers(out, base, first, chunks):
     """out[i] = first * base^i, in `chunks` parallel runs of successive products."""
@@ -472,13 +483,16 @@ def _rev_table(bits: int) -> np.ndarray:
     return t
 
 
-def _plan(L: int):
+def _plan(L: int, max_stages: int = 12):
     """(L1, [(s0, r, C), ...]): first-pass block size 2^L1, then groups of r stages starting
-    at pair distance 2^s0, tiled C columns wide. At most 12 stages per pass (tiles of
-    <= 2^13 elements, 256 KiB, stay in the per-core cache)."""
-    if L <= 10:
+    at pair distance 2^s0, tiled C columns wide. At most `max_stages` stages per pass (with
+    12, tiles of <= 2^13 elements, 256 KiB, stay in the per-core cache). Sizes up to 2^10
+    run as one block."""
+    if max_stages < 1:
+        raise ValueError("max_stages must be at least 1")
+    if L <= min(10, max_stages):
         return L, []
-    parts = max(2, -(-L // 12))
+    parts = max(2, -(-L // max_stages))
     sizes = [L // parts + (1 if p < L % parts else 0) for p in range(parts)]
     L1 = sizes[0]
     passes = []
@@ -514,12 +528,12 @@ class Plan:
     (s0, r, C) later stage groups; rev1: bit reversal on L1 bits; tw1: the stage-contiguous
     twiddles of the first L1 stages; tw_passes: one pass_twiddles table per later pass."""
 
-    def __init__(self, k: int):
+    def __init__(self, k: int, max_stages: int = 12):
         if not 0 <= k <= MAX_LOG_N:
             raise ValueError(f"NTT size 2^{k} outside 2^0 .. 2^{MAX_LOG_N}")
         self.k = k
         self.n = 1 << k
-        self.L1, self.passes = _plan(k)
+        self.L1, self.passes = _plan(k, max_stages)
         self.rev1 = _rev_table(self.L1)
         stage = twiddle_table(k)
         self.tw1 = stage[:max((1 << self.L1) - 1, 1)].copy()
@@ -550,13 +564,14 @@ _DUMMY = np.zeros((1, 4), dtype=np.uint64)
 
 
 def transform(a: np.ndarray, out: np.ndarray | None = None, *, negate: bool = False,
-              pre: np.ndarray | None = None, post: np.ndarray | None = None) -> np.ndarray:
+              pre: np.ndarray | None = None, post: np.ndarray | None = None,
+              plan: Plan | None = None) -> np.ndarray:
     """The forward NTT of `a` (length n = 2^k), written to `out` (new if None).
 
     out[i] = sum_j x[j] * w^(i*j), w = root_of_unity(k), where x[j] = a[-j mod n] if negate
     else a[j], each x[j] first multiplied by pre[0] (pre of length 1) or pre[j] (length n),
     and out[i] finally multiplied by post[i]. `a` itself is never modified; out must not
-    overlap it."""
+    overlap it. `plan` defaults to the cached get_plan(k)."""
     n = a.shape[0]
     L = n.bit_length() - 1
     if n == 0 or n != 1 << L:
@@ -575,7 +590,10 @@ def transform(a: np.ndarray, out: np.ndarray | None = None, *, negate: bool = Fa
     post_mode = 0 if post is None else 2
     pre = _DUMMY if pre is None else pre
     post = _DUMMY if post is None else post
-    plan = get_plan(L)
+    if plan is None:
+        plan = get_plan(L)
+    elif plan.k != L:
+        raise ValueError(f"plan is for size 2^{plan.k}, input has length 2^{L}")
     L1, passes = plan.L1, plan.passes
     C1 = min(1 << (L - L1), 8)
     _first_pass(a, out, plan.tw1, plan.rev1, L, L1, C1, pre, pre_mode, negate, post, post_mode,

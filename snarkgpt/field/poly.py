@@ -187,25 +187,29 @@ def linear_combination(polys, scalars) -> np.ndarray:
 
 
 # ---- vanishing polynomial on a coset ----------------------------------------------------
-def coset_vanishing_values(n: int, size: int, shift: int = 5) -> np.ndarray:
-    """Z_H(X) = X^n - 1 on the coset shift * <w_size> (size = n * f): the values repeat with
-    period f, and entry i is shift^n * w_f^i - 1; returns these f values."""
+def _coset_vanishing_ints(n: int, size: int, shift: int) -> list:
     if n < 1 or n & (n - 1) or size % n or (size // n) & (size // n - 1):
-        raise ValueError(f"coset_vanishing_values: need powers of two with n | size, got {n}, {size}")
+        raise ValueError(f"coset vanishing values: need powers of two with n | size, got {n}, {size}")
     f = size // n
     wf = root_of_unity(f.bit_length() - 1)
     gn = pow(shift % P, n, P)
     vals = [(gn * pow(wf, i, P) - 1) % P for i in range(f)]
     if any(v == 0 for v in vals):
         raise ZeroDivisionError("coset meets the subgroup: Z_H vanishes on it")
-    return Fr.from_ints(vals)
+    return vals
+
+
+def coset_vanishing_values(n: int, size: int, shift: int = 5) -> np.ndarray:
+    """Z_H(X) = X^n - 1 on the coset shift * <w_size> (size = n * f): the values repeat with
+    period f, and entry i is shift^n * w_f^i - 1; returns these f values."""
+    return Fr.from_ints(_coset_vanishing_ints(n, size, shift))
 
 
 def divide_by_vanishing(evals: np.ndarray, n: int, shift: int = 5) -> np.ndarray:
     """evals[i] / Z_H(shift * w^i) for evaluations on a coset of size len(evals) = n * f,
     where Z_H = X^n - 1 (the quotient step of a PLONK prover)."""
     e = _arr(evals, "divide_by_vanishing")
-    t = Fr.inverse(coset_vanishing_values(n, e.shape[0], shift))
+    t = Fr.from_ints([pow(v, -1, P) for v in _coset_vanishing_ints(n, e.shape[0], shift)])
     out = np.empty_like(e)
     _mul_periodic(e, t, out)
     return out
