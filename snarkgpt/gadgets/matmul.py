@@ -1,0 +1,408 @@
+"""Matrix products checked with Freivalds' test, dot products and row sums.
+
+Statement
+---------
+`matmul` proves ``C = A . B`` over the integers for an advice matrix ``A`` (T x d) and a
+matrix ``B`` (d x m) that is either advice (attention: ``Q . K^T``, ``P . V``) or fixed
+weights (projections; the weights sit in a fixed column, so they are part of the verifying
+key and the model fingerprint). ``C`` is the exact integer product, at scale ``2^(2s)`` when
+``A`` and ``B`` are at scale ``2^s``; the caller rescales it (one range lookup per element,
+`snarkgpt.gadgets.fixedpoint`).
+
+Layout (one region, three sections, columns x | w | v | acc)
+------------------------------------------------------------
+Phase 0 (committed before the challenge): ``x`` (advice) holds B (when advice), then C,
+then A, all row-major; ``w`` (fixed) holds B when B is fixed weights.
+Phase 1 (after the challenge ``r``): ``v`` and ``acc``.
+
+    section   rows     x / w        v                      acc (running sum in a block)
+    B . r     d * m    B[k, j]      r^j                    sum_{j' <= j} r^j' B[k, j']
+    C . r     T * m    C[t, j]      r^j                    sum_{j' <= j} r^j' C[t, j']
+    A . Br    T * d    A[t, k]      Br[k] (copied)         sum_{k' <= k} Br[k'] A[t, k']
+
+Gates (each block starts with a "first" row, the other rows are "step" rows):
+
+* ``matmul.pow``:  first row ``v = 1``; step rows ``v = r * v[-1]`` (sections B.r, C.r);
+* ``matmul.acc.adv``: first ``acc = v * x``, step ``acc = acc[-1] + v * x``;
+* ``matmul.acc.fix``: the same with the fixed ``w`` instead of ``x`` (fixed B);
+* copies: ``v`` at row (t, k) of section A.Br equals the last ``acc`` of block k of section
+  B.r (``Br[k] = B[k] . r``); the last ``acc`` of block t of section C.r (``C[t] . r``)
+  equals the last ``acc`` of block t of section A.Br (``A[t] . Br``).
+
+Cost: ``d*m + T*m + T*d`` rows of 3 advice columns (x in phase 0; v, acc in phase 1), one
+fixed weight column and 6 selectors, plus ``T*d + T`` copies, against ``T*d*m`` multiplication rows for the naive running sums
+(a T x d by d x d product: ``d^2 + 2 T d`` rows instead of ``T d^2``; 12,288 rows instead of
+262,144 at T = d = 64).
+
+Soundness
+---------
+All of A, B and C are fixed before ``r`` exists: A and C (and B when advice) are phase-0
+advice columns, committed by the prover before the transcript squeezes the phase-1
+challenge ``r``; a fixed B is in the verifying key. The gates then force, with no freedom
+left to the prover: ``v`` in sections B.r and C.r is exactly ``1, r, ..., r^(m-1)`` in each
+block (seeded by ``v = 1`` and ``v = r v[-1]``), so the last ``acc`` of block k of B.r is
+``Br[k] = sum_j B[k, j] r^j``, computed from B's own cells (fixed B is not trusted: it is
+read from the fixed column by the ``w`` gates); the copies put exactly those values in
+``v`` of section A.Br, whose block t then ends in ``A[t] . Br``; the final copy asserts
+``sum_j C[t, j] r^j = sum_j (A B)[t, j] r^j`` for every row t. If ``C != A B`` over Fr, some
+row t has a non-zero polynomial ``D_t(X) = sum_j (C - A B)[t, j] X^j`` of degree <= m - 1,
+and it vanishes at the uniformly random ``r`` with probability <= (m - 1) / |Fr|; over the
+T rows the check passes a wrong C with probability <= T (m - 1) / |Fr| < 2^-240 for any
+realistic size (and a union bound over every matmul of the model that shares ``r``).
+Equality over Fr is equality over the integers because every entry is bounded: the
+witness generator refuses inputs with ``d * max|A| * max|B| >= 2^62`` (`GadgetRangeError`),
+and A and B themselves come range-checked from the gadgets that produced them, so no sum
+can wrap modulo the 254-bit prime.
+
+Dot products and row sums (`dot`, `row_sums`) are small phase-0 running sums in their own
+columns: ``acc = acc[-1] + x * y`` / ``acc = acc[-1] + x``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snarkgpt.field import Fr
+from snarkgpt.plonk.circuit import CellRange, ConstraintSystem
+from snarkgpt.plonk.expression import Column, Selector
+
+from .base import Assigned, Cost, GadgetRangeError, advice_pool, as_values, copy_in, shared
+
+__all__ = [
+    "MatmulChip", "MatmulConfig", "SumChip", "SumConfig", "matmul_ref", "dot_ref",
+    "row_sums_ref", "matmul_rows", "naive_matmul_rows", "GadgetRangeError",
+]
+
+_INT_LIMIT = 1 << 62
+
+
+def _bound_error(op: str, bound: int, what: str):
+    raise GadgetRangeError(op, bound, 0, _INT_LIMIT, what=what)
+
+
+def _assign_input(region, column: Column, offset: int, x) -> CellRange:
+    """Assign x's values (C order) at ``offset``; copy-constrain them to x's cells."""
+    flat = np.ascontiguousarray(as_values(x).reshape(-1))
+    cells = region.assign_advice_column(column, offset, flat)
+    copy_in(region, x, cells)
+    return cells
+
+
+# ---------------------------------------------------------------------------------------
+# Field helpers (vectorised; Montgomery (n, 4) arrays)
+# ---------------------------------------------------------------------------------------
+def _powers(r: int, m: int) -> np.ndarray:
+    """(m, 4): 1, r, ..., r^(m-1) by doubling blocks."""
+    if m <= 0:
+        return Fr.zeros(0)
+    out = Fr.from_ints([1, r % Fr.modulus])[: min(m, 2)]
+    rm = Fr.from_ints([r % Fr.modulus])
+    while out.shape[0] < m:
+        step = out.shape[0]
+        factor = Fr.pow(rm, step)
+        nxt = Fr.mul(out, np.repeat(factor, step, axis=0))
+        out = np.concatenate([out, nxt])
+    return np.ascontiguousarray(out[:m])
+
+
+def _block_prefix(x: np.ndarray, block: int) -> np.ndarray:
+    """Inclusive prefix sums inside consecutive blocks of ``block`` rows of an (n, 4) array."""
+    nb = x.shape[0] // block
+    y = x.reshape(nb, block, 4).copy()
+    s = 1
+    while s < block:
+        a = np.ascontiguousarray(y[:, s:]).reshape(-1, 4)
+        b = np.ascontiguousarray(y[:, :-s]).reshape(-1, 4)
+        y[:, s:] = Fr.add(a, b).reshape(nb, block - s, 4)
+        s *= 2
+    return y.reshape(-1, 4)
+
+
+def _enable_blocks(reg, q_first: Selector, q_step: Selector, offset: int, blocks: int, size: int):
+    """First/step selectors for ``blocks`` consecutive blocks of ``size`` rows (vectorised)."""
+    n = blocks * size
+    first = np.zeros(n, dtype=np.int64)
+    first[::size] = 1
+    reg.assign_fixed_column(q_first.column, offset, first)
+    if size > 1:
+        reg.assign_fixed_column(q_step.column, offset, 1 - first)
+
+
+def _copy_rows(reg, col_a: Column, rows_a, col_b: Column, rows_b):
+    """Copy constraints between rows_a of col_a and rows_b of col_b (vectorised)."""
+    asg = reg._asg
+    rows_a, rows_b = np.asarray(rows_a, dtype=np.int64), np.asarray(rows_b, dtype=np.int64)
+    if rows_a.shape != rows_b.shape:
+        raise ValueError("copy between row lists of different lengths")
+    arr = np.empty((rows_a.size, 4), dtype=np.int64)
+    arr[:, 0] = asg.cs.permutation_position(col_a)
+    arr[:, 1] = rows_a
+    arr[:, 2] = asg.cs.permutation_position(col_b)
+    arr[:, 3] = rows_b
+    asg._flush_copies()
+    asg._copy_chunks.append(arr)
+    asg._copies = None
+
+
+# ---------------------------------------------------------------------------------------
+# Freivalds matmul
+# ---------------------------------------------------------------------------------------
+def matmul_ref(a, b, op: str = "matmul") -> np.ndarray:
+    """Integer reference: the exact product (int64); refuses sizes that could overflow."""
+    a = as_values(a)
+    b = as_values(b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} do not match (T x d by d x m)")
+    if a.size == 0 or b.size == 0:
+        raise ValueError(f"{op}: empty shape {a.shape} x {b.shape}")
+    bound = int(np.abs(a).max()) * int(np.abs(b).max()) * a.shape[1]
+    if bound >= _INT_LIMIT:
+        _bound_error(op, bound, "d * max|A| * max|B|")
+    return a @ b
+
+
+def matmul_rows(T: int, d: int, m: int) -> int:
+    """Rows of the Freivalds layout for a (T x d) by (d x m) product."""
+    return d * m + T * m + T * d
+
+
+def naive_matmul_rows(T: int, d: int, m: int) -> int:
+    """Rows of a naive running-sum matmul (one multiply-accumulate row per term)."""
+    return T * d * m
+
+
+@dataclass
+class MatmulConfig:
+    x: Column
+    w: Column
+    v: Column
+    acc: Column
+    r: object
+    q_pow_first: Selector
+    q_pow_step: Selector
+    q_adv_first: Selector
+    q_adv_step: Selector
+    q_fix_first: Selector
+    q_fix_step: Selector
+
+
+class MatmulChip:
+    """C = A . B checked by Freivalds' test (see the module docstring)."""
+
+    COST = Cost(rows=1, advice=3, lookups=0,
+                note="per entry of B, of C and of A: d*m + T*m + T*d rows; T*d + T copies")
+
+    @classmethod
+    def configure(cls, cs: ConstraintSystem) -> MatmulConfig:
+        return shared(cs, ("matmul",), lambda: cls._configure(cs))
+
+    @staticmethod
+    def _configure(cs: ConstraintSystem) -> MatmulConfig:
+        p = "matmul"
+        r = cs.challenge(after_phase=0, name=f"{p}.r")
+        x = advice_pool(cs, 1)[0]
+        w = cs.fixed_column(f"{p}.w")
+        v = cs.advice_column(f"{p}.v", phase=1)
+        acc = cs.advice_column(f"{p}.acc", phase=1)
+        for c in (v, acc):
+            cs.enable_equality(c)
+        sel = {n: cs.selector(f"{p}.q_{n}") for n in
+               ("pow_first", "pow_step", "adv_first", "adv_step", "fix_first", "fix_step")}
+        cs.create_gate(f"{p}.pow.first", [("v = 1", v.cur() - 1)], selector=sel["pow_first"])
+        cs.create_gate(f"{p}.pow.step", [("v = r * v[-1]", v.cur() - r * v.prev())],
+                       selector=sel["pow_step"])
+        cs.create_gate(f"{p}.acc.adv.first", [("acc = v * x", acc.cur() - v.cur() * x.cur())],
+                       selector=sel["adv_first"])
+        cs.create_gate(f"{p}.acc.adv.step", [
+            ("acc = acc[-1] + v * x", acc.cur() - acc.prev() - v.cur() * x.cur())],
+            selector=sel["adv_step"])
+        cs.create_gate(f"{p}.acc.fix.first", [("acc = v * w", acc.cur() - v.cur() * w.cur())],
+                       selector=sel["fix_first"])
+        cs.create_gate(f"{p}.acc.fix.step", [
+            ("acc = acc[-1] + v * w", acc.cur() - acc.prev() - v.cur() * w.cur())],
+            selector=sel["fix_step"])
+        return MatmulConfig(x, w, v, acc, r, sel["pow_first"], sel["pow_step"], sel["adv_first"],
+                            sel["adv_step"], sel["fix_first"], sel["fix_step"])
+
+    @classmethod
+    def assign(cls, layouter, cfg: MatmulConfig, a, b, *, fixed_b: bool = False,
+               name: str = "matmul", claimed_c=None) -> Assigned:
+        """C = A . B (exact integers, scale 2^(2s)) proven by Freivalds' test.
+
+        ``a``: (T, d) int array or `Assigned` (its cells are copied into the region). ``b``:
+        (d, m); with ``fixed_b=True`` plain fixed weights, else advice (array or
+        `Assigned`). ``claimed_c`` replaces the product in the witness (attack tests: the
+        phase-1 cells are then computed honestly from the wrong C, so only Freivalds' check
+        can catch it)."""
+        if fixed_b and isinstance(b, Assigned):
+            raise ValueError(f"{name}: fixed_b=True takes plain weights, not assigned cells")
+        av, bv = as_values(a), as_values(b)
+        c_vals = matmul_ref(av, bv, name)
+        if claimed_c is not None:
+            claimed_c = np.asarray(claimed_c, dtype=np.int64)
+            if claimed_c.shape != c_vals.shape:
+                raise ValueError(f"{name}: claimed_c has shape {claimed_c.shape}, not {c_vals.shape}")
+            c_vals = claimed_c
+        T, d = av.shape
+        m = bv.shape[1]
+        nb, nc, na = d * m, T * m, T * d
+        ob, oc, oa = 0, nb, nb + nc
+
+        def region(reg):
+            b_flat = np.ascontiguousarray(bv.reshape(-1))
+            c_flat = np.ascontiguousarray(c_vals.reshape(-1))
+            if fixed_b:
+                reg.assign_fixed_column(cfg.w, ob, b_flat)
+                _enable_blocks(reg, cfg.q_fix_first, cfg.q_fix_step, ob, d, m)
+            else:
+                _assign_input(reg, cfg.x, ob, b)
+                _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, ob, d, m)
+            c_cells = reg.assign_advice_column(cfg.x, oc, c_flat)
+            _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, oc, T, m)
+            _assign_input(reg, cfg.x, oa, a)
+            _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, oa, T, d)
+            _enable_blocks(reg, cfg.q_pow_first, cfg.q_pow_step, ob, d + T, m)
+            reg.reserve(nb + nc + na)
+
+            b_m = Fr.from_signed(b_flat)
+            c_m = Fr.from_signed(c_flat)
+            a_m = Fr.from_signed(np.ascontiguousarray(av.reshape(-1)))
+
+            def phase1(reg, ch):
+                p = _powers(ch[cfg.r], m)
+                vb = np.ascontiguousarray(np.tile(p, (d, 1)))
+                accb = _block_prefix(Fr.mul(vb, b_m), m)
+                br = np.ascontiguousarray(accb[m - 1::m])                 # (d, 4): B . r
+                vc = np.ascontiguousarray(np.tile(p, (T, 1)))
+                accc = _block_prefix(Fr.mul(vc, c_m), m)
+                va = np.ascontiguousarray(np.tile(br, (T, 1)))
+                acca = _block_prefix(Fr.mul(va, a_m), d)
+                reg.assign_advice_column(cfg.v, ob, vb)
+                reg.assign_advice_column(cfg.acc, ob, accb)
+                reg.assign_advice_column(cfg.v, oc, vc)
+                reg.assign_advice_column(cfg.acc, oc, accc)
+                reg.assign_advice_column(cfg.v, oa, va)
+                reg.assign_advice_column(cfg.acc, oa, acca)
+            reg.after_challenges(phase1, phase=1)
+
+            # copies (registered in phase 0: the permutation does not depend on the witness):
+            # v of section A.Br <- Br[k]; then C[t] . r == A[t] . Br
+            start = reg.start
+            src = np.tile(start + ob + np.arange(d) * m + (m - 1), T)
+            _copy_rows(reg, cfg.acc, src, cfg.v, start + oa + np.arange(na))
+            ends_c = start + oc + np.arange(T) * m + (m - 1)
+            ends_a = start + oa + np.arange(T) * d + (d - 1)
+            _copy_rows(reg, cfg.acc, ends_c, cfg.acc, ends_a)
+            return c_cells
+
+        cells = layouter.assign_region(name, region)
+        return Assigned(c_vals, cells)
+
+
+# ---------------------------------------------------------------------------------------
+# Dot products and row sums (phase 0)
+# ---------------------------------------------------------------------------------------
+def dot_ref(x, y, op: str = "dot") -> np.ndarray:
+    """Row-wise dot products of (R, n) arrays (1-D inputs: shape (1,))."""
+    x, y = as_values(x), as_values(y)
+    if x.shape != y.shape or x.ndim not in (1, 2) or x.shape[-1] == 0:
+        raise ValueError(f"{op}: shapes {x.shape} and {y.shape} must be equal, 1-D or 2-D, non-empty")
+    bound = int(np.abs(x).max()) * int(np.abs(y).max()) * x.shape[-1]
+    if bound >= _INT_LIMIT:
+        _bound_error(op, bound, "n * max|x| * max|y|")
+    return (x * y).reshape(-1, x.shape[-1]).sum(axis=-1)
+
+
+def row_sums_ref(x, op: str = "row_sums") -> np.ndarray:
+    """Row sums of an (R, n) array (1-D: shape (1,))."""
+    x = as_values(x)
+    if x.ndim not in (1, 2) or x.shape[-1] == 0:
+        raise ValueError(f"{op}: expected a non-empty (R, n) array, got shape {x.shape}")
+    bound = int(np.abs(x).max()) * x.shape[-1]
+    if bound >= _INT_LIMIT:
+        _bound_error(op, bound, "n * max|x|")
+    return x.reshape(-1, x.shape[-1]).sum(axis=-1)
+
+
+@dataclass
+class SumConfig:
+    x: Column
+    y: Column
+    acc: Column
+    out: Column
+    q_dot_first: Selector
+    q_dot_step: Selector
+    q_sum_first: Selector
+    q_sum_step: Selector
+
+
+class SumChip:
+    """Row sums ``out[i] = sum_j x[i, j]`` and row-wise dot products ``out[i] = sum_j
+    x[i, j] y[i, j]`` by running sums in phase 0: ``acc = acc[-1] + x (* y)`` inside each
+    block of n rows (``acc = x (* y)`` on a block's first row); the block totals are copied
+    to the ``out`` column at the top of the region so the result is one contiguous range."""
+
+    COST = Cost(rows=1, advice=3, lookups=0, note="per input element (+1 copy per row of the input)")
+
+    @classmethod
+    def configure(cls, cs: ConstraintSystem) -> SumConfig:
+        return shared(cs, ("sum",), lambda: cls._configure(cs))
+
+    @staticmethod
+    def _configure(cs: ConstraintSystem) -> SumConfig:
+        p = "sum"
+        x, y, acc, out = advice_pool(cs, 4)
+        sel = {n: cs.selector(f"{p}.q_{n}") for n in ("dot_first", "dot_step", "sum_first", "sum_step")}
+        cs.create_gate(f"{p}.dot.first", [("acc = x * y", acc.cur() - x.cur() * y.cur())],
+                       selector=sel["dot_first"])
+        cs.create_gate(f"{p}.dot.step", [
+            ("acc = acc[-1] + x * y", acc.cur() - acc.prev() - x.cur() * y.cur())],
+            selector=sel["dot_step"])
+        cs.create_gate(f"{p}.sum.first", [("acc = x", acc.cur() - x.cur())], selector=sel["sum_first"])
+        cs.create_gate(f"{p}.sum.step", [("acc = acc[-1] + x", acc.cur() - acc.prev() - x.cur())],
+                       selector=sel["sum_step"])
+        return SumConfig(x, y, acc, out, sel["dot_first"], sel["dot_step"], sel["sum_first"],
+                         sel["sum_step"])
+
+    @classmethod
+    def _running(cls, layouter, cfg: SumConfig, x, y, name: str) -> Assigned:
+        xv = as_values(x)
+        n = xv.shape[-1] if xv.ndim else 0
+        if y is None:
+            out = row_sums_ref(xv, name)
+            prods = xv.reshape(-1, n)
+        else:
+            yv = as_values(y)
+            if yv.shape != xv.shape:
+                raise ValueError(f"{name}: shapes {xv.shape} and {yv.shape} differ")
+            out = dot_ref(xv, yv, name)
+            prods = (xv * yv).reshape(-1, n)
+        R = prods.shape[0]
+        acc = np.cumsum(prods, axis=1).reshape(-1)
+
+        def region(reg):
+            _assign_input(reg, cfg.x, 0, x)
+            if y is not None:
+                _assign_input(reg, cfg.y, 0, y)
+                _enable_blocks(reg, cfg.q_dot_first, cfg.q_dot_step, 0, R, n)
+            else:
+                _enable_blocks(reg, cfg.q_sum_first, cfg.q_sum_step, 0, R, n)
+            reg.assign_advice_column(cfg.acc, 0, acc)
+            cells = reg.assign_advice_column(cfg.out, 0, out)
+            _copy_rows(reg, cfg.acc, reg.start + np.arange(R) * n + (n - 1), cfg.out, cells.rows())
+            return cells
+
+        cells = layouter.assign_region(name, region)
+        shape = xv.shape[:-1] if xv.ndim == 2 else (1,)
+        return Assigned(out.reshape(shape), cells)
+
+    @classmethod
+    def row_sums(cls, layouter, cfg: SumConfig, x, name: str = "row_sums") -> Assigned:
+        """(R, n) -> (R,) row sums; a 1-D input gives shape (1,)."""
+        return cls._running(layouter, cfg, x, None, name)
+
+    @classmethod
+    def dot(cls, layouter, cfg: SumConfig, x, y, name: str = "dot") -> Assigned:
+        """(R, n), (R, n) -> (R,) row-wise dot products; 1-D inputs give shape (1,)."""
+        return cls._running(layouter, cfg, x, y, name)
