@@ -1,0 +1,219 @@
+"""Shared conventions for gadgets ("chips").
+
+A gadget is a *chip*: a class with
+
+* ``configure(cs, ...) -> Config`` (a classmethod): creates or reuses columns, gates, lookups
+  and tables. Configuring the same chip twice with the same parameters returns the same
+  config (cached on the ConstraintSystem by a key, see `shared`), so configuring is cheap
+  and idempotent;
+* ``assign(layouter, config, inputs..., name=...) -> outputs``: lays out whole vectors at
+  once (vectorised numpy; no Python loop per cell) in one region named ``name`` under the
+  layouter's namespace (``layouter.namespace("h.2").namespace("attn")`` + ``"softmax"``
+  gives cells reported as ``h.2.attn.softmax``);
+* ``COST``: a `Cost` per element (rows, advice cells, lookups), read by the gadget catalogue.
+
+Values
+------
+Values are signed fixed-point integers: an int64 numpy array ``v`` standing for ``v / 2^s``,
+embedded in Fr (a negative ``v`` is ``p - |v|``). Every gadget has an integer reference in
+plain NumPy (`snarkgpt.gadgets.reference`) which its witness assignment calls, so circuit and
+reference cannot drift, and a stated error bound against the float operation.
+
+Inputs and outputs of chips are `Assigned` vectors: int64 ``values`` (any shape; the cells
+hold them in C order) and the ``cells`` (a `CellRange` of an equality-enabled column) that
+hold them. Passing an `Assigned` to a chip copies (permutation-constrains) its cells into the
+chip's input column; passing a bare numpy array assigns a fresh, unconstrained witness (use
+`constrain` later, or for circuit inputs).
+
+Ranges
+------
+A value beyond what a gadget proves is refused at witness generation with
+`GadgetRangeError` (a ValueError) naming the op (the region name), the offending value and
+the allowed range. Nothing is ever silently reduced modulo the field.
+
+Columns and tables
+------------------
+Chips draw their advice columns from one shared pool (`advice_pool`: columns ``g.0``,
+``g.1``, ... all equality-enabled), since regions are stacked vertically a column serves many
+chips. Range tables ``range.u{b}`` = [0, 2^b) are shared by name (`range_table`) and filled
+once per witness (`fill_table`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snarkgpt.plonk.circuit import CellRange, ConstraintSystem, Layouter
+
+__all__ = [
+    "GadgetRangeError", "Assigned", "Cost", "check_range", "shared", "advice_pool",
+    "fixed_pool", "range_table", "fill_table", "copy_in", "as_values", "root_layouter",
+    "bits_for", "constrain", "register_table", "set_selector", "DEFAULT_LIMB_BITS",
+]
+
+DEFAULT_LIMB_BITS = 12
+"""Default limb width of range decompositions: lookups into ``range.u12`` (4096 rows)."""
+
+
+class GadgetRangeError(ValueError):
+    """A value is outside the range a gadget proves.
+
+    Attributes: ``op`` (the region name), ``value`` (the first offending value), ``index``
+    (its flat position), ``lo``, ``hi`` (the allowed half-open range [lo, hi))."""
+
+    def __init__(self, op: str, value: int, lo: int, hi: int, index: int | None = None,
+                 what: str = "value"):
+        self.op, self.value, self.lo, self.hi, self.index = op, int(value), int(lo), int(hi), index
+        where = f" at index {index}" if index is not None else ""
+        super().__init__(f"{op}: {what} {int(value)}{where} is outside the proven range "
+                         f"[{int(lo)}, {int(hi)})")
+
+
+def check_range(op: str, values, lo: int, hi: int, what: str = "value") -> None:
+    """Raise `GadgetRangeError` unless every value lies in [lo, hi)."""
+    v = np.asarray(values)
+    if v.size == 0:
+        return
+    flat = v.reshape(-1)
+    bad = np.flatnonzero((flat < lo) | (flat >= hi))
+    if bad.size:
+        i = int(bad[0])
+        raise GadgetRangeError(op, int(flat[i]), lo, hi, i, what)
+
+
+def bits_for(n: int) -> int:
+    """Smallest m with 2^m >= n (n >= 1)."""
+    return max(0, int(n - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Cost of a gadget per element: circuit rows, advice cells and lookups. ``note`` says
+    what an element is and what is extra (per row of a matrix, per limb, ...)."""
+
+    rows: float
+    advice: int
+    lookups: int
+    note: str = ""
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "advice": self.advice, "lookups": self.lookups,
+                "note": self.note}
+
+
+@dataclass
+class Assigned:
+    """Values held in circuit cells: ``values`` (int64, any shape, C order) and ``cells``
+    (a CellRange of the same size)."""
+
+    values: np.ndarray
+    cells: CellRange
+
+    def __post_init__(self):
+        self.values = np.asarray(self.values, dtype=np.int64)
+        if self.cells is not None and len(self.cells) != self.values.size:
+            raise ValueError(f"{self.values.size} values but {len(self.cells)} cells")
+
+    @property
+    def shape(self):
+        return self.values.shape
+
+    def __len__(self):
+        return self.values.size
+
+    def reshape(self, *shape) -> "Assigned":
+        return Assigned(self.values.reshape(*shape), self.cells)
+
+
+def as_values(x) -> np.ndarray:
+    """int64 values of an `Assigned` or an array-like."""
+    if isinstance(x, Assigned):
+        return x.values
+    a = np.asarray(x)
+    if a.dtype.kind == "f":
+        raise TypeError("gadgets take fixed-point integers; quantize floats first")
+    return a.astype(np.int64)
+
+
+def copy_in(region, src, dst: CellRange) -> None:
+    """Constrain ``dst`` equal to ``src``'s cells if ``src`` is `Assigned`."""
+    if isinstance(src, Assigned) and src.cells is not None:
+        region.constrain_equal(src.cells, dst)
+
+
+def constrain(layouter: Layouter, a: Assigned, b: Assigned) -> None:
+    """Copy constraints between two assigned vectors of the same size."""
+    layouter.constrain_equal(a.cells, b.cells)
+
+
+def _cache(cs: ConstraintSystem) -> dict:
+    c = getattr(cs, "_gadget_cache", None)
+    if c is None:
+        c = {}
+        cs._gadget_cache = c
+    return c
+
+
+def shared(cs: ConstraintSystem, key, factory):
+    """``factory()`` once per ``cs`` and ``key``; later calls return the cached result."""
+    c = _cache(cs)
+    if key not in c:
+        c[key] = factory()
+    return c[key]
+
+
+def advice_pool(cs: ConstraintSystem, n: int) -> list:
+    """The first ``n`` shared, equality-enabled phase-0 advice columns ``g.0 .. g.{n-1}``."""
+    pool = _cache(cs).setdefault("__advice_pool__", [])
+    while len(pool) < n:
+        col = cs.advice_column(f"g.{len(pool)}")
+        cs.enable_equality(col)
+        pool.append(col)
+    return pool[:n]
+
+
+def fixed_pool(cs: ConstraintSystem, n: int) -> list:
+    """The first ``n`` shared fixed columns ``gf.0 ..`` (per-row constants of gadgets)."""
+    pool = _cache(cs).setdefault("__fixed_pool__", [])
+    while len(pool) < n:
+        pool.append(cs.fixed_column(f"gf.{len(pool)}"))
+    return pool[:n]
+
+
+def range_table(cs: ConstraintSystem, bits: int):
+    """The shared one-column table ``range.u{bits}`` = [0, 2^bits)."""
+    def make():
+        t = cs.lookup_table(f"range.u{bits}", [f"range.u{bits}"])
+        _cache(cs).setdefault("__table_fill__", {})[t.name] = (
+            lambda: [np.arange(1 << bits, dtype=np.int64)])
+        return t
+    return shared(cs, ("range_table", bits), make)
+
+
+def register_table(cs: ConstraintSystem, table, fill) -> None:
+    """Record how to fill ``table``: ``fill()`` -> list of int64 arrays, one per column."""
+    _cache(cs).setdefault("__table_fill__", {})[table.name] = fill
+
+
+def root_layouter(layouter: Layouter) -> Layouter:
+    return Layouter(layouter.asg)
+
+
+def fill_table(layouter: Layouter, table) -> None:
+    """Fill ``table`` in this witness unless it is already filled."""
+    asg = layouter.asg
+    if table.name in asg.tables:
+        return
+    fill = _cache(asg.cs)["__table_fill__"][table.name]
+    cols = fill()
+
+    def go(t):
+        for c, v in zip(table.columns, cols):
+            t.assign_column(c, v)
+    root_layouter(layouter).assign_table(table.name, go)
+
+
+def set_selector(region, selector, offset: int, mask) -> None:
+    """Vectorised selector assignment: ``mask`` (0/1 array) from ``offset``."""
+    region.assign_fixed_column(selector.column, offset, np.asarray(mask, dtype=np.int64))
