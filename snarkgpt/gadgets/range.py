@@ -86,8 +86,9 @@ def decompose(cs, columns, name: str, expr, bits: int, limb_bits: int, selector)
     for i, c in enumerate(columns):
         term = c.cur() * (1 << (limb_bits * i)) if i else c.cur()
         total = term if total is None else total + term
-    cs.create_gate(f"{name}.limbs", [(f"{name}: value = sum of limbs", expr - total)],
-                   selector=selector)
+    if expr is not None:      # None: the limbs themselves are the value's only cells
+        cs.create_gate(f"{name}.limbs", [(f"{name}: value = sum of limbs", expr - total)],
+                       selector=selector)
     tables = []
     for i, c in enumerate(columns):
         tb = limb_bits if i < n - 1 else bits - limb_bits * (n - 1)
