@@ -1,0 +1,93 @@
+"""Lookup argument (logUp), prover side.
+
+Per table group: the compressed table t and inputs f_l are evaluated on the usable rows;
+`multiplicities` counts, for each distinct table value, the selected input rows equal to it
+(on the first table row holding that value); `lookup_columns` then builds, after the
+challenge beta, h_l = s_l / (beta + f_l) and the running sum
+    phi[0] = 0,  phi[i + 1] = phi[i] + sum_l h_l[i] - m[i] / (beta + t[i])   (i < u)
+which returns to 0 at the last row u when every input is in the table. Rows after u (and
+row u of m and h) are random blinding values.
+"""
+import numba as nb
+import numpy as np
+
+from snarkgpt.field import Fr
+from snarkgpt.field.arith import fr_add, fr_sub, load, store
+
+
+class LookupError_(ValueError):
+    """A lookup input is not in its table (the honest prover refuses to prove)."""
+
+
+def _keys(arr: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(arr).view(np.dtype((np.void, 32))).reshape(-1)
+
+
+def multiplicities(table: np.ndarray, inputs, selectors, names, u: int, check: bool = True):
+    """(n, 4) multiplicities on rows < u (rows >= u are zero here).
+
+    table: (n, 4) compressed table; inputs / selectors: lists of (n, 4) arrays; an input row
+    counts where its selector is non-zero, with weight the selector value. With check, an
+    input not in the table raises `LookupError_` naming the lookup and the row; without it,
+    such inputs are skipped (the proof will then be rejected)."""
+    n = table.shape[0]
+    tkeys = _keys(table[:u])
+    uniq, first = np.unique(tkeys, return_index=True)
+    counts = np.zeros(u, dtype=np.int64)
+    extra = {}
+    one = np.array(Fr.one_limbs, dtype=np.uint64)
+    for f, s, name in zip(inputs, selectors, names):
+        sel = s[:u]
+        rows = np.flatnonzero(sel.any(axis=1))
+        if rows.size == 0:
+            continue
+        fk = _keys(f[:u][rows])
+        pos = np.searchsorted(uniq, fk)
+        pos_c = np.minimum(pos, len(uniq) - 1)
+        found = (pos < len(uniq)) & (uniq[pos_c] == fk)
+        if not found.all():
+            bad = int(rows[np.flatnonzero(~found)[0]])
+            if check:
+                raise LookupError_(f"lookup {name!r}: input on row {bad} "
+                                   f"({Fr.to_int(f[bad])}) is not in the table")
+            rows, pos_c = rows[found], pos_c[found]
+        target = first[pos_c]
+        unit = (sel[rows] == one).all(axis=1)
+        counts += np.bincount(target[unit], minlength=u)
+        for r, t in zip(rows[~unit].tolist(), target[~unit].tolist()):
+            extra[t] = (extra.get(t, 0) + Fr.to_int(sel[r])) % Fr.modulus
+    m = Fr.zeros(n)
+    m[:u] = Fr.from_signed(counts)
+    for t, v in extra.items():
+        m[t] = Fr.add(m[t:t + 1], Fr.from_ints([v]))[0]
+    return m
+
+
+@nb.njit(cache=True)
+def _running_sum(step, out, u):
+    """out[0] = 0, out[i + 1] = out[i] + step[i] for i < u."""
+    acc = (np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0))
+    store(out, 0, acc)
+    for i in range(u):
+        acc = fr_add(acc, load(step, i))
+        store(out, i + 1, acc)
+
+
+def lookup_columns(table, inputs, selectors, m, beta: int, u: int, rng=None):
+    """(h columns (L, n, 4), phi (n, 4), phi[u] as an int) for one table group."""
+    n = table.shape[0]
+    b = np.ascontiguousarray(np.broadcast_to(Fr.from_ints([beta]), (u, 4)))
+    hs = np.empty((len(inputs), n, 4), dtype=np.uint64)
+    step = Fr.zeros(u)
+    for i, (f, s) in enumerate(zip(inputs, selectors)):
+        inv = Fr.batch_inverse(Fr.add(np.ascontiguousarray(f[:u]), b), allow_zero=True)
+        hs[i, :u] = Fr.mul(np.ascontiguousarray(s[:u]), inv)
+        hs[i, u:] = Fr.random(n - u, rng)
+        step = Fr.add(step, hs[i, :u])
+    g = Fr.mul(np.ascontiguousarray(m[:u]), Fr.batch_inverse(
+        Fr.add(np.ascontiguousarray(table[:u]), b), allow_zero=True))
+    step = Fr.sub(step, g)
+    phi = np.empty((n, 4), dtype=np.uint64)
+    _running_sum(step, phi, u)
+    phi[u + 1:] = Fr.random(n - u - 1, rng)
+    return hs, phi, Fr.to_int(phi[u])

@@ -1,0 +1,273 @@
+"""The prover: witness, commitments, lookup and permutation arguments, quotient, openings.
+
+Transcript order (the verifier replays it, verifier.py):
+
+ 1. absorb vk.digest() and every instance value;
+ 2. per advice phase p: blind rows u..n-1 of the phase-p columns with random values, commit
+    each column in the Lagrange basis, absorb, squeeze the challenges "after phase p", run
+    the next phase of the witness;
+ 3. lookups (lookup/): theta; multiplicities m (one per table), absorb; beta; helpers h_l
+    (one per lookup) and running sums phi (one per table), absorb;
+ 4. permutation (permutation/): beta', gamma; grand products z_i, absorb;
+ 5. vanishing (vanishing/): y; quotient pieces h_i', absorb;
+ 6. x; absorb the evaluation of every committed column at each rotation it is queried at;
+ 7. KZG multi-opening (kzg.batch_open, GWC): one proof per distinct point x omega^rot.
+
+`prove(...)` returns the proof bytes; ``stats`` (a dict) receives the time of each stage.
+With ``check=True`` (default) the prover refuses an unsatisfied witness (lookup input not in
+its table, copy constraint broken, gate not vanishing); ``check=False`` proves it anyway,
+for tests that show the verifier rejects such proofs.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from snarkgpt.field import FR_MODULUS, Fr
+from snarkgpt.field import poly
+
+from . import kzg
+from .circuit import Assignment, CircuitError
+from .expression import ADVICE, FIXED, compile_expressions, evaluate_rows_multi
+from .keygen import ProvingKey, commit_values
+from .lookup.prover import lookup_columns, multiplicities
+from .lookup.verifier import compress
+from .permutation.prover import grand_products
+from .proof import Proof
+from .transcript import Transcript
+from .vanishing.prover import blind_pieces, quotient
+
+P = FR_MODULUS
+PROTOCOL = b"snarkgpt-plonk-v1"
+
+__all__ = ["prove", "ProverError", "PROTOCOL", "absorb_instances"]
+
+
+class ProverError(CircuitError):
+    """The prover refuses: the witness does not satisfy the circuit or does not match the key."""
+
+
+def absorb_instances(transcript: Transcript, instances):
+    transcript.absorb_bytes("instance.columns", len(instances).to_bytes(4, "little"))
+    for i, col in enumerate(instances):
+        transcript.absorb_scalars(f"instance.{i}", [int(v) for v in col])
+
+
+class _Clock:
+    def __init__(self, stats):
+        self.stats = stats if stats is not None else {}
+        self.t = time.perf_counter()
+
+    def lap(self, name):
+        now = time.perf_counter()
+        self.stats[name] = self.stats.get(name, 0.0) + now - self.t
+        self.t = now
+
+
+def _compiled(pk: ProvingKey):
+    """(quotient program, lookup-values program) cached on the proving key."""
+    cache = getattr(pk, "_programs", None)
+    if cache is None:
+        lay = pk.layout
+        quot = compile_expressions([lay.combined()])
+        exprs = []
+        for gi, members in enumerate(lay.group_lookups):
+            exprs.append(compress(lay.desc.lookups[members[0]].table, lay.theta))
+            for i in members:
+                lk = lay.desc.lookups[i]
+                exprs += [compress(lk.inputs, lay.theta), lk.selector]
+        look = compile_expressions(exprs) if exprs else None
+        cache = pk._programs = (quot, look)
+    return cache
+
+
+def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=None,
+          check: bool = True, tamper=None) -> bytes:
+    """A proof that ``circuit`` (synthesized against ``pk.cs``) is satisfied with public
+    ``instances`` (default: ``circuit.instances()``).
+
+    rng: None (OS randomness for every blinding value: use this) or a numpy Generator (tests);
+    stats: a dict filled with the seconds spent in each stage;
+    check: refuse an unsatisfied witness (True) or prove it anyway (False, for tests);
+    tamper: ``tamper(assignment, phase)`` is called after each phase's witness is written
+    and before it is committed (tests use it to break a witness on purpose)."""
+    clock = _Clock(stats)
+    lay = pk.layout
+    d = lay.desc
+    srs, dom = pk.srs, pk.domain
+    k, n, u = d.k, d.n, d.usable_rows
+    cs = pk.cs
+    asg = Assignment.first_pass(cs, circuit, config, instances, k=k)
+    if asg.n != n or asg.usable_rows != u:
+        raise ProverError(f"the assignment has n = {asg.n}, usable rows {asg.usable_rows}; the key "
+                          f"was made for n = {n}, usable rows {u}")
+    inst_vals = [list(c) for c in asg.instance_values]
+    clock.lap("witness")
+
+    tr = Transcript(PROTOCOL)
+    tr.absorb_bytes("vk", pk.vk.digest())
+    absorb_instances(tr, inst_vals)
+    chal: dict[int, int] = {}
+    comms = []
+    phases = max([d.num_phases] + [c.after_phase + 1 for c in d.challenges])
+    for p in range(phases):
+        if p > 0 and asg.phase < p:
+            asg.run_phase(p, dict(chal))
+            clock.lap("witness")
+        if tamper is not None:
+            tamper(asg, p)
+        cols = lay.phase_columns(p)
+        if cols:
+            pc = []
+            for c in cols:
+                asg.advice[c.index][u:] = Fr.random(n - u, rng)
+                pc.append(commit_values(srs, k, asg.advice[c.index], u))
+            pc = np.stack(pc)
+            tr.absorb_points(f"advice.phase{p}", pc)
+            comms.append(pc)
+        for ch in d.challenges:
+            if ch.after_phase == p:
+                chal[ch.index] = tr.challenge(f"challenge.{ch.name}")
+        clock.lap(f"commit phase {p}")
+    if not asg.is_complete:
+        asg.complete(chal)
+    _check_key(pk, asg)
+    clock.lap("witness")
+
+    # -- lookups -------------------------------------------------------------------------
+    adv, fix, ins = asg.advice, pk.fixed_values, asg.instance
+    theta = tr.challenge("theta")
+    chal[lay.theta.index] = theta
+    groups = []
+    G = len(lay.group_lookups)
+    if G:
+        _, look = _compiled(pk)
+        vals = evaluate_rows_multi(look, adv, fix, ins, chal, n)
+        pos = 0
+        ms = []
+        for gi, members in enumerate(lay.group_lookups):
+            table = vals[pos]
+            pos += 1
+            inputs, sels = [], []
+            for _ in members:
+                inputs.append(vals[pos])
+                sels.append(vals[pos + 1])
+                pos += 2
+            names = [d.lookups[i].name for i in members]
+            m = multiplicities(table, inputs, sels, names, u, check)
+            m[u:] = Fr.random(n - u, rng)
+            ms.append(m)
+            groups.append((table, inputs, sels))
+        mc = np.stack([commit_values(srs, k, m, u) for m in ms])
+        tr.absorb_points("lookup.m", mc)
+        comms.append(mc)
+    beta = tr.challenge("beta")
+    chal[lay.beta.index] = beta
+    h_cols = [None] * len(d.lookups)
+    phis = []
+    for gi, members in enumerate(lay.group_lookups):
+        table, inputs, sels = groups[gi]
+        hs, phi, end = lookup_columns(table, inputs, sels, ms[gi], beta, u, rng)
+        if check and end != 0:
+            raise ProverError(f"lookup table {gi}: the running sum does not return to 0")
+        for i, h in zip(members, hs):
+            h_cols[i] = h
+        phis.append(phi)
+    if G:
+        hc = np.stack([commit_values(srs, k, h, u) for h in h_cols] +
+                      [commit_values(srs, k, phi, u) for phi in phis])
+        tr.absorb_points("lookup.h_phi", hc)
+        comms.append(hc)
+    clock.lap("lookups")
+
+    # -- permutation ---------------------------------------------------------------------
+    beta_p = tr.challenge("beta'")
+    gamma = tr.challenge("gamma")
+    chal[lay.beta_p.index] = beta_p
+    chal[lay.gamma.index] = gamma
+    zs = np.zeros((0, n, 4), dtype=np.uint64)
+    if d.permutation:
+        values = [(adv if c.kind == ADVICE else fix if c.kind == FIXED else ins)[c.index]
+                  for c in d.permutation]
+        zs, last = grand_products(values, pk.sigma_values, pk.ids, lay.chunk, beta_p, gamma, u, rng)
+        if check and last != 1:
+            raise ProverError("the permutation product does not end at 1: some copy constraint "
+                              "fails (run MockProver(cs, assignment).report())")
+        zc = np.stack([commit_values(srs, k, z, u) for z in zs])
+        tr.absorb_points("perm.z", zc)
+        comms.append(zc)
+    clock.lap("permutation")
+
+    # -- quotient ------------------------------------------------------------------------
+    y = tr.challenge("y")
+    chal[lay.y.index] = y
+    ext_values = list(ms if G else []) + [h for h in h_cols] + list(phis) + list(zs)
+    adv_coeffs = np.empty((lay.num_advice_commitments, n, 4), dtype=np.uint64)
+    for i in range(len(d.advice)):
+        dom.intt(adv[i], out=adv_coeffs[i])
+    for j, v in enumerate(ext_values):
+        dom.intt(v, out=adv_coeffs[len(d.advice) + j])
+    fix_coeffs = np.concatenate([pk.fixed_coeffs, pk.sigma_coeffs, pk.virtual_coeffs])
+    ins_coeffs = np.empty_like(ins)
+    for i in range(ins.shape[0]):
+        dom.intt(ins[i], out=ins_coeffs[i])
+    quot, _ = _compiled(pk)
+    clock.lap("quotient")
+    h = quotient(quot, adv_coeffs, fix_coeffs, ins_coeffs, chal, dom, lay.extension,
+                 lay.quotient_pieces, check)
+    pieces = blind_pieces(h, n, lay.quotient_pieces, rng)
+    qc = np.stack([kzg.commit(srs, p) for p in pieces])
+    tr.absorb_points("quotient", qc)
+    comms.append(qc)
+    clock.lap("quotient")
+
+    # -- evaluations ---------------------------------------------------------------------
+    x = tr.challenge("x")
+    w = dom.omega
+    A = len(d.advice)
+    F = len(d.fixed)
+
+    def coeffs_of(kind, idx):
+        if kind == 0:
+            return adv_coeffs[idx]
+        return fix_coeffs[idx]
+
+    evals = []
+    for kind, idx, rot in lay.queries:
+        evals.append(poly.evaluate(coeffs_of(kind, idx), x * pow(w, rot % n, P) % P))
+    tr.absorb_scalars("evaluations", evals)
+    clock.lap("evaluations")
+
+    # -- openings ------------------------------------------------------------------------
+    xn = pow(x, n, P)
+    hpoly = poly.linear_combination(pieces, [pow(xn, i, P) for i in range(len(pieces))])
+    queries = []
+    for rot in lay.rotations:
+        polys = [coeffs_of(kind, idx) for kind, idx, r in lay.queries if r == rot]
+        if rot == 0:
+            polys.append(hpoly)
+        queries.append(kzg.OpeningQuery(x * pow(w, rot % n, P) % P, polys))
+    proofs = kzg.batch_open(srs, queries, tr)
+    clock.lap("openings")
+    del A, F
+    proof = Proof(np.concatenate(comms), evals, np.stack(proofs))
+    return proof.to_bytes()
+
+
+def _check_key(pk: ProvingKey, asg: Assignment):
+    """The assignment's fixed columns and copy constraints must be the key's."""
+    from .keygen import copies_digest
+    if asg.fixed.shape != pk.fixed_values.shape:
+        raise ProverError(f"the assignment has {asg.fixed.shape[0]} fixed columns of "
+                          f"{asg.fixed.shape[1]} rows; the key {pk.fixed_values.shape[:2]}")
+    diff = np.flatnonzero((asg.fixed != pk.fixed_values).any(axis=2).any(axis=1))
+    if diff.size:
+        c = int(diff[0])
+        row = int(np.flatnonzero((asg.fixed[c] != pk.fixed_values[c]).any(axis=1))[0])
+        raise ProverError(f"fixed column {pk.layout.desc.fixed[c].name!r} differs from the proving "
+                          f"key at row {row}: fixed columns must not depend on the witness "
+                          f"(or the key was made for another circuit)")
+    if copies_digest(asg.copies) != pk.copies_digest:
+        raise ProverError("the copy constraints differ from the proving key's (they must not "
+                          "depend on the witness, or the key was made for another circuit)")

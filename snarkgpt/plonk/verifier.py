@@ -1,0 +1,192 @@
+"""The verifier: parse, replay the transcript, check the constraint identity at x, check the
+KZG openings with one pairing equation.
+
+Work is O(size of the circuit description + number of instance values), never O(n):
+l_0(x), l_last(x), l_active(x) = 1 - l_last(x) - sum_(i > u) L_i(x) and the instance
+polynomials come from the closed form L_i(x) = omega^i (x^n - 1) / (n (x - omega^i)).
+
+Steps (see prover.py for the transcript order):
+ 1. parse the proof (proof.py; sizes fixed by the verifying key);
+ 2. replay the transcript: commitments, challenges, evaluations;
+ 3. evaluate every constraint identity (keygen.Layout: gates, lookup/verifier.py,
+    permutation/verifier.py) at x from the opened values, combine with y, and derive the
+    value h(x) the quotient must take (vanishing/verifier.py);
+ 4. batch-verify all openings (kzg.batch_verify), including the recombined quotient
+    commitment opened at x to h(x).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snarkgpt.curve import g1
+from snarkgpt.field import FR_MODULUS
+from snarkgpt.field.domain import Domain
+
+from . import kzg
+from .expression import ADVICE, FIXED, INSTANCE
+from .keygen import VerifyingKey
+from .proof import Proof, ProofFormatError
+from .prover import PROTOCOL, absorb_instances
+from .srs import SRS
+from .transcript import Transcript
+from .vanishing.verifier import combined_commitment, expected_quotient_value
+
+P = FR_MODULUS
+
+__all__ = ["verify", "verify_or_raise", "VerificationError", "parse_proof"]
+
+
+class VerificationError(Exception):
+    """The proof is rejected (the message says why)."""
+
+
+def parse_proof(vk: VerifyingKey, proof_bytes: bytes) -> Proof:
+    lay = vk.layout
+    return Proof.from_bytes(proof_bytes, lay.commitment_count(), len(lay.queries),
+                            len(lay.rotations))
+
+
+def verify(vk: VerifyingKey, instances, proof_bytes: bytes) -> bool:
+    """True if the proof is valid for ``vk`` and the public ``instances``."""
+    try:
+        verify_or_raise(vk, instances, proof_bytes)
+        return True
+    except (VerificationError, ProofFormatError):
+        return False
+
+
+def _lagrange(domain: Domain, i: int, x: int, zh: int) -> int:
+    wi = pow(domain.omega, i, P)
+    return wi * zh % P * domain.n_inv % P * pow((x - wi) % P, -1, P) % P
+
+
+def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
+    """Raise `VerificationError` (or `ProofFormatError`) with the reason a proof is rejected."""
+    lay = vk.layout
+    d = lay.desc
+    n, u = d.n, d.usable_rows
+    instances = [list(c) for c in (instances or [])]
+    if len(instances) != len(d.instance):
+        raise VerificationError(f"{len(instances)} instance columns given, the circuit has "
+                                f"{len(d.instance)}")
+    for i, col in enumerate(instances):
+        if len(col) > u:
+            raise VerificationError(f"instance column {i} has {len(col)} values, more than the "
+                                    f"{u} usable rows")
+        for v in col:
+            if not 0 <= int(v) < P:
+                raise VerificationError(f"instance column {i}: value {v} is not in [0, r)")
+    proof = parse_proof(vk, proof_bytes)
+
+    # -- transcript ----------------------------------------------------------------------
+    tr = Transcript(PROTOCOL)
+    tr.absorb_bytes("vk", vk.digest())
+    absorb_instances(tr, instances)
+    comms = proof.commitments
+    pos = 0
+    adv_comm = {}
+    chal: dict[int, int] = {}
+    phases = max([d.num_phases] + [c.after_phase + 1 for c in d.challenges])
+    for p in range(phases):
+        cols = lay.phase_columns(p)
+        if cols:
+            pc = comms[pos:pos + len(cols)]
+            pos += len(cols)
+            tr.absorb_points(f"advice.phase{p}", pc)
+            for c, pt in zip(cols, pc):
+                adv_comm[c.index] = pt
+        for ch in d.challenges:
+            if ch.after_phase == p:
+                chal[ch.index] = tr.challenge(f"challenge.{ch.name}")
+    A = len(d.advice)
+    G = len(lay.m_cols)
+    chal[lay.theta.index] = tr.challenge("theta")
+    if G:
+        mc = comms[pos:pos + G]
+        pos += G
+        tr.absorb_points("lookup.m", mc)
+        for c, pt in zip(lay.m_cols, mc):
+            adv_comm[c.index] = pt
+    chal[lay.beta.index] = tr.challenge("beta")
+    if G:
+        cnt = len(lay.h_cols) + G
+        hc = comms[pos:pos + cnt]
+        pos += cnt
+        tr.absorb_points("lookup.h_phi", hc)
+        for c, pt in zip(lay.h_cols + lay.phi_cols, hc):
+            adv_comm[c.index] = pt
+    chal[lay.beta_p.index] = tr.challenge("beta'")
+    chal[lay.gamma.index] = tr.challenge("gamma")
+    if lay.z_cols:
+        zc = comms[pos:pos + len(lay.z_cols)]
+        pos += len(lay.z_cols)
+        tr.absorb_points("perm.z", zc)
+        for c, pt in zip(lay.z_cols, zc):
+            adv_comm[c.index] = pt
+    y = chal[lay.y.index] = tr.challenge("y")
+    qc = comms[pos:pos + lay.quotient_pieces]
+    pos += lay.quotient_pieces
+    tr.absorb_points("quotient", qc)
+    x = tr.challenge("x")
+    tr.absorb_scalars("evaluations", proof.evaluations)
+    assert pos == len(comms) and len(adv_comm) == lay.num_advice_commitments
+
+    # -- the constraint identity at x -----------------------------------------------------
+    dom = Domain(d.k)
+    zh = (pow(x, n, P) - 1) % P
+    if zh == 0:
+        raise VerificationError("the challenge x lies in the domain")
+    F, M = len(d.fixed), len(d.permutation)
+    values = {}
+    for (kind, idx, rot), v in zip(lay.queries, proof.evaluations):
+        values[(ADVICE if kind == 0 else FIXED, idx, rot)] = v
+    l_last = _lagrange(dom, u, x, zh)
+    l_blind = sum(_lagrange(dom, i, x, zh) for i in range(u + 1, n)) % P
+    virt = [_lagrange(dom, 0, x, zh), l_last, (1 - l_last - l_blind) % P, x]
+    for i, v in enumerate(virt):
+        values[(FIXED, F + M + i, 0)] = v
+    w = dom.omega
+    for rot in lay.instance_rotations:
+        pt = x * pow(w, rot % n, P) % P
+        zpt = (pow(pt, n, P) - 1) % P
+        if zpt == 0:
+            raise VerificationError("an instance evaluation point lies in the domain")
+        for i, col in enumerate(instances):
+            values[(INSTANCE, i, rot)] = sum(int(v) * _lagrange(dom, j, pt, zpt)
+                                             for j, v in enumerate(col) if v) % P
+
+    def cell(q):
+        try:
+            return values[(q.column.kind, q.column.index, q.rotation)]
+        except KeyError:  # pragma: no cover - the layout opens every query
+            raise VerificationError(f"no value for {q.column.name}[{q.rotation}]") from None
+
+    cvals = [e.evaluate_int(cell, chal) for _, e in lay.constraints]
+    hx = expected_quotient_value(cvals, y, x, n)
+
+    # -- openings ------------------------------------------------------------------------
+    def commitment_of(kind, idx):
+        if kind == 0:
+            return adv_comm[idx]
+        if idx < F:
+            return vk.fixed_commitments[idx]
+        return vk.sigma_commitments[idx - F]
+
+    H = combined_commitment(qc, x, n)
+    queries = []
+    for rot in lay.rotations:
+        cs_, vs = [], []
+        for (kind, idx, r), v in zip(lay.queries, proof.evaluations):
+            if r == rot:
+                cs_.append(commitment_of(kind, idx))
+                vs.append(v)
+        if rot == 0:
+            cs_.append(H)
+            vs.append(hx)
+        queries.append(kzg.VerifierQuery(x * pow(w, rot % n, P) % P, cs_, vs))
+    srs = SRS(g1.generator().reshape(1, 8), vk.g2, "verifying key", False)
+    if not kzg.batch_verify(srs, queries, list(proof.openings), tr):
+        names = [name for (name, _), v in zip(lay.constraints, cvals)]
+        del names
+        raise VerificationError("the opening proofs do not verify (a commitment, an evaluation "
+                                "or an opening proof is wrong, or some constraint fails)")
