@@ -1,0 +1,279 @@
+"""Causal softmax over the rows of an attention-score matrix, and row broadcasting.
+
+Statement
+---------
+For scores ``X`` (T x n, scale 2^s) and the causal mask ``M[t, j] = 1 if j <= t + offset``
+(``causal=False``: all ones), `SoftmaxChip.assign` proves
+
+    m_t   = max_{j: M[t,j] = 1} X[t, j]                         (ArgmaxChip.row_max)
+    z     = M * (X - m_t)                 in [-(2^exp_bits - 1), 0] after a proven clamp
+    e     = EXP(z)                        exp table, e = round(exp(z / 2^s) 2^s)  (FunctionChip)
+    em    = M * e                         masked entries are exactly 0 (fixed mask column)
+    S_t   = sum_j em[t, j]                                       (SumChip.row_sums)
+    P     = floor(2^s em / S_t)           exact floor division, remainder in [0, S_t) (DivChip)
+    0 <= P <= 2^s                         range check (RangeChip): bounds the quotient
+
+so the output ``P`` (scale 2^s) is a function of X alone, and ``P[t, j] = 0`` exactly for
+masked entries (em = 0 and 0 <= remainder < S_t force the quotient to 0). The row maximum is
+taken over the unmasked prefix of each row only.
+
+Layout: regions "<name>.max.t" (one per row, over the unmasked prefix), "<name>.sub"
+(RowBroadcastChip: z = M (x - m)), "<name>.exp" (FunctionChip with clamp), "<name>.mask"
+(em = M e and num = 2^s M e, one gate), "<name>.sum", "<name>.bcast" (S broadcast to each
+element), "<name>.div", "<name>.range".
+
+Error bound vs the float softmax of the dequantized input X / 2^s (`softmax_error_bound`):
+with eps = 2^-(s+1) (table rounding) + exp(-(2^exp_bits - 1) / 2^s) (clamp), every
+|e/2^s - exp(z/2^s)| <= eps and S/2^s >= 1 - eps (the maximum contributes exp(0)), so
+
+    |P / 2^s - softmax| <= 2^-s + (1 + n) eps / (1 - eps).
+
+The integer reference `softmax_ref` is what the witness uses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snarkgpt.plonk.expression import Column, Selector
+
+from . import reference as ref
+from .base import (DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
+                   copy_in, fixed_pool, set_selector, shared)
+from .division import DivChip
+from .matmul import SumChip, _copy_rows
+from .nonlinear import FunctionChip, exp_spec
+from .range import ArgmaxChip, RangeChip
+
+__all__ = ["RowBroadcastChip", "RowBroadcastConfig", "SoftmaxChip", "SoftmaxConfig",
+           "softmax_ref", "softmax_float", "softmax_error_bound", "causal_mask"]
+
+
+# ---------------------------------------------------------------------------------------
+@dataclass
+class RowBroadcastConfig:
+    x: Column
+    b: Column
+    out: Column
+    f: Column
+    q_op: Selector
+    q_same: Selector
+
+
+class RowBroadcastChip:
+    """``b[t, j] = v[t]`` (a row vector broadcast along rows, copied once per row and kept
+    constant by ``b[+1] = b`` inside each row) and ``out = f * (x - b)`` with a fixed
+    per-element factor f (1, or the causal mask)."""
+
+    COST = Cost(rows=1, advice=3, lookups=0, note="per element, + 1 copy per row (and 1 per element for x)")
+
+    @classmethod
+    def configure(cls, cs) -> RowBroadcastConfig:
+        def make():
+            x, b, out = advice_pool(cs, 3)
+            (f,) = fixed_pool(cs, 1)
+            q_op, q_same = cs.selector("bcast.q_op"), cs.selector("bcast.q_same")
+            cs.create_gate("bcast.sub", [("out = f * (x - b)", out.cur() - f.cur() * (x.cur() - b.cur()))],
+                           selector=q_op)
+            cs.create_gate("bcast.same", [("b[+1] = b", b.next() - b.cur())], selector=q_same)
+            return RowBroadcastConfig(x, b, out, f, q_op, q_same)
+        return shared(cs, ("row_broadcast",), make)
+
+    @classmethod
+    def assign(cls, layouter, cfg: RowBroadcastConfig, v, n: int, x=None, f=None,
+               name: str = "bcast"):
+        """Broadcast v (T,) to (T, n). With ``x`` (T, n): also ``out = f (x - b)`` (f: (T, n)
+        0/1 array, default ones). Returns (broadcast, out or None) as `Assigned`."""
+        vv = as_values(v).reshape(-1)
+        T = vv.size
+        bv = np.repeat(vv, n)
+        same = np.ones(T * n, dtype=np.int64)
+        same[n - 1::n] = 0
+
+        def region(reg):
+            bc = reg.assign_advice_column(cfg.b, 0, bv)
+            set_selector(reg, cfg.q_same, 0, same)
+            if isinstance(v, Assigned) and v.cells is not None:
+                _copy_rows(reg, v.cells.column, v.cells.rows(), cfg.b, bc.start + np.arange(T) * n)
+            out = None
+            if x is not None:
+                xv = as_values(x)
+                if xv.shape != (T, n):
+                    raise ValueError(f"{reg.name}: x has shape {xv.shape}, expected {(T, n)}")
+                fv = np.ones((T, n), np.int64) if f is None else np.asarray(f, np.int64)
+                ov = fv * (xv - bv.reshape(T, n))
+                xc = reg.assign_advice_column(cfg.x, 0, xv.reshape(-1))
+                copy_in(reg, x, xc)
+                reg.assign_fixed_column(cfg.f, 0, fv.reshape(-1))
+                set_selector(reg, cfg.q_op, 0, np.ones(T * n, dtype=np.int64))
+                out = Assigned(ov, reg.assign_advice_column(cfg.out, 0, ov.reshape(-1)))
+            return Assigned(bv.reshape(T, n), bc), out
+        return layouter.assign_region(name, region)
+
+
+# ---------------------------------------------------------------------------------------
+def causal_mask(T: int, n: int, offset: int = 0) -> np.ndarray:
+    """M[t, j] = 1 if j <= t + offset else 0 (int64)."""
+    return (np.arange(n)[None, :] <= np.arange(T)[:, None] + offset).astype(np.int64)
+
+
+def softmax_float(x, mask=None) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if mask is not None:
+        x = np.where(np.asarray(mask) == 1, x, -np.inf)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_error_bound(scale_bits: int, exp_bits: int, n: int) -> float:
+    """Bound on |P / 2^s - softmax(X / 2^s)| (see the module docstring)."""
+    s = scale_bits
+    eps = 2.0 ** -(s + 1) + np.exp(-((1 << exp_bits) - 1) / 2.0 ** s)
+    return 2.0 ** -s + (1 + n) * eps / (1 - eps)
+
+
+def softmax_ref(x, scale_bits: int, exp_bits: int, causal: bool = True, offset: int = 0,
+                op: str = "softmax") -> dict:
+    """Integer reference: every intermediate (dict: max, z, e, em, sum, num, p) for scores x
+    (T, n) at scale 2^s."""
+    x = as_values(x)
+    if x.ndim != 2 or x.size == 0:
+        raise ValueError(f"{op}: scores must be a non-empty (T, n) matrix, got shape {x.shape}")
+    T, n = x.shape
+    mask = causal_mask(T, n, offset) if causal else np.ones((T, n), np.int64)
+    if not mask.any(axis=1).all():
+        raise ValueError(f"{op}: a row has no unmasked entry (offset {offset})")
+    check_range(op, x, -(1 << 40), 1 << 40, "score")
+    m = np.where(mask == 1, x, np.iinfo(np.int64).min).max(axis=1)
+    z = mask * (x - m[:, None])
+    lo = -((1 << exp_bits) - 1)
+    spec = exp_spec(exp_bits, scale_bits, scale_bits)
+    e = spec.reference(np.maximum(z, lo))
+    em = mask * e
+    S = em.sum(axis=1)
+    num = em << scale_bits
+    p, _ = ref.div_floor(num.reshape(-1), np.repeat(S, n), op=op)
+    return {"mask": mask, "max": m, "z": z, "e": e, "em": em, "sum": S, "num": num,
+            "p": p.reshape(T, n)}
+
+
+@dataclass
+class SoftmaxConfig:
+    scale_bits: int
+    exp_bits: int
+    clamp_bits: int
+    argmax: object
+    bcast: RowBroadcastConfig
+    exp: object
+    sums: object
+    div: object
+    rng: object
+    e: Column
+    f: Column
+    em: Column
+    num: Column
+    q: Selector
+
+
+class SoftmaxChip:
+    """Causal softmax with proven max, clamped exp table, exact normalisation."""
+
+    @staticmethod
+    def cost(n: int) -> Cost:
+        return Cost(rows=8, advice=0, lookups=0,
+                    note=f"about 8 regions of one row per element (max, sub, exp+clamp, mask, sum, "
+                         f"broadcast, div, range) for rows of {n}; see the catalogue for measured counts")
+
+    @classmethod
+    def configure(cls, cs, scale_bits: int = 8, exp_bits: int | None = None,
+                  clamp_bits: int = 24, div_bits: int | None = None,
+                  limb_bits: int = DEFAULT_LIMB_BITS) -> SoftmaxConfig:
+        """``exp_bits``: exp table of 2^exp_bits rows (default s + 4: inputs down to -16);
+        ``div_bits``: divisors (row sums) up to 2^div_bits (default s + 12: rows up to 4096);
+        ``clamp_bits``: spread of the scores the clamp and the row max accept."""
+        s = scale_bits
+        exp_bits = s + 4 if exp_bits is None else exp_bits
+        div_bits = s + 12 if div_bits is None else div_bits
+
+        def make():
+            am = ArgmaxChip.configure(cs, clamp_bits, limb_bits)
+            bc = RowBroadcastChip.configure(cs)
+            ex = FunctionChip.configure(cs, exp_spec(exp_bits, s, s), clamp_bits=clamp_bits,
+                                        limb_bits=limb_bits)
+            sums = SumChip.configure(cs)
+            div = DivChip.configure(cs, div_bits, limb_bits)
+            rng = RangeChip.configure(cs, s + 1, limb_bits)
+            e, em, num = advice_pool(cs, 3)
+            (f,) = fixed_pool(cs, 1)
+            q = cs.selector(f"softmax.s{s}.q_mask")
+            cs.create_gate(f"softmax.s{s}.mask", [
+                ("em = f * e", em.cur() - f.cur() * e.cur()),
+                ("num = 2^s * em", num.cur() - (1 << s) * em.cur()),
+            ], selector=q)
+            return SoftmaxConfig(s, exp_bits, clamp_bits, am, bc, ex, sums, div, rng, e, f, em, num, q)
+        return shared(cs, ("softmax", s, exp_bits, clamp_bits, div_bits, limb_bits), make)
+
+    @classmethod
+    def assign(cls, layouter, cfg: SoftmaxConfig, x, causal: bool = True, offset: int = 0,
+               name: str = "softmax") -> Assigned:
+        """Probabilities (T, n) at scale 2^s for scores x (T, n) (an `Assigned` or array)."""
+        r = softmax_ref(x, cfg.scale_bits, cfg.exp_bits, causal, offset, layouter.prefix + name)
+        xv = as_values(x)
+        T, n = xv.shape
+        mask = r["mask"]
+        if not isinstance(x, Assigned):
+            x = _place(layouter, cfg, xv, name + ".in")
+        lay = layouter.namespace(name)
+        # 1. row maxima over the unmasked prefix of each row
+        maxes = []
+        for t in range(T):
+            k = int(mask[t].sum())
+            row = Assigned(xv[t, :k].reshape(1, k), x.cells[t * n: t * n + k])
+            maxes.append(ArgmaxChip.row_max(lay, cfg.argmax, row, name=f"max.{t}"))
+        m_cells = _gather(lay, cfg, maxes, "max")
+        # 2. z = M (x - m)
+        _, z = RowBroadcastChip.assign(lay, cfg.bcast, m_cells, n, x=x, f=mask, name="sub")
+        # 3. e = exp(clamp(z))
+        e = FunctionChip.assign(lay, cfg.exp, z, name="exp")
+        assert np.array_equal(e.values, r["e"])
+        # 4. em = M e, num = 2^s em
+        s = cfg.scale_bits
+
+        def region(reg):
+            ec = reg.assign_advice_column(cfg.e, 0, r["e"].reshape(-1))
+            copy_in(reg, e, ec)
+            reg.assign_fixed_column(cfg.f, 0, mask.reshape(-1))
+            set_selector(reg, cfg.q, 0, np.ones(T * n, dtype=np.int64))
+            emc = reg.assign_advice_column(cfg.em, 0, r["em"].reshape(-1))
+            numc = reg.assign_advice_column(cfg.num, 0, r["num"].reshape(-1))
+            return Assigned(r["em"], emc), Assigned(r["num"], numc)
+        em, num = lay.assign_region("mask", region)
+        del s
+        # 5. row sums, broadcast, exact division, bound on the quotient
+        S = SumChip.row_sums(lay, cfg.sums, em, name="sum")
+        Sb, _ = RowBroadcastChip.assign(lay, cfg.bcast, S, n, name="bcast")
+        p = DivChip.div(lay, cfg.div, num, Sb, name="div")
+        assert np.array_equal(p.values, r["p"])
+        RangeChip.check(lay, cfg.rng, p, 0, (1 << cfg.scale_bits) + 1, name="range")
+        return Assigned(p.values.reshape(T, n), p.cells)
+
+
+def _place(layouter, cfg: SoftmaxConfig, values, name) -> Assigned:
+    """Assign plain input values (unconstrained witness) in one column."""
+    col = advice_pool(layouter.cs, 1)[0]
+    cells = layouter.assign_region(name, lambda reg: reg.assign_advice_column(col, 0, values.reshape(-1)))
+    return Assigned(values, cells)
+
+
+def _gather(layouter, cfg: SoftmaxConfig, parts, name) -> Assigned:
+    """Copy single-value Assigned parts into one contiguous range."""
+    col = advice_pool(layouter.cs, 1)[0]
+    vals = np.array([int(p.values.reshape(-1)[0]) for p in parts], dtype=np.int64)
+
+    def region(reg):
+        cells = reg.assign_advice_column(col, 0, vals)
+        for i, p in enumerate(parts):
+            reg.constrain_equal(p.cells[0], cells[i])
+        return cells
+    return Assigned(vals, layouter.assign_region(name, region))
