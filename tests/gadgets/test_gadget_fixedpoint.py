@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from snarkgpt.gadgets import reference as ref
+from snarkgpt.gadgets.base import GadgetRangeError
+from snarkgpt.gadgets.fixedpoint import LinearChip, RescaleChip, dequantize, quantize
+from snarkgpt.plonk.mock import MockProver
+from snarkgpt.testing import (assert_tampering_detected, build_gadget, fixed_point_arrays,
+                              region_cells)
+
+S = 4
+FAST = settings(max_examples=6, deadline=None)
+
+
+def _rescale_circuit(x, w):
+    def configure(cs):
+        return RescaleChip.configure(cs, S)
+
+    def synth(lay, cfg):
+        lay = lay.namespace("h.0")
+        return RescaleChip.mul_rescale(lay, cfg, x, w, name="mul") if w is not None \
+            else RescaleChip.rescale(lay, cfg, x, name="res")
+    return build_gadget(configure, synth)
+
+
+@FAST
+@given(fixed_point_arrays(12, 5), fixed_point_arrays(10, 5))
+def test_gadget_mul_rescale_honest_reference_and_error(x, w):
+    cs, cfg, asg, y = _rescale_circuit(x, w)
+    MockProver(cs, asg).assert_satisfied()
+    exp, _ = ref.mul_rescale(x, w, S)
+    np.testing.assert_array_equal(y.values, exp)
+    np.testing.assert_array_equal(y.values, np.floor(x * w / 2 ** S).astype(np.int64))
+    real = dequantize(x, S) * dequantize(w, S)
+    err = real - dequantize(y.values, S)
+    assert np.all(err >= 0) and np.all(err < 2.0 ** -S)
+
+
+@FAST
+@given(fixed_point_arrays(20, 4))
+def test_gadget_rescale_honest(v):
+    cs, cfg, asg, y = _rescale_circuit(v, None)
+    MockProver(cs, asg).assert_satisfied()
+    np.testing.assert_array_equal(y.values, v // 2 ** S)
+
+
+def test_gadget_rescale_tampering():
+    x = np.array([5, -7, 100, 2, 33]); w = np.array([3, 9, -11, 4, 1])
+    cs, cfg, asg, y = _rescale_circuit(x, w)
+    assert asg.regions[-1].name == "h.0.mul"
+    assert assert_tampering_detected(cs, asg, region_cells(asg, "h.0.mul"), deltas=(1, -1)) >= 20
+    cs, cfg, asg, y = _rescale_circuit(x * 97, None)
+    assert_tampering_detected(cs, asg, region_cells(asg, "h.0.res"))
+
+
+def test_gadget_rescale_other_remainder_fails():
+    # the other decomposition of x w with r' = r - 1 and y' = y + 1/2^s (a huge field value)
+    x = np.array([5]); w = np.array([3])
+    cs, cfg, asg, y = _rescale_circuit(x, w)
+    r_cell = region_cells(asg, "h.0.mul")[3]
+    assert r_cell.column == cfg.r
+    asg.set_cell(cfg.r, r_cell.row, 2 ** S)       # r = 2^s, y - 1: gate holds, lookup fails
+    asg.set_cell(cfg.y, r_cell.row, int(y.values[0]) - 1 + 0)
+    fails = MockProver(cs, asg).verify()
+    assert fails
+
+
+def test_gadget_rescale_range_error():
+    with pytest.raises(GadgetRangeError, match=r"h\.0\.mul.*factor 2147483648"):
+        _rescale_circuit(np.array([1, 1 << 31]), np.array([1, 1]))
+
+
+@FAST
+@given(fixed_point_arrays(16, 4), fixed_point_arrays(16, 4), st.integers(-50, 50))
+def test_gadget_linear_ops(a, b, c):
+    def configure(cs):
+        return LinearChip.configure(cs)
+
+    def synth(lay, cfg):
+        s = LinearChip.add(lay, cfg, a, b)
+        d = LinearChip.sub(lay, cfg, s, b)
+        n = LinearChip.neg(lay, cfg, d)
+        return s, d, n, LinearChip.mul_const(lay, cfg, n, c)
+    cs, cfg, asg, (s, d, n, m) = build_gadget(configure, synth)
+    MockProver(cs, asg).assert_satisfied()
+    np.testing.assert_array_equal(s.values, a + b)
+    np.testing.assert_array_equal(d.values, a)
+    np.testing.assert_array_equal(m.values, -a * c)
+    assert_tampering_detected(cs, asg, [s, d, n], sample=6)
+
+
+def test_gadget_linear_copy_is_enforced():
+    def synth(lay, cfg):
+        s = LinearChip.add(lay, cfg, np.array([1, 2]), np.array([3, 4]))
+        return LinearChip.neg(lay, cfg, s, name="neg")
+    cs, cfg, asg, n = build_gadget(LinearChip.configure, synth)
+    # the copied input of "neg" must equal the output of "add"
+    cells = [c for c in region_cells(asg, "neg") if c.column == cfg.a]
+    assert_tampering_detected(cs, asg, cells)
+
+
+def test_gadget_quantize():
+    x = np.array([0.5, -1.25, 3.0, 1e-9])
+    q = quantize(x, 4, bits=8)
+    np.testing.assert_array_equal(q, [8, -20, 48, 0])
+    assert np.max(np.abs(dequantize(q, 4) - x)) <= 2 ** -5
+    with pytest.raises(GadgetRangeError, match=r"quantize: value 128 at index 0 .*\[-128, 128\)"):
+        quantize(np.array([8.0]), 4, bits=8)
+    with pytest.raises(GadgetRangeError):
+        quantize(np.array([np.nan]), 4)
