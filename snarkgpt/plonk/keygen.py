@@ -564,6 +564,7 @@ class ProvingKey:
     sigma_coeffs: np.ndarray     # (M, n, 4)
     ids: np.ndarray              # (M, n, 4) identity labels delta^j omega^i
     virtual_coeffs: np.ndarray   # (4, n, 4): l_0, l_last, l_active, X
+    virtual_values: np.ndarray   # (4, n, 4): the same on the domain
     copies_digest: bytes
 
     @property
@@ -623,11 +624,12 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
     for i in range(3):
         virt[i] = dom.intt(ev[i])
     virt[3, 1] = one
+    virt_values = np.concatenate([ev, omega.reshape(1, n, 4)])
     fixed_comms = (np.stack([commit_values(srs, k, c) for c in fixed_values])
                    if len(fixed_values) else np.zeros((0, 8), dtype=np.uint64))
     sigma_comms = (np.stack([commit_values(srs, k, c) for c in sig])
                    if M else np.zeros((0, 8), dtype=np.uint64))
     vk = VerifyingKey(desc, fixed_comms, sigma_comms, srs.g2, srs.digest())
-    pk = ProvingKey(vk, srs, cs, dom, fixed_values, fixed_coeffs, sig, sigma_coeffs, ids, virt,
+    pk = ProvingKey(vk, srs, cs, dom, fixed_values, fixed_coeffs, sig, sigma_coeffs, ids, virt, virt_values,
                     copies_digest(asg.copies))
     return pk, vk

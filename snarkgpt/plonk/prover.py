@@ -44,7 +44,7 @@ PROTOCOL = b"snarkgpt-plonk-v1"
 __all__ = ["prove", "ProverError", "PROTOCOL", "absorb_instances"]
 
 
-class ProverError(CircuitError):
+class ProverError(CircuitError, ValueError):
     """The prover refuses: the witness does not satisfy the circuit or does not match the key."""
 
 
@@ -78,7 +78,8 @@ def _compiled(pk: ProvingKey):
                 lk = lay.desc.lookups[i]
                 exprs += [compress(lk.inputs, lay.theta), lk.selector]
         look = compile_expressions(exprs) if exprs else None
-        cache = pk._programs = (quot, look)
+        each = compile_expressions([e for _, e in lay.constraints]) if lay.constraints else None
+        cache = pk._programs = (quot, look, each)
     return cache
 
 
@@ -110,6 +111,7 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     absorb_instances(tr, inst_vals)
     chal: dict[int, int] = {}
     comms = []
+    ms = []
     phases = max([d.num_phases] + [c.after_phase + 1 for c in d.challenges])
     for p in range(phases):
         if p > 0 and asg.phase < p:
@@ -142,7 +144,7 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     groups = []
     G = len(lay.group_lookups)
     if G:
-        _, look = _compiled(pk)
+        _, look, _ = _compiled(pk)
         vals = evaluate_rows_multi(look, adv, fix, ins, chal, n)
         pos = 0
         ms = []
@@ -209,10 +211,13 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     for j, v in enumerate(ext_values):
         dom.intt(v, out=adv_coeffs[len(d.advice) + j])
     fix_coeffs = np.concatenate([pk.fixed_coeffs, pk.sigma_coeffs, pk.virtual_coeffs])
+    quot, _, each = _compiled(pk)
+    if check:
+        _check_rows(pk, each, np.concatenate([adv, np.stack(ext_values)]) if ext_values else adv,
+                    ins, chal)
     ins_coeffs = np.empty_like(ins)
     for i in range(ins.shape[0]):
         dom.intt(ins[i], out=ins_coeffs[i])
-    quot, _ = _compiled(pk)
     clock.lap("quotient")
     h = quotient(quot, adv_coeffs, fix_coeffs, ins_coeffs, chal, dom, lay.extension,
                  lay.quotient_pieces, check)
@@ -271,3 +276,17 @@ def _check_key(pk: ProvingKey, asg: Assignment):
     if copies_digest(asg.copies) != pk.copies_digest:
         raise ProverError("the copy constraints differ from the proving key's (they must not "
                           "depend on the witness, or the key was made for another circuit)")
+
+
+def _check_rows(pk: ProvingKey, program, adv_values, ins, chal):
+    """Every constraint on every row of the domain (the honest prover's last check)."""
+    lay = pk.layout
+    fix = np.concatenate([pk.fixed_values, pk.sigma_values, pk.virtual_values])
+    n = lay.desc.n
+    out = evaluate_rows_multi(program, adv_values, fix, ins, chal, n)
+    bad = np.flatnonzero(out.any(axis=2).any(axis=1))
+    if bad.size:
+        i = int(bad[0])
+        row = int(np.flatnonzero(out[i].any(axis=1))[0])
+        raise ProverError(f"constraint {lay.constraints[i][0]!r} fails on row {row} "
+                          f"(run MockProver(cs, assignment).report() for the cells)")
