@@ -336,10 +336,9 @@ def _first_pass(src, dst, tw, rev1, L, L1, C, pre, pre_mode, negate, post, post_
 
 
 @nb.njit(**_JIT)
-def _mid_tile(a, ptw, tw0, base, M0, R, C, post, post_mode, final):
+def _mid_tile(a, ptw, tw0, base, M0, R, C, post, post_mode, final, buf):
     # Rows of the tile are 2^s0 elements apart: a power-of-two stride that maps them all
-    # onto a few cache sets. Copy the tile into a contiguous buffer first.
-    buf = np.empty((R * C, 4), dtype=np.uint64)
+    # onto a few cache sets. Work on a contiguous copy in `buf` instead.
     for mid in range(R):
         row = base + mid * M0
         for lo in range(C):
@@ -367,13 +366,13 @@ def _mid_tile(a, ptw, tw0, base, M0, R, C, post, post_mode, final):
 
 
 @nb.njit(**_PJIT)
-def _mid_pass(a, ptw, L, s0, r, C, post, post_mode, final):
+def _mid_pass(a, ptw, L, s0, r, C, post, post_mode, final, scratch):
     """Stages with pair distance 2^s0 .. 2^(s0+r-1), in place.
 
     Index i = h*2^(s0+r) + mid*2^s0 + lo: these stages only mix the r `mid` bits, so each
     (h, lo) is an independent length-2^r transform. A tile is one h and C adjacent lo,
-    processed in a contiguous copy; its twiddles are the contiguous run of `ptw` for its
-    column chunk (see pass_twiddles)."""
+    processed in a contiguous copy (scratch[thread id]); its twiddles are the contiguous
+    run of `ptw` for its column chunk (see pass_twiddles)."""
     M0 = 1 << s0
     R = 1 << r
     nchunks = M0 // C
@@ -382,7 +381,7 @@ def _mid_pass(a, ptw, L, s0, r, C, post, post_mode, final):
         h = t // nchunks
         l0 = (t % nchunks) * C
         _mid_tile(a, ptw, (l0 // C) * (R - 1) * C, h * M0 * R + l0, M0, R, C, post, post_mode,
-                  final)
+                  final, scratch[nb.get_thread_id()])
 
 
 # ---- tables -------------------------------------------------------------------------------
@@ -596,10 +595,19 @@ def transform(a: np.ndarray, out: np.ndarray | None = None, *, negate: bool = Fa
         raise ValueError(f"plan is for size 2^{plan.k}, input has length 2^{L}")
     L1, passes = plan.L1, plan.passes
     C1 = min(1 << (L - L1), 8)
-    _first_pass(a, out, plan.tw1, plan.rev1, L, L1, C1, pre, pre_mode, negate, post, post_mode,
-                not passes)
-    for idx, ((s0, r, C), ptw) in enumerate(zip(passes, plan.tw_passes)):
-        _mid_pass(out, ptw, L, s0, r, C, post, post_mode, idx == len(passes) - 1)
+    # Hand tiles out one at a time, so a thread slowed by other work does not hold up the pass.
+    chunk = nb.set_parallel_chunksize(1)
+    try:
+        _first_pass(a, out, plan.tw1, plan.rev1, L, L1, C1, pre, pre_mode, negate, post,
+                    post_mode, not passes)
+        if passes:
+            size = max((1 << r) * C for _, r, C in passes)
+            scratch = np.empty((nb.config.NUMBA_NUM_THREADS, size, 4), dtype=np.uint64)
+            for idx, ((s0, r, C), ptw) in enumerate(zip(passes, plan.tw_passes)):
+                _mid_pass(out, ptw, L, s0, r, C, post, post_mode, idx == len(passes) - 1,
+                          scratch)
+    finally:
+        nb.set_parallel_chunksize(chunk)
     return out
 
 
