@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-__all__ = ["fixed_point_arrays", "matrices", "rows_with_ties", "values_near_bounds", "scales",
+__all__ = ["GadgetCircuit", "fixed_point_arrays", "matrices", "rows_with_ties", "values_near_bounds", "scales",
            "build_gadget", "tamper_cells", "region_cells", "assert_tampering_detected"]
 
 
@@ -108,16 +108,21 @@ def scales(min_bits: int = 2, max_bits: int = 8):
 
 
 # ---------------------------------------------------------------------------------------
-class _FnCircuit:
-    def __init__(self, configure, synth):
+class GadgetCircuit:
+    """A circuit made of two functions: ``configure(cs) -> cfg`` and
+    ``synth(layouter, cfg) -> out`` (``out`` is kept in ``.result``), with public
+    ``instances`` (a list of lists of ints). Usable with `synthesize`, keygen and prove."""
+
+    def __init__(self, configure, synth, instances=None):
         self._configure, self._synth = configure, synth
+        self._instances = instances or []
         self.result = None
 
     def configure(self, cs):
         return self._configure(cs)
 
     def instances(self):
-        return []
+        return self._instances
 
     def synthesize(self, config, layouter):
         self.result = self._synth(layouter, config)
@@ -128,7 +133,7 @@ def build_gadget(configure, synth, k=None, rng=None):
     Returns (cs, cfg, asg, out)."""
     from snarkgpt.plonk.circuit import ConstraintSystem, synthesize
     cs = ConstraintSystem()
-    circ = _FnCircuit(configure, synth)
+    circ = GadgetCircuit(configure, synth)
     cfg = circ.configure(cs)
     asg = synthesize(cs, circ, cfg, k=k, rng=rng)
     return cs, cfg, asg, circ.result
