@@ -28,7 +28,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 __all__ = ["GadgetCircuit", "fixed_point_arrays", "matrices", "rows_with_ties", "values_near_bounds", "scales",
-           "build_gadget", "tamper_cells", "region_cells", "assert_tampering_detected"]
+           "build_gadget", "tamper_cells", "region_cells", "prove_round_trip", "assert_tampering_detected"]
 
 
 def _shape(shape):
@@ -195,3 +195,26 @@ def assert_tampering_detected(cs, asg, cells, sample: int | None = None, deltas=
                               f"({asg.region_of(cell.row, cell.column)}) by {d} was not detected")
             tried += 1
     return tried
+
+
+def prove_round_trip(circuit, srs_size: int = 2 ** 9 + 1, rng_seed: int = 0):
+    """keygen, prove and verify ``circuit`` (a `GadgetCircuit`) with an insecure local SRS;
+    returns (vk, proof, verify) where ``verify(instances) -> bool`` checks the proof against
+    other public values. Needs `snarkgpt.plonk.prover`."""
+    import warnings
+
+    from snarkgpt.plonk.circuit import ConstraintSystem
+    from snarkgpt.plonk.keygen import keygen
+    from snarkgpt.plonk.prover import prove
+    from snarkgpt.plonk.srs import SRS
+    from snarkgpt.plonk.verifier import verify
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        srs = SRS.dev(srs_size, seed=b"snarkgpt-gadget-tests")
+        cs = ConstraintSystem()
+        cfg = circuit.configure(cs)
+        pk, vk = keygen(srs, cs, circuit, cfg)
+        proof = prove(pk, circuit, cfg, rng=np.random.default_rng(rng_seed))
+        assert verify(vk, circuit.instances(), proof), "an honest proof was rejected"
+    return vk, proof, lambda instances: verify(vk, instances, proof)

@@ -63,7 +63,7 @@ def _clamp(x, lo, hi, bits=7):
 
 
 @FAST
-@given(values_near_bounds(-100, 120, shape=6, margin=30))
+@given(values_near_bounds(-107, 118, shape=6, margin=30))   # the proven domain
 def test_gadget_clamp_honest(x):
     cs, cfg, asg, y = _clamp(x, -10, 20)
     MockProver(cs, asg).assert_satisfied()
