@@ -43,6 +43,20 @@ def _lagrange_basis(w, x, c, out, chunks):
         if lo < hi:
             _lagrange_chunk(w, x, c, out, lo, hi)
 
+# Tables shared by every Domain of a size: (k, shift) -> (shift^i, n^-1 shift^-i), and
+# k -> [omega^i]. The coset cache keeps the most recently used few.
+_COSET_TABLES: dict = {}
+_COSET_CACHE_SIZE = 6
+_ELEMENTS: dict = {}
+
+
+def clear_caches():
+    """Drop the cached coset and element tables of all domains (and the NTT plans)."""
+    _COSET_TABLES.clear()
+    _ELEMENTS.clear()
+    _ntt.clear_plans()
+
+
 class Domain:
     """The subgroup of Fr of size n = 2^k (0 <= k <= 28) and transforms on it and its cosets.
 
@@ -50,8 +64,6 @@ class Domain:
     n_inv (1/n mod p), shift (the default coset generator, 5). Arrays are (n, 4) uint64 Fr
     arrays in Montgomery form; transforms return new arrays unless inplace=True (then the
     result is written back into the argument, which is also returned) or out= is given."""
-
-    _COSET_CACHE_SIZE = 4
 
     def __init__(self, k: int):
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
@@ -67,8 +79,6 @@ class Domain:
         self.n_inv = pow(self.n, -1, P)
         self.shift = FR_GENERATOR
         self._n_inv_arr = Fr.from_ints([self.n_inv])
-        self._coset = {}
-        self._elements = None
 
     @classmethod
     def of_size(cls, n: int) -> "Domain":
@@ -100,20 +110,20 @@ class Domain:
         shift %= P
         if shift == 0:
             raise ValueError("coset shift must be non-zero")
-        t = self._coset.get(shift)
+        key = (self.k, shift)
+        t = _COSET_TABLES.pop(key, None)
         if t is None:
             fwd = _ntt.powers(shift, self.n)
             inv = _ntt.powers(pow(shift, -1, P), self.n, first=self.n_inv)
-            if len(self._coset) >= self._COSET_CACHE_SIZE:
-                self._coset.pop(next(iter(self._coset)))
-            t = self._coset[shift] = (fwd, inv)
+            t = (fwd, inv)
+            while len(_COSET_TABLES) >= _COSET_CACHE_SIZE:
+                _COSET_TABLES.pop(next(iter(_COSET_TABLES)))
+        _COSET_TABLES[key] = t                     # most recently used last
         return t
 
     def elements(self) -> np.ndarray:
         """[omega^i for i < n] as a new Fr array."""
-        if self._elements is None:
-            self._elements = _ntt.powers(self.omega, self.n)
-        return self._elements.copy()
+        return self._all_elements().copy()
 
     def element(self, i: int) -> int:
         """omega^i as a Python int."""
@@ -135,7 +145,9 @@ class Domain:
             arg[...] = _ntt.transform(a, **kw)
             return arg
         if out is not None:
-            out = self._check(out, what)
+            self._check(out, what)
+            if not out.flags.c_contiguous:
+                raise ValueError(f"Domain.{what}: out must be C-contiguous")
         return _ntt.transform(a, out, **kw)
 
     def ntt(self, coeffs: np.ndarray, inplace: bool = False, out=None) -> np.ndarray:
@@ -178,9 +190,10 @@ class Domain:
         return int(hit[0])
 
     def _all_elements(self):
-        if self._elements is None:
-            self._elements = _ntt.powers(self.omega, self.n)
-        return self._elements
+        w = _ELEMENTS.get(self.k)
+        if w is None:
+            w = _ELEMENTS[self.k] = _ntt.powers(self.omega, self.n)
+        return w
 
     def lagrange_basis_at(self, x: int) -> np.ndarray:
         """[L_i(x) for i < n] where L_i is 1 at omega^i and 0 on the rest of the domain.

@@ -562,6 +562,13 @@ def clear_plans():
 _DUMMY = np.zeros((1, 4), dtype=np.uint64)
 
 
+def _fr_array(a, what: str) -> np.ndarray:
+    if not isinstance(a, np.ndarray) or a.dtype != np.uint64 or a.ndim != 2 or a.shape[1] != 4:
+        raise TypeError(f"transform: {what} must be an (n, 4) uint64 Fr array, got "
+                        f"{getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}")
+    return np.ascontiguousarray(a)
+
+
 def transform(a: np.ndarray, out: np.ndarray | None = None, *, negate: bool = False,
               pre: np.ndarray | None = None, post: np.ndarray | None = None,
               plan: Plan | None = None) -> np.ndarray:
@@ -571,6 +578,7 @@ def transform(a: np.ndarray, out: np.ndarray | None = None, *, negate: bool = Fa
     else a[j], each x[j] first multiplied by pre[0] (pre of length 1) or pre[j] (length n),
     and out[i] finally multiplied by post[i]. `a` itself is never modified; out must not
     overlap it. `plan` defaults to the cached get_plan(k)."""
+    a = _fr_array(a, "input")
     n = a.shape[0]
     L = n.bit_length() - 1
     if n == 0 or n != 1 << L:
@@ -579,8 +587,12 @@ def transform(a: np.ndarray, out: np.ndarray | None = None, *, negate: bool = Fa
         raise ValueError(f"NTT length 2^{L} exceeds 2^{MAX_LOG_N}")
     if out is None:
         out = np.empty_like(a)
-    elif out.shape != a.shape or np.shares_memory(out, a):
-        raise ValueError("transform: out must have the input's shape and not overlap it")
+    elif (_fr_array(out, "out") is not out or out.shape != a.shape
+          or np.shares_memory(out, a)):
+        raise ValueError("transform: out must be a C-contiguous array of the input's shape "
+                         "that does not overlap it")
+    pre = None if pre is None else _fr_array(pre, "pre")
+    post = None if post is None else _fr_array(post, "post")
     pre_mode = 0 if pre is None else (1 if pre.shape[0] == 1 else 2)
     if pre_mode == 2 and pre.shape[0] != n:
         raise ValueError(f"pre-multiplier table has {pre.shape[0]} rows, need {n}")

@@ -221,3 +221,14 @@ def test_large_round_trip(k):
     C = ntt.coset_ntt(a, 5)
     assert Fr.to_int(C[3]) == evaluate(a, 5 * pow(w, 3, P) % P)
     assert np.array_equal(ntt.coset_intt(C, 5), a)
+
+
+def test_non_contiguous_input_and_bad_out():
+    a = Fr.random(32, rng=np.random.default_rng(5))
+    wide = np.zeros((32, 8), dtype=np.uint64)
+    wide[:, ::2] = a
+    assert np.array_equal(ntt.ntt(wide[:, ::2]), ntt.ntt(a))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ntt.transform(a, np.zeros((32, 8), dtype=np.uint64)[:, ::2])
+    with pytest.raises(TypeError):
+        ntt.transform(a.astype(np.int64))
