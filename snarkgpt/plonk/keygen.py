@@ -197,14 +197,12 @@ class CircuitDescription:
             gd.append(GateDesc(gate, name, e, bool(wrap)))
         pos = len(gates)
         ld = []
-        groups = 1 + max((g for _, g, _ in lookups), default=-1)
         for name, g, wd in lookups:
             if wd == 0 or g > len(ld):
                 r.fail(f"lookup {name!r}: bad width or group")
             ins, tab = roots[pos:pos + wd], roots[pos + wd:pos + 2 * wd]
             ld.append(LookupDesc(name, g, ins, tab, roots[pos + 2 * wd]))
             pos += 2 * wd + 1
-        del groups
         return cls(k, usable, advice, fixed, instance, challenges, gd, ld, perm, degree)
 
 

@@ -230,8 +230,6 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     # -- evaluations ---------------------------------------------------------------------
     x = tr.challenge("x")
     w = dom.omega
-    A = len(d.advice)
-    F = len(d.fixed)
 
     def coeffs_of(kind, idx):
         if kind == 0:
@@ -255,7 +253,6 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
         queries.append(kzg.OpeningQuery(x * pow(w, rot % n, P) % P, polys))
     proofs = kzg.batch_open(srs, queries, tr)
     clock.lap("openings")
-    del A, F
     proof = Proof(np.concatenate(comms), evals, np.stack(proofs))
     return proof.to_bytes()
 

@@ -98,7 +98,6 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
         for ch in d.challenges:
             if ch.after_phase == p:
                 chal[ch.index] = tr.challenge(f"challenge.{ch.name}")
-    A = len(d.advice)
     G = len(lay.m_cols)
     chal[lay.theta.index] = tr.challenge("theta")
     if G:
@@ -186,7 +185,5 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
         queries.append(kzg.VerifierQuery(x * pow(w, rot % n, P) % P, cs_, vs))
     srs = SRS(g1.generator().reshape(1, 8), vk.g2, "verifying key", False)
     if not kzg.batch_verify(srs, queries, list(proof.openings), tr):
-        names = [name for (name, _), v in zip(lay.constraints, cvals)]
-        del names
         raise VerificationError("the opening proofs do not verify (a commitment, an evaluation "
                                 "or an opening proof is wrong, or some constraint fails)")

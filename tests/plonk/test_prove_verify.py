@@ -87,3 +87,73 @@ def test_prover_refuses_other_fixed_columns(srs):
     other = RangeCheck([1, 2, 3, 4, 5, 6], bits=8)     # selectors on more rows
     with pytest.raises(ProverError, match="fixed column"):
         prove(pk, other, cfg)
+
+
+class SquaresWithChallenge:
+    """(a, b) in the 2-column table {(x, x^2)} (a tuple lookup: theta compression), and a
+    phase-1 column c = a * r for a challenge r (gate "scale"); the sum of c is not public."""
+
+    def __init__(self, a):
+        self.a = list(a)
+
+    def configure(self, cs):
+        a, b = cs.advice_column("a"), cs.advice_column("b")
+        r = cs.challenge(after_phase=0, name="r")
+        c = cs.advice_column("c", phase=1)
+        q = cs.selector("q")
+        table = cs.lookup_table("squares", ["x", "x2"])
+        cs.lookup("square", [a.cur(), b.cur()], table, selector=q)
+        cs.create_gate("scale", [("c = a r", c.cur() - a.cur() * r)], selector=q)
+        return dict(a=a, b=b, c=c, r=r, q=q, table=table)
+
+    def instances(self):
+        return []
+
+    def synthesize(self, cfg, layouter):
+        xs = np.arange(16, dtype=np.int64)
+
+        def fill(t):
+            t.assign_column(cfg["table"].columns[0], xs)
+            t.assign_column(cfg["table"].columns[1], xs * xs)
+        layouter.assign_table("squares", fill)
+        a = np.array(self.a, dtype=np.int64)
+
+        def region(reg):
+            reg.assign_advice_column(cfg["a"], 0, a)
+            reg.assign_advice_column(cfg["b"], 0, a * a)
+            reg.enable_selector(cfg["q"], 0, len(a))
+
+            def phase1(reg, ch):
+                from snarkgpt.field import FR_MODULUS
+                reg.assign_advice_column(cfg["c"], 0, np.array(
+                    [int(v) * ch[cfg["r"]] % FR_MODULUS for v in a], dtype=object))
+            reg.after_challenges(phase1, phase=1)
+        layouter.assign_region("squares", region)
+
+
+def test_tuple_lookup_and_phase1(srs):
+    circuit = SquaresWithChallenge([3, 0, 15, 3, 7])
+    cs, cfg, pk, vk = setup(srs, circuit)
+    proof = prove(pk, circuit, cfg, rng=np.random.default_rng(4))
+    verify_or_raise(vk, [], proof)
+
+    def tamper(asg, phase):
+        if phase == 0:
+            asg.set_cell(cfg["b"], 1, 1)       # (0, 1) is not a row of the table
+    with pytest.raises(ValueError, match="square"):
+        prove(pk, circuit, cfg, tamper=tamper)
+    assert not verify(vk, [], prove(pk, circuit, cfg, tamper=tamper, check=False))
+
+
+@pytest.mark.slow
+def test_k16_mac():
+    import time
+    k = 16
+    srs = SRS.dev((1 << k) + 1)
+    circuit = MultiplyAccumulate.random((1 << k) - 64, seed=2, chunk=4096)
+    cs, cfg, pk, vk = setup(srs, circuit)
+    stats = {}
+    t = time.perf_counter()
+    proof = prove(pk, circuit, cfg, stats=stats)
+    print(f"k=16 prove {time.perf_counter() - t:.2f}s", stats, len(proof))
+    assert verify(vk, circuit.instances(), proof)

@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 
 from snarkgpt.field import Fr
-from snarkgpt.field.arith import fr_add, fr_sub, load, store
+from snarkgpt.field.arith import fr_add, load, store
 
 
 class LookupError_(ValueError):
