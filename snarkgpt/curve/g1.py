@@ -243,7 +243,7 @@ def aff_finish(x1, y1, x2, y2, case, inv):
 
 
 # ---- Jacobian (X, Y, Z), a = 0 ----------------------------------------------------------------
-@nb.njit(inline="always")
+@nb.njit(**_JIT)
 def jac_dbl(X, Y, Z):
     """dbl-2009-l: 2M + 5S."""
     if is_zero(Z):
@@ -262,7 +262,7 @@ def jac_dbl(X, Y, Z):
     return X3, Y3, Z3
 
 
-@nb.njit(inline="always")
+@nb.njit(**_JIT)
 def jac_madd(X1, Y1, Z1, x2, y2):
     """Jacobian + affine, madd-2007-bl: 7M + 4S; handles infinity, P == Q and P == -Q."""
     if aff_is_inf(x2, y2):
@@ -288,7 +288,7 @@ def jac_madd(X1, Y1, Z1, x2, y2):
     return X3, Y3, Z3
 
 
-@nb.njit(inline="always")
+@nb.njit(**_JIT)
 def jac_add(X1, Y1, Z1, X2, Y2, Z2):
     """add-2007-bl: 11M + 5S; handles infinity, P == Q and P == -Q."""
     if is_zero(Z1):
@@ -317,7 +317,7 @@ def jac_add(X1, Y1, Z1, X2, Y2, Z2):
 
 
 # ---- XYZZ (X, Y, ZZ, ZZZ), a = 0 --------------------------------------------------------------
-@nb.njit(inline="always")
+@nb.njit(**_JIT)
 def xyzz_mdbl(x, y):
     """2 * affine point, mdbl-2008-s-1 (y != 0 on G1)."""
     U = fq_dbl(y)
@@ -331,7 +331,7 @@ def xyzz_mdbl(x, y):
     return X3, Y3, V, W
 
 
-@nb.njit(inline="always")
+@nb.njit(**_JIT)
 def xyzz_dbl(X, Y, ZZ, ZZZ):
     """dbl-2008-s-1: 6M + 4S."""
     if is_zero(ZZ):
@@ -347,7 +347,7 @@ def xyzz_dbl(X, Y, ZZ, ZZZ):
     return X3, Y3, fq_mul(V, ZZ), fq_mul(W, ZZZ)
 
 
-@nb.njit(inline="always")
+@nb.njit(**_JIT)
 def xyzz_madd(X1, Y1, ZZ1, ZZZ1, x2, y2):
     """XYZZ + affine, madd-2008-s: 8M + 2S; handles infinity, P == Q and P == -Q."""
     if aff_is_inf(x2, y2):
@@ -370,7 +370,7 @@ def xyzz_madd(X1, Y1, ZZ1, ZZZ1, x2, y2):
     return X3, Y3, fq_mul(ZZ1, PP), fq_mul(ZZZ1, PPP)
 
 
-@nb.njit(inline="always")
+@nb.njit(**_JIT)
 def xyzz_add(X1, Y1, ZZ1, ZZZ1, X2, Y2, ZZ2, ZZZ2):
     """add-2008-s: 12M + 2S; handles infinity, P == Q and P == -Q."""
     if is_zero(ZZ1):
@@ -686,65 +686,60 @@ def _digit(sc, i, off, w, carry_in):
 
 
 @nb.njit(**_JIT)
-def _fb_chunk(table, half, w, nwin, sc, negf, lo, hi, out, prefix, carry, dig):
-    """out[lo:hi] = sum_j T_j[digit_j], batch-affine: one shared inversion per window."""
-    m = hi - lo
+def _fb_chunk(table, half, w, j, sc, negf, lo, hi, out, carry, prefix, dig):
+    """Window j for scalars lo..hi: out[i] += T_j[digit_j(i)], batch-affine (one inversion)."""
     full = 2 * half
-    for i in range(m):
-        carry[i] = 0
-        aff_store(out, lo + i, ZERO, ZERO)
-    for j in range(nwin):
-        base = j * half
-        # pass 1: signed digits, and the running product of the denominators
-        acc = ONE
-        for i in range(m):
-            d = _digit(sc, lo + i, j * w, w, np.int64(carry[i]))
-            if d > half:
-                d -= full
-                carry[i] = 1
-            else:
-                carry[i] = 0
-            dig[i] = d
-            store(prefix, i, acc)
-            if d == 0:
-                continue
-            ad = d if d > 0 else -d
-            x1, y1 = aff_load(out, lo + i)
-            x2, y2 = aff_load(table, base + ad - 1)
-            if (d < 0) != (negf[lo + i] != 0):
-                y2 = fq_neg(y2)
-            den, case = aff_den(x1, y1, x2, y2)
-            acc = fq_mul(acc, den)
-        inv = fq_inv(acc)
-        # pass 2 (backward): peel off each inverse and finish that addition in place
-        for i in range(m - 1, -1, -1):
-            d = dig[i]
-            if d == 0:
-                continue
-            ad = d if d > 0 else -d
-            x1, y1 = aff_load(out, lo + i)
-            x2, y2 = aff_load(table, base + ad - 1)
-            if (d < 0) != (negf[lo + i] != 0):
-                y2 = fq_neg(y2)
-            den, case = aff_den(x1, y1, x2, y2)
-            invd = fq_mul(inv, load(prefix, i))
-            inv = fq_mul(inv, den)
-            x3, y3 = aff_finish(x1, y1, x2, y2, case, invd)
-            aff_store(out, lo + i, x3, y3)
+    base = j * half
+    # pass 1: signed digits, and the running product of the denominators
+    acc = ONE
+    for i in range(lo, hi):
+        d = _digit(sc, i, j * w, w, np.int64(carry[i]))
+        if d > half:
+            d -= full
+            carry[i] = 1
+        else:
+            carry[i] = 0
+        dig[i - lo] = d
+        store(prefix, i - lo, acc)
+        if d == 0:
+            continue
+        ad = d if d > 0 else -d
+        x1, y1 = aff_load(out, i)
+        x2, y2 = aff_load(table, base + ad - 1)
+        if (d < 0) != (negf[i] != 0):
+            y2 = fq_neg(y2)
+        den, case = aff_den(x1, y1, x2, y2)
+        acc = fq_mul(acc, den)
+    inv = fq_inv(acc)
+    # pass 2 (backward): peel off each inverse and finish that addition in place
+    for i in range(hi - 1, lo - 1, -1):
+        d = dig[i - lo]
+        if d == 0:
+            continue
+        ad = d if d > 0 else -d
+        x1, y1 = aff_load(out, i)
+        x2, y2 = aff_load(table, base + ad - 1)
+        if (d < 0) != (negf[i] != 0):
+            y2 = fq_neg(y2)
+        den, case = aff_den(x1, y1, x2, y2)
+        invd = fq_mul(inv, load(prefix, i - lo))
+        inv = fq_mul(inv, den)
+        x3, y3 = aff_finish(x1, y1, x2, y2, case, invd)
+        aff_store(out, i, x3, y3)
 
 
 @nb.njit(**_PJIT)
-def _fb_run(table, half, w, nwin, sc, negf, out, chunk):
+def _fb_window(table, half, w, j, sc, negf, out, carry, chunk):
+    """One window over all scalars, chunks in parallel: the window's table slice (2^(w-1)
+    points) stays in cache while every scalar visits it."""
     n = sc.shape[0]
     nchunks = (n + chunk - 1) // chunk
     for c in nb.prange(nchunks):
         lo = np.int64(c) * chunk
         hi = min(n, lo + chunk)
-        m = hi - lo
-        prefix = np.empty((m, 4), np.uint64)
-        carry = np.empty(m, np.uint8)
-        dig = np.empty(m, np.int64)
-        _fb_chunk(table, half, w, nwin, sc, negf, lo, hi, out, prefix, carry, dig)
+        prefix = np.empty((hi - lo, 4), np.uint64)
+        dig = np.empty(hi - lo, np.int64)
+        _fb_chunk(table, half, w, j, sc, negf, lo, hi, out, carry, prefix, dig)
 
 
 @nb.njit(**_JIT)
@@ -1041,12 +1036,15 @@ def scalar_mul(points, scalars) -> np.ndarray:
     return out[0] if (single and scalar_single) else out
 
 
-def _fb_window(n: int, maxbits: int) -> int:
+def _fb_width(n: int, maxbits: int) -> int:
     """Window width minimising n*windows*(batch-affine add) + table build."""
     best, best_w = None, 2
     for w in range(2, 17):
         nwin = -(-(maxbits + 1) // w)
-        cost = n * nwin * 7.0 + nwin * (1 << (w - 1)) * 20.0
+        # per window and scalar ~7 multiplications; table entries ~20 to build; a window's
+        # table slice beyond the L2 cache (~1 MiB = 2^14 points) makes the lookups misses
+        miss = 0.0 if w <= 15 else 8.0
+        cost = n * nwin * (7.0 + miss) + nwin * (1 << (w - 1)) * 20.0
         if best is None or cost < best:
             best, best_w = cost, w
     return best_w
@@ -1072,7 +1070,7 @@ def fixed_base_mul(base, scalars, canonical: bool = False) -> np.ndarray:
     maxbits = int(bits.max())
     if maxbits == 0:
         return out
-    w = _fb_window(n, maxbits)
+    w = _fb_width(n, maxbits)
     nwin = -(-(maxbits + 1) // w)
     half = 1 << (w - 1)
     bases = np.empty((nwin, 16), np.uint64)
@@ -1081,7 +1079,9 @@ def fixed_base_mul(base, scalars, canonical: bool = False) -> np.ndarray:
     _fb_table(xyzz_to_affine(bases), half, table_x)
     table = xyzz_to_affine(table_x)
     chunk = max(64, min(4096, -(-n // _threads())))
-    _fb_run(table, half, w, nwin, folded, negf, out, chunk)
+    carry = np.zeros(n, np.uint8)
+    for j in range(nwin):
+        _fb_window(table, half, w, j, folded, negf, out, carry, chunk)
     return out
 
 
