@@ -1,0 +1,511 @@
+"""Fixed-point quantization of a GPT: settings, weight quantization, calibration, error report.
+
+`QuantSettings` holds every fixed-point parameter the circuit depends on (it is serialised to
+JSON and becomes part of the verifying key): the activation scale ``scale_bits`` (s), the
+weight scale ``weight_bits`` (w), and the sizes of every table and clamp (exp, GELU, rsqrt,
+divisions, argmax). `quantize_model` turns float weights into the integer weights the circuit
+puts in fixed columns. `calibrate` chooses the settings from traced float activations on
+calibration inputs, then runs the integer forward on the same inputs and widens whatever
+would fail or clamp, so the settings it returns are known to prove those inputs.
+`error_report` measures the integer model against the float model (logit error, top-1
+agreement, logit margins at disagreements). See docs/quantization.md.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+
+import numpy as np
+
+from snarkgpt.gadgets import reference as ref
+from snarkgpt.gadgets.base import GadgetRangeError, bits_for
+from snarkgpt.gadgets.nonlinear import FunctionSpec, gelu_spec
+
+__all__ = ["QuantSettings", "QuantizedModel", "quantize_model", "calibrate", "CalibrationError",
+           "error_report", "QuantReport", "gelu_table_spec", "float_forward_trace",
+           "default_settings", "calibration_inputs", "random_float_model"]
+
+SETTINGS_VERSION = 1
+
+
+class CalibrationError(ValueError):
+    """No fixed-point setting proves the calibration inputs."""
+
+
+@dataclass(frozen=True)
+class QuantSettings:
+    """Fixed-point parameters of the model circuit (all in bits).
+
+    scale_bits        s: activations, embeddings, LayerNorm gains are v / 2^s
+    weight_bits       w: linear-layer weights (c_attn, c_proj, c_fc, mlp.c_proj, lm_head)
+    exp_bits          exp table of 2^exp_bits rows over [-(2^exp_bits - 1), 0] / 2^s
+    softmax_clamp_bits  proven spread of a causal score row (row max and exp clamp)
+    softmax_div_bits  softmax row sums (divisors) up to 2^bits
+    rsqrt_bits        rsqrt table over variances [1, 2^rsqrt_bits] / 2^s
+    ln_clamp_bits     clamp of the variance into the rsqrt table
+    ln_div_bits       LayerNorm divisors d and d 2^s up to 2^bits
+    gelu_bits         GELU table over [-2^(gelu_bits-1), 2^(gelu_bits-1)) / 2^s
+    gelu_clamp_bits   clamp of GELU inputs into the table
+    gelu              "tanh" or "erf" (the model's GELU form)
+    argmax_bits       proven spread max - min of a logit row (greedy argmax)
+    limb_bits         limb width of range decompositions (range.u{limb_bits} table)
+    """
+
+    scale_bits: int = 8
+    weight_bits: int = 8
+    exp_bits: int = 11
+    softmax_clamp_bits: int = 24
+    softmax_div_bits: int = 20
+    rsqrt_bits: int = 12
+    ln_clamp_bits: int = 24
+    ln_div_bits: int = 20
+    gelu_bits: int = 12
+    gelu_clamp_bits: int = 13
+    gelu: str = "tanh"
+    argmax_bits: int = 24
+    limb_bits: int = 12
+    version: int = SETTINGS_VERSION
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "gelu":
+                if v not in ("tanh", "erf"):
+                    raise ValueError(f"QuantSettings.gelu must be 'tanh' or 'erf', got {v!r}")
+            elif not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"QuantSettings.{f.name} must be a positive integer, got {v!r}")
+        if self.scale_bits > 16 or self.weight_bits > 16:
+            raise ValueError("scale_bits and weight_bits must be <= 16 (int64-exact products)")
+        if self.exp_bits >= self.softmax_clamp_bits:
+            raise ValueError("softmax_clamp_bits must exceed exp_bits")
+        if self.gelu_bits > self.gelu_clamp_bits:
+            raise ValueError("gelu_clamp_bits must be >= gelu_bits")
+        if self.rsqrt_bits >= self.ln_clamp_bits:
+            raise ValueError("ln_clamp_bits must exceed rsqrt_bits")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "QuantSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown QuantSettings fields: {sorted(unknown)}")
+        if d.get("version", SETTINGS_VERSION) != SETTINGS_VERSION:
+            raise ValueError(f"QuantSettings version {d.get('version')} is not supported "
+                             f"(expected {SETTINGS_VERSION})")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, s: str) -> "QuantSettings":
+        return cls.from_dict(json.loads(s))
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    def table_bits(self) -> int:
+        """The largest lookup table (log2 rows): the circuit's k is at least this."""
+        return max(self.exp_bits, self.gelu_bits, self.rsqrt_bits, self.limb_bits,
+                   self.scale_bits, self.weight_bits)
+
+
+def _gelu_erf(x):
+    x = np.asarray(x, dtype=np.float64)
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def _gelu_tanh(x):
+    x = np.asarray(x, dtype=np.float64)
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def gelu_table_spec(st: QuantSettings) -> FunctionSpec:
+    """The GELU lookup table of these settings (input and output at scale 2^s)."""
+    s = st.scale_bits
+    if st.gelu == "tanh":
+        return gelu_spec(st.gelu_bits, s, s)
+    return FunctionSpec("gelu_erf", _gelu_erf, -(1 << (st.gelu_bits - 1)), st.gelu_bits, s, s)
+
+
+def default_settings(config, scale_bits: int = 8, weight_bits: int = 8, **kw) -> QuantSettings:
+    """Settings with tables sized from the scales alone (no calibration)."""
+    s = scale_bits
+    exp_bits = _exp_bits(s)
+    d = dict(scale_bits=s, weight_bits=weight_bits, exp_bits=exp_bits,
+             softmax_clamp_bits=max(24, exp_bits + 1),
+             softmax_div_bits=bits_for((config.block_size << s) + 1),
+             rsqrt_bits=s + 4, ln_clamp_bits=max(24, s + 5),
+             ln_div_bits=bits_for((config.n_embd << s) + 1),
+             gelu_bits=s + 4, gelu_clamp_bits=s + 5, argmax_bits=24)
+    d.update(kw)
+    return QuantSettings(**d)
+
+
+def _exp_bits(s: int) -> int:
+    """Smallest exp table whose lowest entry rounds to 0 at scale 2^s (so clamping below the
+    table changes nothing): (2^b - 1) / 2^s >= (s + 1) ln 2."""
+    return bits_for(int(math.ceil((s + 1) * math.log(2) * (1 << s))) + 2)
+
+
+# ---------------------------------------------------------------------------------------
+# Weights
+# ---------------------------------------------------------------------------------------
+@dataclass
+class QuantizedModel:
+    """Integer weights of a model under some settings. ``weights`` keys (all int64):
+    ``wte`` (V, d) and ``wpe`` (block, d) at scale 2^s; ``h.{i}.ln_1``, ``h.{i}.ln_2``,
+    ``ln_f`` gains (d,) at 2^s; matmul operands in (in, out) layout at scale 2^w:
+    ``h.{i}.attn.c_attn`` (d, 3d) with the query columns pre-multiplied by
+    1/sqrt(head_dim), ``h.{i}.attn.c_proj`` (d, d), ``h.{i}.mlp.c_fc`` (d, 4d),
+    ``h.{i}.mlp.c_proj`` (4d, d), ``lm_head`` (d, V)."""
+
+    config: object
+    settings: QuantSettings
+    weights: dict
+
+
+def _float_weights(model) -> dict:
+    w = getattr(model, "weights", None)
+    if w is None and isinstance(model, dict):
+        w = model
+    if w is None:
+        raise TypeError("model must have .config and .weights (a dict of float arrays)")
+    return w
+
+
+def _model_gelu(model) -> str:
+    g = getattr(model, "gelu", None) or getattr(getattr(model, "config", None), "gelu", None)
+    return g if g in ("tanh", "erf") else "tanh"
+
+
+def quantize_model(model, settings: QuantSettings) -> QuantizedModel:
+    """Quantize ``model`` (``.config``, ``.weights``: float arrays under nanoGPT names)."""
+    cfg = model.config
+    if cfg.bias:
+        raise NotImplementedError("models with biases are not supported by the circuit yet")
+    W = _float_weights(model)
+    s, w = settings.scale_bits, settings.weight_bits
+    d, hd = cfg.n_embd, cfg.n_embd // cfg.n_head
+
+    def get(name, shape):
+        if name not in W:
+            raise KeyError(f"missing weight {name}")
+        a = np.asarray(W[name], dtype=np.float64)
+        if a.shape != tuple(shape):
+            raise ValueError(f"weight {name} has shape {a.shape}, expected {tuple(shape)}")
+        return a
+
+    def q(a, bits, name):
+        return ref.quantize(a, bits, bits=32, op=f"quantize {name}")
+
+    out = {"wte": q(get("transformer.wte.weight", (cfg.vocab_size, d)), s, "wte"),
+           "wpe": q(get("transformer.wpe.weight", (cfg.block_size, d)), s, "wpe"),
+           "ln_f": q(get("transformer.ln_f.weight", (d,)), s, "ln_f")}
+    for i in range(cfg.n_layer):
+        p = f"transformer.h.{i}."
+        att = get(p + "attn.c_attn.weight", (3 * d, d)).copy()
+        att[:d] *= 1.0 / math.sqrt(hd)
+        out[f"h.{i}.ln_1"] = q(get(p + "ln_1.weight", (d,)), s, p + "ln_1")
+        out[f"h.{i}.ln_2"] = q(get(p + "ln_2.weight", (d,)), s, p + "ln_2")
+        out[f"h.{i}.attn.c_attn"] = q(att.T, w, p + "attn.c_attn")
+        out[f"h.{i}.attn.c_proj"] = q(get(p + "attn.c_proj.weight", (d, d)).T, w, p + "attn.c_proj")
+        out[f"h.{i}.mlp.c_fc"] = q(get(p + "mlp.c_fc.weight", (4 * d, d)).T, w, p + "mlp.c_fc")
+        out[f"h.{i}.mlp.c_proj"] = q(get(p + "mlp.c_proj.weight", (d, 4 * d)).T, w, p + "mlp.c_proj")
+    lm = W.get("lm_head.weight", W["transformer.wte.weight"])
+    lm = np.asarray(lm, dtype=np.float64)
+    if lm.shape != (cfg.vocab_size, d):
+        raise ValueError(f"lm_head.weight has shape {lm.shape}, expected {(cfg.vocab_size, d)}")
+    out["lm_head"] = q(lm.T, w, "lm_head")
+    return QuantizedModel(cfg, settings, {k: np.ascontiguousarray(v) for k, v in out.items()})
+
+
+# ---------------------------------------------------------------------------------------
+# Float reference (for calibration statistics)
+# ---------------------------------------------------------------------------------------
+def float_forward_trace(model, tokens, gelu: str | None = None) -> tuple[np.ndarray, dict]:
+    """nanoGPT's forward in float64 (no biases): (logits (T, V), stats) with the statistics
+    calibration needs: max |.| of the residual stream, LayerNorm input variances, the spread
+    of causal score rows (scaled by 1/sqrt(head_dim)), pre-GELU inputs, logit spreads."""
+    cfg = model.config
+    W = _float_weights(model)
+    gelu = gelu or _model_gelu(model)
+    g = _gelu_tanh if gelu == "tanh" else _gelu_erf
+    t = np.asarray(tokens, dtype=np.int64)
+    T, d, H = t.size, cfg.n_embd, cfg.n_head
+    hd = d // H
+    f = lambda n: np.asarray(W[n], dtype=np.float64)  # noqa: E731
+    st = {"resid": 0.0, "var": 0.0, "spread": 0.0, "gelu_in": 0.0, "logit_spread": 0.0,
+          "hidden": 0.0}
+
+    def ln(x, gain):
+        mu = x.mean(-1, keepdims=True)
+        var = x.var(-1, keepdims=True)
+        st["var"] = max(st["var"], float(var.max()))
+        y = (x - mu) / np.sqrt(var + cfg.ln_eps) * gain
+        st["hidden"] = max(st["hidden"], float(np.abs(y).max()))
+        return y
+
+    x = f("transformer.wte.weight")[t] + f("transformer.wpe.weight")[:T]
+    st["resid"] = float(np.abs(x).max())
+    mask = np.tril(np.ones((T, T), dtype=bool))
+    for i in range(cfg.n_layer):
+        p = f"transformer.h.{i}."
+        h = ln(x, f(p + "ln_1.weight"))
+        qkv = h @ f(p + "attn.c_attn.weight").T
+        st["hidden"] = max(st["hidden"], float(np.abs(qkv).max()))
+        y = np.empty((T, d))
+        for j in range(H):
+            q = qkv[:, j * hd:(j + 1) * hd]
+            k = qkv[:, d + j * hd:d + (j + 1) * hd]
+            v = qkv[:, 2 * d + j * hd:2 * d + (j + 1) * hd]
+            sc = q @ k.T / math.sqrt(hd)
+            m = np.where(mask, sc, -np.inf).max(1)
+            mn = np.where(mask, sc, np.inf).min(1)
+            st["spread"] = max(st["spread"], float((m - mn).max()))
+            st["hidden"] = max(st["hidden"], float(np.abs(sc).max()))
+            e = np.where(mask, np.exp(sc - m[:, None]), 0.0)
+            y[:, j * hd:(j + 1) * hd] = (e / e.sum(1, keepdims=True)) @ v
+        x = x + y @ f(p + "attn.c_proj.weight").T
+        st["resid"] = max(st["resid"], float(np.abs(x).max()))
+        h = ln(x, f(p + "ln_2.weight"))
+        a = h @ f(p + "mlp.c_fc.weight").T
+        st["gelu_in"] = max(st["gelu_in"], float(np.abs(a).max()))
+        x = x + g(a) @ f(p + "mlp.c_proj.weight").T
+        st["resid"] = max(st["resid"], float(np.abs(x).max()))
+    h = ln(x, f("transformer.ln_f.weight"))
+    lm = W.get("lm_head.weight", W["transformer.wte.weight"])
+    logits = h @ np.asarray(lm, dtype=np.float64).T
+    st["logit_spread"] = float((logits.max(1) - logits.min(1)).max())
+    return logits, st
+
+
+def _float_logits(model, tokens, gelu: str) -> np.ndarray:
+    """The project's float forward when present (same GELU form), else the local one."""
+    try:
+        from snarkgpt.model.float_forward import forward
+    except ImportError:
+        forward = None
+    if forward is not None:
+        try:
+            return np.asarray(forward(model, tokens, gelu=gelu), dtype=np.float64)
+        except TypeError:
+            try:
+                return np.asarray(forward(model, tokens), dtype=np.float64)
+            except Exception:
+                pass
+        except Exception:
+            pass
+    return float_forward_trace(model, tokens, gelu)[0]
+
+
+def calibration_inputs(model, n: int = 4, length: int | None = None, seed: int = 0,
+                       prompts=None) -> list:
+    """Token sequences for calibration: the given ``prompts`` (lists of token ids or strings,
+    encoded with ``model.tokenizer`` when present), else ``n`` random sequences of
+    ``length`` (default block_size) tokens."""
+    cfg = model.config
+    if prompts:
+        out = []
+        tok = getattr(model, "tokenizer", None)
+        for p in prompts:
+            if isinstance(p, str):
+                if tok is None:
+                    raise ValueError("string prompts need a model with a tokenizer")
+                p = tok.encode(p)
+            out.append(np.asarray(p, dtype=np.int64)[: cfg.block_size])
+        return out
+    rng = np.random.default_rng(seed)
+    L = cfg.block_size if length is None else min(length, cfg.block_size)
+    return [rng.integers(0, cfg.vocab_size, size=L) for _ in range(n)]
+
+
+# ---------------------------------------------------------------------------------------
+# Calibration
+# ---------------------------------------------------------------------------------------
+def _choose(config, stats: dict, s: int, w: int, margin: float, gelu: str) -> QuantSettings:
+    def bits_signed(x):         # table over [-2^(b-1), 2^(b-1)) holding |v| <= x
+        return bits_for(int(math.ceil(x)) + 1) + 1
+
+    u = float(1 << s)
+    exp_bits = _exp_bits(s)
+    spread_bits = bits_for(int(math.ceil(margin * stats["spread"] * u)) + 2)
+    gelu_bits = max(4, bits_signed(margin * stats["gelu_in"] * u))
+    rsqrt_bits = max(s + 1, bits_for(int(math.ceil(margin * stats["var"] * u)) + 1))
+    argmax_bits = max(24, bits_for(int(math.ceil(margin * stats["logit_spread"] * u)) + 2))
+    return QuantSettings(
+        scale_bits=s, weight_bits=w, exp_bits=exp_bits,
+        softmax_clamp_bits=max(24, spread_bits, exp_bits + 1),
+        softmax_div_bits=bits_for((config.block_size << s) + 1),
+        rsqrt_bits=rsqrt_bits, ln_clamp_bits=max(24, rsqrt_bits + 1),
+        ln_div_bits=bits_for((config.n_embd << s) + 1),
+        gelu_bits=gelu_bits, gelu_clamp_bits=gelu_bits + 1, gelu=gelu, argmax_bits=argmax_bits)
+
+
+def _widen(st: QuantSettings, err: GadgetRangeError | None, clamped: dict) -> QuantSettings | None:
+    """The settings one step wider where the integer forward failed or clamped."""
+    if err is not None:
+        op = err.op
+        if op.endswith(".rsqrt"):
+            return replace(st, rsqrt_bits=st.rsqrt_bits + 1, ln_clamp_bits=max(st.ln_clamp_bits, st.rsqrt_bits + 2))
+        if op.endswith("mlp.gelu"):
+            return replace(st, gelu_bits=st.gelu_bits + 1, gelu_clamp_bits=st.gelu_clamp_bits + 2)
+        if op.endswith("attn.softmax"):
+            return replace(st, softmax_clamp_bits=st.softmax_clamp_bits + 2,
+                           softmax_div_bits=st.softmax_div_bits + 1)
+        if op == "generate.argmax":
+            return replace(st, argmax_bits=st.argmax_bits + 2)
+        if st.scale_bits > 4:       # an overflow (layernorm input, product bound): lower s
+            return replace(st, scale_bits=st.scale_bits - 1)
+        return None
+    for op, n in clamped.items():
+        if n and op.endswith("mlp.gelu"):
+            return replace(st, gelu_bits=st.gelu_bits + 1, gelu_clamp_bits=st.gelu_clamp_bits + 1)
+        if n and op.endswith(".rsqrt"):
+            return replace(st, rsqrt_bits=st.rsqrt_bits + 1,
+                           ln_clamp_bits=max(st.ln_clamp_bits, st.rsqrt_bits + 2))
+    return st
+
+
+@dataclass
+class QuantReport:
+    """Integer vs float model on the calibration inputs."""
+
+    settings: dict
+    n_inputs: int
+    positions: int
+    max_logit_error: float
+    mean_logit_error: float
+    top1_agreement: float
+    disagreements: list = field(default_factory=list)   # (input, position, float margin)
+    clamped: dict = field(default_factory=dict)
+    float_stats: dict = field(default_factory=dict)
+    attempts: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"{self.n_inputs} inputs, {self.positions} positions: max |logit error| "
+                f"{self.max_logit_error:.4f}, mean {self.mean_logit_error:.4f}, top-1 agreement "
+                f"{100 * self.top1_agreement:.2f}%"
+                + (f", disagreements at float margins {[round(m, 4) for _, _, m in self.disagreements]}"
+                   if self.disagreements else ""))
+
+
+def error_report(model, settings: QuantSettings, inputs, qmodel: QuantizedModel | None = None) -> QuantReport:
+    """Logit error and top-1 agreement of the integer model against the float model over
+    ``inputs`` (token sequences), every position."""
+    from .integer_forward import integer_forward
+    qm = qmodel or quantize_model(model, settings)
+    errs, agree, total, dis, clamped = [], 0, 0, [], {}
+    for n, toks in enumerate(inputs):
+        toks = np.asarray(toks, dtype=np.int64)
+        fl = _float_logits(model, toks, settings.gelu)
+        res = integer_forward(qm, toks)
+        il = res.float_logits()
+        errs.append(np.abs(il - fl).reshape(-1))
+        f_top = fl.argmax(1)
+        agree += int(np.count_nonzero(f_top == res.next_tokens))
+        total += toks.size
+        srt = np.sort(fl, axis=1)
+        for t in np.flatnonzero(f_top != res.next_tokens):
+            dis.append((n, int(t), float(srt[t, -1] - srt[t, -2])))
+        for k, v in res.clamped.items():
+            clamped[k] = clamped.get(k, 0) + v
+    e = np.concatenate(errs) if errs else np.zeros(1)
+    return QuantReport(settings.to_dict(), len(inputs), total, float(e.max()), float(e.mean()),
+                       agree / max(total, 1), dis, clamped)
+
+
+def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits: int | None = None,
+              margin: float = 2.0, max_table_bits: int = 16, max_scale_bits: int = 12,
+              max_attempts: int = 16, report: bool = True):
+    """Choose `QuantSettings` for ``model`` from calibration ``inputs`` (token sequences;
+    default: 4 random sequences of block_size tokens) and return ``(settings, report)``.
+
+    1. trace the float forward on every input: max |residual|, LayerNorm variances,
+       causal score spreads, pre-GELU inputs, logit spreads;
+    2. pick the largest activation scale s <= ``max_scale_bits`` whose tables (GELU, rsqrt,
+       exp) fit in 2^``max_table_bits`` rows with ``margin`` (x2 by default) on every
+       range, unless ``scale_bits`` is given; w = ``weight_bits`` or s;
+    3. run the integer forward on every input: any GadgetRangeError or clamped GELU /
+       variance widens the offending setting (or lowers s on an overflow) and retries;
+    4. raise `CalibrationError` if no setting works within ``max_attempts``.
+    """
+    from .integer_forward import integer_forward
+    cfg = model.config
+    gelu = _model_gelu(model)
+    inputs = calibration_inputs(model) if inputs is None else [np.asarray(x, dtype=np.int64) for x in inputs]
+    if not inputs:
+        raise CalibrationError("no calibration inputs")
+    stats = {}
+    for toks in inputs:
+        _, st = float_forward_trace(model, toks, gelu)
+        for k, v in st.items():
+            stats[k] = max(stats.get(k, 0.0), v)
+
+    def fits(st: QuantSettings) -> bool:
+        u = margin * (1 << st.scale_bits)
+        return (max(st.gelu_bits, st.rsqrt_bits, st.exp_bits, st.weight_bits) <= max_table_bits
+                and stats["resid"] * u < (1 << 24) and stats["hidden"] * u < (1 << 30))
+
+    if scale_bits is None:
+        s = max_scale_bits
+        while s > 4 and not fits(_choose(cfg, stats, s, weight_bits or s, margin, gelu)):
+            s -= 1
+    else:
+        s = scale_bits
+    st = _choose(cfg, stats, s, weight_bits or s, margin, gelu)
+    attempts = []
+    for _ in range(max_attempts):
+        qm = quantize_model(model, st)
+        err, clamped = None, {}
+        try:
+            for toks in inputs:
+                res = integer_forward(qm, toks)
+                for k, v in res.clamped.items():
+                    clamped[k] = clamped.get(k, 0) + v
+        except GadgetRangeError as e:
+            err = e
+        attempts.append({"settings": st.to_dict(), "error": None if err is None else str(err),
+                         "clamped": {k: v for k, v in clamped.items() if v}})
+        nxt = _widen(st, err, {k: v for k, v in clamped.items()
+                               if k.endswith("mlp.gelu") or k.endswith(".rsqrt")})
+        if nxt is None:
+            break
+        if nxt == st:
+            rep = error_report(model, st, inputs, qm) if report else None
+            if rep is not None:
+                rep.float_stats = stats
+                rep.attempts = attempts
+            return st, rep
+        if nxt.scale_bits == st.scale_bits:
+            st = nxt
+        else:
+            st = _choose(cfg, stats, nxt.scale_bits, weight_bits or nxt.scale_bits, margin, gelu)
+    raise CalibrationError(
+        "no fixed-point settings prove the calibration inputs; attempts: "
+        + "; ".join(f"{a['error'] or a['clamped']}" for a in attempts[-3:]))
+
+
+def random_float_model(config, seed: int = 0, std: float = 0.2, gelu: str = "tanh"):
+    """A model object (``.config``, ``.weights``, ``.gelu``, ``.tokenizer = None``) with
+    random float32 weights under nanoGPT names (gains near 1): for tests and sizing."""
+    from types import SimpleNamespace
+    rng = np.random.default_rng(seed)
+    W = {}
+    for name, shape in config.weight_shapes().items():
+        if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name.endswith("ln_f.weight"):
+            W[name] = (1.0 + 0.1 * rng.standard_normal(shape)).astype(np.float32)
+        elif name.endswith(".bias"):
+            W[name] = np.zeros(shape, np.float32)
+        else:
+            W[name] = (std * rng.standard_normal(shape)).astype(np.float32)
+    return SimpleNamespace(config=config, weights=W, gelu=gelu, tokenizer=None)
