@@ -1131,7 +1131,7 @@ def _split(data, size, n, what):
     if n is not None and len(data) != size * n:
         raise ValueError(f"G1 {what}: expected {size * n} bytes for {n} points, got {len(data)}")
     if len(data) % size:
-        raise ValueError(f"G1 {what}: length {len(data)} is not a multiple of {size}")
+        raise ValueError(f"G1 {what}: {len(data)} bytes is not a multiple of {size} bytes per point")
     return np.frombuffer(data, dtype=np.uint8).reshape(-1, size)
 
 
