@@ -465,9 +465,9 @@ def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits:
     st = _choose(cfg, stats, s, weight_bits or s, margin, gelu)
     attempts = []
     for _ in range(max_attempts):
-        qm = quantize_model(model, st)
-        err, clamped = None, {}
+        err, clamped, qm = None, {}, None
         try:
+            qm = quantize_model(model, st)
             for toks in inputs:
                 res = integer_forward(qm, toks)
                 for k, v in res.clamped.items():

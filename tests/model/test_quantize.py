@@ -1,0 +1,118 @@
+"""Quantization settings, weight quantization, calibration and the error report."""
+import json
+
+import numpy as np
+import pytest
+
+from snarkgpt.gadgets.base import GadgetRangeError
+from snarkgpt.model.config import GPTConfig
+from snarkgpt.model.integer_forward import integer_forward
+from snarkgpt.model.quantize import (CalibrationError, QuantSettings, calibrate, calibration_inputs,
+                                     default_settings, error_report, float_forward_trace,
+                                     gelu_table_spec, quantize_model, random_float_model)
+
+CFG = GPTConfig(n_layer=1, n_head=2, n_embd=8, block_size=8, vocab_size=16)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_float_model(CFG, seed=0)
+
+
+def test_settings_json_round_trip():
+    st = default_settings(CFG, scale_bits=7, weight_bits=9, gelu="erf")
+    s = st.to_json()
+    assert QuantSettings.from_json(s) == st
+    assert json.loads(s)["weight_bits"] == 9
+    assert st.digest() == QuantSettings.from_json(s).digest()
+    assert st.digest() != default_settings(CFG, scale_bits=8).digest()
+
+
+@pytest.mark.parametrize("bad", [{"scale_bits": 0}, {"gelu": "relu"}, {"scale_bits": 20},
+                                 {"exp_bits": 30}, {"rsqrt_bits": 24, "ln_clamp_bits": 24}])
+def test_settings_rejects_bad_values(bad):
+    with pytest.raises(ValueError):
+        QuantSettings(**bad)
+
+
+def test_settings_rejects_unknown_field_and_version():
+    d = QuantSettings().to_dict()
+    with pytest.raises(ValueError, match="unknown"):
+        QuantSettings.from_dict({**d, "foo": 1})
+    with pytest.raises(ValueError, match="version"):
+        QuantSettings.from_dict({**d, "version": 99})
+
+
+def test_quantize_model_layout(model):
+    st = default_settings(CFG)
+    qm = quantize_model(model, st)
+    d = CFG.n_embd
+    assert qm.weights["h.0.attn.c_attn"].shape == (d, 3 * d)
+    assert qm.weights["lm_head"].shape == (d, CFG.vocab_size)
+    assert qm.weights["h.0.mlp.c_proj"].shape == (4 * d, d)
+    # the query columns carry the attention scale 1/sqrt(head_dim)
+    hd = d // CFG.n_head
+    wq = model.weights["transformer.h.0.attn.c_attn.weight"][:d].T / np.sqrt(hd)
+    assert np.max(np.abs(qm.weights["h.0.attn.c_attn"][:, :d] / 2 ** st.weight_bits - wq)) <= 2 ** -(st.weight_bits + 1) + 1e-7
+
+
+def test_erf_and_tanh_gelu_tables_differ():
+    a = gelu_table_spec(default_settings(CFG, gelu="tanh")).table()[1]
+    b = gelu_table_spec(default_settings(CFG, gelu="erf")).table()[1]
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    assert np.max(np.abs(a - b)) < 2 ** 8 * 0.01
+
+
+def test_calibrate_settings_prove_the_calibration_set(model):
+    inputs = calibration_inputs(model, n=3, seed=1)
+    st, rep = calibrate(model, inputs, max_table_bits=12, max_scale_bits=9)
+    assert st.table_bits() <= 12
+    qm = quantize_model(model, st)
+    for toks in inputs:
+        res = integer_forward(qm, toks)
+        assert res.clamped.get("h.0.mlp.gelu", 0) == 0
+        assert res.clamped.get("h.0.ln_1.rsqrt", 0) == 0
+    assert rep.n_inputs == 3 and rep.positions == 3 * CFG.block_size
+    assert rep.max_logit_error < 0.5 and rep.mean_logit_error < 0.1
+    assert rep.top1_agreement >= 0.8
+    # every disagreement is a near tie of the float model
+    assert all(m < 0.2 for _, _, m in rep.disagreements)
+    json.dumps(rep.to_dict())
+    assert "top-1 agreement" in rep.summary()
+
+
+def test_calibrate_widens_tables_for_large_activations():
+    m = random_float_model(CFG, seed=3)
+    m.weights["transformer.h.0.mlp.c_fc.weight"] = m.weights["transformer.h.0.mlp.c_fc.weight"] * 8
+    _, st0 = float_forward_trace(m, calibration_inputs(m, n=1)[0])
+    st, rep = calibrate(m, calibration_inputs(m, n=2), scale_bits=8, max_table_bits=16)
+    assert (1 << (st.gelu_bits - 1)) >= st0["gelu_in"] * 2 ** 8
+    assert not any(v for k, v in rep.clamped.items() if k.endswith("gelu"))
+
+
+def test_calibrate_fixed_scale_is_respected(model):
+    st, _ = calibrate(model, calibration_inputs(model, n=1), scale_bits=6, weight_bits=10,
+                      report=False)
+    assert (st.scale_bits, st.weight_bits) == (6, 10)
+
+
+def test_calibrate_impossible_raises_clear_error():
+    m = random_float_model(CFG, seed=0)
+    m.weights["transformer.wte.weight"] = m.weights["transformer.wte.weight"] * 1e7
+    with pytest.raises(CalibrationError, match="no fixed-point settings"):
+        calibrate(m, calibration_inputs(m, n=1), max_attempts=6)
+
+
+def test_error_report_is_exact_for_its_own_settings(model):
+    st = default_settings(CFG, scale_bits=10, weight_bits=10, rsqrt_bits=14, gelu_bits=14,
+                          gelu_clamp_bits=15)
+    rep = error_report(model, st, calibration_inputs(model, n=2, seed=5))
+    assert rep.max_logit_error < 0.1
+    assert 0.0 <= rep.top1_agreement <= 1.0
+
+
+def test_quantize_refuses_weights_out_of_range():
+    m = random_float_model(CFG, seed=0)
+    m.weights["lm_head.weight"] = np.full((CFG.vocab_size, CFG.n_embd), 1e9, np.float32)
+    with pytest.raises(GadgetRangeError, match="lm_head"):
+        quantize_model(m, default_settings(CFG))
