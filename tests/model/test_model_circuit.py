@@ -1,0 +1,167 @@
+"""The model circuit: honest generation accepted by the mock prover, proven tokens equal to
+the integer (and, up to near ties, the float) greedy generation, tampering caught, bad input
+refused, rows per op, and a prove/verify round trip."""
+import time
+
+import numpy as np
+import pytest
+
+from snarkgpt.model.circuit import (GenerationMismatch, ModelCircuit, build, choose_k, plan,
+                                    rows_per_op)
+from snarkgpt.model.config import GPTConfig
+from snarkgpt.model.integer_forward import TokenError, integer_forward
+from snarkgpt.model.quantize import (calibrate, calibration_inputs, float_forward_trace,
+                                     quantize_model, random_float_model)
+from snarkgpt.plonk.mock import MockProver
+from snarkgpt.testing import assert_tampering_detected, region_cells
+
+CFG = GPTConfig(n_layer=1, n_head=2, n_embd=8, block_size=8, vocab_size=16)
+N_PROMPT = 3
+
+
+def greedy(qm, prompt, n_new):
+    toks = list(prompt)
+    for _ in range(n_new):
+        toks.append(int(integer_forward(qm, toks, [len(toks) - 1]).next_tokens[0]))
+    return toks
+
+
+@pytest.fixture(scope="module")
+def setup():
+    m = random_float_model(CFG, seed=0)
+    st, _ = calibrate(m, calibration_inputs(m, n=2), max_table_bits=12, max_scale_bits=8,
+                      report=False)
+    qm = quantize_model(m, st)
+    toks = greedy(qm, [1, 2, 3], 4)
+    circ = ModelCircuit(qm, st, toks, N_PROMPT)
+    cs, cfg, asg = build(circ, rng=np.random.default_rng(0))
+    return m, st, qm, toks, circ, cs, asg
+
+
+def test_honest_generation_is_accepted(setup):
+    _, _, qm, toks, circ, cs, asg = setup
+    MockProver(cs, asg).assert_satisfied()
+    assert circ.instances() == [toks]
+    assert list(circ.result["next_tokens"]) == toks[N_PROMPT:]
+    assert np.array_equal(circ.result["logits"], circ.forward.logits)
+
+
+def test_proven_tokens_agree_with_float_greedy(setup):
+    m, _, _, toks, *_ = setup
+    fl, _ = float_forward_trace(m, toks[:-1])
+    margins = []
+    for t in range(N_PROMPT - 1, len(toks) - 1):
+        srt = np.sort(fl[t])
+        margins.append(srt[-1] - srt[-2])
+        if fl[t].argmax() != toks[t + 1]:
+            # a disagreement is only allowed at a near tie of the float model
+            assert srt[-1] - srt[-2] < 0.1, (t, srt[-1] - srt[-2])
+
+
+def test_wrong_generated_token_is_rejected(setup):
+    _, _, _, toks, _, cs, asg = setup
+    for pos in (N_PROMPT, len(toks) - 1):
+        bad = list(toks)
+        bad[pos] = (bad[pos] + 1) % CFG.vocab_size
+        failures = MockProver(cs, asg, instances=[bad]).verify()
+        assert failures, f"a wrong token at position {pos} was accepted"
+
+
+def test_wrong_prompt_token_is_rejected(setup):
+    _, _, _, toks, _, cs, asg = setup
+    bad = list(toks)
+    bad[0] = (bad[0] + 1) % CFG.vocab_size
+    assert MockProver(cs, asg, instances=[bad]).verify()
+
+
+def test_non_greedy_claim_is_refused_or_rejected(setup):
+    _, st, qm, toks, *_ = setup
+    bad = list(toks)
+    bad[-1] = (bad[-1] + 1) % CFG.vocab_size
+    with pytest.raises(GenerationMismatch, match=f"position {len(toks) - 1}"):
+        ModelCircuit(qm, st, bad, N_PROMPT)
+    circ = ModelCircuit(qm, st, bad, N_PROMPT, check=False)
+    cs, _, asg = build(circ)
+    failures = MockProver(cs, asg).verify()
+    assert failures
+
+
+def test_witness_of_other_weights_fails_against_these_fixed_columns(setup):
+    m, st, _, toks, _, cs, asg = setup
+    m2 = random_float_model(CFG, seed=7)
+    qm2 = quantize_model(m2, st)
+    toks2 = greedy(qm2, toks[:N_PROMPT], len(toks) - N_PROMPT)
+    circ2 = ModelCircuit(qm2, st, toks2, N_PROMPT)
+    cs2, _, asg2 = build(circ2, k=asg.k)
+    MockProver(cs2, asg2).assert_satisfied()
+    assert cs2.num_fixed == cs.num_fixed
+    assert not np.array_equal(asg2.fixed, asg.fixed), "weights are in the fixed columns"
+    asg2.fixed[...] = asg.fixed            # this circuit's weights, the other model's witness
+    assert MockProver(cs2, asg2).verify()
+
+
+@pytest.mark.parametrize("region", ["embed", "h.0.ln_1.out", "h.0.attn.qkv.rescale",
+                                    "h.0.attn.split", "h.0.attn.softmax.div", "h.0.attn.merge",
+                                    "h.0.attn.residual", "h.0.mlp.gelu", "h.0.mlp.c_proj.rescale",
+                                    "lm_head.rescale", "generate.argmax"])
+def test_tampered_activation_is_caught(setup, region):
+    _, _, _, _, _, cs, asg = setup
+    cells = region_cells(asg, region)
+    assert assert_tampering_detected(cs, asg, cells, sample=2, rng=np.random.default_rng(1)) == 2
+
+
+@pytest.mark.parametrize("tokens,n_prompt,match", [
+    ([1, 2, 16, 3], 2, "outside the vocabulary"),
+    (list(range(9)), 3, "exceed block_size"),
+    ([1, 2, 3], 0, "empty prompt"),
+    ([], 0, "empty prompt"),
+    ([1, 2, 3], 3, "no generated token"),
+])
+def test_bad_input_is_refused(setup, tokens, n_prompt, match):
+    _, st, qm, *_ = setup
+    with pytest.raises(TokenError, match=match):
+        ModelCircuit(qm, st, tokens, n_prompt)
+
+
+def test_only_generated_positions_get_logits(setup):
+    _, _, _, toks, circ, _, asg = setup
+    P = len(toks) - N_PROMPT
+    assert circ.result["logits"].shape == (P, CFG.vocab_size)
+    rows = rows_per_op(asg)
+    for op in ("embed", "h.0.ln_1", "h.0.attn.softmax", "h.0.mlp.gelu", "ln_f", "lm_head",
+               "generate.argmax"):
+        assert rows[op] > 0, op
+    assert rows["total"] == asg.rows_used
+    by_type = rows_per_op(asg, by_layer=False)
+    assert by_type["attn.softmax"] == rows["h.0.attn.softmax"]
+
+
+def test_plan_and_choose_k(setup):
+    _, _, _, _, circ, _, asg = setup
+    p = plan(circ)
+    assert p["k"] == asg.k == choose_k(circ)
+    assert p["rows"] == asg.rows_used
+
+
+def _prover():
+    try:
+        from snarkgpt.plonk.prover import prove  # noqa: F401
+        from snarkgpt.testing import prove_round_trip
+        return prove_round_trip
+    except ImportError:
+        return None
+
+
+@pytest.mark.slow
+def test_prove_verify_round_trip(setup):
+    prove_round_trip = _prover()
+    if prove_round_trip is None:
+        pytest.skip("the prover is not importable")
+    _, st, qm, toks, circ, _, asg = setup
+    t0 = time.perf_counter()
+    vk, proof, check = prove_round_trip(circ, srs_size=(1 << asg.k) + 1)
+    elapsed = time.perf_counter() - t0
+    bad = list(toks)
+    bad[-1] = (bad[-1] + 1) % CFG.vocab_size
+    assert not check([bad])
+    print(f"model round trip k={asg.k}: {elapsed:.1f} s")
