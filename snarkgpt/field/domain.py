@@ -43,6 +43,7 @@ def _lagrange_basis(w, x, c, out, chunks):
         if lo < hi:
             _lagrange_chunk(w, x, c, out, lo, hi)
 
+
 # Tables shared by every Domain of a size: (k, shift) -> (shift^i, n^-1 shift^-i), and
 # k -> [omega^i]. The coset cache keeps the most recently used few.
 _COSET_TABLES: dict = {}
@@ -186,8 +187,8 @@ class Domain:
         x %= P
         if pow(x, self.n, P) != 1:
             return None
-        hit = np.flatnonzero((self._all_elements() == np.array(Fr.from_int(x), dtype=np.uint64)).all(axis=1))
-        return int(hit[0])
+        target = np.array(Fr.from_int(x), dtype=np.uint64)
+        return int(np.flatnonzero((self._all_elements() == target).all(axis=1))[0])
 
     def _all_elements(self):
         w = _ELEMENTS.get(self.k)
