@@ -294,7 +294,7 @@ def _float_logits(model, tokens, gelu: str) -> np.ndarray:
         forward = None
     if forward is not None:
         try:
-            return np.asarray(forward(model, tokens, gelu=gelu), dtype=np.float64)
+            return np.asarray(forward(model, tokens, gelu_kind=gelu), dtype=np.float64)
         except TypeError:
             try:
                 return np.asarray(forward(model, tokens), dtype=np.float64)
