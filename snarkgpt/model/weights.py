@@ -295,6 +295,8 @@ def load_hf_gpt2(folder, *, gelu: str | None = None) -> Model:
         raise WeightsError(f"{cfg_path}: missing field {e.args[0]!r}") from None
     except (TypeError, ValueError) as e:
         raise WeightsError(f"{cfg_path}: {e}") from None
+    if hf.get("n_inner") not in (None, 4 * config.n_embd):
+        raise WeightsError(f"{cfg_path}: n_inner {hf['n_inner']} != 4 n_embd is not supported")
     st, binf = folder / "model.safetensors", folder / "pytorch_model.bin"
     try:
         if st.exists():
@@ -322,6 +324,9 @@ def load_hf_gpt2(folder, *, gelu: str | None = None) -> Model:
                 raise WeightsError(f"{src}: weight {k!r} has shape {v.shape}, expected 2-D")
             v = v.T                          # Conv1D (in, out) -> Linear (out, in)
         weights["transformer." + name] = v
+    if hf.get("tie_word_embeddings", True) is False and "lm_head.weight" not in weights:
+        raise WeightsError(f"{src}: missing weight 'lm_head.weight' (config.json says the "
+                           "embeddings are not tied)")
     weights = validate_weights(config, weights, src)
     return Model(config, weights, None, gelu or acts[act], str(folder), {})
 

@@ -1,0 +1,1 @@
+"""Package data: the bundled tiny-Shakespeare model (model.npz, tokenizer.json, meta.json)."""
