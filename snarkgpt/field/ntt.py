@@ -43,7 +43,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .params import FR_INV, FR_MODULUS, FR_ONE, FR_P, to_limbs
+from .arith import FR_OPS, _c256, _pack, _unpack, emit_csub, emit_mont, limb_intrinsic
+from .params import FR_INV, FR_MODULUS, FR_ONE, to_limbs
 
 _JIT = dict(cache=True, nogil=True)
 _PJIT = dict(cache=True, nogil=True, parallel=True)
@@ -51,130 +52,20 @@ _PJIT = dict(cache=True, nogil=True, parallel=True)
 MAX_LOG_N = 28
 
 
-# ---- scalar arithmetic, emitted as LLVM IR -------------------------------------------------
-# Each operation below is a Numba intrinsic: it expands to straight-line LLVM IR in the
-# caller (no call, no branch), while Numba itself only sees one opaque node, which keeps
-# compilation fast. 256-bit additions, subtractions and comparisons use LLVM's i256 type
-# (lowered to add/adc and sub/sbb chains); conditional subtractions use `select`.
-_I64 = ir.IntType(64)
-_I128 = ir.IntType(128)
-_I256 = ir.IntType(256)
-_LIMBS = types.UniTuple(types.uint64, 4)
-
-
-def _c64(v: int):
-    return ir.Constant(_I64, int(v))
-
-
-def _c256(v: int):
-    return ir.Constant(_I256, int(v))
-
-
-def _limbs(builder, tup):
-    return [builder.extract_value(tup, i) for i in range(4)]
-
-
-def _pack(builder, limbs):
-    v = builder.zext(limbs[0], _I256)
-    for i in range(1, 4):
-        v = builder.or_(v, builder.shl(builder.zext(limbs[i], _I256), _c256(64 * i)))
-    return v
-
-
-def _unpack(builder, v):
-    return [builder.trunc(builder.lshr(v, _c256(64 * i)), _I64) if i else builder.trunc(v, _I64)
-            for i in range(4)]
-
-
-_I192 = ir.IntType(192)
-
-
-def _emit_product(builder, a, b):
-    """The 128-bit product of two i64 values, widened to i192."""
-    return builder.zext(builder.mul(builder.zext(a, _I128), builder.zext(b, _I128)), _I192)
+# ---- scalar arithmetic: the straight-line LLVM intrinsics of arith.py ----------------------
+# mul/add/sub/normalize/mul_lazy are Fr's `FieldOps` (see arith.py); the butterflies below are
+# built from the same emitters, with lazy reduction: values stay in [0, 4p) between stages.
+_P_INT = FR_MODULUS
+_2P_INT = 2 * FR_MODULUS
+mul_lazy = FR_OPS.mul_lazy
+mul = FR_OPS.mul
+add = FR_OPS.add
+sub = FR_OPS.sub
+normalize = FR_OPS.normalize
 
 
 def _emit_mont(builder, a, b):
-    """Montgomery product a*b/2^256 mod p on limb lists, left in [0, 2p).
-
-    Product scanning (Comba): column c of a*b + m*p is summed in a 192-bit accumulator, the
-    reduction digit m_c = (column low word) * (-1/p mod 2^64) is chosen to clear it, and
-    the accumulator shifts down one word per column. The result (a*b + m*p) / 2^256 is
-    below a*b/2^256 + p < b + p < 2p for any 256-bit a and b < p."""
-    p = [_c64(v) for v in FR_P]
-    inv = _c64(int(FR_INV))
-    shift = ir.Constant(_I192, 64)
-    acc = ir.Constant(_I192, 0)
-    m, out = [], []
-    for col in range(7):
-        for j in range(max(0, col - 3), min(col, 3) + 1):
-            acc = builder.add(acc, _emit_product(builder, a[j], b[col - j]))
-        for j in range(max(0, col - 3), min(col, 4)):
-            acc = builder.add(acc, _emit_product(builder, m[j], p[col - j]))
-        if col < 4:
-            m.append(builder.mul(builder.trunc(acc, _I64), inv))
-            acc = builder.add(acc, _emit_product(builder, m[col], p[0]))
-        else:
-            out.append(builder.trunc(acc, _I64))
-        acc = builder.lshr(acc, shift)
-    out.append(builder.trunc(acc, _I64))
-    return out
-
-
-def _emit_csub(builder, v, q: int):
-    """v - q if v >= q else v, on i256 (a select, no branch)."""
-    qc = _c256(q)
-    return builder.select(builder.icmp_unsigned("<", v, qc), v, builder.sub(v, qc))
-
-
-_P_INT = FR_MODULUS
-_2P_INT = 2 * FR_MODULUS
-
-
-def _limb_intrinsic(nargs, body, nout=4):
-    """Build an intrinsic over `nargs` limb tuples returning `nout` limbs; body(builder,
-    [limb lists]) returns a list of i64 values."""
-    ret = types.UniTuple(types.uint64, nout)
-
-    def codegen(context, builder, signature, args):
-        out = body(builder, [_limbs(builder, a) for a in args])
-        return context.make_tuple(builder, ret, out)
-
-    if nargs == 1:
-        def typer(typingctx, a):
-            return ret(_LIMBS), codegen
-    elif nargs == 2:
-        def typer(typingctx, a, b):
-            return ret(_LIMBS, _LIMBS), codegen
-    else:
-        def typer(typingctx, a, b, c):
-            return ret(_LIMBS, _LIMBS, _LIMBS), codegen
-    return intrinsic(typer)
-
-
-def _body_mul_lazy(builder, args):
-    return _emit_mont(builder, args[0], args[1])
-
-
-def _body_mul(builder, args):
-    return _unpack(builder, _emit_csub(builder, _pack(builder, _emit_mont(builder, *args)), _P_INT))
-
-
-def _body_add(builder, args):
-    s = builder.add(_pack(builder, args[0]), _pack(builder, args[1]))
-    return _unpack(builder, _emit_csub(builder, s, _P_INT))
-
-
-def _body_sub(builder, args):
-    a, b = _pack(builder, args[0]), _pack(builder, args[1])
-    d = builder.sub(a, b)
-    d = builder.select(builder.icmp_unsigned("<", a, b), builder.add(d, _c256(_P_INT)), d)
-    return _unpack(builder, d)
-
-
-def _body_normalize(builder, args):
-    v = _emit_csub(builder, _pack(builder, args[0]), _2P_INT)
-    return _unpack(builder, _emit_csub(builder, v, _P_INT))
+    return emit_mont(builder, a, b, FR_MODULUS, FR_INV)
 
 
 def _butterfly(builder, x, t):
@@ -183,31 +74,21 @@ def _butterfly(builder, x, t):
 
 
 def _body_bfly(builder, args):
-    x = _emit_csub(builder, _pack(builder, args[0]), _2P_INT)
+    x = emit_csub(builder, _pack(builder, args[0]), _2P_INT)
     t = _pack(builder, _emit_mont(builder, args[1], args[2]))
     u, v = _butterfly(builder, x, t)
     return _unpack(builder, u) + _unpack(builder, v)
 
 
 def _body_bfly1(builder, args):
-    x = _emit_csub(builder, _pack(builder, args[0]), _2P_INT)
-    y = _emit_csub(builder, _pack(builder, args[1]), _2P_INT)
+    x = emit_csub(builder, _pack(builder, args[0]), _2P_INT)
+    y = emit_csub(builder, _pack(builder, args[1]), _2P_INT)
     u, v = _butterfly(builder, x, y)
     return _unpack(builder, u) + _unpack(builder, v)
 
 
-mul_lazy = _limb_intrinsic(2, _body_mul_lazy)
-mul_lazy.__doc__ = "a*b/2^256 mod p left in [0, 2p), for any four-limb a and b < p."
-mul = _limb_intrinsic(2, _body_mul)
-mul.__doc__ = "a*b/2^256 mod p in [0, p), for any four-limb a and b < p."
-add = _limb_intrinsic(2, _body_add)
-add.__doc__ = "a + b mod p for a, b < p."
-sub = _limb_intrinsic(2, _body_sub)
-sub.__doc__ = "a - b mod p for a, b < p."
-normalize = _limb_intrinsic(1, _body_normalize)
-normalize.__doc__ = "[0, 4p) -> [0, p)."
-_bfly8 = _limb_intrinsic(3, _body_bfly, nout=8)
-_bfly18 = _limb_intrinsic(2, _body_bfly1, nout=8)
+_bfly8 = limb_intrinsic(3, _body_bfly, nout=8)
+_bfly18 = limb_intrinsic(2, _body_bfly1, nout=8)
 
 
 @nb.njit(inline="always")
