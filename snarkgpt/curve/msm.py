@@ -24,8 +24,8 @@ import numpy as np
 
 from ..field import Fr
 from .g1 import (ONE, ZERO, _JIT, _PJIT, aff_den, aff_finish, aff_load, aff_store, fq_inv,
-                 fq_mul, fq_neg, load, store, xyzz_add, xyzz_dbl, xyzz_load, xyzz_madd,
-                 xyzz_store, xyzz_to_affine, _digit, _points, fixed_base_mul, fold_scalars,
+                 fq_mul, fq_sub, load, store, xyzz_add, xyzz_dbl, xyzz_load, xyzz_madd,
+                 xyzz_store, xyzz_to_affine, _points, fixed_base_mul, fold_scalars,
                  generator)
 
 # Cost model, in units of one Fq multiplication (measured ratios on x86-64):
@@ -33,6 +33,53 @@ _ALPHA = 8.0       # per point and window: one batch-affine addition plus sortin
 _BETA = 26.0       # per bucket and window: XYZZ mixed add + XYZZ add in the running sum
 _GROUP_OVERHEAD = 20000.0   # Python and thread start-up per group, in multiplications
 _MAX_C = 20
+
+
+@nb.njit(inline="always")
+def _cond_neg(y, flip):
+    """-y if flip == 1 else y (flip in {0, 1}), without a branch: the sign pattern of random
+    digits is unpredictable. y != 0 here (points at infinity never reach the buckets)."""
+    ny = fq_sub(ZERO, y)
+    mask = np.uint64(0) - flip
+    keep = ~mask
+    return ((y[0] & keep) | (ny[0] & mask), (y[1] & keep) | (ny[1] & mask),
+            (y[2] & keep) | (ny[2] & mask), (y[3] & keep) | (ny[3] & mask))
+
+
+@nb.njit(inline="always")
+def _signed(v, carry, i, half, full, dig, cnt):
+    d = np.int64(v) + np.int64(carry[i])
+    if d > half:
+        d -= full
+        carry[i] = 1
+    else:
+        carry[i] = 0
+    dig[i] = d
+    if d != 0:
+        cnt[d if d > 0 else -d] += 1
+
+
+@nb.njit(**_JIT)
+def _window_digits(sc, lo, m, off, c, carry, dig, cnt):
+    """Signed c-bit digits at bit offset `off` of sc[lo:lo+m] (carry in/out per scalar), and
+    the bucket histogram. The limb index and shifts are fixed per window, so the two cases
+    (window inside one limb, or straddling two) get their own loops."""
+    half = np.int64(1) << (c - 1)
+    full = np.int64(1) << c
+    mask = (np.uint64(1) << np.uint64(c)) - np.uint64(1)
+    li = off >> 6
+    sh = np.uint64(off & 63)
+    if li >= 4:
+        for i in range(m):
+            _signed(np.uint64(0), carry, i, half, full, dig, cnt)
+    elif (off & 63) + c > 64 and li + 1 < 4:
+        rsh = np.uint64(64 - (off & 63))
+        for i in range(m):
+            v = ((sc[lo + i, li] >> sh) | (sc[lo + i, li + 1] << rsh)) & mask
+            _signed(v, carry, i, half, full, dig, cnt)
+    else:
+        for i in range(m):
+            _signed((sc[lo + i, li] >> sh) & mask, carry, i, half, full, dig, cnt)
 
 
 @nb.njit(**_JIT)
@@ -54,17 +101,7 @@ def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k):
     for w in range(nwin):
         # signed digits of this window, and bucket sizes
         cnt[:] = 0
-        off = w * c
-        for i in range(m):
-            d = _digit(sc, lo + i, off, c, np.int64(carry[i]))
-            if d > half:
-                d -= full
-                carry[i] = 1
-            else:
-                carry[i] = 0
-            dig[i] = d
-            if d != 0:
-                cnt[d if d > 0 else -d] += 1
+        _window_digits(sc, lo, m, w * c, c, carry, dig, cnt)
         s = 0
         for b in range(1, half + 1):
             start[b] = s
@@ -79,9 +116,8 @@ def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k):
             pos = fill[ad]
             fill[ad] = pos + 1
             x, y = aff_load(pts, idx[lo + i])
-            if (d < 0) != (negf[lo + i] != 0):
-                y = fq_neg(y)
-            aff_store(buf_a, pos, x, y)
+            flip = np.uint64(1 if d < 0 else 0) ^ np.uint64(negf[lo + i])
+            aff_store(buf_a, pos, x, _cond_neg(y, flip))
         src = buf_a
         dst = buf_b
         # pairwise-tree levels: each halves every bucket, one inversion per level
