@@ -309,7 +309,9 @@ def _points(a, name="points"):
 
 
 def _ret(out, single):
-    return out[0] if single else out
+    if single:
+        return bool(out[0]) if out.dtype == np.bool_ else out[0]
+    return out
 
 
 def from_affine_ints(coords) -> np.ndarray:
@@ -325,15 +327,15 @@ def from_affine_ints(coords) -> np.ndarray:
 
 
 def to_affine_ints(points) -> list:
-    """(n, 16) -> [(x.c0, x.c1, y.c0, y.c1) canonical ints, or None for infinity]."""
-    a, single = _points(points)
+    """(n, 16) or (16,) -> [(x.c0, x.c1, y.c0, y.c1) canonical ints, or None for infinity]."""
+    a, _ = _points(points)
     out = []
     for row in a:
         if not row.any():
             out.append(None)
         else:
             out.append(tuple(T.to_ints(row.reshape(4, 4))))
-    return out[0] if single else out
+    return out
 
 
 def generator() -> np.ndarray:
@@ -341,13 +343,15 @@ def generator() -> np.ndarray:
     return from_affine_ints([GEN_INTS])[0]
 
 
-def infinity(n: int | None = None) -> np.ndarray:
-    return np.zeros(16, np.uint64) if n is None else np.zeros((n, 16), np.uint64)
+def identity(n: int | None = None) -> np.ndarray:
+    """The point at infinity: a (16,) zero row, or n of them as (n, 16)."""
+    return np.zeros(16 if n is None else (n, 16), dtype=np.uint64)
 
 
-def is_infinity(points):
+def is_identity(points):
     a, single = _points(points)
-    return _ret(~a.any(axis=1), single)
+    r = ~a.any(axis=1)
+    return bool(r[0]) if single else r
 
 
 def _is_py_ecc_point(p) -> bool:
