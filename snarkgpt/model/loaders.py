@@ -53,32 +53,61 @@ _DTYPE_NAMES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "
                 "uint8", "bool", "float", "double", "half", "long", "int")
 
 
-class _StorageType:
+class _Frozen:
+    """Objects the unpickler hands out cannot be modified by the pickle (BUILD / setattr)."""
+    __slots__ = ()
+
+    def __setattr__(self, key, value):
+        raise UnsafePickleError(f"the pickle tried to set attribute {key!r} on {self!r}")
+
+    def __setstate__(self, state):
+        raise UnsafePickleError(f"the pickle tried to set the state of {self!r}")
+
+
+class _StorageType(_Frozen):
     """Stands in for ``torch.FloatStorage`` etc.: only carries the element type."""
+    __slots__ = ("name", "dtype")
 
     def __init__(self, name: str):
-        self.name = name
-        self.dtype = _STORAGE_DTYPES[name]
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "dtype", _STORAGE_DTYPES[name])
 
     def __repr__(self):
         return f"torch.{self.name}"
 
 
-class _DType:
+class _DType(_Frozen):
     """Stands in for a ``torch.dtype`` object (``torch.float32``); inert."""
+    __slots__ = ("name",)
 
     def __init__(self, name: str):
-        self.name = name
+        object.__setattr__(self, "name", name)
 
     def __repr__(self):
         return f"torch.{self.name}"
 
 
-class _Storage:
-    """A storage read lazily from the zip: raw bytes interpreted with the storage dtype."""
+class _Function(_Frozen):
+    """An allowed rebuild function, wrapped so the pickle cannot alter it."""
+    __slots__ = ("func", "name")
+
+    def __init__(self, func, name: str):
+        object.__setattr__(self, "func", func)
+        object.__setattr__(self, "name", name)
+
+    def __call__(self, *args):
+        return self.func(*args)
+
+    def __repr__(self):
+        return self.name
+
+
+class _Storage(_Frozen):
+    """A storage read from the zip: raw bytes interpreted with the storage dtype."""
+    __slots__ = ("data",)
 
     def __init__(self, data: np.ndarray):
-        self.data = data  # 1-D array, numel elements
+        object.__setattr__(self, "data", data)  # 1-D array, numel elements
 
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
@@ -92,8 +121,12 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
             or off < 0:
         raise CheckpointError(f"bad tensor geometry: size {size}, stride {stride}, offset {off}")
     data = storage.data
-    if any(s == 0 for s in size):
+    n = int(np.prod(size, dtype=object))
+    if n == 0:
         return np.zeros(size, dtype=data.dtype)
+    if n > max(data.size, 1 << 24):
+        raise CheckpointError(f"tensor of size {size} is larger than its storage of "
+                              f"{data.size} elements")
     extent = off + sum((n - 1) * s for n, s in zip(size, stride)) + 1
     if extent > data.size:
         raise CheckpointError(f"tensor of size {size} (stride {stride}, offset {off}) runs past "
@@ -113,8 +146,10 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *args):
 def _allowed_globals() -> dict:
     allowed = {
         ("collections", "OrderedDict"): collections.OrderedDict,
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+        ("torch._utils", "_rebuild_tensor_v2"):
+            _Function(_rebuild_tensor_v2, "torch._utils._rebuild_tensor_v2"),
+        ("torch._utils", "_rebuild_parameter"):
+            _Function(_rebuild_parameter, "torch._utils._rebuild_parameter"),
     }
     for name in _STORAGE_DTYPES:
         allowed[("torch", name)] = _StorageType(name)
@@ -207,7 +242,8 @@ def read_torch_zip(path) -> object:
         except CheckpointError:
             raise
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-                IndexError, KeyError, struct.error) as e:
+                IndexError, KeyError, struct.error, MemoryError, RecursionError,
+                OverflowError) as e:
             raise CheckpointError(f"{path}: malformed pickle in {pkls[0]} ({type(e).__name__}: "
                                   f"{e})") from None
 

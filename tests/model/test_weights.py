@@ -400,3 +400,59 @@ def test_unrecognised_file(tmp_path):
         load_model(p)
     with pytest.raises(CheckpointError):
         read_torch_zip(p)
+
+
+# ----------------------------------------------------------------------------- hand-made pickles
+
+def _S(x):
+    return b"X" + struct.pack("<I", len(x)) + x.encode()
+
+
+def _I(n):
+    return b"J" + struct.pack("<i", n)
+
+
+def _tensor_pickle(size, stride, offset=0, storage="FloatStorage", numel=4):
+    pid = (b"(" + _S("storage") + f"ctorch\n{storage}\n".encode() + _S("0") + _S("cpu")
+           + _I(numel) + b"tQ")
+    tup = lambda xs: b"(" + b"".join(_I(x) for x in xs) + b"t"  # noqa: E731
+    args = (b"(" + pid + _I(offset) + tup(size) + tup(stride) + b"\x89"
+            + b"ccollections\nOrderedDict\n)R" + b"t")
+    return b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n" + args + b"R."
+
+
+def test_rebuild_tensor_strides(tmp_path):
+    data = np.arange(4, dtype="<f4").tobytes()
+    p = _write_torch_zip(tmp_path / "t.pt", _tensor_pickle((2,), (2,), offset=1), {"0": data})
+    assert np.array_equal(read_torch_zip(p), np.array([1.0, 3.0], np.float32))
+    p = _write_torch_zip(tmp_path / "t2.pt", _tensor_pickle((2, 2), (1, 2)), {"0": data})
+    assert np.array_equal(read_torch_zip(p), np.arange(4, dtype=np.float32).reshape(2, 2).T)
+    half = np.array([1.5, -2, 0, 4], "<f2").tobytes()
+    p = _write_torch_zip(tmp_path / "t3.pt", _tensor_pickle((4,), (1,), storage="HalfStorage"),
+                         {"0": half})
+    assert np.array_equal(read_torch_zip(p), np.array([1.5, -2, 0, 4], np.float16))
+
+
+def test_tensor_past_its_storage_refused(tmp_path):
+    data = np.arange(4, dtype="<f4").tobytes()
+    p = _write_torch_zip(tmp_path / "t.pt", _tensor_pickle((100,), (1,)), {"0": data})
+    with pytest.raises(CheckpointError, match="runs past its storage"):
+        read_torch_zip(p)
+    p = _write_torch_zip(tmp_path / "t2.pt", _tensor_pickle((1 << 20, 1 << 20), (0, 0)),
+                         {"0": data})
+    with pytest.raises(CheckpointError, match="larger than its storage"):
+        read_torch_zip(p)
+    p = _write_torch_zip(tmp_path / "t3.pt", _tensor_pickle((4,), (1,), storage="ObjStorage"),
+                         {"0": data})
+    with pytest.raises(UnsafePickleError, match="torch.ObjStorage"):
+        read_torch_zip(p)
+
+
+def test_pickle_cannot_modify_allowed_objects(tmp_path):
+    for target in (b"ctorch._utils\n_rebuild_tensor_v2\n", b"ctorch\nFloatStorage\n",
+                   b"ctorch\nfloat32\n"):
+        payload = b"\x80\x02" + target + b"}" + _S("dtype") + _S("O") + b"sb."
+        with pytest.raises(UnsafePickleError, match="set the state"):
+            read_torch_zip(_write_torch_zip(tmp_path / "b.pt", payload))
+    # the real loader still works afterwards
+    assert load_model(DATA / "tiny_ckpt.pt").config.n_embd == 16
