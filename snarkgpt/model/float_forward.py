@@ -87,10 +87,13 @@ def trace_names(config: GPTConfig) -> list[str]:
 
 
 def _unpack(model, weights, gelu_kind):
-    from .weights import Model, validate_weights
-    if isinstance(model, Model):
+    from .weights import validate_weights
+    if isinstance(getattr(model, "config", None), GPTConfig) and hasattr(model, "weights"):
+        # a Model, or any object with .config, .weights and optionally .gelu
         cfg, w = model.config, (weights if weights is not None else model.weights)
-        g = gelu_kind or model.gelu
+        g = gelu_kind or getattr(model, "gelu", None) or "erf"
+        if "lm_head.weight" not in w:
+            w = validate_weights(cfg, w)
     elif isinstance(model, GPTConfig):
         if weights is None:
             raise ForwardError("forward(config, ...) needs weights=")
@@ -123,8 +126,8 @@ def forward(model, tokens, *, weights: dict | None = None, gelu_kind: str | None
             trace: dict | None = None, dtype=np.float64) -> np.ndarray:
     """Logits ``(T, vocab_size)`` for ``tokens`` (1-D ints, 1 <= T <= block_size).
 
-    ``model`` is a ``Model`` (its weights and GELU flag are used) or a ``GPTConfig`` together
-    with ``weights=``. ``gelu_kind`` overrides the model's GELU flag. ``trace``, when a dict,
+    ``model`` is a ``Model`` (its weights and GELU flag are used; any object with ``.config``,
+    ``.weights`` and optionally ``.gelu`` works) or a ``GPTConfig`` together with ``weights=``. ``gelu_kind`` overrides the model's GELU flag. ``trace``, when a dict,
     receives every intermediate activation (see ``trace_names``).
     """
     cfg, w, gk = _unpack(model, weights, gelu_kind)

@@ -85,6 +85,11 @@ def test_config_plus_weights_form():
     assert np.array_equal(forward(m.config, [1, 2], weights=w), forward(m, [1, 2]))
     with pytest.raises(ForwardError):
         forward(m.config, [1, 2])
+    from types import SimpleNamespace
+    duck = SimpleNamespace(config=m.config, weights=w, gelu="tanh")
+    assert np.array_equal(forward(duck, [1, 2]), forward(m, [1, 2], gelu_kind="tanh"))
+    with pytest.raises(ForwardError):
+        forward("bundled", [1, 2])
 
 
 def test_generate_greedy():
