@@ -17,6 +17,7 @@ Outline (docs/msm.md has the longer story):
    the windows by Horner's rule (c doublings per window).
 4. Chunk and group results are added and converted to affine once.
 """
+import math
 import time
 
 import numba as nb
@@ -28,9 +29,10 @@ from .g1 import (ONE, ZERO, _JIT, _PJIT, aff_den, aff_finish, aff_load, aff_stor
                  xyzz_store, xyzz_to_affine, _points, fixed_base_mul, fold_scalars,
                  generator)
 
-# Cost model, in units of one Fq multiplication (measured ratios on x86-64):
-_ALPHA = 8.0       # per point and window: one batch-affine addition plus sorting traffic
-_BETA = 26.0       # per bucket and window: XYZZ mixed add + XYZZ add in the running sum
+# Cost model, in units of one Fq multiplication (measured on x86-64, per window):
+_SORT = 2.5        # per point: digit, histogram and the scatter into bucket order
+_ADD = 8.0         # per batch-affine addition in the bucket trees (6 products + traffic)
+_BUCKET = 25.0     # per bucket: XYZZ mixed add + XYZZ add of the running sum
 _GROUP_OVERHEAD = 20000.0   # Python and thread start-up per group, in multiplications
 _MAX_C = 20
 
@@ -219,14 +221,18 @@ def _nwin(bits: int, c: int) -> int:
 
 
 def _plan(m: int, bits: int, threads: int):
-    """(cost, c, chunks) minimising the modelled time of one Pippenger run."""
+    """(cost, c, chunks) minimising the modelled time of one Pippenger run over m points
+    whose scalars have at most `bits` bits. A bucket tree over k points in a bucket costs
+    k - 1 additions, so a window costs (points - non-empty buckets) additions."""
     chunks = 1 if m < 512 else min(threads, max(1, m // 256))
     per = m / chunks
     best = None
     for c in range(1, _MAX_C + 1):
-        if c > 1 and (1 << (c - 2)) > 4 * m:
+        nb_ = 1 << (c - 1)
+        if c > 1 and nb_ > 4 * per:
             break
-        cost = _nwin(bits, c) * (per * _ALPHA + (1 << (c - 1)) * _BETA)
+        filled = nb_ * -math.expm1(-per / nb_)
+        cost = _nwin(bits, c) * (per * _SORT + (per - filled) * _ADD + nb_ * _BUCKET)
         if best is None or cost < best[0]:
             best = (cost, c, chunks)
     return best
@@ -336,12 +342,24 @@ def random_scalars(n: int, bits: int | None = None, rng=None) -> np.ndarray:
     return Fr.from_ints([(v << (bits - 63)) ^ int(rng.integers(0, 2**(bits - 63))) for v in vals])
 
 
+_BENCH_POINTS = {}
+
+
+def _bench_points(n: int) -> np.ndarray:
+    """Random points for benchmarks, generated once (the largest set so far is kept and sliced)."""
+    have = _BENCH_POINTS.get("pts")
+    if have is None or have.shape[0] < n:
+        have = random_points(n, 12345)
+        _BENCH_POINTS["pts"] = have
+    return have[:n]
+
+
 def bench_msm(log_n: int, bits: int | None = None, repeats: int = 3, rng=0) -> float:
     """Median seconds of msm over 2^log_n random points and random scalars (`bits`-bit signed
-    values, or full size when bits is None)."""
+    values, or full size when bits is None). Point generation is not timed (and is cached)."""
     n = 1 << log_n
     rng = np.random.default_rng(rng)
-    pts = random_points(n, rng)
+    pts = _bench_points(n)
     sc = random_scalars(n, bits, rng)
     msm(pts[:16], sc[:16])          # compile outside the timing
     times = []
