@@ -1,4 +1,4 @@
-"""The `snarkgpt` command: benchmarks, circuit inspection, and (as they land) setup/prove/verify.
+"""The `snarkgpt` command: setup, prove, verify, audit, demo, inspect and benchmarks.
 
 Every sub-command exits 0 on success, 1 when a check fails (e.g. a proof is rejected) and 2 on
 bad input, printing one line that names the problem on stderr.
@@ -36,12 +36,199 @@ def load_circuit(spec: str):
     return obj() if isinstance(obj, type) else obj
 
 
+def progress(msg: str):
+    """Progress lines on stderr, only when a person is watching (stderr is a terminal)."""
+    if sys.stderr.isatty():
+        print(f"[snarkgpt] {msg}", file=sys.stderr, flush=True)
+
+
+def emit(result: dict, as_json: bool, lines):
+    """Print `lines` for people, or `result` as one JSON object on the last line."""
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for line in lines:
+            print(line)
+
+
+def parse_tokens(spec: str) -> list:
+    try:
+        return [int(t) for t in spec.split(",") if t.strip()]
+    except ValueError:
+        raise UsageError(f"--prompt-tokens must be comma-separated integers, got {spec!r}") from None
+
+
+def prompt_tokens(args, card) -> list:
+    if args.prompt_tokens is not None:
+        toks = parse_tokens(args.prompt_tokens)
+    else:
+        if not card.get("tokenizer"):
+            raise UsageError("this model has no tokenizer: use --prompt-tokens")
+        from .model.tokenizer import CharTokenizer
+        toks = CharTokenizer(card["tokenizer"]).encode(args.prompt)
+    V = card["config"]["vocab_size"]
+    bad = [t for t in toks if not 0 <= t < V]
+    if bad:
+        raise UsageError(f"token {bad[0]} is outside the vocabulary [0, {V})")
+    return toks
+
+
+def decode(card, tokens):
+    if not card.get("tokenizer"):
+        return None
+    from .model.tokenizer import CharTokenizer
+    return CharTokenizer(card["tokenizer"]).decode(tokens)
+
+
+def cmd_setup(args) -> int:
+    from .model.keys import setup
+    card = setup(args.model, args.out, srs_path=args.srs, max_tokens=args.max_tokens, progress=progress)
+    result = {k: card[k] for k in ("fingerprint", "k", "max_tokens", "insecure_setup", "setup_seconds")}
+    emit(result, args.json, [
+        f"keys written to {args.out}",
+        f"model fingerprint: {card['fingerprint']}",
+        f"circuit rows: 2^{card['k']}; statements of up to {card['max_tokens']} tokens",
+        f"setup: {card['srs']}" + ("  (INSECURE development setup: for tests and demos only)"
+                                   if card["insecure_setup"] else ""),
+        f"setup took {card['setup_seconds']:.1f} s"])
+    return 0
+
+
+def _prove(keydir, prompt, max_new, out, stats=None):
+    """Generate greedily, prove, write the proof file; returns (card, statement, proof, seconds)."""
+    import time
+    from .model.keys import Prover
+    from .model.statement import write_proof_file
+    prover = Prover(keydir, progress=progress)
+    st = prover.generate(prompt, max_new)
+    progress(f"proving {st.n_prompt} + {st.n_new} tokens ...")
+    t = time.perf_counter()
+    proof = prover.prove(st, stats=stats)
+    seconds = time.perf_counter() - t
+    card = prover.card
+    write_proof_file(out, card["fingerprint"], st, proof, text=decode(card, list(st.output)))
+    return card, st, proof, seconds
+
+
+def cmd_prove(args) -> int:
+    import os
+    from .model.keys import read_card
+    card = read_card(args.keys)
+    toks = prompt_tokens(args, card)
+    card, st, proof, seconds = _prove(args.keys, toks, args.max_new_tokens, args.out)
+    size = os.path.getsize(args.out)
+    text = decode(card, list(st.output))
+    result = {"model_fingerprint": card["fingerprint"], "prompt_tokens": list(st.prompt),
+              "output_tokens": list(st.output), "text": text, "prove_seconds": seconds,
+              "proof_bytes": size, "k": card["k"]}
+    emit(result, args.json, [
+        f"generated: {text!r}" if text is not None else f"generated tokens: {list(st.output)}",
+        f"proof written to {args.out} ({size} bytes) in {seconds:.2f} s",
+        f"model fingerprint: {card['fingerprint']}"])
+    return 0
+
+
+def cmd_verify(args) -> int:
+    import time
+    from . import audit
+    from .model.keys import load_verifier, verify_statement
+    from .model.statement import read_proof_file
+    card, vk = load_verifier(args.keys)
+    header, st, proof = read_proof_file(args.proof)
+    t = time.perf_counter()
+    if header["fingerprint"] != card["fingerprint"]:
+        valid, reason = False, (f"the proof is for model {header['fingerprint'][:16]}..., these keys "
+                                f"are for {card['fingerprint'][:16]}...")
+    elif st.max_tokens != card["max_tokens"]:
+        valid, reason = False, "the proof's statement length does not match the key"
+    else:
+        valid = verify_statement(vk, st, proof)
+        reason = None if valid else "the proof does not verify"
+    ms = (time.perf_counter() - t) * 1e3
+    if args.log:
+        audit.append(args.log, audit.record_for(open(args.proof, "rb").read(), valid))
+    text = decode(card, list(st.output))
+    result = {"valid": valid, "model_fingerprint": header["fingerprint"],
+              "prompt_tokens": list(st.prompt), "output_tokens": list(st.output), "text": text,
+              "verify_ms": ms, "proof_bytes": len(proof), "k": card["k"],
+              "insecure_setup": card["insecure_setup"]}
+    if reason:
+        result["reason"] = reason
+    emit(result, args.json, [
+        ("VERIFIED" if valid else f"REJECTED: {reason}"),
+        f"model fingerprint: {header['fingerprint']}",
+        f"prompt: {decode(card, list(st.prompt))!r}" if text is not None else f"prompt tokens: {list(st.prompt)}",
+        f"output: {text!r}" if text is not None else f"output tokens: {list(st.output)}",
+        f"verified in {ms:.1f} ms"]
+        + (["warning: these keys come from an INSECURE development setup"] if card["insecure_setup"] else []))
+    return 0 if valid else 1
+
+
+def cmd_audit(args) -> int:
+    from .audit import audit
+    from .model.keys import load_verifier
+    verifier = load_verifier(args.keys) if args.keys else None
+    res = audit(args.logs, verifier=verifier, fingerprint=args.fingerprint)
+    lines = [f"{res['records']} records; fingerprints: " +
+             ", ".join(f"{f[:16]}... x{n}" for f, n in res["fingerprints"].items())]
+    for r in res["results"]:
+        if r["problems"]:
+            lines.append(f"  {r['log']} record {r['record']}: " + "; ".join(r["problems"]))
+    lines.append("all records used the same model" if res["same_model"] else
+                 "RECORDS USED DIFFERENT MODELS (or not the expected one)")
+    lines.append("AUDIT OK" if res["ok"] else "AUDIT FAILED")
+    emit(res, args.json, lines)
+    return 0 if res["ok"] else 1
+
+
+def cmd_demo(args) -> int:
+    import os
+    import time
+    from .model.keys import read_card, setup, load_verifier, verify_statement
+    from .model.statement import read_proof_file
+    keydir = args.keys or os.path.join(os.path.expanduser("~"), ".cache", "snarkgpt",
+                                       f"demo-keys-L{args.max_tokens}")
+    if not os.path.exists(os.path.join(keydir, "card.json")):
+        print(f"setting up keys for the bundled model in {keydir} (once; cached) ...", flush=True)
+        setup("bundled", keydir, max_tokens=args.max_tokens, progress=progress)
+    card = read_card(keydir)
+    prompt = prompt_tokens(args, card)
+    out = os.path.join(keydir, "demo.sgp")
+    card, st, proof, prove_s = _prove(keydir, prompt, args.max_new_tokens, out)
+    _, vk = load_verifier(keydir)
+    _, st2, proof2 = read_proof_file(out)
+    t = time.perf_counter()
+    valid = verify_statement(vk, st2, proof2)
+    ms = (time.perf_counter() - t) * 1e3
+    print(f"prompt:      {decode(card, list(st.prompt))!r}")
+    print(f"generated:   {decode(card, list(st.output))!r}")
+    print(f"fingerprint: {card['fingerprint']}")
+    print(f"circuit:     2^{card['k']} rows; setup {'INSECURE (development)' if card['insecure_setup'] else card['srs']}")
+    print(f"prove:       {prove_s:.2f} s   verify: {ms:.1f} ms   proof: {os.path.getsize(out)} bytes")
+    print("VERIFIED" if valid else "REJECTED")
+    return 0 if valid else 1
+
+
 def cmd_inspect(args) -> int:
     from .plonk.examples import build
     from .plonk.inspect import describe, format_text
-    circuit = load_circuit(args.circuit)
-    cs, _, asg = build(circuit, k=args.k)
-    desc = describe(cs, asg)
+    if args.model is not None:
+        from .model.keys import _keygen_circuit
+        from .model.quantize import calibrate, quantize_model
+        from .model.weights import load_model
+        from .plonk.circuit import ConstraintSystem, synthesize
+        model = load_model(args.model)
+        settings, _ = calibrate(model, report=False)
+        circuit = _keygen_circuit(quantize_model(model, settings), settings,
+                                  args.max_tokens or model.config.block_size)
+        cs = ConstraintSystem()
+        config = circuit.configure(cs)
+        asg = synthesize(cs, circuit, config)
+        desc = describe(cs, asg)
+    else:
+        circuit = load_circuit(args.circuit)
+        cs, _, asg = build(circuit, k=args.k)
+        desc = describe(cs, asg)
     if args.json:
         print(json.dumps(desc))
     else:
@@ -69,9 +256,52 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="one JSON object on the last line")
     bench.set_defaults(func=cmd_bench)
 
+    st = sub.add_parser("setup", help="calibrate, build the circuit and generate keys for a model")
+    st.add_argument("--model", default="bundled", help="bundled, a path (.npz, ckpt.pt, GPT-2 folder) or random:...")
+    st.add_argument("--out", required=True, help="the key directory to write")
+    st.add_argument("--srs", default=None, help="a prepared snarkjs .ptau file (default: INSECURE dev setup)")
+    st.add_argument("--max-tokens", type=int, default=None, help="longest prompt + output (default: block size)")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_setup)
+
+    pr = sub.add_parser("prove", help="generate greedily and prove the generation")
+    pr.add_argument("--keys", required=True)
+    g = pr.add_mutually_exclusive_group(required=True)
+    g.add_argument("--prompt", help="prompt text (needs the model's tokenizer)")
+    g.add_argument("--prompt-tokens", help="comma-separated token ids")
+    pr.add_argument("--max-new-tokens", type=int, required=True)
+    pr.add_argument("--out", required=True, help="the proof file to write")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=cmd_prove)
+
+    ve = sub.add_parser("verify", help="verify a proof file with the verifying key only")
+    ve.add_argument("--keys", required=True)
+    ve.add_argument("--proof", required=True)
+    ve.add_argument("--log", default=None, help="append a record to this audit log (JSON lines)")
+    ve.add_argument("--json", action="store_true")
+    ve.set_defaults(func=cmd_verify)
+
+    au = sub.add_parser("audit", help="re-check audit logs: same model for every record?")
+    au.add_argument("logs", nargs="+")
+    au.add_argument("--fingerprint", default=None, help="the fingerprint every record must carry")
+    au.add_argument("--keys", default=None, help="re-verify records against these keys")
+    au.add_argument("--json", action="store_true")
+    au.set_defaults(func=cmd_audit)
+
+    de = sub.add_parser("demo", help="bundled model: set up (cached), prove a short generation, verify")
+    de.add_argument("--keys", default=None, help="key directory (default: a cache in ~/.cache/snarkgpt)")
+    g = de.add_mutually_exclusive_group()
+    g.add_argument("--prompt", default="ROMEO:")
+    g.add_argument("--prompt-tokens", default=None)
+    de.add_argument("--max-new-tokens", type=int, default=8)
+    de.add_argument("--max-tokens", type=int, default=16, help="statement length of the demo key")
+    de.set_defaults(func=cmd_demo)
+
     insp = sub.add_parser("inspect", help="print a circuit's columns, gates, lookups and regions")
     insp.add_argument("--circuit", default="fibonacci",
                       help=f"an example ({', '.join(EXAMPLES)}) or module:attribute")
+    insp.add_argument("--model", default=None, help="inspect a model's circuit instead (bundled, path, random:...)")
+    insp.add_argument("--max-tokens", type=int, default=None)
     insp.add_argument("--k", type=int, default=None, help="rows 2^k (default: the smallest that fits)")
     insp.add_argument("--json", action="store_true")
     insp.set_defaults(func=cmd_inspect)
@@ -82,7 +312,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except UsageError as e:
+    except (UsageError, ValueError, OSError) as e:
+        # every input problem (bad tokens, files, keys, proofs) is a ValueError subclass that
+        # names the problem; one line, exit code 2, no traceback
         print(f"snarkgpt: {e}", file=sys.stderr)
         return 2
 

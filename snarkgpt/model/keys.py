@@ -1,0 +1,206 @@
+"""Setting up, proving and verifying generation proofs for one model: the key directory.
+
+    KEYDIR/card.json   public: fingerprint, config, quantization settings, max tokens, k,
+                       the setup's provenance (ceremony file or INSECURE development setup),
+                       the tokenizer's alphabet when the model has one
+    KEYDIR/vk.bin      public: the verifying key; its SHA-256 digest is the model fingerprint
+    KEYDIR/model.npz   private (prover only): the model's weights
+    KEYDIR/srs.npz     prover only: the SRS powers and Lagrange basis used by the key
+
+A verifier needs card.json and vk.bin and nothing else; `load_verifier` checks that the
+verifying key's digest is the fingerprint the card announces. The proving key is rebuilt
+from the model and the SRS when a prover starts (it is deterministic).
+"""
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+from .statement import Statement, StatementError
+
+CARD = "card.json"
+VK = "vk.bin"
+MODEL = "model.npz"
+SRS_FILE = "srs.npz"
+CARD_VERSION = 1
+
+
+class KeyError_(ValueError):
+    """A key directory that is missing, incomplete, inconsistent or for another model."""
+
+
+def _atomic_dir(out):
+    """A temporary sibling directory, renamed onto `out` by the caller on success."""
+    parent = os.path.dirname(os.path.abspath(out)) or "."
+    os.makedirs(parent, exist_ok=True)
+    return tempfile.mkdtemp(prefix=".setup-", dir=parent)
+
+
+def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, progress=print):
+    """Calibrate the quantization, build the circuit, generate keys, write KEYDIR atomically.
+
+    Returns the card (dict)."""
+    from ..plonk.circuit import ConstraintSystem
+    from ..plonk.keygen import keygen
+    from ..plonk.srs import SRS, InsecureSetupWarning
+    from .circuit import choose_k
+    from .quantize import calibrate, quantize_model
+    from .weights import load_model, save_npz
+
+    t0 = time.perf_counter()
+    model = load_model(model_spec)
+    cfg = model.config
+    L = int(max_tokens or cfg.block_size)
+    if not 2 <= L <= cfg.block_size:
+        raise StatementError(f"max tokens must be in [2, {cfg.block_size}] (the block size), got {L}")
+    progress(f"calibrating quantization for {cfg} ...")
+    settings, report = calibrate(model)
+    qmodel = quantize_model(model, settings)
+    circuit = _keygen_circuit(qmodel, settings, L)
+    k = choose_k(circuit)
+    progress(f"circuit: k = {k} ({1 << k} rows); loading the SRS ...")
+    n = (1 << k) + 1
+    if srs_path is not None:
+        srs = SRS.from_ptau(srs_path, n=None)
+        if srs.n < n:
+            raise KeyError_(f"{srs_path}: {srs.n} powers, the circuit needs {n}")
+        srs = srs.truncate(n)
+        insecure = False
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InsecureSetupWarning)
+            srs = SRS.dev(n, seed=os.urandom(32))  # the secret dies with this process
+        insecure = True
+    progress("generating keys ...")
+    cs = ConstraintSystem()
+    config = circuit.configure(cs)
+    pk, vk = keygen(srs, cs, circuit, config, k=k)
+    vk_bytes = vk.to_bytes()
+    fingerprint = vk.digest().hex()
+    card = {
+        "version": CARD_VERSION, "fingerprint": fingerprint, "model": str(model_spec),
+        "config": cfg.to_dict(), "gelu": model.gelu, "quant_settings": json.loads(settings.to_json()),
+        "max_tokens": L, "k": k, "srs": srs.source, "insecure_setup": insecure,
+        "tokenizer": getattr(model.tokenizer, "chars", None) if model.tokenizer else None,
+        "quantization": {"max_logit_error": report.max_logit_error if report else None,
+                         "top1_agreement": report.top1_agreement if report else None},
+        "setup_seconds": None,
+    }
+    tmp = _atomic_dir(out)
+    try:
+        with open(os.path.join(tmp, VK), "wb") as f:
+            f.write(vk_bytes)
+        save_npz(model, os.path.join(tmp, MODEL))
+        np.savez(os.path.join(tmp, SRS_FILE), g1=srs.g1, g2=srs.g2, lagrange=srs.lagrange(k),
+                 k=np.array(k), insecure=np.array(insecure), source=np.array(srs.source))
+        card["setup_seconds"] = time.perf_counter() - t0
+        with open(os.path.join(tmp, CARD), "w") as f:
+            json.dump(card, f, indent=1, sort_keys=True)
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+    return card
+
+
+def _keygen_circuit(qmodel, settings, L):
+    """A circuit of the key's shape: prompt = L-1 zero tokens, output = their greedy next token
+    (keygen uses only the fixed columns and copy constraints, which do not depend on it)."""
+    from .circuit import ModelCircuit
+    from .integer_forward import integer_forward
+    prompt = [0] * (L - 1)
+    nxt = int(integer_forward(qmodel, np.array(prompt), np.array([L - 2])).next_tokens[-1])
+    return ModelCircuit(qmodel, settings, Statement(tuple(prompt), (nxt,), L))
+
+
+def read_card(keydir) -> dict:
+    path = os.path.join(keydir, CARD)
+    try:
+        with open(path) as f:
+            card = json.load(f)
+    except OSError as e:
+        raise KeyError_(f"{path}: cannot read: {e.strerror}") from None
+    except ValueError as e:
+        raise KeyError_(f"{path}: not valid JSON ({e})") from None
+    if card.get("version") != CARD_VERSION:
+        raise KeyError_(f"{path}: unsupported card version {card.get('version')}")
+    return card
+
+
+def load_verifier(keydir):
+    """(card, VerifyingKey), after checking digest(vk) == card fingerprint."""
+    from ..plonk.keygen import VerifyingKey
+    card = read_card(keydir)
+    path = os.path.join(keydir, VK)
+    try:
+        data = open(path, "rb").read()
+    except OSError as e:
+        raise KeyError_(f"{path}: cannot read: {e.strerror}") from None
+    vk = VerifyingKey.from_bytes(data)
+    if vk.digest().hex() != card["fingerprint"]:
+        raise KeyError_(f"{keydir}: the verifying key's digest {vk.digest().hex()[:16]}... does not "
+                        f"match the card's fingerprint {card['fingerprint'][:16]}...")
+    return card, vk
+
+
+class Prover:
+    """Holds the proving key for one key directory (built once, reused for every proof)."""
+
+    def __init__(self, keydir, progress=print):
+        from ..plonk.circuit import ConstraintSystem
+        from ..plonk.keygen import keygen
+        from ..plonk.srs import SRS
+        from .quantize import QuantSettings, quantize_model
+        from .weights import load_model
+        self.card, self.vk = load_verifier(keydir)
+        try:
+            model = load_model(os.path.join(keydir, MODEL))
+            z = np.load(os.path.join(keydir, SRS_FILE), allow_pickle=False)
+        except OSError as e:
+            raise KeyError_(f"{keydir}: prover files missing ({e}); run setup again") from None
+        self.model = model
+        self.settings = QuantSettings.from_json(json.dumps(self.card["quant_settings"]))
+        self.qmodel = quantize_model(model, self.settings)
+        self.L = int(self.card["max_tokens"])
+        k = int(self.card["k"])
+        srs = SRS(z["g1"], z["g2"], str(z["source"]), bool(z["insecure"]))
+        srs._lagrange[k] = z["lagrange"]
+        progress("building the proving key ...")
+        circuit = _keygen_circuit(self.qmodel, self.settings, self.L)
+        self.cs = ConstraintSystem()
+        self.config = circuit.configure(self.cs)
+        self.pk, vk = keygen(srs, self.cs, circuit, self.config, k=k)
+        if vk.digest().hex() != self.card["fingerprint"]:
+            raise KeyError_(f"{keydir}: the model or SRS files do not produce the published key "
+                            "(fingerprint mismatch): the key directory is inconsistent")
+
+    def generate(self, prompt_tokens, max_new_tokens: int) -> Statement:
+        """The quantized model's greedy continuation (the tokens the proof will attest)."""
+        from .integer_forward import check_tokens, integer_forward
+        prompt = [int(t) for t in prompt_tokens]
+        if max_new_tokens < 1:
+            raise StatementError(f"max new tokens must be at least 1, got {max_new_tokens}")
+        Statement(tuple(prompt), (0,) * max_new_tokens, self.L)  # length checks
+        check_tokens(self.model.config, prompt)
+        toks = list(prompt)
+        for _ in range(max_new_tokens):
+            fw = integer_forward(self.qmodel, np.array(toks), np.array([len(toks) - 1]))
+            toks.append(int(fw.next_tokens[-1]))
+        return Statement(tuple(prompt), tuple(toks[len(prompt):]), self.L)
+
+    def prove(self, statement: Statement, stats=None) -> bytes:
+        from ..plonk.prover import prove
+        from .circuit import ModelCircuit
+        circuit = ModelCircuit(self.qmodel, self.settings, statement)
+        return prove(self.pk, circuit, self.config, instances=statement.instances(), stats=stats)
+
+
+def verify_statement(vk, statement: Statement, proof: bytes) -> bool:
+    from ..plonk.verifier import verify
+    return verify(vk, statement.instances(), proof)
