@@ -95,8 +95,13 @@ halo2 uses the same count, max(3, queries per column) + 2."""
 
 MIN_K = 4
 
+FLOOR_PLANNERS = ("packed", "single")
+DEFAULT_FLOOR_PLANNER = "packed"
+"""How `Layouter.assign_region` places regions: "packed" (regions whose columns are disjoint
+share rows) or "single" (one region after another, never sharing rows)."""
+
 __all__ = [
-    "BLINDING_ROWS", "ConstraintSystem", "Gate", "GatePolynomial", "Lookup", "Table",
+    "FLOOR_PLANNERS", "DEFAULT_FLOOR_PLANNER", "BLINDING_ROWS", "ConstraintSystem", "Gate", "GatePolynomial", "Lookup", "Table",
     "Layouter", "Region", "TableRegion", "Cell", "CellRange", "Assignment", "RegionInfo",
     "synthesize", "CircuitError",
 ]
@@ -517,24 +522,79 @@ class ConstraintSystem:
 # ---------------------------------------------------------------------------------------
 # Cells
 # ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Cell:
-    """One assigned cell: a column and an absolute row."""
+_RECORDING: list = []
+"""The region being recorded (packed planner): cells created at or below its provisional
+start follow it when it is placed."""
 
-    column: Column
-    row: int
+
+class Cell:
+    """One assigned cell: a column and an absolute row.
+
+    A cell of a region that is still being recorded (see `Layouter.assign_region`) keeps its
+    offset in the region and resolves ``row`` from the region's start, so it stays right
+    once the region is placed."""
+
+    __slots__ = ("column", "_row", "_info")
+
+    def __init__(self, column: Column, row: int, _info: "RegionInfo | None" = None):
+        row = int(row)
+        if _info is None and _RECORDING and column.kind != INSTANCE:
+            rec = _RECORDING[-1]
+            if row >= rec.start:
+                _info, row = rec, row - rec.start
+        self.column = column
+        self._row = row
+        self._info = _info
+
+    @property
+    def row(self) -> int:
+        return self._row if self._info is None else self._info.start + self._row
+
+    def __eq__(self, other):
+        return (isinstance(other, Cell) and self.column == other.column
+                and self.row == other.row)
+
+    def __hash__(self):
+        return hash((self.column, self.row))
+
+    def __repr__(self):
+        return f"Cell(column={self.column!r}, row={self.row})"
 
     def __str__(self):
         return f"{self.column.name}[row {self.row}]"
 
 
-@dataclass(frozen=True)
 class CellRange:
-    """Consecutive cells of one column: rows start .. start + length - 1."""
+    """Consecutive cells of one column: rows start .. start + length - 1 (``start`` resolves
+    lazily, like `Cell.row`)."""
 
-    column: Column
-    start: int
-    length: int
+    __slots__ = ("column", "_start", "length", "_info")
+
+    def __init__(self, column: Column, start: int, length: int,
+                 _info: "RegionInfo | None" = None):
+        start = int(start)
+        if _info is None and _RECORDING and column.kind != INSTANCE:
+            rec = _RECORDING[-1]
+            if start >= rec.start:
+                _info, start = rec, start - rec.start
+        self.column = column
+        self._start = start
+        self.length = int(length)
+        self._info = _info
+
+    @property
+    def start(self) -> int:
+        return self._start if self._info is None else self._info.start + self._start
+
+    def __eq__(self, other):
+        return (isinstance(other, CellRange) and self.column == other.column
+                and self.start == other.start and self.length == other.length)
+
+    def __hash__(self):
+        return hash((self.column, self.start, self.length))
+
+    def __repr__(self):
+        return f"CellRange(column={self.column!r}, start={self.start}, length={self.length})"
 
     def __len__(self):
         return self.length
@@ -544,26 +604,36 @@ class CellRange:
             lo, hi, step = i.indices(self.length)
             if step != 1:
                 raise IndexError("CellRange slices must be contiguous")
-            return CellRange(self.column, self.start + lo, max(0, hi - lo))
+            return CellRange(self.column, self._start + lo, max(0, hi - lo), self._info)
         if i < 0:
             i += self.length
         if not 0 <= i < self.length:
             raise IndexError(i)
-        return Cell(self.column, self.start + i)
+        return Cell(self.column, self._start + i, self._info)
 
     def rows(self) -> np.ndarray:
-        return np.arange(self.start, self.start + self.length, dtype=np.int64)
+        s = self.start
+        return np.arange(s, s + self.length, dtype=np.int64)
 
     def __iter__(self):
-        return (Cell(self.column, self.start + i) for i in range(self.length))
+        col, s, info = self.column, self._start, self._info
+        return (Cell(col, s + i, info) for i in range(self.length))
 
 
-@dataclass
+@dataclass(eq=False)
 class RegionInfo:
+    """A placed region: rows [start, start + height) of the columns in ``columns``
+    ({Column: (first row, end row)}, absolute, end exclusive: what the region assigned,
+    enabled, or reserved for the cells its gates and lookups query)."""
+
     index: int
     name: str
     start: int
     height: int = 0
+    columns: dict = None
+
+    def column_names(self) -> list[str]:
+        return [c.name for c in (self.columns or {})]
 
 
 # ---------------------------------------------------------------------------------------
@@ -608,8 +678,12 @@ class Assignment:
       challenges: {challenge index: int}; phase: the last completed phase
     """
 
-    def __init__(self, cs: ConstraintSystem, k: int | None = None, instances=None):
+    def __init__(self, cs: ConstraintSystem, k: int | None = None, instances=None,
+                 planner: str | None = None):
         self.cs = cs
+        self.planner = planner if planner is not None else DEFAULT_FLOOR_PLANNER
+        if self.planner not in FLOOR_PLANNERS:
+            raise CircuitError(f"unknown floor planner {self.planner!r} (one of {FLOOR_PLANNERS})")
         self.k = k
         self.n = None if k is None else 1 << k
         self.blinding_rows = cs.blinding_rows
@@ -626,7 +700,12 @@ class Assignment:
         self.tables: dict[str, int] = {}
         self._table_columns: dict[Column, str] = {}
         self._table_groups: list[tuple[str, list[Column], int]] = []
-        self._cursor = 0
+        self._cursor = 0               # rows used by regions (max start + height)
+        self._top = 0                  # packed planner: first row above every region's cells
+        self._next_free: dict[Column, int] = {}
+        self._switch = None
+        self._col_index = None
+        self._span_paint = None
         self.rows_used = 0
         self._open_region = None
         self._copy_chunks: list[np.ndarray] = []
@@ -642,11 +721,16 @@ class Assignment:
 
     # -- building ------------------------------------------------------------------------
     @classmethod
-    def first_pass(cls, cs, circuit, config=None, instances=None, k=None) -> "Assignment":
-        """Run the circuit's synthesize once (phase 0), then fix n. Later phases: run_phase."""
+    def first_pass(cls, cs, circuit, config=None, instances=None, k=None,
+                   planner: str | None = None) -> "Assignment":
+        """Run the circuit's synthesize once (phase 0), then fix n. Later phases: run_phase.
+        ``planner``: "packed" or "single" (default `DEFAULT_FLOOR_PLANNER`, or the
+        circuit's ``floor_planner`` attribute)."""
         if instances is None and hasattr(circuit, "instances"):
             instances = circuit.instances()
-        asg = cls(cs, k=k, instances=instances)
+        if planner is None:
+            planner = getattr(circuit, "floor_planner", None)
+        asg = cls(cs, k=k, instances=instances, planner=planner)
         layouter = Layouter(asg)
         if callable(circuit) and not hasattr(circuit, "synthesize"):
             circuit(layouter)
@@ -681,7 +765,7 @@ class Assignment:
     def _grow(self, rows: int):
         if rows <= self._cap:
             return
-        if self.k is not None or self.n is not None:
+        if (self.k is not None or self.n is not None) and not (self.phase < 0 and self.planner == "packed"):
             raise CircuitError(f"the circuit needs {rows} rows but only {self.usable_rows} are "
                                f"usable at k = {self.k}")
         cap = max(self._cap * 2, 1 << math.ceil(math.log2(rows)))
@@ -714,6 +798,8 @@ class Assignment:
         elif rows > self.usable_rows:
             raise CircuitError(f"the circuit needs {rows} rows but only {self.usable_rows} are "
                                f"usable at k = {self.k}")
+        elif self._cap != self.n:
+            self._shrink(self.n)            # the packed planner's scratch rows, now empty
         # pad each table with its first row, so that unassigned rows add no new entry
         for name, cols, size in self._table_groups:
             if size == 0:
@@ -855,8 +941,11 @@ class Assignment:
         """(m, 4) int64 rows (perm position a, row a, perm position b, row b)."""
         if self._copies is None:
             self._flush_copies()
-            self._copies = (np.concatenate(self._copy_chunks) if self._copy_chunks
-                            else np.zeros((0, 4), dtype=np.int64))
+            copies = (np.concatenate(self._copy_chunks) if self._copy_chunks
+                      else np.zeros((0, 4), dtype=np.int64))
+            if self._open_region is not None:
+                return copies          # the open region's copies may still move
+            self._copies = copies
             self._copy_chunks = [self._copies] if len(self._copies) else []
         return self._copies
 
@@ -886,28 +975,148 @@ class Assignment:
         """The (n, 4) value arrays of the advice columns of ``phase`` (views)."""
         return [self.advice[c.index] for c in self.cs.advice_columns_of_phase(phase)]
 
-    # -- regions ---------------------------------------------------------------------------
-    def _region_index(self) -> np.ndarray:
-        if self._region_starts is None or len(self._region_starts) != len(self.regions):
-            self._region_starts = np.array([r.start for r in self.regions], dtype=np.int64)
-        return self._region_starts
+    # -- placement (used by Layouter) ------------------------------------------------------
+    def _switch_map(self) -> dict:
+        """{fixed column: {column: (lo, hi)}}: writing a non-zero value at row i of a selector
+        (or of a fixed column in a complex selector) switches on gates and lookups that query
+        each column at rows i + lo .. i + hi - 1."""
+        if self._switch is None:
+            cs = self.cs
+            items = [(g.selector, g.constraints) for g in cs.gates]
+            items += [(lk.selector, lk.inputs) for lk in cs.lookups]
+            out: dict = {}
+            for sel, exprs in items:
+                sq = [q for q in sel.queries() if q.column.kind == FIXED and q.column.role != "usable"]
+                if not sq:
+                    continue
+                rots: dict = {}
+                for e in list(exprs) + [sel]:
+                    for q in e.queries():
+                        lo, hi = rots.get(q.column, (q.rotation, q.rotation))
+                        rots[q.column] = (min(lo, q.rotation), max(hi, q.rotation))
+                smin, smax = min(q.rotation for q in sq), max(q.rotation for q in sq)
+                for q in sq:
+                    d = out.setdefault(q.column, {})
+                    for c, (lo, hi) in rots.items():
+                        a, b = lo - smax, hi - smin + 1
+                        if c in d:
+                            a, b = min(a, d[c][0]), max(b, d[c][1])
+                        d[c] = (a, b)
+            self._switch = out
+        return self._switch
 
-    def regions_of_rows(self, rows) -> np.ndarray:
-        """Index into ``regions`` of the region owning each row (-1: none)."""
+    def _place(self, region: "Region", n_chunks: int | None) -> None:
+        """Choose the start of a region whose fn has run (packed: the lowest row at which every
+        column of its shape is free, from a per-column skyline), move its cells and copies
+        there, and record its columns."""
+        info = region._info
+        h = info.height
+        foot = region._foot
+        if region._later is not None and h > 0:
+            # cells of later phases are assigned by callbacks: reserve their columns
+            for c in self.cs.advice_columns:
+                if c.phase >= region._later:
+                    lo, hi = foot.get(c, (0, h))
+                    foot[c] = (min(lo, 0), max(hi, h))
+        foot = {c: ab for c, ab in foot.items() if ab[1] > ab[0]}
+        if self.planner == "packed":
+            s0 = info.start
+            nf = self._next_free
+            start = 0
+            for c, (lo, hi) in foot.items():
+                f = nf.get(c, 0)
+                if f > 0 and f - lo > start:
+                    start = f - lo
+            lim = self._limit()
+            if start + h > lim:
+                raise CircuitError(f"region {info.name!r} needs row {start + h - 1} but only {lim} "
+                                   f"rows are usable at k = {self.k}")
+            if start != s0:
+                self._relocate(region, s0, start, n_chunks)
+            info.start = start
+            top = start + h
+            for c, (lo, hi) in foot.items():
+                if start + hi > nf.get(c, 0):
+                    nf[c] = start + hi
+                top = max(top, start + hi)
+            self._top = max(self._top, top)
+        start = info.start
+        info.columns = {c: (start + lo, start + hi) for c, (lo, hi) in foot.items()}
+        self._cursor = max(self._cursor, start + h)
+        self._col_index = None
+        self._span_paint = None
+
+    def _relocate(self, region: "Region", s0: int, start: int, n_chunks: int) -> None:
+        delta = start - s0
+        self._grow(max([start + hi for _, hi in region._written.values()], default=0))
+        for c, (lo, hi) in region._written.items():
+            arr = self._columns_of(c)[c.index]
+            tmp = arr[s0 + lo: s0 + hi].copy()
+            arr[s0 + lo: s0 + hi] = 0
+            arr[start + lo: start + hi] = tmp
+            if c.kind == ADVICE:
+                m = self.advice_assigned[c.index]
+                tmp = m[s0 + lo: s0 + hi].copy()
+                m[s0 + lo: s0 + hi] = False
+                m[start + lo: start + hi] = tmp
+        self._flush_copies()
+        if len(self._copy_chunks) > n_chunks:
+            inst = np.array([c.kind == INSTANCE for c in self.cs.permutation_columns] + [False])
+            for arr in self._copy_chunks[n_chunks:]:
+                for side in (1, 3):
+                    m = (arr[:, side] >= s0) & ~inst[arr[:, side - 1]]
+                    arr[m, side] += delta
+            self._copies = None
+
+    # -- regions ---------------------------------------------------------------------------
+    def _column_index(self) -> dict:
+        if self._col_index is None:
+            per: dict = {}
+            for r in self.regions:
+                for c, (a, b) in (r.columns or {}).items():
+                    per.setdefault(c, []).append((a, b, r.index))
+            idx = {}
+            for c, lst in per.items():
+                lst.sort()
+                arr = np.array(lst, dtype=np.int64).reshape(-1, 3)
+                idx[c] = (arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy())
+            self._col_index = idx
+        return self._col_index
+
+    def _spans(self) -> np.ndarray:
+        """For each row, the first region (in creation order) whose rows contain it."""
+        if self._span_paint is None:
+            top = max([r.start + r.height for r in self.regions] + [0])
+            paint = np.full(top, -1, dtype=np.int64)
+            for r in reversed(self.regions):
+                if r.height:
+                    paint[max(r.start, 0): r.start + r.height] = r.index
+            self._span_paint = paint
+        return self._span_paint
+
+    def regions_of_rows(self, rows, column: Column | None = None) -> np.ndarray:
+        """Index into ``regions`` of the region owning each row (-1: none). With ``column``:
+        the region whose shape holds that column at the row (regions placed side by side
+        share rows); without: the first region whose rows contain the row."""
         rows = np.asarray(rows, dtype=np.int64)
         if not self.regions:
             return np.full(rows.shape, -1, dtype=np.int64)
-        starts = self._region_index()
-        idx = np.searchsorted(starts, rows, side="right") - 1
-        ok = idx >= 0
-        heights = np.array([r.height for r in self.regions], dtype=np.int64)
-        ok &= rows < starts[np.maximum(idx, 0)] + heights[np.maximum(idx, 0)]
-        return np.where(ok, idx, -1)
+        if column is not None:
+            idx = self._column_index().get(column)
+            if idx is not None:
+                st, en, ix = idx
+                i = np.searchsorted(st, rows, side="right") - 1
+                j = np.maximum(i, 0)
+                ok = (i >= 0) & (rows < en[j])
+                return np.where(ok, ix[j], -1)
+        paint = self._spans()
+        ok = (rows >= 0) & (rows < paint.shape[0])
+        return np.where(ok, paint[np.clip(rows, 0, max(paint.shape[0] - 1, 0))] if paint.size else -1, -1)
 
-    def region_map(self) -> np.ndarray:
-        """(n,) int64: for each row, the index in ``regions`` of the region owning it (-1:
-        none). Region names: ``[r.name for r in asg.regions]``."""
-        return self.regions_of_rows(np.arange(self.n if self.n is not None else self._cap))
+    def region_map(self, column: Column | None = None) -> np.ndarray:
+        """(n,) int64: for each row (of ``column``), the index in ``regions`` of the region
+        owning it (-1: none). Region names: ``[r.name for r in asg.regions]``."""
+        return self.regions_of_rows(np.arange(self.n if self.n is not None else self._cap), column)
 
     def region_of(self, row: int, column: Column | None = None) -> str | None:
         """Name of what assigned ``row`` (of ``column``): a region, a table, an instance."""
@@ -918,15 +1127,25 @@ class Assignment:
                 return "instance"
         if self.usable_rows is not None and row >= self.usable_rows:
             return "(unusable rows)"
-        i = int(self.regions_of_rows([row])[0])
+        i = int(self.regions_of_rows([row], column)[0])
         return self.regions[i].name if i >= 0 else None
 
     def rows_per_region(self) -> dict[str, int]:
-        """Total rows used by regions of each name, in first-use order."""
+        """Total height of the regions of each name, in first-use order (regions placed side
+        by side each count their own height)."""
         out: dict[str, int] = {}
         for r in self.regions:
             out[r.name] = out.get(r.name, 0) + r.height
         return out
+
+    def columns_per_region(self) -> dict[str, list[str]]:
+        """Names of the columns the regions of each name occupy, in first-use order."""
+        out: dict[str, dict] = {}
+        for r in self.regions:
+            d = out.setdefault(r.name, {})
+            for c in (r.columns or {}):
+                d[c.name] = None
+        return {k: list(v) for k, v in out.items()}
 
     def __repr__(self):
         return (f"Assignment(k={self.k}, rows used {self._cursor}, {len(self.regions)} regions, "
@@ -959,7 +1178,9 @@ class _ChallengeView:
 # Layouter and regions
 # ---------------------------------------------------------------------------------------
 class Layouter:
-    """Places regions one after another (single pass) and tables at row 0 of their columns."""
+    """Places regions (see `Assignment.planner`: "packed" puts a region at the lowest rows
+    where its columns are free, "single" stacks regions one after another) and tables at
+    row 0 of their columns."""
 
     def __init__(self, asg: Assignment, prefix: str = ""):
         self.asg = asg
@@ -971,23 +1192,35 @@ class Layouter:
         return Layouter(self.asg, f"{self.prefix}{name}.")
 
     def assign_region(self, name: str, fn):
-        """Run ``fn(region)`` on a new region starting at the next free row; returns what fn
-        returns."""
+        """Run ``fn(region)`` on a new region, then place it; returns what fn returns.
+
+        Packed planner: fn runs on a provisional start above every placed region (so rows it
+        computes from ``region.start`` or from its cells, and copies it adds, are rows of
+        this region only); then the region moves to the lowest start where its columns are
+        free, with its cells, its copies and the `Cell` / `CellRange` objects it made."""
         asg = self.asg
         if asg._open_region is not None:
             raise CircuitError(f"region {name!r} opened inside region {asg._open_region.name!r}")
         if asg.phase >= 0:
             raise CircuitError("regions can only be created during the first synthesis pass")
-        info = RegionInfo(len(asg.regions), self.prefix + name, asg._cursor, 0)
+        packed = asg.planner == "packed"
+        info = RegionInfo(len(asg.regions), self.prefix + name, asg._top if packed else asg._cursor, 0, {})
         region = Region(asg, info)
+        n_chunks = None
+        if packed:
+            asg._flush_copies()
+            n_chunks = len(asg._copy_chunks)
+            _RECORDING.append(info)
         asg._open_region = region
         try:
             result = fn(region)
         finally:
             asg._open_region = None
+            if packed:
+                _RECORDING.pop()
         region._phase = None
+        asg._place(region, n_chunks)
         asg.regions.append(info)
-        asg._cursor = info.start + info.height
         return result
 
     def assign_table(self, name: str, fn):
@@ -1039,6 +1272,37 @@ class Region:
         self._asg = asg
         self._info = info
         self._phase = 0
+        self._foot: dict = {}      # shape: column -> (lo, hi) offsets (assigned or queried)
+        self._written: dict = {}   # column -> (lo, hi) offsets assigned in phase 0
+        self._later = None         # the earliest phase of an after_challenges callback
+
+    def _touch(self, column: Column, lo: int, hi: int, written: bool = True) -> None:
+        if hi <= lo:
+            return
+        f = self._foot.get(column)
+        self._foot[column] = (lo, hi) if f is None else (min(f[0], lo), max(f[1], hi))
+        if written:
+            w = self._written.get(column)
+            self._written[column] = (lo, hi) if w is None else (min(w[0], lo), max(w[1], hi))
+
+    def _switched(self, column: Column, lo: int, hi: int) -> None:
+        """``column`` (a selector) is non-zero somewhere in offsets [lo, hi): reserve the
+        cells its gates and lookups query."""
+        if hi <= lo:
+            return
+        for c, (a, b) in self._asg._switch_map().get(column, {}).items():
+            self._touch(c, lo + a, hi + b - 1, written=False)
+
+    def _wrote(self, column: Column, offset: int, count: int, row: int) -> None:
+        """Phase-0 bookkeeping of a write of ``count`` cells at ``offset`` (row ``row``)."""
+        if self._phase != 0 or not count:
+            return
+        self._touch(column, offset, offset + count)
+        if column.kind == FIXED and column in self._asg._switch_map():
+            vals = self._asg.fixed[column.index][row: row + count]
+            nz = np.flatnonzero(vals.any(axis=1))
+            if nz.size:
+                self._switched(column, offset + int(nz[0]), offset + int(nz[-1]) + 1)
 
     @property
     def name(self) -> str:
@@ -1066,8 +1330,9 @@ class Region:
                                    f"height {self._info.height}; reserve rows with region.reserve()")
         else:
             lim = self._asg._limit()
-            if end > lim:
-                raise CircuitError(f"region {self.name!r} needs row {end - 1} but only {lim} rows "
+            last = (offset + count if self._asg.planner == "packed" else end)
+            if last > lim:
+                raise CircuitError(f"region {self.name!r} needs row {last - 1} but only {lim} rows "
                                    f"are usable at k = {self._asg.k}")
             self._asg._grow(end)
             if count:
@@ -1094,6 +1359,7 @@ class Region:
         self._check_column(column, ADVICE)
         row = self._rows(offset, 1, "assign_advice")
         self._asg._write(column, row, value)
+        self._wrote(column, offset, 1, row)
         return Cell(column, row)
 
     def assign_advice_column(self, column: Column, offset: int, values) -> CellRange:
@@ -1103,12 +1369,14 @@ class Region:
         m = len(values)
         row = self._rows(offset, m, "assign_advice_column")
         self._asg._write_vector(column, row, values)
+        self._wrote(column, offset, m, row)
         return CellRange(column, row, m)
 
     def assign_fixed(self, column: Column, offset: int, value: int) -> Cell:
         self._check_column(column, FIXED)
         row = self._rows(offset, 1, "assign_fixed")
         self._asg._write(column, row, value)
+        self._wrote(column, offset, 1, row)
         return Cell(column, row)
 
     def assign_fixed_column(self, column: Column, offset: int, values) -> CellRange:
@@ -1116,6 +1384,7 @@ class Region:
         m = len(values)
         row = self._rows(offset, m, "assign_fixed_column")
         self._asg._write_vector(column, row, values)
+        self._wrote(column, offset, m, row)
         return CellRange(column, row, m)
 
     def enable_selector(self, selector: Selector, offset: int = 0, count: int = 1) -> None:
@@ -1126,6 +1395,9 @@ class Region:
             raise CircuitError("the usable-rows selector is set automatically")
         row = self._rows(offset, count, "enable_selector")
         self._asg.fixed[selector.column.index][row: row + count] = np.array(Fr.one_limbs, dtype=np.uint64)
+        if self._phase == 0 and count > 0:
+            self._touch(selector.column, offset, offset + count)
+            self._switched(selector.column, offset, offset + count)
 
     # -- copies ------------------------------------------------------------------------
     def constrain_equal(self, a, b) -> None:
@@ -1165,6 +1437,7 @@ class Region:
             raise CircuitError("after_challenges needs phase >= 1")
         if self._phase != 0:
             raise CircuitError("after_challenges must be called during the first pass")
+        self._later = phase if self._later is None else min(self._later, phase)
         self._asg._deferred.setdefault(phase, []).append((self, fn))
 
     # -- reading -------------------------------------------------------------------------
@@ -1214,11 +1487,11 @@ class TableRegion:
 
 
 def synthesize(cs: ConstraintSystem, circuit, config=None, instances=None, k=None,
-               challenges=None, rng=None) -> Assignment:
+               challenges=None, rng=None, planner: str | None = None) -> Assignment:
     """Every phase at once: first pass, then later phases with the given challenge values
     (mapping Challenge or index -> int) or uniformly random ones (``rng``: a numpy
     Generator for reproducible draws). For the mock prover and tests; a prover interleaves
     commitments with `Assignment.run_phase` instead."""
-    asg = Assignment.first_pass(cs, circuit, config, instances, k)
+    asg = Assignment.first_pass(cs, circuit, config, instances, k, planner=planner)
     asg.complete(challenges, rng)
     return asg

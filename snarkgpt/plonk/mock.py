@@ -20,7 +20,8 @@ mock prover does the same (in place, in ``assignment.advice``), so a gate that r
 fails here as it would fail to prove.
 
 Each `Failure` names the gate and constraint (or lookup, or copy), the row, the region that
-assigned the row, and the values of the cells involved, printed as small signed integers
+enabled the gate's selector at that row (for copies: that assigned the first cell; regions
+placed side by side share rows, so regions are found by column and row), and the values of the cells involved, printed as small signed integers
 when they are (-3, not r - 3).
 
 Challenges: the mock has no transcript. If the assignment still has phases to run, they run
@@ -191,8 +192,21 @@ class MockProver:
         return CellValue(column.name, column.kind, row, Fr.to_int(self._array(column)[row]),
                          self.asg.region_of(row, column), label)
 
-    def _region(self, row: int) -> str | None:
-        return self.asg.region_of(int(row))
+    def _region(self, row: int, column: Column | None = None) -> str | None:
+        """The region owning ``row`` of ``column`` (regions may share rows when they use
+        different columns)."""
+        return self.asg.region_of(int(row), column)
+
+    @staticmethod
+    def _switch_column(selector_obj, selector) -> Column | None:
+        """The selector column that switches a gate or lookup on (the region that enabled
+        it at a row is the one a failure there names)."""
+        if selector_obj is not None and selector_obj.column.role != "usable":
+            return selector_obj.column
+        for q in selector.queries():
+            if q.column.kind == FIXED and q.column.role != "usable":
+                return q.column
+        return None
 
     def _eval(self, exprs):
         prog = compile_expressions(exprs)
@@ -252,12 +266,13 @@ class MockProver:
                 rows = self._limit(f"gate {gate.name!r} constraint {cname!r}", rows)
                 c = gate.constraints[ci]
                 queries = c.queries()
+                sw = self._switch_column(gate.selector_obj, gate.selector)
                 for r in rows.tolist():
                     cells = [self._cell(q.column, r + q.rotation, q.label()) for q in queries]
                     sel_val = self._naive(gate.selector, r)
                     if sel_val != 1:
                         cells.append(CellValue("selector", FIXED, r, sel_val, None, str(gate.selector)))
-                    out.append(Failure("gate", gate.name, r, self._region(r), cells, cname,
+                    out.append(Failure("gate", gate.name, r, self._region(r, sw), cells, cname,
                                        self._naive(c, r), str(c)))
         return out
 
@@ -299,7 +314,9 @@ class MockProver:
                     values = ", ".join(format_value(self._naive(e, r)) for e in lk.inputs)
                     exprs = ", ".join(str(e) for e in lk.inputs)
                     detail = f"input ({exprs}) = ({values}) is not in table {lk.table_name!r}"
-                    out.append(Failure("lookup", lk.name, r, self._region(r), cells, detail=detail))
+                    out.append(Failure("lookup", lk.name, r,
+                                       self._region(r, self._switch_column(lk.selector_obj, lk.selector)),
+                                       cells, detail=detail))
         return out
 
     def _check_copies(self) -> list[Failure]:
@@ -312,7 +329,7 @@ class MockProver:
         outside = (copies[:, 1] >= u) | (copies[:, 3] >= u) | (copies[:, 1] < 0) | (copies[:, 3] < 0)
         for i in self._limit("copies outside the usable rows", np.flatnonzero(outside)).tolist():
             pa, ra, pb, rb = copies[i].tolist()
-            out.append(Failure("structure", "copy", ra, self._region(min(ra, u - 1)),
+            out.append(Failure("structure", "copy", ra, self._region(min(ra, u - 1), perm[pa]),
                                detail=f"copy between {perm[pa].name}[row {ra}] and {perm[pb].name}"
                                       f"[row {rb}] reaches past the usable rows ({u})"))
         valid = np.flatnonzero(~outside)
@@ -365,7 +382,7 @@ class MockProver:
                     for i in self._limit(f"unassigned cells read by {what}", bad).tolist():
                         r, rq = int(enabled[i]), int(rows_q[i])
                         note = " (an unusable row)" if rq >= u else ""
-                        out.append(Failure("unassigned", name, r, self._region(r),
+                        out.append(Failure("unassigned", name, r, self._region(r, sel.column),
                                            [self._cell(q.column, rq, q.label())],
                                            detail=f"{q.label()} is {q.column.name}[row {rq}]{note}"))
         return out

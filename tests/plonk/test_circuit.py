@@ -259,6 +259,8 @@ def test_program_needs_challenge_values():
 # layouter and assignment
 # ---------------------------------------------------------------------------------------
 def test_regions_are_stacked_and_named():
+    """The single-pass planner: one region after another (see test_planner.py for the
+    packed one)."""
     cs, a, b, c = small_cs()
     q = cs.selector("q")
     cs.create_gate("g", [a.cur() + b.cur() - c.cur()], selector=q)
@@ -272,7 +274,7 @@ def test_regions_are_stacked_and_named():
         rng = layouter.assign_region("vec", lambda r: r.assign_advice_column(c, 1, np.array([-3, 4, 5])))
         assert (rng.start, len(rng)) == (5, 3)
 
-    asg = synthesize(cs, circuit)
+    asg = synthesize(cs, circuit, planner="single")
     assert [(r.name, r.start, r.height) for r in asg.regions] == [
         ("first", 0, 3), ("h.2.attn.softmax", 3, 1), ("empty", 4, 0), ("vec", 4, 4)]
     assert asg.region_of(1) == "first"
@@ -477,7 +479,7 @@ def test_copy_advice_and_region_map():
         assert (one.row, many.start) == (3, 5)
         layouter.constrain_equal(src[0:2], many[1:3])
 
-    asg = synthesize(cs, circuit)
+    asg = synthesize(cs, circuit, planner="single")
     assert asg.signed_values(b, 3, 1).tolist() == [-6]
     assert asg.signed_values(b, 4, 4).tolist() == [0, 5, -6, 7]
     assert len(asg.copies) == 1 + 3 + 2
