@@ -633,7 +633,10 @@ class RegionInfo:
     columns: dict = None
 
     def column_names(self) -> list[str]:
-        return [c.name for c in (self.columns or {})]
+        """Names of the columns of the region's shape: advice, fixed, instance, by index."""
+        order = {ADVICE: 0, FIXED: 1, INSTANCE: 2}
+        cols = sorted(self.columns or {}, key=lambda c: (order[c.kind], c.index))
+        return [c.name for c in cols]
 
 
 # ---------------------------------------------------------------------------------------
@@ -1143,8 +1146,8 @@ class Assignment:
         out: dict[str, dict] = {}
         for r in self.regions:
             d = out.setdefault(r.name, {})
-            for c in (r.columns or {}):
-                d[c.name] = None
+            for name in r.column_names():
+                d[name] = None
         return {k: list(v) for k, v in out.items()}
 
     def __repr__(self):

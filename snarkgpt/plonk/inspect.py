@@ -7,7 +7,8 @@
 The description lists the columns (kind, phase, role, equality), the gates as readable
 polynomials with their constraint names and degrees, the lookups with their tables (and
 table sizes when an assignment is given), the permutation, the challenges, the degree, the
-estimated cost, and with an assignment: k, the usable rows and the rows used per region.
+estimated cost, and with an assignment: k, the usable rows, the floor planner, and per
+region its start, height and columns (regions placed side by side share rows).
 """
 from __future__ import annotations
 
@@ -100,11 +101,14 @@ def describe(cs: ConstraintSystem, assignment: Assignment | None = None,
             "usable_rows": asg.usable_rows,
             "rows_used": int(asg.rows_used),
             "regions": len(asg.regions),
+            "planner": asg.planner,
             "phase": asg.phase,
             "complete": asg.is_complete,
         }
         desc["rows_per_region"] = asg.rows_per_region()
-        desc["regions"] = [{"name": r.name, "start": r.start, "rows": r.height}
+        desc["columns_per_region"] = asg.columns_per_region()
+        desc["regions"] = [{"name": r.name, "start": r.start, "rows": r.height,
+                            "columns": r.column_names()}
                            for r in asg.regions[:max_regions]]
         if len(asg.regions) > max_regions:
             desc["regions_truncated"] = len(asg.regions) - max_regions
@@ -136,7 +140,7 @@ def format_text(desc: dict) -> str:
     if "layout" in desc:
         lay = desc["layout"]
         out.append(f"  k = {lay['k']} (n = {lay['n']}), usable rows {lay['usable_rows']}, rows used "
-                   f"{lay['rows_used']}, {lay['regions']} regions")
+                   f"{lay['rows_used']}, {lay['regions']} regions (planner {lay.get('planner', 'single')})")
     out.append("")
     out.append("Columns")
     rows = []
@@ -171,7 +175,10 @@ def format_text(desc: dict) -> str:
     if "rows_per_region" in desc:
         out.append("")
         out.append("Rows per region")
-        out += _table(list(desc["rows_per_region"].items()), ("region", "rows"))
+        cols = desc.get("columns_per_region", {})
+        out += _table([(name, rows, ", ".join(cols.get(name, [])))
+                       for name, rows in desc["rows_per_region"].items()],
+                      ("region", "rows", "columns"))
     if "cost" in desc:
         c = desc["cost"]
         out.append("")
