@@ -36,11 +36,30 @@ Writing a witness (two phases, halo2's challenge API)
 -----------------------------------------------------
 A circuit object has ``synthesize(config, layouter)`` (see examples.py). It is called once.
 Inside, ``layouter.assign_region(name, fn)`` calls ``fn(region)`` right away; the region
-starts at the next free row (a single-pass floor planner: regions are stacked one after
-another), assigns cells at offsets relative to its start, and is as tall as the largest
-offset it used (or ``region.reserve(h)``). Every cell belongs to the region that assigned
-its row; the region's name is what failures report (a later layer uses names of model ops
-such as ``h.2.attn.softmax``; ``layouter.namespace("h.2")`` prefixes names).
+assigns cells at offsets relative to its start and is as tall as the largest offset it used
+(or ``region.reserve(h)``). Every cell belongs to the region that assigned it; the region's
+name is what failures report (a later layer uses names of model ops such as
+``h.2.attn.softmax``; ``layouter.namespace("h.2")`` prefixes names).
+
+Floor planners (``Assignment.planner``, default `DEFAULT_FLOOR_PLANNER`):
+
+* "packed": a region's *shape* is the set of columns it occupies (advice and fixed columns
+  it assigns, selectors it enables, and every column its enabled gates and lookups query,
+  over the rows their rotations reach) with, per column, the offsets used. ``fn`` runs on a
+  provisional start above every placed region; then the region is placed at the lowest start
+  where each of its columns is free (a per-column skyline of next free rows) and its cells,
+  the copies it added (rows at or above the provisional start) and the `Cell` / `CellRange`
+  objects made while it ran move there (they resolve their row from the region's start).
+  Regions whose columns are disjoint share rows; regions sharing a column never overlap,
+  and a cell a gate reads at another rotation is reserved for the region whose gate reads
+  it. Cells of later phases are assigned by callbacks, so a region with an
+  ``after_challenges`` callback reserves every advice column of those phases over its rows.
+  Rows computed inside ``fn`` from ``region.start`` or its cells are only meaningful for
+  copies and cells made inside ``fn`` (they move with the region); the region's final rows
+  are known once ``assign_region`` returns.
+* "single": regions are stacked one after another and never share rows.
+
+Regions are found by (column, row): ``asg.region_of(row, column)``, ``RegionInfo.columns``.
 
 Cells of later-phase advice columns usually depend on challenges. A region registers them
 with ``region.after_challenges(fn, phase=1)``: ``fn(region, challenges)`` runs once the
@@ -675,7 +694,8 @@ class Assignment:
       advice, fixed, instance: (num_columns, n, 4) uint64 arrays of Fr Montgomery values;
                                ``asg.advice[i]`` is advice column i
       advice_assigned: (num_advice, n) bool, which advice cells were assigned
-      regions: [RegionInfo] in row order; tables: {table name: rows}
+      regions: [RegionInfo] in creation order (start, height, columns); tables: {table name: rows}
+      planner: "packed" or "single" (see the module docstring)
       copies: (m, 4) int64 (perm position, row, perm position, row)
       instance_values: the public inputs as lists of ints (one list per instance column)
       challenges: {challenge index: int}; phase: the last completed phase

@@ -72,7 +72,8 @@ class Failure:
     constraint: the constraint's name within its gate (gates only)
     row: the row checked (for copies: the first cell's row; for instance copies: the
          non-instance cell's row)
-    region: name of the region that assigned that row (None outside every region)
+    region: name of the region owning that row: for gates and lookups the one that enabled
+            the selector there, for copies the one that assigned the first cell (None: none)
     cells: the cells involved, with values
     value: the constraint's value (gates) when it is not zero
     """
