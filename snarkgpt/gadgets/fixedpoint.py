@@ -12,23 +12,26 @@ A value ``v`` (int64) at scale ``2^s`` stands for ``v / 2^s``.
     ``linear(lay, cfg, a, b, ca, cb, name)`` (ca a + cb b). Exact; 1 row, 3 cells, no lookup per
     element. The results are not range-checked here (see below).
 
-``RescaleChip.configure(cs, scale_bits) -> RescaleConfig``
+``RescaleChip.configure(cs, scale_bits, out_bits=24, limb_bits=12) -> RescaleConfig``
     ``mul_rescale(lay, cfg, x, w, name) -> y``: y = floor(x w / 2^s) with
-    x w = y 2^s + r and 0 <= r < 2^s proven by ONE lookup of r into ``range.u{s}``.
-    ``rescale(lay, cfg, v, name) -> y``: y = floor(v / 2^s), v = y 2^s + r, same lookup (for
+    x w = y 2^s + r, 0 <= r < 2^s (ONE lookup of r into ``range.u{s}``) and
+    -2^(b-1) <= y < 2^(b-1), b = ``out_bits`` (y + 2^(b-1) split into ceil(b / limb_bits)
+    limbs on the same row, one lookup each: 2 lookups into ``range.u12`` for b = 24).
+    ``rescale(lay, cfg, v, name) -> y``: y = floor(v / 2^s), v = y 2^s + r, same lookups (for
     accumulated matmul outputs at scale 2^(2s)).
     Error against the exact real product: y/2^s is in (xw/2^(2s) - 2^-s, xw/2^(2s)], i.e.
     |error| < 2^-s (one unit in the last place, floor bias).
 
-Who checks y's range
---------------------
-The gate pins y uniquely *as an integer* only if y is small: a different remainder r' gives
-y' = y + (r - r') / 2^s, a field element of size ~p. So y must be range-bounded by whoever
-consumes it: a nonlinear-function lookup (its table domain), a clamp or range check, a
-rescale/division of a later product whose remainder lookup fails for such a y, or an
-explicit ``RangeChip.check``. The model layer records, per tensor, which chip bounds it.
-Witness generation refuses inputs whose product leaves int64-exact arithmetic
-(|x|, |w| < 2^31).
+Why y is range-checked here
+---------------------------
+The gate alone pins y uniquely *as an integer* only if y is small: any other remainder
+r' in [0, 2^s) gives y' = y + (r - r') / 2^s, a field element of size ~p, that satisfies
+``v = y' 2^s + r'`` in Fr. Many consumers (a matmul, a residual add, the affine step of a
+LayerNorm) do not bound their inputs, so the chip bounds its own output: with v pinned,
+0 <= r < 2^s and |y| < 2^(b-1), the identity holds over the integers (2^(s+b) << p), so
+(y, r) is the floor division and nothing else. Witness generation refuses an output outside
+[-2^(b-1), 2^(b-1)) with `GadgetRangeError`, and inputs whose product leaves int64-exact
+arithmetic (|x|, |w| < 2^31).
 """
 from __future__ import annotations
 
@@ -37,11 +40,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
-from .base import (Assigned, Cost, advice_pool, as_values, check_range, copy_in, fill_table,
-                   fixed_pool, range_table, set_selector, shared)
+from .base import (DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
+                   copy_in, fill_table, fixed_pool, range_table, set_selector, shared)
+from .range import LimbDecomposition, decompose, num_limbs
 
 __all__ = ["quantize", "dequantize", "LinearChip", "LinearConfig", "RescaleChip",
-           "RescaleConfig"]
+           "RescaleConfig", "RESCALE_OUT_BITS"]
+
+RESCALE_OUT_BITS = 24
+"""Default bound of rescale outputs: y in [-2^23, 2^23) (two 12-bit limb lookups)."""
 
 quantize = ref.quantize
 dequantize = ref.dequantize
@@ -128,32 +135,52 @@ class RescaleConfig:
     q_mul: object
     q_rescale: object
     table: object
+    out_bits: int = 24
+    q_out: object = None
+    dec: LimbDecomposition | None = None
 
 
 class RescaleChip:
-    """y = floor(x w / 2^s) and y = floor(v / 2^s), remainder by one lookup."""
+    """y = floor(x w / 2^s) and y = floor(v / 2^s), remainder by one lookup, output bounded
+    to [-2^(b-1), 2^(b-1)) by limb lookups on the same row."""
 
-    COST = Cost(rows=1, advice=4, lookups=1, note="per element (mul_rescale: x, w, y, r; rescale: v, y, r)")
+    COST = Cost(rows=1, advice=6, lookups=3,
+                note="per element (mul_rescale: x, w, y, r + 2 output limbs; rescale: v, y, r + "
+                     "2 limbs); out_bits = 24: 1 remainder + 2 output-limb lookups")
+
+    @staticmethod
+    def cost(out_bits: int = 24, limb_bits: int = DEFAULT_LIMB_BITS) -> Cost:
+        L = num_limbs(out_bits, limb_bits)
+        return Cost(rows=1, advice=4 + L, lookups=1 + L,
+                    note=f"per element; y in [-2^{out_bits - 1}, 2^{out_bits - 1}) by {L} limb lookups")
 
     @classmethod
-    def configure(cls, cs, scale_bits: int) -> RescaleConfig:
+    def configure(cls, cs, scale_bits: int, out_bits: int = RESCALE_OUT_BITS,
+                  limb_bits: int = DEFAULT_LIMB_BITS) -> RescaleConfig:
         def make():
-            s = scale_bits
-            x, w, y, r = advice_pool(cs, 4)
-            q_mul, q_res = cs.selector(f"q_mul_rescale.s{s}"), cs.selector(f"q_rescale.s{s}")
-            cs.create_gate(f"mul_rescale.s{s}",
+            s, b = scale_bits, out_bits
+            L = num_limbs(b, limb_bits)
+            cols = advice_pool(cs, 4 + L)
+            x, w, y, r = cols[:4]
+            tag = f"s{s}" if (b, limb_bits) == (24, DEFAULT_LIMB_BITS) else f"s{s}.b{b}.l{limb_bits}"
+            q_mul, q_res = cs.selector(f"q_mul_rescale.{tag}"), cs.selector(f"q_rescale.{tag}")
+            q_out = cs.selector(f"q_rescale_out.{tag}")
+            cs.create_gate(f"mul_rescale.{tag}",
                            [("x w = y 2^s + r", x.cur() * w.cur() - y.cur() * (1 << s) - r.cur())],
                            selector=q_mul)
-            cs.create_gate(f"rescale.s{s}", [("v = y 2^s + r", x.cur() - y.cur() * (1 << s) - r.cur())],
+            cs.create_gate(f"rescale.{tag}", [("v = y 2^s + r", x.cur() - y.cur() * (1 << s) - r.cur())],
                            selector=q_res)
             table = range_table(cs, s)
-            cs.lookup(f"rescale.s{s}.remainder", [r.cur()], table, selector=q_mul.expr() + q_res.expr())
-            return RescaleConfig(s, x, w, y, r, q_mul, q_res, table)
-        return shared(cs, ("rescale", scale_bits), make)
+            cs.lookup(f"rescale.{tag}.remainder", [r.cur()], table, selector=q_mul.expr() + q_res.expr())
+            dec = decompose(cs, cols[4:], f"rescale.{tag}.out", y.cur() + (1 << (b - 1)), b,
+                            limb_bits, q_out)
+            return RescaleConfig(s, x, w, y, r, q_mul, q_res, table, b, q_out, dec)
+        return shared(cs, ("rescale", scale_bits, out_bits, limb_bits), make)
 
     @classmethod
     def _assign(cls, layouter, cfg: RescaleConfig, x, w, name):
         fill_table(layouter, cfg.table)
+        cfg.dec.fill(layouter)
         xv = as_values(x)
 
         def region(reg):
@@ -163,6 +190,8 @@ class RescaleChip:
             else:
                 wv = np.ascontiguousarray(np.broadcast_to(as_values(w), xv.shape)).reshape(-1)
                 y, r = ref.mul_rescale(xv.reshape(-1), wv, cfg.scale_bits, op=reg.name)
+            half = 1 << (cfg.out_bits - 1)
+            check_range(reg.name, y, -half, half, "rescaled output")
             n = xv.size
             xc = reg.assign_advice_column(cfg.x, 0, xv.reshape(-1))
             copy_in(reg, x, xc)
@@ -172,6 +201,8 @@ class RescaleChip:
             yc = reg.assign_advice_column(cfg.y, 0, y)
             reg.assign_advice_column(cfg.r, 0, r)
             set_selector(reg, cfg.q_mul if w is not None else cfg.q_rescale, 0, np.ones(n, dtype=np.int64))
+            set_selector(reg, cfg.q_out, 0, np.ones(n, dtype=np.int64))
+            cfg.dec.assign(reg, 0, y + half)
             return Assigned(y.reshape(xv.shape), yc)
         return layouter.assign_region(name, region)
 

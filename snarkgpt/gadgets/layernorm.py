@@ -4,6 +4,7 @@ Statement (x: T x d at scale 2^s; gain, bias: fixed weights at scale 2^s)
 ---------------------------------------------------------------------------
     S_t   = sum_j x[t, j]                                    (SumChip.row_sums)
     mu_t  = floor(S_t / d)        remainder in [0, d)         (DivChip.div_const)
+    -2^24 <= mu_t < 2^24                                      (RangeChip: pins the quotient)
     c     = x - mu_t                                          (RowBroadcastChip)
     Q_t   = sum_j c[t, j]^2                                   (SumChip.dot)
     v_t   = floor(Q_t / (d 2^s))  remainder in [0, d 2^s)     (variance at scale 2^s)
@@ -11,7 +12,11 @@ Statement (x: T x d at scale 2^s; gain, bias: fixed weights at scale 2^s)
     n     = floor(c r_t / 2^s)                                (RescaleChip.mul_rescale)
     y     = floor((n gain + bias 2^s) / 2^s) = floor(n gain / 2^s) + bias   (gate + rescale)
 
-Every division is exact with its remainder range-checked. The variance is clamped below at
+Every division is exact with its remainder range-checked, and every quotient is bounded (the
+mean by a range check, the variance by the rsqrt clamp, the rescales by their output limbs):
+without the bound on mu, ``S = mu' d + r'`` also holds for mu' = mu + j/d (a field element)
+and r' = r - j, and for some j the centred values x - mu' still give a small integer
+variance and norm (e.g. d = 64, j = -32 shifts the mean by "half a unit"). The variance is clamped below at
 one unit (2^-s), which plays the role of LayerNorm's epsilon (eps = max(eps, 2^-s) in the
 float comparison); above, at 2^rsqrt_bits units.
 
@@ -33,11 +38,15 @@ from .base import (DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, ch
 from .division import DivChip
 from .fixedpoint import RescaleChip
 from .matmul import SumChip
+from .range import RangeChip
 from .nonlinear import FunctionChip, rsqrt_spec
 from .softmax import RowBroadcastChip
 
 __all__ = ["LayerNormChip", "LayerNormConfig", "layernorm_ref", "layernorm_float",
-           "layernorm_error_bound"]
+           "layernorm_error_bound", "MEAN_BITS"]
+
+MEAN_BITS = 24
+"""Inputs (hence means) are refused outside [-2^24, 2^24); the mean is range-checked there."""
 
 
 def layernorm_float(x, gain, bias=None, eps: float = 1e-5) -> np.ndarray:
@@ -71,7 +80,7 @@ def layernorm_ref(x, gain, bias, scale_bits: int, rsqrt_bits: int, op: str = "la
         if bias.shape != (d,):
             raise ValueError(f"{op}: bias must have shape ({d},), got {bias.shape}")
     s = scale_bits
-    check_range(op, x, -(1 << 24), 1 << 24, "input")
+    check_range(op, x, -(1 << MEAN_BITS), 1 << MEAN_BITS, "input")
     S = x.sum(axis=1)
     mu, _ = ref.div_floor(S, np.full(T, d), op=op)
     c = x - mu[:, None]
@@ -96,6 +105,7 @@ class LayerNormConfig:
     bcast: object
     rsqrt: object
     rescale: object
+    mean_range: object
     n: Column
     g: Column
     b: Column
@@ -120,14 +130,15 @@ class LayerNormChip:
             bc = RowBroadcastChip.configure(cs)
             rs = FunctionChip.configure(cs, rsqrt_spec(rsqrt_bits, s, s), clamp_bits=clamp_bits,
                                         limb_bits=limb_bits)
-            resc = RescaleChip.configure(cs, s)
+            resc = RescaleChip.configure(cs, s, limb_bits=limb_bits)
+            mr = RangeChip.configure(cs, MEAN_BITS + 1, limb_bits)
             n, pre = advice_pool(cs, 2)
             g, b = fixed_pool(cs, 2)
             q = cs.selector(f"layernorm.s{s}.q_affine")
             cs.create_gate(f"layernorm.s{s}.affine", [
                 ("pre = n * gain + 2^s * bias", pre.cur() - n.cur() * g.cur() - (1 << s) * b.cur())],
                 selector=q)
-            return LayerNormConfig(s, rsqrt_bits, sums, div, bc, rs, resc, n, g, b, pre, q)
+            return LayerNormConfig(s, rsqrt_bits, sums, div, bc, rs, resc, mr, n, g, b, pre, q)
         return shared(cs, ("layernorm", s, rsqrt_bits, clamp_bits, div_bits, limb_bits), make)
 
     @classmethod
@@ -141,6 +152,7 @@ class LayerNormChip:
         lay = layouter.namespace(name)
         S = SumChip.row_sums(lay, cfg.sums, x, name="sum")
         mu = DivChip.div_const(lay, cfg.div, S, d, name="mean")
+        RangeChip.check(lay, cfg.mean_range, mu, -(1 << MEAN_BITS), 1 << MEAN_BITS, name="mean.range")
         _, c = RowBroadcastChip.assign(lay, cfg.bcast, mu, d, x=x, name="center")
         Q = SumChip.dot(lay, cfg.sums, c, c, name="sq")
         v = DivChip.div_const(lay, cfg.div, Q, d << s, name="var")

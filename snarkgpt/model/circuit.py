@@ -117,8 +117,8 @@ class ModelCircuit:
         ln = LayerNormChip.configure(cs, s, st.rsqrt_bits, clamp_bits=st.ln_clamp_bits,
                                      div_bits=st.ln_div_bits, limb_bits=lb)
         mm = MatmulChip.configure(cs)
-        resc_w = RescaleChip.configure(cs, w)
-        resc_s = RescaleChip.configure(cs, s)
+        resc_w = RescaleChip.configure(cs, w, limb_bits=lb)
+        resc_s = RescaleChip.configure(cs, s, limb_bits=lb)
         sm = SoftmaxChip.configure(cs, s, st.exp_bits, st.softmax_clamp_bits,
                                    st.softmax_div_bits, lb)
         gelu = FunctionChip.configure(cs, gelu_table_spec(st), clamp_bits=st.gelu_clamp_bits,

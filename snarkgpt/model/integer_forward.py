@@ -45,6 +45,7 @@ import numpy as np
 from snarkgpt.gadgets import reference as ref
 from snarkgpt.gadgets.base import GadgetRangeError, check_range
 from snarkgpt.gadgets.embedding import embedding_ref
+from snarkgpt.gadgets.fixedpoint import RESCALE_OUT_BITS
 from snarkgpt.gadgets.layernorm import layernorm_ref
 from snarkgpt.gadgets.matmul import matmul_ref
 from snarkgpt.gadgets.residual import residual_ref
@@ -121,7 +122,14 @@ def _linear(x, w, bits: int, op: str) -> np.ndarray:
     """floor(x . w / 2^bits): the matmul chip (exact product) then the rescale chip."""
     c = matmul_ref(x, w, op)
     y, _ = ref.rescale(c, bits, op)
+    _check_rescaled(op, y)
     return y
+
+
+def _check_rescaled(op: str, y) -> None:
+    """The rescale chip's output bound (its output limbs)."""
+    half = 1 << (RESCALE_OUT_BITS - 1)
+    check_range(op, y, -half, half, "rescaled output")
 
 
 def _clamped_fn(spec, clamp_bits: int, x, op: str, stats, clamped) -> np.ndarray:
@@ -160,6 +168,8 @@ def integer_forward(qmodel, tokens, positions=None) -> IntegerForward:
     def ln(x, g, op):
         check_range(op, x, -(1 << 24), 1 << 24, "layernorm input")
         r = layernorm_ref(x, g, None, s, st.rsqrt_bits, op)
+        _check_rescaled(op + ".norm", r["norm"])
+        _check_rescaled(op, r["y"])
         _stat(stats, op + ".var", r["var"])
         clamped[op + ".rsqrt"] = clamped.get(op + ".rsqrt", 0) + int(np.count_nonzero(r["var"] > (1 << st.rsqrt_bits)))
         # the rsqrt chip's clamp domain

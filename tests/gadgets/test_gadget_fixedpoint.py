@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from snarkgpt.field import Fr
 from snarkgpt.gadgets import reference as ref
 from snarkgpt.gadgets.base import GadgetRangeError
 from snarkgpt.gadgets.fixedpoint import LinearChip, RescaleChip, dequantize, quantize
@@ -115,7 +116,7 @@ def test_gadget_catalogue():
     from snarkgpt.gadgets import catalogue
     cat = catalogue()
     assert cat["lookup function (input in domain)"]["lookups"] == 1
-    assert all(v["lookups"] <= 1 for k, v in cat.items() if k.startswith("mul_rescale"))
+    assert all(v["lookups"] <= 3 for k, v in cat.items() if k.startswith("mul_rescale"))
 
 
 def test_gadget_mul_rescale_prove_verify_round_trip():
@@ -129,7 +130,7 @@ def test_gadget_mul_rescale_prove_verify_round_trip():
     def configure(cs):
         out = cs.instance_column("y")
         cs.enable_equality(out)
-        return RescaleChip.configure(cs, S), out
+        return RescaleChip.configure(cs, S, out_bits=12, limb_bits=6), out
 
     def synth(lay, cfg):
         out = RescaleChip.mul_rescale(lay, cfg[0], x, w)
@@ -137,3 +138,43 @@ def test_gadget_mul_rescale_prove_verify_round_trip():
             lay.constrain_instance(out.cells[i], cfg[1], i)
     _, _, check = prove_round_trip(GadgetCircuit(configure, synth, [y]))
     assert not check([[y[0] + 1] + y[1:]])
+
+
+P = Fr.modulus
+
+
+def _other_decompositions(y, r):
+    """Every (y', r') != (y, r) with y' 2^s + r' = y 2^s + r in Fr and r' in [0, 2^s):
+    y' = y + j / 2^s (a field element of size ~p), r' = r - j."""
+    inv = pow(1 << S, -1, P)
+    return [((int(y) + j * inv) % P, int(r) - j) for j in range(int(r) - (1 << S) + 1, int(r) + 1)
+            if j != 0]
+
+
+@pytest.mark.parametrize("w", [None, np.array([3, -9, 11, 4])])
+def test_gadget_rescale_output_is_pinned_by_its_range_check(w):
+    """The local identity x w = y 2^s + r holds for 2^s - 1 other (y', r') pairs per element;
+    the output limbs reject every one of them (the remainder lookup alone would not)."""
+    x = np.array([5, -7, 100, 2]) if w is not None else np.array([5, -7, 100, 2]) * 97
+    cs, cfg, asg, y = _rescale_circuit(x, w)
+    name = "h.0.mul" if w is not None else "h.0.res"
+    cells = region_cells(asg, name)
+    y_rows = [c.row for c in cells if c.column == cfg.y]
+    for i, row in enumerate(y_rows):
+        y0, r0 = asg.value(cfg.y, row), asg.value(cfg.r, row)
+        for yv, rv in _other_decompositions(int(y.values[i]), r0):
+            asg.set_cell(cfg.y, row, yv)
+            asg.set_cell(cfg.r, row, rv)
+            fails = MockProver(cs, asg).verify()
+            assert fails, (i, rv)
+            # the gate x w = y 2^s + r holds: only the output range check catches it
+            assert all(".out" in f.name for f in fails if f.kind in ("gate", "lookup")), fails
+            assert {f.kind for f in fails} <= {"gate", "lookup"}
+        asg.set_cell(cfg.y, row, y0)
+        asg.set_cell(cfg.r, row, r0)
+    MockProver(cs, asg).assert_satisfied()
+
+
+def test_gadget_rescale_output_out_of_range_is_refused():
+    with pytest.raises(GadgetRangeError, match="rescaled output"):
+        _rescale_circuit(np.array([1 << 40]), None)

@@ -6,6 +6,8 @@ import time
 import numpy as np
 import pytest
 
+from snarkgpt.field import Fr
+from snarkgpt.gadgets import reference as ref
 from snarkgpt.model.circuit import (GenerationMismatch, ModelCircuit, build, choose_k, plan,
                                     rows_per_op)
 from snarkgpt.model.config import GPTConfig
@@ -165,3 +167,92 @@ def test_prove_verify_round_trip(setup):
     bad[-1] = (bad[-1] + 1) % CFG.vocab_size
     assert not check([bad])
     print(f"model round trip k={asg.k}: {elapsed:.1f} s")
+
+
+# ---------------------------------------------------------------------------------------
+# Every value pinned: alternative decompositions satisfying a local identity are rejected
+# ---------------------------------------------------------------------------------------
+def _copy_class(cs, asg, column, row):
+    """Every (column, row) copy-connected to the cell (column, row)."""
+    cp = asg.copies
+    cols = cs.permutation_columns
+    start = (cs.permutation_position(column), row)
+    seen, todo = {start}, [start]
+    while todo:
+        p, r = todo.pop()
+        for a, b in ((0, 2), (2, 0)):
+            hit = cp[(cp[:, a] == p) & (cp[:, a + 1] == r)]
+            for q in hit:
+                c = (int(q[b]), int(q[b + 1]))
+                if c not in seen:
+                    seen.add(c)
+                    todo.append(c)
+    return [(cols[p], r) for p, r in seen]
+
+
+def _set_everywhere(cs, asg, column, row, value):
+    for col, r in _copy_class(cs, asg, column, row):
+        asg.set_cell(col, r, value)
+
+
+def _rescale_configs(cs):
+    return [v for k, v in cs._gadget_cache.items() if isinstance(k, tuple) and k[0] == "rescale"]
+
+
+@pytest.mark.parametrize("region", [
+    "h.0.ln_1.norm", "h.0.ln_1.out", "h.0.attn.qkv.rescale", "h.0.attn.scores.rescale",
+    "h.0.attn.av.rescale", "h.0.attn.c_proj.rescale", "h.0.mlp.c_fc.rescale",
+    "h.0.mlp.c_proj.rescale", "ln_f.out", "lm_head.rescale"])
+def test_rescale_output_alternatives_are_rejected(setup, region):
+    """y' = y + j / 2^s, r' = r - j satisfies the rescale identity in Fr (and y' is copied to
+    every consumer); the rescale's output limbs reject it."""
+    _, st, _, _, _, cs, asg = setup
+    cfgs = _rescale_configs(cs)
+    rows = sorted({c.row for c in region_cells(asg, region)})
+    cfg = next(c for c in cfgs if asg.value(c.q_out.column, rows[0]))
+    s = cfg.scale_bits
+    inv = pow(1 << s, -1, Fr.modulus)
+    for row in rows[:2]:
+        y0, r0 = asg.value(cfg.y, row), asg.value(cfg.r, row)
+        for j in (r0 - (1 << s) + 1, r0) if r0 else (r0 - (1 << s) + 1,):
+            if j == 0:
+                continue
+            _set_everywhere(cs, asg, cfg.y, row, (y0 + j * inv) % Fr.modulus)
+            asg.set_cell(cfg.r, row, r0 - j)
+            fails = MockProver(cs, asg).verify()
+            _set_everywhere(cs, asg, cfg.y, row, y0)
+            asg.set_cell(cfg.r, row, r0)
+            assert not [f for f in fails if f.kind == "gate" and f.name.startswith(("rescale", "mul_rescale"))
+                        and not f.name.endswith(".limbs")]
+            assert any(f.row == row and ".out" in f.name for f in fails), fails
+    assert not MockProver(cs, asg).verify()
+
+
+def test_layernorm_mean_alternative_is_rejected(setup):
+    """mu' = mu + j / d, r' = r - j satisfies S = mu' d + r' with 0 <= r' < d; the mean's range
+    check rejects it."""
+    _, st, _, _, _, cs, asg = setup
+    d = CFG.n_embd
+    div = next(v for k, v in cs._gadget_cache.items() if isinstance(k, tuple) and k[0] == "div")
+    row = min(c.row for c in region_cells(asg, "h.0.ln_1.mean"))
+    q0 = asg.value(div.q, row)
+    x = asg.signed_value(div.x, row)
+    r0 = x - asg.signed_value(div.q, row) * d
+    inv = pow(d, -1, Fr.modulus)
+    limbs0 = [asg.value(c, row) for c in div.dec_r.columns + div.dec_s.columns]
+    for j in range(r0 - d + 1, r0 + 1):
+        if j == 0:
+            continue
+        _set_everywhere(cs, asg, div.q, row, (q0 + j * inv) % Fr.modulus)
+        for c, v in zip(div.dec_r.columns + div.dec_s.columns,
+                        list(ref.limbs(np.array([r0 - j]), div.bits, div.limb_bits).reshape(-1))
+                        + list(ref.limbs(np.array([d - 1 - (r0 - j)]), div.bits, div.limb_bits).reshape(-1))):
+            asg.set_cell(c, row, int(v))
+        fails = MockProver(cs, asg).verify()
+        _set_everywhere(cs, asg, div.q, row, q0)
+        for c, v in zip(div.dec_r.columns + div.dec_s.columns, limbs0):
+            asg.set_cell(c, row, v)
+        assert not [f for f in fails if f.region and f.region.endswith("ln_1.mean")]
+        assert any(f.region and f.region.endswith("ln_1.mean.range") and f.kind in ("gate", "lookup")
+                   for f in fails), j
+    assert not MockProver(cs, asg).verify()
