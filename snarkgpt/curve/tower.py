@@ -13,8 +13,11 @@ Representation inside kernels (all Montgomery form, see snarkgpt/field/arith.py)
 
 Outside kernels an Fq12 element is a (12, 4) uint64 array whose row 6*i + 2*j + k holds the
 Fq coefficient of u^k v^j w^i; an Fq2 element is (2, 4) and an Fq6 element (6, 4) in the same
-order. Tuples let LLVM keep the coefficients in registers; the Fq2 kernels are inlined into
-their callers, the Fq6/Fq12 kernels are ordinary functions that LLVM inlines where it pays.
+order. Each tower operation is a small Numba function on tuples; the Fq operations in them
+are the straight-line LLVM intrinsics of field/arith.py.
+
+Numba's disk cache tracks only the file a kernel is defined in: after editing this file,
+clear the cached g2/pairing kernels too (snarkgpt/curve/__pycache__/{g2,pairing}.*.nb*).
 
 Constants (xi, the Frobenius coefficients xi^(i(q^k-1)/6), the twist constant 3/xi) are
 computed once with Python integers at import time and frozen into the kernels by Numba.
