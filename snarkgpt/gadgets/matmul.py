@@ -67,7 +67,9 @@ from snarkgpt.field import Fr
 from snarkgpt.plonk.circuit import CellRange, ConstraintSystem
 from snarkgpt.plonk.expression import Column, Selector
 
-from .base import Assigned, Cost, GadgetRangeError, advice_pool, as_values, copy_in, shared
+from . import reference as ref
+from .base import (Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range, copy_in,
+                   fill_table, set_selector, shared)
 
 __all__ = [
     "MatmulChip", "MatmulConfig", "SumChip", "SumConfig", "matmul_ref", "dot_ref",
@@ -227,14 +229,19 @@ class MatmulChip:
 
     @classmethod
     def assign(cls, layouter, cfg: MatmulConfig, a, b, *, fixed_b: bool = False,
-               name: str = "matmul", claimed_c=None) -> Assigned:
+               name: str = "matmul", claimed_c=None, rescale=None) -> Assigned:
         """C = A . B (exact integers, scale 2^(2s)) proven by Freivalds' test.
 
         ``a``: (T, d) int array or `Assigned` (its cells are copied into the region). ``b``:
         (d, m); with ``fixed_b=True`` plain fixed weights, else advice (array or
         `Assigned`). ``claimed_c`` replaces the product in the witness (attack tests: the
         phase-1 cells are then computed honestly from the wrong C, so only Freivalds' check
-        can catch it)."""
+        can catch it).
+
+        ``rescale``: a `RescaleConfig` (scale 2^s'): the product is floor-rescaled on the rows
+        of section C.r itself (``C = y 2^s' + r``, remainder and output-limb lookups in the
+        rescale chip's columns, which the matmul does not use) and ``y = floor(C / 2^s')`` is
+        returned instead of C: no separate rescale region, no copies."""
         if fixed_b and isinstance(b, Assigned):
             raise ValueError(f"{name}: fixed_b=True takes plain weights, not assigned cells")
         av, bv = as_values(a), as_values(b)
@@ -260,6 +267,8 @@ class MatmulChip:
                 _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, ob, d, m)
             c_cells = reg.assign_advice_column(cfg.x, oc, c_flat)
             _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, oc, T, m)
+            if rescale is not None:
+                c_cells = _fused_rescale(reg, rescale, oc, c_flat)
             _assign_input(reg, cfg.x, oa, a)
             _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, oa, T, d)
             _enable_blocks(reg, cfg.q_pow_first, cfg.q_pow_step, ob, d + T, m)
@@ -296,8 +305,31 @@ class MatmulChip:
             _copy_rows(reg, cfg.acc, ends_c, cfg.acc, ends_a)
             return c_cells
 
+        if rescale is not None:
+            fill_table(layouter, rescale.table)
+            rescale.dec.fill(layouter)
         cells = layouter.assign_region(name, region)
+        if rescale is not None:
+            y, _ = ref.rescale(c_vals, rescale.scale_bits, op=layouter.prefix + name)
+            return Assigned(y, cells)
         return Assigned(c_vals, cells)
+
+
+def _fused_rescale(reg, rc, offset: int, c_flat: np.ndarray):
+    """y = floor(C / 2^s) on the rows of section C.r (C is in the rescale's ``x`` column)."""
+    if rc.x != advice_pool(reg._asg.cs, 1)[0]:
+        raise ValueError("the rescale config does not read the matmul's x column")
+    y, r = ref.rescale(c_flat, rc.scale_bits, op=reg.name)
+    half = 1 << (rc.out_bits - 1)
+    check_range(reg.name, y, -half, half, "rescaled output")
+    n = c_flat.size
+    yc = reg.assign_advice_column(rc.y, offset, y)
+    reg.assign_advice_column(rc.r, offset, r)
+    ones = np.ones(n, dtype=np.int64)
+    set_selector(reg, rc.q_rescale, offset, ones)
+    set_selector(reg, rc.q_out, offset, ones)
+    rc.dec.assign(reg, offset, y + half)
+    return yc
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ For scores ``X`` (T x n, scale 2^s) and the causal mask ``M[t, j] = 1 if j <= t 
     em    = M * e                         masked entries are exactly 0 (fixed mask column)
     S_t   = sum_j em[t, j]                                       (SumChip.row_sums)
     P     = floor(2^s em / S_t)           exact floor division, remainder in [0, S_t) (DivChip)
-    0 <= P <= 2^s                         range check (RangeChip): bounds the quotient
+    0 <= P < 2^(s+1)                      range check (RangeChip, one row): bounds the quotient
 
 so the output ``P`` (scale 2^s) is a function of X alone, and ``P[t, j] = 0`` exactly for
 masked entries (em = 0 and 0 <= remainder < S_t force the quotient to 0). The row maximum is
@@ -255,7 +255,7 @@ class SoftmaxChip:
         Sb, _ = RowBroadcastChip.assign(lay, cfg.bcast, S, n, name="bcast")
         p = DivChip.div(lay, cfg.div, num, Sb, name="div")
         assert np.array_equal(p.values, r["p"])
-        RangeChip.check(lay, cfg.rng, p, 0, (1 << cfg.scale_bits) + 1, name="range")
+        RangeChip.check(lay, cfg.rng, p, 0, 1 << (cfg.scale_bits + 1), name="range")
         return Assigned(p.values.reshape(T, n), p.cells)
 
 

@@ -43,6 +43,7 @@ from snarkgpt.plonk.circuit import Assignment, ConstraintSystem, synthesize
 
 from .integer_forward import TokenError, check_tokens, integer_forward
 from .quantize import QuantizedModel, QuantSettings, gelu_table_spec, quantize_model
+from .statement import Statement
 
 __all__ = ["ModelCircuit", "ModelConfig", "GenerationMismatch", "build", "plan", "rows_per_op",
            "choose_k", "OPS"]
@@ -69,6 +70,9 @@ class ModelConfig:
     res: object
     argmax: object
     gather: object          # advice column for reordering copies
+    gen: object             # instance column: 1 where the token is generated
+    bind: tuple             # advice columns (next token, gen flag, argmax) of generate.bind
+    q_bind: object
 
 
 class ModelCircuit:
@@ -77,7 +81,7 @@ class ModelCircuit:
     or a `QuantizedModel`. Raises `TokenError` for bad tokens and `GenerationMismatch`
     (with ``check=True``) when the generated tokens are not the greedy generation."""
 
-    def __init__(self, model, quant_settings: QuantSettings, tokens, n_prompt: int,
+    def __init__(self, model, quant_settings: QuantSettings, tokens, n_prompt: int | None = None,
                  check: bool = True):
         if isinstance(model, QuantizedModel):
             if model.settings != quant_settings:
@@ -87,26 +91,37 @@ class ModelCircuit:
             self.qmodel = quantize_model(model, quant_settings)
         self.config = self.qmodel.config
         self.settings = quant_settings
-        toks = check_tokens(self.config, tokens, n_prompt)
-        if toks.size - n_prompt < 1:
-            raise TokenError("nothing to prove: no generated token after the prompt")
+        if isinstance(tokens, Statement):
+            statement = tokens
+        else:
+            toks = np.asarray(tokens, dtype=np.int64).reshape(-1)
+            if n_prompt is None:
+                raise TypeError("ModelCircuit needs a Statement, or tokens and n_prompt")
+            if toks.size - n_prompt < 1:
+                raise TokenError("nothing to prove: no generated token after the prompt")
+            statement = Statement(tuple(toks[:n_prompt].tolist()), tuple(toks[n_prompt:].tolist()),
+                                  int(toks.size))
+        self.statement = statement
+        toks = check_tokens(self.config, statement.tokens(), statement.n_prompt)
         self.tokens = toks
-        self.n_prompt = int(n_prompt)
+        self.gen = np.array(statement.gen_flags(), dtype=np.int64)
+        self.n_prompt = statement.n_prompt
         self.T = toks.size - 1
-        self.positions = np.arange(self.n_prompt - 1, self.T)
+        self.positions = np.arange(self.T)
         self.forward = integer_forward(self.qmodel, toks[:self.T], self.positions)
         if check:
-            claimed = toks[self.n_prompt:]
-            bad = np.flatnonzero(claimed != self.forward.next_tokens)
+            gen_pos = np.flatnonzero(self.gen[1:])          # positions t whose next token is generated
+            claimed = toks[gen_pos + 1]
+            bad = np.flatnonzero(claimed != self.forward.next_tokens[gen_pos])
             if bad.size:
-                i = int(bad[0])
+                t = int(gen_pos[bad[0]])
                 raise GenerationMismatch(
-                    f"token {int(claimed[i])} at position {self.n_prompt + i} is not the greedy "
-                    f"next token {int(self.forward.next_tokens[i])} of the quantized model")
+                    f"token {int(toks[t + 1])} at position {t + 1} is not the greedy "
+                    f"next token {int(self.forward.next_tokens[t])} of the quantized model")
 
     # -- the circuit interface -------------------------------------------------------------
     def instances(self):
-        return [[int(t) for t in self.tokens]]
+        return self.statement.instances()
 
     def configure(self, cs: ConstraintSystem) -> ModelConfig:
         st = self.settings
@@ -126,7 +141,17 @@ class ModelCircuit:
         res = ResidualChip.configure(cs)
         am = ArgmaxChip.configure(cs, st.argmax_bits, lb)
         gather = advice_pool(cs, 1)[0]
-        return ModelConfig(inst, emb, ln, mm, resc_w, resc_s, sm, gelu, res, am, gather)
+        gen = cs.instance_column("gen")
+        cs.enable_equality(gen)
+        bind = tuple(cs.advice_column(f"bind.{n}") for n in ("next", "gen", "argmax"))
+        for col in bind:
+            cs.enable_equality(col)
+        q_bind = cs.selector("q_bind")
+        nxt, flag, am_idx = (col.cur() for col in bind)
+        cs.create_gate("generate.bind", [("gen * (next - argmax) = 0", flag * (nxt - am_idx))],
+                       selector=q_bind)
+        return ModelConfig(inst, emb, ln, mm, resc_w, resc_s, sm, gelu, res, am, gather,
+                           gen, bind, q_bind)
 
     def synthesize(self, config: ModelConfig, layouter) -> None:
         cfg, W = self.config, self.qmodel.weights
@@ -151,11 +176,10 @@ class ModelCircuit:
             outs = []
             for h in range(H):
                 q, kt, v = pieces[3 * h: 3 * h + 3]
-                sc = MatmulChip.assign(att, c.mm, q, kt, name="scores")
-                sc = RescaleChip.rescale(att, c.resc_s, sc, name="scores.rescale")
+                sc = MatmulChip.assign(att, c.mm, q, kt, name="scores", rescale=c.resc_s)
                 p = SoftmaxChip.assign(att, c.softmax, sc.reshape(T, T), causal=True, name="softmax")
-                o = MatmulChip.assign(att, c.mm, p, v, name="av")
-                outs.append(RescaleChip.rescale(att, c.resc_s, o, name="av.rescale").reshape(T, hd))
+                o = MatmulChip.assign(att, c.mm, p, v, name="av", rescale=c.resc_s)
+                outs.append(o.reshape(T, hd))
             y = _concat_cols(att, c.gather, outs, "merge")                   # (T, d)
             a = self._linear(att, c, y, W[f"h.{i}.attn.c_proj"], "c_proj")
             x = ResidualChip.assign(att, c.res, x, a, name="residual")
@@ -165,24 +189,31 @@ class ModelCircuit:
             g = FunctionChip.assign(mlp, c.gelu, f, name="gelu")
             m2 = self._linear(mlp, c, g, W[f"h.{i}.mlp.c_proj"], "c_proj")
             x = ResidualChip.assign(mlp, c.res, x, m2, name="residual")
-        p0 = self.n_prompt - 1
-        xs = Assigned(x.values.reshape(T, d)[p0:], x.cells[p0 * d: T * d])
-        hf = LayerNormChip.assign(layouter, c.ln, xs, W["ln_f"], name="ln_f")
+        # every position may precede a generated token (the statement's gen flags are public
+        # and chosen by the verifier), so the logits and argmax are laid out for all of them
+        hf = LayerNormChip.assign(layouter, c.ln, x, W["ln_f"], name="ln_f")
         logits = self._linear(layouter, c, hf, W["lm_head"], "lm_head")
-        idx, _ = ArgmaxChip.argmax(layouter, c.argmax, logits.reshape(T - p0, cfg.vocab_size),
+        idx, _ = ArgmaxChip.argmax(layouter, c.argmax, logits.reshape(T, cfg.vocab_size),
                                    name="generate.argmax")
 
         def bind(reg):
-            for k in range(T - p0):
-                reg.constrain_instance(idx.cells[k], c.tokens, p0 + 1 + k)
+            """Row t: next = tokens[t+1], gen = gen[t+1] (both copied from the instance) and
+            argmax = position t's argmax (copied); the gate enforces gen * (next - argmax) = 0."""
+            nxt, flag, am_col = c.bind
+            nxt_cells = reg.assign_advice_column(nxt, 0, self.tokens[1:T + 1])
+            gen_cells = reg.assign_advice_column(flag, 0, self.gen[1:T + 1])
+            am_cells = reg.assign_advice_column(am_col, 0, np.asarray(idx.values, dtype=np.int64))
+            reg.enable_selector(c.q_bind, 0, T)
+            for t in range(T):
+                reg.constrain_instance(nxt_cells[t], c.tokens, t + 1)
+                reg.constrain_instance(gen_cells[t], c.gen, t + 1)
+                reg.constrain_equal(am_cells[t], idx.cells[t])
         layouter.assign_region("generate.bind", bind)
         self.result = {"logits": logits.values, "next_tokens": idx.values}
 
     @staticmethod
     def _linear(lay, c: ModelConfig, x: Assigned, w: np.ndarray, name: str) -> Assigned:
-        prod = MatmulChip.assign(lay, c.mm, x, w, fixed_b=True, name=name)
-        y = RescaleChip.rescale(lay, c.resc_w, prod, name=name + ".rescale")
-        return y.reshape(prod.values.shape)
+        return MatmulChip.assign(lay, c.mm, x, w, fixed_b=True, name=name, rescale=c.resc_w)
 
 
 def _gather(layouter, col, src: Assigned, index_arrays, name: str) -> list:

@@ -162,3 +162,31 @@ def test_gadget_matmul_T64_d64_mock():
     cs, cfg, asg, C = build_matmul(A, B, fixed_b=True)
     MockProver(cs, asg).assert_satisfied()
     assert asg.rows_used == 12288
+
+
+def test_gadget_matmul_fused_rescale():
+    """rescale=cfg: y = floor(A B / 2^s) on the rows of section C.r; the alternative
+    decompositions of a product entry are rejected by the output limbs."""
+    from snarkgpt.field import Fr
+    from snarkgpt.gadgets.fixedpoint import RescaleChip
+    from snarkgpt.plonk.mock import MockProver
+    from snarkgpt.testing import build_gadget
+    s = 4
+    rng = np.random.default_rng(3)
+    a, w = rng.integers(-300, 300, (3, 5)), rng.integers(-300, 300, (5, 4))
+
+    def configure(cs):
+        return MatmulChip.configure(cs), RescaleChip.configure(cs, s, out_bits=24, limb_bits=12)
+
+    def synth(lay, cfg):
+        return MatmulChip.assign(lay, cfg[0], a, w, fixed_b=True, name="mm", rescale=cfg[1])
+    cs, (mm, rc), asg, y = build_gadget(configure, synth)
+    MockProver(cs, asg).assert_satisfied()
+    np.testing.assert_array_equal(y.values, (a @ w) >> s)
+    row = y.cells.start
+    y0, r0 = asg.value(rc.y, row), asg.value(rc.r, row)
+    j = r0 - (1 << s) + 1
+    asg.set_cell(rc.y, row, (y0 + j * pow(1 << s, -1, Fr.modulus)) % Fr.modulus)
+    asg.set_cell(rc.r, row, r0 - j)
+    fails = MockProver(cs, asg).verify()
+    assert fails and all(".out" in f.name for f in fails if f.kind in ("gate", "lookup"))
