@@ -97,6 +97,8 @@ class ModelCircuit:
             toks = np.asarray(tokens, dtype=np.int64).reshape(-1)
             if n_prompt is None:
                 raise TypeError("ModelCircuit needs a Statement, or tokens and n_prompt")
+            if n_prompt < 1:
+                raise TokenError("empty prompt: at least one prompt token is needed")
             if toks.size - n_prompt < 1:
                 raise TokenError("nothing to prove: no generated token after the prompt")
             statement = Statement(tuple(toks[:n_prompt].tolist()), tuple(toks[n_prompt:].tolist()),

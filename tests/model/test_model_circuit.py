@@ -43,8 +43,9 @@ def setup():
 def test_honest_generation_is_accepted(setup):
     _, _, qm, toks, circ, cs, asg = setup
     MockProver(cs, asg).assert_satisfied()
-    assert circ.instances() == [toks]
-    assert list(circ.result["next_tokens"]) == toks[N_PROMPT:]
+    flags = [0] * N_PROMPT + [1] * (len(toks) - N_PROMPT)
+    assert circ.instances() == [toks, flags]
+    assert list(circ.result["next_tokens"][N_PROMPT - 1:]) == toks[N_PROMPT:]
     assert np.array_equal(circ.result["logits"], circ.forward.logits)
 
 
@@ -65,7 +66,7 @@ def test_wrong_generated_token_is_rejected(setup):
     for pos in (N_PROMPT, len(toks) - 1):
         bad = list(toks)
         bad[pos] = (bad[pos] + 1) % CFG.vocab_size
-        failures = MockProver(cs, asg, instances=[bad]).verify()
+        failures = MockProver(cs, asg, instances=[bad, circ_flags(toks)]).verify()
         assert failures, f"a wrong token at position {pos} was accepted"
 
 
@@ -73,7 +74,25 @@ def test_wrong_prompt_token_is_rejected(setup):
     _, _, _, toks, _, cs, asg = setup
     bad = list(toks)
     bad[0] = (bad[0] + 1) % CFG.vocab_size
-    assert MockProver(cs, asg, instances=[bad]).verify()
+    assert MockProver(cs, asg, instances=[bad, circ_flags(toks)]).verify()
+
+
+def circ_flags(toks):
+    """The public gen flags of the statement: 1 at generated positions."""
+    return [0] * N_PROMPT + [1] * (len(toks) - N_PROMPT)
+
+
+def test_flags_are_part_of_the_statement(setup):
+    _, _, _, toks, _, cs, asg = setup
+    # claiming that a prompt position was generated changes the statement: the argmax
+    # constraint now applies there, and the prompt token is (almost surely) not the argmax
+    flags = circ_flags(toks)
+    for t in range(1, N_PROMPT):
+        f = list(flags)
+        f[t] = 1
+        if MockProver(cs, asg, instances=[toks, f]).verify():
+            return
+    raise AssertionError("no prompt position could be re-labelled as generated")
 
 
 def test_non_greedy_claim_is_refused_or_rejected(setup):
@@ -125,10 +144,10 @@ def test_bad_input_is_refused(setup, tokens, n_prompt, match):
         ModelCircuit(qm, st, tokens, n_prompt)
 
 
-def test_only_generated_positions_get_logits(setup):
+def test_every_position_gets_logits(setup):
+    # the gen flags are public and chosen by the verifier, so any position may be generated
     _, _, _, toks, circ, _, asg = setup
-    P = len(toks) - N_PROMPT
-    assert circ.result["logits"].shape == (P, CFG.vocab_size)
+    assert circ.result["logits"].shape == (len(toks) - 1, CFG.vocab_size)
     rows = rows_per_op(asg)
     for op in ("embed", "h.0.ln_1", "h.0.attn.softmax", "h.0.mlp.gelu", "ln_f", "lm_head",
                "generate.argmax"):
