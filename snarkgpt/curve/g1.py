@@ -22,12 +22,11 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from ..field import FQ_MODULUS, FR_MODULUS, Fq, Fr
+from ..field import FQ_MODULUS, FR_MODULUS, Fr
 from ..field.arith import U0, U1, eq, is_zero, load, sbb, store
-from ..field.params import FQ_INV, FQ_ONE, FQ_P, to_limbs
+from ..field.params import FQ_INV, FQ_ONE, FQ_P, from_limbs, to_limbs
 
 _JIT = dict(cache=True, nogil=True)
-_PJIT = dict(cache=True, nogil=True, parallel=True)
 
 ZERO = (U0, U0, U0, U0)
 ONE = FQ_ONE
@@ -435,212 +434,176 @@ def limbs_lt_q(a):
 # ---------------------------------------------------------------------------------------------
 
 
-# Parallel loops call a serial per-element body: Numba's parfor analysis cannot digest the
-# nested tuples (points as tuples of limb tuples) when they appear directly in a prange body.
+# Most kernels here are serial: they are cheap per point (a few products) and a parallel
+# kernel costs extra compile time. The heavy ones (scalar_mul, sqrt, the MSM and fixed-base
+# loops) run in parallel; their prange bodies call a serial per-element function because
+# Numba's parfor analysis cannot digest nested tuples (points as tuples of limb tuples).
 @nb.njit(**_JIT)
-def _b_add_den(a, b, den, case, i):
-    x1, y1 = aff_load(a, i)
-    x2, y2 = aff_load(b, i)
-    d, c = aff_den(x1, y1, x2, y2)
-    store(den, i, d)
-    case[i] = c
-
-
-@nb.njit(**_PJIT)
-def _k_add_den(a, b, den, case):
-    for i in nb.prange(a.shape[0]):
-        _b_add_den(a, b, den, case, i)
-
-
-@nb.njit(**_JIT)
-def _b_add_finish(a, b, inv, case, out, i):
-    x1, y1 = aff_load(a, i)
-    x2, y2 = aff_load(b, i)
-    x3, y3 = aff_finish(x1, y1, x2, y2, case[i], load(inv, i))
-    aff_store(out, i, x3, y3)
-
-
-@nb.njit(**_PJIT)
-def _k_add_finish(a, b, inv, case, out):
-    for i in nb.prange(a.shape[0]):
-        _b_add_finish(a, b, inv, case, out, i)
+def _k_add(a, b, out, prefix):
+    """out = a + b elementwise, affine, one shared inversion (Montgomery's trick)."""
+    n = a.shape[0]
+    acc = ONE
+    for i in range(n):
+        x1, y1 = aff_load(a, i)
+        x2, y2 = aff_load(b, i)
+        den, case = aff_den(x1, y1, x2, y2)
+        store(prefix, i, acc)
+        acc = fq_mul(acc, den)
+    inv = fq_inv(acc)
+    for i in range(n - 1, -1, -1):
+        x1, y1 = aff_load(a, i)
+        x2, y2 = aff_load(b, i)
+        den, case = aff_den(x1, y1, x2, y2)
+        invd = fq_mul(inv, load(prefix, i))
+        inv = fq_mul(inv, den)
+        x3, y3 = aff_finish(x1, y1, x2, y2, case, invd)
+        aff_store(out, i, x3, y3)
 
 
 @nb.njit(**_JIT)
-def _b_neg(a, out, i):
-    for k in range(4):
-        out[i, k] = a[i, k]
-    y = fq_neg((a[i, 4], a[i, 5], a[i, 6], a[i, 7]))
-    for k in range(4):
-        out[i, 4 + k] = y[k]
-
-
-@nb.njit(**_PJIT)
 def _k_neg(a, out):
-    for i in nb.prange(a.shape[0]):
-        _b_neg(a, out, i)
+    for i in range(a.shape[0]):
+        x, y = aff_load(a, i)
+        aff_store(out, i, x, fq_neg(y))
 
 
 @nb.njit(**_JIT)
-def _b_on_curve(a, i):
-    x, y = aff_load(a, i)
-    if aff_is_inf(x, y):
-        return True
-    if not (limbs_lt_q(x) and limbs_lt_q(y)):
-        return False
-    rhs = fq_add(fq_mul(fq_sqr(x), x), B3)
-    return eq(fq_sqr(y), rhs)
-
-
-@nb.njit(**_PJIT)
 def _k_on_curve(a, out):
-    for i in nb.prange(a.shape[0]):
-        out[i] = _b_on_curve(a, i)
+    for i in range(a.shape[0]):
+        x, y = aff_load(a, i)
+        if aff_is_inf(x, y):
+            out[i] = True
+        elif not (limbs_lt_q(x) and limbs_lt_q(y)):
+            out[i] = False
+        else:
+            out[i] = eq(fq_sqr(y), fq_add(fq_mul(fq_sqr(x), x), B3))
 
 
 @nb.njit(**_JIT)
-def _b_to_jac(a, out, i):
-    x, y = aff_load(a, i)
-    if aff_is_inf(x, y):
-        x, y, z = ONE, ONE, ZERO
-    else:
-        z = ONE
-    for k in range(4):
-        out[i, k] = x[k]
-        out[i, 4 + k] = y[k]
-        out[i, 8 + k] = z[k]
-
-
-@nb.njit(**_PJIT)
 def _k_to_jac(a, out):
-    for i in nb.prange(a.shape[0]):
-        _b_to_jac(a, out, i)
-
-
-@nb.njit(**_PJIT)
-def _k_jac_zinv_in(jac, zs):
-    for i in nb.prange(jac.shape[0]):
+    for i in range(a.shape[0]):
+        x, y = aff_load(a, i)
+        z = ONE
+        if aff_is_inf(x, y):
+            x, y, z = ONE, ONE, ZERO
         for k in range(4):
-            zs[i, k] = jac[i, 8 + k]
+            out[i, k] = x[k]
+            out[i, 4 + k] = y[k]
+            out[i, 8 + k] = z[k]
+
+
+@nb.njit(inline="always")
+def _jac_load(jac, i):
+    return ((jac[i, 0], jac[i, 1], jac[i, 2], jac[i, 3]),
+            (jac[i, 4], jac[i, 5], jac[i, 6], jac[i, 7]),
+            (jac[i, 8], jac[i, 9], jac[i, 10], jac[i, 11]))
 
 
 @nb.njit(**_JIT)
-def _b_jac_finish(jac, zinv, out, i):
-    zi = load(zinv, i)
-    if is_zero(zi):
-        aff_store(out, i, ZERO, ZERO)
-        return
-    X = (jac[i, 0], jac[i, 1], jac[i, 2], jac[i, 3])
-    Y = (jac[i, 4], jac[i, 5], jac[i, 6], jac[i, 7])
-    zi2 = fq_sqr(zi)
-    aff_store(out, i, fq_mul(X, zi2), fq_mul(Y, fq_mul(zi2, zi)))
-
-
-@nb.njit(**_PJIT)
-def _k_jac_finish(jac, zinv, out):
-    for i in nb.prange(jac.shape[0]):
-        _b_jac_finish(jac, zinv, out, i)
-
-
-@nb.njit(**_JIT)
-def _b_xyzz_zin(p, zs, i):
-    X, Y, ZZ, ZZZ = xyzz_load(p, i)
-    store(zs, i, fq_mul(ZZ, ZZZ))
-
-
-@nb.njit(**_PJIT)
-def _k_xyzz_zin(p, zs):
-    """ZZ * ZZZ, whose inverse gives both 1/ZZ and 1/ZZZ."""
-    for i in nb.prange(p.shape[0]):
-        _b_xyzz_zin(p, zs, i)
+def _k_jac_to_affine(jac, out, prefix):
+    """Jacobian -> affine with one inversion of all the (non-zero) Z's."""
+    n = jac.shape[0]
+    acc = ONE
+    for i in range(n):
+        X, Y, Z = _jac_load(jac, i)
+        store(prefix, i, acc)
+        if not is_zero(Z):
+            acc = fq_mul(acc, Z)
+    inv = fq_inv(acc)
+    for i in range(n - 1, -1, -1):
+        X, Y, Z = _jac_load(jac, i)
+        if is_zero(Z):
+            aff_store(out, i, ZERO, ZERO)
+            continue
+        zi = fq_mul(inv, load(prefix, i))
+        inv = fq_mul(inv, Z)
+        zi2 = fq_sqr(zi)
+        aff_store(out, i, fq_mul(X, zi2), fq_mul(Y, fq_mul(zi2, zi)))
 
 
 @nb.njit(**_JIT)
-def _b_xyzz_finish(p, inv, out, i):
-    t = load(inv, i)
-    if is_zero(t):
-        aff_store(out, i, ZERO, ZERO)
-        return
-    X, Y, ZZ, ZZZ = xyzz_load(p, i)
-    aff_store(out, i, fq_mul(X, fq_mul(ZZZ, t)), fq_mul(Y, fq_mul(ZZ, t)))
-
-
-@nb.njit(**_PJIT)
-def _k_xyzz_finish(p, inv, out):
-    for i in nb.prange(p.shape[0]):
-        _b_xyzz_finish(p, inv, out, i)
-
-
-@nb.njit(**_JIT)
-def _b_scalar_mul(pts, sc, single, out, i):
-    j = np.int64(0) if single else np.int64(i)
-    x, y = aff_load(pts, j)
-    X, Y, Z = ONE, ONE, ZERO
-    for li in range(3, -1, -1):
-        w = sc[i, li]
-        for bit in range(63, -1, -1):
-            X, Y, Z = jac_dbl(X, Y, Z)
-            if (w >> np.uint64(bit)) & U1:
-                X, Y, Z = jac_madd(X, Y, Z, x, y)
-    for k in range(4):
-        out[i, k] = X[k]
-        out[i, 4 + k] = Y[k]
-        out[i, 8 + k] = Z[k]
-
-
-@nb.njit(**_PJIT)
-def _k_scalar_mul(pts, sc, single, out):
-    """out[i] = sc[i] * pts[i or 0] (Jacobian), left-to-right double-and-add on canonical limbs."""
-    for i in nb.prange(sc.shape[0]):
-        _b_scalar_mul(pts, sc, single, out, i)
+def _k_xyzz_to_affine(p, out, prefix):
+    """XYZZ -> affine: invert t = ZZ*ZZZ for all points at once; 1/ZZ = ZZZ/t, 1/ZZZ = ZZ/t."""
+    n = p.shape[0]
+    acc = ONE
+    for i in range(n):
+        X, Y, ZZ, ZZZ = xyzz_load(p, i)
+        store(prefix, i, acc)
+        if not is_zero(ZZ):
+            acc = fq_mul(acc, fq_mul(ZZ, ZZZ))
+    inv = fq_inv(acc)
+    for i in range(n - 1, -1, -1):
+        X, Y, ZZ, ZZZ = xyzz_load(p, i)
+        if is_zero(ZZ):
+            aff_store(out, i, ZERO, ZERO)
+            continue
+        t = fq_mul(ZZ, ZZZ)
+        ti = fq_mul(inv, load(prefix, i))
+        inv = fq_mul(inv, t)
+        aff_store(out, i, fq_mul(X, fq_mul(ZZZ, ti)), fq_mul(Y, fq_mul(ZZ, ti)))
 
 
 @nb.njit(**_JIT)
-def _b_sqrt(a, out, ok, i):
-    v = load(a, i)
-    s = fq_pow(v, SQRT_EXP)
-    store(out, i, s)
-    ok[i] = eq(fq_sqr(s), v)
-
-
-@nb.njit(**_PJIT)
-def _k_sqrt(a, out, ok):
-    for i in nb.prange(a.shape[0]):
-        _b_sqrt(a, out, ok, i)
+def _k_scalar_mul(pts, sc, single, out, lo, hi):
+    """out[i] = sc[i] * pts[i or 0] (Jacobian) for lo <= i < hi: left-to-right double-and-add
+    on canonical limbs."""
+    for i in range(lo, hi):
+        j = 0 if single else i
+        x, y = aff_load(pts, j)
+        X, Y, Z = ONE, ONE, ZERO
+        for li in range(3, -1, -1):
+            w = sc[i, li]
+            for bit in range(63, -1, -1):
+                X, Y, Z = jac_dbl(X, Y, Z)
+                if (w >> np.uint64(bit)) & U1:
+                    X, Y, Z = jac_madd(X, Y, Z, x, y)
+        for k in range(4):
+            out[i, k] = X[k]
+            out[i, 4 + k] = Y[k]
+            out[i, 8 + k] = Z[k]
 
 
 @nb.njit(**_JIT)
-def _b_rhs(x, out, i):
-    v = load(x, i)
-    store(out, i, fq_add(fq_mul(fq_sqr(v), v), B3))
+def _k_sqrt(a, out, ok, lo, hi):
+    """out = a^((q+1)/4), ok = (out^2 == a), for rows lo..hi."""
+    for i in range(lo, hi):
+        v = load(a, i)
+        s = fq_pow(v, SQRT_EXP)
+        store(out, i, s)
+        ok[i] = eq(fq_sqr(s), v)
 
 
-@nb.njit(**_PJIT)
+@nb.njit(**_JIT)
 def _k_rhs(x, out):
-    for i in nb.prange(x.shape[0]):
-        _b_rhs(x, out, i)
+    for i in range(x.shape[0]):
+        v = load(x, i)
+        store(out, i, fq_add(fq_mul(fq_sqr(v), v), B3))
 
 
 @nb.njit(**_JIT)
-def _b_gt(a, c, i):
-    return limbs_gt(load(a, i), c)
-
-
-@nb.njit(**_PJIT)
 def _k_gt(a, c, out):
-    for i in nb.prange(a.shape[0]):
-        out[i] = _b_gt(a, c, i)
+    for i in range(a.shape[0]):
+        out[i] = limbs_gt(load(a, i), c)
 
 
 @nb.njit(**_JIT)
-def _b_ge_q(a, i):
-    return not limbs_lt_q(load(a, i))
-
-
-@nb.njit(**_PJIT)
 def _k_ge_q(a, out):
-    for i in nb.prange(a.shape[0]):
-        out[i] = _b_ge_q(a, i)
+    for i in range(a.shape[0]):
+        out[i] = not limbs_lt_q(load(a, i))
+
+
+@nb.njit(**_JIT)
+def _k_mont(a, c, out):
+    """out = a * c / 2^256: c = 1 leaves Montgomery form, c = 2^512 mod q enters it."""
+    for i in range(a.shape[0]):
+        store(out, i, fq_mul(load(a, i), c))
+
+
+@nb.njit(**_JIT)
+def _k_cond_neg(a, flip):
+    for i in range(a.shape[0]):
+        if flip[i]:
+            store(a, i, fq_neg(load(a, i)))
 
 
 # ---- fixed-base multiplication ----------------------------------------------------------------
@@ -656,19 +619,14 @@ def _fb_bases(b, w, nwin, out):
 
 
 @nb.njit(**_JIT)
-def _b_fb_table(bases_aff, half, out, j):
-    x, y = aff_load(bases_aff, j)
-    X, Y, ZZ, ZZZ = ONE, ONE, ZERO, ZERO
-    for d in range(half):
-        X, Y, ZZ, ZZZ = xyzz_madd(X, Y, ZZ, ZZZ, x, y)
-        xyzz_store(out, j * half + d, X, Y, ZZ, ZZZ)
-
-
-@nb.njit(**_PJIT)
 def _fb_table(bases_aff, half, out):
     """out[j * half + d - 1] = d * base_j (XYZZ), d = 1..half."""
-    for j in nb.prange(bases_aff.shape[0]):
-        _b_fb_table(bases_aff, half, out, j)
+    for j in range(bases_aff.shape[0]):
+        x, y = aff_load(bases_aff, j)
+        X, Y, ZZ, ZZZ = ONE, ONE, ZERO, ZERO
+        for d in range(half):
+            X, Y, ZZ, ZZZ = xyzz_madd(X, Y, ZZ, ZZZ, x, y)
+            xyzz_store(out, j * half + d, X, Y, ZZ, ZZZ)
 
 
 @nb.njit(inline="always")
@@ -728,49 +686,45 @@ def _fb_chunk(table, half, w, j, sc, negf, lo, hi, out, carry, prefix, dig):
         aff_store(out, i, x3, y3)
 
 
-@nb.njit(**_PJIT)
-def _fb_window(table, half, w, j, sc, negf, out, carry, chunk):
-    """One window over all scalars, chunks in parallel: the window's table slice (2^(w-1)
-    points) stays in cache while every scalar visits it."""
-    n = sc.shape[0]
-    nchunks = (n + chunk - 1) // chunk
-    for c in nb.prange(nchunks):
-        lo = np.int64(c) * chunk
-        hi = min(n, lo + chunk)
-        prefix = np.empty((hi - lo, 4), np.uint64)
-        dig = np.empty(hi - lo, np.int64)
-        _fb_chunk(table, half, w, j, sc, negf, lo, hi, out, carry, prefix, dig)
+@nb.njit(**_JIT)
+def _fb_range(table, half, w, nwin, sc, negf, out, lo, hi, chunk):
+    """Scalars lo..hi, window-major: the window's table slice (2^(w-1) points) stays in cache
+    while every scalar of the range visits it; each window goes in chunks (one inversion each)."""
+    m = hi - lo
+    carry = np.zeros(sc.shape[0], np.uint8)
+    prefix = np.empty((min(chunk, m), 4), np.uint64)
+    dig = np.empty(min(chunk, m), np.int64)
+    for i in range(lo, hi):
+        aff_store(out, i, ZERO, ZERO)
+    for j in range(nwin):
+        for a in range(lo, hi, chunk):
+            _fb_chunk(table, half, w, j, sc, negf, a, min(hi, a + chunk), out, carry, prefix, dig)
 
 
 @nb.njit(**_JIT)
-def _b_fold(sc, half_r, r, out, negf, bits, i):
-    v = load(sc, i)
-    neg = limbs_gt(v, half_r)
-    if neg:
-        t0, b = sbb(r[0], v[0], U0)
-        t1, b = sbb(r[1], v[1], b)
-        t2, b = sbb(r[2], v[2], b)
-        t3, b = sbb(r[3], v[3], b)
-        v = (t0, t1, t2, t3)
-    store(out, i, v)
-    negf[i] = 1 if neg else 0
-    nbits = 0
-    for k in range(3, -1, -1):
-        if v[k] != U0:
-            x = v[k]
-            nbits = 64 * k
-            while x != U0:
-                x >>= U1
-                nbits += 1
-            break
-    bits[i] = nbits
-
-
-@nb.njit(**_PJIT)
 def _k_fold(sc, half_r, r, out, negf, bits):
     """Canonical scalars -> (min(s, r - s), flag s > r/2, bit length of that minimum)."""
-    for i in nb.prange(sc.shape[0]):
-        _b_fold(sc, half_r, r, out, negf, bits, i)
+    for i in range(sc.shape[0]):
+        v = load(sc, i)
+        neg = limbs_gt(v, half_r)
+        if neg:
+            t0, b = sbb(r[0], v[0], U0)
+            t1, b = sbb(r[1], v[1], b)
+            t2, b = sbb(r[2], v[2], b)
+            t3, b = sbb(r[3], v[3], b)
+            v = (t0, t1, t2, t3)
+        store(out, i, v)
+        negf[i] = 1 if neg else 0
+        nbits = 0
+        for k in range(3, -1, -1):
+            if v[k] != U0:
+                x = v[k]
+                nbits = 64 * k
+                while x != U0:
+                    x >>= U1
+                    nbits += 1
+                break
+        bits[i] = nbits
 
 
 # ---------------------------------------------------------------------------------------------
@@ -783,6 +737,31 @@ _R_LIMBS = to_limbs(FR_MODULUS)
 
 def _threads() -> int:
     return max(1, nb.get_num_threads())
+
+
+# Parallelism: the kernels are compiled with nogil=True, so plain Python threads run them
+# concurrently. This avoids Numba's parallel=True machinery (and its compile time); the
+# thread count follows numba.get_num_threads() / NUMBA_NUM_THREADS.
+_POOL = {}
+
+
+def parallel_ranges(fn, n: int, min_per_thread: int = 1, tasks: int | None = None) -> None:
+    """Run fn(lo, hi) over a split of range(n) into about one piece per thread."""
+    threads = _threads()
+    k = tasks or max(1, min(threads, n // max(1, min_per_thread)))
+    if k <= 1 or n <= 1:
+        if n:
+            fn(0, n)
+        return
+    step = -(-n // k)
+    bounds = [(lo, min(n, lo + step)) for lo in range(0, n, step)]
+    pool = _POOL.get(threads)
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+        pool = _POOL[threads] = ThreadPoolExecutor(max_workers=threads,
+                                                   thread_name_prefix="snarkgpt-g1")
+    for f in [pool.submit(fn, lo, hi) for lo, hi in bounds]:
+        f.result()
 
 
 def _points(a, name="points"):
@@ -803,6 +782,28 @@ def _ret(out, single):
 
 def _ints_to_limbs(vals) -> np.ndarray:
     return np.array([to_limbs(v) for v in vals], dtype=np.uint64).reshape(len(vals), 4)
+
+
+_MONT_ONE_RAW = (U1, U0, U0, U0)
+_R2 = to_limbs(_R * _R % FQ_MODULUS)
+
+
+def fq_to_canonical(a: np.ndarray) -> np.ndarray:
+    """Fq Montgomery (n, 4) -> canonical limbs."""
+    a = np.ascontiguousarray(a)
+    out = np.empty_like(a)
+    if a.shape[0]:
+        _k_mont(a, _MONT_ONE_RAW, out)
+    return out
+
+
+def fq_from_canonical(c: np.ndarray) -> np.ndarray:
+    """Canonical Fq limbs (n, 4), each < q -> Montgomery form."""
+    c = np.ascontiguousarray(c)
+    out = np.empty_like(c)
+    if c.shape[0]:
+        _k_mont(c, _R2, out)
+    return out
 
 
 def scalars_canonical(scalars) -> np.ndarray:
@@ -857,8 +858,8 @@ def from_affine_ints(pairs) -> np.ndarray:
     ys = [0 if p is None else int(p[1]) % FQ_MODULUS for p in pairs]
     out = np.zeros((len(pairs), 8), dtype=np.uint64)
     if pairs:
-        out[:, :4] = Fq.from_ints(xs)
-        out[:, 4:] = Fq.from_ints(ys)
+        out[:, :4] = fq_from_canonical(_ints_to_limbs(xs))
+        out[:, 4:] = fq_from_canonical(_ints_to_limbs(ys))
     return out
 
 
@@ -866,8 +867,8 @@ def to_affine_ints(points) -> list:
     """(n, 8) -> [(x, y) canonical ints, or None for infinity]."""
     a, _ = _points(points)
     inf = ~a.any(axis=1)
-    xs = Fq.to_ints(a[:, :4]) if len(a) else []
-    ys = Fq.to_ints(a[:, 4:]) if len(a) else []
+    xs = [from_limbs(r) for r in fq_to_canonical(a[:, :4])]
+    ys = [from_limbs(r) for r in fq_to_canonical(a[:, 4:])]
     return [None if inf[i] else (xs[i], ys[i]) for i in range(len(a))]
 
 
@@ -958,11 +959,7 @@ def add(a, b) -> np.ndarray:
     n = a.shape[0]
     out = np.empty_like(a)
     if n:
-        den = np.empty((n, 4), np.uint64)
-        case = np.empty(n, np.int64)
-        _k_add_den(a, b, den, case)
-        inv = Fq.batch_inverse(den)
-        _k_add_finish(a, b, inv, case, out)
+        _k_add(a, b, out, np.empty((n, 4), np.uint64))
     return _ret(out, sa and sb)
 
 
@@ -991,10 +988,7 @@ def batch_to_affine(jac) -> np.ndarray:
     n = jac.shape[0]
     out = np.empty((n, 8), np.uint64)
     if n:
-        zs = np.empty((n, 4), np.uint64)
-        _k_jac_zinv_in(jac, zs)
-        zinv = Fq.batch_inverse(zs, allow_zero=True)
-        _k_jac_finish(jac, zinv, out)
+        _k_jac_to_affine(jac, out, np.empty((n, 4), np.uint64))
     return out
 
 
@@ -1006,10 +1000,7 @@ def xyzz_to_affine(p) -> np.ndarray:
     n = p.shape[0]
     out = np.empty((n, 8), np.uint64)
     if n:
-        zs = np.empty((n, 4), np.uint64)
-        _k_xyzz_zin(p, zs)
-        inv = Fq.batch_inverse(zs, allow_zero=True)
-        _k_xyzz_finish(p, inv, out)
+        _k_xyzz_to_affine(p, out, np.empty((n, 4), np.uint64))
     return out
 
 
@@ -1031,7 +1022,7 @@ def scalar_mul(points, scalars) -> np.ndarray:
         raise ValueError(f"G1 scalar_mul: {a.shape[0]} points but {ns} scalars")
     jac = np.empty((ns, 12), np.uint64)
     if ns:
-        _k_scalar_mul(a, canon, single, jac)
+        parallel_ranges(lambda lo, hi: _k_scalar_mul(a, canon, single, jac, lo, hi), ns, 4)
     out = batch_to_affine(jac)
     return out[0] if (single and scalar_single) else out
 
@@ -1078,10 +1069,8 @@ def fixed_base_mul(base, scalars, canonical: bool = False) -> np.ndarray:
     table_x = np.empty((nwin * half, 16), np.uint64)
     _fb_table(xyzz_to_affine(bases), half, table_x)
     table = xyzz_to_affine(table_x)
-    chunk = max(64, min(4096, -(-n // _threads())))
-    carry = np.zeros(n, np.uint8)
-    for j in range(nwin):
-        _fb_window(table, half, w, j, folded, negf, out, carry, chunk)
+    parallel_ranges(lambda lo, hi: _fb_range(table, half, w, nwin, folded, negf, out, lo, hi, 4096),
+                    n, min_per_thread=256)
     return out
 
 
@@ -1115,8 +1104,8 @@ def compress(points) -> bytes:
     if n == 0:
         return b""
     inf = ~a.any(axis=1)
-    xc = Fq.to_canonical(np.ascontiguousarray(a[:, :4]))
-    yc = Fq.to_canonical(np.ascontiguousarray(a[:, 4:]))
+    xc = fq_to_canonical(a[:, :4])
+    yc = fq_to_canonical(a[:, 4:])
     largest = np.empty(n, np.bool_)
     _k_gt(yc, HALF_Q, largest)
     out = _limbs_to_be(xc).copy()
@@ -1173,22 +1162,20 @@ def decompress(data, n: int | None = None) -> np.ndarray:
     _k_ge_q(xc, big)
     if big.any():
         raise ValueError(f"G1 decompress: point {idx[_first(big)]}: x is not canonical (x >= q)")
-    x = Fq.from_canonical(xc)
+    x = fq_from_canonical(xc)
     rhs = np.empty_like(x)
     _k_rhs(x, rhs)
     y = np.empty_like(x)
     ok = np.empty(idx.size, np.bool_)
-    _k_sqrt(rhs, y, ok)
+    parallel_ranges(lambda lo, hi: _k_sqrt(rhs, y, ok, lo, hi), idx.size, 64)
     if not ok.all():
         raise ValueError(f"G1 decompress: point {idx[_first(~ok)]}: x is not on the curve "
                          "(x^3 + 3 is not a square in Fq)")
-    yc = Fq.to_canonical(y)
+    yc = fq_to_canonical(y)
     is_large = np.empty(idx.size, np.bool_)
     _k_gt(yc, HALF_Q, is_large)
     want_large = flags[fin] == _M_LARGEST
-    flip = is_large != want_large
-    if flip.any():
-        y[flip] = Fq.neg(np.ascontiguousarray(y[flip]))
+    _k_cond_neg(y, is_large != want_large)
     out[idx, :4] = x
     out[idx, 4:] = y
     return out
@@ -1202,8 +1189,8 @@ def to_bytes_uncompressed(points) -> bytes:
         return b""
     inf = ~a.any(axis=1)
     out = np.empty((n, 64), np.uint8)
-    out[:, :32] = _limbs_to_be(Fq.to_canonical(np.ascontiguousarray(a[:, :4])))
-    out[:, 32:] = _limbs_to_be(Fq.to_canonical(np.ascontiguousarray(a[:, 4:])))
+    out[:, :32] = _limbs_to_be(fq_to_canonical(a[:, :4]))
+    out[:, 32:] = _limbs_to_be(fq_to_canonical(a[:, 4:]))
     out[inf] = 0
     out[inf, 0] = _M_INFINITY
     return out.tobytes()
@@ -1239,8 +1226,8 @@ def from_bytes_uncompressed(data, n: int | None = None) -> np.ndarray:
         if big.any():
             raise ValueError(f"G1 from_bytes_uncompressed: point {fin[_first(big)]}: "
                              f"{name} is not canonical (>= q)")
-    out[fin, :4] = Fq.from_canonical(xc)
-    out[fin, 4:] = Fq.from_canonical(yc)
+    out[fin, :4] = fq_from_canonical(xc)
+    out[fin, 4:] = fq_from_canonical(yc)
     ok = is_on_curve(out[fin])
     if not ok.all():
         raise ValueError(f"G1 from_bytes_uncompressed: point {fin[_first(~ok)]}: not on the curve")

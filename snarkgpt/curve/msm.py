@@ -24,10 +24,10 @@ import numba as nb
 import numpy as np
 
 from ..field import Fr
-from .g1 import (ONE, ZERO, _JIT, _PJIT, aff_den, aff_finish, aff_load, aff_store, fq_inv,
+from .g1 import (ONE, ZERO, _JIT, aff_den, aff_finish, aff_load, aff_store, fq_inv,
                  fq_mul, fq_sub, load, store, xyzz_add, xyzz_dbl, xyzz_load, xyzz_madd,
                  xyzz_store, xyzz_to_affine, _points, fixed_base_mul, fold_scalars,
-                 generator)
+                 generator, parallel_ranges, _threads)
 
 # Cost model, in units of one Fq multiplication (measured on x86-64, per window):
 _SORT = 2.5        # per point: digit, histogram and the scatter into bucket order
@@ -89,7 +89,6 @@ def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k):
     """XYZZ sum over points idx[lo:hi] of sc[i] * (+-)pts[idx[i]] into out[k]."""
     m = hi - lo
     half = 1 << (c - 1)
-    full = 1 << c
     carry = np.zeros(m, np.uint8)
     dig = np.empty(m, np.int32)
     cnt = np.zeros(half + 1, np.int64)
@@ -190,17 +189,21 @@ def _pip_empty(out, k):
     xyzz_store(out, k, ONE, ONE, ZERO, ZERO)
 
 
-@nb.njit(**_PJIT)
 def _pip_run(pts, idx, sc, negf, c, nwin, nchunks, out):
+    """Pippenger over idx/sc/negf split into nchunks pieces, one per thread; out[k] gets the
+    XYZZ sum of piece k (the identity for an empty piece)."""
     m = sc.shape[0]
-    step = (m + nchunks - 1) // nchunks
-    for k in nb.prange(nchunks):
-        lo = np.int64(k) * step
+    step = -(-m // nchunks)
+
+    def piece(k, _):
+        lo = k * step
         hi = min(m, lo + step)
         if lo < hi:
-            _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, np.int64(k))
+            _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k)
         else:
-            _pip_empty(out, np.int64(k))
+            _pip_empty(out, k)
+
+    parallel_ranges(piece, nchunks, tasks=nchunks) if nchunks > 1 else piece(0, 1)
 
 
 @nb.njit(**_JIT)
@@ -210,10 +213,6 @@ def _xyzz_sum(parts, out):
         BX, BY, BZZ, BZZZ = xyzz_load(parts, k)
         AX, AY, AZZ, AZZZ = xyzz_add(AX, AY, AZZ, AZZZ, BX, BY, BZZ, BZZZ)
     xyzz_store(out, 0, AX, AY, AZZ, AZZZ)
-
-
-def _threads() -> int:
-    return max(1, nb.get_num_threads())
 
 
 def _nwin(bits: int, c: int) -> int:
