@@ -18,13 +18,10 @@ in the prime-order subgroup and an on-curve check is a full membership check.
 """
 import numba as nb
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
 from ..field import FQ_MODULUS, FR_MODULUS, Fr
-from ..field.arith import U0, U1, eq, is_zero, load, sbb, store
-from ..field.params import FQ_INV, FQ_ONE, FQ_P, from_limbs, to_limbs
+from ..field.arith import U0, U1, eq, fq_add, fq_mul, fq_neg, fq_sub, is_zero, load, sbb, store
+from ..field.params import FQ_ONE, FQ_P, from_limbs, to_limbs
 
 _JIT = dict(cache=True, nogil=True)
 
@@ -37,110 +34,9 @@ SQRT_EXP = to_limbs((FQ_MODULUS + 1) // 4)            # q = 3 mod 4, so sqrt(a) 
 HALF_Q = to_limbs((FQ_MODULUS - 1) // 2)
 GEN_X, GEN_Y = 1, 2
 
-# ---------------------------------------------------------------------------------------------
-# Fq arithmetic emitted directly as LLVM IR.
-#
-# The point formulas chain a dozen or more field operations; written with the Numba-level
-# limb kernels of field/arith.py, each would be inlined into Numba IR and the formulas take
-# minutes to compile. As intrinsics they are one IR node each for Numba and straight-line
-# code for LLVM: the same CIOS Montgomery product (i128 multiply-accumulate, one `mul`/`mulx`
-# per limb product) and i256 add/sub with one conditional correction, modulus folded in.
-# ---------------------------------------------------------------------------------------------
-_I64 = ir.IntType(64)
-_I128 = ir.IntType(128)
-_I256 = ir.IntType(256)
-_T4 = types.UniTuple(types.uint64, 4)
-_P_LIMBS = [int(v) for v in FQ_P]
-_P_INT = FQ_MODULUS
-_INV = int(FQ_INV)
-
-
-def _to256(builder, tup):
-    acc = ir.Constant(_I256, 0)
-    for k in range(4):
-        v = builder.zext(builder.extract_value(tup, k), _I256)
-        if k:
-            v = builder.shl(v, ir.Constant(_I256, 64 * k))
-        acc = builder.or_(acc, v)
-    return acc
-
-
-def _from256(context, builder, sig, v):
-    limbs = [builder.trunc(builder.lshr(v, ir.Constant(_I256, 64 * k)) if k else v, _I64)
-             for k in range(4)]
-    return context.make_tuple(builder, sig.return_type, limbs)
-
-
-def _reduce_once(builder, v):
-    p = ir.Constant(_I256, _P_INT)
-    return builder.select(builder.icmp_unsigned(">=", v, p), builder.sub(v, p), v)
-
-
-@intrinsic
-def fq_add(typingctx, a, b):
-    """a + b mod q (Montgomery or not: addition does not care)."""
-    sig = _T4(_T4, _T4)
-
-    def codegen(context, builder, signature, args):
-        s = builder.add(_to256(builder, args[0]), _to256(builder, args[1]))   # < 2^255
-        return _from256(context, builder, signature, _reduce_once(builder, s))
-
-    return sig, codegen
-
-
-@intrinsic
-def fq_sub(typingctx, a, b):
-    """a - b mod q."""
-    sig = _T4(_T4, _T4)
-
-    def codegen(context, builder, signature, args):
-        x, y = _to256(builder, args[0]), _to256(builder, args[1])
-        d = builder.sub(x, y)
-        r = builder.select(builder.icmp_unsigned("<", x, y),
-                           builder.add(d, ir.Constant(_I256, _P_INT)), d)
-        return _from256(context, builder, signature, r)
-
-    return sig, codegen
-
-
-@intrinsic
-def fq_mul(typingctx, a, b):
-    """Montgomery product a*b/2^256 mod q (CIOS; inputs < q < 2^254, so one final subtraction)."""
-    sig = _T4(_T4, _T4)
-
-    def codegen(context, builder, signature, args):
-        A = [builder.extract_value(args[0], k) for k in range(4)]
-        B = [builder.extract_value(args[1], k) for k in range(4)]
-
-        def c64(v):
-            return ir.Constant(_I64, v)
-
-        def mac(acc, x, y, carry):
-            s = builder.mul(builder.zext(x, _I128), builder.zext(y, _I128))
-            s = builder.add(s, builder.zext(acc, _I128))
-            s = builder.add(s, builder.zext(carry, _I128))
-            return builder.trunc(s, _I64), builder.trunc(builder.lshr(s, ir.Constant(_I128, 64)), _I64)
-
-        t = [c64(0)] * 4
-        for i in range(4):
-            c = c64(0)
-            for j in range(4):
-                t[j], c = mac(t[j], A[i], B[j], c)
-            t4 = c
-            m = builder.mul(t[0], c64(_INV))
-            _, c = mac(t[0], m, c64(_P_LIMBS[0]), c64(0))
-            for j in range(1, 4):
-                t[j - 1], c = mac(t[j], m, c64(_P_LIMBS[j]), c)
-            t[3] = builder.add(t4, c)      # < 2q < 2^255: no carry out
-        v = ir.Constant(_I256, 0)
-        for k in range(4):
-            w = builder.zext(t[k], _I256)
-            if k:
-                w = builder.shl(w, ir.Constant(_I256, 64 * k))
-            v = builder.or_(v, w)
-        return _from256(context, builder, signature, _reduce_once(builder, v))
-
-    return sig, codegen
+# Fq arithmetic: the straight-line LLVM intrinsics of field/arith.py (Comba Montgomery
+# product, i256 add/sub). Each is one opaque node for Numba, which keeps the point formulas
+# quick to compile.
 
 
 @nb.njit(inline="always")
@@ -151,13 +47,6 @@ def fq_sqr(a):
 @nb.njit(inline="always")
 def fq_dbl(a):
     return fq_add(a, a)
-
-
-@nb.njit(inline="always")
-def fq_neg(a):
-    if is_zero(a):
-        return a
-    return fq_sub(ZERO, a)
 
 
 @nb.njit(inline="always")
