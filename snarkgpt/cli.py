@@ -110,20 +110,37 @@ def _prove(keydir, prompt, max_new, out, stats=None):
     return card, st, proof, seconds
 
 
+def check_request(card, toks, max_new_tokens, out=None):
+    """Refuse a request that cannot be proven before the (slow) proving key is built."""
+    import os
+    from .model.statement import Statement
+    if max_new_tokens < 1:
+        raise UsageError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
+    Statement(tuple(toks), (0,) * max_new_tokens, int(card["max_tokens"]))  # length checks
+    if out is not None:
+        parent = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(parent):
+            raise UsageError(f"{out}: the folder {parent} does not exist")
+        if os.path.isdir(out):
+            raise UsageError(f"{out} is a folder: give the proof file's path")
+
+
 def cmd_prove(args) -> int:
     import os
     from .model.keys import read_card
     card = read_card(args.keys)
     toks = prompt_tokens(args, card)
+    check_request(card, toks, args.max_new_tokens, args.out)
     card, st, proof, seconds = _prove(args.keys, toks, args.max_new_tokens, args.out)
     size = os.path.getsize(args.out)
     text = decode(card, list(st.output))
     result = {"model_fingerprint": card["fingerprint"], "prompt_tokens": list(st.prompt),
               "output_tokens": list(st.output), "text": text, "prove_seconds": seconds,
-              "proof_bytes": size, "k": card["k"]}
+              "proof_bytes": len(proof), "proof_file_bytes": size, "k": card["k"],
+              "insecure_setup": card["insecure_setup"]}
     emit(result, args.json, [
         f"generated: {text!r}" if text is not None else f"generated tokens: {list(st.output)}",
-        f"proof written to {args.out} ({size} bytes) in {seconds:.2f} s",
+        f"proof written to {args.out} ({size} bytes; PLONK proof {len(proof)} bytes) in {seconds:.2f} s",
         f"model fingerprint: {card['fingerprint']}"])
     return 0
 
@@ -145,12 +162,14 @@ def cmd_verify(args) -> int:
         valid = verify_statement(vk, st, proof)
         reason = None if valid else "the proof does not verify"
     ms = (time.perf_counter() - t) * 1e3
+    file_bytes = open(args.proof, "rb").read()
     if args.log:
-        audit.append(args.log, audit.record_for(open(args.proof, "rb").read(), valid))
+        audit.append(args.log, audit.record_for(file_bytes, valid))
     text = decode(card, list(st.output))
     result = {"valid": valid, "model_fingerprint": header["fingerprint"],
               "prompt_tokens": list(st.prompt), "output_tokens": list(st.output), "text": text,
-              "verify_ms": ms, "proof_bytes": len(proof), "k": card["k"],
+              "verify_ms": ms, "proof_bytes": len(proof), "proof_file_bytes": len(file_bytes),
+              "k": card["k"],
               "insecure_setup": card["insecure_setup"]}
     if reason:
         result["reason"] = reason
@@ -193,6 +212,7 @@ def cmd_demo(args) -> int:
         setup("bundled", keydir, max_tokens=args.max_tokens, progress=progress)
     card = read_card(keydir)
     prompt = prompt_tokens(args, card)
+    check_request(card, prompt, args.max_new_tokens)
     out = os.path.join(keydir, "demo.sgp")
     card, st, proof, prove_s = _prove(keydir, prompt, args.max_new_tokens, out)
     _, vk = load_verifier(keydir)
@@ -243,6 +263,9 @@ def cmd_bench(args) -> int:
     if args.what == "prover":
         from .bench import prover
         return prover.main(args)
+    if args.what == "model":
+        from .bench import model
+        return model.main(args)
     raise UsageError(f"unknown benchmark {args.what!r}")
 
 
@@ -251,8 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("bench", help="benchmarks (medians of several runs)")
-    bench.add_argument("what", choices=["primitives", "prover"])
+    bench.add_argument("what", choices=["primitives", "prover", "model"])
     bench.add_argument("--k", type=int, default=16, help="rows 2^k (bench prover)")
+    bench.add_argument("--config", default=None,
+                       help="bench model: n_layer=..,n_head=..,n_embd=..,block_size=..,vocab_size=..[,seed=..]")
+    bench.add_argument("--max-tokens", type=int, default=None,
+                       help="bench model: statement length (default: block size)")
     bench.add_argument("--json", action="store_true", help="one JSON object on the last line")
     bench.set_defaults(func=cmd_bench)
 

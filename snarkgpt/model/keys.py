@@ -40,6 +40,19 @@ def _atomic_dir(out):
     return tempfile.mkdtemp(prefix=".setup-", dir=parent)
 
 
+def _check_out(out):
+    """`out` may be replaced only if it is absent, an empty folder or a key directory: setup
+    never deletes a folder that holds anything else (a mistyped --out must not lose data)."""
+    if not os.path.lexists(out):
+        return
+    if os.path.islink(out) or not os.path.isdir(out):
+        raise KeyError_(f"{out} exists and is not a folder: choose another --out")
+    entries = os.listdir(out)
+    if entries and CARD not in entries:
+        raise KeyError_(f"{out} exists and is not a key directory (no {CARD}): refusing to "
+                        "overwrite it; choose another --out")
+
+
 def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, progress=print):
     """Calibrate the quantization, build the circuit, generate keys, write KEYDIR atomically.
 
@@ -52,9 +65,12 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     from .weights import load_model, save_npz
 
     t0 = time.perf_counter()
+    _check_out(out)
+    if srs_path is not None and not os.path.isfile(srs_path):
+        raise KeyError_(f"{srs_path}: no such ceremony file")
     model = load_model(model_spec)
     cfg = model.config
-    L = int(max_tokens or cfg.block_size)
+    L = int(cfg.block_size if max_tokens is None else max_tokens)
     if not 2 <= L <= cfg.block_size:
         raise StatementError(f"max tokens must be in [2, {cfg.block_size}] (the block size), got {L}")
     progress(f"calibrating quantization for {cfg} ...")
@@ -100,6 +116,7 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         card["setup_seconds"] = time.perf_counter() - t0
         with open(os.path.join(tmp, CARD), "w") as f:
             json.dump(card, f, indent=1, sort_keys=True)
+        _check_out(out)
         if os.path.exists(out):
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -1,0 +1,127 @@
+"""`snarkgpt bench model --config ...`: setup, prove and verify one generation on random weights.
+
+The model is `random:<config>` (a seed may be given in the config, default 0). The run sets up
+keys once into a temporary directory (INSECURE development setup), proves a generation that
+fills the statement (a prompt of half the maximum length, the rest generated greedily), and
+verifies it with the verifying key alone: `verify_ms` is the median of several in-process
+verifications, the first call (kernel loading) excluded. It also checks that a proof with one
+changed byte is rejected.
+
+Reported: setup_seconds (calibration, circuit, SRS and keygen, written to disk),
+prover_load_seconds (rebuilding the proving key from the key directory), prove_seconds (one
+proof), verify_ms, proof_bytes (the PLONK proof), proof_file_bytes (the .sgp file), k, rows,
+peak_rss_bytes, the prover's stages (seconds) and whether the proof verified.
+"""
+import os
+import shutil
+import statistics
+import tempfile
+import time
+
+from . import report
+from .prover import peak_rss_bytes
+
+VERIFY_REPEATS = 5
+
+
+def model_spec(config: str) -> str:
+    """`random:` + config, refusing an empty config (the model shape must be explicit)."""
+    from ..model.weights import load_model
+    config = config.strip()
+    if config.startswith("random:"):
+        config = config[len("random:"):]
+    if not config:
+        raise ValueError("--config is empty: give n_layer=..,n_head=..,n_embd=..,block_size=..,"
+                         "vocab_size=..")
+    spec = "random:" + config
+    load_model(spec)  # a bad config is reported here, before any work
+    return spec
+
+
+def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=None) -> dict:
+    from ..model.keys import Prover, load_verifier, setup, verify_statement
+    from ..model.statement import Statement, parse_proof_file, write_proof_file
+
+    def say(msg):
+        if progress is not None:
+            progress(msg)
+
+    spec = model_spec(config)
+    tmp = tempfile.mkdtemp(prefix="snarkgpt-bench-model-")
+    try:
+        keydir = os.path.join(tmp, "keys")
+        say(f"setup of {spec} ...")
+        t = time.perf_counter()
+        card = setup(spec, keydir, max_tokens=max_tokens, progress=say)
+        setup_s = time.perf_counter() - t
+
+        t = time.perf_counter()
+        prover = Prover(keydir, progress=say)
+        load_s = time.perf_counter() - t
+        L = prover.L
+        V = card["config"]["vocab_size"]
+        n_prompt = max(1, L // 2)
+        prompt = [(7 * i + 1) % V for i in range(n_prompt)]
+        st = prover.generate(prompt, L - n_prompt)
+        say(f"proving {st.n_prompt} + {st.n_new} tokens ...")
+        stages = {}
+        t = time.perf_counter()
+        proof = prover.prove(st, stats=stages)
+        prove_s = time.perf_counter() - t
+        path = os.path.join(tmp, "bench.sgp")
+        write_proof_file(path, card["fingerprint"], st, proof)
+        file_bytes = os.path.getsize(path)
+
+        # the verifier's side: the key directory's public files and the proof file only
+        _, vk = load_verifier(keydir)
+        _, st2, proof2 = parse_proof_file(open(path, "rb").read())
+        assert st2 == st and proof2 == proof
+        verified = bool(verify_statement(vk, st2, proof2))  # first call: not timed
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            verify_statement(vk, st2, proof2)
+            times.append(time.perf_counter() - t)
+        tampered = bytearray(proof)
+        tampered[len(proof) // 2] ^= 0x01
+        try:
+            tampered_rejected = not verify_statement(vk, st2, bytes(tampered))
+        except ValueError:  # a malformed proof is a rejection too
+            tampered_rejected = True
+        # a statement that claims other output tokens must not verify either
+        other = Statement(st.prompt, ((st.output[0] + 1) % V,) + st.output[1:], L)
+        try:
+            wrong_rejected = not verify_statement(vk, other, proof)
+        except ValueError:
+            wrong_rejected = True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    return {
+        "model": spec, "k": card["k"], "rows": 1 << card["k"], "max_tokens": L,
+        "prompt_tokens": st.n_prompt, "new_tokens": st.n_new,
+        "setup_seconds": setup_s, "prover_load_seconds": load_s, "prove_seconds": prove_s,
+        "verify_ms": statistics.median(times) * 1e3,
+        "proof_bytes": len(proof), "proof_file_bytes": file_bytes,
+        "peak_rss_bytes": peak_rss_bytes(), "verified": verified,
+        "tampered_rejected": bool(tampered_rejected), "wrong_output_rejected": bool(wrong_rejected),
+        "stages": stages,
+    }
+
+
+def main(args) -> int:
+    if not args.config:
+        raise ValueError("bench model needs --config n_layer=..,n_head=..,n_embd=..,block_size=..,"
+                         "vocab_size=..")
+    from ..cli import progress
+    res = run(args.config, max_tokens=args.max_tokens, progress=progress)
+    ok = res["verified"] and res["tampered_rejected"] and res["wrong_output_rejected"]
+    if args.json:
+        report(res, True, "")
+    else:
+        stages = res.pop("stages")
+        report(res, False, f"snarkgpt bench model --config {args.config}")
+        print("  prover stages (s):")
+        for name, s in stages.items():
+            print(f"    {name:<22} {s:.3f}")
+    return 0 if ok else 1
