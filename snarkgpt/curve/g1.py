@@ -608,10 +608,11 @@ def _k_fold(sc, half_r, r, out, negf, bits):
         for k in range(3, -1, -1):
             if v[k] != U0:
                 x = v[k]
-                nbits = 64 * k
-                while x != U0:
-                    x >>= U1
-                    nbits += 1
+                nbits = 64 * k + 1
+                for sh in (32, 16, 8, 4, 2, 1):          # binary search for the top bit
+                    if x >> np.uint64(sh):
+                        x >>= np.uint64(sh)
+                        nbits += sh
                 break
         bits[i] = nbits
 

@@ -33,7 +33,7 @@ from .g1 import (ONE, ZERO, _JIT, aff_den, aff_finish, aff_load, aff_store, fq_i
 _SORT = 2.5        # per point: digit, histogram and the scatter into bucket order
 _ADD = 8.0         # per batch-affine addition in the bucket trees (6 products + traffic)
 _BUCKET = 25.0     # per bucket: XYZZ mixed add + XYZZ add of the running sum
-_BUCKET_LANES = 17.5   # per bucket with the batch-affine lanes (2 affine additions + copy)
+_BUCKET_LANES = 24.0   # per bucket with the batch-affine lanes (2 affine additions, copies, level upkeep)
 _GROUP_OVERHEAD = 20000.0   # Python and thread start-up per group, in multiplications
 _MAX_C = 20
 

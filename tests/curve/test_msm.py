@@ -170,3 +170,13 @@ def test_small_scalars_four_times_faster():
     full = M.bench_msm(18, None, repeats=3)
     small = M.bench_msm(18, 16, repeats=3)
     assert small * 4 <= full, (small, full)
+
+
+def test_fold_scalars_bit_lengths():
+    vals = [0, 1, 2, 3, 255, 256, 2**63, 2**64 - 1, 2**64, 2**100 + 5, 2**200,
+            (R - 1) // 2, (R + 1) // 2, R - 1, R - 2**40]
+    folded, negf, bits = g1.fold_scalars(g1.scalars_canonical(vals))
+    want = [min(v, R - v) for v in vals]
+    assert [int(b) for b in bits] == [v.bit_length() for v in want]
+    assert negf.tolist() == [int(v > R // 2) for v in vals]
+    assert [sum(int(x) << (64 * i) for i, x in enumerate(row)) for row in folded] == want
