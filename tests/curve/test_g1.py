@@ -243,3 +243,52 @@ def test_uncompressed_rejects_malformed():
         g1.from_bytes_uncompressed(bad)
     with pytest.raises(ValueError, match="point 0: non-canonical infinity"):
         g1.from_bytes_uncompressed(bytes([0x40]) + bytes(62) + bytes([1]))
+
+
+def test_projective_kernels_special_cases():
+    """Jacobian and XYZZ formulas (used inside kernels) on P + Q, P + P, P + (-P), O + P."""
+    import numba as nb
+
+    from snarkgpt.curve.g1 import (ONE, ZERO, aff_load, jac_add, jac_dbl, jac_madd, xyzz_add,
+                                   xyzz_dbl, xyzz_madd, xyzz_store)
+
+    @nb.njit
+    def run(a, b, jac_out, xyzz_out):
+        for i in range(a.shape[0]):
+            x1, y1 = aff_load(a, i)
+            x2, y2 = aff_load(b, i)
+            one, z = ONE, ZERO
+            # O + P lifts to projective; doubling gives Z != 1 for the rest
+            X1, Y1, Z1 = jac_madd(one, one, z, x1, y1)
+            X2, Y2, Z2 = jac_madd(one, one, z, x2, y2)
+            X2, Y2, Z2 = jac_add(X2, Y2, Z2, X2, Y2, Z2)          # 2Q (Z != 1)
+            X3, Y3, Z3 = jac_add(X1, Y1, Z1, X2, Y2, Z2)          # P + 2Q
+            X3, Y3, Z3 = jac_madd(X3, Y3, Z3, x2, y2)             # P + 3Q
+            X4, Y4, Z4 = jac_dbl(X3, Y3, Z3)                      # 2P + 6Q
+            for k in range(4):
+                jac_out[2 * i, k] = X3[k]
+                jac_out[2 * i, 4 + k] = Y3[k]
+                jac_out[2 * i, 8 + k] = Z3[k]
+                jac_out[2 * i + 1, k] = X4[k]
+                jac_out[2 * i + 1, 4 + k] = Y4[k]
+                jac_out[2 * i + 1, 8 + k] = Z4[k]
+            A = xyzz_madd(one, one, z, z, x1, y1)
+            B = xyzz_madd(one, one, z, z, x2, y2)
+            B = xyzz_add(B[0], B[1], B[2], B[3], B[0], B[1], B[2], B[3])
+            C = xyzz_add(A[0], A[1], A[2], A[3], B[0], B[1], B[2], B[3])
+            C = xyzz_madd(C[0], C[1], C[2], C[3], x2, y2)
+            D = xyzz_dbl(C[0], C[1], C[2], C[3])
+            xyzz_store(xyzz_out, 2 * i, C[0], C[1], C[2], C[3])
+            xyzz_store(xyzz_out, 2 * i + 1, D[0], D[1], D[2], D[3])
+
+    ks = [(5, 7), (5, -5), (-15, 5), (6, 3), (-6, 3), (0, 4), (9, 0), (0, 0), (1, R - 1)]
+    a = g1.from_py_ecc([mul_ref(p) for p, _ in ks])
+    b = g1.from_py_ecc([mul_ref(q) for _, q in ks])
+    jac = np.empty((2 * len(ks), 12), np.uint64)
+    xyzz = np.empty((2 * len(ks), 16), np.uint64)
+    run(a, b, jac, xyzz)
+    want = []
+    for p, q in ks:
+        want += [ref_affine(mul_ref(p + 3 * q)), ref_affine(mul_ref(2 * p + 6 * q))]
+    assert ours(g1.batch_to_affine(jac)) == want
+    assert ours(g1.xyzz_to_affine(xyzz)) == want
