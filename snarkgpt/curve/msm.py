@@ -3,18 +3,19 @@
 Outline (docs/msm.md has the longer story):
 
 1. Scalars leave Montgomery form and are folded: s > r/2 becomes r - s on the negated point,
-   so every scalar has at most 253 bits and small negative values (p - v) are small too.
+   so every scalar has at most 253 bits and small negative values (r - v) are small too.
 2. The points are split into groups by scalar bit length (a cost model picks at most three
    groups), so a few large scalars among many small ones do not force all windows on all
    points. Each group needs only ceil((bits + 1) / c) windows of c bits.
-3. Per group, the points are split into one chunk per thread (prange). Per chunk and window:
-   signed c-bit digits d in (-2^(c-1), 2^(c-1)] (a carry moves to the next window), a counting
-   sort of the points into the 2^(c-1) buckets |d| (negating y where d < 0), then every
-   bucket's points are summed by a pairwise tree of *affine* additions that share one field
-   inversion per tree level (Montgomery's trick): about 6 Fq multiplications per addition,
-   against 10 for the cheapest projective mixed addition. The bucket sums are combined with
-   the running-sum trick sum_b b * B_b = sum_b (B_top + ... + B_b) in XYZZ coordinates, and
-   the windows by Horner's rule (c doublings per window).
+3. Per group, the points are split into one chunk per thread (Python threads running nogil
+   kernels). Per chunk and window: signed c-bit digits d in (-2^(c-1), 2^(c-1)] (a carry
+   moves to the next window), a counting sort of the points into the 2^(c-1) buckets |d|
+   (negating y where d < 0), then every bucket's points are summed by a pairwise tree of
+   *affine* additions that share one field inversion per tree level (Montgomery's trick):
+   about 6 Fq multiplications per addition, against 10 for the cheapest projective mixed
+   addition. The bucket sums are combined with the running-sum trick
+   sum_b b * B_b = sum_b (B_top + ... + B_b), run in lanes of batch-affine additions for large
+   windows (XYZZ for small ones), and the windows by Horner's rule (c doublings per window).
 4. Chunk and group results are added and converted to affine once.
 """
 import math
@@ -33,7 +34,7 @@ from .g1 import (ONE, ZERO, _JIT, aff_den, aff_finish, aff_load, aff_store, fq_i
 _SORT = 2.5        # per point: digit, histogram and the scatter into bucket order
 _ADD = 8.0         # per batch-affine addition in the bucket trees (6 products + traffic)
 _BUCKET = 25.0     # per bucket: XYZZ mixed add + XYZZ add of the running sum
-_BUCKET_LANES = 24.0   # per bucket with the batch-affine lanes (2 affine additions, copies, level upkeep)
+_BUCKET_LANES = 24.0   # per bucket with batch-affine lanes (2 additions, copies, level upkeep)
 _GROUP_OVERHEAD = 20000.0   # Python and thread start-up per group, in multiplications
 _MAX_C = 20
 
