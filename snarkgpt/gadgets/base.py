@@ -35,11 +35,15 @@ Columns and tables
 ------------------
 Chips draw their advice columns from one shared pool (`advice_pool`: columns ``g.0``,
 ``g.1``, ... all equality-enabled), since regions are stacked vertically a column serves many
-chips. Range tables ``range.u{b}`` = [0, 2^b) are shared by name (`range_table`) and filled
+chips. Inside ``with column_bank(cs, "sm"):`` chips configure into a pool of their own
+(columns ``sm.g0``, ``sm.gf0``, ...; selectors, gates, lookups and cached configs named or
+keyed under the bank, see `named`), so the packed floor planner can place their regions
+beside those of chips in other banks instead of above them. Tables stay global. Range tables ``range.u{b}`` = [0, 2^b) are shared by name (`range_table`) and filled
 once per witness (`fill_table`).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +54,7 @@ __all__ = [
     "GadgetRangeError", "Assigned", "Cost", "check_range", "shared", "advice_pool",
     "fixed_pool", "range_table", "fill_table", "copy_in", "as_values", "root_layouter",
     "bits_for", "constrain", "register_table", "set_selector", "DEFAULT_LIMB_BITS",
+    "column_bank", "current_bank", "named",
 ]
 
 DEFAULT_LIMB_BITS = 12
@@ -155,29 +160,63 @@ def _cache(cs: ConstraintSystem) -> dict:
     return c
 
 
-def shared(cs: ConstraintSystem, key, factory):
-    """``factory()`` once per ``cs`` and ``key``; later calls return the cached result."""
+def current_bank(cs: ConstraintSystem):
+    """The column bank chips configure into now (None: the shared pool)."""
+    return _cache(cs).get("__bank__")
+
+
+@contextmanager
+def column_bank(cs: ConstraintSystem, name: str | None):
+    """Configure chips into their own columns: inside, `advice_pool` and `fixed_pool` give
+    the bank's columns (``{bank}.g{i}``, ``{bank}.gf{i}``), `named` prefixes ``{bank}.`` and
+    `shared` keys configs by bank. Banks nest (``sm`` then ``max``: ``sm.max``); ``None``
+    keeps the current bank."""
     c = _cache(cs)
+    prev = c.get("__bank__")
+    if name is not None:
+        c["__bank__"] = name if prev is None else f"{prev}.{name}"
+    try:
+        yield c.get("__bank__")
+    finally:
+        c["__bank__"] = prev
+
+
+def named(cs: ConstraintSystem, name: str) -> str:
+    """``name`` under the current column bank (unchanged outside any bank)."""
+    b = current_bank(cs)
+    return name if b is None else f"{b}.{name}"
+
+
+def shared(cs: ConstraintSystem, key, factory, banked: bool = True):
+    """``factory()`` once per ``cs``, column bank (unless ``banked=False``: tables) and
+    ``key``; later calls return the cached result."""
+    c = _cache(cs)
+    if banked:
+        key = (current_bank(cs), key)
     if key not in c:
         c[key] = factory()
     return c[key]
 
 
 def advice_pool(cs: ConstraintSystem, n: int) -> list:
-    """The first ``n`` shared, equality-enabled phase-0 advice columns ``g.0 .. g.{n-1}``."""
-    pool = _cache(cs).setdefault("__advice_pool__", [])
+    """The first ``n`` shared, equality-enabled phase-0 advice columns ``g.0 .. g.{n-1}``
+    (of the current column bank: ``{bank}.g0 ..``)."""
+    b = current_bank(cs)
+    pool = _cache(cs).setdefault(("__advice_pool__", b), [])
     while len(pool) < n:
-        col = cs.advice_column(f"g.{len(pool)}")
+        col = cs.advice_column(f"g.{len(pool)}" if b is None else f"{b}.g{len(pool)}")
         cs.enable_equality(col)
         pool.append(col)
     return pool[:n]
 
 
 def fixed_pool(cs: ConstraintSystem, n: int) -> list:
-    """The first ``n`` shared fixed columns ``gf.0 ..`` (per-row constants of gadgets)."""
-    pool = _cache(cs).setdefault("__fixed_pool__", [])
+    """The first ``n`` shared fixed columns ``gf.0 ..`` (per-row constants of gadgets; of
+    the current column bank: ``{bank}.gf0 ..``)."""
+    b = current_bank(cs)
+    pool = _cache(cs).setdefault(("__fixed_pool__", b), [])
     while len(pool) < n:
-        pool.append(cs.fixed_column(f"gf.{len(pool)}"))
+        pool.append(cs.fixed_column(f"gf.{len(pool)}" if b is None else f"{b}.gf{len(pool)}"))
     return pool[:n]
 
 
@@ -188,7 +227,7 @@ def range_table(cs: ConstraintSystem, bits: int):
         _cache(cs).setdefault("__table_fill__", {})[t.name] = (
             lambda: [np.arange(1 << bits, dtype=np.int64)])
         return t
-    return shared(cs, ("range_table", bits), make)
+    return shared(cs, ("range_table", bits), make, banked=False)
 
 
 def register_table(cs: ConstraintSystem, table, fill) -> None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
-from .base import (DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
+from .base import (named, DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
                    copy_in, fixed_pool, set_selector, shared)
 from .range import LimbDecomposition, decompose, num_limbs
 
@@ -69,16 +69,16 @@ class DivChip:
             x, q, d = cols[:3]
             (const,) = fixed_pool(cs, 1)
             nm = f"div.m{bits}.b{limb_bits}"
-            q_div = cs.selector(f"q_{nm}")
-            q_const, q_num = cs.selector(f"q_{nm}.const"), cs.selector(f"q_{nm}.numerator")
+            q_div = cs.selector(named(cs, f"q_{nm}"))
+            q_const, q_num = cs.selector(named(cs, f"q_{nm}.const")), cs.selector(named(cs, f"q_{nm}.numerator"))
             rl = cols[3:3 + L]
             r = None
             for i, c in enumerate(rl):
                 t = c.cur() * (1 << (limb_bits * i)) if i else c.cur()
                 r = t if r is None else r + t
-            cs.create_gate(nm, [("x = q d + r", x.cur() - q.cur() * d.cur() - r)], selector=q_div)
-            cs.create_gate(f"{nm}.const", [("d = constant", d.cur() - const.cur())], selector=q_const)
-            cs.create_gate(f"{nm}.numerator", [("x = numerator", x.cur() - const.cur())], selector=q_num)
+            cs.create_gate(named(cs, nm), [("x = q d + r", x.cur() - q.cur() * d.cur() - r)], selector=q_div)
+            cs.create_gate(named(cs, f"{nm}.const"), [("d = constant", d.cur() - const.cur())], selector=q_const)
+            cs.create_gate(named(cs, f"{nm}.numerator"), [("x = numerator", x.cur() - const.cur())], selector=q_num)
             dec_r = decompose(cs, rl, f"{nm}.r", None, bits, limb_bits, q_div)
             dec_s = decompose(cs, cols[3 + L:3 + 2 * L], f"{nm}.d-1-r", d.cur() - 1 - r, bits,
                               limb_bits, q_div)

@@ -42,7 +42,7 @@ import numpy as np
 from snarkgpt.plonk.circuit import Cell, CellRange, ConstraintSystem
 from snarkgpt.plonk.expression import Column, Selector
 
-from .base import (Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range,
+from .base import (named, Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range,
                    fill_table, fixed_pool, register_table, shared)
 
 __all__ = ["EmbeddingChip", "EmbeddingConfig", "embedding_ref"]
@@ -99,17 +99,17 @@ class EmbeddingChip:
         def make():
             tok, e, out = advice_pool(cs, 3)
             j, pe = fixed_pool(cs, 2)
-            q = cs.selector(f"{name}.q")
-            q_same = cs.selector(f"{name}.q_same")
+            q = cs.selector(named(cs, f"{name}.q"))
+            q_same = cs.selector(named(cs, f"{name}.q_same"))
             table = cs.lookup_table(name, [f"{name}.token", f"{name}.col", f"{name}.value"])
             V, d = wte.shape
             register_table(cs, table, lambda: [np.repeat(np.arange(V, dtype=np.int64), d),
                                                np.tile(np.arange(d, dtype=np.int64), V),
                                                np.ascontiguousarray(wte.reshape(-1))])
-            cs.lookup(f"{name}.lookup", [tok.cur(), j.cur(), e.cur()], table, selector=q)
-            cs.create_gate(f"{name}.add", [("out = e + pe", out.cur() - e.cur() - pe.cur())],
+            cs.lookup(named(cs, f"{name}.lookup"), [tok.cur(), j.cur(), e.cur()], table, selector=q)
+            cs.create_gate(named(cs, f"{name}.add"), [("out = e + pe", out.cur() - e.cur() - pe.cur())],
                            selector=q)
-            cs.create_gate(f"{name}.same_token", [("tok[+1] = tok", tok.next() - tok.cur())],
+            cs.create_gate(named(cs, f"{name}.same_token"), [("tok[+1] = tok", tok.next() - tok.cur())],
                            selector=q_same)
             return EmbeddingConfig(name, wte, tok, e, out, j, pe, q, q_same, table)
         cfg = shared(cs, ("embedding", name), make)

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
-from .base import (DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
+from .base import (named, DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
                    copy_in, fill_table, fixed_pool, range_table, set_selector, shared)
 from .range import LimbDecomposition, decompose, num_limbs
 
@@ -76,8 +76,8 @@ class LinearChip:
         def make():
             a, b, c = advice_pool(cs, 3)
             f0, f1 = fixed_pool(cs, 2)
-            q = cs.selector("q_linear")
-            cs.create_gate("linear", [("c = f0 a + f1 b", f0.cur() * a.cur() + f1.cur() * b.cur() - c.cur())],
+            q = cs.selector(named(cs, "q_linear"))
+            cs.create_gate(named(cs, "linear"), [("c = f0 a + f1 b", f0.cur() * a.cur() + f1.cur() * b.cur() - c.cur())],
                            selector=q)
             return LinearConfig(a, b, c, f0, f1, q)
         return shared(cs, ("linear",), make)
@@ -163,15 +163,15 @@ class RescaleChip:
             cols = advice_pool(cs, 4 + L)
             x, w, y, r = cols[:4]
             tag = f"s{s}" if (b, limb_bits) == (24, DEFAULT_LIMB_BITS) else f"s{s}.b{b}.l{limb_bits}"
-            q_mul, q_res = cs.selector(f"q_mul_rescale.{tag}"), cs.selector(f"q_rescale.{tag}")
-            q_out = cs.selector(f"q_rescale_out.{tag}")
-            cs.create_gate(f"mul_rescale.{tag}",
+            q_mul, q_res = cs.selector(named(cs, f"q_mul_rescale.{tag}")), cs.selector(named(cs, f"q_rescale.{tag}"))
+            q_out = cs.selector(named(cs, f"q_rescale_out.{tag}"))
+            cs.create_gate(named(cs, f"mul_rescale.{tag}"),
                            [("x w = y 2^s + r", x.cur() * w.cur() - y.cur() * (1 << s) - r.cur())],
                            selector=q_mul)
-            cs.create_gate(f"rescale.{tag}", [("v = y 2^s + r", x.cur() - y.cur() * (1 << s) - r.cur())],
+            cs.create_gate(named(cs, f"rescale.{tag}"), [("v = y 2^s + r", x.cur() - y.cur() * (1 << s) - r.cur())],
                            selector=q_res)
             table = range_table(cs, s)
-            cs.lookup(f"rescale.{tag}.remainder", [r.cur()], table, selector=q_mul.expr() + q_res.expr())
+            cs.lookup(named(cs, f"rescale.{tag}.remainder"), [r.cur()], table, selector=q_mul.expr() + q_res.expr())
             dec = decompose(cs, cols[4:], f"rescale.{tag}.out", y.cur() + (1 << (b - 1)), b,
                             limb_bits, q_out)
             return RescaleConfig(s, x, w, y, r, q_mul, q_res, table, b, q_out, dec)

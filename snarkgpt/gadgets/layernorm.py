@@ -33,7 +33,7 @@ import numpy as np
 from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
-from .base import (DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
+from .base import (named, column_bank, current_bank, DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
                    copy_in, fixed_pool, set_selector, shared)
 from .division import DivChip
 from .fixedpoint import RescaleChip
@@ -125,17 +125,27 @@ class LayerNormChip:
         div_bits = s + 12 if div_bits is None else div_bits
 
         def make():
-            sums = SumChip.configure(cs)
-            div = DivChip.configure(cs, div_bits, limb_bits)
-            bc = RowBroadcastChip.configure(cs)
-            rs = FunctionChip.configure(cs, rsqrt_spec(rsqrt_bits, s, s), clamp_bits=clamp_bits,
-                                        limb_bits=limb_bits)
-            resc = RescaleChip.configure(cs, s, limb_bits=limb_bits)
-            mr = RangeChip.configure(cs, MEAN_BITS + 1, limb_bits)
+            # inside a column bank, each step gets a sub-bank of its own (sums, div, ...), so
+            # the floor planner lays the steps side by side
+            sub = (lambda nm: column_bank(cs, nm)) if current_bank(cs) is not None else (
+                lambda nm: column_bank(cs, None))
+            with sub("sum"):
+                sums = SumChip.configure(cs)
+            with sub("div"):
+                div = DivChip.configure(cs, div_bits, limb_bits)
+            with sub("bcast"):
+                bc = RowBroadcastChip.configure(cs)
+            with sub("rsqrt"):
+                rs = FunctionChip.configure(cs, rsqrt_spec(rsqrt_bits, s, s), clamp_bits=clamp_bits,
+                                            limb_bits=limb_bits)
+            with sub("rescale"):
+                resc = RescaleChip.configure(cs, s, limb_bits=limb_bits)
+            with sub("range"):
+                mr = RangeChip.configure(cs, MEAN_BITS + 1, limb_bits)
             n, pre = advice_pool(cs, 2)
             g, b = fixed_pool(cs, 2)
-            q = cs.selector(f"layernorm.s{s}.q_affine")
-            cs.create_gate(f"layernorm.s{s}.affine", [
+            q = cs.selector(named(cs, f"layernorm.s{s}.q_affine"))
+            cs.create_gate(named(cs, f"layernorm.s{s}.affine"), [
                 ("pre = n * gain + 2^s * bias", pre.cur() - n.cur() * g.cur() - (1 << s) * b.cur())],
                 selector=q)
             return LayerNormConfig(s, rsqrt_bits, sums, div, bc, rs, resc, mr, n, g, b, pre, q)

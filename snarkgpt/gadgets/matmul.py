@@ -9,30 +9,34 @@ key and the model fingerprint). ``C`` is the exact integer product, at scale ``2
 ``A`` and ``B`` are at scale ``2^s``; the caller rescales it (one range lookup per element,
 `snarkgpt.gadgets.fixedpoint`).
 
-Layout (one region, three sections, columns x | w | v | acc)
-------------------------------------------------------------
-Phase 0 (committed before the challenge): ``x`` (advice) holds B (when advice), then C,
-then A, all row-major; ``w`` (fixed) holds B when B is fixed weights.
-Phase 1 (after the challenge ``r``): ``v`` and ``acc``.
+Layout (one region, three sections side by side in their own columns, P = ``slots``)
+-------------------------------------------------------------------------------------
+Phase 0 (committed before the challenge ``r``): ``x`` holds C (row-major, one entry a row);
+``b0 .. b{P-1}`` (advice) or ``w0 .. w{P-1}`` (fixed: the weights, part of the verifying
+key) hold B, P rows of B side by side; ``a0 .. a{P-1}`` hold A, P rows of A side by side.
+Phase 1 (after ``r``): ``v, acc`` (section C.r), ``vb, accb0..`` (B.r), ``va, acca0..`` (A.Br).
 
-    section   rows     x / w        v                      acc (running sum in a block)
-    B . r     d * m    B[k, j]      r^j                    sum_{j' <= j} r^j' B[k, j']
-    C . r     T * m    C[t, j]      r^j                    sum_{j' <= j} r^j' C[t, j']
-    A . Br    T * d    A[t, k]      Br[k] (copied)         sum_{k' <= k} Br[k'] A[t, k']
+    section  rows            slot i of row (g, j) / (h, k)     v             acc_i (running sum)
+    C . r    T * m           x = C[t, j]                      r^j           sum_{j'<=j} r^j' C[t, j']
+    B . r    ceil(d/P) * m   B[g P + i, j]                    r^j           sum_{j'<=j} r^j' B[gP+i, j']
+    A . Br   ceil(T/P) * d   A[h P + i, k]                    Br[k] (copy)  sum_{k'<=k} Br[k'] A[hP+i, k']
 
-Gates (each block starts with a "first" row, the other rows are "step" rows):
+Rows of B (of A) past d (past T) are zero padding: their running sums are never copied
+anywhere, so they cannot affect any check. Gates (each block starts with a "first" row,
+the other rows are "step" rows; the powers and the running sums of a section share its
+selector pair):
 
-* ``matmul.pow``:  first row ``v = 1``; step rows ``v = r * v[-1]`` (sections B.r, C.r);
-* ``matmul.acc.adv``: first ``acc = v * x``, step ``acc = acc[-1] + v * x``;
-* ``matmul.acc.fix``: the same with the fixed ``w`` instead of ``x`` (fixed B);
-* copies: ``v`` at row (t, k) of section A.Br equals the last ``acc`` of block k of section
-  B.r (``Br[k] = B[k] . r``); the last ``acc`` of block t of section C.r (``C[t] . r``)
-  equals the last ``acc`` of block t of section A.Br (``A[t] . Br``).
+* ``matmul.c.first/step``: ``v = 1`` / ``v = r * v[-1]``; ``acc = v * x`` / ``acc = acc[-1] + v * x``;
+* ``matmul.b.adv.*`` / ``matmul.b.fix.*``: the same over ``vb`` with ``accb_i`` and ``b_i`` / ``w_i``;
+* ``matmul.a.first/step``: ``acca_i = va * a_i`` / ``acca_i = acca_i[-1] + va * a_i``;
+* copies: ``va`` at row (h, k) equals the last ``accb_{k mod P}`` of group ``k div P``
+  (``Br[k] = B[k] . r``); the last ``acc`` of block t of section C.r (``C[t] . r``) equals the
+  last ``acca_{t mod P}`` of group ``t div P`` (``A[t] . Br``).
 
-Cost: ``d*m + T*m + T*d`` rows of 3 advice columns (x in phase 0; v, acc in phase 1), one
-fixed weight column and 6 selectors, plus ``T*d + T`` copies, against ``T*d*m`` multiplication rows for the naive running sums
-(a T x d by d x d product: ``d^2 + 2 T d`` rows instead of ``T d^2``; 12,288 rows instead of
-262,144 at T = d = 64).
+Cost: ``max(ceil(d/P) m, T m, ceil(T/P) d)`` rows (`matmul_rows`) of 3P + 1 phase-0 and
+2P + 4 phase-1 advice columns, P fixed weight columns and 8 selectors, plus
+``ceil(T/P) d + T`` copies, against ``T*d*m`` multiplication rows for the naive running sums
+(a T x d by d x d product at T = d = 64: 4,096 rows instead of 262,144).
 
 Soundness
 ---------
@@ -40,10 +44,10 @@ All of A, B and C are fixed before ``r`` exists: A and C (and B when advice) are
 advice columns, committed by the prover before the transcript squeezes the phase-1
 challenge ``r``; a fixed B is in the verifying key. The gates then force, with no freedom
 left to the prover: ``v`` in sections B.r and C.r is exactly ``1, r, ..., r^(m-1)`` in each
-block (seeded by ``v = 1`` and ``v = r v[-1]``), so the last ``acc`` of block k of B.r is
-``Br[k] = sum_j B[k, j] r^j``, computed from B's own cells (fixed B is not trusted: it is
-read from the fixed column by the ``w`` gates); the copies put exactly those values in
-``v`` of section A.Br, whose block t then ends in ``A[t] . Br``; the final copy asserts
+block (seeded by ``v = 1`` and ``v = r v[-1]``), so the last ``accb_i`` of group g of B.r is
+``Br[gP + i] = sum_j B[gP + i, j] r^j``, computed from B's own cells (fixed B is not
+trusted: it is read from the fixed columns by the ``w`` gates); the copies put exactly those
+values in ``va`` of section A.Br, whose slot i of group h then ends in ``A[hP + i] . Br``; the final copy asserts
 ``sum_j C[t, j] r^j = sum_j (A B)[t, j] r^j`` for every row t. If ``C != A B`` over Fr, some
 row t has a non-zero polynomial ``D_t(X) = sum_j (C - A B)[t, j] X^j`` of degree <= m - 1,
 and it vanishes at the uniformly random ``r`` with probability <= (m - 1) / |Fr|; over the
@@ -68,7 +72,7 @@ from snarkgpt.plonk.circuit import CellRange, ConstraintSystem
 from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
-from .base import (Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range, copy_in,
+from .base import (named, Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range, copy_in,
                    fill_table, set_selector, shared)
 
 __all__ = [
@@ -164,9 +168,15 @@ def matmul_ref(a, b, op: str = "matmul") -> np.ndarray:
     return a @ b
 
 
-def matmul_rows(T: int, d: int, m: int) -> int:
-    """Rows of the Freivalds layout for a (T x d) by (d x m) product."""
-    return d * m + T * m + T * d
+DEFAULT_SLOTS = 4
+"""Values per row in sections B.r and A.Br (parallel columns; see the module docstring)."""
+
+
+def matmul_rows(T: int, d: int, m: int, slots: int = DEFAULT_SLOTS) -> int:
+    """Rows of the Freivalds layout for a (T x d) by (d x m) product: its three sections lie
+    side by side, so the height is the tallest, ``max(ceil(d/P) m, T m, ceil(T/P) d)``."""
+    P = slots
+    return max(-(-d // P) * m, T * m, -(-T // P) * d)
 
 
 def naive_matmul_rows(T: int, d: int, m: int) -> int:
@@ -176,56 +186,100 @@ def naive_matmul_rows(T: int, d: int, m: int) -> int:
 
 @dataclass
 class MatmulConfig:
-    x: Column
-    w: Column
-    v: Column
-    acc: Column
+    slots: int
     r: object
-    q_pow_first: Selector
-    q_pow_step: Selector
+    x: Column             # C (phase 0; the fused rescale reads it)
+    vc: Column            # section C.r: powers of r
+    accc: Column
+    xb: list              # section B.r: P advice columns (advice B) ...
+    wb: list              # ... or P fixed columns (fixed B)
+    vb: Column
+    accb: list
+    xa: list              # section A.Br: P advice columns of A
+    va: Column            # Br[k], copied
+    acca: list
+    q_c_first: Selector
+    q_c_step: Selector
     q_adv_first: Selector
     q_adv_step: Selector
     q_fix_first: Selector
     q_fix_step: Selector
+    q_a_first: Selector
+    q_a_step: Selector
+
+    # names kept from the one-column layout: C's column and section C.r's phase-1 columns
+    @property
+    def v(self) -> Column:
+        return self.vc
+
+    @property
+    def acc(self) -> Column:
+        return self.accc
 
 
 class MatmulChip:
     """C = A . B checked by Freivalds' test (see the module docstring)."""
 
-    COST = Cost(rows=1, advice=3, lookups=0,
-                note="per entry of B, of C and of A: d*m + T*m + T*d rows; T*d + T copies")
+    COST = Cost(rows=1, advice=9, lookups=0,
+                note="per entry of C (T*m rows; sections B.r and A.Br beside it hold 4 entries "
+                     "a row: ceil(d/4)*m and ceil(T/4)*d rows); ceil(T/4)*d + T copies")
 
     @classmethod
-    def configure(cls, cs: ConstraintSystem) -> MatmulConfig:
-        return shared(cs, ("matmul",), lambda: cls._configure(cs))
+    def configure(cls, cs: ConstraintSystem, slots: int = DEFAULT_SLOTS) -> MatmulConfig:
+        return shared(cs, ("matmul", slots), lambda: cls._configure(cs, slots))
 
     @staticmethod
-    def _configure(cs: ConstraintSystem) -> MatmulConfig:
+    def _configure(cs: ConstraintSystem, P: int) -> MatmulConfig:
+        if P < 1:
+            raise ValueError("slots must be >= 1")
         p = "matmul"
-        r = cs.challenge(after_phase=0, name=f"{p}.r")
+        r = cs.challenge(after_phase=0, name=named(cs, f"{p}.r"))
         x = advice_pool(cs, 1)[0]
-        w = cs.fixed_column(f"{p}.w")
-        v = cs.advice_column(f"{p}.v", phase=1)
-        acc = cs.advice_column(f"{p}.acc", phase=1)
-        for c in (v, acc):
+        xb = [cs.advice_column(named(cs, f"{p}.b{i}")) for i in range(P)]
+        xa = [cs.advice_column(named(cs, f"{p}.a{i}")) for i in range(P)]
+        wb = [cs.fixed_column(named(cs, f"{p}.w{i}")) for i in range(P)]
+        vc = cs.advice_column(named(cs, f"{p}.v"), phase=1)
+        accc = cs.advice_column(named(cs, f"{p}.acc"), phase=1)
+        vb = cs.advice_column(named(cs, f"{p}.vb"), phase=1)
+        accb = [cs.advice_column(named(cs, f"{p}.accb{i}"), phase=1) for i in range(P)]
+        va = cs.advice_column(named(cs, f"{p}.va"), phase=1)
+        acca = [cs.advice_column(named(cs, f"{p}.acca{i}"), phase=1) for i in range(P)]
+        for c in xb + xa + [accc, va] + accb + acca:
             cs.enable_equality(c)
-        sel = {n: cs.selector(f"{p}.q_{n}") for n in
-               ("pow_first", "pow_step", "adv_first", "adv_step", "fix_first", "fix_step")}
-        cs.create_gate(f"{p}.pow.first", [("v = 1", v.cur() - 1)], selector=sel["pow_first"])
-        cs.create_gate(f"{p}.pow.step", [("v = r * v[-1]", v.cur() - r * v.prev())],
-                       selector=sel["pow_step"])
-        cs.create_gate(f"{p}.acc.adv.first", [("acc = v * x", acc.cur() - v.cur() * x.cur())],
+        sel = {n: cs.selector(named(cs, f"{p}.q_{n}")) for n in
+               ("c_first", "c_step", "adv_first", "adv_step", "fix_first", "fix_step",
+                "a_first", "a_step")}
+
+        def pow_first(v):
+            return [("v = 1", v.cur() - 1)]
+
+        def pow_step(v):
+            return [("v = r * v[-1]", v.cur() - r * v.prev())]
+
+        def acc_first(accs, v, xs):
+            return [(f"acc{i} = v * x{i}", a.cur() - v.cur() * xx.cur())
+                    for i, (a, xx) in enumerate(zip(accs, xs))]
+
+        def acc_step(accs, v, xs):
+            return [(f"acc{i} = acc{i}[-1] + v * x{i}", a.cur() - a.prev() - v.cur() * xx.cur())
+                    for i, (a, xx) in enumerate(zip(accs, xs))]
+        cs.create_gate(named(cs, f"{p}.c.first"), pow_first(vc) + acc_first([accc], vc, [x]),
+                       selector=sel["c_first"])
+        cs.create_gate(named(cs, f"{p}.c.step"), pow_step(vc) + acc_step([accc], vc, [x]),
+                       selector=sel["c_step"])
+        cs.create_gate(named(cs, f"{p}.b.adv.first"), pow_first(vb) + acc_first(accb, vb, xb),
                        selector=sel["adv_first"])
-        cs.create_gate(f"{p}.acc.adv.step", [
-            ("acc = acc[-1] + v * x", acc.cur() - acc.prev() - v.cur() * x.cur())],
-            selector=sel["adv_step"])
-        cs.create_gate(f"{p}.acc.fix.first", [("acc = v * w", acc.cur() - v.cur() * w.cur())],
+        cs.create_gate(named(cs, f"{p}.b.adv.step"), pow_step(vb) + acc_step(accb, vb, xb),
+                       selector=sel["adv_step"])
+        cs.create_gate(named(cs, f"{p}.b.fix.first"), pow_first(vb) + acc_first(accb, vb, wb),
                        selector=sel["fix_first"])
-        cs.create_gate(f"{p}.acc.fix.step", [
-            ("acc = acc[-1] + v * w", acc.cur() - acc.prev() - v.cur() * w.cur())],
-            selector=sel["fix_step"])
-        return MatmulConfig(x, w, v, acc, r, sel["pow_first"], sel["pow_step"], sel["adv_first"],
-                            sel["adv_step"], sel["fix_first"], sel["fix_step"])
+        cs.create_gate(named(cs, f"{p}.b.fix.step"), pow_step(vb) + acc_step(accb, vb, wb),
+                       selector=sel["fix_step"])
+        cs.create_gate(named(cs, f"{p}.a.first"), acc_first(acca, va, xa), selector=sel["a_first"])
+        cs.create_gate(named(cs, f"{p}.a.step"), acc_step(acca, va, xa), selector=sel["a_step"])
+        return MatmulConfig(P, r, x, vc, accc, xb, wb, vb, accb, xa, va, acca,
+                            *(sel[n] for n in ("c_first", "c_step", "adv_first", "adv_step",
+                                               "fix_first", "fix_step", "a_first", "a_step")))
 
     @classmethod
     def assign(cls, layouter, cfg: MatmulConfig, a, b, *, fixed_b: bool = False,
@@ -253,56 +307,83 @@ class MatmulChip:
             c_vals = claimed_c
         T, d = av.shape
         m = bv.shape[1]
-        nb, nc, na = d * m, T * m, T * d
-        ob, oc, oa = 0, nb, nb + nc
+        P = cfg.slots
+        gb, ga = -(-d // P), -(-T // P)          # groups of P rows of B, of P rows of A
+        # section B.r: row g*m + j, slot i holds B[g*P + i, j]; section A.Br: row h*d + k,
+        # slot i holds A[h*P + i, k] (zero past the last row of B or A)
+        bpad = np.zeros((gb * P, m), dtype=np.int64)
+        bpad[:d] = bv
+        b_slots = bpad.reshape(gb, P, m).transpose(1, 0, 2).reshape(P, gb * m)
+        apad = np.zeros((ga * P, d), dtype=np.int64)
+        apad[:T] = av
+        a_slots = apad.reshape(ga, P, d).transpose(1, 0, 2).reshape(P, ga * d)
+        # the slot cell of each element: B[k, j] -> (slot k % P, row (k // P) m + j), etc.
+        kk, jj = np.meshgrid(np.arange(d), np.arange(m), indexing="ij")
+        b_slot, b_row = (kk % P).reshape(-1), ((kk // P) * m + jj).reshape(-1)
+        tt, kk2 = np.meshgrid(np.arange(T), np.arange(d), indexing="ij")
+        a_slot, a_row = (tt % P).reshape(-1), ((tt // P) * d + kk2).reshape(-1)
 
         def region(reg):
-            b_flat = np.ascontiguousarray(bv.reshape(-1))
             c_flat = np.ascontiguousarray(c_vals.reshape(-1))
+            for i in range(P):
+                if fixed_b:
+                    reg.assign_fixed_column(cfg.wb[i], 0, np.ascontiguousarray(b_slots[i]))
+                else:
+                    reg.assign_advice_column(cfg.xb[i], 0, np.ascontiguousarray(b_slots[i]))
+                reg.assign_advice_column(cfg.xa[i], 0, np.ascontiguousarray(a_slots[i]))
             if fixed_b:
-                reg.assign_fixed_column(cfg.w, ob, b_flat)
-                _enable_blocks(reg, cfg.q_fix_first, cfg.q_fix_step, ob, d, m)
+                _enable_blocks(reg, cfg.q_fix_first, cfg.q_fix_step, 0, gb, m)
             else:
-                _assign_input(reg, cfg.x, ob, b)
-                _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, ob, d, m)
-            c_cells = reg.assign_advice_column(cfg.x, oc, c_flat)
-            _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, oc, T, m)
+                _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, 0, gb, m)
+            c_cells = reg.assign_advice_column(cfg.x, 0, c_flat)
+            _enable_blocks(reg, cfg.q_c_first, cfg.q_c_step, 0, T, m)
             if rescale is not None:
-                c_cells = _fused_rescale(reg, rescale, oc, c_flat)
-            _assign_input(reg, cfg.x, oa, a)
-            _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, oa, T, d)
-            _enable_blocks(reg, cfg.q_pow_first, cfg.q_pow_step, ob, d + T, m)
-            reg.reserve(nb + nc + na)
+                c_cells = _fused_rescale(reg, cfg, rescale, 0, c_flat)
+            _enable_blocks(reg, cfg.q_a_first, cfg.q_a_step, 0, ga, d)
+            reg.reserve(matmul_rows(T, d, m, P))
+            start = reg.start
+            for src, slot, row, cols in ((None if fixed_b else b, b_slot, b_row, cfg.xb),
+                                         (a, a_slot, a_row, cfg.xa)):
+                if isinstance(src, Assigned) and src.cells is not None:
+                    for i in range(P):
+                        sel_i = np.flatnonzero(slot == i)
+                        _copy_rows(reg, src.cells.column, src.cells.start + sel_i, cols[i],
+                                   start + row[sel_i])
 
-            b_m = Fr.from_signed(b_flat)
+            b_m = [Fr.from_signed(np.ascontiguousarray(b_slots[i])) for i in range(P)]
+            a_m = [Fr.from_signed(np.ascontiguousarray(a_slots[i])) for i in range(P)]
             c_m = Fr.from_signed(c_flat)
-            a_m = Fr.from_signed(np.ascontiguousarray(av.reshape(-1)))
 
             def phase1(reg, ch):
-                p = _powers(ch[cfg.r], m)
-                vb = np.ascontiguousarray(np.tile(p, (d, 1)))
-                accb = _block_prefix(Fr.mul(vb, b_m), m)
-                br = np.ascontiguousarray(accb[m - 1::m])                 # (d, 4): B . r
-                vc = np.ascontiguousarray(np.tile(p, (T, 1)))
-                accc = _block_prefix(Fr.mul(vc, c_m), m)
-                va = np.ascontiguousarray(np.tile(br, (T, 1)))
-                acca = _block_prefix(Fr.mul(va, a_m), d)
-                reg.assign_advice_column(cfg.v, ob, vb)
-                reg.assign_advice_column(cfg.acc, ob, accb)
-                reg.assign_advice_column(cfg.v, oc, vc)
-                reg.assign_advice_column(cfg.acc, oc, accc)
-                reg.assign_advice_column(cfg.v, oa, va)
-                reg.assign_advice_column(cfg.acc, oa, acca)
+                pw = _powers(ch[cfg.r], m)
+                vb = np.ascontiguousarray(np.tile(pw, (gb, 1)))
+                reg.assign_advice_column(cfg.vb, 0, vb)
+                accb = [_block_prefix(Fr.mul(vb, b_m[i]), m) for i in range(P)]
+                for i in range(P):
+                    reg.assign_advice_column(cfg.accb[i], 0, accb[i])
+                # Br[k] = last acc of block k // P in slot k % P
+                br = np.stack([accb[k % P][(k // P) * m + m - 1] for k in range(d)])
+                va = np.ascontiguousarray(np.tile(br, (ga, 1)))
+                reg.assign_advice_column(cfg.va, 0, va)
+                for i in range(P):
+                    reg.assign_advice_column(cfg.acca[i], 0, _block_prefix(Fr.mul(va, a_m[i]), d))
+                vc = np.ascontiguousarray(np.tile(pw, (T, 1)))
+                reg.assign_advice_column(cfg.vc, 0, vc)
+                reg.assign_advice_column(cfg.accc, 0, _block_prefix(Fr.mul(vc, c_m), m))
             reg.after_challenges(phase1, phase=1)
 
             # copies (registered in phase 0: the permutation does not depend on the witness):
-            # v of section A.Br <- Br[k]; then C[t] . r == A[t] . Br
-            start = reg.start
-            src = np.tile(start + ob + np.arange(d) * m + (m - 1), T)
-            _copy_rows(reg, cfg.acc, src, cfg.v, start + oa + np.arange(na))
-            ends_c = start + oc + np.arange(T) * m + (m - 1)
-            ends_a = start + oa + np.arange(T) * d + (d - 1)
-            _copy_rows(reg, cfg.acc, ends_c, cfg.acc, ends_a)
+            # va at row (h, k) of section A.Br <- Br[k]; then C[t] . r == A[t] . Br
+            k = np.tile(np.arange(d), ga)
+            for i in range(P):
+                sel_i = np.flatnonzero(k % P == i)
+                _copy_rows(reg, cfg.accb[i], start + (k[sel_i] // P) * m + m - 1, cfg.va,
+                           start + sel_i)
+            t = np.arange(T)
+            for i in range(P):
+                ti = t[t % P == i]
+                _copy_rows(reg, cfg.acca[i], start + (ti // P) * d + d - 1, cfg.accc,
+                           start + ti * m + m - 1)
             return c_cells
 
         if rescale is not None:
@@ -315,9 +396,9 @@ class MatmulChip:
         return Assigned(c_vals, cells)
 
 
-def _fused_rescale(reg, rc, offset: int, c_flat: np.ndarray):
+def _fused_rescale(reg, cfg: MatmulConfig, rc, offset: int, c_flat: np.ndarray):
     """y = floor(C / 2^s) on the rows of section C.r (C is in the rescale's ``x`` column)."""
-    if rc.x != advice_pool(reg._asg.cs, 1)[0]:
+    if rc.x != cfg.x:
         raise ValueError("the rescale config does not read the matmul's x column")
     y, r = ref.rescale(c_flat, rc.scale_bits, op=reg.name)
     half = 1 << (rc.out_bits - 1)
@@ -385,14 +466,14 @@ class SumChip:
     def _configure(cs: ConstraintSystem) -> SumConfig:
         p = "sum"
         x, y, acc, out = advice_pool(cs, 4)
-        sel = {n: cs.selector(f"{p}.q_{n}") for n in ("dot_first", "dot_step", "sum_first", "sum_step")}
-        cs.create_gate(f"{p}.dot.first", [("acc = x * y", acc.cur() - x.cur() * y.cur())],
+        sel = {n: cs.selector(named(cs, f"{p}.q_{n}")) for n in ("dot_first", "dot_step", "sum_first", "sum_step")}
+        cs.create_gate(named(cs, f"{p}.dot.first"), [("acc = x * y", acc.cur() - x.cur() * y.cur())],
                        selector=sel["dot_first"])
-        cs.create_gate(f"{p}.dot.step", [
+        cs.create_gate(named(cs, f"{p}.dot.step"), [
             ("acc = acc[-1] + x * y", acc.cur() - acc.prev() - x.cur() * y.cur())],
             selector=sel["dot_step"])
-        cs.create_gate(f"{p}.sum.first", [("acc = x", acc.cur() - x.cur())], selector=sel["sum_first"])
-        cs.create_gate(f"{p}.sum.step", [("acc = acc[-1] + x", acc.cur() - acc.prev() - x.cur())],
+        cs.create_gate(named(cs, f"{p}.sum.first"), [("acc = x", acc.cur() - x.cur())], selector=sel["sum_first"])
+        cs.create_gate(named(cs, f"{p}.sum.step"), [("acc = acc[-1] + x", acc.cur() - acc.prev() - x.cur())],
                        selector=sel["sum_step"])
         return SumConfig(x, y, acc, out, sel["dot_first"], sel["dot_step"], sel["sum_first"],
                          sel["sum_step"])

@@ -40,7 +40,7 @@ from typing import Callable
 import numpy as np
 
 from . import reference as ref
-from .base import (DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
+from .base import (named, DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
                    copy_in, fill_table, register_table, set_selector, shared)
 from .range import ClampChip, num_limbs
 
@@ -164,7 +164,7 @@ class FunctionChip:
             return t
 
         def make():
-            table = shared(cs, ("fn_table", spec.key), make_table)
+            table = shared(cs, ("fn_table", spec.key), make_table, banked=False)
             if clamp_bits is None:
                 clamp = None
                 x, y = advice_pool(cs, 2)
@@ -173,8 +173,8 @@ class FunctionChip:
                 x = clamp.y
                 y = advice_pool(cs, clamp.num_columns + 1)[-1]
             tag = f"fn.{spec.key}" + ("" if clamp_bits is None else f".clamp{clamp_bits}.b{limb_bits}")
-            q = cs.selector(f"q_{tag}")
-            cs.lookup(tag, [x.cur(), y.cur()], table, selector=q)
+            q = cs.selector(named(cs, f"q_{tag}"))
+            cs.lookup(named(cs, tag), [x.cur(), y.cur()], table, selector=q)
             return FunctionConfig(spec, clamp, x, y, q, table)
         return shared(cs, ("fn", spec.key, clamp_bits, limb_bits), make)
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
-from .base import (DEFAULT_LIMB_BITS, Assigned, Cost, GadgetRangeError, advice_pool,
+from .base import (named, DEFAULT_LIMB_BITS, Assigned, Cost, GadgetRangeError, advice_pool,
                    as_values, check_range, copy_in, fill_table, fixed_pool, range_table,
                    set_selector, shared)
 
@@ -87,13 +87,13 @@ def decompose(cs, columns, name: str, expr, bits: int, limb_bits: int, selector)
         term = c.cur() * (1 << (limb_bits * i)) if i else c.cur()
         total = term if total is None else total + term
     if expr is not None:      # None: the limbs themselves are the value's only cells
-        cs.create_gate(f"{name}.limbs", [(f"{name}: value = sum of limbs", expr - total)],
+        cs.create_gate(named(cs, f"{name}.limbs"), [(f"{name}: value = sum of limbs", expr - total)],
                        selector=selector)
     tables = []
     for i, c in enumerate(columns):
         tb = limb_bits if i < n - 1 else bits - limb_bits * (n - 1)
         t = range_table(cs, tb)
-        cs.lookup(f"{name}.limb{i}", [c.cur()], t, selector=selector)
+        cs.lookup(named(cs, f"{name}.limb{i}"), [c.cur()], t, selector=selector)
         tables.append(t)
     return LimbDecomposition(bits, limb_bits, list(columns), tables)
 
@@ -131,7 +131,7 @@ class RangeChip:
             L = num_limbs(bits, limb_bits)
             cols = advice_pool(cs, 2 + L)
             cx, cy, off = fixed_pool(cs, 3)
-            q = cs.selector(f"q_range.m{bits}.b{limb_bits}")
+            q = cs.selector(named(cs, f"q_range.m{bits}.b{limb_bits}"))
             x, y = cols[0], cols[1]
             expr = cx.cur() * x.cur() + cy.cur() * y.cur() + off.cur()
             dec = decompose(cs, cols[2:], f"range.m{bits}.b{limb_bits}", expr, bits, limb_bits, q)
@@ -229,9 +229,9 @@ class ClampChip:
             cols = advice_pool(cs, 4 + 2 * L)
             x, y, bl, ab = cols[:4]
             lo, hi = fixed_pool(cs, 2)
-            q = cs.selector(f"q_clamp.m{bits}.b{limb_bits}")
+            q = cs.selector(named(cs, f"q_clamp.m{bits}.b{limb_bits}"))
             X, B, A = x.cur(), bl.cur(), ab.cur()
-            cs.create_gate(f"clamp.m{bits}.b{limb_bits}", [
+            cs.create_gate(named(cs, f"clamp.m{bits}.b{limb_bits}"), [
                 ("below is boolean", B * (1 - B)),
                 ("above is boolean", A * (1 - A)),
                 ("not both", B * A),
@@ -320,22 +320,22 @@ class ArgmaxChip:
             cols = advice_pool(cs, 4 + L)
             x, m, a, c = cols[:4]
             nm = f"argmax.m{bits}.b{limb_bits}"
-            q_all, q_first = cs.selector(f"q_{nm}.all"), cs.selector(f"q_{nm}.first")
-            q_next, q_last = cs.selector(f"q_{nm}.next"), cs.selector(f"q_{nm}.last")
+            q_all, q_first = cs.selector(named(cs, f"q_{nm}.all")), cs.selector(named(cs, f"q_{nm}.first"))
+            q_next, q_last = cs.selector(named(cs, f"q_{nm}.next")), cs.selector(named(cs, f"q_{nm}.last"))
             A, M, X = a.cur(), m.cur(), x.cur()
-            cs.create_gate(f"{nm}.all", [("a is boolean", A * (1 - A))], selector=q_all)
-            cs.create_gate(f"{nm}.first", [
+            cs.create_gate(named(cs, f"{nm}.all"), [("a is boolean", A * (1 - A))], selector=q_all)
+            cs.create_gate(named(cs, f"{nm}.first"), [
                 ("c = a", c.cur() - A),
                 ("x = m where the index is 0", (1 - A) * (M - X)),
             ], selector=q_first)
             step = a.prev() - A
-            cs.create_gate(f"{nm}.next", [
+            cs.create_gate(named(cs, f"{nm}.next"), [
                 ("m is constant on the row", M - m.prev()),
                 ("a is non-increasing", step * (step - 1)),
                 ("x = m at the index", step * (M - X)),
                 ("c' = c + a", c.cur() - c.prev() - A),
             ], selector=q_next)
-            cs.create_gate(f"{nm}.last", [("a = 0 at the end", A)], selector=q_last)
+            cs.create_gate(named(cs, f"{nm}.last"), [("a = 0 at the end", A)], selector=q_last)
             dec = decompose(cs, cols[4:], nm, M - X - A, bits, limb_bits, q_all)
             return ArgmaxConfig(bits, limb_bits, x, m, a, c, q_all, q_first, q_next, q_last, dec)
         return shared(cs, ("argmax", bits, limb_bits), make)

@@ -14,7 +14,7 @@ import numpy as np
 from snarkgpt.plonk.circuit import ConstraintSystem
 from snarkgpt.plonk.expression import Column, Selector
 
-from .base import Assigned, Cost, GadgetRangeError, advice_pool, as_values, copy_in, shared
+from .base import named, Assigned, Cost, GadgetRangeError, advice_pool, as_values, copy_in, shared
 
 __all__ = ["ResidualChip", "ResidualConfig", "residual_ref"]
 
@@ -53,8 +53,8 @@ class ResidualChip:
     def configure(cls, cs: ConstraintSystem) -> ResidualConfig:
         def make():
             x, y, z = advice_pool(cs, 3)
-            q = cs.selector("residual.q")
-            cs.create_gate("residual.add", [("z = x + y", z.cur() - x.cur() - y.cur())], selector=q)
+            q = cs.selector(named(cs, "residual.q"))
+            cs.create_gate(named(cs, "residual.add"), [("z = x + y", z.cur() - x.cur() - y.cur())], selector=q)
             return ResidualConfig(x, y, z, q)
         return shared(cs, ("residual",), make)
 

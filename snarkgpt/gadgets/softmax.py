@@ -39,7 +39,7 @@ import numpy as np
 from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
-from .base import (DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
+from .base import (named, column_bank, current_bank, DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
                    copy_in, fixed_pool, set_selector, shared)
 from .division import DivChip
 from .matmul import SumChip, _copy_rows
@@ -73,10 +73,10 @@ class RowBroadcastChip:
         def make():
             x, b, out = advice_pool(cs, 3)
             (f,) = fixed_pool(cs, 1)
-            q_op, q_same = cs.selector("bcast.q_op"), cs.selector("bcast.q_same")
-            cs.create_gate("bcast.sub", [("out = f * (x - b)", out.cur() - f.cur() * (x.cur() - b.cur()))],
+            q_op, q_same = cs.selector(named(cs, "bcast.q_op")), cs.selector(named(cs, "bcast.q_same"))
+            cs.create_gate(named(cs, "bcast.sub"), [("out = f * (x - b)", out.cur() - f.cur() * (x.cur() - b.cur()))],
                            selector=q_op)
-            cs.create_gate("bcast.same", [("b[+1] = b", b.next() - b.cur())], selector=q_same)
+            cs.create_gate(named(cs, "bcast.same"), [("b[+1] = b", b.next() - b.cur())], selector=q_same)
             return RowBroadcastConfig(x, b, out, f, q_op, q_same)
         return shared(cs, ("row_broadcast",), make)
 
@@ -197,17 +197,27 @@ class SoftmaxChip:
         div_bits = s + 12 if div_bits is None else div_bits
 
         def make():
-            am = ArgmaxChip.configure(cs, clamp_bits, limb_bits)
-            bc = RowBroadcastChip.configure(cs)
-            ex = FunctionChip.configure(cs, exp_spec(exp_bits, s, s), clamp_bits=clamp_bits,
-                                        limb_bits=limb_bits)
-            sums = SumChip.configure(cs)
-            div = DivChip.configure(cs, div_bits, limb_bits)
-            rng = RangeChip.configure(cs, s + 1, limb_bits)
+            # inside a column bank, each step gets a sub-bank of its own (max, sub, exp, ...),
+            # so the floor planner lays the steps side by side
+            sub = (lambda nm: column_bank(cs, nm)) if current_bank(cs) is not None else (
+                lambda nm: column_bank(cs, None))
+            with sub("max"):
+                am = ArgmaxChip.configure(cs, clamp_bits, limb_bits)
+            with sub("bcast"):
+                bc = RowBroadcastChip.configure(cs)
+            with sub("exp"):
+                ex = FunctionChip.configure(cs, exp_spec(exp_bits, s, s), clamp_bits=clamp_bits,
+                                            limb_bits=limb_bits)
+            with sub("sum"):
+                sums = SumChip.configure(cs)
+            with sub("div"):
+                div = DivChip.configure(cs, div_bits, limb_bits)
+            with sub("range"):
+                rng = RangeChip.configure(cs, s + 1, limb_bits)
             e, em, num = advice_pool(cs, 3)
             (f,) = fixed_pool(cs, 1)
-            q = cs.selector(f"softmax.s{s}.q_mask")
-            cs.create_gate(f"softmax.s{s}.mask", [
+            q = cs.selector(named(cs, f"softmax.s{s}.q_mask"))
+            cs.create_gate(named(cs, f"softmax.s{s}.mask"), [
                 ("em = f * e", em.cur() - f.cur() * e.cur()),
                 ("num = 2^s * em", num.cur() - (1 << s) * em.cur()),
             ], selector=q)
@@ -261,14 +271,14 @@ class SoftmaxChip:
 
 def _place(layouter, cfg: SoftmaxConfig, values, name) -> Assigned:
     """Assign plain input values (unconstrained witness) in one column."""
-    col = advice_pool(layouter.cs, 1)[0]
+    col = cfg.e
     cells = layouter.assign_region(name, lambda reg: reg.assign_advice_column(col, 0, values.reshape(-1)))
     return Assigned(values, cells)
 
 
 def _gather(layouter, cfg: SoftmaxConfig, parts, name) -> Assigned:
     """Copy single-value Assigned parts into one contiguous range."""
-    col = advice_pool(layouter.cs, 1)[0]
+    col = cfg.e
     vals = np.array([int(p.values.reshape(-1)[0]) for p in parts], dtype=np.int64)
 
     def region(reg):

@@ -23,6 +23,14 @@ Regions are named by layer and op: ``embed``, ``h.{i}.ln_1``, ``h.{i}.attn.qkv``
 ``h.{i}.attn.residual``, ``h.{i}.ln_2``, ``h.{i}.mlp.c_fc``, ``h.{i}.mlp.gelu``,
 ``h.{i}.mlp.c_proj``, ``h.{i}.mlp.residual``, ``ln_f``, ``lm_head``, ``generate.argmax``
 (sub-regions append ``.<part>``, e.g. ``h.0.attn.softmax.exp``).
+
+Columns: every op family is configured in a column bank of its own (``emb``, ``ln``,
+``mm0``, ``sm``, ``gelu``, ``res``, ``argmax``, ``gather``; LayerNorm and softmax give each
+of their steps a sub-bank, ``ln.sum``, ``sm.exp``, ...), so the packed floor planner lays
+the regions of different families side by side: the circuit's height is that of the
+tallest family, not the sum of all (`plan` reports rows per op; they add up to more than
+the rows used). The matmuls (the tallest family) hold 4 values a row in sections B.r and
+A.Br (`snarkgpt.gadgets.matmul`).
 """
 from __future__ import annotations
 
@@ -30,11 +38,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snarkgpt.gadgets.base import Assigned, advice_pool
+from snarkgpt.gadgets.base import Assigned, advice_pool, column_bank
 from snarkgpt.gadgets.embedding import EmbeddingChip
 from snarkgpt.gadgets.fixedpoint import RescaleChip
 from snarkgpt.gadgets.layernorm import LayerNormChip
-from snarkgpt.gadgets.matmul import MatmulChip, _copy_rows
+from snarkgpt.gadgets.matmul import MatmulChip, _copy_rows, matmul_rows
 from snarkgpt.gadgets.nonlinear import FunctionChip
 from snarkgpt.gadgets.range import ArgmaxChip
 from snarkgpt.gadgets.residual import ResidualChip
@@ -62,9 +70,7 @@ class ModelConfig:
     tokens: object          # the instance column
     emb: object
     ln: object
-    mm: object
-    resc_w: object
-    resc_s: object
+    mm: object              # matmul lanes: [(MatmulConfig, rescale 2^w, rescale 2^s)]
     softmax: object
     gelu: object
     res: object
@@ -82,7 +88,7 @@ class ModelCircuit:
     (with ``check=True``) when the generated tokens are not the greedy generation."""
 
     def __init__(self, model, quant_settings: QuantSettings, tokens, n_prompt: int | None = None,
-                 check: bool = True):
+                 check: bool = True, mm_lanes: int | None = None):
         if isinstance(model, QuantizedModel):
             if model.settings != quant_settings:
                 raise ValueError("the quantized model was made with other settings")
@@ -109,6 +115,7 @@ class ModelCircuit:
         self.gen = np.array(statement.gen_flags(), dtype=np.int64)
         self.n_prompt = statement.n_prompt
         self.T = toks.size - 1
+        self.mm_lanes = default_mm_lanes(self.config, self.T) if mm_lanes is None else int(mm_lanes)
         self.positions = np.arange(self.T)
         self.forward = integer_forward(self.qmodel, toks[:self.T], self.positions)
         if check:
@@ -130,19 +137,30 @@ class ModelCircuit:
         s, w, lb = st.scale_bits, st.weight_bits, st.limb_bits
         inst = cs.instance_column("tokens")
         cs.enable_equality(inst)
-        emb = EmbeddingChip.configure(cs, self.qmodel.weights["wte"], name="wte")
-        ln = LayerNormChip.configure(cs, s, st.rsqrt_bits, clamp_bits=st.ln_clamp_bits,
-                                     div_bits=st.ln_div_bits, limb_bits=lb)
-        mm = MatmulChip.configure(cs)
-        resc_w = RescaleChip.configure(cs, w, limb_bits=lb)
-        resc_s = RescaleChip.configure(cs, s, limb_bits=lb)
-        sm = SoftmaxChip.configure(cs, s, st.exp_bits, st.softmax_clamp_bits,
-                                   st.softmax_div_bits, lb)
-        gelu = FunctionChip.configure(cs, gelu_table_spec(st), clamp_bits=st.gelu_clamp_bits,
-                                      limb_bits=lb)
-        res = ResidualChip.configure(cs)
-        am = ArgmaxChip.configure(cs, st.argmax_bits, lb)
-        gather = advice_pool(cs, 1)[0]
+        # every op family configures into its own column bank, so the packed floor planner
+        # lays their regions side by side; matmuls alternate over `mm_lanes` banks
+        with column_bank(cs, "emb"):
+            emb = EmbeddingChip.configure(cs, self.qmodel.weights["wte"], name="wte")
+        with column_bank(cs, "ln"):
+            ln = LayerNormChip.configure(cs, s, st.rsqrt_bits, clamp_bits=st.ln_clamp_bits,
+                                         div_bits=st.ln_div_bits, limb_bits=lb)
+        mm = []
+        for lane in range(self.mm_lanes):
+            with column_bank(cs, f"mm{lane}"):
+                mm.append((MatmulChip.configure(cs), RescaleChip.configure(cs, w, limb_bits=lb),
+                           RescaleChip.configure(cs, s, limb_bits=lb)))
+        with column_bank(cs, "sm"):
+            sm = SoftmaxChip.configure(cs, s, st.exp_bits, st.softmax_clamp_bits,
+                                       st.softmax_div_bits, lb)
+        with column_bank(cs, "gelu"):
+            gelu = FunctionChip.configure(cs, gelu_table_spec(st), clamp_bits=st.gelu_clamp_bits,
+                                          limb_bits=lb)
+        with column_bank(cs, "res"):
+            res = ResidualChip.configure(cs)
+        with column_bank(cs, "argmax"):
+            am = ArgmaxChip.configure(cs, st.argmax_bits, lb)
+        with column_bank(cs, "gather"):
+            gather = advice_pool(cs, 1)[0]
         gen = cs.instance_column("gen")
         cs.enable_equality(gen)
         bind = tuple(cs.advice_column(f"bind.{n}") for n in ("next", "gen", "argmax"))
@@ -152,14 +170,14 @@ class ModelCircuit:
         nxt, flag, am_idx = (col.cur() for col in bind)
         cs.create_gate("generate.bind", [("gen * (next - argmax) = 0", flag * (nxt - am_idx))],
                        selector=q_bind)
-        return ModelConfig(inst, emb, ln, mm, resc_w, resc_s, sm, gelu, res, am, gather,
-                           gen, bind, q_bind)
+        return ModelConfig(inst, emb, ln, mm, sm, gelu, res, am, gather, gen, bind, q_bind)
 
     def synthesize(self, config: ModelConfig, layouter) -> None:
         cfg, W = self.config, self.qmodel.weights
         T, d, H = self.T, cfg.n_embd, cfg.n_head
         hd = d // H
         c = config
+        self._lane_rows = [0] * len(c.mm)
         x = EmbeddingChip.assign(layouter, c.emb, self.tokens[:T], wpe=W["wpe"], pos0=0,
                                  token_instance=c.tokens, instance_offset=0, name="embed")
         for i in range(cfg.n_layer):
@@ -178,9 +196,11 @@ class ModelCircuit:
             outs = []
             for h in range(H):
                 q, kt, v = pieces[3 * h: 3 * h + 3]
-                sc = MatmulChip.assign(att, c.mm, q, kt, name="scores", rescale=c.resc_s)
+                mm, _, resc_s = self._lane(c, T, hd, T)
+                sc = MatmulChip.assign(att, mm, q, kt, name="scores", rescale=resc_s)
                 p = SoftmaxChip.assign(att, c.softmax, sc.reshape(T, T), causal=True, name="softmax")
-                o = MatmulChip.assign(att, c.mm, p, v, name="av", rescale=c.resc_s)
+                mm, _, resc_s = self._lane(c, T, T, hd)
+                o = MatmulChip.assign(att, mm, p, v, name="av", rescale=resc_s)
                 outs.append(o.reshape(T, hd))
             y = _concat_cols(att, c.gather, outs, "merge")                   # (T, d)
             a = self._linear(att, c, y, W[f"h.{i}.attn.c_proj"], "c_proj")
@@ -213,9 +233,25 @@ class ModelCircuit:
         layouter.assign_region("generate.bind", bind)
         self.result = {"logits": logits.values, "next_tokens": idx.values}
 
-    @staticmethod
-    def _linear(lay, c: ModelConfig, x: Assigned, w: np.ndarray, name: str) -> Assigned:
-        return MatmulChip.assign(lay, c.mm, x, w, fixed_b=True, name=name, rescale=c.resc_w)
+    def _lane(self, c: ModelConfig, T: int, d: int, m: int):
+        """The matmul lane with the fewest rows so far (a function of the shapes only, so
+        keygen and proving lay out the same circuit); books the product's rows on it."""
+        i = int(np.argmin(self._lane_rows))
+        self._lane_rows[i] += matmul_rows(T, d, m)
+        return c.mm[i]
+
+    def _linear(self, lay, c: ModelConfig, x: Assigned, w: np.ndarray, name: str) -> Assigned:
+        mm, resc_w, _ = self._lane(c, x.values.shape[0], w.shape[0], w.shape[1])
+        return MatmulChip.assign(lay, mm, x, w, fixed_b=True, name=name, rescale=resc_w)
+
+
+def default_mm_lanes(config, T: int) -> int:
+    """Matmul lanes (column banks the matmuls alternate over). One: the packed floor planner
+    reserves every later-phase advice column for the height of a region with phase-1 cells,
+    so matmuls (whose Freivalds cells are phase 1) cannot share rows across lanes; more lanes
+    only add columns until the planner reserves just the columns a region declares."""
+    del config, T
+    return 1
 
 
 def _gather(layouter, col, src: Assigned, index_arrays, name: str) -> list:
@@ -239,21 +275,21 @@ def _gather(layouter, col, src: Assigned, index_arrays, name: str) -> list:
 
 
 def _concat_cols(layouter, col, parts, name: str) -> Assigned:
-    """[P_0 | P_1 | ...] (T, sum widths) from (T, w_h) `Assigned` parts, by copies."""
+    """[P_0 | P_1 | ...] (T, sum widths) from (T, w_h) `Assigned` parts (each in any
+    column), by copies."""
     T = parts[0].values.shape[0]
     vals = np.concatenate([p.values for p in parts], axis=1)
-    rows = []
-    for p in parts:
-        w = p.values.shape[1]
-        rows.append((p.cells.start + np.arange(T * w)).reshape(T, w))
-    src_rows = np.concatenate(rows, axis=1).reshape(-1)
-    src_col = parts[0].cells.column
-    if any(p.cells.column != src_col for p in parts):
-        raise ValueError(f"{name}: parts live in different columns")
+    W = vals.shape[1]
 
     def region(reg):
         cells = reg.assign_advice_column(col, 0, np.ascontiguousarray(vals.reshape(-1)))
-        _copy_rows(reg, src_col, src_rows, col, cells.start + np.arange(vals.size))
+        c0 = 0
+        for p in parts:
+            w = p.values.shape[1]
+            dst = (np.arange(T)[:, None] * W + c0 + np.arange(w)[None, :]).reshape(-1)
+            _copy_rows(reg, p.cells.column, p.cells.start + np.arange(T * w), col,
+                       cells.start + dst)
+            c0 += w
         return cells
     return Assigned(vals, layouter.assign_region(name, region))
 

@@ -61,30 +61,57 @@ def test_gadget_matmul_freivalds_catches_wrong_product(data, fixed_b):
 
 
 @pytest.mark.parametrize("fixed_b", [False, True])
-def test_gadget_matmul_tamper_any_cell(fixed_b):
+@pytest.mark.parametrize("shape", [(3, 4, 2), (5, 6, 3)])
+def test_gadget_matmul_tamper_any_cell(fixed_b, shape):
+    """Every kind of cell of the three side-by-side sections, in the first and a later group
+    of slots (T, d > 4 = slots: rows of A and B in several groups, zero padding)."""
     rng = np.random.default_rng(1)
-    A, B = rng.integers(-99, 99, (3, 4)), rng.integers(-99, 99, (4, 2))
+    T, d, m = shape
+    A, B = rng.integers(-99, 99, (T, d)), rng.integers(-99, 99, (d, m))
     cs, cfg, asg, C = build_matmul(A, B, fixed_b)
-    T, d, m = 3, 4, 2
-    start = C.cells.start - d * m
-    rows_b = range(start, start + d * m)
-    targets = [(cfg.x, C.cells.start + 3),              # an entry of C
-               (cfg.x, start + d * m + T * m + 5),     # an entry of A
-               (cfg.acc, start + 1),                   # a running-sum cell of B.r
-               (cfg.acc, start + d * m - 1),           # Br[d-1] itself
-               (cfg.v, start + d * m + T * m + 2),     # a copied Br cell in section A.Br
-               (cfg.v, start + 1),                     # a power of r
-               (cfg.acc, start + matmul_rows(T, d, m) - 1)]
-    if not fixed_b:
-        targets.append((cfg.x, rows_b[3]))            # an entry of B
-    else:
-        targets.append((cfg.w, rows_b[3]))            # a fixed weight (a different circuit)
+    P = cfg.slots
+    start = C.cells.start
+    k, t = d - 1, T - 1
+    targets = [(cfg.x, start + 3),                                  # an entry of C
+               (cfg.xa[t % P], start + (t // P) * d + 2),           # an entry of A
+               (cfg.xa[0], start + 1),
+               (cfg.accb[0], start + 0),                            # a running sum of B.r
+               (cfg.accb[k % P], start + (k // P) * m + m - 1),     # Br[d-1] itself
+               (cfg.va, start + 2),                                 # a copied Br cell
+               (cfg.va, start + ((T - 1) // P) * d + d - 1),
+               (cfg.vb, start + 1), (cfg.vc, start + 1),            # powers of r
+               (cfg.acca[t % P], start + (t // P) * d + d - 1),     # A[T-1] . Br
+               (cfg.accc, start + matmul_rows(T, d, m, P) - 1 if T * m >= matmul_rows(T, d, m, P)
+                else start + T * m - 1)]
+    bcols = cfg.wb if fixed_b else cfg.xb                           # an entry of B (a fixed
+    targets += [(bcols[3 % P], start + 1), (bcols[k % P], start + (k // P) * m)]   # one: another circuit)
     for col, row in targets:
         old = asg.value(col, row)
         asg.set_cell(col, row, old + 1)
         assert MockProver(cs, asg).verify(), (col.name, row)
         asg.set_cell(col, row, old)
     MockProver(cs, asg).assert_satisfied()
+
+
+@pytest.mark.parametrize("slots", [1, 2, 3])
+def test_gadget_matmul_slots(slots):
+    """Any number of slots gives the same product; the height is that of the tallest section."""
+    rng = np.random.default_rng(3)
+    A, B = rng.integers(-50, 50, (5, 7)), rng.integers(-50, 50, (7, 3))
+    for fixed_b in (False, True):
+        cs = ConstraintSystem()
+        cfg = MatmulChip.configure(cs, slots=slots)
+        res = {}
+
+        def circuit(layouter):
+            res["c"] = MatmulChip.assign(layouter, cfg, A, B, fixed_b=fixed_b)
+        asg = synthesize(cs, circuit)
+        MockProver(cs, asg).assert_satisfied()
+        assert np.array_equal(res["c"].values, A @ B)
+        assert asg.rows_used == matmul_rows(5, 7, 3, slots)
+        row = res["c"].cells.start + 4
+        asg.set_cell(cfg.x, row, asg.value(cfg.x, row) + 1)
+        assert MockProver(cs, asg).verify()
 
 
 def test_gadget_matmul_chained_inputs_are_copied():
@@ -104,8 +131,8 @@ def test_gadget_matmul_chained_inputs_are_copied():
     MockProver(cs, asg).assert_satisfied()
     assert np.array_equal(res["s"].values, (A @ B).sum(axis=1))
     # change A inside the second matmul: the copy from the first one fails
-    row = res["c"].cells.start + 2 * 2 + 1
-    asg.set_cell(cfg.x, row, asg.value(cfg.x, row) + 1)
+    row = res["c"].cells.start + 2                      # A[1, 2]: slot 1, row 2 of section A.Br
+    asg.set_cell(cfg.xa[1], row, asg.value(cfg.xa[1], row) + 1)
     assert any(f.kind == "copy" for f in MockProver(cs, asg).verify())
 
 
@@ -150,8 +177,11 @@ def test_gadget_matmul_bad_inputs():
 
 
 def test_gadget_matmul_cost_T64_d64():
-    """Rows of a 64 x 64 by 64 x 64 product: d^2 + 2 T d with Freivalds vs T d^2 naively."""
-    assert matmul_rows(64, 64, 64) == 12288
+    """Rows of a 64 x 64 by 64 x 64 product: T d (the tallest of the three side-by-side
+    sections) with Freivalds vs T d^2 naively; d^2 + 2 T d with one value a row, stacked."""
+    assert matmul_rows(64, 64, 64) == 4096
+    assert matmul_rows(64, 64, 64, slots=1) == 4096
+    assert matmul_rows(64, 256, 64) == 4096 and matmul_rows(64, 256, 64, slots=1) == 16384
     assert naive_matmul_rows(64, 64, 64) == 262144
 
 
@@ -161,7 +191,7 @@ def test_gadget_matmul_T64_d64_mock():
     A, B = rng.integers(-2**12, 2**12, (64, 64)), rng.integers(-2**12, 2**12, (64, 64))
     cs, cfg, asg, C = build_matmul(A, B, fixed_b=True)
     MockProver(cs, asg).assert_satisfied()
-    assert asg.rows_used == 12288
+    assert asg.rows_used == 4096
 
 
 def test_gadget_matmul_fused_rescale():
