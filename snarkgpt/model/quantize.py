@@ -25,7 +25,8 @@ from snarkgpt.gadgets.nonlinear import FunctionSpec, gelu_spec
 
 __all__ = ["QuantSettings", "QuantizedModel", "quantize_model", "calibrate", "CalibrationError",
            "error_report", "QuantReport", "gelu_table_spec", "float_forward_trace",
-           "default_settings", "calibration_inputs", "random_float_model"]
+           "default_settings", "calibration_inputs", "random_float_model", "circuit_rows_estimate",
+           "default_max_table_bits"]
 
 SETTINGS_VERSION = 1
 
@@ -424,8 +425,30 @@ def error_report(model, settings: QuantSettings, inputs, qmodel: QuantizedModel 
                        agree / max(total, 1), dis, clamped)
 
 
+def circuit_rows_estimate(config, T: int | None = None) -> int:
+    """Rows the model circuit needs without its tables (an estimate from the shapes: the
+    tallest column bank, the matmuls, or the softmax's two broadcasts per element)."""
+    from snarkgpt.gadgets.matmul import matmul_rows
+    T = config.block_size - 1 if T is None else T
+    T = max(1, T)
+    d, H, L, V = config.n_embd, config.n_head, config.n_layer, config.vocab_size
+    hd = d // H
+    mm = L * (matmul_rows(T, d, 3 * d) + matmul_rows(T, d, d) + matmul_rows(T, d, 4 * d)
+              + matmul_rows(T, 4 * d, d) + H * (matmul_rows(T, hd, T) + matmul_rows(T, T, hd)))
+    mm += matmul_rows(T, d, V)
+    sm = L * H * 2 * T * T
+    return max(mm, sm)
+
+
+def default_max_table_bits(config, lo: int = 12, hi: int = 16) -> int:
+    """Table size (log2 rows) that does not raise the circuit's k: the k its rows need
+    anyway (`circuit_rows_estimate`, plus blinding slack), within [lo, hi]."""
+    k = bits_for(circuit_rows_estimate(config) + 64)
+    return int(min(hi, max(lo, k)))
+
+
 def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits: int | None = None,
-              margin: float = 2.0, max_table_bits: int = 16, max_scale_bits: int = 12,
+              margin: float = 2.0, max_table_bits: int | None = None, max_scale_bits: int = 12,
               max_attempts: int = 16, report: bool = True):
     """Choose `QuantSettings` for ``model`` from calibration ``inputs`` (token sequences;
     default: 4 random sequences of block_size tokens) and return ``(settings, report)``.
@@ -434,13 +457,18 @@ def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits:
        causal score spreads, pre-GELU inputs, logit spreads;
     2. pick the largest activation scale s <= ``max_scale_bits`` whose tables (GELU, rsqrt,
        exp) fit in 2^``max_table_bits`` rows with ``margin`` (x2 by default) on every
-       range, unless ``scale_bits`` is given; w = ``weight_bits`` or s;
+       range, unless ``scale_bits`` is given; w = ``weight_bits`` or s. ``max_table_bits``
+       defaults to `default_max_table_bits` (the k the circuit's rows need anyway, 12..16),
+       so tables do not set k for small models; the report measures the error of the
+       settings chosen, whatever the table size;
     3. run the integer forward on every input: any GadgetRangeError or clamped GELU /
        variance widens the offending setting (or lowers s on an overflow) and retries;
     4. raise `CalibrationError` if no setting works within ``max_attempts``.
     """
     from .integer_forward import integer_forward
     cfg = model.config
+    if max_table_bits is None:
+        max_table_bits = default_max_table_bits(cfg)
     gelu = _model_gelu(model)
     inputs = calibration_inputs(model) if inputs is None else [np.asarray(x, dtype=np.int64) for x in inputs]
     if not inputs:

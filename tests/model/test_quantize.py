@@ -116,3 +116,17 @@ def test_quantize_refuses_weights_out_of_range():
     m.weights["lm_head.weight"] = np.full((CFG.vocab_size, CFG.n_embd), 1e9, np.float32)
     with pytest.raises(GadgetRangeError, match="lm_head"):
         quantize_model(m, default_settings(CFG))
+
+
+def test_calibrate_tables_do_not_set_k_for_small_models():
+    """The default max_table_bits follows the circuit's own size: a 1-layer d=8 model gets
+    tables of at most 2^12 rows (not 2^16, which forced k >= 17); an explicit bound is kept."""
+    from snarkgpt.model.config import GPTConfig
+    from snarkgpt.model.quantize import (calibrate, default_max_table_bits,
+                                         random_float_model)
+    cfg = GPTConfig(n_layer=1, n_head=1, n_embd=8, block_size=8, vocab_size=65)
+    assert default_max_table_bits(cfg) == 12
+    st, rep = calibrate(random_float_model(cfg, seed=0))
+    assert st.table_bits() <= 12 and rep is not None
+    st16, _ = calibrate(random_float_model(cfg, seed=0), max_table_bits=16, report=False)
+    assert st16.table_bits() <= 16
