@@ -219,12 +219,19 @@ def cmd_demo(args) -> int:
     _, st2, proof2 = read_proof_file(out)
     t = time.perf_counter()
     valid = verify_statement(vk, st2, proof2)
-    ms = (time.perf_counter() - t) * 1e3
+    cold_ms = (time.perf_counter() - t) * 1e3
+    warm = []
+    for _ in range(3):  # a verifier that checks many proofs pays the kernel loading once
+        t = time.perf_counter()
+        verify_statement(vk, st2, proof2)
+        warm.append((time.perf_counter() - t) * 1e3)
+    ms = sorted(warm)[1]
     print(f"prompt:      {decode(card, list(st.prompt))!r}")
     print(f"generated:   {decode(card, list(st.output))!r}")
     print(f"fingerprint: {card['fingerprint']}")
     print(f"circuit:     2^{card['k']} rows; setup {'INSECURE (development)' if card['insecure_setup'] else card['srs']}")
-    print(f"prove:       {prove_s:.2f} s   verify: {ms:.1f} ms   proof: {os.path.getsize(out)} bytes")
+    print(f"prove:       {prove_s:.2f} s   verify: {ms:.1f} ms (first call {cold_ms:.0f} ms)   "
+          f"proof: {os.path.getsize(out)} bytes")
     print("VERIFIED" if valid else "REJECTED")
     return 0 if valid else 1
 
