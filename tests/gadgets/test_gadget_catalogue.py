@@ -10,6 +10,6 @@ def test_gadget_catalogue_is_up_to_date():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     text = mod.render()
-    assert "12,288 rows" in text and "262,144" in text
+    assert "4,096 rows" in text and "262,144" in text
     assert (ROOT / "docs" / "gadgets.md").read_text() == text, \
         "docs/gadgets.md is stale: run python scripts/gadget_catalogue.py"
