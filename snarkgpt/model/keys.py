@@ -176,6 +176,10 @@ class Prover:
         from .quantize import QuantSettings, quantize_model
         from .weights import load_model
         self.card, self.vk = load_verifier(keydir)
+        missing = [f for f in (MODEL, SRS_FILE) if not os.path.isfile(os.path.join(keydir, f))]
+        if missing:
+            raise KeyError_(f"{keydir}: prover files missing ({', '.join(missing)}): this is the "
+                            "public half of a key directory; prove with the full one, or run setup again")
         try:
             model = load_model(os.path.join(keydir, MODEL))
             z = np.load(os.path.join(keydir, SRS_FILE), allow_pickle=False)
