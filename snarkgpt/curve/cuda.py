@@ -1,0 +1,472 @@
+"""BN254 G1 on a CUDA device (numba.cuda): point formulas and a bucket-method MSM.
+
+Representations are those of g1.py: affine (n, 8) rows (x limbs, y limbs; infinity is the
+all-zero row), Jacobian (X, Y, Z) with infinity Z = 0, XYZZ (X, Y, ZZ, ZZZ) with infinity
+ZZ = 0; coordinates are Fq elements in Montgomery form (field/cuda.py arithmetic). The
+formulas are the same EFD ones as the CPU kernels (dbl-2009-l, madd-2007-bl, add-2007-bl,
+mdbl/dbl/madd/add-2008-s), and handle infinity, P == Q and P == -Q.
+
+MSM, sum_i s_i P_i (Pippenger, unsigned c-bit windows):
+
+1. host: scalars leave Montgomery form (Fr.to_canonical) and are folded as on the CPU
+   (s > r/2 becomes r - s on the negated point, g1.fold_scalars), so small negative values
+   stay small; the largest bit length b fixes the number of windows, nwin = ceil(b / c);
+2. `k_digits`: thread i writes the bucket id key = w * 2^c + digit_w(s_i) of every window w
+   (digit 0, and points at infinity, go to the unused bucket 0 of the window);
+3. counting sort by bucket id: `k_hist` counts with atomics, an exclusive prefix sum gives
+   each bucket's start, `k_scatter` places the point indices (atomic cursor per bucket);
+4. `k_buckets`: one thread per bucket adds its sorted range of affine points into an XYZZ
+   accumulator (mixed additions);
+5. `k_window_segments`: each window's 2^c buckets are cut into S segments; one thread per
+   (window, segment) runs the running-sum trick over its segment, which gives
+   sum (b - lo + 1) B_b and sum B_b, and shifts it to sum b B_b with a (c-bit) scalar
+   multiplication by lo - 1;
+6. `k_combine`: one thread adds the segments and combines windows by Horner's rule
+   (c doublings a window); the host converts the XYZZ result to affine (g1.xyzz_to_affine).
+
+The result is the same affine point as snarkgpt.curve.msm.msm (affine form is unique).
+"""
+import math
+
+import numpy as np
+from numba import cuda
+
+from ..field import Fr
+from ..field.cuda import (SIMULATOR, U0, U1, fq_add, fq_dbl, fq_mul, fq_sqr, fq_sub, is_zero,
+                          launch, ld_off, quiet, st_off, _dev)
+from ..field.params import FQ_ONE
+from . import g1
+
+ONE = FQ_ONE
+ZERO = (U0, U0, U0, U0)
+
+
+@_dev
+def aff_is_inf(x, y):
+    return is_zero(x) and is_zero(y)
+
+
+@_dev
+def fq_neg(a):
+    return fq_sub(ZERO, a)
+
+
+# ---- Jacobian ----------------------------------------------------------------------------------
+@_dev
+def jac_dbl(X, Y, Z):
+    """dbl-2009-l: 2M + 5S."""
+    if is_zero(Z):
+        return X, Y, Z
+    A = fq_sqr(X)
+    B = fq_sqr(Y)
+    C = fq_sqr(B)
+    t = fq_sub(fq_sub(fq_sqr(fq_add(X, B)), A), C)
+    D = fq_dbl(t)
+    E = fq_add(fq_dbl(A), A)
+    F = fq_sqr(E)
+    X3 = fq_sub(F, fq_dbl(D))
+    C8 = fq_dbl(fq_dbl(fq_dbl(C)))
+    Y3 = fq_sub(fq_mul(E, fq_sub(D, X3)), C8)
+    Z3 = fq_dbl(fq_mul(Y, Z))
+    return X3, Y3, Z3
+
+
+@_dev
+def jac_madd(X1, Y1, Z1, x2, y2):
+    """Jacobian + affine, madd-2007-bl: 7M + 4S."""
+    if aff_is_inf(x2, y2):
+        return X1, Y1, Z1
+    if is_zero(Z1):
+        return x2, y2, ONE
+    Z1Z1 = fq_sqr(Z1)
+    U2 = fq_mul(x2, Z1Z1)
+    S2 = fq_mul(fq_mul(y2, Z1), Z1Z1)
+    H = fq_sub(U2, X1)
+    r = fq_dbl(fq_sub(S2, Y1))
+    if is_zero(H):
+        if is_zero(r):
+            return jac_dbl(x2, y2, ONE)
+        return ONE, ONE, ZERO
+    HH = fq_sqr(H)
+    I = fq_dbl(fq_dbl(HH))
+    J = fq_mul(H, I)
+    V = fq_mul(X1, I)
+    X3 = fq_sub(fq_sub(fq_sqr(r), J), fq_dbl(V))
+    Y3 = fq_sub(fq_mul(r, fq_sub(V, X3)), fq_dbl(fq_mul(Y1, J)))
+    Z3 = fq_sub(fq_sub(fq_sqr(fq_add(Z1, H)), Z1Z1), HH)
+    return X3, Y3, Z3
+
+
+@_dev
+def jac_add(X1, Y1, Z1, X2, Y2, Z2):
+    """add-2007-bl: 11M + 5S."""
+    if is_zero(Z1):
+        return X2, Y2, Z2
+    if is_zero(Z2):
+        return X1, Y1, Z1
+    Z1Z1 = fq_sqr(Z1)
+    Z2Z2 = fq_sqr(Z2)
+    U1_ = fq_mul(X1, Z2Z2)
+    U2 = fq_mul(X2, Z1Z1)
+    S1 = fq_mul(fq_mul(Y1, Z2), Z2Z2)
+    S2 = fq_mul(fq_mul(Y2, Z1), Z1Z1)
+    H = fq_sub(U2, U1_)
+    r = fq_dbl(fq_sub(S2, S1))
+    if is_zero(H):
+        if is_zero(r):
+            return jac_dbl(X1, Y1, Z1)
+        return ONE, ONE, ZERO
+    I = fq_sqr(fq_dbl(H))
+    J = fq_mul(H, I)
+    V = fq_mul(U1_, I)
+    X3 = fq_sub(fq_sub(fq_sqr(r), J), fq_dbl(V))
+    Y3 = fq_sub(fq_mul(r, fq_sub(V, X3)), fq_dbl(fq_mul(S1, J)))
+    Z3 = fq_mul(fq_sub(fq_sub(fq_sqr(fq_add(Z1, Z2)), Z1Z1), Z2Z2), H)
+    return X3, Y3, Z3
+
+
+# ---- XYZZ --------------------------------------------------------------------------------------
+@_dev
+def xyzz_mdbl(x, y):
+    """2 * affine point, mdbl-2008-s-1 (y != 0 on G1)."""
+    U = fq_dbl(y)
+    V = fq_sqr(U)
+    W = fq_mul(U, V)
+    S = fq_mul(x, V)
+    xx = fq_sqr(x)
+    M = fq_add(fq_dbl(xx), xx)
+    X3 = fq_sub(fq_sqr(M), fq_dbl(S))
+    Y3 = fq_sub(fq_mul(M, fq_sub(S, X3)), fq_mul(W, y))
+    return X3, Y3, V, W
+
+
+@_dev
+def xyzz_dbl(X, Y, ZZ, ZZZ):
+    """dbl-2008-s-1: 6M + 4S."""
+    if is_zero(ZZ):
+        return X, Y, ZZ, ZZZ
+    U = fq_dbl(Y)
+    V = fq_sqr(U)
+    W = fq_mul(U, V)
+    S = fq_mul(X, V)
+    xx = fq_sqr(X)
+    M = fq_add(fq_dbl(xx), xx)
+    X3 = fq_sub(fq_sqr(M), fq_dbl(S))
+    Y3 = fq_sub(fq_mul(M, fq_sub(S, X3)), fq_mul(W, Y))
+    return X3, Y3, fq_mul(V, ZZ), fq_mul(W, ZZZ)
+
+
+@_dev
+def xyzz_madd(X1, Y1, ZZ1, ZZZ1, x2, y2):
+    """XYZZ + affine, madd-2008-s: 8M + 2S."""
+    if aff_is_inf(x2, y2):
+        return X1, Y1, ZZ1, ZZZ1
+    if is_zero(ZZ1):
+        return x2, y2, ONE, ONE
+    U2 = fq_mul(x2, ZZ1)
+    S2 = fq_mul(y2, ZZZ1)
+    P = fq_sub(U2, X1)
+    R = fq_sub(S2, Y1)
+    if is_zero(P):
+        if is_zero(R):
+            return xyzz_mdbl(x2, y2)
+        return ONE, ONE, ZERO, ZERO
+    PP = fq_sqr(P)
+    PPP = fq_mul(P, PP)
+    Q = fq_mul(X1, PP)
+    X3 = fq_sub(fq_sub(fq_sqr(R), PPP), fq_dbl(Q))
+    Y3 = fq_sub(fq_mul(R, fq_sub(Q, X3)), fq_mul(Y1, PPP))
+    return X3, Y3, fq_mul(ZZ1, PP), fq_mul(ZZZ1, PPP)
+
+
+@_dev
+def xyzz_add(X1, Y1, ZZ1, ZZZ1, X2, Y2, ZZ2, ZZZ2):
+    """add-2008-s: 12M + 2S."""
+    if is_zero(ZZ1):
+        return X2, Y2, ZZ2, ZZZ2
+    if is_zero(ZZ2):
+        return X1, Y1, ZZ1, ZZZ1
+    U1_ = fq_mul(X1, ZZ2)
+    U2 = fq_mul(X2, ZZ1)
+    S1 = fq_mul(Y1, ZZZ2)
+    S2 = fq_mul(Y2, ZZZ1)
+    P = fq_sub(U2, U1_)
+    R = fq_sub(S2, S1)
+    if is_zero(P):
+        if is_zero(R):
+            return xyzz_dbl(X1, Y1, ZZ1, ZZZ1)
+        return ONE, ONE, ZERO, ZERO
+    PP = fq_sqr(P)
+    PPP = fq_mul(P, PP)
+    Q = fq_mul(U1_, PP)
+    X3 = fq_sub(fq_sub(fq_sqr(R), PPP), fq_dbl(Q))
+    Y3 = fq_sub(fq_mul(R, fq_sub(Q, X3)), fq_mul(S1, PPP))
+    return X3, Y3, fq_mul(fq_mul(ZZ1, ZZ2), PP), fq_mul(fq_mul(ZZZ1, ZZZ2), PPP)
+
+
+@_dev
+def xyzz_ld(arr, i):
+    return ld_off(arr, i, 0), ld_off(arr, i, 4), ld_off(arr, i, 8), ld_off(arr, i, 12)
+
+
+@_dev
+def xyzz_st(arr, i, X, Y, ZZ, ZZZ):
+    st_off(arr, i, 0, X)
+    st_off(arr, i, 4, Y)
+    st_off(arr, i, 8, ZZ)
+    st_off(arr, i, 12, ZZZ)
+
+
+@_dev
+def xyzz_mul_small(X, Y, ZZ, ZZZ, k):
+    """k * P for a non-negative machine integer k (double and add, top bit first)."""
+    rX, rY, rZZ, rZZZ = ONE, ONE, ZERO, ZERO
+    nb_ = 0
+    t = k
+    while t > 0:
+        nb_ += 1
+        t >>= 1
+    for b in range(nb_ - 1, -1, -1):
+        rX, rY, rZZ, rZZZ = xyzz_dbl(rX, rY, rZZ, rZZZ)
+        if (k >> b) & 1:
+            rX, rY, rZZ, rZZZ = xyzz_add(rX, rY, rZZ, rZZZ, X, Y, ZZ, ZZZ)
+    return rX, rY, rZZ, rZZZ
+
+
+# ---- point-op kernels (tests and small jobs) -----------------------------------------------
+@cuda.jit
+def k_point_ops(a, b, jac, xyzz):
+    """Row i: Jacobian a+b (madd), a+b (add), 2a; XYZZ a+b (madd), a+b (add), 2a."""
+    i = cuda.grid(1)
+    if i < a.shape[0]:
+        x1, y1 = ld_off(a, i, 0), ld_off(a, i, 4)
+        x2, y2 = ld_off(b, i, 0), ld_off(b, i, 4)
+        # Jacobian of a: (x, y, 1), infinity (1, 1, 0)
+        if aff_is_inf(x1, y1):
+            J1 = (ONE, ONE, ZERO)
+            Q1 = (ONE, ONE, ZERO, ZERO)
+        else:
+            J1 = (x1, y1, ONE)
+            Q1 = (x1, y1, ONE, ONE)
+        if aff_is_inf(x2, y2):
+            J2 = (ONE, ONE, ZERO)
+            Q2 = (ONE, ONE, ZERO, ZERO)
+        else:
+            J2 = (x2, y2, ONE)
+            Q2 = (x2, y2, ONE, ONE)
+        r = jac_madd(J1[0], J1[1], J1[2], x2, y2)
+        for k in range(3):
+            st_off(jac, 3 * i, 4 * k, r[k])
+        r = jac_add(J1[0], J1[1], J1[2], J2[0], J2[1], J2[2])
+        for k in range(3):
+            st_off(jac, 3 * i + 1, 4 * k, r[k])
+        r = jac_dbl(J1[0], J1[1], J1[2])
+        for k in range(3):
+            st_off(jac, 3 * i + 2, 4 * k, r[k])
+        q = xyzz_madd(Q1[0], Q1[1], Q1[2], Q1[3], x2, y2)
+        xyzz_st(xyzz, 3 * i, q[0], q[1], q[2], q[3])
+        q = xyzz_add(Q1[0], Q1[1], Q1[2], Q1[3], Q2[0], Q2[1], Q2[2], Q2[3])
+        xyzz_st(xyzz, 3 * i + 1, q[0], q[1], q[2], q[3])
+        q = xyzz_dbl(Q1[0], Q1[1], Q1[2], Q1[3])
+        xyzz_st(xyzz, 3 * i + 2, q[0], q[1], q[2], q[3])
+
+
+def point_ops(a, b):
+    """Affine (n, 3, 2, 8) results: [i, j, f] = (a+b madd, a+b add, 2a)[j] in format f
+    (0 = via Jacobian, 1 = via XYZZ), each converted back to affine on the host."""
+    a, _ = g1._points(a)
+    b, _ = g1._points(b)
+    n = a.shape[0]
+    jac = cuda.device_array((3 * n, 12), dtype=np.uint64)
+    xz = cuda.device_array((3 * n, 16), dtype=np.uint64)
+    with quiet():
+        k_point_ops[launch(n)](cuda.to_device(a), cuda.to_device(b), jac, xz)
+        ja = g1.batch_to_affine(jac.copy_to_host())
+        xa = g1.xyzz_to_affine(xz.copy_to_host())
+    return np.stack([ja.reshape(n, 3, 8), xa.reshape(n, 3, 8)], axis=2)
+
+
+# ---- MSM kernels -------------------------------------------------------------------------------
+@cuda.jit
+def k_digits(sc, pts, keys, c, nwin):
+    """keys[w * n + i] = w * 2^c + (c-bit window w of scalar i); 0 digit for infinity."""
+    i = cuda.grid(1)
+    n = sc.shape[0]
+    if i >= n:
+        return
+    inf = True
+    for l in range(8):
+        if pts[i, l] != U0:
+            inf = False
+    mask = (U1 << np.uint64(c)) - U1
+    for w in range(nwin):
+        d = 0
+        if not inf:
+            o = w * c
+            li = o // 64
+            sh = o % 64
+            v = sc[i, li] >> np.uint64(sh)
+            if sh + c > 64 and li < 3:
+                v |= sc[i, li + 1] << np.uint64(64 - sh)
+            d = np.int64(v & mask)
+        keys[w * n + i] = (w << c) + d
+
+
+@cuda.jit
+def k_hist(keys, counts, c):
+    t = cuda.grid(1)
+    if t < keys.shape[0]:
+        key = keys[t]
+        if key & ((1 << c) - 1):
+            cuda.atomic.add(counts, key, 1)
+
+
+@cuda.jit
+def k_scatter(keys, offs, cursor, order, n, c):
+    t = cuda.grid(1)
+    if t < keys.shape[0]:
+        key = keys[t]
+        if key & ((1 << c) - 1):
+            pos = cuda.atomic.add(cursor, key, 1)
+            order[offs[key] + pos] = t % n
+
+
+@cuda.jit
+def k_buckets(pts, negf, order, offs, counts, buckets, c):
+    """Thread b: XYZZ sum of the affine points sorted into bucket b (y negated where negf)."""
+    b = cuda.grid(1)
+    if b >= buckets.shape[0]:
+        return
+    X, Y, ZZ, ZZZ = ONE, ONE, ZERO, ZERO
+    if b & ((1 << c) - 1):
+        start = offs[b]
+        for t in range(start, start + counts[b]):
+            p = order[t]
+            y = ld_off(pts, p, 4)
+            if negf[p]:
+                y = fq_neg(y)
+            X, Y, ZZ, ZZZ = xyzz_madd(X, Y, ZZ, ZZZ, ld_off(pts, p, 0), y)
+    xyzz_st(buckets, b, X, Y, ZZ, ZZZ)
+
+
+@cuda.jit
+def k_window_segments(buckets, segs, c, S):
+    """Thread w * S + s: sum over buckets b of segment s of window w of b * B_b."""
+    t = cuda.grid(1)
+    nwin = buckets.shape[0] >> c
+    if t >= nwin * S:
+        return
+    w = t // S
+    s = t % S
+    seg = (1 << c) // S
+    lo = s * seg
+    base = w << c
+    rX, rY, rZZ, rZZZ = ONE, ONE, ZERO, ZERO          # running sum of B_b, b >= current
+    tX, tY, tZZ, tZZZ = ONE, ONE, ZERO, ZERO          # sum of the running sums
+    for b in range(lo + seg - 1, lo - 1, -1):
+        bX, bY, bZZ, bZZZ = xyzz_ld(buckets, base + b)
+        rX, rY, rZZ, rZZZ = xyzz_add(rX, rY, rZZ, rZZZ, bX, bY, bZZ, bZZZ)
+        tX, tY, tZZ, tZZZ = xyzz_add(tX, tY, tZZ, tZZZ, rX, rY, rZZ, rZZZ)
+    # t = sum (b - lo + 1) B_b, r = sum B_b; want sum b B_b = t + (lo - 1) r
+    if lo == 0:
+        tX, tY, tZZ, tZZZ = xyzz_add(tX, tY, tZZ, tZZZ, rX, fq_neg(rY), rZZ, rZZZ)
+    elif lo > 1:
+        mX, mY, mZZ, mZZZ = xyzz_mul_small(rX, rY, rZZ, rZZZ, lo - 1)
+        tX, tY, tZZ, tZZZ = xyzz_add(tX, tY, tZZ, tZZZ, mX, mY, mZZ, mZZZ)
+    xyzz_st(segs, t, tX, tY, tZZ, tZZZ)
+
+
+@cuda.jit
+def k_combine(segs, out, c, nwin, S):
+    """out[0] = sum_w 2^(c w) sum_s segs[w S + s] (Horner over windows, one thread)."""
+    if cuda.grid(1) != 0:
+        return
+    X, Y, ZZ, ZZZ = ONE, ONE, ZERO, ZERO
+    for w in range(nwin - 1, -1, -1):
+        for _ in range(c):
+            X, Y, ZZ, ZZZ = xyzz_dbl(X, Y, ZZ, ZZZ)
+        for s in range(S):
+            sX, sY, sZZ, sZZZ = xyzz_ld(segs, w * S + s)
+            X, Y, ZZ, ZZZ = xyzz_add(X, Y, ZZ, ZZZ, sX, sY, sZZ, sZZZ)
+    xyzz_st(out, 0, X, Y, ZZ, ZZZ)
+
+
+# ---- host side ---------------------------------------------------------------------------------
+def window_bits(n: int) -> int:
+    """Window width c for n points: about log2(n) - 4, clamped to [4, 16]."""
+    return int(min(16, max(4, math.floor(math.log2(max(n, 1))) - 4)))
+
+
+def segments(c: int, nwin: int) -> int:
+    """Segments per window for the bucket reduction: enough threads, >= 8 buckets each."""
+    target = 4 if SIMULATOR else 8192
+    s = 1
+    while nwin * s * 2 <= target and (1 << c) // (s * 2) >= 8:
+        s *= 2
+    return s
+
+
+def _max_bits(canon: np.ndarray) -> int:
+    for li in range(3, -1, -1):
+        top = int(canon[:, li].max()) if canon.shape[0] else 0
+        if top:
+            return 64 * li + top.bit_length()
+    return 0
+
+
+class MSMStats:
+    """Sizes of the last msm() call (for benchmarks and docs)."""
+    last: dict = {}
+
+
+def msm(points, scalars, c: int | None = None) -> np.ndarray:
+    """sum_i scalars[i] * points[i] on the device, as one affine (8,) point.
+
+    points: (n, 8) affine G1 array (infinity rows allowed); scalars: (n, 4) Fr elements in
+    Montgomery form. Same result as snarkgpt.curve.msm.msm. c: window width (default
+    window_bits(n))."""
+    pts, _ = g1._points(points)
+    sc = np.asarray(scalars)
+    if sc.dtype != np.uint64 or sc.ndim != 2 or sc.shape[1] != 4:
+        raise ValueError(f"msm: scalars must be an (n, 4) uint64 Fr array, got {sc.dtype} {sc.shape}")
+    if sc.shape[0] != pts.shape[0]:
+        raise ValueError(f"msm: {pts.shape[0]} points but {sc.shape[0]} scalars")
+    n = pts.shape[0]
+    if n == 0:
+        return np.zeros(8, np.uint64)
+    canon = Fr.to_canonical(np.ascontiguousarray(sc))
+    folded, negf, _ = g1.fold_scalars(canon)            # s > r/2: (r - s) on -P
+    bits = _max_bits(folded)
+    if bits == 0:
+        return np.zeros(8, np.uint64)
+    c = window_bits(n) if c is None else int(c)
+    if not 1 <= c <= 24:
+        raise ValueError(f"msm: window width {c} outside [1, 24]")
+    nwin = -(-bits // c)
+    nb_ = nwin << c
+    S = segments(c, nwin)
+    MSMStats.last = dict(n=n, c=c, nwin=nwin, buckets=nb_, segments=S, bits=bits)
+    with quiet():
+        d_pts = cuda.to_device(np.ascontiguousarray(pts))
+        d_sc = cuda.to_device(folded)
+        d_neg = cuda.to_device(negf)
+        d_keys = cuda.device_array(nwin * n, dtype=np.int64)
+        k_digits[launch(n)](d_sc, d_pts, d_keys, c, nwin)
+        d_counts = cuda.to_device(np.zeros(nb_, dtype=np.int32))
+        k_hist[launch(nwin * n)](d_keys, d_counts, c)
+        counts = d_counts.copy_to_host()
+        offs = np.zeros(nb_, dtype=np.int64)
+        np.cumsum(counts[:-1], out=offs[1:])
+        total = int(offs[-1] + counts[-1])
+        d_offs = cuda.to_device(offs)
+        d_cursor = cuda.to_device(np.zeros(nb_, dtype=np.int32))
+        d_order = cuda.device_array(max(total, 1), dtype=np.int64)
+        k_scatter[launch(nwin * n)](d_keys, d_offs, d_cursor, d_order, n, c)
+        d_buckets = cuda.device_array((nb_, 16), dtype=np.uint64)
+        k_buckets[launch(nb_)](d_pts, d_neg, d_order, d_offs, d_counts, d_buckets, c)
+        d_segs = cuda.device_array((nwin * S, 16), dtype=np.uint64)
+        k_window_segments[launch(nwin * S)](d_buckets, d_segs, c, S)
+        d_out = cuda.device_array((1, 16), dtype=np.uint64)
+        k_combine[1, 1](d_segs, d_out, c, nwin, S)
+        out = d_out.copy_to_host()
+    return g1.xyzz_to_affine(out)[0]
