@@ -35,12 +35,14 @@ import math
 import warnings
 
 import numpy as np
-from numba import config, cuda, types
+from numba import cuda, types
 
 from .params import (FQ_INV, FQ_MODULUS, FQ_ONE, FQ_P, FQ_R2, FR_INV, FR_MODULUS, FR_ONE,
                      FR_P, FR_R2, to_limbs)
 
-SIMULATOR = bool(config.ENABLE_CUDASIM)
+# The simulator is chosen when numba.cuda is first imported (NUMBA_ENABLE_CUDASIM=1 then);
+# ask the module we actually got rather than the (re-readable) config flag.
+SIMULATOR = cuda.jit.__module__.startswith("numba.cuda.simulator")
 U0 = np.uint64(0)
 U1 = np.uint64(1)
 _M64 = (1 << 64) - 1
