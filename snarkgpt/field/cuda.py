@@ -54,7 +54,9 @@ if SIMULATOR:
 else:
     from numba.cuda.libdevice import umul64hi  # noqa: F401  (mul.hi.u64 on the device)
 
-_dev = cuda.jit(device=True, inline=True) if not SIMULATOR else cuda.jit(device=True)
+# Device functions: NVVM inlines these small functions itself; Numba-level inlining
+# (inline=True) would multiply the compile time of the point formulas.
+_dev = cuda.jit(device=True)
 
 
 def available() -> bool:
