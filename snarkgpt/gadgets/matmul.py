@@ -370,7 +370,8 @@ class MatmulChip:
                 vc = np.ascontiguousarray(np.tile(pw, (T, 1)))
                 reg.assign_advice_column(cfg.vc, 0, vc)
                 reg.assign_advice_column(cfg.accc, 0, _block_prefix(Fr.mul(vc, c_m), m))
-            reg.after_challenges(phase1, phase=1)
+            reg.after_challenges(phase1, phase=1, columns=[cfg.vb, *cfg.accb, cfg.va, *cfg.acca,
+                                                          cfg.vc, cfg.accc])
 
             # copies (registered in phase 0: the permutation does not depend on the witness):
             # va at row (h, k) of section A.Br <- Br[k]; then C[t] . r == A[t] . Br

@@ -1037,7 +1037,8 @@ class Assignment:
         foot = region._foot
         if region._later is not None and h > 0:
             # cells of later phases are assigned by callbacks: reserve their columns
-            for c in self.cs.advice_columns:
+            later = region._later_cols
+            for c in self.cs.advice_columns if later is None else later:
                 if c.phase >= region._later:
                     lo, hi = foot.get(c, (0, h))
                     foot[c] = (min(lo, 0), max(hi, h))
@@ -1298,6 +1299,7 @@ class Region:
         self._foot: dict = {}      # shape: column -> (lo, hi) offsets (assigned or queried)
         self._written: dict = {}   # column -> (lo, hi) offsets assigned in phase 0
         self._later = None         # the earliest phase of an after_challenges callback
+        self._later_cols = None    # the columns those callbacks declared (None: every one)
 
     def _touch(self, column: Column, lo: int, hi: int, written: bool = True) -> None:
         if hi <= lo:
@@ -1371,6 +1373,10 @@ class Region:
         if kind == ADVICE and self._phase and column.phase < self._phase:
             raise CircuitError(f"region {self.name!r}: advice column {column.name!r} (phase "
                                f"{column.phase}) is already committed in phase {self._phase}")
+        if kind == ADVICE and self._phase and self._later_cols is not None \
+                and column not in self._later_cols:
+            raise CircuitError(f"region {self.name!r}: column {column.name!r} was not declared in "
+                               "after_challenges(columns=...), so its rows were not reserved")
 
     def reserve(self, height: int) -> None:
         """Make the region at least ``height`` rows tall (rows for later-phase cells)."""
@@ -1452,14 +1458,32 @@ class Region:
         self._asg._add_copy(cell, Cell(instance_column, int(row)))
 
     # -- later phases --------------------------------------------------------------------
-    def after_challenges(self, fn, phase: int = 1) -> None:
+    def after_challenges(self, fn, phase: int = 1, columns=None) -> None:
         """Run ``fn(region, challenges)`` in ``phase`` (once the challenges squeezed after
         phase ``phase - 1`` are known). It may assign advice columns of phase >= ``phase``
-        within the region's rows."""
+        within the region's rows.
+
+        ``columns``: the later-phase columns ``fn`` writes. The packed planner must reserve
+        them before they are written; declared, only they are reserved (and writing another
+        column is an error); undeclared, every advice column of those phases is reserved over
+        the region's rows, which keeps regions with callbacks from sharing rows."""
         if phase < 1:
             raise CircuitError("after_challenges needs phase >= 1")
         if self._phase != 0:
             raise CircuitError("after_challenges must be called during the first pass")
+        if columns is not None:
+            columns = list(columns)
+            early = [c.name for c in columns if c.kind != ADVICE or c.phase < phase]
+            if early:
+                raise CircuitError(f"after_challenges(columns=...): {early} are not advice "
+                                   f"columns of phase >= {phase}")
+            if self._later is not None and self._later_cols is None:
+                columns = None          # an earlier undeclared callback reserves everything
+            else:
+                columns = set(columns) | (self._later_cols or set())
+        elif self._later is not None:
+            columns = None
+        self._later_cols = columns
         self._later = phase if self._later is None else min(self._later, phase)
         self._asg._deferred.setdefault(phase, []).append((self, fn))
 

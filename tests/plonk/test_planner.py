@@ -243,3 +243,53 @@ def test_inspect_reports_columns_per_region():
     assert d["columns_per_region"]["sum"] == ["a", "b", "c", "q_add"]
     text = format_text(d)
     assert "q_mul" in text and "planner packed" in text
+
+
+class _TwoLaterRegions:
+    """Two regions, each with a phase-0 column and a phase-1 column written by a callback."""
+
+    def __init__(self, declare: bool, cheat: bool = False):
+        self.declare, self.cheat = declare, cheat
+
+    def configure(self, cs):
+        a0, b0 = cs.advice_column("a0"), cs.advice_column("b0")
+        a1, b1 = cs.advice_column("a1", phase=1), cs.advice_column("b1", phase=1)
+        r = cs.challenge(after_phase=0, name="r")
+        qa, qb = cs.selector("qa"), cs.selector("qb")
+        cs.create_gate("a", [("a1 = a0 * r", a1.cur() - a0.cur() * r)], selector=qa)
+        cs.create_gate("b", [("b1 = b0 * r", b1.cur() - b0.cur() * r)], selector=qb)
+        return (a0, a1, qa, r), (b0, b1, qb, r)
+
+    def synthesize(self, cfg, layouter):
+        for (c0, c1, q, r), other in zip(cfg, reversed(cfg)):
+            def fn(reg, c0=c0, c1=c1, q=q, r=r, other=other):
+                vals = np.arange(1, 5)
+                reg.assign_advice_column(c0, 0, vals)
+                reg.enable_selector(q, 0, 4)
+
+                def later(reg, ch):
+                    target = other[1] if self.cheat else c1
+                    reg.assign_advice_column(target, 0, [int(v) * ch[r] for v in vals])
+                reg.after_challenges(later, phase=1, columns=[c1] if self.declare else None)
+            layouter.assign_region(f"region.{c0.name}", fn)
+
+    def instances(self):
+        return []
+
+
+def test_declared_later_columns_let_regions_share_rows():
+    for declare, rows in ((True, 4), (False, 8)):
+        cs = ConstraintSystem()
+        circuit = _TwoLaterRegions(declare)
+        cfg = circuit.configure(cs)
+        asg = synthesize(cs, circuit, cfg)
+        assert asg.rows_used == rows, (declare, asg.rows_used)
+        assert not MockProver(cs, asg).verify()
+
+
+def test_writing_an_undeclared_later_column_is_refused():
+    cs = ConstraintSystem()
+    circuit = _TwoLaterRegions(declare=True, cheat=True)
+    cfg = circuit.configure(cs)
+    with pytest.raises(CircuitError, match="not declared"):
+        synthesize(cs, circuit, cfg)
