@@ -68,7 +68,8 @@ def _peak_rss() -> int:
 
 def torch_gpt(model):
     """A PyTorch nanoGPT (no biases, causal attention, exact GELU) holding ``model``'s float
-    weights, mapping token ids (1, T) to logits (1, T, V)."""
+    weights, mapping one-hot tokens (1, T, V) to logits (1, T, V) (a one-hot product rather
+    than a gather: EZKL's calibration perturbs its inputs, which must stay valid)."""
     import torch
     from torch import nn
     cfg, W = model.config, model.weights
@@ -94,11 +95,11 @@ def torch_gpt(model):
             return (x - mu) / torch.sqrt(var + cfg.ln_eps) * g
 
         def forward(self, idx):
-            T = idx.shape[1]
+            T = idx.shape[1]                      # idx: one-hot (1, T, V)
             H, d = cfg.n_head, cfg.n_embd
             hd = d // H
-            x = self.wte[idx.long()] + self.wpe[:T]
-            mask = torch.tril(torch.ones(T, T)) == 0
+            x = idx @ self.wte + self.wpe[:T]
+            keep = torch.tril(torch.ones(T, T))     # causal mask as a product: no -inf to quantize
             for i in range(cfg.n_layer):
                 g1, wa, wp, g2, wf, wm = self.layers[6 * i: 6 * i + 6]
                 h = self.ln(x, g1) @ wa.T
@@ -107,7 +108,8 @@ def torch_gpt(model):
                 k = k.view(1, T, H, hd).transpose(1, 2)
                 v = v.view(1, T, H, hd).transpose(1, 2)
                 att = (q @ k.transpose(-2, -1)) / (hd ** 0.5)
-                att = att.masked_fill(mask, float("-inf")).softmax(-1)
+                e = torch.exp(att) * keep
+                att = e / e.sum(-1, keepdim=True)
                 y = (att @ v).transpose(1, 2).reshape(1, T, d)
                 x = x + y @ wp.T
                 x = x + torch.nn.functional.gelu(self.ln(x, g2) @ wf.T) @ wm.T
@@ -126,7 +128,8 @@ def run_ezkl(config: dict, workdir: str, progress=print) -> dict:
     model = load_model(spec_of(config))
     T = config["block_size"]
     net = torch_gpt(model)
-    idx = torch.tensor([[(7 * i + 1) % config["vocab_size"] for i in range(T)]], dtype=torch.float32)
+    toks = [(7 * i + 1) % config["vocab_size"] for i in range(T)]
+    idx = torch.nn.functional.one_hot(torch.tensor([toks]), config["vocab_size"]).float()
     f = {n: os.path.join(workdir, n) for n in
          ("model.onnx", "input.json", "settings.json", "model.compiled", "kzg.srs", "vk.key",
           "pk.key", "witness.json", "proof.json")}
