@@ -1,0 +1,453 @@
+"""`snarkgpt serve`: the generation-proof service over HTTP.
+
+    GET  /health           liveness, worker readiness, queue occupancy, peak memory
+    GET  /model            the public model card (fingerprint, config, public parameters,
+                           tokenizer alphabet) and the verifying key, base64
+    GET  /model/vk         the verifying key bytes (application/octet-stream)
+    POST /generate[?wait=S]   {"prompt": str} or {"prompt_tokens": [int]}, "max_new_tokens": int
+    GET  /jobs/{id}[?wait=S]  a job's state, or its result once proven
+
+Every accepted request becomes a job. `POST /generate` answers 202 {"job": id, ...} with a
+Location header, unless the job finishes within `wait` seconds (default 0, at most
+--max-wait), in which case it answers 200 with the result. `GET /jobs/{id}` behaves the
+same way (202 while queued or proving, 200 with the result). A result is
+
+    {"job", "status": "done", "text", "prompt_tokens", "output_tokens", "fingerprint",
+     "proof": base64 of the .sgp proof file, "prove_seconds", "queued_seconds"}
+
+The proof file (see `model/statement.py`) is the authority: its header carries the
+fingerprint, prompt and output tokens the proof attests; the other fields are conveniences.
+
+Proving runs in a pool of `--workers` worker processes; each loads `Prover(keydir)` once
+(the proving key is rebuilt at start, which takes a while) and then proves jobs one after
+another. At most `workers + queue` jobs are outstanding (queued or proving); beyond that the
+service answers 429 with a Retry-After header, so memory use is bounded whatever the load.
+Every issued proof is first verified by the worker that made it and then appended to the
+audit log (`--log`), in the format of `snarkgpt verify --log`.
+
+Bad requests get a 4xx answer {"error": "..."} that names the problem; the service keeps
+serving.
+
+Framework: Starlette, served by uvicorn. The service has five routes and does its own input
+validation (to give precise messages about tokens and lengths), so FastAPI's pydantic models
+and generated docs would add a heavy dependency without removing code; Starlette is the
+small ASGI toolkit FastAPI itself is built on.
+"""
+import asyncio
+import base64
+import concurrent.futures as cf
+import json
+import math
+import multiprocessing
+import os
+import resource
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+
+MAX_BODY = 64 * 1024            # request bodies beyond this are refused (413)
+KEEP_FINISHED = 1024            # finished jobs kept for polling (oldest dropped first)
+PUBLIC_CARD_FIELDS = ("fingerprint", "config", "max_tokens", "k", "tokenizer", "quant_settings",
+                      "quantization", "gelu", "insecure_setup", "srs", "version")
+
+
+class RequestError(Exception):
+    """A request the service refuses: HTTP status and a message naming the problem."""
+
+    def __init__(self, status: int, message: str, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+# ------------------------------------------------------------------ worker processes
+
+_PROVER = None
+
+
+def _init_worker(keydir):
+    """Runs once in every worker process: build the proving key for the key directory."""
+    global _PROVER
+    from .model.keys import Prover
+    _PROVER = Prover(keydir, progress=lambda msg: None)
+
+
+def _ready() -> int:
+    """A no-op job: done once the worker's initializer (the proving key) has finished."""
+    return os.getpid()
+
+
+def _prove_job(prompt_tokens, max_new_tokens) -> dict:
+    """Generate greedily, prove, check the proof, and return the proof file's bytes."""
+    from .model.keys import verify_statement
+    from .model.statement import write_proof_file
+    p = _PROVER
+    t = time.perf_counter()
+    st = p.generate(prompt_tokens, max_new_tokens)
+    proof = p.prove(st)
+    prove_s = time.perf_counter() - t
+    valid = bool(verify_statement(p.vk, st, proof))
+    text = _decode(p.card, st.output)
+    fd, tmp = tempfile.mkstemp(suffix=".sgp")
+    os.close(fd)
+    try:
+        write_proof_file(tmp, p.card["fingerprint"], st, proof, text=text)
+        with open(tmp, "rb") as f:
+            data = f.read()
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return {"prompt_tokens": list(map(int, st.prompt)), "output_tokens": list(map(int, st.output)),
+            "text": text, "proof_file": data, "valid": valid, "prove_seconds": prove_s,
+            "worker_pid": os.getpid(),
+            "worker_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
+def _decode(card, tokens):
+    if not card.get("tokenizer"):
+        return None
+    from .model.tokenizer import CharTokenizer
+    return CharTokenizer(card["tokenizer"]).decode(list(tokens))
+
+
+# ------------------------------------------------------------------ the service
+
+class Job:
+    def __init__(self, prompt_tokens, max_new_tokens):
+        self.id = uuid.uuid4().hex
+        self.prompt_tokens = prompt_tokens
+        self.max_new_tokens = max_new_tokens
+        self.created = time.time()
+        self.future = None
+        self.result = None       # the JSON answer once done
+        self.error = None        # (status, message) when the job failed
+
+    @property
+    def status(self) -> str:
+        if self.result is not None:
+            return "done"
+        if self.error is not None:
+            return "failed"
+        return "proving" if self.future is not None and self.future.running() else "queued"
+
+
+class Service:
+    """The state behind the routes: the public card, the worker pool, the jobs."""
+
+    def __init__(self, keydir, workers=1, queue=8, log=None, max_wait=60.0):
+        from .model.keys import VK, load_verifier
+        if workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {workers}")
+        if queue < 0:
+            raise ValueError(f"--queue must be 0 or more, got {queue}")
+        self.keydir = os.fspath(keydir)
+        self.card, _ = load_verifier(self.keydir)      # checks digest(vk) == fingerprint
+        for f in ("model.npz", "srs.npz"):
+            if not os.path.exists(os.path.join(self.keydir, f)):
+                raise ValueError(f"{self.keydir}: {f} missing: a prover needs the full key directory")
+        with open(os.path.join(self.keydir, VK), "rb") as f:
+            self.vk_bytes = f.read()
+        self.public_card = {k: self.card[k] for k in PUBLIC_CARD_FIELDS if k in self.card}
+        self.public_card["vk"] = base64.b64encode(self.vk_bytes).decode()
+        self.public_card["vk_url"] = "/model/vk"
+        self.tokenizer = None
+        if self.card.get("tokenizer"):
+            from .model.tokenizer import CharTokenizer
+            self.tokenizer = CharTokenizer(self.card["tokenizer"])
+        self.vocab = int(self.card["config"]["vocab_size"])
+        self.max_tokens = int(self.card["max_tokens"])
+        self.workers, self.queue, self.log, self.max_wait = workers, queue, log, float(max_wait)
+        self.capacity = workers + queue
+        self.lock = threading.Lock()
+        self.jobs = OrderedDict()
+        self.outstanding = 0
+        self.counts = {"accepted": 0, "served": 0, "failed": 0, "busy": 0, "bad_requests": 0}
+        self.job_seconds = []        # recent proving times, for Retry-After
+        self.worker_maxrss = 0
+        self.executor = None
+        self.warmup = []
+
+    # -- lifecycle
+    def start(self):
+        # spawn, not fork: the server process runs threads (uvicorn, the pool's manager)
+        ctx = multiprocessing.get_context("spawn")
+        self.executor = cf.ProcessPoolExecutor(self.workers, mp_context=ctx,
+                                               initializer=_init_worker, initargs=(self.keydir,))
+        # one no-op job per worker starts the processes now rather than at the first request
+        self.warmup = [self.executor.submit(_ready) for _ in range(self.workers)]
+
+    def stop(self):
+        ex, self.executor = self.executor, None
+        if ex is None:
+            return
+        procs = list((getattr(ex, "_processes", None) or {}).values())
+        ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs:          # do not wait for proofs in progress: nobody will collect them
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+
+    # -- validation
+    def parse_request(self, body: bytes):
+        """(prompt tokens, max new tokens) from a request body, or RequestError."""
+        if len(body) > MAX_BODY:
+            raise RequestError(413, f"request body of {len(body)} bytes exceeds {MAX_BODY} bytes")
+        try:
+            req = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise RequestError(400, f"malformed JSON: {e}") from None
+        if not isinstance(req, dict):
+            raise RequestError(400, f"the body must be a JSON object, got {type(req).__name__}")
+        allowed = {"prompt", "prompt_tokens", "max_new_tokens"}
+        extra = sorted(set(req) - allowed)
+        if extra:
+            raise RequestError(422, f"unknown field(s): {', '.join(extra)}; allowed: "
+                                    "prompt or prompt_tokens, and max_new_tokens")
+        if ("prompt" in req) == ("prompt_tokens" in req):
+            raise RequestError(422, "give exactly one of prompt (text) or prompt_tokens (integers)")
+        if "max_new_tokens" not in req:
+            raise RequestError(422, "missing field: max_new_tokens")
+        n = req["max_new_tokens"]
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise RequestError(422, f"max_new_tokens must be an integer, got {json.dumps(n)[:40]}")
+        if n < 1:
+            raise RequestError(422, f"max_new_tokens must be at least 1, got {n}")
+        if n >= self.max_tokens:
+            raise RequestError(422, f"max_new_tokens {n} is too large: prompt + new tokens must fit "
+                                    f"in this model's {self.max_tokens} tokens (with at least "
+                                    "one prompt token)")
+        if "prompt" in req:
+            text = req["prompt"]
+            if not isinstance(text, str):
+                raise RequestError(422, "prompt must be a string")
+            if self.tokenizer is None:
+                raise RequestError(422, "this model has no tokenizer: send prompt_tokens")
+            if len(text) > self.max_tokens:
+                raise RequestError(422, f"the prompt has {len(text)} characters; this model takes at "
+                                        f"most {self.max_tokens} tokens in all")
+            from .model.tokenizer import TokenizerError
+            try:
+                toks = self.tokenizer.encode(text)
+            except TokenizerError as e:
+                raise RequestError(422, f"prompt: {e}") from None
+        else:
+            toks = req["prompt_tokens"]
+            if not isinstance(toks, list):
+                raise RequestError(422, "prompt_tokens must be a list of integers")
+            for i, t in enumerate(toks):
+                if isinstance(t, bool) or not isinstance(t, int):
+                    raise RequestError(422, f"prompt_tokens[{i}] must be an integer, "
+                                            f"got {json.dumps(t)[:40]}")
+                if not 0 <= t < self.vocab:
+                    raise RequestError(422, f"prompt_tokens[{i}] = {t} is outside the vocabulary "
+                                            f"[0, {self.vocab})")
+        if not toks:
+            raise RequestError(422, "the prompt is empty: at least one token is needed")
+        if len(toks) + n > self.max_tokens:
+            raise RequestError(422, f"prompt ({len(toks)}) + max_new_tokens ({n}) = {len(toks) + n} "
+                                    f"exceeds this model's maximum of {self.max_tokens} tokens")
+        return list(toks), n
+
+    # -- jobs
+    def retry_after(self) -> int:
+        """Seconds until a slot is likely free: queued work spread over the workers."""
+        with self.lock:
+            recent = self.job_seconds[-16:]
+            per_job = sum(recent) / len(recent) if recent else 10.0
+            ahead = max(1, self.outstanding - self.workers + 1)
+        return max(1, math.ceil(per_job * ahead / self.workers))
+
+    def submit(self, prompt_tokens, max_new_tokens) -> Job:
+        if self.executor is None:
+            raise RequestError(503, "the service is shutting down")
+        with self.lock:
+            full = self.outstanding >= self.capacity
+            if full:
+                self.counts["busy"] += 1
+            else:
+                self.outstanding += 1
+                self.counts["accepted"] += 1
+        if full:
+            raise RequestError(429, f"the proving queue is full ({self.capacity} jobs outstanding); "
+                                    "retry later", {"Retry-After": str(self.retry_after())})
+        job = Job(prompt_tokens, max_new_tokens)
+        with self.lock:
+            self.jobs[job.id] = job
+            self._trim()
+        try:
+            job.future = self.executor.submit(_prove_job, prompt_tokens, max_new_tokens)
+        except Exception as e:      # a broken pool: answer, and keep the counter right
+            with self.lock:
+                self.outstanding -= 1
+            job.error = (503, f"the proving pool is unavailable: {e}")
+            return job
+        job.future.add_done_callback(lambda fut, job=job: self._finished(job, fut))
+        return job
+
+    def _trim(self):
+        finished = [jid for jid, j in self.jobs.items() if j.status in ("done", "failed")]
+        for jid in finished[:max(0, len(finished) - KEEP_FINISHED)]:
+            del self.jobs[jid]
+
+    def _finished(self, job: Job, fut):
+        """In the pool's thread: record the result, log the proof."""
+        try:
+            res = fut.result()
+        except cf.CancelledError:
+            job.error = (503, "cancelled: the service is shutting down")
+            res = None
+        except Exception as e:
+            job.error = (500, f"proving failed: {type(e).__name__}: {e}")
+            res = None
+        if res is not None and not res["valid"]:
+            job.error = (500, "the worker produced a proof that does not verify; not issued")
+            res = None
+        if res is not None:
+            if self.log:
+                from . import audit
+                try:
+                    audit.append(self.log, audit.record_for(res["proof_file"], True))
+                except OSError as e:   # the proof is still good; say so on the server's stderr
+                    print(f"snarkgpt serve: cannot append to {self.log}: {e}", flush=True)
+            job.result = {
+                "job": job.id, "status": "done", "text": res["text"],
+                "prompt_tokens": res["prompt_tokens"], "output_tokens": res["output_tokens"],
+                "fingerprint": self.card["fingerprint"],
+                "proof": base64.b64encode(res["proof_file"]).decode(),
+                "prove_seconds": res["prove_seconds"],
+                "queued_seconds": max(0.0, time.time() - job.created - res["prove_seconds"])}
+        with self.lock:
+            self.outstanding -= 1
+            if res is not None:
+                self.counts["served"] += 1
+                self.job_seconds = (self.job_seconds + [res["prove_seconds"]])[-64:]
+                self.worker_maxrss = max(self.worker_maxrss, res["worker_maxrss_kib"])
+            else:
+                self.counts["failed"] += 1
+
+    def health(self) -> dict:
+        with self.lock:
+            return {
+                "status": "ok", "fingerprint": self.card["fingerprint"],
+                "workers": self.workers,
+                "workers_ready": sum(1 for f in self.warmup if f.done() and not f.exception()),
+                "queue": self.queue, "capacity": self.capacity, "outstanding": self.outstanding,
+                **self.counts,
+                "peak_rss_kib": {"server": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                                 "worker_max": self.worker_maxrss},
+            }
+
+
+# ------------------------------------------------------------------ the ASGI app
+
+def create_app(service: Service):
+    from contextlib import asynccontextmanager
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    def error(status, message, headers=None):
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    def wait_param(request) -> float:
+        raw = request.query_params.get("wait", "0")
+        try:
+            w = float(raw)
+        except ValueError:
+            raise RequestError(400, f"wait must be a number of seconds, got {raw!r}") from None
+        if not math.isfinite(w) or w < 0:
+            raise RequestError(400, f"wait must be a non-negative number of seconds, got {raw!r}")
+        return min(w, service.max_wait)
+
+    async def answer(job: Job, wait: float):
+        if job.error is None and job.result is None and wait > 0 and job.future is not None:
+            await asyncio.wait({asyncio.wrap_future(job.future)}, timeout=wait)
+            # the done callback runs in the pool's thread: give it a moment to publish
+            for _ in range(50):
+                if job.result is not None or job.error is not None or not job.future.done():
+                    break
+                await asyncio.sleep(0.01)
+        if job.result is not None:
+            return JSONResponse(job.result)
+        if job.error is not None:
+            status, msg = job.error
+            return JSONResponse({"job": job.id, "status": "failed", "error": msg}, status_code=status)
+        return JSONResponse({"job": job.id, "status": job.status, "poll": f"/jobs/{job.id}"},
+                            status_code=202, headers={"Location": f"/jobs/{job.id}"})
+
+    async def health(request):
+        return JSONResponse(service.health())
+
+    async def model(request):
+        return JSONResponse(service.public_card)
+
+    async def model_vk(request):
+        return Response(service.vk_bytes, media_type="application/octet-stream")
+
+    async def generate(request: Request):
+        try:
+            wait = wait_param(request)
+            cl = request.headers.get("content-length")
+            if cl is not None and cl.isdigit() and int(cl) > MAX_BODY:
+                raise RequestError(413, f"request body of {cl} bytes exceeds {MAX_BODY} bytes")
+            body = await request.body()
+            toks, n = service.parse_request(body)
+            job = service.submit(toks, n)
+        except RequestError as e:
+            if e.status != 429:
+                with service.lock:
+                    service.counts["bad_requests"] += 1
+            return error(e.status, e.message, e.headers)
+        return await answer(job, wait)
+
+    async def get_job(request: Request):
+        try:
+            wait = wait_param(request)
+        except RequestError as e:
+            return error(e.status, e.message)
+        job = service.jobs.get(request.path_params["job_id"])
+        if job is None:
+            return error(404, "no such job (unknown id, or finished long ago and dropped)")
+        return await answer(job, wait)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    async def not_found(request, exc):
+        return error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
+
+    from starlette.exceptions import HTTPException
+    app = Starlette(routes=[
+        Route("/health", health, methods=["GET"]),
+        Route("/model", model, methods=["GET"]),
+        Route("/model/vk", model_vk, methods=["GET"]),
+        Route("/generate", generate, methods=["POST"]),
+        Route("/jobs/{job_id}", get_job, methods=["GET"]),
+    ], lifespan=lifespan, exception_handlers={HTTPException: not_found})
+    app.state.service = service
+    return app
+
+
+def serve(keydir, host="127.0.0.1", port=8000, workers=1, queue=8, log=None, max_wait=60.0):
+    """Run the service until interrupted (SIGINT/SIGTERM)."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise ValueError("the server needs the 'serve' extra: pip install 'snarkgpt[serve]'") from None
+    service = Service(keydir, workers=workers, queue=queue, log=log, max_wait=max_wait)
+    app = create_app(service)
+    print(f"snarkgpt serve: model {service.card['fingerprint']} on http://{host}:{port} "
+          f"({workers} worker(s), queue {queue})", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    return 0
