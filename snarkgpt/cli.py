@@ -304,31 +304,6 @@ def cmd_ask(args) -> int:
     return 0 if valid else 1
 
 
-def cmd_serve(args) -> int:
-    from .server import serve
-    return serve(args.keys, host=args.host, port=args.port, workers=args.workers,
-                 queue=args.queue, log=args.log, max_wait=args.max_wait)
-
-
-def cmd_ask(args) -> int:
-    from .client import ClientError, ask
-    toks = parse_tokens(args.prompt_tokens) if args.prompt_tokens is not None else None
-    try:
-        res = ask(args.url, prompt=args.prompt, prompt_tokens=toks,
-                  max_new_tokens=args.max_new_tokens, fingerprint=args.fingerprint,
-                  keydir=args.keys, log=args.log, timeout=args.timeout)
-    except ClientError as e:
-        raise UsageError(str(e)) from None
-    valid = res["valid"]
-    shown = (f"output: {res['text']!r}" if res.get("text") is not None
-             else f"output tokens: {res.get('output_tokens')}")
-    emit(res, args.json, [shown if valid else "", "VERIFIED" if valid else f"REJECTED: {res['reason']}",
-                          f"model fingerprint: {res.get('model_fingerprint')}"]
-         + (["warning: the model's keys come from an INSECURE development setup"]
-            if res.get("insecure_setup") else []))
-    return 0 if valid else 1
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snarkgpt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -404,29 +379,6 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--json", action="store_true")
     insp.set_defaults(func=cmd_inspect)
 
-    sv = sub.add_parser("serve", help="serve generation proofs over HTTP (needs the 'serve' extra)")
-    sv.add_argument("--keys", required=True, help="a full key directory (with model.npz, srs.npz)")
-    sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--workers", type=int, default=1, help="proving worker processes")
-    sv.add_argument("--queue", type=int, default=8,
-                    help="jobs that may wait beyond those being proven; more get 429")
-    sv.add_argument("--max-wait", type=float, default=60.0, help="longest ?wait= honoured (s)")
-    sv.add_argument("--log", default=None, help="append every issued proof to this audit log")
-    sv.set_defaults(func=cmd_serve)
-
-    ak = sub.add_parser("ask", help="ask a server for a proven generation and verify it locally")
-    ak.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8000")
-    g = ak.add_mutually_exclusive_group(required=True)
-    g.add_argument("--prompt", help="prompt text (needs the model's tokenizer)")
-    g.add_argument("--prompt-tokens", help="comma-separated token ids")
-    ak.add_argument("--max-new-tokens", type=int, required=True)
-    ak.add_argument("--fingerprint", default=None, help="the model fingerprint to require (pin it!)")
-    ak.add_argument("--keys", default=None, help="use this key directory's verifying key, not the server's")
-    ak.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
-    ak.add_argument("--log", default=None, help="append a record to this audit log (JSON lines)")
-    ak.add_argument("--json", action="store_true")
-    ak.set_defaults(func=cmd_ask)
     sv = sub.add_parser("serve", help="serve generation proofs over HTTP (needs the 'serve' extra)")
     sv.add_argument("--keys", required=True, help="a full key directory (with model.npz, srs.npz)")
     sv.add_argument("--host", default="127.0.0.1")
