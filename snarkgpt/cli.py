@@ -297,8 +297,9 @@ def cmd_ask(args) -> int:
     valid = res["valid"]
     shown = (f"output: {res['text']!r}" if res.get("text") is not None
              else f"output tokens: {res.get('output_tokens')}")
-    emit(res, args.json, [shown if valid else "", "VERIFIED" if valid else f"REJECTED: {res['reason']}",
-                          f"model fingerprint: {res.get('model_fingerprint')}"]
+    emit(res, args.json, ([shown] if valid else [])
+         + ["VERIFIED" if valid else f"REJECTED: {res['reason']}",
+            f"model fingerprint: {res.get('model_fingerprint')}"]
          + (["warning: the model's keys come from an INSECURE development setup"]
             if res.get("insecure_setup") else []))
     return 0 if valid else 1

@@ -20,7 +20,10 @@ fingerprint, prompt and output tokens the proof attests; the other fields are co
 
 Proving runs in a pool of `--workers` worker processes; each loads `Prover(keydir)` once
 (the proving key is rebuilt at start, which takes a while) and then proves jobs one after
-another. At most `workers + queue` jobs are outstanding (queued or proving); beyond that the
+another. A request identical to one still being proven (same prompt, same number of new
+tokens) joins that job: greedy decoding is deterministic, so both get the same proof. (A
+client can therefore notice, by the answer's timing, that someone else asked the same thing
+at the same moment.) At most `workers + queue` jobs are outstanding (queued or proving); beyond that the
 service answers 429 with a Retry-After header, so memory use is bounded whatever the load.
 Every issued proof is first verified by the worker that made it and then appended to the
 audit log (`--log`), in the format of `snarkgpt verify --log`.
@@ -163,8 +166,10 @@ class Service:
         self.capacity = workers + queue
         self.lock = threading.Lock()
         self.jobs = OrderedDict()
+        self.inflight = {}           # (prompt, max new tokens) -> the job proving it
         self.outstanding = 0
-        self.counts = {"accepted": 0, "served": 0, "failed": 0, "busy": 0, "bad_requests": 0}
+        self.counts = {"accepted": 0, "served": 0, "failed": 0, "busy": 0, "bad_requests": 0,
+                       "coalesced": 0}
         self.job_seconds = []        # recent proving times, for Retry-After
         self.worker_maxrss = 0
         self.executor = None
@@ -264,7 +269,14 @@ class Service:
     def submit(self, prompt_tokens, max_new_tokens) -> Job:
         if self.executor is None:
             raise RequestError(503, "the service is shutting down")
+        key = (tuple(prompt_tokens), int(max_new_tokens))
         with self.lock:
+            # greedy decoding is deterministic: a request identical to one being proven gets
+            # that job (and its proof) rather than a second proof of the same statement
+            same = self.inflight.get(key)
+            if same is not None and same.result is None and same.error is None:
+                self.counts["coalesced"] += 1
+                return same
             full = self.outstanding >= self.capacity
             if full:
                 self.counts["busy"] += 1
@@ -277,12 +289,14 @@ class Service:
         job = Job(prompt_tokens, max_new_tokens)
         with self.lock:
             self.jobs[job.id] = job
+            self.inflight[key] = job
             self._trim()
         try:
             job.future = self.executor.submit(_prove_job, prompt_tokens, max_new_tokens)
         except Exception as e:      # a broken pool: answer, and keep the counter right
             with self.lock:
                 self.outstanding -= 1
+                self.inflight.pop(key, None)
             job.error = (503, f"the proving pool is unavailable: {e}")
             return job
         job.future.add_done_callback(lambda fut, job=job: self._finished(job, fut))
@@ -322,6 +336,9 @@ class Service:
                 "queued_seconds": max(0.0, time.time() - job.created - res["prove_seconds"])}
         with self.lock:
             self.outstanding -= 1
+            key = (tuple(job.prompt_tokens), int(job.max_new_tokens))
+            if self.inflight.get(key) is job:
+                del self.inflight[key]
             if res is not None:
                 self.counts["served"] += 1
                 self.job_seconds = (self.job_seconds + [res["prove_seconds"]])[-64:]
