@@ -81,7 +81,12 @@ def main(argv=None):
         server = Server(args.keys, workers=args.workers, queue=args.queue)
         url = server.url
         # wait until the workers have built their proving keys, so start-up is not timed
-        while client._json(client._request(url + "/health")[2], url)["workers_ready"] < args.workers:
+        while True:
+            h = client._json(client._request(url + "/health")[2], url)
+            if h["workers_ready"] >= args.workers:
+                break
+            if h.get("pool_broken"):
+                raise SystemExit("a worker died while building its proving key: " + server.output()[-2000:])
             if time.perf_counter() - t > args.time_limit:
                 raise SystemExit("workers did not become ready within the time limit")
             time.sleep(1)

@@ -169,7 +169,7 @@ class Service:
         self.inflight = {}           # (prompt, max new tokens) -> the job proving it
         self.outstanding = 0
         self.counts = {"accepted": 0, "served": 0, "failed": 0, "busy": 0, "bad_requests": 0,
-                       "coalesced": 0}
+                       "coalesced": 0, "pool_restarts": 0}
         self.job_seconds = []        # recent proving times, for Retry-After
         self.worker_maxrss = 0
         self.executor = None
@@ -183,6 +183,12 @@ class Service:
                                                initializer=_init_worker, initargs=(self.keydir,))
         # one no-op job per worker starts the processes now rather than at the first request
         self.warmup = [self.executor.submit(_ready) for _ in range(self.workers)]
+
+    def restart_pool(self):
+        with self.lock:
+            self.counts["pool_restarts"] += 1
+        self.stop()
+        self.start()
 
     def stop(self):
         ex, self.executor = self.executor, None
@@ -292,11 +298,17 @@ class Service:
             self.inflight[key] = job
             self._trim()
         try:
-            job.future = self.executor.submit(_prove_job, prompt_tokens, max_new_tokens)
-        except Exception as e:      # a broken pool: answer, and keep the counter right
+            try:
+                job.future = self.executor.submit(_prove_job, prompt_tokens, max_new_tokens)
+            except cf.process.BrokenProcessPool:
+                # a worker died (killed, out of memory, a crash): start a fresh pool, once
+                self.restart_pool()
+                job.future = self.executor.submit(_prove_job, prompt_tokens, max_new_tokens)
+        except Exception as e:      # still broken: answer, and keep the counters right
             with self.lock:
                 self.outstanding -= 1
                 self.inflight.pop(key, None)
+                self.counts["failed"] += 1
             job.error = (503, f"the proving pool is unavailable: {e}")
             return job
         job.future.add_done_callback(lambda fut, job=job: self._finished(job, fut))
@@ -313,6 +325,9 @@ class Service:
             res = fut.result()
         except cf.CancelledError:
             job.error = (503, "cancelled: the service is shutting down")
+            res = None
+        except cf.process.BrokenProcessPool as e:
+            job.error = (503, f"a proving worker died ({e}); the pool restarts at the next request")
             res = None
         except Exception as e:
             job.error = (500, f"proving failed: {type(e).__name__}: {e}")
@@ -352,6 +367,7 @@ class Service:
                 "status": "ok", "fingerprint": self.card["fingerprint"],
                 "workers": self.workers,
                 "workers_ready": sum(1 for f in self.warmup if f.done() and not f.exception()),
+                "pool_broken": bool(getattr(self.executor, "_broken", False)),
                 "queue": self.queue, "capacity": self.capacity, "outstanding": self.outstanding,
                 **self.counts,
                 "peak_rss_kib": {"server": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
