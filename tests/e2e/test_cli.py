@@ -203,7 +203,6 @@ def test_proof_for_another_fingerprint_is_rejected(capsys, work, keys_a, proof_a
     assert code == 1 and out.startswith("REJECTED: the proof is for model")
 
 
-@pytest.mark.slow
 def test_proof_against_another_models_keys_is_rejected(capsys, keys_a, keys_b, proof_a):
     keydir_b, card_b = keys_b
     path, res = proof_a
@@ -218,7 +217,6 @@ def test_proof_against_another_models_keys_is_rejected(capsys, keys_a, keys_b, p
     assert code == 1 and v["valid"] is False and "does not verify" in v["reason"]
 
 
-@pytest.mark.slow
 def test_audit_of_users_served_by_different_models(capsys, work, keys_a, keys_b, proof_a):
     (keydir_a, card_a), (keydir_b, card_b) = keys_a, keys_b
     path_b = work / "b.sgp"
