@@ -101,7 +101,15 @@ def main(argv=None):
         V, L = int(card["config"]["vocab_size"]), int(card["max_tokens"])
         n_new = max(1, min(args.max_new_tokens, L - 1))
         rng = random.Random(0)
-        reqs = [[rng.randrange(V) for _ in range(rng.randint(1, L - n_new))] for _ in range(args.requests)]
+        # distinct prompts (identical requests in flight would share a proof), while there are any
+        reqs, seen = [], set()
+        for _ in range(50 * args.requests):
+            p = tuple(rng.randrange(V) for _ in range(rng.randint(1, L - n_new)))
+            if p not in seen or len(seen) >= V ** (L - n_new):
+                seen.add(p)
+                reqs.append(list(p))
+            if len(reqs) == args.requests:
+                break
         deadline = time.monotonic() + args.time_limit
         lat, errors, rejected = [], [], 0
         lock = threading.Lock()
@@ -146,7 +154,7 @@ def main(argv=None):
         "requests_per_min": 60 * len(lat) / wall if wall > 0 else 0.0,
         "latency_s": {"p50": percentile(lat, 50), "p95": percentile(lat, 95),
                       "p99": percentile(lat, 99), "mean": statistics.fmean(lat) if lat else None},
-        "busy_429": health.get("busy"),
+        "busy_429": health.get("busy"), "coalesced": health.get("coalesced"),
         "peak_rss_mib": {
             "server": (peak[0] or health["peak_rss_kib"]["server"]) / 1024,
             "worker_max": max(peak[1] + [health["peak_rss_kib"]["worker_max"]]) / 1024},
@@ -161,7 +169,8 @@ def main(argv=None):
         la = res["latency_s"]
         print(f"latency p50 {la['p50']:.1f} s  p95 {la['p95']:.1f} s  p99 {la['p99']:.1f} s")
         print(f"peak memory: server {res['peak_rss_mib']['server']:.0f} MiB, largest worker "
-              f"{res['peak_rss_mib']['worker_max']:.0f} MiB; 429 answers: {res['busy_429']}")
+              f"{res['peak_rss_mib']['worker_max']:.0f} MiB; 429 answers: {res['busy_429']}; "
+              f"requests that joined an identical job: {res['coalesced']}")
         if startup is not None:
             print(f"start-up (workers building proving keys): {startup:.1f} s")
     return 0 if not errors else 1
