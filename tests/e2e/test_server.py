@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -71,7 +72,9 @@ class Server:
                "--queue", str(queue), "--max-wait", "30"]
         if log:
             cmd += ["--log", str(log)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        # output to a file, not a pipe: nobody reads it while the server runs
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.monotonic() + 120
         while True:
@@ -88,11 +91,9 @@ class Server:
     def health(self):
         return http("GET", self.url + "/health")[2]
 
-    def output(self):
-        try:
-            return self.proc.stdout.read().decode(errors="replace") if self.proc.poll() is not None else ""
-        except Exception:
-            return ""
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -220,6 +221,11 @@ def test_model_card_and_verifying_key(server_a, keys_a):
     assert s == 200 and vk == (keydir / "vk.bin").read_bytes() == base64.b64decode(card["vk"])
     c2, _, fp2, warning = client.load_key(server_a.url, fingerprint=fp)
     assert fp2 == fp and warning is None
+    # a local copy of the public keys serves as well as the server's, and is pinned the same way
+    c3, _, fp3, warning = client.load_key(keydir=keydir, fingerprint=fp)
+    assert fp3 == fp and warning is None
+    with pytest.raises(client.Rejected, match="not the expected"):
+        client.load_key(keydir=keydir, fingerprint="ab" * 32)
 
 
 @pytest.mark.parametrize("raw,status,words", BAD_REQUESTS,
