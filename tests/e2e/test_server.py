@@ -389,13 +389,13 @@ def test_other_prompt_or_model_label_is_rejected(batch, keys_a):
 @pytest.mark.slow
 def test_server_publishing_a_but_proving_with_b_is_rejected(keys_a, keys_b):
     """A lying server: model A's card and key, answers from model B (through a proxy)."""
-    import http.server
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     srv_b = Server(keys_b[0], workers=1, queue=1)
     card_a = (keys_a[0] / "card.json").read_bytes()
     vk_a = (keys_a[0] / "vk.bin").read_bytes()
 
-    class Proxy(http.server.BaseHTTPRequestHandler):
+    class Proxy(BaseHTTPRequestHandler):
         def log_message(self, *a):
             pass
 
@@ -421,7 +421,7 @@ def test_server_publishing_a_but_proving_with_b_is_rejected(keys_a, keys_b):
             s, _, p = http("POST", srv_b.url + self.path, raw=body, timeout=60)
             self._send(s, json.dumps(p).encode())
 
-    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
     t = threading.Thread(target=proxy.serve_forever, daemon=True)
     t.start()
     try:
