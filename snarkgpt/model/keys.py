@@ -90,6 +90,8 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InsecureSetupWarning)
             srs = SRS.dev(n, seed=os.urandom(32))  # the secret dies with this process
+        # the dev SRS names its seed, from which tau follows: never write it to the key files
+        srs.source = "dev (random seed, discarded after setup; nothing proves it was)"
         insecure = True
     progress("generating keys ...")
     cs = ConstraintSystem()

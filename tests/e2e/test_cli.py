@@ -113,6 +113,10 @@ def test_setup_writes_a_key_directory(keys_a):
     assert sorted(os.listdir(keydir)) == ["card.json", "model.npz", "srs.npz", "vk.bin"]
     assert len(card["fingerprint"]) == 64 and card["max_tokens"] == L
     assert card["insecure_setup"] is True and card["tokenizer"] is None
+    # the dev SRS's seed (hence its secret tau) is not published, nor kept for the prover
+    assert card["srs"].startswith("dev") and "seed=" not in card["srs"]
+    with np.load(keydir / "srs.npz") as z:
+        assert "seed=" not in str(z["source"]) and "tau" not in z.files
     # no temporary folder left beside it
     assert not [n for n in os.listdir(keydir.parent) if n.startswith(".setup-")]
 
