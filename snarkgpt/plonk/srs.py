@@ -114,7 +114,9 @@ class SRS:
         g1_powers = g1.fixed_base_mul(g1.generator(), powers)
         g2_points = np.concatenate([g2.generator().reshape(1, 16),
                                     g2.scalar_mul(g2.generator().reshape(1, 16), Fr.from_ints([tau]))])
-        return cls(g1_powers, g2_points, f"dev seed={seed.hex()}", insecure=True,
+        # never the seed itself: it determines tau, and the source is printed and published
+        label = hashlib.sha256(b"snarkgpt-dev-srs-label" + seed).hexdigest()[:16]
+        return cls(g1_powers, g2_points, f"INSECURE dev setup {label}", insecure=True,
                    lagrange_source=("tau", tau))
 
     # ---- ceremony files ---------------------------------------------------------------

@@ -108,3 +108,10 @@ def test_writer_leaves_no_partial_file(tmp_path):
     path = tmp_path / "w.ptau"
     write_dev_ptau(path, 1)
     assert os.path.exists(path) and not os.path.exists(str(path) + ".tmp")
+
+
+def test_dev_source_does_not_reveal_the_seed():
+    seed = b"a secret seed"
+    srs = SRS.dev(2, seed=seed)
+    assert seed.hex() not in srs.source and seed.hex() not in repr(srs)
+    assert "INSECURE" in srs.source
