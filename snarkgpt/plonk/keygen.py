@@ -588,6 +588,24 @@ def commit_values(srs, k: int, values: np.ndarray, usable: int | None = None) ->
     return g1.add(a, b)
 
 
+def _columns_with_copies(cs: ConstraintSystem, copies: np.ndarray):
+    """The equality-enabled columns that carry at least one copy constraint, and the copies
+    re-indexed over them.
+
+    A column without copies is its own cycle on every row: sigma = identity, so its factors in
+    the grand product cancel and leaving it out changes nothing the argument proves, while each
+    column kept costs the prover a grand-product commitment (one per column at degree 3)."""
+    if not len(copies):
+        return [], copies
+    used = np.unique(np.concatenate([copies[:, 0], copies[:, 2]]))
+    remap = np.full(len(cs.permutation_columns), -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    out = copies.copy()
+    out[:, 0] = remap[copies[:, 0]]
+    out[:, 2] = remap[copies[:, 2]]
+    return [cs.permutation_columns[i] for i in used], out
+
+
 def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None = None,
            assignment: Assignment | None = None, instances=None):
     """(ProvingKey, VerifyingKey) for ``cs`` (configured) and ``circuit`` (synthesized once
@@ -607,9 +625,10 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
     dom = Domain(k)
     fixed_values = np.ascontiguousarray(asg.fixed.copy())
     desc = CircuitDescription.from_cs(cs, k, u, fixed_values)
+    desc.permutation, copies = _columns_with_copies(cs, asg.copies)
     M = len(desc.permutation)
     omega = dom.elements()
-    sig = build_sigmas(M, omega, asg.copies) if M else np.zeros((0, n, 4), dtype=np.uint64)
+    sig = build_sigmas(M, omega, copies) if M else np.zeros((0, n, 4), dtype=np.uint64)
     ids = identity_values(M, omega) if M else np.zeros((0, n, 4), dtype=np.uint64)
     fixed_coeffs = np.stack([dom.intt(c) for c in fixed_values]) if len(fixed_values) else fixed_values.copy()
     sigma_coeffs = np.stack([dom.intt(c) for c in sig]) if M else sig.copy()

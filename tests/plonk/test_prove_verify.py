@@ -157,3 +157,25 @@ def test_k16_mac():
     proof = prove(pk, circuit, cfg, stats=stats)
     print(f"k=16 prove {time.perf_counter() - t:.2f}s", stats, len(proof))
     assert verify(vk, circuit.instances(), proof)
+
+
+class _FibonacciWithSpareColumn(Fibonacci):
+    """Fibonacci plus an equality-enabled advice column that carries no copy constraint."""
+
+    def configure(self, cs):
+        cfg = super().configure(cs)
+        cs.enable_equality(cs.advice_column("spare"))
+        return cfg
+
+
+def test_columns_without_copies_leave_the_permutation(srs):
+    circuit = _FibonacciWithSpareColumn(steps=10, a0=2, b0=3)
+    cs, cfg, pk, vk = setup(srs, circuit)
+    names = [c.name for c in vk.desc.permutation]
+    assert "spare" not in names and len(names) == len(cs.permutation_columns) - 1
+    proof = prove(pk, circuit, cfg)
+    assert verify(vk, circuit.instances(), proof)
+    # the copies that remain are still enforced: a wrong public output is rejected
+    bad = [list(col) for col in circuit.instances()]
+    bad[0][-1] += 1
+    assert not verify(vk, bad, proof)
