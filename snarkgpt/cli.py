@@ -8,11 +8,11 @@ import importlib
 import json
 import sys
 
-EXAMPLES = {
-    "fibonacci": ("Fibonacci", {"steps": 16}),
-    "range": ("RangeCheck", {}),
-    "product": ("ProductCheck", {}),
-    "mac": ("MultiplyAccumulate", {}),
+EXAMPLES = {   # name -> a factory of the example circuit (snarkgpt/plonk/examples.py)
+    "fibonacci": lambda ex: ex.Fibonacci(steps=16),
+    "range": lambda ex: ex.RangeCheck([0, 5, 17, 255, 3], [1, 1, 200]),
+    "product": lambda ex: ex.ProductCheck([1, 2, 3, -4], [5, 6, -7, 8]),
+    "mac": lambda ex: ex.MultiplyAccumulate.random(64, seed=0, chunk=16),
 }
 
 
@@ -24,8 +24,7 @@ def load_circuit(spec: str):
     """A circuit object from an example name or `module:attribute` (a class or instance)."""
     if spec in EXAMPLES:
         from .plonk import examples
-        name, kwargs = EXAMPLES[spec]
-        return getattr(examples, name)(**kwargs)
+        return EXAMPLES[spec](examples)
     if ":" not in spec:
         raise UsageError(f"unknown circuit {spec!r}: use one of {', '.join(EXAMPLES)} or module:attribute")
     module, attr = spec.split(":", 1)
