@@ -37,8 +37,8 @@ import warnings
 import numpy as np
 from numba import cuda, types
 
-from .params import (FQ_INV, FQ_MODULUS, FQ_ONE, FQ_P, FQ_R2, FR_INV, FR_MODULUS, FR_ONE,
-                     FR_P, FR_R2, to_limbs)
+from .params import (FQ_INV, FQ_MODULUS, FQ_ONE, FQ_P, FR_INV, FR_MODULUS, FR_ONE,
+                     FR_P, to_limbs)
 
 # The simulator is chosen when numba.cuda is first imported (NUMBA_ENABLE_CUDASIM=1 then);
 # ask the module we actually got rather than the (re-readable) config flag.

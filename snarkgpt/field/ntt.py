@@ -436,7 +436,7 @@ def pass_twiddles(stage_tw: np.ndarray, s0: int, r: int, C: int) -> np.ndarray:
     For column chunk c (columns c*C .. c*C + C - 1), stage 2^s (pair distance m = 2^(s0+s))
     and pair index q < 2^s, row c*(R-1)*C + (2^s - 1 + q)*C + lo holds w_(2m)^(q*2^s0 + c*C
     + lo), taken from the stage-contiguous table."""
-    M0, R = 1 << s0, 1 << r
+    M0 = 1 << s0
     chunk = np.arange(M0 // C, dtype=np.int64)[:, None, None]
     rows = []
     for s in range(r):

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snarkgpt.plonk.circuit import Cell, CellRange, ConstraintSystem
+from snarkgpt.plonk.circuit import Cell, ConstraintSystem
 from snarkgpt.plonk.expression import Column, Selector
 
 from .base import (named, Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range,

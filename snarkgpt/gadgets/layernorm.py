@@ -33,7 +33,7 @@ import numpy as np
 from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
-from .base import (named, column_bank, current_bank, DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
+from .base import (named, column_bank, current_bank, DEFAULT_LIMB_BITS, Assigned, advice_pool, as_values, check_range,
                    copy_in, fixed_pool, set_selector, shared)
 from .division import DivChip
 from .fixedpoint import RescaleChip

@@ -16,7 +16,6 @@ Steps (see prover.py for the transcript order):
 """
 from __future__ import annotations
 
-import numpy as np
 
 from snarkgpt.curve import g1
 from snarkgpt.field import FR_MODULUS
