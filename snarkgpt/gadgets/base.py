@@ -173,12 +173,22 @@ def column_bank(cs: ConstraintSystem, name: str | None):
     keeps the current bank."""
     c = _cache(cs)
     prev = c.get("__bank__")
+    if c.get("__compact__"):       # compact layout: every chip shares the default columns
+        yield prev
+        return
     if name is not None:
         c["__bank__"] = name if prev is None else f"{prev}.{name}"
     try:
         yield c.get("__bank__")
     finally:
         c["__bank__"] = prev
+
+
+def set_compact(cs: ConstraintSystem, compact: bool = True) -> None:
+    """Make every later `column_bank` a no-op on ``cs``: chips share the default columns and
+    stack in rows. Fewer columns, more rows: cheaper where tables, not rows, set k (small
+    models), and smaller proofs (one evaluation per column)."""
+    _cache(cs)["__compact__"] = bool(compact)
 
 
 def named(cs: ConstraintSystem, name: str) -> str:

@@ -60,7 +60,7 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
     from ..plonk.srs import SRS, InsecureSetupWarning
-    from .circuit import choose_k
+    from .circuit import choose_k, choose_layout
     from .quantize import calibrate, quantize_model
     from .weights import load_model, save_npz
 
@@ -76,7 +76,8 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     progress(f"calibrating quantization for {cfg} ...")
     settings, report = calibrate(model)
     qmodel = quantize_model(model, settings)
-    circuit = _keygen_circuit(qmodel, settings, L)
+    compact = choose_layout(lambda c: _keygen_circuit(qmodel, settings, L, compact=c))
+    circuit = _keygen_circuit(qmodel, settings, L, compact=compact)
     k = choose_k(circuit)
     progress(f"circuit: k = {k} ({1 << k} rows); loading the SRS ...")
     n = (1 << k) + 1
@@ -102,7 +103,7 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     card = {
         "version": CARD_VERSION, "fingerprint": fingerprint, "model": str(model_spec),
         "config": cfg.to_dict(), "gelu": model.gelu, "quant_settings": json.loads(settings.to_json()),
-        "max_tokens": L, "k": k, "srs": srs.source, "insecure_setup": insecure,
+        "max_tokens": L, "k": k, "compact_layout": compact, "srs": srs.source, "insecure_setup": insecure,
         "tokenizer": getattr(model.tokenizer, "chars", None) if model.tokenizer else None,
         "quantization": {"max_logit_error": report.max_logit_error if report else None,
                          "top1_agreement": report.top1_agreement if report else None},
@@ -128,14 +129,14 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     return card
 
 
-def _keygen_circuit(qmodel, settings, L):
+def _keygen_circuit(qmodel, settings, L, compact=False):
     """A circuit of the key's shape: prompt = L-1 zero tokens, output = their greedy next token
     (keygen uses only the fixed columns and copy constraints, which do not depend on it)."""
     from .circuit import ModelCircuit
     from .integer_forward import integer_forward
     prompt = [0] * (L - 1)
     nxt = int(integer_forward(qmodel, np.array(prompt), np.array([L - 2])).next_tokens[-1])
-    return ModelCircuit(qmodel, settings, Statement(tuple(prompt), (nxt,), L))
+    return ModelCircuit(qmodel, settings, Statement(tuple(prompt), (nxt,), L), compact=compact)
 
 
 def read_card(keydir) -> dict:
@@ -195,7 +196,8 @@ class Prover:
         srs = SRS(z["g1"], z["g2"], str(z["source"]), bool(z["insecure"]))
         srs._lagrange[k] = z["lagrange"]
         progress("building the proving key ...")
-        circuit = _keygen_circuit(self.qmodel, self.settings, self.L)
+        self.compact = bool(self.card.get("compact_layout", False))
+        circuit = _keygen_circuit(self.qmodel, self.settings, self.L, compact=self.compact)
         self.cs = ConstraintSystem()
         self.config = circuit.configure(self.cs)
         self.pk, vk = keygen(srs, self.cs, circuit, self.config, k=k)
@@ -220,7 +222,7 @@ class Prover:
     def prove(self, statement: Statement, stats=None) -> bytes:
         from ..plonk.prover import prove
         from .circuit import ModelCircuit
-        circuit = ModelCircuit(self.qmodel, self.settings, statement)
+        circuit = ModelCircuit(self.qmodel, self.settings, statement, compact=self.compact)
         return prove(self.pk, circuit, self.config, instances=statement.instances(), stats=stats)
 
 

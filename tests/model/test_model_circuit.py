@@ -283,3 +283,26 @@ def test_layernorm_mean_alternative_is_rejected(setup):
         assert any(f.region and f.region.endswith("ln_1.mean.range") and f.kind in ("gate", "lookup")
                    for f in fails), j
     assert not MockProver(cs, asg).verify()
+
+
+def test_compact_layout_is_sound_and_chosen_for_small_models(setup):
+    from snarkgpt.model.circuit import choose_layout, layout_cost
+    _, st, qm, toks, banked, banked_cs, banked_asg = setup
+    circ = ModelCircuit(qm, st, toks, N_PROMPT, compact=True)
+    cs, _, asg = build(circ, rng=np.random.default_rng(0))
+    MockProver(cs, asg).assert_satisfied()
+    assert np.array_equal(circ.result["logits"], banked.result["logits"])
+    # fewer columns, more rows: the banks are off
+    assert cs.num_advice < banked_cs.num_advice
+    assert asg.rows_used >= banked_asg.rows_used
+    # tampering is still caught, and a wrong generated token is still rejected
+    cells = region_cells(asg, "h.0.attn.softmax.div")
+    assert_tampering_detected(cs, asg, cells[:8])
+    bad = list(toks)
+    bad[-1] = (bad[-1] + 1) % CFG.vocab_size
+    flags = [0] * N_PROMPT + [1] * (len(toks) - N_PROMPT)
+    assert MockProver(cs, asg, instances=[bad, flags]).verify()
+    # for this small model the compact layout costs less, and is chosen
+    make = lambda c: ModelCircuit(qm, st, toks, N_PROMPT, compact=c)  # noqa: E731
+    assert layout_cost(make(True))[0] < layout_cost(make(False))[0]
+    assert choose_layout(make) is True
