@@ -239,13 +239,13 @@ def cmd_inspect(args) -> int:
     from .plonk.examples import build
     from .plonk.inspect import describe, format_text
     if args.model is not None:
-        from .model.keys import _keygen_circuit
+        from .model.keys import keygen_circuit
         from .model.quantize import calibrate, quantize_model
         from .model.weights import load_model
         from .plonk.circuit import ConstraintSystem, synthesize
         model = load_model(args.model)
         settings, _ = calibrate(model, report=False)
-        circuit = _keygen_circuit(quantize_model(model, settings), settings,
+        circuit = keygen_circuit(quantize_model(model, settings), settings,
                                   args.max_tokens or model.config.block_size)
         cs = ConstraintSystem()
         config = circuit.configure(cs)

@@ -88,13 +88,13 @@ def grid_points(grid: str) -> list:
 # ----------------------------------------------------------------------------- one point
 def _circuit(cfg: dict, scale_bits):
     """(model, settings, quant report, keygen-shaped circuit) for a random model."""
-    from ..model.keys import _keygen_circuit
+    from ..model.keys import keygen_circuit
     from ..model.quantize import calibrate, quantize_model
     from ..model.weights import load_model
     model = load_model(spec_of(cfg))
     settings, rep = calibrate(model, scale_bits=scale_bits)
     qmodel = quantize_model(model, settings)
-    return model, settings, rep, _keygen_circuit(qmodel, settings, cfg["block_size"])
+    return model, settings, rep, keygen_circuit(qmodel, settings, cfg["block_size"])
 
 
 def plan_point(cfg: dict, scale_bits=None) -> dict:

@@ -356,22 +356,26 @@ def choose_k(circuit: ModelCircuit) -> int:
 
 
 def layout_cost(circuit: "ModelCircuit") -> tuple:
-    """(cost, k, columns) of a circuit's layout: the prover's work grows with the number of
-    committed and transformed columns times the rows, 2^k (a lookup adds a helper and a
-    multiplicity column, an equality column a grand-product share)."""
-    cs = ConstraintSystem()
-    config = circuit.configure(cs)
-    asg = synthesize(cs, circuit, config)
+    """(cost, k, columns) of a circuit's layout, from a phase-0 build as in `plan`: the
+    prover's work grows with the number of committed and transformed columns times the rows,
+    2^k (a lookup adds a helper and a multiplicity column, an equality column a grand-product
+    share)."""
+    cs, _, asg = build(circuit, first_pass_only=True)
     cols = cs.num_advice + cs.num_fixed + 2 * len(cs.lookups) + len(cs.permutation_columns)
     return cols << asg.k, asg.k, cols
 
 
-def choose_layout(make_circuit) -> bool:
+def layout_costs(make_circuit) -> dict:
+    """{compact: layout_cost(make_circuit(compact))} for both layouts."""
+    return {compact: layout_cost(make_circuit(compact)) for compact in (False, True)}
+
+
+def choose_layout(make_circuit, costs: dict | None = None) -> bool:
     """True when the compact layout (no column banks) is cheaper than the banked one.
 
-    ``make_circuit(compact)`` builds the circuit. Small models, whose k is set by their tables
-    rather than their rows, prove faster and with smaller proofs compact (1 layer, embd 16:
-    6.9 s / 12 KB against 9.1 s / 32 KB); large ones need the banks to keep k down."""
-    banked = layout_cost(make_circuit(False))
-    compact = layout_cost(make_circuit(True))
-    return compact[0] < banked[0]
+    ``make_circuit(compact)`` builds the circuit; ``costs`` (from `layout_costs`) saves
+    rebuilding it. Small models, whose k is set by their tables rather than their rows, prove
+    faster and with smaller proofs compact (1 layer, embd 16: 4.8 s / 12 KB against 5.7 s /
+    32 KB); large ones need the banks to keep k down."""
+    costs = layout_costs(make_circuit) if costs is None else costs
+    return costs[True][0] < costs[False][0]

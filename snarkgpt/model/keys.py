@@ -60,7 +60,7 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
     from ..plonk.srs import SRS, InsecureSetupWarning
-    from .circuit import choose_k, choose_layout
+    from .circuit import choose_layout, layout_costs
     from .quantize import calibrate, quantize_model
     from .weights import load_model, save_npz
 
@@ -76,9 +76,11 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     progress(f"calibrating quantization for {cfg} ...")
     settings, report = calibrate(model)
     qmodel = quantize_model(model, settings)
-    compact = choose_layout(lambda c: _keygen_circuit(qmodel, settings, L, compact=c))
-    circuit = _keygen_circuit(qmodel, settings, L, compact=compact)
-    k = choose_k(circuit)
+    make = lambda c: keygen_circuit(qmodel, settings, L, compact=c)  # noqa: E731
+    costs = layout_costs(make)
+    compact = choose_layout(make, costs)
+    circuit = make(compact)
+    k = costs[compact][1]
     progress(f"circuit: k = {k} ({1 << k} rows); loading the SRS ...")
     n = (1 << k) + 1
     if srs_path is not None:
@@ -129,7 +131,7 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     return card
 
 
-def _keygen_circuit(qmodel, settings, L, compact=False):
+def keygen_circuit(qmodel, settings, L, compact=False):
     """A circuit of the key's shape: prompt = L-1 zero tokens, output = their greedy next token
     (keygen uses only the fixed columns and copy constraints, which do not depend on it)."""
     from .circuit import ModelCircuit
@@ -197,7 +199,7 @@ class Prover:
         srs._lagrange[k] = z["lagrange"]
         progress("building the proving key ...")
         self.compact = bool(self.card.get("compact_layout", False))
-        circuit = _keygen_circuit(self.qmodel, self.settings, self.L, compact=self.compact)
+        circuit = keygen_circuit(self.qmodel, self.settings, self.L, compact=self.compact)
         self.cs = ConstraintSystem()
         self.config = circuit.configure(self.cs)
         self.pk, vk = keygen(srs, self.cs, circuit, self.config, k=k)
