@@ -17,6 +17,12 @@ embedding's token cells are copied from the instance cells. The final LayerNorm,
 and argmax are laid out only for those positions (the logits of earlier prompt positions are
 not part of the statement).
 
+With an `EvalStatement` (an eval key) the same body proves a model's accuracy over a public
+window: the generation binding is replaced by the ``eval.score`` region
+(`snarkgpt.model.evaluation`), which counts the positions t whose argmax equals the public
+token t + 1 and exposes the count in the instance column ``count``. Generation circuits are
+unchanged by this mode (same columns, gates and regions, hence the same keys).
+
 Regions are named by layer and op: ``embed``, ``h.{i}.ln_1``, ``h.{i}.attn.qkv``,
 ``h.{i}.attn.split`` (reordering q, k^T, v per head: copies only), ``h.{i}.attn.scores``,
 ``h.{i}.attn.softmax``, ``h.{i}.attn.av``, ``h.{i}.attn.merge``, ``h.{i}.attn.c_proj``,
@@ -51,10 +57,11 @@ from snarkgpt.plonk.circuit import Assignment, ConstraintSystem, synthesize
 
 from .integer_forward import TokenError, check_tokens, integer_forward
 from .quantize import QuantizedModel, QuantSettings, gelu_table_spec, quantize_model
-from .statement import Statement
+from .evaluation import assign_score, configure_score, count_correct
+from .statement import EvalStatement, Statement
 
-__all__ = ["ModelCircuit", "ModelConfig", "GenerationMismatch", "build", "plan", "rows_per_op",
-           "choose_k", "OPS"]
+__all__ = ["ModelCircuit", "ModelConfig", "GenerationMismatch", "EvalMismatch", "build", "plan",
+           "rows_per_op", "choose_k", "OPS"]
 
 OPS = ("embed", "ln_1", "attn.qkv", "attn.split", "attn.scores", "attn.softmax", "attn.av",
        "attn.merge", "attn.c_proj", "attn.residual", "ln_2", "mlp.c_fc", "mlp.gelu",
@@ -63,6 +70,10 @@ OPS = ("embed", "ln_1", "attn.qkv", "attn.split", "attn.scores", "attn.softmax",
 
 class GenerationMismatch(ValueError):
     """The claimed generated tokens are not the model's greedy generation."""
+
+
+class EvalMismatch(ValueError):
+    """The claimed count of correct predictions is not the model's."""
 
 
 @dataclass
@@ -79,6 +90,7 @@ class ModelConfig:
     gen: object             # instance column: 1 where the token is generated
     bind: tuple             # advice columns (next token, gen flag, argmax) of generate.bind
     q_bind: object
+    score: object = None    # eval statements: the `ScoreConfig` (gen is then its `scored`)
 
 
 class ModelCircuit:
@@ -97,7 +109,7 @@ class ModelCircuit:
             self.qmodel = quantize_model(model, quant_settings)
         self.config = self.qmodel.config
         self.settings = quant_settings
-        if isinstance(tokens, Statement):
+        if isinstance(tokens, (Statement, EvalStatement)):
             statement = tokens
         else:
             toks = np.asarray(tokens, dtype=np.int64).reshape(-1)
@@ -110,16 +122,28 @@ class ModelCircuit:
             statement = Statement(tuple(toks[:n_prompt].tolist()), tuple(toks[n_prompt:].tolist()),
                                   int(toks.size))
         self.statement = statement
-        toks = check_tokens(self.config, statement.tokens(), statement.n_prompt)
+        self.kind = statement.kind
+        if self.kind == "eval":
+            # the forward pass covers L - 1 positions: an eval window may be block_size + 1 long
+            toks = _check_eval_tokens(self.config, statement.tokens())
+            self.gen = np.array(statement.scored_flags(), dtype=np.int64)
+            self.n_prompt = None
+        else:
+            toks = check_tokens(self.config, statement.tokens(), statement.n_prompt)
+            self.gen = np.array(statement.gen_flags(), dtype=np.int64)
+            self.n_prompt = statement.n_prompt
         self.tokens = toks
-        self.gen = np.array(statement.gen_flags(), dtype=np.int64)
-        self.n_prompt = statement.n_prompt
         self.T = toks.size - 1
         self.mm_lanes = default_mm_lanes(self.config, self.T) if mm_lanes is None else int(mm_lanes)
         self.compact = bool(compact)
         self.positions = np.arange(self.T)
         self.forward = integer_forward(self.qmodel, toks[:self.T], self.positions)
-        if check:
+        if check and self.kind == "eval":
+            n = count_correct(toks, self.gen, self.forward.next_tokens)
+            if n != statement.correct:
+                raise EvalMismatch(f"the claimed count {statement.correct} is not the quantized "
+                                   f"model's {n} correct predictions over the window")
+        elif check:
             gen_pos = np.flatnonzero(self.gen[1:])          # positions t whose next token is generated
             claimed = toks[gen_pos + 1]
             bad = np.flatnonzero(claimed != self.forward.next_tokens[gen_pos])
@@ -166,6 +190,12 @@ class ModelCircuit:
             gather = advice_pool(cs, 1)[0]
         gen = cs.instance_column("gen")
         cs.enable_equality(gen)
+        if self.kind == "eval":
+            # eval statement: instance columns scored, count and the `eval.score` region
+            # (snarkgpt.model.evaluation) instead of the generation binding
+            score = configure_score(cs)
+            return ModelConfig(inst, emb, ln, mm, sm, gelu, res, am, gather, score.scored,
+                               None, None, score)
         bind = tuple(cs.advice_column(f"bind.{n}") for n in ("next", "gen", "argmax"))
         for col in bind:
             cs.enable_equality(col)
@@ -227,6 +257,10 @@ class ModelCircuit:
             nxt, flag, am_col = c.bind
             nxt_cells = reg.assign_advice_column(nxt, 0, self.tokens[1:T + 1])
             gen_cells = reg.assign_advice_column(flag, 0, self.gen[1:T + 1])
+        if c.score is not None:
+            count = assign_score(layouter, c.score, c.tokens, self.tokens, self.gen, idx)
+            self.result = {"logits": logits.values, "next_tokens": idx.values, "correct": count}
+            return
             am_cells = reg.assign_advice_column(am_col, 0, np.asarray(idx.values, dtype=np.int64))
             reg.enable_selector(c.q_bind, 0, T)
             for t in range(T):
@@ -379,3 +413,16 @@ def choose_layout(make_circuit, costs: dict | None = None) -> bool:
     32 KB); large ones need the banks to keep k down."""
     costs = layout_costs(make_circuit) if costs is None else costs
     return costs[True][0] < costs[False][0]
+
+
+def _check_eval_tokens(config, tokens) -> np.ndarray:
+    """An eval statement's padded tokens: the first L - 1 are the forward pass's input (at
+    most block_size), the last only a target; all in the vocabulary."""
+    toks = np.asarray(tokens, dtype=np.int64).reshape(-1)
+    if toks.size < 2:
+        raise TokenError("an eval window needs at least 2 tokens")
+    check_tokens(config, toks[:-1])
+    if not 0 <= int(toks[-1]) < config.vocab_size:
+        raise TokenError(f"token {int(toks[-1])} at position {toks.size - 1} is outside the "
+                         f"vocabulary [0, {config.vocab_size})")
+    return toks

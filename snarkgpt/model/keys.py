@@ -20,13 +20,14 @@ import warnings
 
 import numpy as np
 
-from .statement import Statement, StatementError
+from .statement import EvalStatement, Statement, StatementError
 
 CARD = "card.json"
 VK = "vk.bin"
 MODEL = "model.npz"
 SRS_FILE = "srs.npz"
 CARD_VERSION = 1
+STATEMENTS = ("generate", "eval")
 
 
 class KeyError_(ValueError):
@@ -53,10 +54,12 @@ def _check_out(out):
                         "overwrite it; choose another --out")
 
 
-def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, progress=print):
+def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, progress=print,
+          statement="generate"):
     """Calibrate the quantization, build the circuit, generate keys, write KEYDIR atomically.
 
-    Returns the card (dict)."""
+    ``statement``: "generate" (greedy generation proofs) or "eval" (accuracy over a public
+    window; a different circuit, hence its own fingerprint). Returns the card (dict)."""
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
     from ..plonk.srs import SRS, InsecureSetupWarning
@@ -70,13 +73,18 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         raise KeyError_(f"{srs_path}: no such ceremony file")
     model = load_model(model_spec)
     cfg = model.config
-    L = int(cfg.block_size if max_tokens is None else max_tokens)
-    if not 2 <= L <= cfg.block_size:
-        raise StatementError(f"max tokens must be in [2, {cfg.block_size}] (the block size), got {L}")
+    if statement not in STATEMENTS:
+        raise KeyError_(f"unknown statement kind {statement!r}: use one of {', '.join(STATEMENTS)}")
+    # an eval window of L tokens needs a forward pass over L - 1 positions
+    top = cfg.block_size + 1 if statement == "eval" else cfg.block_size
+    L = int(top if max_tokens is None else max_tokens)
+    if not 2 <= L <= top:
+        what = "the block size + 1, for an eval key" if statement == "eval" else "the block size"
+        raise StatementError(f"max tokens must be in [2, {top}] ({what}), got {L}")
     progress(f"calibrating quantization for {cfg} ...")
     settings, report = calibrate(model)
     qmodel = quantize_model(model, settings)
-    make = lambda c: keygen_circuit(qmodel, settings, L, compact=c)  # noqa: E731
+    make = lambda c: keygen_circuit(qmodel, settings, L, compact=c, statement=statement)  # noqa: E731
     costs = layout_costs(make)
     compact = choose_layout(make, costs)
     circuit = make(compact)
@@ -105,6 +113,7 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     card = {
         "version": CARD_VERSION, "fingerprint": fingerprint, "model": str(model_spec),
         "config": cfg.to_dict(), "gelu": model.gelu, "quant_settings": json.loads(settings.to_json()),
+        "statement": statement,
         "max_tokens": L, "k": k, "compact_layout": compact, "srs": srs.source, "insecure_setup": insecure,
         "tokenizer": getattr(model.tokenizer, "chars", None) if model.tokenizer else None,
         "quantization": {"max_logit_error": report.max_logit_error if report else None,
@@ -131,14 +140,45 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     return card
 
 
-def keygen_circuit(qmodel, settings, L, compact=False):
+def keygen_circuit(qmodel, settings, L, compact=False, statement="generate"):
     """A circuit of the key's shape: prompt = L-1 zero tokens, output = their greedy next token
-    (keygen uses only the fixed columns and copy constraints, which do not depend on it)."""
+    (keygen uses only the fixed columns and copy constraints, which do not depend on it); for
+    an eval key, a window of L zero tokens."""
     from .circuit import ModelCircuit
     from .integer_forward import integer_forward
+    if statement == "eval":
+        return ModelCircuit(qmodel, settings, eval_statement(qmodel, [0] * L, L), compact=compact)
     prompt = [0] * (L - 1)
     nxt = int(integer_forward(qmodel, np.array(prompt), np.array([L - 2])).next_tokens[-1])
     return ModelCircuit(qmodel, settings, Statement(tuple(prompt), (nxt,), L), compact=compact)
+
+
+def eval_statement(qmodel, window, L) -> EvalStatement:
+    """The true eval statement for ``window`` (its count of correct greedy predictions under
+    the quantized model), for a key of length L."""
+    from .circuit import _check_eval_tokens
+    from .evaluation import count_correct
+    from .integer_forward import integer_forward
+    window = [int(t) for t in window]
+    EvalStatement(tuple(window), L, 0)  # length checks
+    toks = _check_eval_tokens(qmodel.config, window)
+    fw = integer_forward(qmodel, toks[:-1], np.arange(toks.size - 1))
+    return EvalStatement(tuple(window), L, count_correct(toks, [1] * toks.size, fw.next_tokens))
+
+
+def statement_kind(card) -> str:
+    """The key's statement kind, "generate" or "eval" (cards written before eval keys existed
+    are generation keys)."""
+    return card.get("statement", "generate")
+
+
+def kind_error(key_kind: str) -> str:
+    """The message for a request that the key's statement kind cannot prove."""
+    if key_kind == "eval":
+        return ("this is an eval key (made by `snarkgpt setup --eval`): it proves accuracy over a "
+                "window with `snarkgpt prove-eval`, not generations; use a generation key")
+    return ("this is a generation key: it cannot prove accuracy; make an eval key with "
+            "`snarkgpt setup --eval` and use it with `snarkgpt prove-eval`")
 
 
 def read_card(keydir) -> dict:
@@ -199,7 +239,9 @@ class Prover:
         srs._lagrange[k] = z["lagrange"]
         progress("building the proving key ...")
         self.compact = bool(self.card.get("compact_layout", False))
-        circuit = keygen_circuit(self.qmodel, self.settings, self.L, compact=self.compact)
+        self.kind = statement_kind(self.card)
+        circuit = keygen_circuit(self.qmodel, self.settings, self.L, compact=self.compact,
+                                 statement=self.kind)
         self.cs = ConstraintSystem()
         self.config = circuit.configure(self.cs)
         self.pk, vk = keygen(srs, self.cs, circuit, self.config, k=k)
@@ -210,6 +252,7 @@ class Prover:
     def generate(self, prompt_tokens, max_new_tokens: int) -> Statement:
         """The quantized model's greedy continuation (the tokens the proof will attest)."""
         from .integer_forward import check_tokens, integer_forward
+        self._require("generate")
         prompt = [int(t) for t in prompt_tokens]
         if max_new_tokens < 1:
             raise StatementError(f"max new tokens must be at least 1, got {max_new_tokens}")
@@ -221,9 +264,19 @@ class Prover:
             toks.append(int(fw.next_tokens[-1]))
         return Statement(tuple(prompt), tuple(toks[len(prompt):]), self.L)
 
+    def evaluate(self, window) -> EvalStatement:
+        """The eval statement for ``window``: its count of correct next-token predictions."""
+        self._require("eval")
+        return eval_statement(self.qmodel, window, self.L)
+
+    def _require(self, kind: str):
+        if self.kind != kind:
+            raise KeyError_(kind_error(self.kind))
+
     def prove(self, statement: Statement, stats=None) -> bytes:
         from ..plonk.prover import prove
         from .circuit import ModelCircuit
+        self._require(statement.kind)
         circuit = ModelCircuit(self.qmodel, self.settings, statement, compact=self.compact)
         return prove(self.pk, circuit, self.config, instances=statement.instances(), stats=stats)
 

@@ -14,9 +14,21 @@ from the prompt and output it is shown, so one verifying key (one fingerprint) s
 prompt and output length. Padding positions come after the text and, attention being causal,
 cannot influence it.
 
+An eval key (`EvalStatement`) proves the accuracy of the model's next-token predictions over
+a public window x_0 .. x_{n-1} (2 <= n <= L) with three public columns:
+
+    tokens[t]  = the window, padded with 0 up to L
+    scored[t]  = 1 where x_t is a scored target (1 <= t < n), else 0
+    count[0]   = the number of t < n - 1 with argmax(logits[t]) == x_{t+1}
+
+(`snarkgpt.model.evaluation` has the constraints.) The key's L may be block_size + 1: the
+forward pass covers L - 1 positions.
+
 Proof file (`.sgp`): magic b"SGGEN", u16 version, u32 header length, a canonical JSON header
-(fingerprint, prompt and output tokens, L, text when a tokenizer is known), then the PLONK
-proof bytes. Files are written atomically (temporary name, then rename).
+(fingerprint, prompt and output tokens, L, text when a tokenizer is known; an eval proof's
+header has ``"statement": "eval"``, the window ``tokens`` and the claimed ``correct`` count
+instead of prompt and output), then the PLONK proof bytes. Files are written atomically
+(temporary name, then rename).
 """
 import hashlib
 import json
@@ -37,6 +49,7 @@ class Statement:
     prompt: tuple
     output: tuple
     max_tokens: int
+    kind = "generate"       # the statement kind (not a field)
 
     def __post_init__(self):
         if len(self.prompt) < 1:
@@ -69,6 +82,57 @@ class Statement:
         return [self.tokens(), self.gen_flags()]
 
 
+@dataclass(frozen=True)
+class EvalStatement:
+    """The claim that `correct` of the model's `len(window) - 1` next-token predictions over
+    `window` are right, for a key of length `max_tokens`."""
+    window: tuple
+    max_tokens: int
+    correct: int
+    kind = "eval"           # the statement kind (not a field)
+
+    def __post_init__(self):
+        n = len(self.window)
+        if n < 2:
+            raise StatementError(f"the window has {n} token(s): at least 2 are needed (one "
+                                 "prediction)")
+        if n > self.max_tokens:
+            raise StatementError(f"the window has {n} tokens, more than this key's maximum of "
+                                 f"{self.max_tokens}")
+        if not 0 <= self.correct <= n - 1:
+            raise StatementError(f"correct count {self.correct} is outside [0, {n - 1}]")
+
+    @property
+    def total(self) -> int:
+        """The number of scored predictions."""
+        return len(self.window) - 1
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total
+
+    # the audit log digests a statement's prompt and output: an eval statement's "prompt" is
+    # its window and it has no output (the count is checked when the proof is re-verified)
+    @property
+    def prompt(self) -> tuple:
+        return self.window
+
+    @property
+    def output(self) -> tuple:
+        return ()
+
+    def tokens(self) -> list:
+        """The window padded with 0 to max_tokens."""
+        return list(self.window) + [0] * (self.max_tokens - len(self.window))
+
+    def scored_flags(self) -> list:
+        n = len(self.window)
+        return [1 if 1 <= t < n else 0 for t in range(self.max_tokens)]
+
+    def instances(self) -> list:
+        return [self.tokens(), self.scored_flags(), [int(self.correct)]]
+
+
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -79,9 +143,14 @@ def tokens_digest(tokens) -> str:
 
 def write_proof_file(path, fingerprint: str, statement: Statement, proof: bytes, text=None,
                      extra=None):
-    header = {"fingerprint": fingerprint, "prompt_tokens": list(map(int, statement.prompt)),
-              "output_tokens": list(map(int, statement.output)),
-              "max_tokens": statement.max_tokens}
+    if isinstance(statement, EvalStatement):
+        header = {"statement": "eval", "fingerprint": fingerprint,
+                  "tokens": list(map(int, statement.window)), "correct": int(statement.correct),
+                  "max_tokens": statement.max_tokens}
+    else:
+        header = {"fingerprint": fingerprint, "prompt_tokens": list(map(int, statement.prompt)),
+                  "output_tokens": list(map(int, statement.output)),
+                  "max_tokens": statement.max_tokens}
     if text is not None:
         header["text"] = text
     if extra:
@@ -100,7 +169,8 @@ def write_proof_file(path, fingerprint: str, statement: Statement, proof: bytes,
 
 
 def read_proof_file(path):
-    """(header dict, Statement, proof bytes); StatementError on any malformed input."""
+    """(header dict, Statement or EvalStatement, proof bytes); StatementError on any malformed
+    input."""
     try:
         data = open(path, "rb").read()
     except OSError as e:
@@ -118,9 +188,19 @@ def parse_proof_file(data: bytes, name="<proof>"):
         raise StatementError(f"{name}: truncated header ({len(data) - 11} of {hlen} bytes)")
     try:
         header = json.loads(data[11:11 + hlen])
-        statement = Statement(tuple(int(t) for t in header["prompt_tokens"]),
-                              tuple(int(t) for t in header["output_tokens"]),
-                              int(header["max_tokens"]))
+        kind = header.get("statement", "generate")
+        if kind == "eval":
+            correct = header["correct"]
+            if not isinstance(correct, int) or isinstance(correct, bool):
+                raise TypeError("correct")
+            statement = EvalStatement(tuple(int(t) for t in header["tokens"]), int(header["max_tokens"]),
+                                      correct)
+        elif kind == "generate":
+            statement = Statement(tuple(int(t) for t in header["prompt_tokens"]),
+                                  tuple(int(t) for t in header["output_tokens"]),
+                                  int(header["max_tokens"]))
+        else:
+            raise ValueError(f"unknown statement kind {kind!r}")
         fp = header["fingerprint"]
         if not isinstance(fp, str):
             raise TypeError("fingerprint")
