@@ -58,6 +58,23 @@ witness generator refuses inputs with ``d * max|A| * max|B| >= 2^62`` (`GadgetRa
 and A and B themselves come range-checked from the gadgets that produced them, so no sum
 can wrap modulo the 254-bit prime.
 
+Bias
+----
+A config made with ``bias=True`` (`MatmulChip.configure`) has one more fixed column,
+``bias``, and proves ``C = A . B + bias`` (a linear layer's bias, added to every row at C's
+scale, so that the fused rescale floors ``A . B + bias`` exactly). Row (t, j) of section C.r
+holds ``bias[j]`` in that column and its gates run over ``x - bias`` instead of ``x``:
+
+* ``matmul.c.first/step``: ``acc = v * (x - bias)`` / ``acc = acc[-1] + v * (x - bias)``.
+
+So the last ``acc`` of block t is ``sum_j (C - bias)[t, j] r^j``, and Freivalds' check above
+proves ``C - bias = A . B`` with the same error probability. The bias cells are fixed (in the
+verifying key: the fingerprint covers them), C is phase-0 advice committed before ``r``, so
+no cell is left free; products without a bias on a biased config (the attention products)
+get zeros in the column. Cost: one fixed column per config, no rows, no copies, no lookups,
+the same gate degree; a config made without ``bias`` is exactly the unbiased one. The bound
+above becomes ``d * max|A| * max|B| + max|bias| < 2^62``.
+
 Dot products and row sums (`dot`, `row_sums`) are small phase-0 running sums in their own
 columns: ``acc = acc[-1] + x * y`` / ``acc = acc[-1] + x``.
 """
@@ -154,8 +171,9 @@ def _copy_rows(reg, col_a: Column, rows_a, col_b: Column, rows_b):
 # ---------------------------------------------------------------------------------------
 # Freivalds matmul
 # ---------------------------------------------------------------------------------------
-def matmul_ref(a, b, op: str = "matmul") -> np.ndarray:
-    """Integer reference: the exact product (int64); refuses sizes that could overflow."""
+def matmul_ref(a, b, op: str = "matmul", bias=None) -> np.ndarray:
+    """Integer reference: the exact product ``A . B`` (int64), plus ``bias`` (m,) on every
+    row when given; refuses sizes that could overflow."""
     a = as_values(a)
     b = as_values(b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
@@ -163,9 +181,14 @@ def matmul_ref(a, b, op: str = "matmul") -> np.ndarray:
     if a.size == 0 or b.size == 0:
         raise ValueError(f"{op}: empty shape {a.shape} x {b.shape}")
     bound = int(np.abs(a).max()) * int(np.abs(b).max()) * a.shape[1]
+    if bias is not None:
+        bias = np.asarray(bias, dtype=np.int64)
+        if bias.shape != (b.shape[1],):
+            raise ValueError(f"{op}: bias has shape {bias.shape}, expected ({b.shape[1]},)")
+        bound += int(np.abs(bias).max())
     if bound >= _INT_LIMIT:
-        _bound_error(op, bound, "d * max|A| * max|B|")
-    return a @ b
+        _bound_error(op, bound, "d * max|A| * max|B| + max|bias|")
+    return a @ b if bias is None else a @ b + bias[None, :]
 
 
 DEFAULT_SLOTS = 4
@@ -206,6 +229,7 @@ class MatmulConfig:
     q_fix_step: Selector
     q_a_first: Selector
     q_a_step: Selector
+    bias: Column | None = None   # fixed: bias[j] on row (t, j) of section C.r (biased configs)
 
     # names kept from the one-column layout: C's column and section C.r's phase-1 columns
     @property
@@ -225,11 +249,15 @@ class MatmulChip:
                      "a row: ceil(d/4)*m and ceil(T/4)*d rows); ceil(T/4)*d + T copies")
 
     @classmethod
-    def configure(cls, cs: ConstraintSystem, slots: int = DEFAULT_SLOTS) -> MatmulConfig:
-        return shared(cs, ("matmul", slots), lambda: cls._configure(cs, slots))
+    def configure(cls, cs: ConstraintSystem, slots: int = DEFAULT_SLOTS,
+                  bias: bool = False) -> MatmulConfig:
+        """``bias=True``: one more fixed column, ``bias``, read by the C.r gates (see "Bias"
+        in the module docstring); without it the configuration is unchanged."""
+        key = ("matmul", slots, "bias") if bias else ("matmul", slots)
+        return shared(cs, key, lambda: cls._configure(cs, slots, bias))
 
     @staticmethod
-    def _configure(cs: ConstraintSystem, P: int) -> MatmulConfig:
+    def _configure(cs: ConstraintSystem, P: int, bias: bool = False) -> MatmulConfig:
         if P < 1:
             raise ValueError("slots must be >= 1")
         p = "matmul"
@@ -238,6 +266,7 @@ class MatmulChip:
         xb = [cs.advice_column(named(cs, f"{p}.b{i}")) for i in range(P)]
         xa = [cs.advice_column(named(cs, f"{p}.a{i}")) for i in range(P)]
         wb = [cs.fixed_column(named(cs, f"{p}.w{i}")) for i in range(P)]
+        bcol = cs.fixed_column(named(cs, f"{p}.bias")) if bias else None
         vc = cs.advice_column(named(cs, f"{p}.v"), phase=1)
         accc = cs.advice_column(named(cs, f"{p}.acc"), phase=1)
         vb = cs.advice_column(named(cs, f"{p}.vb"), phase=1)
@@ -263,10 +292,15 @@ class MatmulChip:
         def acc_step(accs, v, xs):
             return [(f"acc{i} = acc{i}[-1] + v * x{i}", a.cur() - a.prev() - v.cur() * xx.cur())
                     for i, (a, xx) in enumerate(zip(accs, xs))]
-        cs.create_gate(named(cs, f"{p}.c.first"), pow_first(vc) + acc_first([accc], vc, [x]),
-                       selector=sel["c_first"])
-        cs.create_gate(named(cs, f"{p}.c.step"), pow_step(vc) + acc_step([accc], vc, [x]),
-                       selector=sel["c_step"])
+        if bcol is None:
+            c_first, c_step = acc_first([accc], vc, [x]), acc_step([accc], vc, [x])
+        else:
+            # x holds C + bias; the running sum is over x - bias = (A . B)[t, j]
+            xc = x.cur() - bcol.cur()
+            c_first = [("acc0 = v * (x0 - bias)", accc.cur() - vc.cur() * xc)]
+            c_step = [("acc0 = acc0[-1] + v * (x0 - bias)", accc.cur() - accc.prev() - vc.cur() * xc)]
+        cs.create_gate(named(cs, f"{p}.c.first"), pow_first(vc) + c_first, selector=sel["c_first"])
+        cs.create_gate(named(cs, f"{p}.c.step"), pow_step(vc) + c_step, selector=sel["c_step"])
         cs.create_gate(named(cs, f"{p}.b.adv.first"), pow_first(vb) + acc_first(accb, vb, xb),
                        selector=sel["adv_first"])
         cs.create_gate(named(cs, f"{p}.b.adv.step"), pow_step(vb) + acc_step(accb, vb, xb),
@@ -279,11 +313,12 @@ class MatmulChip:
         cs.create_gate(named(cs, f"{p}.a.step"), acc_step(acca, va, xa), selector=sel["a_step"])
         return MatmulConfig(P, r, x, vc, accc, xb, wb, vb, accb, xa, va, acca,
                             *(sel[n] for n in ("c_first", "c_step", "adv_first", "adv_step",
-                                               "fix_first", "fix_step", "a_first", "a_step")))
+                                               "fix_first", "fix_step", "a_first", "a_step")),
+                            bias=bcol)
 
     @classmethod
     def assign(cls, layouter, cfg: MatmulConfig, a, b, *, fixed_b: bool = False,
-               name: str = "matmul", claimed_c=None, rescale=None) -> Assigned:
+               name: str = "matmul", claimed_c=None, rescale=None, bias=None) -> Assigned:
         """C = A . B (exact integers, scale 2^(2s)) proven by Freivalds' test.
 
         ``a``: (T, d) int array or `Assigned` (its cells are copied into the region). ``b``:
@@ -295,11 +330,20 @@ class MatmulChip:
         ``rescale``: a `RescaleConfig` (scale 2^s'): the product is floor-rescaled on the rows
         of section C.r itself (``C = y 2^s' + r``, remainder and output-limb lookups in the
         rescale chip's columns, which the matmul does not use) and ``y = floor(C / 2^s')`` is
-        returned instead of C: no separate rescale region, no copies."""
+        returned instead of C: no separate rescale region, no copies.
+
+        ``bias``: (m,) plain integers (weights, at C's scale) for a config made with
+        ``bias=True``: C is then ``A . B + bias`` (every row), the bias in the config's fixed
+        ``bias`` column; with ``rescale``, ``floor((A . B + bias) / 2^s')``."""
         if fixed_b and isinstance(b, Assigned):
             raise ValueError(f"{name}: fixed_b=True takes plain weights, not assigned cells")
+        if bias is not None:
+            if cfg.bias is None:
+                raise ValueError(f"{name}: a bias needs a matmul config made with bias=True")
+            if isinstance(bias, Assigned):
+                raise ValueError(f"{name}: the bias takes plain weights, not assigned cells")
         av, bv = as_values(a), as_values(b)
-        c_vals = matmul_ref(av, bv, name)
+        c_vals = matmul_ref(av, bv, name, bias)
         if claimed_c is not None:
             claimed_c = np.asarray(claimed_c, dtype=np.int64)
             if claimed_c.shape != c_vals.shape:
@@ -308,6 +352,7 @@ class MatmulChip:
         T, d = av.shape
         m = bv.shape[1]
         P = cfg.slots
+        bias_v = np.zeros(m, np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
         gb, ga = -(-d // P), -(-T // P)          # groups of P rows of B, of P rows of A
         # section B.r: row g*m + j, slot i holds B[g*P + i, j]; section A.Br: row h*d + k,
         # slot i holds A[h*P + i, k] (zero past the last row of B or A)
@@ -336,6 +381,8 @@ class MatmulChip:
             else:
                 _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, 0, gb, m)
             c_cells = reg.assign_advice_column(cfg.x, 0, c_flat)
+            if cfg.bias is not None:        # zeros when this product has no bias
+                reg.assign_fixed_column(cfg.bias, 0, np.ascontiguousarray(np.tile(bias_v, T)))
             _enable_blocks(reg, cfg.q_c_first, cfg.q_c_step, 0, T, m)
             if rescale is not None:
                 c_cells = _fused_rescale(reg, cfg, rescale, 0, c_flat)
@@ -352,7 +399,8 @@ class MatmulChip:
 
             b_m = [Fr.from_signed(np.ascontiguousarray(b_slots[i])) for i in range(P)]
             a_m = [Fr.from_signed(np.ascontiguousarray(a_slots[i])) for i in range(P)]
-            c_m = Fr.from_signed(c_flat)
+            # section C.r runs over C - bias = A . B (the bias column is fixed)
+            c_m = Fr.from_signed(c_flat - np.tile(bias_v, T))
 
             def phase1(reg, ch):
                 pw = _powers(ch[cfg.r], m)

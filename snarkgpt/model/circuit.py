@@ -174,7 +174,9 @@ class ModelCircuit:
         mm = []
         for lane in range(self.mm_lanes):
             with column_bank(cs, f"mm{lane}"):
-                mm.append((MatmulChip.configure(cs), RescaleChip.configure(cs, w, limb_bits=lb),
+                # a model with biases: one fixed bias column per lane (docs/quantization.md)
+                mm.append((MatmulChip.configure(cs, bias=bool(self.config.bias)),
+                           RescaleChip.configure(cs, w, limb_bits=lb),
                            RescaleChip.configure(cs, s, limb_bits=lb)))
         with column_bank(cs, "sm"):
             sm = SoftmaxChip.configure(cs, s, st.exp_bits, st.softmax_clamp_bits,
@@ -216,8 +218,10 @@ class ModelCircuit:
         for i in range(cfg.n_layer):
             lay = layouter.namespace(f"h.{i}")
             att = lay.namespace("attn")
-            h1 = LayerNormChip.assign(lay, c.ln, x, W[f"h.{i}.ln_1"], name="ln_1")
-            qkv = self._linear(att, c, h1, W[f"h.{i}.attn.c_attn"], "qkv")   # (T, 3d)
+            h1 = LayerNormChip.assign(lay, c.ln, x, W[f"h.{i}.ln_1"], W.get(f"h.{i}.ln_1.bias"),
+                                      name="ln_1")
+            qkv = self._linear(att, c, h1, W[f"h.{i}.attn.c_attn"], "qkv",
+                               W.get(f"h.{i}.attn.c_attn.bias"))                  # (T, 3d)
             # per-head q (T, hd), k^T (hd, T), v (T, hd): one reordering region (copies)
             idx = np.arange(T * 3 * d).reshape(T, 3 * d)
             parts = []
@@ -236,17 +240,20 @@ class ModelCircuit:
                 o = MatmulChip.assign(att, mm, p, v, name="av", rescale=resc_s)
                 outs.append(o.reshape(T, hd))
             y = _concat_cols(att, c.gather, outs, "merge")                   # (T, d)
-            a = self._linear(att, c, y, W[f"h.{i}.attn.c_proj"], "c_proj")
+            a = self._linear(att, c, y, W[f"h.{i}.attn.c_proj"], "c_proj",
+                             W.get(f"h.{i}.attn.c_proj.bias"))
             x = ResidualChip.assign(att, c.res, x, a, name="residual")
             mlp = lay.namespace("mlp")
-            h2 = LayerNormChip.assign(lay, c.ln, x, W[f"h.{i}.ln_2"], name="ln_2")
-            f = self._linear(mlp, c, h2, W[f"h.{i}.mlp.c_fc"], "c_fc")
+            h2 = LayerNormChip.assign(lay, c.ln, x, W[f"h.{i}.ln_2"], W.get(f"h.{i}.ln_2.bias"),
+                                      name="ln_2")
+            f = self._linear(mlp, c, h2, W[f"h.{i}.mlp.c_fc"], "c_fc", W.get(f"h.{i}.mlp.c_fc.bias"))
             g = FunctionChip.assign(mlp, c.gelu, f, name="gelu")
-            m2 = self._linear(mlp, c, g, W[f"h.{i}.mlp.c_proj"], "c_proj")
+            m2 = self._linear(mlp, c, g, W[f"h.{i}.mlp.c_proj"], "c_proj",
+                              W.get(f"h.{i}.mlp.c_proj.bias"))
             x = ResidualChip.assign(mlp, c.res, x, m2, name="residual")
         # every position may precede a generated token (the statement's gen flags are public
         # and chosen by the verifier), so the logits and argmax are laid out for all of them
-        hf = LayerNormChip.assign(layouter, c.ln, x, W["ln_f"], name="ln_f")
+        hf = LayerNormChip.assign(layouter, c.ln, x, W["ln_f"], W.get("ln_f.bias"), name="ln_f")
         logits = self._linear(layouter, c, hf, W["lm_head"], "lm_head")
         idx, _ = ArgmaxChip.argmax(layouter, c.argmax, logits.reshape(T, cfg.vocab_size),
                                    name="generate.argmax")
@@ -277,9 +284,13 @@ class ModelCircuit:
         self._lane_rows[i] += matmul_rows(T, d, m)
         return c.mm[i]
 
-    def _linear(self, lay, c: ModelConfig, x: Assigned, w: np.ndarray, name: str) -> Assigned:
+    def _linear(self, lay, c: ModelConfig, x: Assigned, w: np.ndarray, name: str,
+                bias=None) -> Assigned:
+        """floor((x . w + bias) / 2^w): weights and bias (when the model has one) in fixed
+        columns of the lane's matmul, rescale fused into its C.r rows."""
         mm, resc_w, _ = self._lane(c, x.values.shape[0], w.shape[0], w.shape[1])
-        return MatmulChip.assign(lay, mm, x, w, fixed_b=True, name=name, rescale=resc_w)
+        return MatmulChip.assign(lay, mm, x, w, fixed_b=True, name=name, rescale=resc_w,
+                                 bias=bias)
 
 
 def default_mm_lanes(config, T: int) -> int:

@@ -12,6 +12,11 @@ attention products Q.K^T and P.V (both operands at scale s) are rescaled by 2^s.
 attention scale 1/sqrt(head_dim) is folded into the query rows of c_attn before quantizing
 (free: no extra op).
 
+Biases (models with ``config.bias``): a linear layer adds its bias (at the product scale
+2^(s+w)) to the exact product before the rescale, ``floor((A . W + b) / 2^w)``; a
+LayerNorm adds its bias (at 2^s) after the gain, ``floor(n g / 2^s) + b``. Both are the
+computation of the chips (`MatmulChip` with a bias column, `LayerNormChip`'s affine step).
+
 Op names (keys of ``IntegerForward.acts``), per layer i:
 
     embed                       (T, d)   wte[token] + wpe[pos]
@@ -118,9 +123,10 @@ def _stat(stats, op, v):
         stats[op] = (lo, hi)
 
 
-def _linear(x, w, bits: int, op: str) -> np.ndarray:
-    """floor(x . w / 2^bits): the matmul chip (exact product) then the rescale chip."""
-    c = matmul_ref(x, w, op)
+def _linear(x, w, bits: int, op: str, bias=None) -> np.ndarray:
+    """floor((x . w + bias) / 2^bits): the matmul chip (exact product, plus the bias when
+    given) then the rescale chip."""
+    c = matmul_ref(x, w, op, bias)
     y, _ = ref.rescale(c, bits, op)
     _check_rescaled(op, y)
     return y
@@ -165,9 +171,9 @@ def integer_forward(qmodel, tokens, positions=None) -> IntegerForward:
     acts, clamped, stats = {}, {}, {}
     gspec = gelu_table_spec(st)
 
-    def ln(x, g, op):
+    def ln(x, g, op, b=None):
         check_range(op, x, -(1 << 24), 1 << 24, "layernorm input")
-        r = layernorm_ref(x, g, None, s, st.rsqrt_bits, op)
+        r = layernorm_ref(x, g, b, s, st.rsqrt_bits, op)
         _check_rescaled(op + ".norm", r["norm"])
         _check_rescaled(op, r["y"])
         _stat(stats, op + ".var", r["var"])
@@ -184,9 +190,9 @@ def integer_forward(qmodel, tokens, positions=None) -> IntegerForward:
     mask = np.tril(np.ones((T, T), dtype=bool))
     for i in range(cfg.n_layer):
         p = f"h.{i}."
-        h1 = ln(x, W[p + "ln_1"], p + "ln_1")
+        h1 = ln(x, W[p + "ln_1"], p + "ln_1", W.get(p + "ln_1.bias"))
         acts[p + "ln_1"] = h1
-        qkv = _linear(h1, W[p + "attn.c_attn"], wb, p + "attn.qkv")
+        qkv = _linear(h1, W[p + "attn.c_attn"], wb, p + "attn.qkv", W.get(p + "attn.c_attn.bias"))
         acts[p + "attn.qkv"] = qkv
         scores = np.empty((H, T, T), dtype=np.int64)
         probs = np.empty((H, T, T), dtype=np.int64)
@@ -212,23 +218,23 @@ def integer_forward(qmodel, tokens, positions=None) -> IntegerForward:
         acts[p + "attn.scores"] = scores
         acts[p + "attn.softmax"] = probs
         acts[p + "attn.av"] = av
-        a = _linear(av, W[p + "attn.c_proj"], wb, p + "attn.c_proj")
+        a = _linear(av, W[p + "attn.c_proj"], wb, p + "attn.c_proj", W.get(p + "attn.c_proj.bias"))
         acts[p + "attn.c_proj"] = a
         x = residual_ref(x, a, p + "attn.residual")
         acts[p + "attn.residual"] = x
         _stat(stats, p + "attn.residual", x)
-        h2 = ln(x, W[p + "ln_2"], p + "ln_2")
+        h2 = ln(x, W[p + "ln_2"], p + "ln_2", W.get(p + "ln_2.bias"))
         acts[p + "ln_2"] = h2
-        f = _linear(h2, W[p + "mlp.c_fc"], wb, p + "mlp.c_fc")
+        f = _linear(h2, W[p + "mlp.c_fc"], wb, p + "mlp.c_fc", W.get(p + "mlp.c_fc.bias"))
         acts[p + "mlp.c_fc"] = f
         g = _clamped_fn(gspec, st.gelu_clamp_bits, f, p + "mlp.gelu", stats, clamped)
         acts[p + "mlp.gelu"] = g
-        m2 = _linear(g, W[p + "mlp.c_proj"], wb, p + "mlp.c_proj")
+        m2 = _linear(g, W[p + "mlp.c_proj"], wb, p + "mlp.c_proj", W.get(p + "mlp.c_proj.bias"))
         acts[p + "mlp.c_proj"] = m2
         x = residual_ref(x, m2, p + "mlp.residual")
         acts[p + "mlp.residual"] = x
         _stat(stats, p + "mlp.residual", x)
-    xf = ln(x[pos], W["ln_f"], "ln_f")
+    xf = ln(x[pos], W["ln_f"], "ln_f", W.get("ln_f.bias"))
     acts["ln_f"] = xf
     logits = _linear(xf, W["lm_head"], wb, "lm_head")
     acts["logits"] = logits

@@ -165,7 +165,11 @@ class QuantizedModel:
     ``ln_f`` gains (d,) at 2^s; matmul operands in (in, out) layout at scale 2^w:
     ``h.{i}.attn.c_attn`` (d, 3d) with the query columns pre-multiplied by
     1/sqrt(head_dim), ``h.{i}.attn.c_proj`` (d, d), ``h.{i}.mlp.c_fc`` (d, 4d),
-    ``h.{i}.mlp.c_proj`` (4d, d), ``lm_head`` (d, V)."""
+    ``h.{i}.mlp.c_proj`` (4d, d), ``lm_head`` (d, V). Models with biases (``config.bias``)
+    add ``{linear}.bias`` (out,) for the four linear layers of each block at the product
+    scale 2^(s+w) (the query part of ``c_attn.bias`` pre-multiplied by 1/sqrt(head_dim),
+    like its weights), and ``h.{i}.ln_1.bias``, ``h.{i}.ln_2.bias``, ``ln_f.bias`` (d,) at
+    2^s. lm_head has no bias."""
 
     config: object
     settings: QuantSettings
@@ -187,10 +191,12 @@ def _model_gelu(model) -> str:
 
 
 def quantize_model(model, settings: QuantSettings) -> QuantizedModel:
-    """Quantize ``model`` (``.config``, ``.weights``: float arrays under nanoGPT names)."""
+    """Quantize ``model`` (``.config``, ``.weights``: float arrays under nanoGPT names).
+
+    Biases (``config.bias``): a linear layer's bias is rounded at the scale of the exact
+    product it is added to, 2^(s+w) (input 2^s times weight 2^w), so it enters before the
+    floor rescale with error <= 2^-(s+w+1); a LayerNorm bias at its output scale 2^s."""
     cfg = model.config
-    if cfg.bias:
-        raise NotImplementedError("models with biases are not supported by the circuit yet")
     W = _float_weights(model)
     s, w = settings.scale_bits, settings.weight_bits
     d, hd = cfg.n_embd, cfg.n_embd // cfg.n_head
@@ -206,6 +212,9 @@ def quantize_model(model, settings: QuantSettings) -> QuantizedModel:
     def q(a, bits, name):
         return ref.quantize(a, bits, bits=32, op=f"quantize {name}")
 
+    def qb(a, bits, name):          # a linear bias at the product scale 2^(s+w)
+        return ref.quantize(a, bits, bits=48, op=f"quantize {name}")
+
     out = {"wte": q(get("transformer.wte.weight", (cfg.vocab_size, d)), s, "wte"),
            "wpe": q(get("transformer.wpe.weight", (cfg.block_size, d)), s, "wpe"),
            "ln_f": q(get("transformer.ln_f.weight", (d,)), s, "ln_f")}
@@ -219,11 +228,21 @@ def quantize_model(model, settings: QuantSettings) -> QuantizedModel:
         out[f"h.{i}.attn.c_proj"] = q(get(p + "attn.c_proj.weight", (d, d)).T, w, p + "attn.c_proj")
         out[f"h.{i}.mlp.c_fc"] = q(get(p + "mlp.c_fc.weight", (4 * d, d)).T, w, p + "mlp.c_fc")
         out[f"h.{i}.mlp.c_proj"] = q(get(p + "mlp.c_proj.weight", (d, 4 * d)).T, w, p + "mlp.c_proj")
+        if cfg.bias:
+            ab = get(p + "attn.c_attn.bias", (3 * d,)).copy()
+            ab[:d] *= 1.0 / math.sqrt(hd)
+            out[f"h.{i}.attn.c_attn.bias"] = qb(ab, s + w, p + "attn.c_attn.bias")
+            for n, m in (("attn.c_proj", d), ("mlp.c_fc", 4 * d), ("mlp.c_proj", d)):
+                out[f"h.{i}.{n}.bias"] = qb(get(p + n + ".bias", (m,)), s + w, p + n + ".bias")
+            for n in ("ln_1", "ln_2"):
+                out[f"h.{i}.{n}.bias"] = q(get(p + n + ".bias", (d,)), s, p + n + ".bias")
     lm = W.get("lm_head.weight", W["transformer.wte.weight"])
     lm = np.asarray(lm, dtype=np.float64)
     if lm.shape != (cfg.vocab_size, d):
         raise ValueError(f"lm_head.weight has shape {lm.shape}, expected {(cfg.vocab_size, d)}")
     out["lm_head"] = q(lm.T, w, "lm_head")
+    if cfg.bias:
+        out["ln_f.bias"] = q(get("transformer.ln_f.bias", (d,)), s, "ln_f.bias")
     return QuantizedModel(cfg, settings, {k: np.ascontiguousarray(v) for k, v in out.items()})
 
 
@@ -231,7 +250,7 @@ def quantize_model(model, settings: QuantSettings) -> QuantizedModel:
 # Float reference (for calibration statistics)
 # ---------------------------------------------------------------------------------------
 def float_forward_trace(model, tokens, gelu: str | None = None) -> tuple[np.ndarray, dict]:
-    """nanoGPT's forward in float64 (no biases): (logits (T, V), stats) with the statistics
+    """nanoGPT's forward in float64 (with biases when ``config.bias``): (logits (T, V), stats) with the statistics
     calibration needs: max |.| of the residual stream, LayerNorm input variances, the spread
     of causal score rows (scaled by 1/sqrt(head_dim)), pre-GELU inputs, logit spreads."""
     cfg = model.config
@@ -242,14 +261,15 @@ def float_forward_trace(model, tokens, gelu: str | None = None) -> tuple[np.ndar
     T, d, H = t.size, cfg.n_embd, cfg.n_head
     hd = d // H
     f = lambda n: np.asarray(W[n], dtype=np.float64)  # noqa: E731
+    fb = (lambda n: f(n + ".bias")) if cfg.bias else (lambda n: 0.0)  # noqa: E731
     st = {"resid": 0.0, "var": 0.0, "spread": 0.0, "gelu_in": 0.0, "logit_spread": 0.0,
           "hidden": 0.0}
 
-    def ln(x, gain):
+    def ln(x, name):
         mu = x.mean(-1, keepdims=True)
         var = x.var(-1, keepdims=True)
         st["var"] = max(st["var"], float(var.max()))
-        y = (x - mu) / np.sqrt(var + cfg.ln_eps) * gain
+        y = (x - mu) / np.sqrt(var + cfg.ln_eps) * f(name + ".weight") + fb(name)
         st["hidden"] = max(st["hidden"], float(np.abs(y).max()))
         return y
 
@@ -258,8 +278,8 @@ def float_forward_trace(model, tokens, gelu: str | None = None) -> tuple[np.ndar
     mask = np.tril(np.ones((T, T), dtype=bool))
     for i in range(cfg.n_layer):
         p = f"transformer.h.{i}."
-        h = ln(x, f(p + "ln_1.weight"))
-        qkv = h @ f(p + "attn.c_attn.weight").T
+        h = ln(x, p + "ln_1")
+        qkv = h @ f(p + "attn.c_attn.weight").T + fb(p + "attn.c_attn")
         st["hidden"] = max(st["hidden"], float(np.abs(qkv).max()))
         y = np.empty((T, d))
         for j in range(H):
@@ -273,14 +293,14 @@ def float_forward_trace(model, tokens, gelu: str | None = None) -> tuple[np.ndar
             st["hidden"] = max(st["hidden"], float(np.abs(sc).max()))
             e = np.where(mask, np.exp(sc - m[:, None]), 0.0)
             y[:, j * hd:(j + 1) * hd] = (e / e.sum(1, keepdims=True)) @ v
-        x = x + y @ f(p + "attn.c_proj.weight").T
+        x = x + (y @ f(p + "attn.c_proj.weight").T + fb(p + "attn.c_proj"))
         st["resid"] = max(st["resid"], float(np.abs(x).max()))
-        h = ln(x, f(p + "ln_2.weight"))
-        a = h @ f(p + "mlp.c_fc.weight").T
+        h = ln(x, p + "ln_2")
+        a = h @ f(p + "mlp.c_fc.weight").T + fb(p + "mlp.c_fc")
         st["gelu_in"] = max(st["gelu_in"], float(np.abs(a).max()))
-        x = x + g(a) @ f(p + "mlp.c_proj.weight").T
+        x = x + (g(a) @ f(p + "mlp.c_proj.weight").T + fb(p + "mlp.c_proj"))
         st["resid"] = max(st["resid"], float(np.abs(x).max()))
-    h = ln(x, f("transformer.ln_f.weight"))
+    h = ln(x, "transformer.ln_f")
     lm = W.get("lm_head.weight", W["transformer.wte.weight"])
     logits = h @ np.asarray(lm, dtype=np.float64).T
     st["logit_spread"] = float((logits.max(1) - logits.min(1)).max())
@@ -523,9 +543,12 @@ def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits:
         + "; ".join(f"{a['error'] or a['clamped']}" for a in attempts[-3:]))
 
 
-def random_float_model(config, seed: int = 0, std: float = 0.2, gelu: str = "tanh"):
+def random_float_model(config, seed: int = 0, std: float = 0.2, gelu: str = "tanh",
+                       bias_std: float | None = None):
     """A model object (``.config``, ``.weights``, ``.gelu``, ``.tokenizer = None``) with
-    random float32 weights under nanoGPT names (gains near 1): for tests and sizing."""
+    random float32 weights under nanoGPT names (gains near 1): for tests and sizing.
+    Biases (``config.bias``) are N(0, ``bias_std``), default ``std / 2`` (non-zero, so
+    that they are exercised)."""
     from types import SimpleNamespace
     rng = np.random.default_rng(seed)
     W = {}
@@ -533,7 +556,8 @@ def random_float_model(config, seed: int = 0, std: float = 0.2, gelu: str = "tan
         if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name.endswith("ln_f.weight"):
             W[name] = (1.0 + 0.1 * rng.standard_normal(shape)).astype(np.float32)
         elif name.endswith(".bias"):
-            W[name] = np.zeros(shape, np.float32)
+            b_std = 0.5 * std if bias_std is None else bias_std
+            W[name] = (b_std * rng.standard_normal(shape)).astype(np.float32)
         else:
             W[name] = (std * rng.standard_normal(shape)).astype(np.float32)
     return SimpleNamespace(config=config, weights=W, gelu=gelu, tokenizer=None)
