@@ -1,4 +1,4 @@
-"""The `snarkgpt` command: setup, prove, verify, audit, demo, inspect and benchmarks.
+"""The `snarkgpt` command: setup, prove, prove-eval, verify, audit, demo, inspect and benchmarks.
 
 Every sub-command exits 0 on success, 1 when a check fails (e.g. a proof is rejected) and 2 on
 bad input, printing one line that names the problem on stderr.
@@ -50,11 +50,11 @@ def emit(result: dict, as_json: bool, lines):
             print(line)
 
 
-def parse_tokens(spec: str) -> list:
+def parse_tokens(spec: str, option: str = "--prompt-tokens") -> list:
     try:
         return [int(t) for t in spec.split(",") if t.strip()]
     except ValueError:
-        raise UsageError(f"--prompt-tokens must be comma-separated integers, got {spec!r}") from None
+        raise UsageError(f"{option} must be comma-separated integers, got {spec!r}") from None
 
 
 def prompt_tokens(args, card) -> list:
@@ -81,12 +81,17 @@ def decode(card, tokens):
 
 def cmd_setup(args) -> int:
     from .model.keys import setup
-    card = setup(args.model, args.out, srs_path=args.srs, max_tokens=args.max_tokens, progress=progress)
-    result = {k: card[k] for k in ("fingerprint", "k", "max_tokens", "insecure_setup", "setup_seconds")}
+    kind = "eval" if args.eval else "generate"
+    card = setup(args.model, args.out, srs_path=args.srs, max_tokens=args.max_tokens, progress=progress,
+                 statement=kind)
+    result = {k: card[k] for k in ("fingerprint", "k", "max_tokens", "insecure_setup", "setup_seconds",
+                                   "statement")}
     emit(result, args.json, [
         f"keys written to {args.out}",
-        f"model fingerprint: {card['fingerprint']}",
-        f"circuit rows: 2^{card['k']}; statements of up to {card['max_tokens']} tokens",
+        f"model fingerprint: {card['fingerprint']}" + ("  (eval key: publish it next to the "
+                                                        "generation key's)" if args.eval else ""),
+        (f"circuit rows: 2^{card['k']}; eval windows of up to {card['max_tokens']} tokens" if args.eval
+         else f"circuit rows: 2^{card['k']}; statements of up to {card['max_tokens']} tokens"),
         f"setup: {card['srs']}" + ("  (INSECURE development setup: for tests and demos only)"
                                    if card["insecure_setup"] else ""),
         f"setup took {card['setup_seconds']:.1f} s"])
@@ -109,25 +114,38 @@ def _prove(keydir, prompt, max_new, out, stats=None):
     return card, st, proof, seconds
 
 
+def require_kind(card, kind):
+    """Refuse a key directory whose statement kind (generation or eval) is not ``kind``."""
+    from .model.keys import kind_error, statement_kind
+    if statement_kind(card) != kind:
+        raise UsageError(kind_error(statement_kind(card)))
+
+
+def check_out_path(out):
+    import os
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{out}: the folder {parent} does not exist")
+    if os.path.isdir(out):
+        raise UsageError(f"{out} is a folder: give the proof file's path")
+
+
 def check_request(card, toks, max_new_tokens, out=None):
     """Refuse a request that cannot be proven before the (slow) proving key is built."""
-    import os
     from .model.statement import Statement
+    require_kind(card, "generate")
     if max_new_tokens < 1:
         raise UsageError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
     Statement(tuple(toks), (0,) * max_new_tokens, int(card["max_tokens"]))  # length checks
     if out is not None:
-        parent = os.path.dirname(os.path.abspath(out))
-        if not os.path.isdir(parent):
-            raise UsageError(f"{out}: the folder {parent} does not exist")
-        if os.path.isdir(out):
-            raise UsageError(f"{out} is a folder: give the proof file's path")
+        check_out_path(out)
 
 
 def cmd_prove(args) -> int:
     import os
     from .model.keys import read_card
     card = read_card(args.keys)
+    require_kind(card, "generate")
     toks = prompt_tokens(args, card)
     check_request(card, toks, args.max_new_tokens, args.out)
     card, st, proof, seconds = _prove(args.keys, toks, args.max_new_tokens, args.out)
@@ -144,15 +162,83 @@ def cmd_prove(args) -> int:
     return 0
 
 
+def eval_window(args, card) -> list:
+    """The eval window's tokens from --tokens, --text or --text-file."""
+    if args.tokens is not None:
+        toks = parse_tokens(args.tokens, "--tokens")
+    else:
+        if args.text_file is not None:
+            try:
+                with open(args.text_file, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as e:
+                raise UsageError(f"{args.text_file}: cannot read: {e.strerror}") from None
+            except UnicodeDecodeError:
+                raise UsageError(f"{args.text_file}: not UTF-8 text") from None
+        else:
+            text = args.text
+        if not card.get("tokenizer"):
+            raise UsageError("this model has no tokenizer: use --tokens")
+        from .model.tokenizer import CharTokenizer
+        toks = CharTokenizer(card["tokenizer"]).encode(text)
+    V = card["config"]["vocab_size"]
+    bad = [t for t in toks if not 0 <= t < V]
+    if bad:
+        raise UsageError(f"token {bad[0]} is outside the vocabulary [0, {V})")
+    return toks
+
+
+def cmd_prove_eval(args) -> int:
+    """Prove how many of the model's next-token predictions over a public window are right."""
+    import os
+    import time
+    from .model.keys import Prover, read_card, verify_statement
+    from .model.statement import EvalStatement, write_proof_file
+    card = read_card(args.keys)
+    require_kind(card, "eval")
+    toks = eval_window(args, card)
+    EvalStatement(tuple(toks), int(card["max_tokens"]), 0)   # length checks, before any work
+    check_out_path(args.out)
+    prover = Prover(args.keys, progress=progress)
+    st = prover.evaluate(toks)
+    progress(f"proving the {st.total} predictions over a window of {len(toks)} tokens ...")
+    t = time.perf_counter()
+    proof = prover.prove(st)
+    seconds = time.perf_counter() - t
+    # the file is written only for a proof that verifies against the published key
+    valid = verify_statement(prover.vk, st, proof)
+    if not valid:
+        print("snarkgpt: the proof does not verify against this key: no proof file written",
+              file=sys.stderr)
+        return 1
+    card = prover.card
+    text = decode(card, toks)
+    write_proof_file(args.out, card["fingerprint"], st, proof, text=text)
+    size = os.path.getsize(args.out)
+    result = {"valid": valid, "statement": "eval", "model_fingerprint": card["fingerprint"],
+              "tokens": list(st.window), "text": text, "correct": st.correct, "total": st.total,
+              "accuracy": st.accuracy, "prove_seconds": seconds, "proof_bytes": len(proof),
+              "proof_file_bytes": size, "k": card["k"], "insecure_setup": card["insecure_setup"]}
+    emit(result, args.json, [
+        f"correct next-token predictions: {st.correct} of {st.total} "
+        f"(accuracy {st.accuracy:.1%}) over a window of {len(toks)} tokens",
+        f"proof written to {args.out} ({size} bytes; PLONK proof {len(proof)} bytes) in {seconds:.2f} s",
+        f"model fingerprint (eval key): {card['fingerprint']}"])
+    return 0
+
+
 def cmd_verify(args) -> int:
     import time
     from . import audit
-    from .model.keys import load_verifier, verify_statement
+    from .model.keys import load_verifier, statement_kind, verify_statement
     from .model.statement import read_proof_file
     card, vk = load_verifier(args.keys)
     header, st, proof = read_proof_file(args.proof)
     t = time.perf_counter()
-    if header["fingerprint"] != card["fingerprint"]:
+    if st.kind != statement_kind(card):
+        valid, reason = False, (f"{'an eval' if st.kind == 'eval' else 'a generation'} proof cannot be "
+                                f"checked with {statement_kind(card).replace('generate', 'generation')} keys")
+    elif header["fingerprint"] != card["fingerprint"]:
         valid, reason = False, (f"the proof is for model {header['fingerprint'][:16]}..., these keys "
                                 f"are for {card['fingerprint'][:16]}...")
     elif st.max_tokens != card["max_tokens"]:
@@ -164,19 +250,28 @@ def cmd_verify(args) -> int:
     file_bytes = open(args.proof, "rb").read()
     if args.log:
         audit.append(args.log, audit.record_for(file_bytes, valid))
-    text = decode(card, list(st.output))
-    result = {"valid": valid, "model_fingerprint": header["fingerprint"],
-              "prompt_tokens": list(st.prompt), "output_tokens": list(st.output), "text": text,
-              "verify_ms": ms, "proof_bytes": len(proof), "proof_file_bytes": len(file_bytes),
-              "k": card["k"],
-              "insecure_setup": card["insecure_setup"]}
+    if st.kind == "eval":
+        text = decode(card, list(st.window))
+        result = {"valid": valid, "statement": "eval", "model_fingerprint": header["fingerprint"],
+                  "tokens": list(st.window), "text": text, "correct": st.correct, "total": st.total,
+                  "accuracy": st.accuracy}
+        shown = [f"window: {text!r}" if text is not None else f"window tokens: {list(st.window)}",
+                 ("correct next-token predictions: " if valid else "claimed correct predictions: ")
+                 + f"{st.correct} of {st.total} (accuracy {st.accuracy:.1%})"]
+    else:
+        text = decode(card, list(st.output))
+        result = {"valid": valid, "statement": "generate", "model_fingerprint": header["fingerprint"],
+                  "prompt_tokens": list(st.prompt), "output_tokens": list(st.output), "text": text}
+        shown = [f"prompt: {decode(card, list(st.prompt))!r}" if text is not None
+                 else f"prompt tokens: {list(st.prompt)}",
+                 f"output: {text!r}" if text is not None else f"output tokens: {list(st.output)}"]
+    result.update({"verify_ms": ms, "proof_bytes": len(proof), "proof_file_bytes": len(file_bytes),
+                   "k": card["k"], "insecure_setup": card["insecure_setup"]})
     if reason:
         result["reason"] = reason
     emit(result, args.json, [
         ("VERIFIED" if valid else f"REJECTED: {reason}"),
-        f"model fingerprint: {header['fingerprint']}",
-        f"prompt: {decode(card, list(st.prompt))!r}" if text is not None else f"prompt tokens: {list(st.prompt)}",
-        f"output: {text!r}" if text is not None else f"output tokens: {list(st.output)}",
+        f"model fingerprint: {header['fingerprint']}"] + shown + [
         f"verified in {ms:.1f} ms"]
         + (["warning: these keys come from an INSECURE development setup"] if card["insecure_setup"] else []))
     return 0 if valid else 1
@@ -245,8 +340,10 @@ def cmd_inspect(args) -> int:
         from .plonk.circuit import ConstraintSystem, synthesize
         model = load_model(args.model)
         settings, _ = calibrate(model, report=False)
+        kind = "eval" if args.eval else "generate"
         circuit = keygen_circuit(quantize_model(model, settings), settings,
-                                  args.max_tokens or model.config.block_size)
+                                 args.max_tokens or model.config.block_size + (kind == "eval"),
+                                 statement=kind)
         cs = ConstraintSystem()
         config = circuit.configure(cs)
         asg = synthesize(cs, circuit, config)
@@ -333,7 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--model", default="bundled", help="bundled, a path (.npz, ckpt.pt, GPT-2 folder) or random:...")
     st.add_argument("--out", required=True, help="the key directory to write")
     st.add_argument("--srs", default=None, help="a prepared snarkjs .ptau file (default: INSECURE dev setup)")
-    st.add_argument("--max-tokens", type=int, default=None, help="longest prompt + output (default: block size)")
+    st.add_argument("--max-tokens", type=int, default=None,
+                    help="longest prompt + output (default: block size); with --eval, the longest "
+                         "window (default and maximum: block size + 1)")
+    st.add_argument("--eval", action="store_true",
+                    help="an eval key: proves accuracy over a public window (snarkgpt prove-eval)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_setup)
 
@@ -346,6 +447,17 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", required=True, help="the proof file to write")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_prove)
+
+    pe = sub.add_parser("prove-eval", help="prove how many next-token predictions over a public "
+                                           "window are correct (needs an eval key)")
+    pe.add_argument("--keys", required=True, help="an eval key directory (snarkgpt setup --eval)")
+    g = pe.add_mutually_exclusive_group(required=True)
+    g.add_argument("--text", help="the window as text (needs the model's tokenizer)")
+    g.add_argument("--tokens", help="the window as comma-separated token ids")
+    g.add_argument("--text-file", help="the window as a UTF-8 text file")
+    pe.add_argument("--out", required=True, help="the proof file to write")
+    pe.add_argument("--json", action="store_true")
+    pe.set_defaults(func=cmd_prove_eval)
 
     ve = sub.add_parser("verify", help="verify a proof file with the verifying key only")
     ve.add_argument("--keys", required=True)
@@ -375,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"an example ({', '.join(EXAMPLES)}) or module:attribute")
     insp.add_argument("--model", default=None, help="inspect a model's circuit instead (bundled, path, random:...)")
     insp.add_argument("--max-tokens", type=int, default=None)
+    insp.add_argument("--eval", action="store_true", help="with --model: the eval statement's circuit")
     insp.add_argument("--k", type=int, default=None, help="rows 2^k (default: the smallest that fits)")
     insp.add_argument("--json", action="store_true")
     insp.set_defaults(func=cmd_inspect)
