@@ -220,3 +220,86 @@ def test_gadget_matmul_fused_rescale():
     asg.set_cell(rc.r, row, r0 - j)
     fails = MockProver(cs, asg).verify()
     assert fails and all(".out" in f.name for f in fails if f.kind in ("gate", "lookup"))
+
+
+# ---------------------------------------------------------------------------------------
+# Bias: C = A . B + bias, the bias in a fixed column read by the C.r gates
+# ---------------------------------------------------------------------------------------
+def build_biased(A, B, bias, fixed_b=True, claimed_c=None, rescale_bits=None):
+    from snarkgpt.gadgets.fixedpoint import RescaleChip
+    cs = ConstraintSystem()
+    cfg = MatmulChip.configure(cs, bias=True)
+    rc = RescaleChip.configure(cs, rescale_bits) if rescale_bits else None
+    res = {}
+
+    def circuit(layouter):
+        res["c"] = MatmulChip.assign(layouter, cfg, A, B, fixed_b=fixed_b, bias=bias,
+                                     claimed_c=claimed_c, rescale=rc, name="biased")
+        # a product without a bias on the same (biased) config: zeros in the bias column
+        res["plain"] = MatmulChip.assign(layouter, cfg, A, B, fixed_b=fixed_b, name="plain")
+    asg = synthesize(cs, circuit)
+    return cs, cfg, asg, res
+
+
+@pytest.mark.parametrize("fixed_b", [False, True])
+def test_gadget_matmul_bias_honest_and_fused_rescale(fixed_b):
+    rng = np.random.default_rng(5)
+    A, B = rng.integers(-99, 99, (5, 6)), rng.integers(-99, 99, (6, 3))
+    bias = rng.integers(-5000, 5000, 3)
+    cs, cfg, asg, res = build_biased(A, B, bias, fixed_b)
+    MockProver(cs, asg).assert_satisfied()
+    assert np.array_equal(res["c"].values, A @ B + bias)
+    assert np.array_equal(res["c"].values, matmul_ref(A, B, bias=bias))
+    assert np.array_equal(res["plain"].values, A @ B)
+    # the bias column holds bias[j] on row (t, j) of section C.r
+    start = res["c"].cells.start
+    assert np.array_equal(asg.signed_values(cfg.bias, start, 15), np.tile(bias, 5))
+    assert asg.rows_used == 2 * matmul_rows(5, 6, 3)
+    cs, cfg, asg, res = build_biased(A, B, bias, fixed_b, rescale_bits=6)
+    MockProver(cs, asg).assert_satisfied()
+    assert np.array_equal(res["c"].values, (A @ B + bias) >> 6)
+
+
+@pytest.mark.parametrize("fixed_b", [False, True])
+def test_gadget_matmul_bias_is_enforced(fixed_b):
+    """A C without the bias (or off by one anywhere), with an honestly computed phase-1
+    witness, fails only Freivalds' check; changing a bias cell of the fixed column (another
+    circuit) or a C cell fails too."""
+    rng = np.random.default_rng(6)
+    A, B = rng.integers(-99, 99, (5, 6)), rng.integers(-99, 99, (6, 3))
+    bias = rng.integers(1, 5000, 3)
+    for bad in (A @ B, A @ B + bias + np.eye(5, 3, dtype=np.int64)):
+        cs, cfg, asg, _ = build_biased(A, B, bias, fixed_b, claimed_c=bad)
+        fails = MockProver(cs, asg).verify()
+        assert fails and all(f.kind == "copy" for f in fails)
+    cs, cfg, asg, res = build_biased(A, B, bias, fixed_b)
+    for col, row in ((cfg.bias, res["c"].cells.start + 4),          # bias[1] on row t = 1
+                     (cfg.bias, res["plain"].cells.start + 2),      # a zero of the plain product
+                     (cfg.x, res["c"].cells.start + 7)):            # an entry of C
+        old = asg.value(col, row)
+        asg.set_cell(col, row, old + 1)
+        assert MockProver(cs, asg).verify(), (col.name, row)
+        asg.set_cell(col, row, old)
+    MockProver(cs, asg).assert_satisfied()
+
+
+def test_gadget_matmul_bias_config_adds_one_fixed_column_only():
+    """Without ``bias`` the configuration is the unbiased one; with it, one fixed column
+    more, the same advice columns, selectors, gates, lookups and degree."""
+    cs0, cs1 = ConstraintSystem(), ConstraintSystem()
+    c0, c1 = MatmulChip.configure(cs0), MatmulChip.configure(cs1, bias=True)
+    assert c0.bias is None and c1.bias is not None
+    assert cs1.num_fixed == cs0.num_fixed + 1
+    assert cs1.num_advice == cs0.num_advice
+    assert [g.name for g in cs1.gates] == [g.name for g in cs0.gates]
+    assert cs1.degree() == cs0.degree()
+    assert MatmulChip.configure(cs0) is c0 and MatmulChip.configure(cs1, bias=True) is c1
+    with pytest.raises(ValueError, match="bias=True"):
+        synthesize(cs0, lambda l: MatmulChip.assign(l, c0, np.ones((2, 2), np.int64),
+                                                    np.ones((2, 2), np.int64), fixed_b=True,
+                                                    bias=np.ones(2, np.int64)))
+    with pytest.raises(ValueError, match="bias has shape"):
+        matmul_ref(np.ones((2, 2), np.int64), np.ones((2, 3), np.int64), bias=np.ones(2, np.int64))
+    with pytest.raises(GadgetRangeError):
+        matmul_ref(np.ones((2, 2), np.int64), np.ones((2, 2), np.int64),
+                   bias=np.full(2, 1 << 62, np.int64))
