@@ -69,17 +69,30 @@ class RequestError(Exception):
 # ------------------------------------------------------------------ worker processes
 
 _PROVER = None
+_INIT_ERROR = None
+
+
+class WorkerStartError(ValueError):
+    """A worker could not build the proving key (stale or inconsistent key directory)."""
 
 
 def _init_worker(keydir):
-    """Runs once in every worker process: build the proving key for the key directory."""
-    global _PROVER
+    """Runs once in every worker process: build the proving key for the key directory.
+
+    A failure is kept and reported by every job (an initializer that raises would only
+    leave a broken pool behind, with the reason lost in the worker's stderr)."""
+    global _PROVER, _INIT_ERROR
     from .model.keys import Prover
-    _PROVER = Prover(keydir, progress=lambda msg: None)
+    try:
+        _PROVER = Prover(keydir, progress=lambda msg: None)
+    except Exception as e:  # noqa: BLE001 - reported through the jobs
+        _INIT_ERROR = f"{type(e).__name__}: {e}"
 
 
 def _ready() -> int:
     """A no-op job: done once the worker's initializer (the proving key) has finished."""
+    if _INIT_ERROR is not None:
+        raise WorkerStartError(_INIT_ERROR)
     return os.getpid()
 
 
@@ -87,6 +100,8 @@ def _prove_job(prompt_tokens, max_new_tokens) -> dict:
     """Generate greedily, prove, check the proof, and return the proof file's bytes."""
     from .model.keys import verify_statement
     from .model.statement import write_proof_file
+    if _INIT_ERROR is not None:
+        raise WorkerStartError(_INIT_ERROR)
     p = _PROVER
     t = time.perf_counter()
     st = p.generate(prompt_tokens, max_new_tokens)
@@ -177,12 +192,24 @@ class Service:
 
     # -- lifecycle
     def start(self):
+        if self.executor is not None:
+            return
         # spawn, not fork: the server process runs threads (uvicorn, the pool's manager)
         ctx = multiprocessing.get_context("spawn")
         self.executor = cf.ProcessPoolExecutor(self.workers, mp_context=ctx,
                                                initializer=_init_worker, initargs=(self.keydir,))
         # one no-op job per worker starts the processes now rather than at the first request
         self.warmup = [self.executor.submit(_ready) for _ in range(self.workers)]
+
+    def wait_ready(self):
+        """Block until every worker has built its proving key; raise `WorkerStartError` (and
+        stop the pool) if one could not: a server that cannot prove must not start."""
+        for f in self.warmup:
+            try:
+                f.result()
+            except Exception as e:  # noqa: BLE001
+                self.stop()
+                raise WorkerStartError(f"{self.keydir}: a worker could not load the keys: {e}") from None
 
     def restart_pool(self):
         with self.lock:
@@ -480,6 +507,9 @@ def serve(keydir, host="127.0.0.1", port=8000, workers=1, queue=8, log=None, max
         raise ValueError("the server needs the 'serve' extra: pip install 'snarkgpt[serve]'") from None
     service = Service(keydir, workers=workers, queue=queue, log=log, max_wait=max_wait)
     app = create_app(service)
+    print(f"snarkgpt serve: building the proving key in {workers} worker(s) ...", flush=True)
+    service.start()
+    service.wait_ready()
     print(f"snarkgpt serve: model {service.card['fingerprint']} on http://{host}:{port} "
           f"({workers} worker(s), queue {queue})", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)

@@ -12,6 +12,10 @@ import numpy as np
 from . import vec
 from .params import FieldParams, from_limbs, to_limbs
 
+# conversions of fewer elements than this run on one thread (the verifier's small arrays)
+SERIAL_BELOW = 2048
+_ONE_RAW = (np.uint64(1), np.uint64(0), np.uint64(0), np.uint64(0))
+
 
 def _threads_chunks() -> int:
     import numba
@@ -44,12 +48,18 @@ class PrimeField:
         out[:] = np.array(self.one_limbs, dtype=np.uint64)
         return out
 
+    def _to_mont(self, canon, out):
+        if canon.shape[0] < SERIAL_BELOW:
+            vec.mont_mul_const_serial(canon, out, self.r2, self.p, self.inv)
+        else:
+            vec.to_mont(canon, out, self.r2, self.p, self.inv)
+
     def from_ints(self, values) -> np.ndarray:
         """Python ints (any sign, any size) -> Montgomery array, reducing mod p."""
         vals = [int(v) % self.modulus for v in values]
         canon = np.array([to_limbs(v) for v in vals], dtype=np.uint64).reshape(len(vals), 4)
         out = np.empty_like(canon)
-        vec.to_mont(canon, out, self.r2, self.p, self.inv)
+        self._to_mont(canon, out)
         return out
 
     def from_int(self, value: int) -> tuple:
@@ -69,7 +79,10 @@ class PrimeField:
         """Montgomery -> canonical little-endian limbs (still (n, 4) uint64)."""
         a = self._check(a)
         out = np.empty_like(a)
-        vec.from_mont(a, out, self.p, self.inv)
+        if a.shape[0] < SERIAL_BELOW:
+            vec.mont_mul_const_serial(a, out, _ONE_RAW, self.p, self.inv)
+        else:
+            vec.from_mont(a, out, self.p, self.inv)
         return out
 
     def from_canonical(self, c: np.ndarray) -> np.ndarray:
@@ -79,7 +92,7 @@ class PrimeField:
         if bad >= 0:
             raise ValueError(f"{self.name}: element {bad} is not canonical (>= modulus)")
         out = np.empty_like(c)
-        vec.to_mont(c, out, self.r2, self.p, self.inv)
+        self._to_mont(c, out)
         return out
 
     def from_signed(self, x) -> np.ndarray:
@@ -123,7 +136,7 @@ class PrimeField:
             ok = vec.below_modulus_mask(raw, self.p)
             out = np.concatenate([out, raw[ok][:want]])
         mont = np.empty_like(out)
-        vec.to_mont(out, mont, self.r2, self.p, self.inv)
+        self._to_mont(out, mont)
         return mont
 
     def random_int(self) -> int:

@@ -125,6 +125,14 @@ def from_mont(a, out, p, inv):
         store(out, i, mont_mul(load(a, i), one_raw, p, inv))
 
 
+@nb.njit(cache=True, nogil=True)
+def mont_mul_const_serial(a, out, c, p, inv):
+    """out[i] = a[i] * c * R^-1 on one thread: to_mont (c = R^2) and from_mont (c = 1) for
+    short arrays, where waking the worker threads costs more than the work."""
+    for i in range(a.shape[0]):
+        store(out, i, mont_mul(load(a, i), c, p, inv))
+
+
 @nb.njit(**_JIT)
 def to_mont(a, out, r2, p, inv):
     """Canonical limbs (< p) -> Montgomery form."""

@@ -49,7 +49,7 @@ P = FR_MODULUS
 
 __all__ = [
     "Column", "Selector", "Challenge", "Expression", "Constant", "Query", "ChallengeExpr",
-    "Negated", "Sum", "Product", "Scaled", "as_expr", "sum_exprs", "product_exprs",
+    "Negated", "Sum", "Product", "Scaled", "as_expr", "sum_exprs", "product_exprs", "IntProgram",
     "Program", "compile_expression", "compile_expressions", "evaluate_rows",
     "evaluate_rows_multi", "evaluate_rows_naive", "signed", "format_value",
     "ADVICE", "FIXED", "INSTANCE",
@@ -475,6 +475,64 @@ def postorder(roots) -> list[Expression]:
             if id(ch) not in seen:
                 stack.append((ch, False))
     return out
+
+
+class IntProgram:
+    """Several expressions evaluated together with Python ints mod r (the verifier's path).
+
+    The nodes of all roots are ordered once (a subtree shared between expressions is one
+    node), so each evaluation is a single pass over a flat list of operations instead of a
+    tree walk per expression: the verifier runs the same constraints on every proof."""
+
+    _CONST, _QUERY, _CHAL, _NEG, _SUM, _PROD, _SCALE = range(7)
+
+    def __init__(self, roots):
+        roots = [as_expr(r) for r in roots]
+        nodes = postorder(roots)
+        pos = {id(node): i for i, node in enumerate(nodes)}
+        ops = []
+        for node in nodes:
+            t = type(node)
+            if t is Constant:
+                ops.append((self._CONST, node.value % P, None))
+            elif t is Query:
+                ops.append((self._QUERY, (node.column.kind, node.column.index, node.rotation), None))
+            elif t is ChallengeExpr:
+                ops.append((self._CHAL, node.challenge.index, None))
+            elif t is Negated:
+                ops.append((self._NEG, pos[id(node.inner)], None))
+            elif t is Sum:
+                ops.append((self._SUM, pos[id(node.left)], pos[id(node.right)]))
+            elif t is Product:
+                ops.append((self._PROD, pos[id(node.left)], pos[id(node.right)]))
+            elif t is Scaled:
+                ops.append((self._SCALE, pos[id(node.inner)], node.factor))
+            else:  # pragma: no cover
+                raise TypeError(t)
+        self.ops = ops
+        self.roots = [pos[id(r)] for r in roots]
+
+    def run(self, cells: dict, challenges: dict) -> list:
+        """The roots' values; ``cells[(kind, index, rotation)]`` and ``challenges[index]``
+        are ints mod r (a missing cell or challenge raises KeyError naming it)."""
+        CONST, QUERY, CHAL, NEG, SUM, PROD = range(6)
+        v = [0] * len(self.ops)
+        for i, (op, a, b) in enumerate(self.ops):
+            if op == PROD:
+                v[i] = v[a] * v[b] % P
+            elif op == SUM:
+                v[i] = (v[a] + v[b]) % P
+            elif op == QUERY:
+                v[i] = cells[a] % P
+            elif op == CONST:
+                v[i] = a
+            elif op == CHAL:
+                v[i] = challenges[a] % P
+            elif op == NEG:
+                v[i] = (-v[a]) % P
+            else:
+                v[i] = v[a] * b % P
+        return [v[r] for r in self.roots]
 
 
 def sum_exprs(terms) -> Expression:

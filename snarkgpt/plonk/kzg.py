@@ -108,8 +108,21 @@ def _fold_polys(polys, v):
 
 
 def _combine(points, scalars) -> np.ndarray:
-    """sum_i scalars[i] * points[i] for a handful of points (the verifier's small MSMs)."""
-    return msm(np.ascontiguousarray(np.stack(points)), Fr.from_ints([s % FR_MODULUS for s in scalars]))
+    """sum_i scalars[i] * points[i] for a handful of points (the verifier's small MSMs).
+
+    A point listed more than once (a column opened at several rotations) gets one entry
+    with the sum of its scalars."""
+    index, uniq, total = {}, [], []
+    for pt, s in zip(points, scalars):
+        key = pt.tobytes()
+        j = index.get(key)
+        if j is None:
+            index[key] = len(uniq)
+            uniq.append(pt)
+            total.append(s % FR_MODULUS)
+        else:
+            total[j] = (total[j] + s) % FR_MODULUS
+    return msm(np.ascontiguousarray(np.stack(uniq)), Fr.from_ints(total))
 
 
 def _neg(point) -> np.ndarray:

@@ -431,3 +431,21 @@ def test_server_publishing_a_but_proving_with_b_is_rejected(keys_a, keys_b):
     finally:
         proxy.shutdown()
         srv_b.stop()
+
+
+def test_server_with_inconsistent_keys_refuses_to_start(work, keys_a, keys_b):
+    """A key directory whose prover files do not produce its published key (here model B's
+    weights beside model A's card and verifying key, as after a partial copy or a stale
+    setup): the workers cannot build the proving key, so the server exits with the reason (exit code 2)
+    instead of listening with a pool that can never prove."""
+    stale = work / "keys-stale"
+    shutil.copytree(keys_a[0], stale)
+    shutil.copy(keys_b[0] / "model.npz", stale / "model.npz")
+    port = free_port()
+    r = subprocess.run([sys.executable, "-m", "snarkgpt.cli", "serve", "--keys", str(stale),
+                        "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stdout + r.stderr      # 2: an error (1 means rejected)
+    assert "could not load the keys" in r.stderr and "fingerprint mismatch" in r.stderr
+    with socket.socket() as s:          # nothing is listening on the port
+        assert s.connect_ex(("127.0.0.1", port)) != 0
