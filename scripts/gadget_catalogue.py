@@ -30,10 +30,11 @@ def _cases():
     T, d = 4, 4
     X = R.integers(-200, 200, (T, d))
 
-    def mm(fixed):
+    def mm(fixed, bias=False):
         def f(cs):
-            cfg = matmul.MatmulChip.configure(cs)
-            return lambda l: matmul.MatmulChip.assign(l, cfg, X, X, fixed_b=fixed)
+            cfg = matmul.MatmulChip.configure(cs, bias=bias)
+            b = X[0] if bias else None
+            return lambda l: matmul.MatmulChip.assign(l, cfg, X, X, fixed_b=fixed, bias=b)
         return f
 
     def simple(conf, call):
@@ -45,6 +46,7 @@ def _cases():
     S = matmul.SumChip
     yield ("matmul (advice B)", matmul.MatmulChip, f"T=d=m={T}", T * d, mm(False))
     yield ("matmul (fixed B)", matmul.MatmulChip, f"T=d=m={T}", T * d, mm(True))
+    yield ("matmul (fixed B, bias)", matmul.MatmulChip, f"T=d=m={T}", T * d, mm(True, True))
     yield ("row_sums", S, f"{T}x{d}", T * d, simple(S.configure, lambda l, c: S.row_sums(l, c, X)))
     yield ("dot", S, f"{T}x{d}", T * d, simple(S.configure, lambda l, c: S.dot(l, c, X, X)))
     yield ("residual", residual.ResidualChip, f"{T}x{d}", T * d,

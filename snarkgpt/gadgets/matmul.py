@@ -242,7 +242,8 @@ class MatmulConfig:
 
 
 class MatmulChip:
-    """C = A . B checked by Freivalds' test (see the module docstring)."""
+    """C = A . B (+ a fixed bias per column) checked by Freivalds' test (see the module
+    docstring)."""
 
     COST = Cost(rows=1, advice=9, lookups=0,
                 note="per entry of C (T*m rows; sections B.r and A.Br beside it hold 4 entries "

@@ -5,8 +5,9 @@ Statement
 Public (one instance column ``tokens``): the prompt tokens then the generated tokens,
 ``tokens[0 .. n_prompt)`` and ``tokens[n_prompt .. N)``. Fixed (part of the verifying key,
 so its digest is the model fingerprint): every weight (the token-embedding lookup table,
-positional embeddings, LayerNorm gains, the matmul weights) and the `QuantSettings` (table
-sizes, scales). Private: every activation.
+positional embeddings, LayerNorm gains, the matmul weights, and the linear and LayerNorm
+biases of models with biases) and the `QuantSettings` (table sizes, scales). Private: every
+activation.
 
 The circuit runs the integer forward (`integer_forward`, op for op the same computation)
 over the first ``T = N - 1`` tokens (every token but the last generated one is an input;
