@@ -273,6 +273,19 @@ class ConstraintSystem:
         self._changed()
         return col
 
+    def committed_column(self, name: str | None = None) -> Column:
+        """A column fixed at setup whose values stay private: assigned like a fixed column
+        (`Region.assign_fixed_column`), the same in every proof, but the verifying key holds
+        a hiding commitment to it and each proof re-randomizes it (plonk/committed/,
+        docs/committed-weights.md). Its rows from ``usable_rows`` on are random, as an
+        advice column's are."""
+        return self.fixed_column(name if name is not None else f"committed_{len(self.fixed_columns)}",
+                                 role="committed")
+
+    @property
+    def committed_columns(self) -> list[Column]:
+        return [c for c in self.fixed_columns if c.role == "committed"]
+
     def instance_column(self, name: str | None = None) -> Column:
         i = len(self.instance_columns)
         col = Column(INSTANCE, i, self._name(name, f"instance_{i}", "instance column"))
@@ -467,6 +480,8 @@ class ConstraintSystem:
             for q in e.queries():
                 if q.column.kind == ADVICE:
                     rots.setdefault(q.column.index, set()).add(q.rotation)
+                elif q.column.role == "committed":     # opened like advice (re-randomized)
+                    rots.setdefault(("committed", q.column.index), set()).add(q.rotation)
         return max((len(r) for r in rots.values()), default=1)
 
     @property

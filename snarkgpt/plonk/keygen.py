@@ -33,6 +33,7 @@ from snarkgpt.field import FR_MODULUS, Fr
 from snarkgpt.field.domain import Domain
 
 from .circuit import Assignment, CircuitError, ConstraintSystem
+from .committed.keygen import COMMITTED, blind_committed, blinding_basis, committed_indices
 from .expression import (ADVICE, FIXED, INSTANCE, Challenge, ChallengeExpr, Column, Constant,
                          Expression, Negated, Product, Query, Scaled, Sum, evaluate_rows_naive,
                          postorder)
@@ -210,8 +211,10 @@ _KIND = {ADVICE: 0, FIXED: 1, INSTANCE: 2}
 
 
 def _needs_active(selector: Expression, fixed_values, usable: int, n: int) -> bool:
-    """True unless the selector reads only fixed columns and is 0 on every row >= usable."""
-    if any(q.column.kind != FIXED for q in selector.queries()) or selector.challenges():
+    """True unless the selector reads only fixed columns and is 0 on every row >= usable
+    (committed columns count as advice: their rows >= usable are random)."""
+    if any(q.column.kind != FIXED or q.column.role == COMMITTED for q in selector.queries()) \
+            or selector.challenges():
         return True
     vals = evaluate_rows_naive(selector, None, fixed_values, None, n=n, rows=range(usable, n))
     return any(v != 0 for v in vals)
@@ -457,6 +460,11 @@ class Layout:
         self.instance_rotations = sorted({q.rotation for _, e in cons for q in e.queries()
                                           if q.column.kind == INSTANCE})
         self.num_advice_commitments = A + len(self.extra_advice)
+        # committed columns (committed/): per proof C re-randomizations D_c, one point A and
+        # B = n - u scalars z of the proof of knowledge; none without committed columns
+        self.committed = committed_indices(d.fixed)
+        self.committed_points = len(self.committed) + 1 if self.committed else 0
+        self.committed_scalars = d.n - d.usable_rows if self.committed else 0
 
     def combined(self) -> Expression:
         """sum_i y^(N-1-i) C_i (Horner), the numerator of the quotient."""
@@ -467,7 +475,12 @@ class Layout:
         return acc if acc is not None else Constant(0)
 
     def commitment_count(self) -> int:
-        return self.num_advice_commitments + self.quotient_pieces
+        return self.committed_points + self.num_advice_commitments + self.quotient_pieces
+
+    def evaluation_count(self) -> int:
+        """Scalars in the proof: the representation proof's z (committed columns), then the
+        opened evaluations."""
+        return self.committed_scalars + len(self.queries)
 
     def phase_columns(self, p: int) -> list:
         return [c for c in self.desc.advice if c.phase == p]
@@ -480,12 +493,15 @@ class VerifyingKey:
     """What the verifier needs: the description, fixed and sigma commitments, SRS G2 points."""
 
     def __init__(self, desc: CircuitDescription, fixed_commitments, sigma_commitments, g2,
-                 srs_digest: bytes):
+                 srs_digest: bytes, blinding_basis=None):
         self.desc = desc
         self.fixed_commitments = np.ascontiguousarray(fixed_commitments, dtype=np.uint64).reshape(-1, 8)
         self.sigma_commitments = np.ascontiguousarray(sigma_commitments, dtype=np.uint64).reshape(-1, 8)
         self.g2 = np.ascontiguousarray(g2, dtype=np.uint64).reshape(2, 16)
         self.srs_digest = bytes(srs_digest)
+        # [L_j(tau)]G1 for rows j >= usable: only with committed columns (committed/)
+        self.blinding_basis = (None if blinding_basis is None else
+                               np.ascontiguousarray(blinding_basis, dtype=np.uint64).reshape(-1, 8))
         self._layout = None
         self._bytes = None
 
@@ -513,6 +529,8 @@ class VerifyingKey:
             w.raw(g1.compress(self.sigma_commitments) if len(self.sigma_commitments) else b"")
             w.raw(self.g2.astype("<u8").tobytes())
             w.raw(self.srs_digest)
+            if self.blinding_basis is not None:
+                w.raw(g1.compress(self.blinding_basis))
             self._bytes = w.bytes()
         return self._bytes
 
@@ -530,8 +548,11 @@ class VerifyingKey:
         sigma = r.points(len(desc.permutation), "sigma commitments")
         g2 = np.frombuffer(r.take(256, "G2 points"), dtype="<u8").astype(np.uint64).reshape(2, 16)
         digest = r.take(32, "SRS digest")
+        basis = None
+        if committed_indices(desc.fixed):
+            basis = r.points(desc.n - desc.usable_rows, "blinding basis")
         r.end()
-        vk = cls(desc, fixed, sigma, g2, digest)
+        vk = cls(desc, fixed, sigma, g2, digest, basis)
         if vk.to_bytes() != bytes(data):
             raise KeyFormatError("verifying key: encoding is not canonical")
         return vk
@@ -564,10 +585,18 @@ class ProvingKey:
     virtual_coeffs: np.ndarray   # (4, n, 4): l_0, l_last, l_active, X
     virtual_values: np.ndarray   # (4, n, 4): the same on the domain
     copies_digest: bytes
+    committed_blinding: np.ndarray = None   # (C, n - u, 4): the setup blinding (private)
 
     @property
     def layout(self) -> Layout:
         return self.vk.layout
+
+    @property
+    def committed(self) -> list:
+        """Fixed-column indices of the committed columns. Their rows >= u in
+        ``fixed_values`` / ``fixed_coeffs`` are re-drawn by every proof (prover.py), so
+        anything cached from those columns must be recomputed per proof."""
+        return self.layout.committed
 
 
 def copies_digest(copies: np.ndarray) -> bytes:
@@ -606,11 +635,46 @@ def _columns_with_copies(cs: ConstraintSystem, copies: np.ndarray):
     return [cs.permutation_columns[i] for i in used], out
 
 
+# prover cost model for `choose_degree`, in units of one size-n NTT: a full-size MSM of n
+# random scalars (a grand product, a quotient piece) costs about MSM_COST of them on this
+# code base (2^14: 52 ms vs 1.75 ms; 2^17: about 0.25 s vs 12 ms); one column on one
+# quotient coset costs about COSET_COST (its coset NTT and its share of the evaluation)
+MSM_COST = 25.0
+COSET_COST = 1.5
+
+
+def choose_degree(circuit_degree: int, permutation_columns: int, other_columns: int) -> int:
+    """The constraint degree D >= the circuit's to prove at, by estimated prover cost.
+
+    The permutation packs D - 2 columns per grand product, so a higher D means fewer
+    full-size grand-product commitments (ceil(M / (D - 2)) MSMs), but D - 1 quotient pieces
+    and D - 1 quotient cosets over every column (vanishing/prover.py). ``other_columns``:
+    every column the quotient evaluates besides the grand products (advice, lookup, fixed,
+    sigma, virtual)."""
+    base = max(3, circuit_degree)
+    M = permutation_columns
+
+    def cost(D):
+        z = -(-M // (D - 2)) if M else 0
+        return (z + D - 1) * MSM_COST + (D - 1) * (other_columns + z) * COSET_COST
+
+    return min(range(base, base + 3), key=lambda D: (cost(D), D))
+
+
 def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None = None,
-           assignment: Assignment | None = None, instances=None):
+           assignment: Assignment | None = None, instances=None, committed_blinding=None,
+           rng=None, degree: int | None = None):
     """(ProvingKey, VerifyingKey) for ``cs`` (configured) and ``circuit`` (synthesized once
     with random challenges: only its fixed columns and copy constraints are used), or for a
-    given complete ``assignment``."""
+    given complete ``assignment``.
+
+    Committed columns (`ConstraintSystem.committed_column`) get random rows >= u, drawn here
+    (OS randomness; ``rng``: a numpy Generator, tests only) or given as
+    ``committed_blinding`` (``pk.committed_blinding`` of an earlier call, to rebuild the
+    same keys); the key owner must keep them private.
+
+    degree: the constraint degree to prove at (>= the circuit's; it sets how many columns
+    share a grand product); default: `choose_degree`'s estimate of the cheapest."""
     if assignment is None:
         if circuit is None:
             raise CircuitError("keygen needs the circuit (or an assignment)")
@@ -626,7 +690,19 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
     fixed_values = np.ascontiguousarray(asg.fixed.copy())
     desc = CircuitDescription.from_cs(cs, k, u, fixed_values)
     desc.permutation, copies = _columns_with_copies(cs, asg.copies)
+    committed = committed_indices(desc.fixed)
+    if committed:
+        committed_blinding = blind_committed(fixed_values, committed, u, committed_blinding, rng)
+    elif committed_blinding is not None and len(committed_blinding):
+        raise CircuitError("committed_blinding given but the circuit has no committed column")
     M = len(desc.permutation)
+    if degree is None:
+        G = desc.num_groups()
+        others = (len(desc.advice) + 2 * G + len(desc.lookups) + len(desc.fixed) + M + 4)
+        degree = choose_degree(desc.degree, M, others)
+    if degree < desc.degree:
+        raise CircuitError(f"degree {degree} is below the circuit's constraint degree {desc.degree}")
+    desc.degree = degree
     omega = dom.elements()
     sig = build_sigmas(M, omega, copies) if M else np.zeros((0, n, 4), dtype=np.uint64)
     ids = identity_values(M, omega) if M else np.zeros((0, n, 4), dtype=np.uint64)
@@ -646,7 +722,10 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
                    if len(fixed_values) else np.zeros((0, 8), dtype=np.uint64))
     sigma_comms = (np.stack([commit_values(srs, k, c) for c in sig])
                    if M else np.zeros((0, 8), dtype=np.uint64))
-    vk = VerifyingKey(desc, fixed_comms, sigma_comms, srs.g2, srs.digest())
+    vk = VerifyingKey(desc, fixed_comms, sigma_comms, srs.g2, srs.digest(),
+                      blinding_basis(srs, k, u) if committed else None)
     pk = ProvingKey(vk, srs, cs, dom, fixed_values, fixed_coeffs, sig, sigma_coeffs, ids, virt, virt_values,
-                    copies_digest(asg.copies))
+                    copies_digest(asg.copies), committed_blinding if committed else None)
+    from .vanishing.prover import fixed_polys
+    fixed_polys(pk)        # the fixed columns on the extended coset, once per key
     return pk, vk

@@ -28,6 +28,7 @@ from snarkgpt.field import FR_MODULUS, Fr
 from snarkgpt.field import poly
 
 from . import kzg
+from .committed import prover as committed_prover
 from .circuit import Assignment, CircuitError
 from .expression import ADVICE, FIXED, compile_expressions, evaluate_rows_multi
 from .keygen import ProvingKey, commit_values
@@ -111,6 +112,12 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     absorb_instances(tr, inst_vals)
     chal: dict[int, int] = {}
     comms = []
+    pok_z = []
+    if lay.committed:       # committed columns: re-randomize, prove it (committed/prover.py)
+        deltas, D = committed_prover.rerandomize(pk, rng)
+        pts, pok_z = committed_prover.prove_representation(pk, tr, deltas, D, rng)
+        comms.append(pts)
+        clock.lap("committed columns")
     ms = []
     phases = max([d.num_phases] + [c.after_phase + 1 for c in d.challenges])
     for p in range(phases):
@@ -236,10 +243,10 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
             return adv_coeffs[idx]
         return fix_coeffs[idx]
 
-    evals = []
+    evals = list(pok_z)
     for kind, idx, rot in lay.queries:
         evals.append(poly.evaluate(coeffs_of(kind, idx), x * pow(w, rot % n, P) % P))
-    tr.absorb_scalars("evaluations", evals)
+    tr.absorb_scalars("evaluations", evals[len(pok_z):])
     clock.lap("evaluations")
 
     # -- openings ------------------------------------------------------------------------
@@ -250,6 +257,8 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
         polys = [coeffs_of(kind, idx) for kind, idx, r in lay.queries if r == rot]
         if rot == 0:
             polys.append(hpoly)
+            if lay.committed:   # the key's blinding basis P_j opened to L_j(x)
+                polys += committed_prover.basis_coeffs(pk)
         queries.append(kzg.OpeningQuery(x * pow(w, rot % n, P) % P, polys))
     proofs = kzg.batch_open(srs, queries, tr)
     clock.lap("openings")
@@ -263,10 +272,16 @@ def _check_key(pk: ProvingKey, asg: Assignment):
     if asg.fixed.shape != pk.fixed_values.shape:
         raise ProverError(f"the assignment has {asg.fixed.shape[0]} fixed columns of "
                           f"{asg.fixed.shape[1]} rows; the key {pk.fixed_values.shape[:2]}")
-    diff = np.flatnonzero((asg.fixed != pk.fixed_values).any(axis=2).any(axis=1))
+    mask = (asg.fixed != pk.fixed_values).any(axis=2)
+    if pk.committed:        # their rows >= u are the prover's blinding
+        mask[pk.committed, pk.layout.desc.usable_rows:] = False
+    diff = np.flatnonzero(mask.any(axis=1))
     if diff.size:
         c = int(diff[0])
-        row = int(np.flatnonzero((asg.fixed[c] != pk.fixed_values[c]).any(axis=1))[0])
+        row = int(np.flatnonzero(mask[c])[0])
+        if c in pk.committed:
+            raise ProverError(f"committed column {pk.layout.desc.fixed[c].name!r} differs from the "
+                              f"values committed in the key at row {row}")
         raise ProverError(f"fixed column {pk.layout.desc.fixed[c].name!r} differs from the proving "
                           f"key at row {row}: fixed columns must not depend on the witness "
                           f"(or the key was made for another circuit)")

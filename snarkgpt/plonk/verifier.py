@@ -24,6 +24,7 @@ from snarkgpt.field.domain import Domain
 from . import kzg
 from .expression import ADVICE, FIXED, INSTANCE
 from .keygen import VerifyingKey
+from .committed.verifier import CommittedColumnError, check_representation
 from .proof import Proof, ProofFormatError
 from .prover import PROTOCOL, absorb_instances
 from .srs import SRS
@@ -41,7 +42,7 @@ class VerificationError(Exception):
 
 def parse_proof(vk: VerifyingKey, proof_bytes: bytes) -> Proof:
     lay = vk.layout
-    return Proof.from_bytes(proof_bytes, lay.commitment_count(), len(lay.queries),
+    return Proof.from_bytes(proof_bytes, lay.commitment_count(), lay.evaluation_count(),
                             len(lay.rotations))
 
 
@@ -82,6 +83,15 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     comms = proof.commitments
     pos = 0
     adv_comm = {}
+    committed_comm = {}
+    evaluations = proof.evaluations
+    if lay.committed:       # committed columns: C_c + D_c, once D is proven well formed
+        pos = lay.committed_points
+        z, evaluations = evaluations[:lay.committed_scalars], evaluations[lay.committed_scalars:]
+        try:
+            committed_comm = check_representation(vk, tr, comms[:pos], z)
+        except CommittedColumnError as e:
+            raise VerificationError(str(e)) from None
     chal: dict[int, int] = {}
     phases = max([d.num_phases] + [c.after_phase + 1 for c in d.challenges])
     for p in range(phases):
@@ -124,7 +134,7 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     pos += lay.quotient_pieces
     tr.absorb_points("quotient", qc)
     x = tr.challenge("x")
-    tr.absorb_scalars("evaluations", proof.evaluations)
+    tr.absorb_scalars("evaluations", evaluations)
     assert pos == len(comms) and len(adv_comm) == lay.num_advice_commitments
 
     # -- the constraint identity at x -----------------------------------------------------
@@ -134,7 +144,7 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
         raise VerificationError("the challenge x lies in the domain")
     F, M = len(d.fixed), len(d.permutation)
     values = {}
-    for (kind, idx, rot), v in zip(lay.queries, proof.evaluations):
+    for (kind, idx, rot), v in zip(lay.queries, evaluations):
         values[(ADVICE if kind == 0 else FIXED, idx, rot)] = v
     l_last = _lagrange(dom, u, x, zh)
     l_blind = sum(_lagrange(dom, i, x, zh) for i in range(u + 1, n)) % P
@@ -164,6 +174,8 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     def commitment_of(kind, idx):
         if kind == 0:
             return adv_comm[idx]
+        if idx in committed_comm:
+            return committed_comm[idx]
         if idx < F:
             return vk.fixed_commitments[idx]
         return vk.sigma_commitments[idx - F]
@@ -172,13 +184,16 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     queries = []
     for rot in lay.rotations:
         cs_, vs = [], []
-        for (kind, idx, r), v in zip(lay.queries, proof.evaluations):
+        for (kind, idx, r), v in zip(lay.queries, evaluations):
             if r == rot:
                 cs_.append(commitment_of(kind, idx))
                 vs.append(v)
         if rot == 0:
             cs_.append(H)
             vs.append(hx)
+            if lay.committed:   # the key's blinding basis: P_j must open to L_j(x)
+                cs_ += list(vk.blinding_basis)
+                vs += [_lagrange(dom, j, x, zh) for j in range(u, n)]
         queries.append(kzg.VerifierQuery(x * pow(w, rot % n, P) % P, cs_, vs))
     srs = SRS(g1.generator().reshape(1, 8), vk.g2, "verifying key", False)
     if not kzg.batch_verify(srs, queries, list(proof.openings), tr):
