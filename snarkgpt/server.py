@@ -156,13 +156,15 @@ class Service:
     """The state behind the routes: the public card, the worker pool, the jobs."""
 
     def __init__(self, keydir, workers=1, queue=8, log=None, max_wait=60.0):
-        from .model.keys import VK, load_verifier
+        from .model.keys import VK, kind_error, load_verifier, statement_kind
         if workers < 1:
             raise ValueError(f"--workers must be at least 1, got {workers}")
         if queue < 0:
             raise ValueError(f"--queue must be 0 or more, got {queue}")
         self.keydir = os.fspath(keydir)
         self.card, _ = load_verifier(self.keydir)      # checks digest(vk) == fingerprint
+        if statement_kind(self.card) != "generate":     # the server proves generations only
+            raise ValueError(f"{self.keydir}: {kind_error(statement_kind(self.card))}")
         for f in ("model.npz", "srs.npz"):
             if not os.path.exists(os.path.join(self.keydir, f)):
                 raise ValueError(f"{self.keydir}: {f} missing: a prover needs the full key directory")

@@ -238,3 +238,8 @@ def test_verify_log_then_audit(capsys, work, eval_keys, eval_proof):
     assert run(capsys, "verify", "--keys", eval_keys[0], "--proof", eval_proof[0], "--log", log)[0] == 0
     code, res, _ = run_json(capsys, "audit", log, "--keys", eval_keys[0])
     assert code == 0 and res["ok"] and res["results"][0]["reverified"] is True
+
+
+def test_serve_refuses_an_eval_key(capsys, eval_keys):
+    code, _, err = run(capsys, "serve", "--keys", eval_keys[0], "--port", 1)
+    assert_bad_input(code, err, "eval key")
