@@ -243,3 +243,13 @@ def test_verify_log_then_audit(capsys, work, eval_keys, eval_proof):
 def test_serve_refuses_an_eval_key(capsys, eval_keys):
     code, _, err = run(capsys, "serve", "--keys", eval_keys[0], "--port", 1)
     assert_bad_input(code, err, "eval key")
+
+
+def test_inspect_shows_the_eval_circuit(capsys):
+    code, out, _ = run(capsys, "inspect", "--model", MODEL, "--eval")
+    assert code == 0
+    for word in ("eval.score", "eval.count.next", "correct * inv = 0", "scored", "count"):
+        assert word in out, word
+    assert "generate.bind" not in out
+    code, out, _ = run(capsys, "inspect", "--model", MODEL)
+    assert code == 0 and "generate.bind" in out and "eval.score" not in out
