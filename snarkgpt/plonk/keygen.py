@@ -635,9 +635,35 @@ def _columns_with_copies(cs: ConstraintSystem, copies: np.ndarray):
     return [cs.permutation_columns[i] for i in used], out
 
 
+# prover cost model for `choose_degree`, in units of one size-n NTT: a full-size MSM of n
+# random scalars (a grand product, a quotient piece) costs about MSM_COST of them on this
+# code base (2^14: 52 ms vs 1.75 ms; 2^17: about 0.25 s vs 12 ms); one column on one
+# quotient coset costs about COSET_COST (its coset NTT and its share of the evaluation)
+MSM_COST = 25.0
+COSET_COST = 1.5
+
+
+def choose_degree(circuit_degree: int, permutation_columns: int, other_columns: int) -> int:
+    """The constraint degree D >= the circuit's to prove at, by estimated prover cost.
+
+    The permutation packs D - 2 columns per grand product, so a higher D means fewer
+    full-size grand-product commitments (ceil(M / (D - 2)) MSMs), but D - 1 quotient pieces
+    and D - 1 quotient cosets over every column (vanishing/prover.py). ``other_columns``:
+    every column the quotient evaluates besides the grand products (advice, lookup, fixed,
+    sigma, virtual)."""
+    base = max(3, circuit_degree)
+    M = permutation_columns
+
+    def cost(D):
+        z = -(-M // (D - 2)) if M else 0
+        return (z + D - 1) * MSM_COST + (D - 1) * (other_columns + z) * COSET_COST
+
+    return min(range(base, base + 3), key=lambda D: (cost(D), D))
+
+
 def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None = None,
            assignment: Assignment | None = None, instances=None, committed_blinding=None,
-           rng=None):
+           rng=None, degree: int | None = None):
     """(ProvingKey, VerifyingKey) for ``cs`` (configured) and ``circuit`` (synthesized once
     with random challenges: only its fixed columns and copy constraints are used), or for a
     given complete ``assignment``.
@@ -645,7 +671,10 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
     Committed columns (`ConstraintSystem.committed_column`) get random rows >= u, drawn here
     (OS randomness; ``rng``: a numpy Generator, tests only) or given as
     ``committed_blinding`` (``pk.committed_blinding`` of an earlier call, to rebuild the
-    same keys); the key owner must keep them private."""
+    same keys); the key owner must keep them private.
+
+    degree: the constraint degree to prove at (>= the circuit's; it sets how many columns
+    share a grand product); default: `choose_degree`'s estimate of the cheapest."""
     if assignment is None:
         if circuit is None:
             raise CircuitError("keygen needs the circuit (or an assignment)")
@@ -667,6 +696,13 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
     elif committed_blinding is not None and len(committed_blinding):
         raise CircuitError("committed_blinding given but the circuit has no committed column")
     M = len(desc.permutation)
+    if degree is None:
+        G = desc.num_groups()
+        others = (len(desc.advice) + 2 * G + len(desc.lookups) + len(desc.fixed) + M + 4)
+        degree = choose_degree(desc.degree, M, others)
+    if degree < desc.degree:
+        raise CircuitError(f"degree {degree} is below the circuit's constraint degree {desc.degree}")
+    desc.degree = degree
     omega = dom.elements()
     sig = build_sigmas(M, omega, copies) if M else np.zeros((0, n, 4), dtype=np.uint64)
     ids = identity_values(M, omega) if M else np.zeros((0, n, 4), dtype=np.uint64)
@@ -690,4 +726,6 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
                       blinding_basis(srs, k, u) if committed else None)
     pk = ProvingKey(vk, srs, cs, dom, fixed_values, fixed_coeffs, sig, sigma_coeffs, ids, virt, virt_values,
                     copies_digest(asg.copies), committed_blinding if committed else None)
+    from .vanishing.prover import fixed_polys
+    fixed_polys(pk)        # the fixed columns on the extended coset, once per key
     return pk, vk

@@ -37,7 +37,7 @@ from .lookup.verifier import compress
 from .permutation.prover import grand_products
 from .proof import Proof
 from .transcript import Transcript
-from .vanishing.prover import blind_pieces, quotient
+from .vanishing.prover import blind_pieces, fixed_polys, quotient
 
 P = FR_MODULUS
 PROTOCOL = b"snarkgpt-plonk-v1"
@@ -217,17 +217,14 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
         dom.intt(adv[i], out=adv_coeffs[i])
     for j, v in enumerate(ext_values):
         dom.intt(v, out=adv_coeffs[len(d.advice) + j])
-    fix_coeffs = np.concatenate([pk.fixed_coeffs, pk.sigma_coeffs, pk.virtual_coeffs])
+    fix_coeffs, fix_cosets = fixed_polys(pk)
     quot, _, each = _compiled(pk)
-    if check:
-        _check_rows(pk, each, np.concatenate([adv, np.stack(ext_values)]) if ext_values else adv,
-                    ins, chal)
     ins_coeffs = np.empty_like(ins)
     for i in range(ins.shape[0]):
         dom.intt(ins[i], out=ins_coeffs[i])
     clock.lap("quotient")
-    h = quotient(quot, adv_coeffs, fix_coeffs, ins_coeffs, chal, dom, lay.extension,
-                 lay.quotient_pieces, check)
+    h = quotient(quot, adv_coeffs, fix_coeffs, ins_coeffs, chal, dom, lay.quotient_pieces,
+                 fixed_on_cosets=fix_cosets)
     pieces = blind_pieces(h, n, lay.quotient_pieces, rng)
     qc = np.stack([kzg.commit(srs, p) for p in pieces])
     tr.absorb_points("quotient", qc)
@@ -247,11 +244,18 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     for kind, idx, rot in lay.queries:
         evals.append(poly.evaluate(coeffs_of(kind, idx), x * pow(w, rot % n, P) % P))
     tr.absorb_scalars("evaluations", evals[len(pok_z):])
+    xn = pow(x, n, P)
+    hpoly = poly.linear_combination(pieces, [pow(xn, i, P) for i in range(len(pieces))])
+    if check and not _identity_holds_at(pk, x, dict(zip(lay.queries, evals[len(pok_z):])),
+                                        coeffs_of, ins_coeffs, chal, hpoly):
+        # name the failing constraint and row (a full pass over the domain), then refuse
+        _check_rows(pk, each, np.concatenate([adv, np.stack(ext_values)]) if ext_values else adv,
+                    ins, chal)
+        raise ProverError("the constraints do not vanish on the domain (the quotient identity "
+                          "fails at x)")
     clock.lap("evaluations")
 
     # -- openings ------------------------------------------------------------------------
-    xn = pow(x, n, P)
-    hpoly = poly.linear_combination(pieces, [pow(xn, i, P) for i in range(len(pieces))])
     queries = []
     for rot in lay.rotations:
         polys = [coeffs_of(kind, idx) for kind, idx, r in lay.queries if r == rot]
@@ -288,6 +292,38 @@ def _check_key(pk: ProvingKey, asg: Assignment):
     if copies_digest(asg.copies) != pk.copies_digest:
         raise ProverError("the copy constraints differ from the proving key's (they must not "
                           "depend on the witness, or the key was made for another circuit)")
+
+
+def _identity_holds_at(pk: ProvingKey, x: int, evals: dict, coeffs_of, ins_coeffs, chal,
+                       hpoly) -> bool:
+    """The verifier's identity C(x) = h(x) (x^n - 1), from the prover's own polynomials.
+
+    This is the honest prover's check that its witness satisfies every constraint: if some
+    constraint fails on some row, C is not a multiple of Z_H, and C(x) differs from
+    h(x) Z_H(x) except with probability deg C / r over the challenges. It costs a few
+    polynomial evaluations (the virtual and instance columns) instead of a pass of every
+    constraint over every row, which runs only to name a failure."""
+    from .verifier import _constraint_program
+    from .vanishing.verifier import expected_quotient_value
+    lay = pk.layout
+    n = lay.desc.n
+    w = pk.domain.omega
+    cells = {}
+    for _, e in lay.constraints:
+        for q in e.queries():
+            key = (q.column.kind, q.column.index, q.rotation)
+            if key in cells:
+                continue
+            kind = {ADVICE: 0, FIXED: 1}.get(q.column.kind)
+            if kind is not None and (kind, q.column.index, q.rotation) in evals:
+                cells[key] = evals[(kind, q.column.index, q.rotation)]
+                continue
+            pt = x * pow(w, q.rotation % n, P) % P
+            c = ins_coeffs[q.column.index] if kind is None else coeffs_of(kind, q.column.index)
+            cells[key] = poly.evaluate(c, pt)
+    cvals = _constraint_program(lay).run(cells, chal)
+    hx = expected_quotient_value(cvals, chal[lay.y.index], x, n)
+    return hx is not None and poly.evaluate(hpoly, x) == hx
 
 
 def _check_rows(pk: ProvingKey, program, adv_values, ins, chal):

@@ -22,7 +22,7 @@ from snarkgpt.field import FR_MODULUS
 from snarkgpt.field.domain import Domain
 
 from . import kzg
-from .expression import ADVICE, FIXED, INSTANCE
+from .expression import ADVICE, FIXED, INSTANCE, IntProgram
 from .keygen import VerifyingKey
 from .committed.verifier import CommittedColumnError, check_representation
 from .proof import Proof, ProofFormatError
@@ -53,6 +53,14 @@ def verify(vk: VerifyingKey, instances, proof_bytes: bytes) -> bool:
         return True
     except (VerificationError, ProofFormatError):
         return False
+
+
+def _constraint_program(lay) -> IntProgram:
+    """Every constraint identity of the layout as one flat program (cached on the layout)."""
+    prog = getattr(lay, "_int_program", None)
+    if prog is None:
+        prog = lay._int_program = IntProgram([e for _, e in lay.constraints])
+    return prog
 
 
 def _lagrange(domain: Domain, i: int, x: int, zh: int) -> int:
@@ -161,13 +169,10 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
             values[(INSTANCE, i, rot)] = sum(int(v) * _lagrange(dom, j, pt, zpt)
                                              for j, v in enumerate(col) if v) % P
 
-    def cell(q):
-        try:
-            return values[(q.column.kind, q.column.index, q.rotation)]
-        except KeyError:  # pragma: no cover - the layout opens every query
-            raise VerificationError(f"no value for {q.column.name}[{q.rotation}]") from None
-
-    cvals = [e.evaluate_int(cell, chal) for _, e in lay.constraints]
+    try:
+        cvals = _constraint_program(lay).run(values, chal)
+    except KeyError as e:  # pragma: no cover - the layout opens every query
+        raise VerificationError(f"no value for cell or challenge {e}") from None
     hx = expected_quotient_value(cvals, y, x, n)
 
     # -- openings ------------------------------------------------------------------------

@@ -179,3 +179,39 @@ def test_columns_without_copies_leave_the_permutation(srs):
     bad = [list(col) for col in circuit.instances()]
     bad[0][-1] += 1
     assert not verify(vk, bad, proof)
+
+
+@pytest.mark.parametrize("degree", [4, 5, 6])
+def test_higher_degree_packs_the_permutation_and_still_proves(srs, degree):
+    """Proving at degree D puts D - 2 columns in each grand product; the quotient then has
+    D - 1 pieces, computed on D - 1 cosets (not a power of two for D = 4 and 6)."""
+    circuit = CIRCUITS["mac"]()
+    cs = ConstraintSystem()
+    cfg = circuit.configure(cs)
+    pk, vk = keygen(srs, cs, circuit, cfg, degree=degree)
+    lay = vk.layout
+    M = len(vk.desc.permutation)
+    assert lay.chunk == degree - 2 and len(lay.z_cols) == -(-M // (degree - 2))
+    # (the layout's degree is that of its largest constraint: at most D)
+    assert lay.quotient_pieces == lay.degree - 1 and 3 <= lay.degree <= degree
+    proof = prove(pk, circuit, cfg, rng=np.random.default_rng(degree))
+    verify_or_raise(vk, circuit.instances(), proof)
+    bad = [list(col) for col in circuit.instances()]
+    bad[0][0] = (bad[0][0] + 1)
+    assert not verify(vk, bad, proof)
+    flipped = bytearray(proof)
+    flipped[len(flipped) // 2] ^= 1
+    assert not verify(vk, circuit.instances(), bytes(flipped))
+    with pytest.raises(Exception):
+        keygen(srs, cs, circuit, cfg, degree=2)
+
+
+def test_choose_degree_trades_grand_products_for_quotient_cosets():
+    from snarkgpt.plonk.keygen import choose_degree
+    # few copy-carrying columns: degree 3 (one more coset would cost more than it saves)
+    assert choose_degree(3, 3, 10) == 3
+    # the model circuits: many columns with copies (tiny: 29 of ~170, base: 146 of ~470)
+    assert choose_degree(3, 29, 170) == 4
+    assert choose_degree(3, 146, 474) == 4
+    # never below the circuit's own degree
+    assert choose_degree(5, 0, 10) == 5

@@ -4,20 +4,30 @@ Every constraint C_i (gates, lookup and permutation identities; see keygen.Layou
 on H = {omega^i} exactly when the witness satisfies it on every row, i.e. when Z_H(X) =
 X^n - 1 divides the combination C(X) = sum_i y^(N-1-i) C_i(X) (y a challenge). The prover
 computes h = C / Z_H. deg C <= D (n - 1) (D the largest constraint degree), so h has degree
-< (D - 1) n and is fixed by its values on an extended coset of size n 2^e >= (D - 1) n.
+< P n with P = D - 1 pieces, h = sum_i X^(i n) h_i (deg h_i < n).
 
-The extended coset g <zeta> (zeta a primitive (n 2^e)-th root of unity, g = 5) is the
-union of the 2^e cosets g zeta^j H. For each j we evaluate every column there (a size-n
-coset NTT of its coefficients: no column is ever held on the whole extended domain), run
-the compiled constraint program (a rotation by omega is a shift by one index inside the
-coset), and divide by Z_H, which is the constant (g zeta^j)^n - 1 on that coset. The
-interleaved values are then inverse-transformed on the extended coset to h's coefficients.
+h is fixed by its values on P disjoint cosets s_j H (s_j = g zeta^j, zeta a primitive
+(n 2^e)-th root of unity with 2^e >= P, g = 5; the s_j^n are distinct). For each j we
+evaluate every column there (a size-n coset NTT of its coefficients: no column is ever held
+on a larger domain), run the compiled constraint program (a rotation by omega is a shift by
+one index inside the coset), and divide by Z_H, the constant s_j^n - 1 on that coset. On s_j H,
+X^n = a_j := s_j^n, so the size-n inverse coset NTT of those values gives the coefficients of
+h mod (X^n - a_j) = sum_i a_j^i h_i. The P such vectors form a Vandermonde system in the
+a_j, solved once per coefficient (P^2 scaled additions). P need not be a power of two: a
+degree-4 circuit costs 3 cosets, not 4, which is what makes degree 4 pay for itself when it
+halves the permutation's grand products (keygen.choose_degree).
 
-The pieces: h = sum_i X^(i n) h_i (deg h_i < n) are blinded with random b_1..b_{P-1}:
+The pieces: the h_i are blinded with random b_1..b_{P-1}:
 h_0' = h_0 + b_1 X^n, h_i' = h_i - b_i + b_(i+1) X^n, h_(P-1)' = h_(P-1) - b_(P-1), which
 keeps sum_i x^(i n) h_i'(x) = h(x) while each committed piece (n + 1 coefficients) is
 uniformly random on its own.
+
+The honest prover checks its witness with the verifier's identity at x (prover.py,
+`_identity_holds_at`), not here: the P cosets determine h exactly, so nothing is left over
+to check.
 """
+import os
+
 import numpy as np
 
 from snarkgpt.field import FR_MODULUS, Fr
@@ -28,40 +38,101 @@ from ..expression import evaluate_rows_multi
 
 P = FR_MODULUS
 
+# fixed-column evaluations on the quotient's cosets are kept in the proving key up to this
+# size (they never change between proofs; above it, each proof recomputes them)
+FIXED_COSET_CACHE_BYTES = int(os.environ.get("SNARKGPT_FIXED_COSET_CACHE_MB", "1536")) << 20
 
-class QuotientError(ValueError):
-    """The constraints do not vanish on the domain (some constraint fails on some row)."""
+
+def coset_shifts(domain: Domain, count: int) -> list:
+    """The shifts s_j = g zeta^j, j < count, of the quotient's cosets."""
+    e = max(0, (count - 1).bit_length())
+    zeta = root_of_unity(domain.k + e)
+    return [domain.shift * pow(zeta, j, P) % P for j in range(count)]
+
+
+def on_coset(domain: Domain, coeffs: np.ndarray, s: int) -> np.ndarray:
+    """Every column of ``coeffs`` ((c, n, 4) coefficients) evaluated on the coset s H."""
+    out = np.empty_like(coeffs)
+    for i in range(coeffs.shape[0]):
+        domain.coset_ntt(coeffs[i], shift=s, out=out[i])
+    return out
+
+
+def fixed_cosets(fix_coeffs: np.ndarray, domain: Domain, pieces: int, budget: int | None = None):
+    """The fixed columns on each of the quotient's cosets (a proving-key precomputation:
+    about a third of the quotient's NTTs), or None when they would exceed ``budget`` bytes."""
+    budget = FIXED_COSET_CACHE_BYTES if budget is None else budget
+    if fix_coeffs.nbytes * pieces > budget:
+        return None
+    return [on_coset(domain, fix_coeffs, s) for s in coset_shifts(domain, pieces)]
+
+
+def fixed_polys(pk):
+    """(coefficients of every fixed-kind column: the circuit's fixed columns, sigmas and the
+    virtual l_0, l_last, l_active, X; their values on the quotient's cosets, or None above
+    the cache budget), kept on the proving key.
+
+    Built once (keygen calls this): the key's own coefficient arrays become views into the
+    concatenation, so nothing is held twice. Committed columns (committed/), re-randomized
+    in place before each proof, have their coset values refreshed on every call."""
+    cache = getattr(pk, "_fixed_polys", None)
+    lay = pk.layout
+    if cache is None:
+        F, M = pk.fixed_coeffs.shape[0], pk.sigma_coeffs.shape[0]
+        coeffs = np.concatenate([pk.fixed_coeffs, pk.sigma_coeffs, pk.virtual_coeffs])
+        pk.fixed_coeffs, pk.sigma_coeffs = coeffs[:F], coeffs[F:F + M]
+        pk.virtual_coeffs = coeffs[F + M:]
+        cache = pk._fixed_polys = (coeffs, fixed_cosets(coeffs, pk.domain, lay.quotient_pieces))
+        return cache
+    coeffs, cosets = cache
+    if cosets is not None:
+        for c in getattr(lay, "committed", None) or ():
+            for j, s in enumerate(coset_shifts(pk.domain, lay.quotient_pieces)):
+                pk.domain.coset_ntt(coeffs[c], shift=s, out=cosets[j][c])
+    return cache
+
+
+def _inverse_vandermonde(a: list) -> list:
+    """(V^-1) for V[j][i] = a_j^i over Fr (Gauss-Jordan; the a_j are distinct)."""
+    m = len(a)
+    rows = [[pow(aj, i, P) for i in range(m)] + [int(i == j) for i in range(m)]
+            for j, aj in enumerate(a)]
+    for c in range(m):
+        piv = next(r for r in range(c, m) if rows[r][c])
+        rows[c], rows[piv] = rows[piv], rows[c]
+        inv = pow(rows[c][c], -1, P)
+        rows[c] = [v * inv % P for v in rows[c]]
+        for r in range(m):
+            if r != c and rows[r][c]:
+                f = rows[r][c]
+                rows[r] = [(v - f * w) % P for v, w in zip(rows[r], rows[c])]
+    return [row[m:] for row in rows]
 
 
 def quotient(program, adv_coeffs, fix_coeffs, inst_coeffs, challenges, domain: Domain,
-             extension: int, pieces: int, check: bool = True, timings=None) -> np.ndarray:
-    """h's coefficients, (pieces * n, 4), from the columns' coefficient arrays (each (c, n, 4))."""
-    n, k = domain.n, domain.k
-    e = extension.bit_length() - 1
-    zeta = root_of_unity(k + e)
-    g = domain.shift
-    ext = np.empty((n * extension, 4), dtype=np.uint64)
+             pieces: int, fixed_on_cosets=None) -> np.ndarray:
+    """h's coefficients, (pieces * n, 4), from the columns' coefficient arrays (each (c, n, 4)).
 
-    def on_coset(coeffs, s):
-        out = np.empty_like(coeffs)
-        for i in range(coeffs.shape[0]):
-            domain.coset_ntt(coeffs[i], shift=s, out=out[i])
-        return out
-
-    for j in range(extension):
-        s = g * pow(zeta, j, P) % P
-        adv = on_coset(adv_coeffs, s)
-        fix = on_coset(fix_coeffs, s)
-        ins = on_coset(inst_coeffs, s)
+    fixed_on_cosets: `fixed_cosets(fix_coeffs, ...)` when the proving key holds them."""
+    n = domain.n
+    shifts = coset_shifts(domain, pieces)
+    reduced = np.empty((pieces, n, 4), dtype=np.uint64)      # h mod (X^n - s_j^n)
+    for j, s in enumerate(shifts):
+        adv = on_coset(domain, adv_coeffs, s)
+        fix = on_coset(domain, fix_coeffs, s) if fixed_on_cosets is None else fixed_on_cosets[j]
+        ins = on_coset(domain, inst_coeffs, s)
         vals = evaluate_rows_multi(program, adv, fix, ins, challenges, n)[0]
+        del adv, ins
         zinv = pow((pow(s, n, P) - 1) % P, -1, P)
-        ext[j::extension] = Fr.scale(vals, zinv)
-    big = Domain(k + e)
-    h = big.coset_intt(ext, shift=g)
-    if check and h[pieces * n:].any():
-        raise QuotientError("the constraints do not vanish on the domain: some gate, lookup or "
-                            "copy constraint fails (run MockProver(cs, assignment).report())")
-    return np.ascontiguousarray(h[:pieces * n])
+        domain.coset_intt(Fr.scale(vals, zinv), shift=s, out=reduced[j])
+    vinv = _inverse_vandermonde([pow(s, n, P) for s in shifts])
+    h = np.empty((pieces * n, 4), dtype=np.uint64)
+    for i in range(pieces):
+        acc = Fr.scale(reduced[0], vinv[i][0])
+        for j in range(1, pieces):
+            acc = Fr.add(acc, Fr.scale(reduced[j], vinv[i][j]))
+        h[i * n:(i + 1) * n] = acc
+    return h
 
 
 def blind_pieces(h: np.ndarray, n: int, pieces: int, rng=None) -> list:
