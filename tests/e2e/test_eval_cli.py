@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from snarkgpt.cli import main
-from snarkgpt.model.statement import EvalStatement, parse_proof_file, write_proof_file
+from snarkgpt.model.statement import EvalStatement, parse_proof_file
 
 CONFIG = "n_layer=1,n_head=1,n_embd=4,block_size=4,vocab_size=65"
 MODEL = f"random:{CONFIG},seed=1"
