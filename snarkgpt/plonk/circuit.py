@@ -228,6 +228,32 @@ def _constraint_list(constraints, gate_name):
 # ---------------------------------------------------------------------------------------
 # The constraint system
 # ---------------------------------------------------------------------------------------
+# prover cost model for `choose_degree`, in units of one size-n NTT: a full-size MSM of n
+# random scalars (a grand product, a quotient piece) costs about MSM_COST of them on this
+# code base (2^14: 52 ms vs 1.75 ms; 2^17: about 0.25 s vs 12 ms); one column on one
+# quotient coset costs about COSET_COST (its coset NTT and its share of the evaluation)
+MSM_COST = 25.0
+COSET_COST = 1.5
+
+
+def choose_degree(circuit_degree: int, permutation_columns: int, other_columns: int) -> int:
+    """The constraint degree D >= the circuit's to prove at, by estimated prover cost.
+
+    The permutation packs D - 2 columns per grand product, so a higher D means fewer
+    full-size grand-product commitments (ceil(M / (D - 2)) MSMs), but D - 1 quotient pieces
+    and D - 1 quotient cosets over every column (vanishing/prover.py). ``other_columns``:
+    every column the quotient evaluates besides the grand products (advice, lookup, fixed,
+    sigma, virtual)."""
+    base = max(3, circuit_degree)
+    M = permutation_columns
+
+    def cost(D):
+        z = -(-M // (D - 2)) if M else 0
+        return (z + D - 1) * MSM_COST + (D - 1) * (other_columns + z) * COSET_COST
+
+    return min(range(base, base + 3), key=lambda D: (cost(D), D))
+
+
 class ConstraintSystem:
     """Columns, gates, lookups, copies-enabled columns and challenges of one circuit."""
 
@@ -504,8 +530,15 @@ class ConstraintSystem:
         - z(X) prod(a_j + beta*sigma_j + gamma)) of degree (D - 2) + 2 = D."""
         return max(3, self.gate_degree(), self.lookup_degree())
 
+    def proving_degree(self) -> int:
+        """The degree keygen will prove at (`choose_degree`, counting every equality column:
+        keygen then drops those without copies, so this may overestimate)."""
+        m = len(self.permutation_columns)
+        lookups = len(self.lookups) + 2 * len(self.lookup_groups())
+        return choose_degree(self.degree(), m, self.num_advice + lookups + self.num_fixed + m + 4)
+
     def permutation_chunk_size(self) -> int:
-        return max(1, self.degree() - 2)
+        return max(1, self.proving_degree() - 2)
 
     def num_permutation_products(self) -> int:
         m = len(self.permutation_columns)
@@ -522,8 +555,7 @@ class ConstraintSystem:
     def cost(self, k: int) -> dict:
         """Estimated proof cost at 2^k rows, under the logUp and permutation layouts
         described in `Lookup.degree` and `degree`."""
-        d = self.degree()
-        ext = max(0, math.ceil(math.log2(d - 1)))
+        d = self.proving_degree()
         groups = self.lookup_groups()
         lookup_commitments = len(self.lookups) + 3 * len(groups)   # h per lookup; m, g, phi per table
         perm = self.num_permutation_products()
@@ -534,8 +566,8 @@ class ConstraintSystem:
             "k": k,
             "n": n,
             "degree": d,
-            "extended_k": k + ext,
-            "extended_size": n << ext,
+            "quotient_cosets": d - 1,
+            "extended_size": n * (d - 1),
             "advice_commitments": self.num_advice,
             "lookup_commitments": lookup_commitments,
             "permutation_products": perm,
@@ -544,7 +576,7 @@ class ConstraintSystem:
             "verifying_key_commitments": self.num_fixed + len(self.permutation_columns),
             "msm_points": prover_commitments * n,
             "ntt_size_total": (self.num_advice + self.num_fixed + self.num_instance
-                               + lookup_commitments + perm) * (n << ext),
+                               + lookup_commitments + perm) * n * (d - 1),
         }
 
     def __repr__(self):

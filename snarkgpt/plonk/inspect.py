@@ -183,7 +183,8 @@ def format_text(desc: dict) -> str:
         c = desc["cost"]
         out.append("")
         out.append("Estimated cost")
-        out.append(f"  extended domain 2^{c['extended_k']} = {c['extended_size']} rows; prover "
+        out.append(f"  degree {c['degree']}: quotient on {c['quotient_cosets']} cosets "
+                   f"({c['extended_size']} rows); prover "
                    f"commitments {c['prover_commitments']} (advice {c['advice_commitments']}, "
                    f"lookup {c['lookup_commitments']}, permutation {c['permutation_products']}, "
                    f"quotient {c['quotient_pieces']}); verifying key commitments "

@@ -32,7 +32,7 @@ from snarkgpt.curve import g1
 from snarkgpt.field import FR_MODULUS, Fr
 from snarkgpt.field.domain import Domain
 
-from .circuit import Assignment, CircuitError, ConstraintSystem
+from .circuit import Assignment, CircuitError, ConstraintSystem, choose_degree
 from .committed.keygen import COMMITTED, blind_committed, blinding_basis, committed_indices
 from .expression import (ADVICE, FIXED, INSTANCE, Challenge, ChallengeExpr, Column, Constant,
                          Expression, Negated, Product, Query, Scaled, Sum, evaluate_rows_naive,
@@ -633,32 +633,6 @@ def _columns_with_copies(cs: ConstraintSystem, copies: np.ndarray):
     out[:, 0] = remap[copies[:, 0]]
     out[:, 2] = remap[copies[:, 2]]
     return [cs.permutation_columns[i] for i in used], out
-
-
-# prover cost model for `choose_degree`, in units of one size-n NTT: a full-size MSM of n
-# random scalars (a grand product, a quotient piece) costs about MSM_COST of them on this
-# code base (2^14: 52 ms vs 1.75 ms; 2^17: about 0.25 s vs 12 ms); one column on one
-# quotient coset costs about COSET_COST (its coset NTT and its share of the evaluation)
-MSM_COST = 25.0
-COSET_COST = 1.5
-
-
-def choose_degree(circuit_degree: int, permutation_columns: int, other_columns: int) -> int:
-    """The constraint degree D >= the circuit's to prove at, by estimated prover cost.
-
-    The permutation packs D - 2 columns per grand product, so a higher D means fewer
-    full-size grand-product commitments (ceil(M / (D - 2)) MSMs), but D - 1 quotient pieces
-    and D - 1 quotient cosets over every column (vanishing/prover.py). ``other_columns``:
-    every column the quotient evaluates besides the grand products (advice, lookup, fixed,
-    sigma, virtual)."""
-    base = max(3, circuit_degree)
-    M = permutation_columns
-
-    def cost(D):
-        z = -(-M // (D - 2)) if M else 0
-        return (z + D - 1) * MSM_COST + (D - 1) * (other_columns + z) * COSET_COST
-
-    return min(range(base, base + 3), key=lambda D: (cost(D), D))
 
 
 def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None = None,

@@ -44,7 +44,7 @@ def test_describe_with_assignment_and_lookups():
     assert d["tables"] == [{"name": "u8", "columns": ["u8[0]"], "lookups": ["mac.range.a", "mac.range.b"],
                             "size": 256}]
     assert d["permutation"]["copies"] == 3
-    assert d["cost"]["extended_k"] == asg.k + 1
+    assert d["cost"]["degree"] == 3 and d["cost"]["quotient_cosets"] == 2
 
 
 def test_describe_regions_truncated():
