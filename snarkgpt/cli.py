@@ -83,9 +83,9 @@ def cmd_setup(args) -> int:
     from .model.keys import setup
     kind = "eval" if args.eval else "generate"
     card = setup(args.model, args.out, srs_path=args.srs, max_tokens=args.max_tokens, progress=progress,
-                 statement=kind)
+                 statement=kind, weights=args.weights)
     result = {k: card[k] for k in ("fingerprint", "k", "max_tokens", "insecure_setup", "setup_seconds",
-                                   "statement")}
+                                   "statement", "weights")}
     emit(result, args.json, [
         f"keys written to {args.out}",
         f"model fingerprint: {card['fingerprint']}" + ("  (eval key: publish it next to the "
@@ -94,7 +94,9 @@ def cmd_setup(args) -> int:
          else f"circuit rows: 2^{card['k']}; statements of up to {card['max_tokens']} tokens"),
         f"setup: {card['srs']}" + ("  (INSECURE development setup: for tests and demos only)"
                                    if card["insecure_setup"] else ""),
-        f"setup took {card['setup_seconds']:.1f} s"])
+        f"setup took {card['setup_seconds']:.1f} s"]
+        + ([f"weights: committed (hiding); keep {args.out}/committed.npz private and safe: "
+            "without it no proof can be made for this key"] if args.weights == "committed" else []))
     return 0
 
 
@@ -463,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--keys", required=True)
     ve.add_argument("--proof", required=True)
     ve.add_argument("--log", default=None, help="append a record to this audit log (JSON lines)")
+    st.add_argument("--weights", choices=("fixed", "committed"), default="fixed",
+                    help="fixed: the verifying key commits the weights (binding, not hiding); "
+                         "committed: a hiding commitment, re-randomized in every proof "
+                         "(docs/committed-weights.md)")
     ve.add_argument("--json", action="store_true")
     ve.set_defaults(func=cmd_verify)
 

@@ -54,7 +54,8 @@ __all__ = [
     "GadgetRangeError", "Assigned", "Cost", "check_range", "shared", "advice_pool",
     "fixed_pool", "range_table", "fill_table", "copy_in", "as_values", "root_layouter",
     "bits_for", "constrain", "register_table", "set_selector", "DEFAULT_LIMB_BITS",
-    "column_bank", "current_bank", "named",
+    "column_bank", "current_bank", "named", "set_committed_weights", "committed_weights",
+    "weight_column", "weight_pool",
 ]
 
 DEFAULT_LIMB_BITS = 12
@@ -189,6 +190,37 @@ def set_compact(cs: ConstraintSystem, compact: bool = True) -> None:
     stack in rows. Fewer columns, more rows: cheaper where tables, not rows, set k (small
     models), and smaller proofs (one evaluation per column)."""
     _cache(cs)["__compact__"] = bool(compact)
+
+
+def set_committed_weights(cs: ConstraintSystem, committed: bool = True) -> None:
+    """Put the model's weights that chips configure later (matmul weights and biases,
+    LayerNorm gains and biases, positional embeddings) in committed columns
+    (`ConstraintSystem.committed_column`: hidden behind a commitment in the verifying key)
+    instead of fixed ones. Off (the default), every configuration is unchanged."""
+    _cache(cs)["__committed_weights__"] = bool(committed)
+
+
+def committed_weights(cs: ConstraintSystem) -> bool:
+    return bool(_cache(cs).get("__committed_weights__"))
+
+
+def weight_column(cs: ConstraintSystem, name: str):
+    """A dedicated column for weights: fixed, or committed after `set_committed_weights`."""
+    if committed_weights(cs):
+        return cs.committed_column(name)
+    return cs.fixed_column(name)
+
+
+def weight_pool(cs: ConstraintSystem, n: int) -> list:
+    """Shared columns for per-row weights: `fixed_pool` (the shared constants) unless
+    `set_committed_weights`, then a pool of committed columns ``wc.0 ..`` (``{bank}.wc0 ..``)."""
+    if not committed_weights(cs):
+        return fixed_pool(cs, n)
+    b = current_bank(cs)
+    pool = _cache(cs).setdefault(("__weight_pool__", b), [])
+    while len(pool) < n:
+        pool.append(cs.committed_column(f"wc.{len(pool)}" if b is None else f"{b}.wc{len(pool)}"))
+    return pool[:n]
 
 
 def named(cs: ConstraintSystem, name: str) -> str:

@@ -43,7 +43,8 @@ from snarkgpt.plonk.circuit import Cell, ConstraintSystem
 from snarkgpt.plonk.expression import Column, Selector
 
 from .base import (named, Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range,
-                   fill_table, fixed_pool, register_table, shared)
+                   committed_weights, fill_table, fixed_pool, register_table, shared,
+                   weight_pool)
 
 __all__ = ["EmbeddingChip", "EmbeddingConfig", "embedding_ref"]
 
@@ -98,7 +99,10 @@ class EmbeddingChip:
 
         def make():
             tok, e, out = advice_pool(cs, 3)
-            j, pe = fixed_pool(cs, 2)
+            if committed_weights(cs):       # the positional embedding behind a commitment
+                (j,), (pe,) = fixed_pool(cs, 1), weight_pool(cs, 1)
+            else:
+                j, pe = fixed_pool(cs, 2)
             q = cs.selector(named(cs, f"{name}.q"))
             q_same = cs.selector(named(cs, f"{name}.q_same"))
             table = cs.lookup_table(name, [f"{name}.token", f"{name}.col", f"{name}.value"])

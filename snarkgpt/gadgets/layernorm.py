@@ -34,7 +34,7 @@ from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
 from .base import (named, column_bank, current_bank, DEFAULT_LIMB_BITS, Assigned, advice_pool, as_values, check_range,
-                   copy_in, fixed_pool, set_selector, shared)
+                   copy_in, set_selector, shared, weight_pool)
 from .division import DivChip
 from .fixedpoint import RescaleChip
 from .matmul import SumChip
@@ -143,7 +143,7 @@ class LayerNormChip:
             with sub("range"):
                 mr = RangeChip.configure(cs, MEAN_BITS + 1, limb_bits)
             n, pre = advice_pool(cs, 2)
-            g, b = fixed_pool(cs, 2)
+            g, b = weight_pool(cs, 2)
             q = cs.selector(named(cs, f"layernorm.s{s}.q_affine"))
             cs.create_gate(named(cs, f"layernorm.s{s}.affine"), [
                 ("pre = n * gain + 2^s * bias", pre.cur() - n.cur() * g.cur() - (1 << s) * b.cur())],

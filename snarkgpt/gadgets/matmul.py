@@ -90,7 +90,7 @@ from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
 from .base import (named, Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range, copy_in,
-                   fill_table, set_selector, shared)
+                   fill_table, set_selector, shared, weight_column)
 
 __all__ = [
     "MatmulChip", "MatmulConfig", "SumChip", "SumConfig", "matmul_ref", "dot_ref",
@@ -266,8 +266,8 @@ class MatmulChip:
         x = advice_pool(cs, 1)[0]
         xb = [cs.advice_column(named(cs, f"{p}.b{i}")) for i in range(P)]
         xa = [cs.advice_column(named(cs, f"{p}.a{i}")) for i in range(P)]
-        wb = [cs.fixed_column(named(cs, f"{p}.w{i}")) for i in range(P)]
-        bcol = cs.fixed_column(named(cs, f"{p}.bias")) if bias else None
+        wb = [weight_column(cs, named(cs, f"{p}.w{i}")) for i in range(P)]
+        bcol = weight_column(cs, named(cs, f"{p}.bias")) if bias else None
         vc = cs.advice_column(named(cs, f"{p}.v"), phase=1)
         accc = cs.advice_column(named(cs, f"{p}.acc"), phase=1)
         vb = cs.advice_column(named(cs, f"{p}.vb"), phase=1)

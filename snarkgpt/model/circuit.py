@@ -45,7 +45,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snarkgpt.gadgets.base import Assigned, advice_pool, column_bank, set_compact
+from snarkgpt.gadgets.base import (Assigned, advice_pool, column_bank, set_committed_weights,
+                                   set_compact)
 from snarkgpt.gadgets.embedding import EmbeddingChip
 from snarkgpt.gadgets.fixedpoint import RescaleChip
 from snarkgpt.gadgets.layernorm import LayerNormChip
@@ -67,6 +68,11 @@ __all__ = ["ModelCircuit", "ModelConfig", "GenerationMismatch", "EvalMismatch", 
 OPS = ("embed", "ln_1", "attn.qkv", "attn.split", "attn.scores", "attn.softmax", "attn.av",
        "attn.merge", "attn.c_proj", "attn.residual", "ln_2", "mlp.c_fc", "mlp.gelu",
        "mlp.c_proj", "mlp.residual", "ln_f", "lm_head", "generate.argmax")
+
+
+WEIGHT_MODES = ("fixed", "committed")
+"""Where the weights sit: fixed columns (the verifying key commits them, binding but not
+hiding) or committed columns (a hiding commitment in the key, re-randomized per proof)."""
 
 
 class GenerationMismatch(ValueError):
@@ -101,7 +107,11 @@ class ModelCircuit:
     (with ``check=True``) when the generated tokens are not the greedy generation."""
 
     def __init__(self, model, quant_settings: QuantSettings, tokens, n_prompt: int | None = None,
-                 check: bool = True, mm_lanes: int | None = None, compact: bool = False):
+                 check: bool = True, mm_lanes: int | None = None, compact: bool = False,
+                 weights: str = "fixed"):
+        if weights not in WEIGHT_MODES:
+            raise ValueError(f"weights must be one of {WEIGHT_MODES}, got {weights!r}")
+        self.weights = weights
         if isinstance(model, QuantizedModel):
             if model.settings != quant_settings:
                 raise ValueError("the quantized model was made with other settings")
@@ -167,6 +177,9 @@ class ModelCircuit:
         # lays their regions side by side; matmuls alternate over `mm_lanes` banks. In the
         # compact layout (`choose_layout`) the banks are off: fewer columns, more rows.
         set_compact(cs, self.compact)
+        # weights="committed": matmul weights and biases, LayerNorm gains and biases and the
+        # positional embedding in committed columns (docs/committed-weights.md)
+        set_committed_weights(cs, self.weights == "committed")
         with column_bank(cs, "emb"):
             emb = EmbeddingChip.configure(cs, self.qmodel.weights["wte"], name="wte")
         with column_bank(cs, "ln"):
@@ -191,14 +204,14 @@ class ModelCircuit:
             am = ArgmaxChip.configure(cs, st.argmax_bits, lb)
         with column_bank(cs, "gather"):
             gather = advice_pool(cs, 1)[0]
+        gen = cs.instance_column("gen")
+        cs.enable_equality(gen)
         if self.kind == "eval":
             # eval statement: instance columns scored, count and the `eval.score` region
             # (snarkgpt.model.evaluation) instead of the generation binding
             score = configure_score(cs)
             return ModelConfig(inst, emb, ln, mm, sm, gelu, res, am, gather, score.scored,
                                None, None, score)
-        gen = cs.instance_column("gen")
-        cs.enable_equality(gen)
         bind = tuple(cs.advice_column(f"bind.{n}") for n in ("next", "gen", "argmax"))
         for col in bind:
             cs.enable_equality(col)
@@ -258,10 +271,6 @@ class ModelCircuit:
         logits = self._linear(layouter, c, hf, W["lm_head"], "lm_head")
         idx, _ = ArgmaxChip.argmax(layouter, c.argmax, logits.reshape(T, cfg.vocab_size),
                                    name="generate.argmax")
-        if c.score is not None:
-            count = assign_score(layouter, c.score, c.tokens, self.tokens, self.gen, idx)
-            self.result = {"logits": logits.values, "next_tokens": idx.values, "correct": count}
-            return
 
         def bind(reg):
             """Row t: next = tokens[t+1], gen = gen[t+1] (both copied from the instance) and
@@ -269,6 +278,10 @@ class ModelCircuit:
             nxt, flag, am_col = c.bind
             nxt_cells = reg.assign_advice_column(nxt, 0, self.tokens[1:T + 1])
             gen_cells = reg.assign_advice_column(flag, 0, self.gen[1:T + 1])
+        if c.score is not None:
+            count = assign_score(layouter, c.score, c.tokens, self.tokens, self.gen, idx)
+            self.result = {"logits": logits.values, "next_tokens": idx.values, "correct": count}
+            return
             am_cells = reg.assign_advice_column(am_col, 0, np.asarray(idx.values, dtype=np.int64))
             reg.enable_selector(c.q_bind, 0, T)
             for t in range(T):

@@ -6,6 +6,9 @@
     KEYDIR/vk.bin      public: the verifying key; its SHA-256 digest is the model fingerprint
     KEYDIR/model.npz   private (prover only): the model's weights
     KEYDIR/srs.npz     prover only: the SRS powers and Lagrange basis used by the key
+    KEYDIR/committed.npz  private (prover only, committed weights mode): the random blinding
+                       rows of the weights' hiding commitments; without it no proof can be
+                       made against the published key, and it must never be published
 
 A verifier needs card.json and vk.bin and nothing else; `load_verifier` checks that the
 verifying key's digest is the fingerprint the card announces. The proving key is rebuilt
@@ -26,6 +29,7 @@ CARD = "card.json"
 VK = "vk.bin"
 MODEL = "model.npz"
 SRS_FILE = "srs.npz"
+COMMITTED_FILE = "committed.npz"
 CARD_VERSION = 1
 STATEMENTS = ("generate", "eval")
 
@@ -55,8 +59,12 @@ def _check_out(out):
 
 
 def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, progress=print,
-          statement="generate"):
+          statement="generate", weights="fixed"):
     """Calibrate the quantization, build the circuit, generate keys, write KEYDIR atomically.
+
+    ``weights``: "fixed" (the verifying key commits the weights, binding but not hiding) or
+    "committed" (a hiding commitment, re-randomized in every proof; the blinding is written
+    to the private committed.npz). See docs/committed-weights.md.
 
     ``statement``: "generate" (greedy generation proofs) or "eval" (accuracy over a public
     window; a different circuit, hence its own fingerprint). Returns the card (dict)."""
@@ -84,7 +92,11 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     progress(f"calibrating quantization for {cfg} ...")
     settings, report = calibrate(model)
     qmodel = quantize_model(model, settings)
-    make = lambda c: keygen_circuit(qmodel, settings, L, compact=c, statement=statement)  # noqa: E731
+    from .circuit import WEIGHT_MODES
+    if weights not in WEIGHT_MODES:
+        raise KeyError_(f"unknown weights mode {weights!r}: use one of {', '.join(WEIGHT_MODES)}")
+    make = lambda c: keygen_circuit(qmodel, settings, L, compact=c, statement=statement,  # noqa: E731
+                                    weights=weights)
     costs = layout_costs(make)
     compact = choose_layout(make, costs)
     circuit = make(compact)
@@ -114,6 +126,7 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         "version": CARD_VERSION, "fingerprint": fingerprint, "model": str(model_spec),
         "config": cfg.to_dict(), "gelu": model.gelu, "quant_settings": json.loads(settings.to_json()),
         "statement": statement,
+        "weights": weights,
         "max_tokens": L, "k": k, "compact_layout": compact, "srs": srs.source, "insecure_setup": insecure,
         "tokenizer": getattr(model.tokenizer, "chars", None) if model.tokenizer else None,
         "quantization": {"max_logit_error": report.max_logit_error if report else None,
@@ -125,6 +138,11 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         with open(os.path.join(tmp, VK), "wb") as f:
             f.write(vk_bytes)
         save_npz(model, os.path.join(tmp, MODEL))
+        if pk.committed_blinding is not None:
+            from ..field import Fr
+            b = pk.committed_blinding
+            np.savez(os.path.join(tmp, COMMITTED_FILE),
+                     blinding=Fr.to_canonical(b.reshape(-1, 4)).reshape(b.shape))
         np.savez(os.path.join(tmp, SRS_FILE), g1=srs.g1, g2=srs.g2, lagrange=srs.lagrange(k),
                  k=np.array(k), insecure=np.array(insecure), source=np.array(srs.source))
         card["setup_seconds"] = time.perf_counter() - t0
@@ -140,17 +158,19 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     return card
 
 
-def keygen_circuit(qmodel, settings, L, compact=False, statement="generate"):
+def keygen_circuit(qmodel, settings, L, compact=False, statement="generate", weights="fixed"):
     """A circuit of the key's shape: prompt = L-1 zero tokens, output = their greedy next token
     (keygen uses only the fixed columns and copy constraints, which do not depend on it); for
     an eval key, a window of L zero tokens."""
     from .circuit import ModelCircuit
     from .integer_forward import integer_forward
     if statement == "eval":
-        return ModelCircuit(qmodel, settings, eval_statement(qmodel, [0] * L, L), compact=compact)
+        return ModelCircuit(qmodel, settings, eval_statement(qmodel, [0] * L, L), compact=compact,
+                            weights=weights)
     prompt = [0] * (L - 1)
     nxt = int(integer_forward(qmodel, np.array(prompt), np.array([L - 2])).next_tokens[-1])
-    return ModelCircuit(qmodel, settings, Statement(tuple(prompt), (nxt,), L), compact=compact)
+    return ModelCircuit(qmodel, settings, Statement(tuple(prompt), (nxt,), L), compact=compact,
+                        weights=weights)
 
 
 def eval_statement(qmodel, window, L) -> EvalStatement:
@@ -240,11 +260,18 @@ class Prover:
         progress("building the proving key ...")
         self.compact = bool(self.card.get("compact_layout", False))
         self.kind = statement_kind(self.card)
+        self.weights = self.card.get("weights", "fixed")
+        blinding = None
+        if self.weights == "committed":
+            blinding = _read_blinding(keydir)
         circuit = keygen_circuit(self.qmodel, self.settings, self.L, compact=self.compact,
-                                 statement=self.kind)
+                                 statement=self.kind, weights=self.weights)
         self.cs = ConstraintSystem()
         self.config = circuit.configure(self.cs)
-        self.pk, vk = keygen(srs, self.cs, circuit, self.config, k=k)
+        try:
+            self.pk, vk = keygen(srs, self.cs, circuit, self.config, k=k, committed_blinding=blinding)
+        except ValueError as e:
+            raise KeyError_(f"{keydir}: {e}") from None
         if vk.digest().hex() != self.card["fingerprint"]:
             raise KeyError_(f"{keydir}: the model or SRS files do not produce the published key "
                             "(fingerprint mismatch): the key directory is inconsistent")
@@ -277,8 +304,23 @@ class Prover:
         from ..plonk.prover import prove
         from .circuit import ModelCircuit
         self._require(statement.kind)
-        circuit = ModelCircuit(self.qmodel, self.settings, statement, compact=self.compact)
+        circuit = ModelCircuit(self.qmodel, self.settings, statement, compact=self.compact,
+                               weights=self.weights)
         return prove(self.pk, circuit, self.config, instances=statement.instances(), stats=stats)
+
+
+def _read_blinding(keydir) -> np.ndarray:
+    """The committed weights' setup blinding (Montgomery form) from KEYDIR/committed.npz."""
+    from ..field import Fr
+    path = os.path.join(keydir, COMMITTED_FILE)
+    try:
+        raw = np.load(path, allow_pickle=False)["blinding"]
+    except (OSError, ValueError, KeyError) as e:
+        raise KeyError_(f"{path}: cannot read the committed weights' blinding ({e}); without it "
+                        "no proof can be made for this key: restore it or run setup again") from None
+    if raw.ndim != 3 or raw.shape[2] != 4 or raw.dtype != np.uint64:
+        raise KeyError_(f"{path}: not a blinding array (shape {raw.shape}, {raw.dtype})")
+    return Fr.from_canonical(raw.reshape(-1, 4)).reshape(raw.shape)
 
 
 def verify_statement(vk, statement: Statement, proof: bytes) -> bool:
