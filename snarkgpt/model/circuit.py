@@ -204,14 +204,14 @@ class ModelCircuit:
             am = ArgmaxChip.configure(cs, st.argmax_bits, lb)
         with column_bank(cs, "gather"):
             gather = advice_pool(cs, 1)[0]
-        gen = cs.instance_column("gen")
-        cs.enable_equality(gen)
         if self.kind == "eval":
             # eval statement: instance columns scored, count and the `eval.score` region
             # (snarkgpt.model.evaluation) instead of the generation binding
             score = configure_score(cs)
             return ModelConfig(inst, emb, ln, mm, sm, gelu, res, am, gather, score.scored,
                                None, None, score)
+        gen = cs.instance_column("gen")
+        cs.enable_equality(gen)
         bind = tuple(cs.advice_column(f"bind.{n}") for n in ("next", "gen", "argmax"))
         for col in bind:
             cs.enable_equality(col)
@@ -271,6 +271,10 @@ class ModelCircuit:
         logits = self._linear(layouter, c, hf, W["lm_head"], "lm_head")
         idx, _ = ArgmaxChip.argmax(layouter, c.argmax, logits.reshape(T, cfg.vocab_size),
                                    name="generate.argmax")
+        if c.score is not None:
+            count = assign_score(layouter, c.score, c.tokens, self.tokens, self.gen, idx)
+            self.result = {"logits": logits.values, "next_tokens": idx.values, "correct": count}
+            return
 
         def bind(reg):
             """Row t: next = tokens[t+1], gen = gen[t+1] (both copied from the instance) and
@@ -278,10 +282,6 @@ class ModelCircuit:
             nxt, flag, am_col = c.bind
             nxt_cells = reg.assign_advice_column(nxt, 0, self.tokens[1:T + 1])
             gen_cells = reg.assign_advice_column(flag, 0, self.gen[1:T + 1])
-        if c.score is not None:
-            count = assign_score(layouter, c.score, c.tokens, self.tokens, self.gen, idx)
-            self.result = {"logits": logits.values, "next_tokens": idx.values, "correct": count}
-            return
             am_cells = reg.assign_advice_column(am_col, 0, np.asarray(idx.values, dtype=np.int64))
             reg.enable_selector(c.q_bind, 0, T)
             for t in range(T):
