@@ -296,13 +296,41 @@ def cmd_audit(args) -> int:
     return 0 if res["ok"] else 1
 
 
+def _demo_keydir(max_tokens: int) -> str:
+    """The demo's cached key directory, named after a digest of the circuit's source (the
+    proof system, the gadgets, the model circuit): keys made by another version of the code
+    would no longer match the circuit, so a new version sets up once more and the demo's
+    older key directories are removed."""
+    import hashlib
+    import os
+    import shutil
+    root = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256()
+    for sub in ("plonk", "gadgets", "model"):
+        for dirpath, dirnames, filenames in os.walk(os.path.join(root, sub)):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                if name.endswith((".py", ".npz", ".json")):
+                    path = os.path.join(dirpath, name)
+                    h.update(os.path.relpath(path, root).encode())
+                    with open(path, "rb") as f:
+                        h.update(f.read())
+    base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                        "snarkgpt")
+    name = f"demo-keys-L{max_tokens}-{h.hexdigest()[:12]}"
+    if os.path.isdir(base):
+        for old in os.listdir(base):
+            if old.startswith(f"demo-keys-L{max_tokens}") and old != name:
+                shutil.rmtree(os.path.join(base, old), ignore_errors=True)
+    return os.path.join(base, name)
+
+
 def cmd_demo(args) -> int:
     import os
     import time
     from .model.keys import read_card, setup, load_verifier, verify_statement
     from .model.statement import read_proof_file
-    keydir = args.keys or os.path.join(os.path.expanduser("~"), ".cache", "snarkgpt",
-                                       f"demo-keys-L{args.max_tokens}")
+    keydir = args.keys or _demo_keydir(args.max_tokens)
     if not os.path.exists(os.path.join(keydir, "card.json")):
         print(f"setting up keys for the bundled model in {keydir} (once; cached) ...", flush=True)
         setup("bundled", keydir, max_tokens=args.max_tokens, progress=progress)
@@ -437,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "window (default and maximum: block size + 1)")
     st.add_argument("--eval", action="store_true",
                     help="an eval key: proves accuracy over a public window (snarkgpt prove-eval)")
+    st.add_argument("--weights", choices=("fixed", "committed"), default="fixed",
+                    help="fixed: the verifying key commits the weights (binding, not hiding); "
+                         "committed: a hiding commitment, re-randomized in every proof "
+                         "(docs/committed-weights.md)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_setup)
 
@@ -465,10 +497,6 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--keys", required=True)
     ve.add_argument("--proof", required=True)
     ve.add_argument("--log", default=None, help="append a record to this audit log (JSON lines)")
-    st.add_argument("--weights", choices=("fixed", "committed"), default="fixed",
-                    help="fixed: the verifying key commits the weights (binding, not hiding); "
-                         "committed: a hiding commitment, re-randomized in every proof "
-                         "(docs/committed-weights.md)")
     ve.add_argument("--json", action="store_true")
     ve.set_defaults(func=cmd_verify)
 
