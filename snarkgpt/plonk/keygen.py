@@ -38,7 +38,7 @@ from .expression import (ADVICE, FIXED, INSTANCE, Challenge, ChallengeExpr, Colu
                          Expression, Negated, Product, Query, Scaled, Sum, evaluate_rows_naive,
                          postorder)
 from .lookup.verifier import lookup_constraints
-from .permutation.keygen import build_sigmas, identity_values
+from .permutation.keygen import build_sigmas
 from .permutation.verifier import permutation_constraints
 
 P = FR_MODULUS
@@ -581,7 +581,6 @@ class ProvingKey:
     fixed_coeffs: np.ndarray     # (F, n, 4)
     sigma_values: np.ndarray     # (M, n, 4)
     sigma_coeffs: np.ndarray     # (M, n, 4)
-    ids: np.ndarray              # (M, n, 4) identity labels delta^j omega^i
     virtual_coeffs: np.ndarray   # (4, n, 4): l_0, l_last, l_active, X
     virtual_values: np.ndarray   # (4, n, 4): the same on the domain
     copies_digest: bytes
@@ -679,7 +678,6 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
     desc.degree = degree
     omega = dom.elements()
     sig = build_sigmas(M, omega, copies) if M else np.zeros((0, n, 4), dtype=np.uint64)
-    ids = identity_values(M, omega) if M else np.zeros((0, n, 4), dtype=np.uint64)
     fixed_coeffs = np.stack([dom.intt(c) for c in fixed_values]) if len(fixed_values) else fixed_values.copy()
     sigma_coeffs = np.stack([dom.intt(c) for c in sig]) if M else sig.copy()
     virt = np.zeros((4, n, 4), dtype=np.uint64)
@@ -698,7 +696,7 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
                    if M else np.zeros((0, 8), dtype=np.uint64))
     vk = VerifyingKey(desc, fixed_comms, sigma_comms, srs.g2, srs.digest(),
                       blinding_basis(srs, k, u) if committed else None)
-    pk = ProvingKey(vk, srs, cs, dom, fixed_values, fixed_coeffs, sig, sigma_coeffs, ids, virt, virt_values,
+    pk = ProvingKey(vk, srs, cs, dom, fixed_values, fixed_coeffs, sig, sigma_coeffs, virt, virt_values,
                     copies_digest(asg.copies), committed_blinding if committed else None)
     from .vanishing.prover import fixed_polys
     fixed_polys(pk)        # the fixed columns on the extended coset, once per key

@@ -199,7 +199,7 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     if d.permutation:
         values = [(adv if c.kind == ADVICE else fix if c.kind == FIXED else ins)[c.index]
                   for c in d.permutation]
-        zs, last = grand_products(values, pk.sigma_values, pk.ids, lay.chunk, beta_p, gamma, u, rng)
+        zs, last = grand_products(values, pk.sigma_values, pk.virtual_values[3], lay.chunk, beta_p, gamma, u, rng)
         if check and last != 1:
             raise ProverError("the permutation product does not end at 1: some copy constraint "
                               "fails (run MockProver(cs, assignment).report())")

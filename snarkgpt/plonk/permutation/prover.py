@@ -8,8 +8,10 @@ rows after u are random (blinding). If every copy constraint holds, z_{s-1}[u] =
 import numba as nb
 import numpy as np
 
-from snarkgpt.field import Fr
+from snarkgpt.field import FR_MODULUS, Fr
 from snarkgpt.field.arith import fr_mul, load, store
+
+from .keygen import DELTA
 
 
 @nb.njit(cache=True)
@@ -22,11 +24,13 @@ def prefix_product(ratio, start, out, u):
         store(out, i + 1, acc)
 
 
-def grand_products(values, sigmas, ids, chunk: int, beta: int, gamma: int, u: int, rng=None):
+def grand_products(values, sigmas, omega, chunk: int, beta: int, gamma: int, u: int, rng=None):
     """The z columns as (s, n, 4) evaluations, and the final value z_{s-1}[u] (an int).
 
-    values / sigmas / ids: lists of (n, 4) arrays for the equality-enabled columns (values with
-    their blinding rows already filled), the sigma evaluations and the identity labels."""
+    values / sigmas: lists of (n, 4) arrays for the equality-enabled columns (values with
+    their blinding rows already filled) and the sigma evaluations; omega: (n, 4), the domain
+    [omega^i]. Column j's identity labels delta^j omega^i are computed here, one scaling per
+    column, rather than kept in the proving key (M columns of n elements)."""
     m = len(values)
     n = values[0].shape[0]
     s = -(-m // chunk)
@@ -42,7 +46,8 @@ def grand_products(values, sigmas, ids, chunk: int, beta: int, gamma: int, u: in
             g = np.broadcast_to(gamma_a, (u, 4))
             vg = Fr.add(v, np.ascontiguousarray(g))
             b = np.ascontiguousarray(np.broadcast_to(beta_a, (u, 4)))
-            num = Fr.mul(num, Fr.add(vg, Fr.mul(np.ascontiguousarray(ids[j][:u]), b)))
+            ids = Fr.scale(np.ascontiguousarray(omega[:u]), pow(DELTA, j, FR_MODULUS))
+            num = Fr.mul(num, Fr.add(vg, Fr.mul(ids, b)))
             den = Fr.mul(den, Fr.add(vg, Fr.mul(np.ascontiguousarray(sigmas[j][:u]), b)))
         ratio = Fr.mul(num, Fr.batch_inverse(den, allow_zero=True))
         prefix_product(ratio, start, out[c], u)
