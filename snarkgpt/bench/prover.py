@@ -16,6 +16,16 @@ from .synthetic import SyntheticCircuit
 
 
 def peak_rss_bytes() -> int:
+    """This process's peak resident memory: VmHWM where /proc has it (Linux). getrusage's
+    ru_maxrss survives exec, so a process spawned by a large parent would report the
+    parent's size; VmHWM belongs to the process's own address space."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

@@ -124,11 +124,11 @@ def plan_point(cfg: dict, scale_bits=None) -> dict:
 def prove_point(cfg: dict, scale_bits=None, verify_repeats: int = 3) -> dict:
     """Setup (SRS + keygen), one proof (by stage), verification (median of warm calls) and
     the proof size of one configuration, in this process. Peak RSS is this process's."""
-    import resource
     import statistics
     import warnings
 
     from ..model.circuit import choose_k
+    from .prover import peak_rss_bytes
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
     from ..plonk.prover import prove
@@ -160,7 +160,7 @@ def prove_point(cfg: dict, scale_bits=None, verify_repeats: int = 3) -> dict:
     return {"k": k, "setup_seconds": setup_s, "prove_seconds": prove_s, "stages": stages,
             "verify_ms": statistics.median(times) * 1e3, "proof_bytes": len(proof),
             "verified": verified,
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            "peak_rss_bytes": peak_rss_bytes()}
 
 
 def _prove_isolated(cfg: dict, scale_bits) -> dict:
