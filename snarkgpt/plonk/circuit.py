@@ -194,8 +194,8 @@ class Lookup:
 
         helper h = s / (beta + f) per lookup, with f = sum_j theta^j f_j the compressed input
         tuple, constrained by  l_active * (h * (beta + f) - s) = 0            -> deg(f) + 2;
-        g = 1 / (beta + t) per table:  l_active * (g * (beta + t) - 1) = 0   -> deg(t) + 2;
-        running sum: l_active * (phi(wX) - phi(X) - sum h + m * g) = 0       -> 3.
+        q = m / (beta + t) per table:  l_active * (q * (beta + t) - m) = 0   -> deg(t) + 2;
+        one running sum: l_active * (phi(wX) - phi(X) - sum h + sum q) = 0   -> 2.
         l_active = 1 - l_last - l_blind has degree 1. So max(d, e) + 2, at least 3."""
         d = max(self.input_degree() + 1, self.selector.degree())
         return max(3, d + 1, self.table_degree() + 2)
@@ -557,7 +557,8 @@ class ConstraintSystem:
         described in `Lookup.degree` and `degree`."""
         d = self.proving_degree()
         groups = self.lookup_groups()
-        lookup_commitments = len(self.lookups) + 3 * len(groups)   # h per lookup; m, g, phi per table
+        # h per lookup; m and q per table; one running sum phi
+        lookup_commitments = len(self.lookups) + 2 * len(groups) + (1 if groups else 0)
         perm = self.num_permutation_products()
         quotient = d - 1
         prover_commitments = self.num_advice + lookup_commitments + perm + quotient

@@ -400,7 +400,8 @@ class Layout:
     """The proof's columns and constraints, derived from a `CircuitDescription`.
 
     Extended advice columns (committed by the prover): the circuit's advice columns, then
-    per lookup group m_g, per lookup h_l, per group phi_g, then the permutation's z_i.
+    per lookup group m_g, per lookup h_l, per group q_g, the lookups' running sum phi (one,
+    when there are lookups), then the permutation's z_i.
     Extended fixed columns: the circuit's fixed columns, the sigma_j (committed in the key),
     then l_0, l_last, l_active, X (never committed: the verifier computes them at x).
     Extra challenges: theta, beta (lookups), beta', gamma (permutation), y (quotient)."""
@@ -413,11 +414,12 @@ class Layout:
         nxt = iter(range(A, 1 << 30))
         self.m_cols = [Column(ADVICE, next(nxt), f"lookup.m_{g}") for g in range(G)]
         self.h_cols = [Column(ADVICE, next(nxt), f"lookup.h[{lk.name}]") for lk in d.lookups]
-        self.phi_cols = [Column(ADVICE, next(nxt), f"lookup.phi_{g}") for g in range(G)]
+        self.q_cols = [Column(ADVICE, next(nxt), f"lookup.q_{g}") for g in range(G)]
+        self.phi_cols = [Column(ADVICE, next(nxt), "lookup.phi")] if G else []
         self.chunk = max(1, d.degree - 2)
         s = -(-M // self.chunk) if M else 0
         self.z_cols = [Column(ADVICE, next(nxt), f"perm.z_{i}") for i in range(s)]
-        self.extra_advice = self.m_cols + self.h_cols + self.phi_cols + self.z_cols
+        self.extra_advice = self.m_cols + self.h_cols + self.q_cols + self.phi_cols + self.z_cols
         self.sigma_cols = [Column(FIXED, F + j, f"perm.sigma_{j}") for j in range(M)]
         names = ["l_0", "l_last", "l_active", "X"]
         self.virtual = [Column(FIXED, F + M + i, n) for i, n in enumerate(names)]
@@ -438,8 +440,9 @@ class Layout:
         self.group_lookups = [[i for i, lk in enumerate(d.lookups) if lk.group == gi] for gi in range(G)]
         h_in_order = [self.h_cols[i] for gi in range(G) for i in self.group_lookups[gi]]
         self.h_order = [i for gi in range(G) for i in self.group_lookups[gi]]
-        cons += lookup_constraints(groups, self.m_cols, h_in_order, self.phi_cols, self.l0,
-                                   self.llast, self.lactive, self.theta, self.beta)
+        cons += lookup_constraints(groups, self.m_cols, h_in_order, self.q_cols,
+                                   self.phi_cols[0] if G else None, self.l0, self.llast,
+                                   self.lactive, self.theta, self.beta)
         cons += permutation_constraints(d.permutation, self.sigma_cols, self.z_cols, self.chunk,
                                         self.u, self.l0, self.llast, self.lactive, self.X,
                                         self.beta_p, self.gamma)

@@ -7,7 +7,7 @@ Transcript order (the verifier replays it, verifier.py):
     each column in the Lagrange basis, absorb, squeeze the challenges "after phase p", run
     the next phase of the witness;
  3. lookups (lookup/): theta; multiplicities m (one per table), absorb; beta; helpers h_l
-    (one per lookup) and running sums phi (one per table), absorb;
+    (one per lookup), q_g (one per table) and the running sum phi (one), absorb;
  4. permutation (permutation/): beta', gamma; grand products z_i, absorb;
  5. vanishing (vanishing/): y; quotient pieces h_i', absorb;
  6. x; absorb the evaluation of every committed column at each rotation it is queried at;
@@ -32,8 +32,8 @@ from .committed import prover as committed_prover
 from .circuit import Assignment, CircuitError
 from .expression import ADVICE, FIXED, compile_expressions, evaluate_rows_multi
 from .keygen import ProvingKey, commit_values
-from .lookup.prover import lookup_columns, multiplicities
-from .lookup.verifier import compress
+from .lookup.prover import lookup_columns, multiplicities, running_sum
+from .lookup.verifier import compress, tagged
 from .permutation.prover import grand_products
 from .proof import Proof
 from .transcript import Transcript
@@ -73,11 +73,12 @@ def _compiled(pk: ProvingKey):
         lay = pk.layout
         quot = compile_expressions([lay.combined()])
         exprs = []
+        G = len(lay.group_lookups)
         for gi, members in enumerate(lay.group_lookups):
-            exprs.append(compress(lay.desc.lookups[members[0]].table, lay.theta))
+            exprs.append(compress(tagged(lay.desc.lookups[members[0]].table, gi, G), lay.theta))
             for i in members:
                 lk = lay.desc.lookups[i]
-                exprs += [compress(lk.inputs, lay.theta), lk.selector]
+                exprs += [compress(tagged(lk.inputs, gi, G), lay.theta), lk.selector]
         look = compile_expressions(exprs) if exprs else None
         each = compile_expressions([e for _, e in lay.constraints]) if lay.constraints else None
         cache = pk._programs = (quot, look, each)
@@ -174,19 +175,21 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     beta = tr.challenge("beta")
     chal[lay.beta.index] = beta
     h_cols = [None] * len(d.lookups)
-    phis = []
+    qs, steps, phis = [], [], []
     for gi, members in enumerate(lay.group_lookups):
         table, inputs, sels = groups[gi]
-        hs, phi, end = lookup_columns(table, inputs, sels, ms[gi], beta, u, rng)
-        if check and end != 0:
-            raise ProverError(f"lookup table {gi}: the running sum does not return to 0")
+        hs, q, step = lookup_columns(table, inputs, sels, ms[gi], beta, u, rng)
         for i, h in zip(members, hs):
             h_cols[i] = h
-        phis.append(phi)
+        qs.append(q)
+        steps.append(step)
     if G:
-        hc = np.stack([commit_values(srs, k, h, u) for h in h_cols] +
-                      [commit_values(srs, k, phi, u) for phi in phis])
-        tr.absorb_points("lookup.h_phi", hc)
+        phi, end = running_sum(steps, n, u, rng)
+        if check and end != 0:
+            raise ProverError("lookups: the running sum does not return to 0")
+        phis = [phi]
+        hc = np.stack([commit_values(srs, k, h, u) for h in h_cols + qs + phis])
+        tr.absorb_points("lookup.h_q_phi", hc)
         comms.append(hc)
     clock.lap("lookups")
 
@@ -211,7 +214,7 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     # -- quotient ------------------------------------------------------------------------
     y = tr.challenge("y")
     chal[lay.y.index] = y
-    ext_values = list(ms if G else []) + [h for h in h_cols] + list(phis) + list(zs)
+    ext_values = list(ms if G else []) + [h for h in h_cols] + qs + phis + list(zs)
     adv_coeffs = np.empty((lay.num_advice_commitments, n, 4), dtype=np.uint64)
     for i in range(len(d.advice)):
         dom.intt(adv[i], out=adv_coeffs[i])

@@ -187,3 +187,74 @@ def test_broken_phase1_witness(srs):
             asg.set_cell(cfg.acc, 2, 1)
     bad = prove(pk, circuit, cfg, check=False, tamper=tamper)
     assert not verify(vk, [], bad)
+
+
+class TwoTables:
+    """x in [0, 16) (lookup "low" into table "lo") and y in [16, 32) ("high" into "hi"):
+    two tables sharing the lookup argument's running sum."""
+
+    def __init__(self, xs=(1, 2, 3), ys=(17, 18, 30)):
+        self.xs, self.ys = list(xs), list(ys)
+
+    def configure(self, cs):
+        x, y = cs.advice_column("x"), cs.advice_column("y")
+        qx, qy = cs.selector("q_x"), cs.selector("q_y")
+        lo, hi = cs.lookup_table("lo", ["lo"]), cs.lookup_table("hi", ["hi"])
+        cs.lookup("low", [x.cur()], lo, selector=qx)
+        cs.lookup("high", [y.cur()], hi, selector=qy)
+        return dict(x=x, y=y, qx=qx, qy=qy, lo=lo, hi=hi)
+
+    def instances(self):
+        return []
+
+    def synthesize(self, cfg, layouter):
+        layouter.assign_table("lo", lambda t: t.assign_column(cfg["lo"].columns[0], np.arange(16)))
+        layouter.assign_table("hi", lambda t: t.assign_column(cfg["hi"].columns[0], np.arange(16, 32)))
+
+        def region(r):
+            r.assign_advice_column(cfg["x"], 0, np.array(self.xs))
+            r.assign_advice_column(cfg["y"], 0, np.array(self.ys))
+            r.enable_selector(cfg["qx"], 0, len(self.xs))
+            r.enable_selector(cfg["qy"], 0, len(self.ys))
+        layouter.assign_region("values", region)
+
+
+def test_an_input_cannot_be_found_in_another_table(srs, monkeypatch):
+    """x = 20 is not in x's table "lo" but is in "hi". A prover that counts it in "hi"'s
+    multiplicities (which balances one shared running sum if the tables were not tagged) is
+    rejected: every tuple carries its table's tag, so x = 20 and hi's 20 differ."""
+    import snarkgpt.plonk.prover as prover_mod
+    from snarkgpt.field import Fr
+    circuit = TwoTables(xs=(1, 20, 3))
+    cs = ConstraintSystem()
+    cfg = circuit.configure(cs)
+    honest = TwoTables()
+    pk, vk = keygen(srs, cs, honest, cfg)
+    assert verify(vk, [], prove(pk, honest, cfg))
+    lay = vk.layout
+    names = [[lay.desc.lookups[i].name for i in members] for members in lay.group_lookups]
+    g_lo, g_hi = names.index(["low"]), names.index(["high"])
+    original = prover_mod.multiplicities
+    seen = {}
+
+    def cheating(table, inputs, sels, nms, u, check=True):
+        m = original(table, inputs, sels, nms, u, check=False)
+        if nms == ["high"]:
+            # hi's table starts at the first row of the tables (its value 16 + j on row j):
+            # count x's 20 there, on row 4
+            assert Fr.to_int(table[4]) != Fr.to_int(table[5])
+            m[4] = Fr.add(m[4:5], Fr.from_ints([1]))[0]
+            seen["hi_row_of_20"] = 4
+        return m
+
+    monkeypatch.setattr(prover_mod, "multiplicities", cheating)
+    bad = prove(pk, circuit, cfg, check=False)
+    assert "hi_row_of_20" in seen and g_lo != g_hi
+    with pytest.raises(VerificationError):
+        verify_or_raise(vk, [], bad)
+    # the honest prover names the lookup, and the mock prover too
+    monkeypatch.setattr(prover_mod, "multiplicities", original)
+    with pytest.raises(ValueError, match="low"):
+        prove(pk, circuit, cfg)
+    failures = MockProver(cs, synthesize(cs, circuit, cfg)).verify()
+    assert [f.name for f in failures] == ["low"]

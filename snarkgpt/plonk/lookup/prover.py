@@ -1,12 +1,13 @@
 """Lookup argument (logUp), prover side.
 
-Per table group: the compressed table t and inputs f_l are evaluated on the usable rows;
-`multiplicities` counts, for each distinct table value, the selected input rows equal to it
-(on the first table row holding that value); `lookup_columns` then builds, after the
-challenge beta, h_l = s_l / (beta + f_l) and the running sum
-    phi[0] = 0,  phi[i + 1] = phi[i] + sum_l h_l[i] - m[i] / (beta + t[i])   (i < u)
-which returns to 0 at the last row u when every input is in the table. Rows after u (and
-row u of m and h) are random blinding values.
+Per table group: the compressed table t and inputs f_l (tagged with the table, see
+verifier.py) are evaluated on the usable rows; `multiplicities` counts, for each distinct
+table value, the selected input rows equal to it (on the first table row holding that
+value); `lookup_columns` then builds, after the challenge beta, h_l = s_l / (beta + f_l) per
+lookup and q_g = m_g / (beta + t_g) per table, and `running_sum` the one sum for all tables
+    phi[0] = 0,  phi[i + 1] = phi[i] + sum_l h_l[i] - sum_g q_g[i]   (i < u)
+which returns to 0 at the last row u when every input is in its table. Rows after u (and
+row u of m, h and q) are random blinding values.
 """
 import numba as nb
 import numpy as np
@@ -74,7 +75,7 @@ def _running_sum(step, out, u):
 
 
 def lookup_columns(table, inputs, selectors, m, beta: int, u: int, rng=None):
-    """(h columns (L, n, 4), phi (n, 4), phi[u] as an int) for one table group."""
+    """(h columns (L, n, 4), q (n, 4), the step sum_l h_l - q on rows < u) for one table group."""
     n = table.shape[0]
     b = np.ascontiguousarray(np.broadcast_to(Fr.from_ints([beta]), (u, 4)))
     hs = np.empty((len(inputs), n, 4), dtype=np.uint64)
@@ -84,10 +85,19 @@ def lookup_columns(table, inputs, selectors, m, beta: int, u: int, rng=None):
         hs[i, :u] = Fr.mul(np.ascontiguousarray(s[:u]), inv)
         hs[i, u:] = Fr.random(n - u, rng)
         step = Fr.add(step, hs[i, :u])
-    g = Fr.mul(np.ascontiguousarray(m[:u]), Fr.batch_inverse(
+    q = np.empty((n, 4), dtype=np.uint64)
+    q[:u] = Fr.mul(np.ascontiguousarray(m[:u]), Fr.batch_inverse(
         Fr.add(np.ascontiguousarray(table[:u]), b), allow_zero=True))
-    step = Fr.sub(step, g)
+    q[u:] = Fr.random(n - u, rng)
+    return hs, q, Fr.sub(step, q[:u])
+
+
+def running_sum(steps, n: int, u: int, rng=None):
+    """(phi (n, 4), phi[u] as an int): phi[i + 1] = phi[i] + sum of the groups' steps[i]."""
+    total = steps[0]
+    for st in steps[1:]:
+        total = Fr.add(total, st)
     phi = np.empty((n, 4), dtype=np.uint64)
-    _running_sum(step, phi, u)
+    _running_sum(np.ascontiguousarray(total), phi, u)
     phi[u + 1:] = Fr.random(n - u - 1, rng)
-    return hs, phi, Fr.to_int(phi[u])
+    return phi, Fr.to_int(phi[u])
