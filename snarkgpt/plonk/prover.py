@@ -143,6 +143,7 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     if not asg.is_complete:
         asg.complete(chal)
     _check_key(pk, asg)
+    asg.fixed = None          # equal to the key's (checked): the prover reads pk.fixed_values
     clock.lap("witness")
 
     # -- lookups -------------------------------------------------------------------------
@@ -183,6 +184,8 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
             h_cols[i] = h
         qs.append(q)
         steps.append(step)
+    # the evaluated tables and inputs are no longer needed (loop names held them too)
+    groups = vals = table = inputs = sels = m = hs = q = step = None
     if G:
         phi, end = running_sum(steps, n, u, rng)
         if check and end != 0:
@@ -220,6 +223,9 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
         dom.intt(adv[i], out=adv_coeffs[i])
     for j, v in enumerate(ext_values):
         dom.intt(v, out=adv_coeffs[len(d.advice) + j])
+    # from here on only coefficients are used: free the values before the quotient, the
+    # stage with the largest working set (a failing witness is re-evaluated from them)
+    asg.advice = adv = ext_values = ms = h_cols = qs = phis = zs = steps = values = phi = None
     fix_coeffs, fix_cosets = fixed_polys(pk)
     quot, _, each = _compiled(pk)
     ins_coeffs = np.empty_like(ins)
@@ -252,8 +258,7 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     if check and not _identity_holds_at(pk, x, dict(zip(lay.queries, evals[len(pok_z):])),
                                         coeffs_of, ins_coeffs, chal, hpoly):
         # name the failing constraint and row (a full pass over the domain), then refuse
-        _check_rows(pk, each, np.concatenate([adv, np.stack(ext_values)]) if ext_values else adv,
-                    ins, chal)
+        _check_rows(pk, each, np.stack([dom.ntt(c) for c in adv_coeffs]), ins, chal)
         raise ProverError("the constraints do not vanish on the domain (the quotient identity "
                           "fails at x)")
     clock.lap("evaluations")

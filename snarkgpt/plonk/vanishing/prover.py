@@ -50,9 +50,10 @@ def coset_shifts(domain: Domain, count: int) -> list:
     return [domain.shift * pow(zeta, j, P) % P for j in range(count)]
 
 
-def on_coset(domain: Domain, coeffs: np.ndarray, s: int) -> np.ndarray:
-    """Every column of ``coeffs`` ((c, n, 4) coefficients) evaluated on the coset s H."""
-    out = np.empty_like(coeffs)
+def on_coset(domain: Domain, coeffs: np.ndarray, s: int, out=None) -> np.ndarray:
+    """Every column of ``coeffs`` ((c, n, 4) coefficients) evaluated on the coset s H
+    (written to ``out`` when given: the quotient reuses one buffer for every coset)."""
+    out = np.empty_like(coeffs) if out is None else out
     for i in range(coeffs.shape[0]):
         domain.coset_ntt(coeffs[i], shift=s, out=out[i])
     return out
@@ -117,12 +118,15 @@ def quotient(program, adv_coeffs, fix_coeffs, inst_coeffs, challenges, domain: D
     n = domain.n
     shifts = coset_shifts(domain, pieces)
     reduced = np.empty((pieces, n, 4), dtype=np.uint64)      # h mod (X^n - s_j^n)
+    adv = np.empty_like(adv_coeffs)                          # one buffer for every coset
+    fix = np.empty_like(fix_coeffs) if fixed_on_cosets is None else None
     for j, s in enumerate(shifts):
-        adv = on_coset(domain, adv_coeffs, s)
-        fix = on_coset(domain, fix_coeffs, s) if fixed_on_cosets is None else fixed_on_cosets[j]
+        on_coset(domain, adv_coeffs, s, out=adv)
+        if fixed_on_cosets is None:
+            on_coset(domain, fix_coeffs, s, out=fix)
         ins = on_coset(domain, inst_coeffs, s)
-        vals = evaluate_rows_multi(program, adv, fix, ins, challenges, n)[0]
-        del adv, ins
+        vals = evaluate_rows_multi(program, adv, fix if fixed_on_cosets is None
+                                   else fixed_on_cosets[j], ins, challenges, n)[0]
         zinv = pow((pow(s, n, P) - 1) % P, -1, P)
         domain.coset_intt(Fr.scale(vals, zinv), shift=s, out=reduced[j])
     vinv = _inverse_vandermonde([pow(s, n, P) for s in shifts])
