@@ -10,6 +10,32 @@ import sys as _sys
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def source_digest(subdirs=("",), suffixes=(".py",), contains: bytes | None = None) -> str:
+    """sha256 (hex) over the package's files under ``subdirs`` with these suffixes (and, when
+    given, containing ``contains``): each file's path relative to the package, then its
+    bytes, in sorted order (``__pycache__`` skipped)."""
+    root = _os.path.dirname(_os.path.abspath(__file__))
+    h = _hashlib.sha256()
+    for sub in subdirs:
+        for dirpath, dirnames, filenames in _os.walk(_os.path.join(root, sub)):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                if name.endswith(suffixes):
+                    path = _os.path.join(dirpath, name)
+                    with open(path, "rb") as f:
+                        src = f.read()
+                    if contains is None or contains in src:
+                        h.update(_os.path.relpath(path, root).encode())
+                        h.update(src)
+    return h.hexdigest()
+
+
+def cache_home() -> str:
+    """snarkgpt's cache directory: $XDG_CACHE_HOME/snarkgpt or ~/.cache/snarkgpt."""
+    base = _os.environ.get("XDG_CACHE_HOME") or _os.path.join(_os.path.expanduser("~"), ".cache")
+    return _os.path.join(base, "snarkgpt")
+
+
 def _kernel_cache_dir() -> str:
     """A Numba cache directory keyed by a hash of the package's kernel sources.
 
@@ -18,20 +44,7 @@ def _kernel_cache_dir() -> str:
     after an edit there, a stale cached kernel would silently run the old code. Keying the
     cache on every module that uses Numba makes any kernel edit recompile everything, once;
     edits to plain-Python modules keep the cache."""
-    root = _os.path.dirname(_os.path.abspath(__file__))
-    h = _hashlib.sha256()
-    for dirpath, dirnames, filenames in _os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for name in sorted(filenames):
-            if name.endswith(".py"):
-                path = _os.path.join(dirpath, name)
-                with open(path, "rb") as f:
-                    src = f.read()
-                if b"numba" in src:
-                    h.update(_os.path.relpath(path, root).encode())
-                    h.update(src)
-    base = _os.environ.get("XDG_CACHE_HOME") or _os.path.join(_os.path.expanduser("~"), ".cache")
-    return _os.path.join(base, "snarkgpt", "kernels", h.hexdigest()[:16])
+    return _os.path.join(cache_home(), "kernels", source_digest(contains=b"numba")[:16])
 
 
 if "NUMBA_CACHE_DIR" not in _os.environ:

@@ -301,23 +301,12 @@ def _demo_keydir(max_tokens: int) -> str:
     proof system, the gadgets, the model circuit): keys made by another version of the code
     would no longer match the circuit, so a new version sets up once more and the demo's
     older key directories are removed."""
-    import hashlib
     import os
     import shutil
-    root = os.path.dirname(os.path.abspath(__file__))
-    h = hashlib.sha256()
-    for sub in ("plonk", "gadgets", "model"):
-        for dirpath, dirnames, filenames in os.walk(os.path.join(root, sub)):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            for name in sorted(filenames):
-                if name.endswith((".py", ".npz", ".json")):
-                    path = os.path.join(dirpath, name)
-                    h.update(os.path.relpath(path, root).encode())
-                    with open(path, "rb") as f:
-                        h.update(f.read())
-    base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-                        "snarkgpt")
-    name = f"demo-keys-L{max_tokens}-{h.hexdigest()[:12]}"
+    from . import cache_home, source_digest
+    base = cache_home()
+    digest = source_digest(("plonk", "gadgets", "model"), (".py", ".npz", ".json"))
+    name = f"demo-keys-L{max_tokens}-{digest[:12]}"
     if os.path.isdir(base):
         for old in os.listdir(base):
             if old.startswith(f"demo-keys-L{max_tokens}") and old != name:

@@ -511,6 +511,8 @@ class IntProgram:
                 raise TypeError(t)
         self.ops = ops
         self.roots = [pos[id(r)] for r in roots]
+        # every distinct (kind, index, rotation) the roots read, in first-use order
+        self.cells = [a for op, a, _ in ops if op == self._QUERY]
 
     def run(self, cells: dict, challenges: dict) -> list:
         """The roots' values; ``cells[(kind, index, rotation)]`` and ``challenges[index]``

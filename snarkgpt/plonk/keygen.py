@@ -22,7 +22,6 @@ bytes, the circuit's (model's) fingerprint. `from_bytes` refuses malformed input
 from __future__ import annotations
 
 import hashlib
-import math
 import struct
 from dataclasses import dataclass, field
 
@@ -449,7 +448,6 @@ class Layout:
         self.constraints = cons
         self.degree = max([3] + [e.degree() for _, e in cons])
         self.quotient_pieces = self.degree - 1
-        self.extension = 1 << math.ceil(math.log2(self.degree - 1))
         # opened queries: committed columns at each rotation they are read at
         virtual_idx = {c.index for c in self.virtual}
         qs = set()

@@ -316,20 +316,17 @@ def _identity_holds_at(pk: ProvingKey, x: int, evals: dict, coeffs_of, ins_coeff
     lay = pk.layout
     n = lay.desc.n
     w = pk.domain.omega
+    prog = _constraint_program(lay)
     cells = {}
-    for _, e in lay.constraints:
-        for q in e.queries():
-            key = (q.column.kind, q.column.index, q.rotation)
-            if key in cells:
-                continue
-            kind = {ADVICE: 0, FIXED: 1}.get(q.column.kind)
-            if kind is not None and (kind, q.column.index, q.rotation) in evals:
-                cells[key] = evals[(kind, q.column.index, q.rotation)]
-                continue
-            pt = x * pow(w, q.rotation % n, P) % P
-            c = ins_coeffs[q.column.index] if kind is None else coeffs_of(kind, q.column.index)
-            cells[key] = poly.evaluate(c, pt)
-    cvals = _constraint_program(lay).run(cells, chal)
+    for key in prog.cells:
+        kind_name, idx, rot = key
+        kind = {ADVICE: 0, FIXED: 1}.get(kind_name)
+        if kind is not None and (kind, idx, rot) in evals:
+            cells[key] = evals[(kind, idx, rot)]
+            continue
+        c = ins_coeffs[idx] if kind is None else coeffs_of(kind, idx)
+        cells[key] = poly.evaluate(c, x * pow(w, rot % n, P) % P)
+    cvals = prog.run(cells, chal)
     hx = expected_quotient_value(cvals, chal[lay.y.index], x, n)
     return hx is not None and poly.evaluate(hpoly, x) == hx
 
