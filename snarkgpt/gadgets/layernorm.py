@@ -105,6 +105,11 @@ class LayerNormConfig:
     bcast: object
     rsqrt: object
     rescale: object
+    # the second use of each row-long step, in a bank of its own (the same chip in the
+    # compact layout): each bank is then as tall as one pass over the elements
+    sq_sums: object
+    scale_bcast: object
+    out_rescale: object
     mean_range: object
     n: Column
     g: Column
@@ -142,13 +147,20 @@ class LayerNormChip:
                 resc = RescaleChip.configure(cs, s, limb_bits=limb_bits)
             with sub("range"):
                 mr = RangeChip.configure(cs, MEAN_BITS + 1, limb_bits)
+            with sub("sq"):
+                sq = SumChip.configure(cs)
+            with sub("bcast2"):
+                bc2 = RowBroadcastChip.configure(cs)
+            with sub("rescale2"):
+                resc2 = RescaleChip.configure(cs, s, limb_bits=limb_bits)
             n, pre = advice_pool(cs, 2)
             g, b = weight_pool(cs, 2)
             q = cs.selector(named(cs, f"layernorm.s{s}.q_affine"))
             cs.create_gate(named(cs, f"layernorm.s{s}.affine"), [
                 ("pre = n * gain + 2^s * bias", pre.cur() - n.cur() * g.cur() - (1 << s) * b.cur())],
                 selector=q)
-            return LayerNormConfig(s, rsqrt_bits, sums, div, bc, rs, resc, mr, n, g, b, pre, q)
+            return LayerNormConfig(s, rsqrt_bits, sums, div, bc, rs, resc, sq, bc2, resc2, mr,
+                                   n, g, b, pre, q)
         return shared(cs, ("layernorm", s, rsqrt_bits, clamp_bits, div_bits, limb_bits), make)
 
     @classmethod
@@ -164,10 +176,10 @@ class LayerNormChip:
         mu = DivChip.div_const(lay, cfg.div, S, d, name="mean")
         RangeChip.check(lay, cfg.mean_range, mu, -(1 << MEAN_BITS), 1 << MEAN_BITS, name="mean.range")
         _, c = RowBroadcastChip.assign(lay, cfg.bcast, mu, d, x=x, name="center")
-        Q = SumChip.dot(lay, cfg.sums, c, c, name="sq")
+        Q = SumChip.dot(lay, cfg.sq_sums, c, c, name="sq")
         v = DivChip.div_const(lay, cfg.div, Q, d << s, name="var")
         rs = FunctionChip.assign(lay, cfg.rsqrt, v, name="rsqrt")
-        rb, _ = RowBroadcastChip.assign(lay, cfg.bcast, rs, d, name="bcast")
+        rb, _ = RowBroadcastChip.assign(lay, cfg.scale_bcast, rs, d, name="bcast")
         nrm = RescaleChip.mul_rescale(lay, cfg.rescale, c, rb, name="norm")
         assert np.array_equal(nrm.values, r["norm"])
         gv = np.tile(np.asarray(gain, np.int64), T)
@@ -181,6 +193,6 @@ class LayerNormChip:
             set_selector(reg, cfg.q, 0, np.ones(T * d, dtype=np.int64))
             return Assigned(r["pre"], reg.assign_advice_column(cfg.pre, 0, r["pre"].reshape(-1)))
         pre = lay.assign_region("affine", region)
-        y = RescaleChip.rescale(lay, cfg.rescale, pre, name="out")
+        y = RescaleChip.rescale(lay, cfg.out_rescale, pre, name="out")
         assert np.array_equal(y.values.reshape(T, d), r["y"])
         return Assigned(r["y"], y.cells)

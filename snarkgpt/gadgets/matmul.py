@@ -9,8 +9,10 @@ key and the model fingerprint). ``C`` is the exact integer product, at scale ``2
 ``A`` and ``B`` are at scale ``2^s``; the caller rescales it (one range lookup per element,
 `snarkgpt.gadgets.fixedpoint`).
 
-Layout (one region, three sections side by side in their own columns, P = ``slots``)
--------------------------------------------------------------------------------------
+Layout (three sections in their own columns, P = ``slots``; B.r and A.Br in region
+``<name>.products``, C.r in region ``<name>``, so a model can give the two parts column banks
+of their own: `MatmulChip.configure_products`)
+-------------------------------------------------------------------------------------------
 Phase 0 (committed before the challenge ``r``): ``x`` holds C (row-major, one entry a row);
 ``b0 .. b{P-1}`` (advice) or ``w0 .. w{P-1}`` (fixed: the weights, part of the verifying
 key) hold B, P rows of B side by side; ``a0 .. a{P-1}`` hold A, P rows of A side by side.
@@ -89,7 +91,7 @@ from snarkgpt.plonk.circuit import CellRange, ConstraintSystem
 from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
-from .base import (named, Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range, copy_in,
+from .base import (named, current_bank, Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range, copy_in,
                    fill_table, set_selector, shared, weight_column)
 
 __all__ = [
@@ -171,6 +173,16 @@ def _copy_rows(reg, col_a: Column, rows_a, col_b: Column, rows_b):
 # ---------------------------------------------------------------------------------------
 # Freivalds matmul
 # ---------------------------------------------------------------------------------------
+def _acc_first(accs, v, xs):
+    return [(f"acc{i} = v * x{i}", a.cur() - v.cur() * xx.cur())
+            for i, (a, xx) in enumerate(zip(accs, xs))]
+
+
+def _acc_step(accs, v, xs):
+    return [(f"acc{i} = acc{i}[-1] + v * x{i}", a.cur() - a.prev() - v.cur() * xx.cur())
+            for i, (a, xx) in enumerate(zip(accs, xs))]
+
+
 def matmul_ref(a, b, op: str = "matmul", bias=None) -> np.ndarray:
     """Integer reference: the exact product ``A . B`` (int64), plus ``bias`` (m,) on every
     row when given; refuses sizes that could overflow."""
@@ -251,70 +263,90 @@ class MatmulChip:
 
     @classmethod
     def configure(cls, cs: ConstraintSystem, slots: int = DEFAULT_SLOTS,
-                  bias: bool = False) -> MatmulConfig:
+                  bias: bool = False, products: dict | None = None) -> MatmulConfig:
         """``bias=True``: one more fixed column, ``bias``, read by the C.r gates (see "Bias"
-        in the module docstring); without it the configuration is unchanged."""
-        key = ("matmul", slots, "bias") if bias else ("matmul", slots)
-        return shared(cs, key, lambda: cls._configure(cs, slots, bias))
+        in the module docstring); without it the configuration is unchanged.
+
+        ``products``: sections B.r and A.Br (their columns, gates and the challenge r) from
+        `configure_products`, made in another column bank: several configs (lanes of
+        section C.r) can then share them, and the floor planner packs each part in its
+        own columns. By default they are made in the current bank."""
+        if products is None:
+            products = cls.configure_products(cs, slots)
+        if products["slots"] != slots:
+            raise ValueError(f"products made with {products['slots']} slots, not {slots}")
+        key = ("matmul", slots, products["bank"]) + (("bias",) if bias else ())
+        return shared(cs, key, lambda: cls._configure(cs, products, bias))
 
     @staticmethod
-    def _configure(cs: ConstraintSystem, P: int, bias: bool = False) -> MatmulConfig:
+    def configure_products(cs: ConstraintSystem, slots: int = DEFAULT_SLOTS) -> dict:
+        """Sections B.r and A.Br of a matmul and its challenge r, in the current column bank
+        (once per bank): a dict for `configure`'s ``products``."""
+        return shared(cs, ("matmul.products", slots), lambda: MatmulChip._configure_products(cs, slots))
+
+    @staticmethod
+    def _configure_products(cs: ConstraintSystem, P: int) -> dict:
         if P < 1:
             raise ValueError("slots must be >= 1")
         p = "matmul"
         r = cs.challenge(after_phase=0, name=named(cs, f"{p}.r"))
-        x = advice_pool(cs, 1)[0]
         xb = [cs.advice_column(named(cs, f"{p}.b{i}")) for i in range(P)]
         xa = [cs.advice_column(named(cs, f"{p}.a{i}")) for i in range(P)]
         wb = [weight_column(cs, named(cs, f"{p}.w{i}")) for i in range(P)]
-        bcol = weight_column(cs, named(cs, f"{p}.bias")) if bias else None
-        vc = cs.advice_column(named(cs, f"{p}.v"), phase=1)
-        accc = cs.advice_column(named(cs, f"{p}.acc"), phase=1)
         vb = cs.advice_column(named(cs, f"{p}.vb"), phase=1)
         accb = [cs.advice_column(named(cs, f"{p}.accb{i}"), phase=1) for i in range(P)]
         va = cs.advice_column(named(cs, f"{p}.va"), phase=1)
         acca = [cs.advice_column(named(cs, f"{p}.acca{i}"), phase=1) for i in range(P)]
-        for c in xb + xa + [accc, va] + accb + acca:
+        for c in xb + xa + [va] + accb + acca:
             cs.enable_equality(c)
         sel = {n: cs.selector(named(cs, f"{p}.q_{n}")) for n in
-               ("c_first", "c_step", "adv_first", "adv_step", "fix_first", "fix_step",
-                "a_first", "a_step")}
+               ("adv_first", "adv_step", "fix_first", "fix_step", "a_first", "a_step")}
 
         def pow_first(v):
             return [("v = 1", v.cur() - 1)]
 
         def pow_step(v):
             return [("v = r * v[-1]", v.cur() - r * v.prev())]
+        cs.create_gate(named(cs, f"{p}.b.adv.first"), pow_first(vb) + _acc_first(accb, vb, xb),
+                       selector=sel["adv_first"])
+        cs.create_gate(named(cs, f"{p}.b.adv.step"), pow_step(vb) + _acc_step(accb, vb, xb),
+                       selector=sel["adv_step"])
+        cs.create_gate(named(cs, f"{p}.b.fix.first"), pow_first(vb) + _acc_first(accb, vb, wb),
+                       selector=sel["fix_first"])
+        cs.create_gate(named(cs, f"{p}.b.fix.step"), pow_step(vb) + _acc_step(accb, vb, wb),
+                       selector=sel["fix_step"])
+        cs.create_gate(named(cs, f"{p}.a.first"), _acc_first(acca, va, xa), selector=sel["a_first"])
+        cs.create_gate(named(cs, f"{p}.a.step"), _acc_step(acca, va, xa), selector=sel["a_step"])
+        return dict(slots=P, bank=current_bank(cs), r=r, xb=xb, wb=wb, vb=vb, accb=accb, xa=xa,
+                    va=va, acca=acca, **{f"q_{n}": q for n, q in sel.items()})
 
-        def acc_first(accs, v, xs):
-            return [(f"acc{i} = v * x{i}", a.cur() - v.cur() * xx.cur())
-                    for i, (a, xx) in enumerate(zip(accs, xs))]
+    @staticmethod
+    def _configure(cs: ConstraintSystem, pr: dict, bias: bool = False) -> MatmulConfig:
+        """Section C.r (and the bias column) in the current bank, over ``pr``'s challenge."""
+        p = "matmul"
+        r = pr["r"]
+        x = advice_pool(cs, 1)[0]
+        bcol = weight_column(cs, named(cs, f"{p}.bias")) if bias else None
+        vc = cs.advice_column(named(cs, f"{p}.v"), phase=1)
+        accc = cs.advice_column(named(cs, f"{p}.acc"), phase=1)
+        cs.enable_equality(accc)
+        sel = {n: cs.selector(named(cs, f"{p}.q_{n}")) for n in ("c_first", "c_step")}
 
-        def acc_step(accs, v, xs):
-            return [(f"acc{i} = acc{i}[-1] + v * x{i}", a.cur() - a.prev() - v.cur() * xx.cur())
-                    for i, (a, xx) in enumerate(zip(accs, xs))]
         if bcol is None:
-            c_first, c_step = acc_first([accc], vc, [x]), acc_step([accc], vc, [x])
+            c_first, c_step = _acc_first([accc], vc, [x]), _acc_step([accc], vc, [x])
         else:
             # x holds C + bias; the running sum is over x - bias = (A . B)[t, j]
             xc = x.cur() - bcol.cur()
             c_first = [("acc0 = v * (x0 - bias)", accc.cur() - vc.cur() * xc)]
             c_step = [("acc0 = acc0[-1] + v * (x0 - bias)", accc.cur() - accc.prev() - vc.cur() * xc)]
-        cs.create_gate(named(cs, f"{p}.c.first"), pow_first(vc) + c_first, selector=sel["c_first"])
-        cs.create_gate(named(cs, f"{p}.c.step"), pow_step(vc) + c_step, selector=sel["c_step"])
-        cs.create_gate(named(cs, f"{p}.b.adv.first"), pow_first(vb) + acc_first(accb, vb, xb),
-                       selector=sel["adv_first"])
-        cs.create_gate(named(cs, f"{p}.b.adv.step"), pow_step(vb) + acc_step(accb, vb, xb),
-                       selector=sel["adv_step"])
-        cs.create_gate(named(cs, f"{p}.b.fix.first"), pow_first(vb) + acc_first(accb, vb, wb),
-                       selector=sel["fix_first"])
-        cs.create_gate(named(cs, f"{p}.b.fix.step"), pow_step(vb) + acc_step(accb, vb, wb),
-                       selector=sel["fix_step"])
-        cs.create_gate(named(cs, f"{p}.a.first"), acc_first(acca, va, xa), selector=sel["a_first"])
-        cs.create_gate(named(cs, f"{p}.a.step"), acc_step(acca, va, xa), selector=sel["a_step"])
-        return MatmulConfig(P, r, x, vc, accc, xb, wb, vb, accb, xa, va, acca,
-                            *(sel[n] for n in ("c_first", "c_step", "adv_first", "adv_step",
-                                               "fix_first", "fix_step", "a_first", "a_step")),
+        cs.create_gate(named(cs, f"{p}.c.first"), [("v = 1", vc.cur() - 1)] + c_first,
+                       selector=sel["c_first"])
+        cs.create_gate(named(cs, f"{p}.c.step"), [("v = r * v[-1]", vc.cur() - r * vc.prev())] + c_step,
+                       selector=sel["c_step"])
+        return MatmulConfig(pr["slots"], r, x, vc, accc, pr["xb"], pr["wb"], pr["vb"], pr["accb"],
+                            pr["xa"], pr["va"], pr["acca"], sel["c_first"], sel["c_step"],
+                            *(pr[f"q_{n}"] for n in ("adv_first", "adv_step", "fix_first",
+                                                      "fix_step", "a_first", "a_step")),
                             bias=bcol)
 
     @classmethod
@@ -369,26 +401,22 @@ class MatmulChip:
         tt, kk2 = np.meshgrid(np.arange(T), np.arange(d), indexing="ij")
         a_slot, a_row = (tt % P).reshape(-1), ((tt // P) * d + kk2).reshape(-1)
 
-        def region(reg):
-            c_flat = np.ascontiguousarray(c_vals.reshape(-1))
+        def products(reg):
+            """Sections B.r and A.Br: B's and A's slots, their running sums against r."""
             for i in range(P):
                 if fixed_b:
                     reg.assign_fixed_column(cfg.wb[i], 0, np.ascontiguousarray(b_slots[i]))
                 else:
                     reg.assign_advice_column(cfg.xb[i], 0, np.ascontiguousarray(b_slots[i]))
-                reg.assign_advice_column(cfg.xa[i], 0, np.ascontiguousarray(a_slots[i]))
+                a_cells = reg.assign_advice_column(cfg.xa[i], 0, np.ascontiguousarray(a_slots[i]))
+                if i == 0:
+                    first = a_cells
             if fixed_b:
                 _enable_blocks(reg, cfg.q_fix_first, cfg.q_fix_step, 0, gb, m)
             else:
                 _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, 0, gb, m)
-            c_cells = reg.assign_advice_column(cfg.x, 0, c_flat)
-            if cfg.bias is not None:        # zeros when this product has no bias
-                reg.assign_fixed_column(cfg.bias, 0, np.ascontiguousarray(np.tile(bias_v, T)))
-            _enable_blocks(reg, cfg.q_c_first, cfg.q_c_step, 0, T, m)
-            if rescale is not None:
-                c_cells = _fused_rescale(reg, cfg, rescale, 0, c_flat)
             _enable_blocks(reg, cfg.q_a_first, cfg.q_a_step, 0, ga, d)
-            reg.reserve(matmul_rows(T, d, m, P))
+            reg.reserve(max(gb * m, ga * d))
             start = reg.start
             for src, slot, row, cols in ((None if fixed_b else b, b_slot, b_row, cfg.xb),
                                          (a, a_slot, a_row, cfg.xa)):
@@ -400,8 +428,6 @@ class MatmulChip:
 
             b_m = [Fr.from_signed(np.ascontiguousarray(b_slots[i])) for i in range(P)]
             a_m = [Fr.from_signed(np.ascontiguousarray(a_slots[i])) for i in range(P)]
-            # section C.r runs over C - bias = A . B (the bias column is fixed)
-            c_m = Fr.from_signed(c_flat - np.tile(bias_v, T))
 
             def phase1(reg, ch):
                 pw = _powers(ch[cfg.r], m)
@@ -416,30 +442,49 @@ class MatmulChip:
                 reg.assign_advice_column(cfg.va, 0, va)
                 for i in range(P):
                     reg.assign_advice_column(cfg.acca[i], 0, _block_prefix(Fr.mul(va, a_m[i]), d))
-                vc = np.ascontiguousarray(np.tile(pw, (T, 1)))
-                reg.assign_advice_column(cfg.vc, 0, vc)
-                reg.assign_advice_column(cfg.accc, 0, _block_prefix(Fr.mul(vc, c_m), m))
-            reg.after_challenges(phase1, phase=1, columns=[cfg.vb, *cfg.accb, cfg.va, *cfg.acca,
-                                                          cfg.vc, cfg.accc])
-
+            reg.after_challenges(phase1, phase=1, columns=[cfg.vb, *cfg.accb, cfg.va, *cfg.acca])
             # copies (registered in phase 0: the permutation does not depend on the witness):
-            # va at row (h, k) of section A.Br <- Br[k]; then C[t] . r == A[t] . Br
+            # va at row (h, k) of section A.Br <- Br[k]
             k = np.tile(np.arange(d), ga)
             for i in range(P):
                 sel_i = np.flatnonzero(k % P == i)
                 _copy_rows(reg, cfg.accb[i], start + (k[sel_i] // P) * m + m - 1, cfg.va,
                            start + sel_i)
+            return first
+
+        def section_c(reg):
+            """Section C.r (and the fused rescale); its last running sums copied to A.Br's."""
+            c_flat = np.ascontiguousarray(c_vals.reshape(-1))
+            c_cells = reg.assign_advice_column(cfg.x, 0, c_flat)
+            if cfg.bias is not None:        # zeros when this product has no bias
+                reg.assign_fixed_column(cfg.bias, 0, np.ascontiguousarray(np.tile(bias_v, T)))
+            _enable_blocks(reg, cfg.q_c_first, cfg.q_c_step, 0, T, m)
+            if rescale is not None:
+                c_cells = _fused_rescale(reg, cfg, rescale, 0, c_flat)
+            start = reg.start
+            # section C.r runs over C - bias = A . B (the bias column is fixed)
+            c_m = Fr.from_signed(c_flat - np.tile(bias_v, T))
+
+            def phase1(reg, ch):
+                vc = np.ascontiguousarray(np.tile(_powers(ch[cfg.r], m), (T, 1)))
+                reg.assign_advice_column(cfg.vc, 0, vc)
+                reg.assign_advice_column(cfg.accc, 0, _block_prefix(Fr.mul(vc, c_m), m))
+            reg.after_challenges(phase1, phase=1, columns=[cfg.vc, cfg.accc])
+            # C[t] . r == A[t] . Br (section A.Br is placed already: its rows are final)
             t = np.arange(T)
             for i in range(P):
                 ti = t[t % P == i]
-                _copy_rows(reg, cfg.acca[i], start + (ti // P) * d + d - 1, cfg.accc,
+                _copy_rows(reg, cfg.acca[i], ab_start + (ti // P) * d + d - 1, cfg.accc,
                            start + ti * m + m - 1)
             return c_cells
 
         if rescale is not None:
             fill_table(layouter, rescale.table)
             rescale.dec.fill(layouter)
-        cells = layouter.assign_region(name, region)
+        # two regions, so that the planner packs each in its own columns (the sections may
+        # live in different column banks: `configure_products`)
+        ab_start = layouter.assign_region(name + ".products", products).start
+        cells = layouter.assign_region(name, section_c)
         if rescale is not None:
             y, _ = ref.rescale(c_vals, rescale.scale_bits, op=layouter.prefix + name)
             return Assigned(y, cells)

@@ -1,17 +1,20 @@
 """Nonlinear functions by lookup: exp, GELU, rsqrt, reciprocal.
 
-A `FunctionSpec` is a two-column table (x, f(x)) over a quantized domain of ``2^bits``
+A `FunctionSpec` is a two-column table (x, f(x)) over a quantized domain of ``size``
 consecutive integers starting at ``lo``: the input x is at scale ``2^in_scale``, the output
-``round(f(x / 2^in_scale) * 2^out_scale)`` at scale ``2^out_scale``. The table is shared by
-name (``fn.{name}.b{bits}.i{in}.o{out}``); the circuit's k must hold its 2^bits rows.
+``round(f(x / 2^in_scale) * 2^out_scale)`` at scale ``2^out_scale``. ``size`` is ``2^bits``
+unless ``rows`` trims the table to exactly the domain a model needs (a table of 2^16 rows
+would force k = 17, one of 40,000 rows fits k = 16). The table is shared by name
+(``fn.{name}.b{bits}.i{in}.o{out}``, plus ``.r{rows}`` when trimmed); the circuit's usable
+rows must hold it.
 
 Functions (domain in integer units; real domain = domain / 2^in_scale):
 
 ================  ===============================  ==========================================
 spec              domain                           f
 ================  ===============================  ==========================================
-`exp_spec`        [-(2^bits - 1), 0]               exp(x) (softmax: inputs are x - max <= 0)
-`gelu_spec`       [-2^(bits-1), 2^(bits-1))        0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))
+`exp_spec`        [-(size - 1), 0]                 exp(x) (softmax: inputs are x - max <= 0)
+`gelu_spec`       [-size/2, size/2)                0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))
 `rsqrt_spec`      [1, 2^bits]                      1 / sqrt(x)  (layernorm, x = variance > 0)
 `reciprocal_spec` [1, 2^bits]                      1 / x  (x > 0)
 ================  ===============================  ==========================================
@@ -62,10 +65,15 @@ class FunctionSpec:
     bits: int
     in_scale: int
     out_scale: int
+    rows: int | None = None     # table rows when fewer than 2^bits
+
+    def __post_init__(self):
+        if self.rows is not None and not 1 <= self.rows <= 1 << self.bits:
+            raise ValueError(f"{self.name}: a table of {self.rows} rows does not fit 2^{self.bits}")
 
     @property
     def size(self) -> int:
-        return 1 << self.bits
+        return 1 << self.bits if self.rows is None else self.rows
 
     @property
     def hi(self) -> int:
@@ -74,7 +82,8 @@ class FunctionSpec:
 
     @property
     def key(self) -> str:
-        return f"{self.name}.b{self.bits}.i{self.in_scale}.o{self.out_scale}"
+        trim = "" if self.rows is None else f".r{self.rows}"
+        return f"{self.name}.b{self.bits}.i{self.in_scale}.o{self.out_scale}{trim}"
 
     def table(self) -> tuple[np.ndarray, np.ndarray]:
         """(xs, ys) int64: the table rows."""
@@ -114,14 +123,16 @@ def _cached_table(spec: FunctionSpec):
     return _TABLES[spec.key]
 
 
-def exp_spec(bits: int, in_scale: int, out_scale: int) -> FunctionSpec:
-    """exp over [-(2^bits - 1), 0] / 2^in_scale."""
-    return FunctionSpec("exp", np.exp, -((1 << bits) - 1), bits, in_scale, out_scale)
+def exp_spec(bits: int, in_scale: int, out_scale: int, rows: int | None = None) -> FunctionSpec:
+    """exp over [-(size - 1), 0] / 2^in_scale, size = ``rows`` or 2^bits."""
+    size = 1 << bits if rows is None else rows
+    return FunctionSpec("exp", np.exp, -(size - 1), bits, in_scale, out_scale, rows)
 
 
-def gelu_spec(bits: int, in_scale: int, out_scale: int) -> FunctionSpec:
-    """GELU (tanh form) over [-2^(bits-1), 2^(bits-1)) / 2^in_scale."""
-    return FunctionSpec("gelu", gelu_float, -(1 << (bits - 1)), bits, in_scale, out_scale)
+def gelu_spec(bits: int, in_scale: int, out_scale: int, rows: int | None = None) -> FunctionSpec:
+    """GELU (tanh form) over [-size/2, size/2) / 2^in_scale, size = ``rows`` or 2^bits."""
+    size = 1 << bits if rows is None else rows
+    return FunctionSpec("gelu", gelu_float, -(size // 2), bits, in_scale, out_scale, rows)
 
 
 def rsqrt_spec(bits: int, in_scale: int, out_scale: int) -> FunctionSpec:

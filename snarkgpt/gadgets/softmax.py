@@ -6,7 +6,8 @@ For scores ``X`` (T x n, scale 2^s) and the causal mask ``M[t, j] = 1 if j <= t 
 (``causal=False``: all ones), `SoftmaxChip.assign` proves
 
     m_t   = max_{j: M[t,j] = 1} X[t, j]                         (ArgmaxChip.row_max)
-    z     = M * (X - m_t)                 in [-(2^exp_bits - 1), 0] after a proven clamp
+    z     = M * (X - m_t)                 in [-(E - 1), 0] after a proven clamp (E: exp table
+                                          rows, 2^exp_bits unless ``exp_rows`` trims it)
     e     = EXP(z)                        exp table, e = round(exp(z / 2^s) 2^s)  (FunctionChip)
     em    = M * e                         masked entries are exactly 0 (fixed mask column)
     S_t   = sum_j em[t, j]                                       (SumChip.row_sums)
@@ -23,7 +24,7 @@ Layout: regions "<name>.max.t" (one per row, over the unmasked prefix), "<name>.
 element), "<name>.div", "<name>.range".
 
 Error bound vs the float softmax of the dequantized input X / 2^s (`softmax_error_bound`):
-with eps = 2^-(s+1) (table rounding) + exp(-(2^exp_bits - 1) / 2^s) (clamp), every
+with eps = 2^-(s+1) (table rounding) + exp(-(E - 1) / 2^s) (clamp), every
 |e/2^s - exp(z/2^s)| <= eps and S/2^s >= 1 - eps (the maximum contributes exp(0)), so
 
     |P / 2^s - softmax| <= 2^-s + (1 + n) eps / (1 - eps).
@@ -126,15 +127,16 @@ def softmax_float(x, mask=None) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def softmax_error_bound(scale_bits: int, exp_bits: int, n: int) -> float:
+def softmax_error_bound(scale_bits: int, exp_bits: int, n: int, exp_rows: int | None = None) -> float:
     """Bound on |P / 2^s - softmax(X / 2^s)| (see the module docstring)."""
     s = scale_bits
-    eps = 2.0 ** -(s + 1) + np.exp(-((1 << exp_bits) - 1) / 2.0 ** s)
+    size = (1 << exp_bits) if exp_rows is None else exp_rows
+    eps = 2.0 ** -(s + 1) + np.exp(-(size - 1) / 2.0 ** s)
     return 2.0 ** -s + (1 + n) * eps / (1 - eps)
 
 
 def softmax_ref(x, scale_bits: int, exp_bits: int, causal: bool = True, offset: int = 0,
-                op: str = "softmax") -> dict:
+                op: str = "softmax", exp_rows: int | None = None) -> dict:
     """Integer reference: every intermediate (dict: max, z, e, em, sum, num, p) for scores x
     (T, n) at scale 2^s."""
     x = as_values(x)
@@ -147,9 +149,8 @@ def softmax_ref(x, scale_bits: int, exp_bits: int, causal: bool = True, offset: 
     check_range(op, x, -(1 << 40), 1 << 40, "score")
     m = np.where(mask == 1, x, np.iinfo(np.int64).min).max(axis=1)
     z = mask * (x - m[:, None])
-    lo = -((1 << exp_bits) - 1)
-    spec = exp_spec(exp_bits, scale_bits, scale_bits)
-    e = spec.reference(np.maximum(z, lo))
+    spec = exp_spec(exp_bits, scale_bits, scale_bits, exp_rows)
+    e = spec.reference(np.maximum(z, spec.lo))
     em = mask * e
     S = em.sum(axis=1)
     num = em << scale_bits
@@ -162,9 +163,11 @@ def softmax_ref(x, scale_bits: int, exp_bits: int, causal: bool = True, offset: 
 class SoftmaxConfig:
     scale_bits: int
     exp_bits: int
+    exp_rows: int | None
     clamp_bits: int
     argmax: object
     bcast: RowBroadcastConfig
+    bcast_sum: RowBroadcastConfig
     exp: object
     sums: object
     div: object
@@ -188,8 +191,9 @@ class SoftmaxChip:
     @classmethod
     def configure(cls, cs, scale_bits: int = 8, exp_bits: int | None = None,
                   clamp_bits: int = 24, div_bits: int | None = None,
-                  limb_bits: int = DEFAULT_LIMB_BITS) -> SoftmaxConfig:
-        """``exp_bits``: exp table of 2^exp_bits rows (default s + 4: inputs down to -16);
+                  limb_bits: int = DEFAULT_LIMB_BITS, exp_rows: int | None = None) -> SoftmaxConfig:
+        """``exp_bits``: exp table of 2^exp_bits rows (default s + 4: inputs down to -16), or
+        ``exp_rows`` <= 2^exp_bits rows (inputs down to -(exp_rows - 1) / 2^s);
         ``div_bits``: divisors (row sums) up to 2^div_bits (default s + 12: rows up to 4096);
         ``clamp_bits``: spread of the scores the clamp and the row max accept."""
         s = scale_bits
@@ -205,8 +209,10 @@ class SoftmaxChip:
                 am = ArgmaxChip.configure(cs, clamp_bits, limb_bits)
             with sub("bcast"):
                 bc = RowBroadcastChip.configure(cs)
+            with sub("bcast_sum"):      # the second broadcast: a bank of its own halves the height
+                bc_sum = RowBroadcastChip.configure(cs)
             with sub("exp"):
-                ex = FunctionChip.configure(cs, exp_spec(exp_bits, s, s), clamp_bits=clamp_bits,
+                ex = FunctionChip.configure(cs, exp_spec(exp_bits, s, s, exp_rows), clamp_bits=clamp_bits,
                                             limb_bits=limb_bits)
             with sub("sum"):
                 sums = SumChip.configure(cs)
@@ -221,14 +227,16 @@ class SoftmaxChip:
                 ("em = f * e", em.cur() - f.cur() * e.cur()),
                 ("num = 2^s * em", num.cur() - (1 << s) * em.cur()),
             ], selector=q)
-            return SoftmaxConfig(s, exp_bits, clamp_bits, am, bc, ex, sums, div, rng, e, f, em, num, q)
-        return shared(cs, ("softmax", s, exp_bits, clamp_bits, div_bits, limb_bits), make)
+            return SoftmaxConfig(s, exp_bits, exp_rows, clamp_bits, am, bc, bc_sum, ex, sums, div, rng, e, f,
+                                 em, num, q)
+        return shared(cs, ("softmax", s, exp_bits, exp_rows, clamp_bits, div_bits, limb_bits), make)
 
     @classmethod
     def assign(cls, layouter, cfg: SoftmaxConfig, x, causal: bool = True, offset: int = 0,
                name: str = "softmax") -> Assigned:
         """Probabilities (T, n) at scale 2^s for scores x (T, n) (an `Assigned` or array)."""
-        r = softmax_ref(x, cfg.scale_bits, cfg.exp_bits, causal, offset, layouter.prefix + name)
+        r = softmax_ref(x, cfg.scale_bits, cfg.exp_bits, causal, offset, layouter.prefix + name,
+                        cfg.exp_rows)
         xv = as_values(x)
         T, n = xv.shape
         mask = r["mask"]
@@ -262,7 +270,7 @@ class SoftmaxChip:
         del s
         # 5. row sums, broadcast, exact division, bound on the quotient
         S = SumChip.row_sums(lay, cfg.sums, em, name="sum")
-        Sb, _ = RowBroadcastChip.assign(lay, cfg.bcast, S, n, name="bcast")
+        Sb, _ = RowBroadcastChip.assign(lay, cfg.bcast_sum, S, n, name="bcast")
         p = DivChip.div(lay, cfg.div, num, Sb, name="div")
         assert np.array_equal(p.values, r["p"])
         RangeChip.check(lay, cfg.rng, p, 0, 1 << (cfg.scale_bits + 1), name="range")

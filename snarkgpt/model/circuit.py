@@ -50,7 +50,7 @@ from snarkgpt.gadgets.base import (Assigned, advice_pool, column_bank, set_commi
 from snarkgpt.gadgets.embedding import EmbeddingChip
 from snarkgpt.gadgets.fixedpoint import RescaleChip
 from snarkgpt.gadgets.layernorm import LayerNormChip
-from snarkgpt.gadgets.matmul import MatmulChip, _copy_rows, matmul_rows
+from snarkgpt.gadgets.matmul import MatmulChip, _copy_rows
 from snarkgpt.gadgets.nonlinear import FunctionChip
 from snarkgpt.gadgets.range import ArgmaxChip
 from snarkgpt.gadgets.residual import ResidualChip
@@ -185,16 +185,23 @@ class ModelCircuit:
         with column_bank(cs, "ln"):
             ln = LayerNormChip.configure(cs, s, st.rsqrt_bits, clamp_bits=st.ln_clamp_bits,
                                          div_bits=st.ln_div_bits, limb_bits=lb)
+        # sections B.r and A.Br of the matmuls (about a quarter of their rows) in banks of
+        # their own, one per two lanes of section C.r and its fused rescales
+        products = []
+        for j in range(product_banks(self.mm_lanes)):
+            with column_bank(cs, f"mmp{j}"):
+                products.append(MatmulChip.configure_products(cs))
         mm = []
         for lane in range(self.mm_lanes):
             with column_bank(cs, f"mm{lane}"):
                 # a model with biases: one fixed bias column per lane (docs/quantization.md)
-                mm.append((MatmulChip.configure(cs, bias=bool(self.config.bias)),
+                mm.append((MatmulChip.configure(cs, bias=bool(self.config.bias),
+                                                products=products[lane % len(products)]),
                            RescaleChip.configure(cs, w, limb_bits=lb),
                            RescaleChip.configure(cs, s, limb_bits=lb)))
         with column_bank(cs, "sm"):
             sm = SoftmaxChip.configure(cs, s, st.exp_bits, st.softmax_clamp_bits,
-                                       st.softmax_div_bits, lb)
+                                       st.softmax_div_bits, lb, exp_rows=st.exp_rows)
         with column_bank(cs, "gelu"):
             gelu = FunctionChip.configure(cs, gelu_table_spec(st), clamp_bits=st.gelu_clamp_bits,
                                           limb_bits=lb)
@@ -226,7 +233,8 @@ class ModelCircuit:
         T, d, H = self.T, cfg.n_embd, cfg.n_head
         hd = d // H
         c = config
-        self._lane_rows = [0] * len(c.mm)
+        self._lane_rows = []
+        self._lanes = lane_plan(matmul_c_sizes(cfg, T), len(c.mm))
         x = EmbeddingChip.assign(layouter, c.emb, self.tokens[:T], wpe=W["wpe"], pos0=0,
                                  token_instance=c.tokens, instance_offset=0, name="embed")
         for i in range(cfg.n_layer):
@@ -292,11 +300,14 @@ class ModelCircuit:
         self.result = {"logits": logits.values, "next_tokens": idx.values}
 
     def _lane(self, c: ModelConfig, T: int, d: int, m: int):
-        """The matmul lane with the fewest rows so far (a function of the shapes only, so
-        keygen and proving lay out the same circuit); books the product's rows on it."""
-        i = int(np.argmin(self._lane_rows))
-        self._lane_rows[i] += matmul_rows(T, d, m)
-        return c.mm[i]
+        """The next matmul's lane from `lane_plan` (a function of the shapes only, so keygen
+        and proving lay out the same circuit)."""
+        n = len(self._lane_rows)
+        sizes = matmul_c_sizes(self.config, self.T)
+        if n >= len(sizes) or sizes[n] != T * m:
+            raise AssertionError(f"matmul {n} of shape ({T}, {d}) x ({d}, {m}) is not in the lane plan")
+        self._lane_rows.append(T * m)
+        return c.mm[self._lanes[n]]
 
     def _linear(self, lay, c: ModelConfig, x: Assigned, w: np.ndarray, name: str,
                 bias=None) -> Assigned:
@@ -308,12 +319,38 @@ class ModelCircuit:
 
 
 def default_mm_lanes(config, T: int) -> int:
-    """Matmul lanes (column banks the matmuls alternate over). Matmul regions declare their
-    phase-1 columns (`Region.after_challenges(columns=...)`), so the packed planner lays two
-    lanes side by side: base model 229k -> 127k rows (k 18 -> 17). More lanes gain nothing
-    there (the softmax broadcasts are then the tallest part) and only add columns."""
-    del config, T
-    return 2
+    """Matmul lanes (column banks for section C.r and the fused rescales, one row per entry
+    of a product: the tallest part of a transformer's circuit) so that each is about as
+    tall as the other banks (the softmax's and the GELU's, one row per element), within
+    [2, 8]. `choose_layout` also tries other counts."""
+    T = max(1, T)
+    c_rows = sum(matmul_c_sizes(config, T))
+    other = max(config.n_layer * T * max(config.n_head * T, 4 * config.n_embd), 1)
+    return int(min(8, max(2, -(-c_rows // other))))
+
+
+def matmul_c_sizes(config, T: int) -> list:
+    """Rows of section C.r (T m) of every matmul of the forward pass, in circuit order."""
+    d, H = config.n_embd, config.n_head
+    hd = d // H
+    layer = [T * 3 * d] + [T * T, T * hd] * H + [T * d, T * 4 * d, T * d]
+    return layer * config.n_layer + [T * config.vocab_size]
+
+
+def lane_plan(sizes, lanes: int) -> list:
+    """The lane of each matmul: largest first onto the least loaded lane (LPT), so the
+    lanes end up about equally tall."""
+    load, out = [0] * lanes, [0] * len(sizes)
+    for i in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
+        j = int(np.argmin(load))
+        out[i] = j
+        load[j] += sizes[i]
+    return out
+
+
+def product_banks(mm_lanes: int) -> int:
+    """Banks of matmul sections B.r and A.Br: one per two lanes."""
+    return max(1, mm_lanes // 2)
 
 
 def _gather(layouter, col, src: Assigned, index_arrays, name: str) -> list:
@@ -424,20 +461,26 @@ def layout_cost(circuit: "ModelCircuit") -> tuple:
     return cols << asg.k, asg.k, cols
 
 
-def layout_costs(make_circuit) -> dict:
-    """{compact: layout_cost(make_circuit(compact))} for both layouts."""
-    return {compact: layout_cost(make_circuit(compact)) for compact in (False, True)}
+def layout_candidates(config, T: int) -> list:
+    """Layouts ``(compact, mm_lanes)`` worth costing for a forward pass over T positions:
+    compact, and banked with 2 matmul lanes, the default (`default_mm_lanes`) and one more."""
+    lanes = default_mm_lanes(config, T)
+    return [(True, 2)] + [(False, n) for n in sorted({2, lanes, min(8, lanes + 1)})]
 
 
-def choose_layout(make_circuit, costs: dict | None = None) -> bool:
-    """True when the compact layout (no column banks) is cheaper than the banked one.
+def layout_costs(make_circuit, candidates) -> dict:
+    """{layout: layout_cost(make_circuit(layout))} for each ``(compact, mm_lanes)``."""
+    return {lay: layout_cost(make_circuit(lay)) for lay in candidates}
 
-    ``make_circuit(compact)`` builds the circuit; ``costs`` (from `layout_costs`) saves
-    rebuilding it. Small models, whose k is set by their tables rather than their rows, prove
-    faster and with smaller proofs compact (1 layer, embd 16: 4.8 s / 12 KB against 5.7 s /
-    32 KB); large ones need the banks to keep k down."""
-    costs = layout_costs(make_circuit) if costs is None else costs
-    return costs[True][0] < costs[False][0]
+
+def choose_layout(costs: dict) -> tuple:
+    """The cheapest layout ``(compact, mm_lanes)`` of `layout_costs` (ties: the first).
+
+    Small models, whose k is set by their tables rather than their rows, prove faster and
+    with smaller proofs compact (1 layer, embd 16: 4.8 s / 12 KB against 5.7 s / 32 KB);
+    large ones need the banks, and enough matmul lanes, to keep k down (the base model at
+    64 tokens: k = 16 with 4 lanes, k = 17 with 2)."""
+    return min(costs, key=lambda lay: costs[lay][0])
 
 
 def _check_eval_tokens(config, tokens) -> np.ndarray:

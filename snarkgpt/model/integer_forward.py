@@ -210,8 +210,8 @@ def integer_forward(qmodel, tokens, positions=None) -> IntegerForward:
             z = np.where(mask, sc - m[:, None], 0)
             check_range(op, z, -(1 << st.softmax_clamp_bits) + 1, 1, "score - row max")
             _stat(stats, op + ".z", z[mask])
-            clamped[op] = clamped.get(op, 0) + int(np.count_nonzero(z < -((1 << st.exp_bits) - 1)))
-            r = softmax_ref(sc, s, st.exp_bits, True, 0, op)
+            clamped[op] = clamped.get(op, 0) + int(np.count_nonzero(z < -(st.exp_size - 1)))
+            r = softmax_ref(sc, s, st.exp_bits, True, 0, op, st.exp_rows)
             check_range(op, r["sum"], 1, (1 << st.softmax_div_bits) + 1, "row sum (divisor)")
             probs[h] = r["p"]
             av[:, h * hd:(h + 1) * hd] = _linear(r["p"], v, s, p + "attn.av")

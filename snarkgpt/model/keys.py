@@ -71,7 +71,7 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
     from ..plonk.srs import SRS, InsecureSetupWarning
-    from .circuit import choose_layout, layout_costs
+    from .circuit import choose_layout, layout_candidates, layout_costs
     from .quantize import calibrate, quantize_model
     from .weights import load_model, save_npz
 
@@ -95,12 +95,14 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     from .circuit import WEIGHT_MODES
     if weights not in WEIGHT_MODES:
         raise KeyError_(f"unknown weights mode {weights!r}: use one of {', '.join(WEIGHT_MODES)}")
-    make = lambda c: keygen_circuit(qmodel, settings, L, compact=c, statement=statement,  # noqa: E731
-                                    weights=weights)
-    costs = layout_costs(make)
-    compact = choose_layout(make, costs)
-    circuit = make(compact)
-    k = costs[compact][1]
+    make = lambda lay: keygen_circuit(qmodel, settings, L, compact=lay[0], mm_lanes=lay[1],  # noqa: E731
+                                      statement=statement, weights=weights)
+    T = L - 1                   # positions of the forward pass (both statement kinds)
+    costs = layout_costs(make, layout_candidates(cfg, T))
+    layout = choose_layout(costs)
+    compact, mm_lanes = layout
+    circuit = make(layout)
+    k = costs[layout][1]
     progress(f"circuit: k = {k} ({1 << k} rows); loading the SRS ...")
     n = (1 << k) + 1
     if srs_path is not None:
@@ -127,7 +129,7 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         "config": cfg.to_dict(), "gelu": model.gelu, "quant_settings": json.loads(settings.to_json()),
         "statement": statement,
         "weights": weights,
-        "max_tokens": L, "k": k, "compact_layout": compact, "srs": srs.source, "insecure_setup": insecure,
+        "max_tokens": L, "k": k, "compact_layout": compact, "mm_lanes": mm_lanes, "srs": srs.source, "insecure_setup": insecure,
         "tokenizer": getattr(model.tokenizer, "chars", None) if model.tokenizer else None,
         "quantization": {"max_logit_error": report.max_logit_error if report else None,
                          "top1_agreement": report.top1_agreement if report else None},
@@ -158,7 +160,8 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     return card
 
 
-def keygen_circuit(qmodel, settings, L, compact=False, statement="generate", weights="fixed"):
+def keygen_circuit(qmodel, settings, L, compact=False, statement="generate", weights="fixed",
+                   mm_lanes=None):
     """A circuit of the key's shape: prompt = L-1 zero tokens, output = their greedy next token
     (keygen uses only the fixed columns and copy constraints, which do not depend on it); for
     an eval key, a window of L zero tokens."""
@@ -166,11 +169,11 @@ def keygen_circuit(qmodel, settings, L, compact=False, statement="generate", wei
     from .integer_forward import integer_forward
     if statement == "eval":
         return ModelCircuit(qmodel, settings, eval_statement(qmodel, [0] * L, L), compact=compact,
-                            weights=weights)
+                            weights=weights, mm_lanes=mm_lanes)
     prompt = [0] * (L - 1)
     nxt = int(integer_forward(qmodel, np.array(prompt), np.array([L - 2])).next_tokens[-1])
     return ModelCircuit(qmodel, settings, Statement(tuple(prompt), (nxt,), L), compact=compact,
-                        weights=weights)
+                        weights=weights, mm_lanes=mm_lanes)
 
 
 def eval_statement(qmodel, window, L) -> EvalStatement:
@@ -259,13 +262,14 @@ class Prover:
         srs._lagrange[k] = z["lagrange"]
         progress("building the proving key ...")
         self.compact = bool(self.card.get("compact_layout", False))
+        self.mm_lanes = int(self.card.get("mm_lanes", 2))
         self.kind = statement_kind(self.card)
         self.weights = self.card.get("weights", "fixed")
         blinding = None
         if self.weights == "committed":
             blinding = _read_blinding(keydir)
         circuit = keygen_circuit(self.qmodel, self.settings, self.L, compact=self.compact,
-                                 statement=self.kind, weights=self.weights)
+                                 statement=self.kind, weights=self.weights, mm_lanes=self.mm_lanes)
         self.cs = ConstraintSystem()
         self.config = circuit.configure(self.cs)
         try:
@@ -305,7 +309,7 @@ class Prover:
         from .circuit import ModelCircuit
         self._require(statement.kind)
         circuit = ModelCircuit(self.qmodel, self.settings, statement, compact=self.compact,
-                               weights=self.weights)
+                               weights=self.weights, mm_lanes=self.mm_lanes)
         return prove(self.pk, circuit, self.config, instances=statement.instances(), stats=stats)
 
 

@@ -42,16 +42,24 @@ class QuantSettings:
     scale_bits        s: activations, embeddings, LayerNorm gains are v / 2^s
     weight_bits       w: linear-layer weights (c_attn, c_proj, c_fc, mlp.c_proj, lm_head)
     exp_bits          exp table of 2^exp_bits rows over [-(2^exp_bits - 1), 0] / 2^s
+    exp_rows          optional: the exp table trimmed to this many rows (<= 2^exp_bits),
+                      over [-(exp_rows - 1), 0] / 2^s
     softmax_clamp_bits  proven spread of a causal score row (row max and exp clamp)
     softmax_div_bits  softmax row sums (divisors) up to 2^bits
     rsqrt_bits        rsqrt table over variances [1, 2^rsqrt_bits] / 2^s
     ln_clamp_bits     clamp of the variance into the rsqrt table
     ln_div_bits       LayerNorm divisors d and d 2^s up to 2^bits
     gelu_bits         GELU table over [-2^(gelu_bits-1), 2^(gelu_bits-1)) / 2^s
+    gelu_rows         optional: the GELU table trimmed to this many rows (even, <= 2^gelu_bits),
+                      over [-gelu_rows/2, gelu_rows/2) / 2^s
     gelu_clamp_bits   clamp of GELU inputs into the table
     gelu              "tanh" or "erf" (the model's GELU form)
     argmax_bits       proven spread max - min of a logit row (greedy argmax)
     limb_bits         limb width of range decompositions (range.u{limb_bits} table)
+
+    A lookup table must fit the circuit's usable rows (2^k minus a few blinding rows), so a
+    table of exactly 2^16 rows forces k = 17; calibration trims the exp and GELU tables to
+    the domain they need (``exp_rows``, ``gelu_rows``).
     """
 
     scale_bits: int = 8
@@ -67,6 +75,8 @@ class QuantSettings:
     gelu: str = "tanh"
     argmax_bits: int = 24
     limb_bits: int = 12
+    exp_rows: int | None = None
+    gelu_rows: int | None = None
     version: int = SETTINGS_VERSION
 
     def __post_init__(self):
@@ -75,6 +85,8 @@ class QuantSettings:
             if f.name == "gelu":
                 if v not in ("tanh", "erf"):
                     raise ValueError(f"QuantSettings.gelu must be 'tanh' or 'erf', got {v!r}")
+            elif f.name in ("exp_rows", "gelu_rows") and v is None:
+                pass
             elif not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"QuantSettings.{f.name} must be a positive integer, got {v!r}")
         if self.scale_bits > 16 or self.weight_bits > 16:
@@ -85,6 +97,21 @@ class QuantSettings:
             raise ValueError("gelu_clamp_bits must be >= gelu_bits")
         if self.rsqrt_bits >= self.ln_clamp_bits:
             raise ValueError("ln_clamp_bits must exceed rsqrt_bits")
+        if self.exp_rows is not None and not 2 <= self.exp_rows <= 1 << self.exp_bits:
+            raise ValueError(f"exp_rows must be in [2, 2^exp_bits], got {self.exp_rows}")
+        if self.gelu_rows is not None and (not 2 <= self.gelu_rows <= 1 << self.gelu_bits
+                                           or self.gelu_rows % 2):
+            raise ValueError(f"gelu_rows must be even and in [2, 2^gelu_bits], got {self.gelu_rows}")
+
+    @property
+    def exp_size(self) -> int:
+        """Rows of the exp table (its domain is [-(exp_size - 1), 0])."""
+        return 1 << self.exp_bits if self.exp_rows is None else self.exp_rows
+
+    @property
+    def gelu_size(self) -> int:
+        """Rows of the GELU table (its domain is [-gelu_size/2, gelu_size/2))."""
+        return 1 << self.gelu_bits if self.gelu_rows is None else self.gelu_rows
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,9 +138,14 @@ class QuantSettings:
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
     def table_bits(self) -> int:
-        """The largest lookup table (log2 rows): the circuit's k is at least this."""
+        """log2 of the largest table before trimming (``exp_bits``, ``gelu_bits``...)."""
         return max(self.exp_bits, self.gelu_bits, self.rsqrt_bits, self.limb_bits,
                    self.scale_bits, self.weight_bits)
+
+    def table_rows(self) -> int:
+        """Rows of the largest lookup table: the circuit's usable rows hold at least this."""
+        return max(self.exp_size, self.gelu_size, 1 << self.rsqrt_bits, 1 << self.limb_bits,
+                   1 << self.scale_bits, 1 << self.weight_bits)
 
 
 def _gelu_erf(x):
@@ -131,8 +163,8 @@ def gelu_table_spec(st: QuantSettings) -> FunctionSpec:
     """The GELU lookup table of these settings (input and output at scale 2^s)."""
     s = st.scale_bits
     if st.gelu == "tanh":
-        return gelu_spec(st.gelu_bits, s, s)
-    return FunctionSpec("gelu_erf", _gelu_erf, -(1 << (st.gelu_bits - 1)), st.gelu_bits, s, s)
+        return gelu_spec(st.gelu_bits, s, s, st.gelu_rows)
+    return FunctionSpec("gelu_erf", _gelu_erf, -(st.gelu_size // 2), st.gelu_bits, s, s, st.gelu_rows)
 
 
 def default_settings(config, scale_bits: int = 8, weight_bits: int = 8, **kw) -> QuantSettings:
@@ -149,10 +181,15 @@ def default_settings(config, scale_bits: int = 8, weight_bits: int = 8, **kw) ->
     return QuantSettings(**d)
 
 
+def _exp_rows(s: int) -> int:
+    """Rows of the smallest exp table whose lowest entry rounds to 0 at scale 2^s (so
+    clamping below the table changes nothing): (rows - 1) / 2^s >= (s + 1) ln 2."""
+    return int(math.ceil((s + 1) * math.log(2) * (1 << s))) + 2
+
+
 def _exp_bits(s: int) -> int:
-    """Smallest exp table whose lowest entry rounds to 0 at scale 2^s (so clamping below the
-    table changes nothing): (2^b - 1) / 2^s >= (s + 1) ln 2."""
-    return bits_for(int(math.ceil((s + 1) * math.log(2) * (1 << s))) + 2)
+    """The smallest power-of-two exp table of that kind (log2 rows)."""
+    return bits_for(_exp_rows(s))
 
 
 # ---------------------------------------------------------------------------------------
@@ -351,22 +388,30 @@ def calibration_inputs(model, n: int = 4, length: int | None = None, seed: int =
 # Calibration
 # ---------------------------------------------------------------------------------------
 def _choose(config, stats: dict, s: int, w: int, margin: float, gelu: str) -> QuantSettings:
-    def bits_signed(x):         # table over [-2^(b-1), 2^(b-1)) holding |v| <= x
-        return bits_for(int(math.ceil(x)) + 1) + 1
-
     u = float(1 << s)
-    exp_bits = _exp_bits(s)
+    exp_rows = _exp_rows(s)
+    exp_bits = bits_for(exp_rows)
+    # GELU table over [-g, g) holding |v| <= margin * max |input|; at least 16 rows
+    gelu_rows = max(16, 2 * (int(math.ceil(margin * stats["gelu_in"] * u)) + 1))
+    gelu_bits = bits_for(gelu_rows)
     spread_bits = bits_for(int(math.ceil(margin * stats["spread"] * u)) + 2)
-    gelu_bits = max(4, bits_signed(margin * stats["gelu_in"] * u))
     rsqrt_bits = max(s + 1, bits_for(int(math.ceil(margin * stats["var"] * u)) + 1))
     argmax_bits = max(24, bits_for(int(math.ceil(margin * stats["logit_spread"] * u)) + 2))
     return QuantSettings(
-        scale_bits=s, weight_bits=w, exp_bits=exp_bits,
+        scale_bits=s, weight_bits=w, exp_bits=exp_bits, exp_rows=exp_rows,
         softmax_clamp_bits=max(24, spread_bits, exp_bits + 1),
         softmax_div_bits=bits_for((config.block_size << s) + 1),
         rsqrt_bits=rsqrt_bits, ln_clamp_bits=max(24, rsqrt_bits + 1),
         ln_div_bits=bits_for((config.n_embd << s) + 1),
-        gelu_bits=gelu_bits, gelu_clamp_bits=gelu_bits + 1, gelu=gelu, argmax_bits=argmax_bits)
+        gelu_bits=gelu_bits, gelu_rows=gelu_rows, gelu_clamp_bits=gelu_bits + 1, gelu=gelu,
+        argmax_bits=argmax_bits)
+
+
+def _wider_gelu(st: QuantSettings, clamp_step: int) -> QuantSettings:
+    """The GELU table's domain doubled (a trimmed table stays trimmed)."""
+    rows = None if st.gelu_rows is None else 2 * st.gelu_rows
+    return replace(st, gelu_bits=st.gelu_bits + 1, gelu_rows=rows,
+                   gelu_clamp_bits=st.gelu_clamp_bits + clamp_step)
 
 
 def _widen(st: QuantSettings, err: GadgetRangeError | None, clamped: dict) -> QuantSettings | None:
@@ -376,7 +421,7 @@ def _widen(st: QuantSettings, err: GadgetRangeError | None, clamped: dict) -> Qu
         if op.endswith(".rsqrt"):
             return replace(st, rsqrt_bits=st.rsqrt_bits + 1, ln_clamp_bits=max(st.ln_clamp_bits, st.rsqrt_bits + 2))
         if op.endswith("mlp.gelu"):
-            return replace(st, gelu_bits=st.gelu_bits + 1, gelu_clamp_bits=st.gelu_clamp_bits + 2)
+            return _wider_gelu(st, clamp_step=2)
         if op.endswith("attn.softmax"):
             return replace(st, softmax_clamp_bits=st.softmax_clamp_bits + 2,
                            softmax_div_bits=st.softmax_div_bits + 1)
@@ -387,7 +432,7 @@ def _widen(st: QuantSettings, err: GadgetRangeError | None, clamped: dict) -> Qu
         return None
     for op, n in clamped.items():
         if n and op.endswith("mlp.gelu"):
-            return replace(st, gelu_bits=st.gelu_bits + 1, gelu_clamp_bits=st.gelu_clamp_bits + 1)
+            return _wider_gelu(st, clamp_step=1)
         if n and op.endswith(".rsqrt"):
             return replace(st, rsqrt_bits=st.rsqrt_bits + 1,
                            ln_clamp_bits=max(st.ln_clamp_bits, st.rsqrt_bits + 2))
@@ -460,6 +505,10 @@ def circuit_rows_estimate(config, T: int | None = None) -> int:
     return max(mm, sm)
 
 
+# rows a trimmed table leaves free below 2^max_table_bits (the blinding rows and the last row)
+TABLE_SLACK = 64
+
+
 def default_max_table_bits(config, lo: int = 12, hi: int = 16) -> int:
     """Table size (log2 rows) that does not raise the circuit's k: the k its rows need
     anyway (`circuit_rows_estimate`, plus blinding slack), within [lo, hi]."""
@@ -476,7 +525,8 @@ def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits:
     1. trace the float forward on every input: max |residual|, LayerNorm variances,
        causal score spreads, pre-GELU inputs, logit spreads;
     2. pick the largest activation scale s <= ``max_scale_bits`` whose tables (GELU, rsqrt,
-       exp) fit in 2^``max_table_bits`` rows with ``margin`` (x2 by default) on every
+       exp) fit in 2^``max_table_bits`` rows (the exp and GELU tables, trimmed to their
+       domains, in 2^``max_table_bits`` - `TABLE_SLACK`) with ``margin`` (x2 by default) on every
        range, unless ``scale_bits`` is given; w = ``weight_bits`` or s. ``max_table_bits``
        defaults to `default_max_table_bits` (the k the circuit's rows need anyway, 12..16),
        so tables do not set k for small models; the report measures the error of the
@@ -501,7 +551,10 @@ def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits:
 
     def fits(st: QuantSettings) -> bool:
         u = margin * (1 << st.scale_bits)
-        return (max(st.gelu_bits, st.rsqrt_bits, st.exp_bits, st.weight_bits) <= max_table_bits
+        # the trimmed tables leave room for the blinding rows, so a model whose rows need
+        # k = 16 is not pushed to k = 17 by a table of exactly 2^16 rows
+        return (max(st.rsqrt_bits, st.weight_bits) <= max_table_bits
+                and max(st.gelu_size, st.exp_size) <= (1 << max_table_bits) - TABLE_SLACK
                 and stats["resid"] * u < (1 << 24) and stats["hidden"] * u < (1 << 30))
 
     if scale_bits is None:

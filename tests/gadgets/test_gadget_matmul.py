@@ -131,7 +131,8 @@ def test_gadget_matmul_chained_inputs_are_copied():
     MockProver(cs, asg).assert_satisfied()
     assert np.array_equal(res["s"].values, (A @ B).sum(axis=1))
     # change A inside the second matmul: the copy from the first one fails
-    row = res["c"].cells.start + 2                      # A[1, 2]: slot 1, row 2 of section A.Br
+    start = next(r.start for r in asg.regions if r.name == "ab.products")
+    row = start + 2                                     # A[1, 2]: slot 1, row 2 of section A.Br
     asg.set_cell(cfg.xa[1], row, asg.value(cfg.xa[1], row) + 1)
     assert any(f.kind == "copy" for f in MockProver(cs, asg).verify())
 
@@ -303,3 +304,47 @@ def test_gadget_matmul_bias_config_adds_one_fixed_column_only():
     with pytest.raises(GadgetRangeError):
         matmul_ref(np.ones((2, 2), np.int64), np.ones((2, 2), np.int64),
                    bias=np.full(2, 1 << 62, np.int64))
+
+
+# ---------------------------------------------------------------------------------------
+# Sections B.r and A.Br in a bank of their own, shared by two lanes of section C.r
+# ---------------------------------------------------------------------------------------
+def test_gadget_matmul_lanes_share_a_products_bank():
+    from snarkgpt.gadgets.base import column_bank
+    rng = np.random.default_rng(8)
+    cs = ConstraintSystem()
+    with column_bank(cs, "p"):
+        products = MatmulChip.configure_products(cs)
+    lanes = []
+    for i in range(2):
+        with column_bank(cs, f"c{i}"):
+            lanes.append(MatmulChip.configure(cs, products=products))
+    assert lanes[0].r is lanes[1].r and lanes[0].x != lanes[1].x and lanes[0].xa == lanes[1].xa
+    shapes = [(3, 5, 4), (4, 6, 2), (5, 3, 3)]
+    mats = [(rng.integers(-99, 99, (T, d)), rng.integers(-99, 99, (d, m))) for T, d, m in shapes]
+    res = []
+
+    def circuit(layouter):
+        for n, (A, B) in enumerate(mats):
+            res.append(MatmulChip.assign(layouter, lanes[n % 2], A, B, name=f"m{n}"))
+    asg = synthesize(cs, circuit)
+    MockProver(cs, asg).assert_satisfied()
+    for c, (A, B) in zip(res, mats):
+        assert np.array_equal(c.values, A @ B)
+    # the lanes' C.r sections sit side by side; the products stack in their own bank
+    starts = {r.name: r.start for r in asg.regions}
+    assert starts["m0"] == starts["m1"] == 0 and starts["m2"] == 3 * 4
+    assert starts["m1.products"] > starts["m0.products"]
+    # the cross-bank copy C[t] . r == A[t] . Br and the A cells are enforced
+    for n, (T, d, m) in enumerate(shapes):
+        cfg, P = lanes[n % 2], lanes[n % 2].slots
+        p0 = starts[f"m{n}.products"]
+        t = T - 1
+        for col, row in ((cfg.accc, res[n].cells.start + T * m - 1),
+                         (cfg.acca[t % P], p0 + (t // P) * d + d - 1),
+                         (cfg.xa[0], p0 + 1), (cfg.x, res[n].cells.start)):
+            old = asg.value(col, row)
+            asg.set_cell(col, row, old + 1)
+            assert MockProver(cs, asg).verify(), (n, col.name, row)
+            asg.set_cell(col, row, old)
+    MockProver(cs, asg).assert_satisfied()

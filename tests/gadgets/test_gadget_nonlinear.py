@@ -148,3 +148,30 @@ def test_gadget_gelu_clamped_prove_verify_round_trip():
             lay.constrain_instance(out.cells[i], cfg[1], i)
     _, _, check = prove_round_trip(GadgetCircuit(configure, synth, [y]))
     assert not check([[y[0] + 1] + y[1:]])
+
+
+# ---------------------------------------------------------------------------------------
+# Trimmed tables: exactly the rows a domain needs (a 2^16 table would force k = 17)
+# ---------------------------------------------------------------------------------------
+def test_trimmed_tables_domain_key_and_bounds():
+    e, g = exp_spec(7, 4, 8, rows=100), gelu_spec(7, 4, 6, rows=90)
+    assert (e.size, e.lo, e.hi) == (100, -99, 0)
+    assert (g.size, g.lo, g.hi) == (90, -45, 44)
+    assert e.key != exp_spec(7, 4, 8).key and e.key.endswith(".r100")
+    xs, ys = e.table()
+    assert xs.size == 100 and np.array_equal(ys, np.rint(np.exp(xs / 16) * 256).astype(np.int64))
+    with pytest.raises(ValueError, match="does not fit"):
+        exp_spec(7, 4, 8, rows=129)
+
+
+def test_trimmed_table_clamps_and_rejects_tampering():
+    """Inputs past a trimmed table's ends are clamped to them by the proven comparison, and
+    the lookup refuses a value the trimmed table does not hold."""
+    spec = exp_spec(7, 4, 8, rows=100)
+    x = np.array([-300, -100, -99, -50, 0])
+    cs, cfg, asg, y = _fn(spec, x, clamp_bits=9)
+    MockProver(cs, asg).assert_satisfied()
+    np.testing.assert_array_equal(y.values, spec.reference(np.clip(x, -99, 0)))
+    assert_tampering_detected(cs, asg, region_cells(asg, "h.3.mlp.act"), sample=40, deltas=(1, -1))
+    with pytest.raises(GadgetRangeError, match="input -100"):
+        _fn(spec, np.array([-100]))          # unclamped: below the trimmed domain

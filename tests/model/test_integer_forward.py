@@ -90,7 +90,7 @@ def test_check_tokens_prompt_length():
 def test_range_errors_name_the_op(setup):
     m, st, _ = setup
     toks = [1, 2, 3, 4, 5, 6]
-    small_gelu = replace(st, gelu_bits=3, gelu_clamp_bits=3)
+    small_gelu = replace(st, gelu_bits=3, gelu_rows=None, gelu_clamp_bits=3)
     with pytest.raises(GadgetRangeError) as e:
         integer_forward(quantize_model(m, small_gelu), toks)
     assert e.value.op == "h.0.mlp.gelu"
@@ -102,6 +102,6 @@ def test_range_errors_name_the_op(setup):
 
 def test_clamps_are_counted(setup):
     m, st, _ = setup
-    narrow = replace(st, gelu_bits=st.scale_bits, gelu_clamp_bits=st.scale_bits + 8)
+    narrow = replace(st, gelu_bits=st.scale_bits, gelu_rows=None, gelu_clamp_bits=st.scale_bits + 8)
     r = integer_forward(quantize_model(m, narrow), [1, 2, 3, 4, 5, 6])
     assert r.clamped["h.0.mlp.gelu"] > 0

@@ -286,7 +286,7 @@ def test_layernorm_mean_alternative_is_rejected(setup):
 
 
 def test_compact_layout_is_sound_and_chosen_for_small_models(setup):
-    from snarkgpt.model.circuit import choose_layout, layout_cost
+    from snarkgpt.model.circuit import choose_layout, layout_candidates, layout_cost, layout_costs
     _, st, qm, toks, banked, banked_cs, banked_asg = setup
     circ = ModelCircuit(qm, st, toks, N_PROMPT, compact=True)
     cs, _, asg = build(circ, rng=np.random.default_rng(0))
@@ -303,6 +303,43 @@ def test_compact_layout_is_sound_and_chosen_for_small_models(setup):
     flags = [0] * N_PROMPT + [1] * (len(toks) - N_PROMPT)
     assert MockProver(cs, asg, instances=[bad, flags]).verify()
     # for this small model the compact layout costs less, and is chosen
-    make = lambda c: ModelCircuit(qm, st, toks, N_PROMPT, compact=c)  # noqa: E731
-    assert layout_cost(make(True))[0] < layout_cost(make(False))[0]
-    assert choose_layout(make) is True
+    make = lambda lay: ModelCircuit(qm, st, toks, N_PROMPT, compact=lay[0], mm_lanes=lay[1])  # noqa: E731
+    assert layout_cost(make((True, 2)))[0] < layout_cost(make((False, 2)))[0]
+    T = len(toks) - 1
+    costs = layout_costs(make, layout_candidates(CFG, T))
+    assert choose_layout(costs) == (True, 2)
+    assert len(costs) >= 2 and all(costs[lay][0] >= costs[(True, 2)][0] for lay in costs)
+
+
+def test_matmul_lanes_are_balanced():
+    """The lane plan puts every matmul's C.r section on a lane, largest first onto the least
+    loaded, so the lanes end up within one product of each other."""
+    from snarkgpt.model.circuit import default_mm_lanes, lane_plan, matmul_c_sizes
+    base = GPTConfig(n_layer=4, n_head=4, n_embd=64, block_size=64, vocab_size=65)
+    sizes = matmul_c_sizes(base, 63)
+    assert len(sizes) == 4 * (1 + 2 * 4 + 3) + 1 and sum(sizes) == 228879
+    lanes = default_mm_lanes(base, 63)
+    assert lanes == 4
+    plan = lane_plan(sizes, lanes)
+    loads = np.bincount(plan, weights=sizes, minlength=lanes)
+    assert loads.sum() == sum(sizes) and loads.max() - loads.min() <= max(sizes)
+    assert loads.max() <= 65530            # each lane fits k = 16
+
+
+@pytest.mark.slow
+def test_base_model_at_64_tokens_fits_k16():
+    """The base configuration's 64-token circuit fits k = 16 banked (4 matmul lanes, trimmed
+    exp table) and setup's layout choice picks that over k = 17."""
+    from snarkgpt.model.circuit import choose_layout, layout_candidates, layout_costs
+    from snarkgpt.model.keys import keygen_circuit
+    from snarkgpt.model.quantize import calibrate, quantize_model
+    from snarkgpt.model.weights import load_model
+    base = GPTConfig(n_layer=4, n_head=4, n_embd=64, block_size=64, vocab_size=65)
+    model = load_model("random:n_layer=4,n_head=4,n_embd=64,block_size=64,vocab_size=65")   # as bench model
+    st, _ = calibrate(model, report=False)
+    qm = quantize_model(model, st)
+    make = lambda lay: keygen_circuit(qm, st, 64, compact=lay[0], mm_lanes=lay[1])  # noqa: E731
+    costs = layout_costs(make, layout_candidates(base, 63))
+    lay = choose_layout(costs)
+    assert lay[0] is False and costs[lay][1] == 16
+    assert costs[(False, 2)][1] == 17 and costs[lay][0] < costs[(False, 2)][0]

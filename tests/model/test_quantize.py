@@ -29,7 +29,10 @@ def test_settings_json_round_trip():
 
 
 @pytest.mark.parametrize("bad", [{"scale_bits": 0}, {"gelu": "relu"}, {"scale_bits": 20},
-                                 {"exp_bits": 30}, {"rsqrt_bits": 24, "ln_clamp_bits": 24}])
+                                 {"exp_bits": 30}, {"rsqrt_bits": 24, "ln_clamp_bits": 24},
+                                 {"exp_bits": 11, "exp_rows": 2049}, {"exp_rows": 1},
+                                 {"gelu_bits": 12, "gelu_rows": 4097}, {"gelu_rows": 101},
+                                 {"gelu_rows": 0}])
 def test_settings_rejects_bad_values(bad):
     with pytest.raises(ValueError):
         QuantSettings(**bad)
@@ -130,3 +133,22 @@ def test_calibrate_tables_do_not_set_k_for_small_models():
     assert st.table_bits() <= 12 and rep is not None
     st16, _ = calibrate(random_float_model(cfg, seed=0), max_table_bits=16, report=False)
     assert st16.table_bits() <= 16
+
+
+def test_calibrate_trims_the_exp_and_gelu_tables():
+    """Calibration sizes the exp and GELU tables to their domains (not the next power of
+    two) and keeps them under 2^max_table_bits - TABLE_SLACK, so a table never forces a
+    larger k than the rows; the integer forward then never clamps the calibration set."""
+    from snarkgpt.model.quantize import TABLE_SLACK, _exp_rows, random_float_model
+    cfg = GPTConfig(n_layer=1, n_head=2, n_embd=16, block_size=16, vocab_size=32)
+    model = random_float_model(cfg, seed=1)
+    st, rep = calibrate(model, max_table_bits=13)
+    s = st.scale_bits
+    assert st.exp_rows == _exp_rows(s) < 1 << st.exp_bits
+    # the lowest exp entry rounds to 0 at scale 2^s: clamping below the table changes nothing
+    assert np.exp(-(st.exp_rows - 1) / 2 ** s) * 2 ** s < 0.5
+    assert st.gelu_rows is not None and st.gelu_rows <= 1 << st.gelu_bits
+    assert max(st.exp_size, st.gelu_size) <= (1 << 13) - TABLE_SLACK
+    assert st.table_rows() <= 1 << 13
+    assert not any(v for k, v in rep.clamped.items() if k.endswith("gelu"))
+    assert QuantSettings.from_json(st.to_json()) == st
