@@ -83,13 +83,14 @@ def cmd_setup(args) -> int:
     from .model.keys import setup
     kind = "eval" if args.eval else "generate"
     card = setup(args.model, args.out, srs_path=args.srs, max_tokens=args.max_tokens, progress=progress,
-                 statement=kind, weights=args.weights)
+                 statement=kind, weights=args.weights, layout=args.layout)
     result = {k: card[k] for k in ("fingerprint", "k", "max_tokens", "insecure_setup", "setup_seconds",
-                                   "statement", "weights")}
+                                   "statement", "weights", "compact_layout", "mm_lanes")}
     emit(result, args.json, [
         f"keys written to {args.out}",
         f"model fingerprint: {card['fingerprint']}" + ("  (eval key: publish it next to the "
                                                         "generation key's)" if args.eval else ""),
+        f"layout: {'compact' if card['compact_layout'] else 'banked, %d matmul lanes' % card['mm_lanes']}",
         (f"circuit rows: 2^{card['k']}; eval windows of up to {card['max_tokens']} tokens" if args.eval
          else f"circuit rows: 2^{card['k']}; statements of up to {card['max_tokens']} tokens"),
         f"setup: {card['srs']}" + ("  (INSECURE development setup: for tests and demos only)"
@@ -458,6 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fixed: the verifying key commits the weights (binding, not hiding); "
                          "committed: a hiding commitment, re-randomized in every proof "
                          "(docs/committed-weights.md)")
+    st.add_argument("--layout", choices=("auto", "banked", "compact"), default="auto",
+                    help="auto: the cheapest to prove (columns x rows); compact: fewer columns, "
+                         "smaller proofs and faster verification, slower proving for large "
+                         "models; banked: the cheapest banked layout (docs/quantization.md)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_setup)
 

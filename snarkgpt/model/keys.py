@@ -32,6 +32,7 @@ SRS_FILE = "srs.npz"
 COMMITTED_FILE = "committed.npz"
 CARD_VERSION = 1
 STATEMENTS = ("generate", "eval")
+LAYOUTS = ("auto", "banked", "compact")       # setup --layout
 
 
 class KeyError_(ValueError):
@@ -59,7 +60,7 @@ def _check_out(out):
 
 
 def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, progress=print,
-          statement="generate", weights="fixed"):
+          statement="generate", weights="fixed", layout="auto"):
     """Calibrate the quantization, build the circuit, generate keys, write KEYDIR atomically.
 
     ``weights``: "fixed" (the verifying key commits the weights, binding but not hiding) or
@@ -67,7 +68,11 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     to the private committed.npz). See docs/committed-weights.md.
 
     ``statement``: "generate" (greedy generation proofs) or "eval" (accuracy over a public
-    window; a different circuit, hence its own fingerprint). Returns the card (dict)."""
+    window; a different circuit, hence its own fingerprint).
+
+    ``layout``: "auto" (the layout cheapest to prove, `choose_layout`), "compact" (fewest
+    columns: the smallest proofs and fastest verification) or "banked" (the cheapest banked
+    one). Returns the card (dict)."""
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
     from ..plonk.srs import SRS, InsecureSetupWarning
@@ -97,8 +102,12 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         raise KeyError_(f"unknown weights mode {weights!r}: use one of {', '.join(WEIGHT_MODES)}")
     make = lambda lay: keygen_circuit(qmodel, settings, L, compact=lay[0], mm_lanes=lay[1],  # noqa: E731
                                       statement=statement, weights=weights)
+    if layout not in LAYOUTS:
+        raise KeyError_(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
     T = L - 1                   # positions of the forward pass (both statement kinds)
-    costs = layout_costs(make, layout_candidates(cfg, T))
+    candidates = [lay for lay in layout_candidates(cfg, T)
+                  if layout == "auto" or lay[0] == (layout == "compact")]
+    costs = layout_costs(make, candidates)
     layout = choose_layout(costs)
     compact, mm_lanes = layout
     circuit = make(layout)

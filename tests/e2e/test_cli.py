@@ -394,3 +394,25 @@ def test_unknown_benchmark_and_bad_bench_config(capsys):
     assert_bad_input(code, err, "--config")
     code, _, err = run(capsys, "bench", "model", "--config", "n_layer=1,bogus")
     assert_bad_input(code, err, "bogus")
+
+
+@pytest.mark.parametrize("layout", ["banked", "compact"])
+def test_setup_layout_choice_round_trip(capsys, work, layout):
+    """`setup --layout` forces the layout (recorded in the card with its matmul lanes); the
+    prover rebuilds it from the card and the proof verifies; a layout it does not know is
+    refused before any work."""
+    out = work / f"layout-{layout}"
+    code, card, _ = run_json(capsys, "setup", "--model", MODEL_A, "--out", out, "--layout", layout)
+    assert code == 0 and card["compact_layout"] is (layout == "compact")
+    assert card["mm_lanes"] >= 2
+    assert json.loads((out / "card.json").read_text())["mm_lanes"] == card["mm_lanes"]
+    proof = work / f"layout-{layout}.sgp"
+    code, res, _ = run_json(capsys, "prove", "--keys", out, "--prompt-tokens", "1,2",
+                            "--max-new-tokens", NEW, "--out", proof)
+    assert code == 0
+    code, v, _ = run_json(capsys, "verify", "--keys", out, "--proof", proof)
+    assert code == 0 and v["valid"] is True and v["output_tokens"] == res["output_tokens"]
+    with pytest.raises(SystemExit) as e:     # argparse: usage and exit 2
+        main(["setup", "--model", MODEL_A, "--out", str(work / "nope"), "--layout", "wide"])
+    assert e.value.code == 2 and "wide" in capsys.readouterr().err
+    assert not (work / "nope").exists()
