@@ -173,6 +173,14 @@ def _copy_rows(reg, col_a: Column, rows_a, col_b: Column, rows_b):
 # ---------------------------------------------------------------------------------------
 # Freivalds matmul
 # ---------------------------------------------------------------------------------------
+def _pow_first(v):
+    return [("v = 1", v.cur() - 1)]
+
+
+def _pow_step(v, r):
+    return [("v = r * v[-1]", v.cur() - r * v.prev())]
+
+
 def _acc_first(accs, v, xs):
     return [(f"acc{i} = v * x{i}", a.cur() - v.cur() * xx.cur())
             for i, (a, xx) in enumerate(zip(accs, xs))]
@@ -301,19 +309,13 @@ class MatmulChip:
             cs.enable_equality(c)
         sel = {n: cs.selector(named(cs, f"{p}.q_{n}")) for n in
                ("adv_first", "adv_step", "fix_first", "fix_step", "a_first", "a_step")}
-
-        def pow_first(v):
-            return [("v = 1", v.cur() - 1)]
-
-        def pow_step(v):
-            return [("v = r * v[-1]", v.cur() - r * v.prev())]
-        cs.create_gate(named(cs, f"{p}.b.adv.first"), pow_first(vb) + _acc_first(accb, vb, xb),
+        cs.create_gate(named(cs, f"{p}.b.adv.first"), _pow_first(vb) + _acc_first(accb, vb, xb),
                        selector=sel["adv_first"])
-        cs.create_gate(named(cs, f"{p}.b.adv.step"), pow_step(vb) + _acc_step(accb, vb, xb),
+        cs.create_gate(named(cs, f"{p}.b.adv.step"), _pow_step(vb, r) + _acc_step(accb, vb, xb),
                        selector=sel["adv_step"])
-        cs.create_gate(named(cs, f"{p}.b.fix.first"), pow_first(vb) + _acc_first(accb, vb, wb),
+        cs.create_gate(named(cs, f"{p}.b.fix.first"), _pow_first(vb) + _acc_first(accb, vb, wb),
                        selector=sel["fix_first"])
-        cs.create_gate(named(cs, f"{p}.b.fix.step"), pow_step(vb) + _acc_step(accb, vb, wb),
+        cs.create_gate(named(cs, f"{p}.b.fix.step"), _pow_step(vb, r) + _acc_step(accb, vb, wb),
                        selector=sel["fix_step"])
         cs.create_gate(named(cs, f"{p}.a.first"), _acc_first(acca, va, xa), selector=sel["a_first"])
         cs.create_gate(named(cs, f"{p}.a.step"), _acc_step(acca, va, xa), selector=sel["a_step"])
@@ -339,10 +341,8 @@ class MatmulChip:
             xc = x.cur() - bcol.cur()
             c_first = [("acc0 = v * (x0 - bias)", accc.cur() - vc.cur() * xc)]
             c_step = [("acc0 = acc0[-1] + v * (x0 - bias)", accc.cur() - accc.prev() - vc.cur() * xc)]
-        cs.create_gate(named(cs, f"{p}.c.first"), [("v = 1", vc.cur() - 1)] + c_first,
-                       selector=sel["c_first"])
-        cs.create_gate(named(cs, f"{p}.c.step"), [("v = r * v[-1]", vc.cur() - r * vc.prev())] + c_step,
-                       selector=sel["c_step"])
+        cs.create_gate(named(cs, f"{p}.c.first"), _pow_first(vc) + c_first, selector=sel["c_first"])
+        cs.create_gate(named(cs, f"{p}.c.step"), _pow_step(vc, r) + c_step, selector=sel["c_step"])
         return MatmulConfig(pr["slots"], r, x, vc, accc, pr["xb"], pr["wb"], pr["vb"], pr["accb"],
                             pr["xa"], pr["va"], pr["acca"], sel["c_first"], sel["c_step"],
                             *(pr[f"q_{n}"] for n in ("adv_first", "adv_step", "fix_first",
@@ -408,9 +408,8 @@ class MatmulChip:
                     reg.assign_fixed_column(cfg.wb[i], 0, np.ascontiguousarray(b_slots[i]))
                 else:
                     reg.assign_advice_column(cfg.xb[i], 0, np.ascontiguousarray(b_slots[i]))
-                a_cells = reg.assign_advice_column(cfg.xa[i], 0, np.ascontiguousarray(a_slots[i]))
-                if i == 0:
-                    first = a_cells
+            a_cells = [reg.assign_advice_column(cfg.xa[i], 0, np.ascontiguousarray(a_slots[i]))
+                       for i in range(P)]
             if fixed_b:
                 _enable_blocks(reg, cfg.q_fix_first, cfg.q_fix_step, 0, gb, m)
             else:
@@ -450,7 +449,7 @@ class MatmulChip:
                 sel_i = np.flatnonzero(k % P == i)
                 _copy_rows(reg, cfg.accb[i], start + (k[sel_i] // P) * m + m - 1, cfg.va,
                            start + sel_i)
-            return first
+            return a_cells[0]           # its start is the region's, once placed
 
         def section_c(reg):
             """Section C.r (and the fused rescale); its last running sums copied to A.Br's."""
