@@ -233,8 +233,9 @@ class ModelCircuit:
         T, d, H = self.T, cfg.n_embd, cfg.n_head
         hd = d // H
         c = config
-        self._lane_rows = []
-        self._lanes = lane_plan(matmul_c_sizes(cfg, T), len(c.mm))
+        self._mm_sizes = matmul_c_sizes(cfg, T)
+        self._lanes = lane_plan(self._mm_sizes, len(c.mm))
+        self._next_mm = 0
         x = EmbeddingChip.assign(layouter, c.emb, self.tokens[:T], wpe=W["wpe"], pos0=0,
                                  token_instance=c.tokens, instance_offset=0, name="embed")
         for i in range(cfg.n_layer):
@@ -302,11 +303,10 @@ class ModelCircuit:
     def _lane(self, c: ModelConfig, T: int, d: int, m: int):
         """The next matmul's lane from `lane_plan` (a function of the shapes only, so keygen
         and proving lay out the same circuit)."""
-        n = len(self._lane_rows)
-        sizes = matmul_c_sizes(self.config, self.T)
-        if n >= len(sizes) or sizes[n] != T * m:
+        n = self._next_mm
+        if n >= len(self._mm_sizes) or self._mm_sizes[n] != T * m:
             raise AssertionError(f"matmul {n} of shape ({T}, {d}) x ({d}, {m}) is not in the lane plan")
-        self._lane_rows.append(T * m)
+        self._next_mm += 1
         return c.mm[self._lanes[n]]
 
     def _linear(self, lay, c: ModelConfig, x: Assigned, w: np.ndarray, name: str,
