@@ -238,19 +238,23 @@ MSM_COST = 25.0
 COSET_COST = 1.5
 
 
-def choose_degree(circuit_degree: int, permutation_columns: int, other_columns: int) -> int:
+def choose_degree(circuit_degree: int, permutation_columns: int, other_columns: int,
+                  lookup_helpers=None) -> int:
     """The constraint degree D >= the circuit's to prove at, by estimated prover cost.
 
     The permutation packs D - 2 columns per grand product, so a higher D means fewer
     full-size grand-product commitments (ceil(M / (D - 2)) MSMs), but D - 1 quotient pieces
     and D - 1 quotient cosets over every column (vanishing/prover.py). ``other_columns``:
-    every column the quotient evaluates besides the grand products (advice, lookup, fixed,
-    sigma, virtual)."""
+    every column the quotient evaluates besides the grand products and the lookup helpers
+    (advice, multiplicities, phi, fixed, sigma, virtual); ``lookup_helpers(D)``: the number
+    of logUp helper columns at degree D (a higher D packs more fractions into each; they
+    are full-size commitments too)."""
     base = max(3, circuit_degree)
     M = permutation_columns
 
     def cost(D):
         z = -(-M // (D - 2)) if M else 0
+        z += lookup_helpers(D) if lookup_helpers is not None else 0
         return (z + D - 1) * MSM_COST + (D - 1) * (other_columns + z) * COSET_COST
 
     return min(range(base, base + 3), key=lambda D: (cost(D), D))

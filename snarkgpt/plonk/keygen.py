@@ -36,7 +36,7 @@ from .committed.keygen import COMMITTED, blind_committed, blinding_basis, commit
 from .expression import (ADVICE, FIXED, INSTANCE, Challenge, ChallengeExpr, Column, Constant,
                          Expression, Negated, Product, Query, Scaled, Sum, evaluate_rows_naive,
                          postorder)
-from .lookup.verifier import lookup_constraints
+from .lookup.verifier import lookup_constraints, pack_fractions
 from .permutation.keygen import build_sigmas
 from .permutation.verifier import permutation_constraints
 
@@ -392,6 +392,16 @@ class _Reader:
             self.fail(f"{len(self.data) - self.pos} trailing bytes")
 
 
+def lookup_groups(desc: CircuitDescription) -> list:
+    """[(table expressions, [(lookup name, inputs, selector), ...])] per lookup group, in
+    proof order (the form `lookup.verifier` takes)."""
+    out = []
+    for gi in range(desc.num_groups()):
+        members = [lk for lk in desc.lookups if lk.group == gi]
+        out.append((members[0].table, [(lk.name, lk.inputs, lk.selector) for lk in members]))
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 # Layout: every constraint identity over the extended columns
 # ---------------------------------------------------------------------------------------
@@ -399,8 +409,9 @@ class Layout:
     """The proof's columns and constraints, derived from a `CircuitDescription`.
 
     Extended advice columns (committed by the prover): the circuit's advice columns, then
-    per lookup group m_g, per lookup h_l, per group q_g, the lookups' running sum phi (one,
-    when there are lookups), then the permutation's z_i.
+    per lookup group m_g, the lookup helpers h_k (each sums a few logUp fractions,
+    `lookup_helpers`), the lookups' running sum phi (one, when there are lookups), then the
+    permutation's z_i.
     Extended fixed columns: the circuit's fixed columns, the sigma_j (committed in the key),
     then l_0, l_last, l_active, X (never committed: the verifier computes them at x).
     Extra challenges: theta, beta (lookups), beta', gamma (permutation), y (quotient)."""
@@ -411,14 +422,17 @@ class Layout:
         self.u = d.usable_rows
         G = d.num_groups()
         nxt = iter(range(A, 1 << 30))
+        groups = lookup_groups(d)
+        self.group_lookups = [[i for i, lk in enumerate(d.lookups) if lk.group == gi] for gi in range(G)]
+        # the logUp fractions (per group: its lookups, then its table) packed into helpers
+        self.lookup_helpers = pack_fractions(groups, max(3, d.degree))
         self.m_cols = [Column(ADVICE, next(nxt), f"lookup.m_{g}") for g in range(G)]
-        self.h_cols = [Column(ADVICE, next(nxt), f"lookup.h[{lk.name}]") for lk in d.lookups]
-        self.q_cols = [Column(ADVICE, next(nxt), f"lookup.q_{g}") for g in range(G)]
+        self.h_cols = [Column(ADVICE, next(nxt), f"lookup.h_{i}") for i in range(len(self.lookup_helpers))]
         self.phi_cols = [Column(ADVICE, next(nxt), "lookup.phi")] if G else []
         self.chunk = max(1, d.degree - 2)
         s = -(-M // self.chunk) if M else 0
         self.z_cols = [Column(ADVICE, next(nxt), f"perm.z_{i}") for i in range(s)]
-        self.extra_advice = self.m_cols + self.h_cols + self.q_cols + self.phi_cols + self.z_cols
+        self.extra_advice = self.m_cols + self.h_cols + self.phi_cols + self.z_cols
         self.sigma_cols = [Column(FIXED, F + j, f"perm.sigma_{j}") for j in range(M)]
         names = ["l_0", "l_last", "l_active", "X"]
         self.virtual = [Column(FIXED, F + M + i, n) for i, n in enumerate(names)]
@@ -432,14 +446,7 @@ class Layout:
         for g in d.gates:
             e = g.expression * self.lactive.cur() if g.wrap_active else g.expression
             cons.append((f"gate {g.gate}: {g.name}", e))
-        groups = []
-        for gi in range(G):
-            members = [lk for lk in d.lookups if lk.group == gi]
-            groups.append((members[0].table, [(lk.name, lk.inputs, lk.selector) for lk in members]))
-        self.group_lookups = [[i for i, lk in enumerate(d.lookups) if lk.group == gi] for gi in range(G)]
-        h_in_order = [self.h_cols[i] for gi in range(G) for i in self.group_lookups[gi]]
-        self.h_order = [i for gi in range(G) for i in self.group_lookups[gi]]
-        cons += lookup_constraints(groups, self.m_cols, h_in_order, self.q_cols,
+        cons += lookup_constraints(groups, self.m_cols, self.h_cols, self.lookup_helpers,
                                    self.phi_cols[0] if G else None, self.l0, self.llast,
                                    self.lactive, self.theta, self.beta)
         cons += permutation_constraints(d.permutation, self.sigma_cols, self.z_cols, self.chunk,
@@ -672,8 +679,10 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
     M = len(desc.permutation)
     if degree is None:
         G = desc.num_groups()
-        others = (len(desc.advice) + 2 * G + len(desc.lookups) + len(desc.fixed) + M + 4)
-        degree = choose_degree(desc.degree, M, others)
+        others = len(desc.advice) + G + (1 if G else 0) + len(desc.fixed) + M + 4
+        groups = lookup_groups(desc)
+        degree = choose_degree(desc.degree, M, others,
+                               lambda D: len(pack_fractions(groups, D)))
     if degree < desc.degree:
         raise CircuitError(f"degree {degree} is below the circuit's constraint degree {desc.degree}")
     desc.degree = degree

@@ -32,7 +32,7 @@ from .committed import prover as committed_prover
 from .circuit import Assignment, CircuitError
 from .expression import ADVICE, FIXED, compile_expressions, evaluate_rows_multi
 from .keygen import ProvingKey, commit_values
-from .lookup.prover import lookup_columns, multiplicities, running_sum
+from .lookup.prover import helper_columns, multiplicities, running_sum
 from .lookup.verifier import compress, tagged
 from .permutation.prover import grand_products
 from .proof import Proof
@@ -40,7 +40,7 @@ from .transcript import Transcript
 from .vanishing.prover import blind_pieces, fixed_polys, quotient
 
 P = FR_MODULUS
-PROTOCOL = b"snarkgpt-plonk-v1"
+PROTOCOL = b"snarkgpt-plonk-v2"
 
 __all__ = ["prove", "ProverError", "PROTOCOL", "absorb_instances"]
 
@@ -175,24 +175,20 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
         comms.append(mc)
     beta = tr.challenge("beta")
     chal[lay.beta.index] = beta
-    h_cols = [None] * len(d.lookups)
-    qs, steps, phis = [], [], []
-    for gi, members in enumerate(lay.group_lookups):
-        table, inputs, sels = groups[gi]
-        hs, q, step = lookup_columns(table, inputs, sels, ms[gi], beta, u, rng)
-        for i, h in zip(members, hs):
-            h_cols[i] = h
-        qs.append(q)
-        steps.append(step)
-    # the evaluated tables and inputs are no longer needed (loop names held them too)
-    groups = vals = table = inputs = sels = m = hs = q = step = None
+    hs = phis = []
     if G:
-        phi, end = running_sum(steps, n, u, rng)
+        terms = []      # (numerator, denominator without beta, sign) per logUp fraction
+        for gi, (table, inputs, sels) in enumerate(groups):
+            terms += [(s, f, 1) for f, s in zip(inputs, sels)] + [(ms[gi], table, -1)]
+        hs, step = helper_columns(terms, lay.lookup_helpers, beta, n, u, rng)
+        # the evaluated tables and inputs are no longer needed (loop names held them too)
+        groups = vals = table = inputs = sels = m = terms = None
+        phi, end = running_sum(step, n, u, rng)
         if check and end != 0:
             raise ProverError("lookups: the running sum does not return to 0")
         phis = [phi]
-        hc = np.stack([commit_values(srs, k, h, u) for h in h_cols + qs + phis])
-        tr.absorb_points("lookup.h_q_phi", hc)
+        hc = np.stack([commit_values(srs, k, h, u) for h in list(hs) + phis])
+        tr.absorb_points("lookup.h_phi", hc)
         comms.append(hc)
     clock.lap("lookups")
 
@@ -217,7 +213,7 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     # -- quotient ------------------------------------------------------------------------
     y = tr.challenge("y")
     chal[lay.y.index] = y
-    ext_values = list(ms if G else []) + [h for h in h_cols] + qs + phis + list(zs)
+    ext_values = list(ms if G else []) + list(hs) + phis + list(zs)
     adv_coeffs = np.empty((lay.num_advice_commitments, n, 4), dtype=np.uint64)
     for i in range(len(d.advice)):
         dom.intt(adv[i], out=adv_coeffs[i])
@@ -225,7 +221,7 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
         dom.intt(v, out=adv_coeffs[len(d.advice) + j])
     # from here on only coefficients are used: free the values before the quotient, the
     # stage with the largest working set (a failing witness is re-evaluated from them)
-    asg.advice = adv = ext_values = ms = h_cols = qs = phis = zs = steps = values = phi = None
+    asg.advice = adv = ext_values = ms = hs = phis = zs = step = values = phi = None
     fix_coeffs, fix_cosets = fixed_polys(pk)
     quot, _, each = _compiled(pk)
     ins_coeffs = np.empty_like(ins)

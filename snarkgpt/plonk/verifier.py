@@ -123,11 +123,11 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
             adv_comm[c.index] = pt
     chal[lay.beta.index] = tr.challenge("beta")
     if G:
-        cnt = len(lay.h_cols) + len(lay.q_cols) + len(lay.phi_cols)
+        cnt = len(lay.h_cols) + len(lay.phi_cols)
         hc = comms[pos:pos + cnt]
         pos += cnt
-        tr.absorb_points("lookup.h_q_phi", hc)
-        for c, pt in zip(lay.h_cols + lay.q_cols + lay.phi_cols, hc):
+        tr.absorb_points("lookup.h_phi", hc)
+        for c, pt in zip(lay.h_cols + lay.phi_cols, hc):
             adv_comm[c.index] = pt
     chal[lay.beta_p.index] = tr.challenge("beta'")
     chal[lay.gamma.index] = tr.challenge("gamma")

@@ -3,11 +3,12 @@
 Per table group: the compressed table t and inputs f_l (tagged with the table, see
 verifier.py) are evaluated on the usable rows; `multiplicities` counts, for each distinct
 table value, the selected input rows equal to it (on the first table row holding that
-value); `lookup_columns` then builds, after the challenge beta, h_l = s_l / (beta + f_l) per
-lookup and q_g = m_g / (beta + t_g) per table, and `running_sum` the one sum for all tables
-    phi[0] = 0,  phi[i + 1] = phi[i] + sum_l h_l[i] - sum_g q_g[i]   (i < u)
+value); after the challenge beta, `helper_columns` builds each helper column h_k as the
+signed sum of its fractions (s_l / (beta + f_l) per lookup, -m_g / (beta + t_g) per table,
+packed by `verifier.pack_fractions`), and `running_sum` the one sum for all of them
+    phi[0] = 0,  phi[i + 1] = phi[i] + sum_k h_k[i]   (i < u)
 which returns to 0 at the last row u when every input is in its table. Rows after u (and
-row u of m, h and q) are random blinding values.
+row u of m and h) are random blinding values.
 """
 import numba as nb
 import numpy as np
@@ -74,30 +75,31 @@ def _running_sum(step, out, u):
         store(out, i + 1, acc)
 
 
-def lookup_columns(table, inputs, selectors, m, beta: int, u: int, rng=None):
-    """(h columns (L, n, 4), q (n, 4), the step sum_l h_l - q on rows < u) for one table group."""
-    n = table.shape[0]
+def helper_columns(terms, helpers, beta: int, n: int, u: int, rng=None):
+    """(helper columns (H, n, 4), their sum on rows < u).
+
+    terms: per fraction (numerator values, denominator values without beta, sign), in the
+    order of `verifier.fractions`; helpers: the fraction indices of each helper column.
+    h_k[i] = sum_{j in helper k} sign_j num_j[i] / (beta + den_j[i]) on rows < u."""
     b = np.ascontiguousarray(np.broadcast_to(Fr.from_ints([beta]), (u, 4)))
-    hs = np.empty((len(inputs), n, 4), dtype=np.uint64)
+    hs = np.empty((len(helpers), n, 4), dtype=np.uint64)
     step = Fr.zeros(u)
-    for i, (f, s) in enumerate(zip(inputs, selectors)):
-        inv = Fr.batch_inverse(Fr.add(np.ascontiguousarray(f[:u]), b), allow_zero=True)
-        hs[i, :u] = Fr.mul(np.ascontiguousarray(s[:u]), inv)
-        hs[i, u:] = Fr.random(n - u, rng)
-        step = Fr.add(step, hs[i, :u])
-    q = np.empty((n, 4), dtype=np.uint64)
-    q[:u] = Fr.mul(np.ascontiguousarray(m[:u]), Fr.batch_inverse(
-        Fr.add(np.ascontiguousarray(table[:u]), b), allow_zero=True))
-    q[u:] = Fr.random(n - u, rng)
-    return hs, q, Fr.sub(step, q[:u])
+    for k, members in enumerate(helpers):
+        h = Fr.zeros(u)
+        for j in members:
+            num, den, sign = terms[j]
+            inv = Fr.batch_inverse(Fr.add(np.ascontiguousarray(den[:u]), b), allow_zero=True)
+            val = Fr.mul(np.ascontiguousarray(num[:u]), inv)
+            h = Fr.add(h, val) if sign > 0 else Fr.sub(h, val)
+        hs[k, :u] = h
+        hs[k, u:] = Fr.random(n - u, rng)
+        step = Fr.add(step, h)
+    return hs, step
 
 
-def running_sum(steps, n: int, u: int, rng=None):
-    """(phi (n, 4), phi[u] as an int): phi[i + 1] = phi[i] + sum of the groups' steps[i]."""
-    total = steps[0]
-    for st in steps[1:]:
-        total = Fr.add(total, st)
+def running_sum(step, n: int, u: int, rng=None):
+    """(phi (n, 4), phi[u] as an int): phi[i + 1] = phi[i] + step[i] for i < u."""
     phi = np.empty((n, 4), dtype=np.uint64)
-    _running_sum(np.ascontiguousarray(total), phi, u)
+    _running_sum(np.ascontiguousarray(step), phi, u)
     phi[u + 1:] = Fr.random(n - u - 1, rng)
     return phi, Fr.to_int(phi[u])
