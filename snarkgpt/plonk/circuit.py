@@ -192,11 +192,12 @@ class Lookup:
     def degree(self) -> int:
         """Constraint degree under the logUp layout assumed by `ConstraintSystem.degree`:
 
-        helper h = s / (beta + f) per lookup, with f = sum_j theta^j f_j the compressed input
-        tuple, constrained by  l_active * (h * (beta + f) - s) = 0            -> deg(f) + 2;
-        q = m / (beta + t) per table:  l_active * (q * (beta + t) - m) = 0   -> deg(t) + 2;
-        one running sum: l_active * (phi(wX) - phi(X) - sum h + sum q) = 0   -> 2.
-        l_active = 1 - l_last - l_blind has degree 1. So max(d, e) + 2, at least 3."""
+        a helper h = s / (beta + f) for this lookup alone, with f = sum_j theta^j f_j the
+        compressed input tuple, constrained by  l_active * (h * (beta + f) - s) = 0  -> deg(f) + 2;
+        for its table, m / (beta + t) alone:  l_active * (h' * (beta + t) - m) = 0   -> deg(t) + 2;
+        one running sum: l_active * (phi(wX) - phi(X) - sum h) = 0                 -> 2.
+        l_active = 1 - l_last - l_blind has degree 1. So max(d, e) + 2, at least 3. A proof
+        of higher degree packs several fractions into one helper (`lookup.verifier`)."""
         d = max(self.input_degree() + 1, self.selector.degree())
         return max(3, d + 1, self.table_degree() + 2)
 
@@ -229,13 +230,15 @@ def _constraint_list(constraints, gate_name):
 # The constraint system
 # ---------------------------------------------------------------------------------------
 # prover cost model for `choose_degree`, in units of one size-n NTT: a full-size MSM of n
-# random scalars (a grand product, a quotient piece) costs about MSM_COST of them (measured
-# on the 2-core development machine: 22 at 2^12, 35 at 2^14, 21 at 2^16, 18 at 2^17, 16 at
-# 2^18; one constant is coarse: at 2^14 degree 5 proved 3.5% faster than the degree 4 this
-# picks); one column on one quotient coset costs about COSET_COST (its coset NTT and its
-# share of the constraint evaluation)
+# random scalars (a grand product, a lookup helper, a quotient piece) costs about MSM_COST of
+# them (measured on the 2-core development machine: 22 at 2^12, 35 at 2^14, 21 at 2^16, 18
+# at 2^17, 16 at 2^18); one column on one quotient coset costs about COSET_COST (its coset NTT
+# and its share of the constraint evaluation). Calibrated on the base model at 2^16: a grand
+# product or helper costs 65-95 ms to build and commit, a column on a coset 9 ms at degree 4
+# and 12 ms at degree 5 (a longer constraint program), so degree 4 proved in 45 s and degree
+# 5 in 53 s, which COSET_COST = 3.0 had ranked the other way round
 MSM_COST = 25.0
-COSET_COST = 1.5
+COSET_COST = 3.0
 
 
 def choose_degree(circuit_degree: int, permutation_columns: int, other_columns: int,
@@ -540,8 +543,16 @@ class ConstraintSystem:
         """The degree keygen will prove at (`choose_degree`, counting every equality column:
         keygen then drops those without copies, so this may overestimate)."""
         m = len(self.permutation_columns)
-        lookups = len(self.lookups) + 2 * len(self.lookup_groups())
-        return choose_degree(self.degree(), m, self.num_advice + lookups + self.num_fixed + m + 4)
+        G = len(self.lookup_groups())
+        others = self.num_advice + G + (1 if G else 0) + self.num_fixed + m + 4
+        return choose_degree(self.degree(), m, others, self.num_lookup_helpers)
+
+    def num_lookup_helpers(self, degree: int) -> int:
+        """logUp helper columns at this proof degree (`lookup.verifier.pack_fractions`)."""
+        from .lookup.verifier import pack_fractions
+        groups = [(lks[0].table, [(lk.name, lk.inputs, lk.selector) for lk in lks])
+                  for lks in self.lookup_groups().values()]
+        return len(pack_fractions(groups, degree))
 
     def permutation_chunk_size(self) -> int:
         return max(1, self.proving_degree() - 2)
@@ -563,8 +574,9 @@ class ConstraintSystem:
         described in `Lookup.degree` and `degree`."""
         d = self.proving_degree()
         groups = self.lookup_groups()
-        # h per lookup; m and q per table; one running sum phi
-        lookup_commitments = len(self.lookups) + 2 * len(groups) + (1 if groups else 0)
+        # m per table; the helpers (a few fractions each); one running sum phi
+        lookup_commitments = (len(groups) + self.num_lookup_helpers(d)
+                              + (1 if groups else 0))
         perm = self.num_permutation_products()
         quotient = d - 1
         prover_commitments = self.num_advice + lookup_commitments + perm + quotient

@@ -6,8 +6,9 @@ Transcript order (the verifier replays it, verifier.py):
  2. per advice phase p: blind rows u..n-1 of the phase-p columns with random values, commit
     each column in the Lagrange basis, absorb, squeeze the challenges "after phase p", run
     the next phase of the witness;
- 3. lookups (lookup/): theta; multiplicities m (one per table), absorb; beta; helpers h_l
-    (one per lookup), q_g (one per table) and the running sum phi (one), absorb;
+ 3. lookups (lookup/): theta; multiplicities m (one per table), absorb; beta; helpers h_k
+    (each the sum of a few fractions: one per lookup, one per table) and the running sum
+    phi (one), absorb;
  4. permutation (permutation/): beta', gamma; grand products z_i, absorb;
  5. vanishing (vanishing/): y; quotient pieces h_i', absorb;
  6. x; absorb the evaluation of every committed column at each rotation it is queried at;
