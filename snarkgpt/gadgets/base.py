@@ -167,22 +167,34 @@ def current_bank(cs: ConstraintSystem):
 
 
 @contextmanager
-def column_bank(cs: ConstraintSystem, name: str | None):
+def column_bank(cs: ConstraintSystem, name: str | None, columns: str | None = None):
     """Configure chips into their own columns: inside, `advice_pool` and `fixed_pool` give
     the bank's columns (``{bank}.g{i}``, ``{bank}.gf{i}``), `named` prefixes ``{bank}.`` and
     `shared` keys configs by bank. Banks nest (``sm`` then ``max``: ``sm.max``); ``None``
-    keeps the current bank."""
+    keeps the current bank.
+
+    columns: the full name of another bank whose column pools this bank draws from (its
+    selectors, gates and configs stay its own): a bank of few rows then stacks below the
+    host's regions instead of adding columns that stay mostly empty (every column costs
+    the prover the same, full or not)."""
     c = _cache(cs)
-    prev = c.get("__bank__")
+    prev, prev_pool = c.get("__bank__"), c.get("__pool__")
     if c.get("__compact__"):       # compact layout: every chip shares the default columns
         yield prev
         return
     if name is not None:
         c["__bank__"] = name if prev is None else f"{prev}.{name}"
+        c["__pool__"] = columns if columns is not None else c["__bank__"]
     try:
         yield c.get("__bank__")
     finally:
-        c["__bank__"] = prev
+        c["__bank__"], c["__pool__"] = prev, prev_pool
+
+
+def _pool_bank(cs: ConstraintSystem):
+    """The bank whose column pools chips draw from now (`column_bank`'s ``columns``)."""
+    c = _cache(cs)
+    return c.get("__pool__") if c.get("__bank__") is not None else None
 
 
 def set_compact(cs: ConstraintSystem, compact: bool = True) -> None:
@@ -216,7 +228,7 @@ def weight_pool(cs: ConstraintSystem, n: int) -> list:
     `set_committed_weights`, then a pool of committed columns ``wc.0 ..`` (``{bank}.wc0 ..``)."""
     if not committed_weights(cs):
         return fixed_pool(cs, n)
-    b = current_bank(cs)
+    b = _pool_bank(cs)
     pool = _cache(cs).setdefault(("__weight_pool__", b), [])
     while len(pool) < n:
         pool.append(cs.committed_column(f"wc.{len(pool)}" if b is None else f"{b}.wc{len(pool)}"))
@@ -242,8 +254,8 @@ def shared(cs: ConstraintSystem, key, factory, banked: bool = True):
 
 def advice_pool(cs: ConstraintSystem, n: int) -> list:
     """The first ``n`` shared, equality-enabled phase-0 advice columns ``g.0 .. g.{n-1}``
-    (of the current column bank: ``{bank}.g0 ..``)."""
-    b = current_bank(cs)
+    (of the current column bank: ``{bank}.g0 ..``, or of the bank it draws columns from)."""
+    b = _pool_bank(cs)
     pool = _cache(cs).setdefault(("__advice_pool__", b), [])
     while len(pool) < n:
         col = cs.advice_column(f"g.{len(pool)}" if b is None else f"{b}.g{len(pool)}")
@@ -254,8 +266,8 @@ def advice_pool(cs: ConstraintSystem, n: int) -> list:
 
 def fixed_pool(cs: ConstraintSystem, n: int) -> list:
     """The first ``n`` shared fixed columns ``gf.0 ..`` (per-row constants of gadgets; of
-    the current column bank: ``{bank}.gf0 ..``)."""
-    b = current_bank(cs)
+    the current column bank: ``{bank}.gf0 ..``, or of the bank it draws columns from)."""
+    b = _pool_bank(cs)
     pool = _cache(cs).setdefault(("__fixed_pool__", b), [])
     while len(pool) < n:
         pool.append(cs.fixed_column(f"gf.{len(pool)}" if b is None else f"{b}.gf{len(pool)}"))

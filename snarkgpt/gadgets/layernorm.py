@@ -131,21 +131,25 @@ class LayerNormChip:
 
         def make():
             # inside a column bank, each step gets a sub-bank of its own (sums, div, ...), so
-            # the floor planner lays the steps side by side
-            sub = (lambda nm: column_bank(cs, nm)) if current_bank(cs) is not None else (
-                lambda nm: column_bank(cs, None))
+            # the floor planner lays the steps side by side; the steps with one row per
+            # position, not per element (div, rsqrt, range: a few hundred rows), draw their
+            # columns from the first rescale's bank and stack below its regions
+            bank = current_bank(cs)
+            sub = (lambda nm, host=None: column_bank(
+                cs, nm, columns=None if host is None else f"{bank}.{host}")) if bank is not None else (
+                lambda nm, host=None: column_bank(cs, None))
             with sub("sum"):
                 sums = SumChip.configure(cs)
-            with sub("div"):
+            with sub("div", host="rescale"):
                 div = DivChip.configure(cs, div_bits, limb_bits)
             with sub("bcast"):
                 bc = RowBroadcastChip.configure(cs)
-            with sub("rsqrt"):
+            with sub("rsqrt", host="rescale"):
                 rs = FunctionChip.configure(cs, rsqrt_spec(rsqrt_bits, s, s), clamp_bits=clamp_bits,
                                             limb_bits=limb_bits)
             with sub("rescale"):
                 resc = RescaleChip.configure(cs, s, limb_bits=limb_bits)
-            with sub("range"):
+            with sub("range", host="rescale"):
                 mr = RangeChip.configure(cs, MEAN_BITS + 1, limb_bits)
             with sub("sq"):
                 sq = SumChip.configure(cs)

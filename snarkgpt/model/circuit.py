@@ -180,7 +180,10 @@ class ModelCircuit:
         # weights="committed": matmul weights and biases, LayerNorm gains and biases and the
         # positional embedding in committed columns (docs/committed-weights.md)
         set_committed_weights(cs, self.weights == "committed")
-        with column_bank(cs, "emb"):
+        # the embedding and the argmax (one row per position and embedding or vocabulary
+        # entry: a few thousand rows) draw their columns from the residual adds' bank and
+        # stack below its regions (`column_bank`'s ``columns``)
+        with column_bank(cs, "emb", columns="res"):
             emb = EmbeddingChip.configure(cs, self.qmodel.weights["wte"], name="wte")
         with column_bank(cs, "ln"):
             ln = LayerNormChip.configure(cs, s, st.rsqrt_bits, clamp_bits=st.ln_clamp_bits,
@@ -207,7 +210,7 @@ class ModelCircuit:
                                           limb_bits=lb)
         with column_bank(cs, "res"):
             res = ResidualChip.configure(cs)
-        with column_bank(cs, "argmax"):
+        with column_bank(cs, "argmax", columns="res"):
             am = ArgmaxChip.configure(cs, st.argmax_bits, lb)
         with column_bank(cs, "gather"):
             gather = advice_pool(cs, 1)[0]

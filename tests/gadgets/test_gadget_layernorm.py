@@ -58,3 +58,51 @@ def test_gadget_layernorm_bad_input():
         layernorm_ref(np.zeros((2, 3), np.int64), np.ones(3, np.int64), np.ones(2, np.int64), S, 12)
     with pytest.raises(ValueError):
         layernorm_ref(np.zeros(3, np.int64), np.ones(3, np.int64), None, S, 12)
+
+
+def test_gadget_layernorm_in_a_bank_stacks_its_per_row_steps_below_the_rescale():
+    """In a column bank, the steps with one row per position (div, rsqrt, range) draw their
+    columns from the rescale's sub-bank (`column_bank`'s ``columns``): no columns of their
+    own, their regions stacked below the rescale's, each step still constrained."""
+    from snarkgpt.gadgets.base import column_bank
+    rng = np.random.default_rng(4)
+    X = rng.integers(-800, 800, (3, 8))
+    X[:, 0], X[:, 1] = 300, -300
+    g, b = rng.integers(-300, 300, 8), rng.integers(-50, 50, 8)
+    cs = ConstraintSystem()
+    with column_bank(cs, "ln"):
+        cfg = LayerNormChip.configure(cs, scale_bits=S)
+    names = {c.name for c in cs.advice_columns}
+    assert not any(n.startswith(("ln.div.", "ln.rsqrt.", "ln.range.")) for n in names)
+    host = {c.name for c in cs.advice_columns if c.name.startswith("ln.rescale.")}
+    for step in (cfg.div, cfg.rsqrt, cfg.mean_range):
+        assert step.x.name in host
+    # gates and selectors keep the step's own name
+    assert any(gt.name.startswith("ln.div.") for gt in cs.gates)
+    res = {}
+
+    def circuit(layouter):
+        res["y"] = LayerNormChip.assign(layouter, cfg, X, g, b)
+    asg = synthesize(cs, circuit)
+    MockProver(cs, asg).assert_satisfied()
+    assert np.array_equal(res["y"].values, layernorm_ref(X, g, b, S, cfg.rsqrt_bits)["y"])
+    regions = {r.name: r for r in asg.regions}
+    hosted = ["layernorm.mean", "layernorm.mean.range", "layernorm.var", "layernorm.rsqrt"]
+    for name in hosted + ["layernorm.norm"]:
+        adv = {c.name for c in regions[name].columns if c.kind == "advice"}
+        assert adv and adv <= host, name
+    # one above the other in the shared columns: no two regions overlap in any column
+    spans = {}
+    for r in asg.regions:
+        for c, (a, e) in r.columns.items():
+            for a2, e2 in spans.get(c, []):
+                assert e <= a2 or e2 <= a, (r.name, c.name)
+            spans.setdefault(c, []).append((a, e))
+    # tampering in a hosted step's cells is caught
+    rs = regions["layernorm.rsqrt"]
+    for col in (cfg.rsqrt.x, cfg.rsqrt.y):
+        old = asg.value(col, rs.start)
+        asg.set_cell(col, rs.start, old + 1)
+        assert MockProver(cs, asg).verify(), col.name
+        asg.set_cell(col, rs.start, old)
+    MockProver(cs, asg).assert_satisfied()
