@@ -36,8 +36,11 @@ Columns: every op family is configured in a column bank of its own (``emb``, ``l
 of their steps a sub-bank, ``ln.sum``, ``sm.exp``, ...), so the packed floor planner lays
 the regions of different families side by side: the circuit's height is that of the
 tallest family, not the sum of all (`plan` reports rows per op; they add up to more than
-the rows used). The matmuls (the tallest family) hold 4 values a row in sections B.r and
-A.Br (`snarkgpt.gadgets.matmul`).
+the rows used). Banks of few rows draw their columns from a taller bank and stack below its
+regions (the embedding and argmax below the residual adds; LayerNorm's per-position steps
+below its first rescale): every column costs the prover the same, however full. The
+matmuls (the tallest family) hold 4 values a row in sections B.r and A.Br
+(`snarkgpt.gadgets.matmul`).
 """
 from __future__ import annotations
 
