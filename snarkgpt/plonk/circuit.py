@@ -236,7 +236,7 @@ def _constraint_list(constraints, gate_name):
 # and its share of the constraint evaluation). Calibrated on the base model at 2^16: a grand
 # product or helper costs 65-95 ms to build and commit, a column on a coset 9 ms at degree 4
 # and 12 ms at degree 5 (a longer constraint program), so degree 4 proved in 45 s and degree
-# 5 in 53 s, which COSET_COST = 3.0 had ranked the other way round
+# 5 in 53 s, which COSET_COST = 1.5 had ranked the other way round
 MSM_COST = 25.0
 COSET_COST = 3.0
 
