@@ -549,10 +549,8 @@ class ConstraintSystem:
 
     def num_lookup_helpers(self, degree: int) -> int:
         """logUp helper columns at this proof degree (`lookup.verifier.pack_fractions`)."""
-        from .lookup.verifier import pack_fractions
-        groups = [(lks[0].table, [(lk.name, lk.inputs, lk.selector) for lk in lks])
-                  for lks in self.lookup_groups().values()]
-        return len(pack_fractions(groups, degree))
+        from .lookup.verifier import lookup_groups, pack_fractions
+        return len(pack_fractions(lookup_groups(self.lookup_groups().values()), degree))
 
     def permutation_chunk_size(self) -> int:
         return max(1, self.proving_degree() - 2)

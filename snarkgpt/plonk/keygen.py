@@ -37,6 +37,7 @@ from .expression import (ADVICE, FIXED, INSTANCE, Challenge, ChallengeExpr, Colu
                          Expression, Negated, Product, Query, Scaled, Sum, evaluate_rows_naive,
                          postorder)
 from .lookup.verifier import lookup_constraints, pack_fractions
+from .lookup.verifier import lookup_groups as fraction_groups
 from .permutation.keygen import build_sigmas
 from .permutation.verifier import permutation_constraints
 
@@ -395,11 +396,8 @@ class _Reader:
 def lookup_groups(desc: CircuitDescription) -> list:
     """[(table expressions, [(lookup name, inputs, selector), ...])] per lookup group, in
     proof order (the form `lookup.verifier` takes)."""
-    out = []
-    for gi in range(desc.num_groups()):
-        members = [lk for lk in desc.lookups if lk.group == gi]
-        out.append((members[0].table, [(lk.name, lk.inputs, lk.selector) for lk in members]))
-    return out
+    return fraction_groups([lk for lk in desc.lookups if lk.group == gi]
+                           for gi in range(desc.num_groups()))
 
 
 # ---------------------------------------------------------------------------------------

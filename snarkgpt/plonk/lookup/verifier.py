@@ -54,6 +54,13 @@ def tagged(exprs, group: int, groups: int) -> list:
     return list(exprs) + [Constant(group + 1)] if groups > 1 else list(exprs)
 
 
+def lookup_groups(grouped) -> list:
+    """[(table expressions, [(lookup name, inputs, selector), ...])], the form this module
+    takes, from lists of lookups sharing a table (objects with ``table``, ``name``,
+    ``inputs`` and ``selector``: the constraint system's or the verifying key's)."""
+    return [(lks[0].table, [(lk.name, lk.inputs, lk.selector) for lk in lks]) for lks in grouped]
+
+
 def fractions(groups) -> list[tuple[str, int, int, int]]:
     """The logUp fractions in proof order: per group, its lookups then its table, each as
     (name, group, member, sign): member is the lookup's index in the group (-1 for the
