@@ -448,7 +448,7 @@ class Layout:
                                    self.phi_cols[0] if G else None, self.l0, self.llast,
                                    self.lactive, self.theta, self.beta)
         cons += permutation_constraints(d.permutation, self.sigma_cols, self.z_cols, self.chunk,
-                                        self.u, self.l0, self.llast, self.lactive, self.X,
+                                        self.l0, self.llast, self.lactive, self.X,
                                         self.beta_p, self.gamma)
         self.constraints = cons
         self.degree = max([3] + [e.degree() for _, e in cons])

@@ -41,7 +41,7 @@ from .transcript import Transcript
 from .vanishing.prover import blind_pieces, fixed_polys, quotient
 
 P = FR_MODULUS
-PROTOCOL = b"snarkgpt-plonk-v2"
+PROTOCOL = b"snarkgpt-plonk-v3"
 
 __all__ = ["prove", "ProverError", "PROTOCOL", "absorb_instances"]
 

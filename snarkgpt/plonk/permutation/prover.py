@@ -1,9 +1,11 @@
-"""Permutation argument, prover side: the grand-product columns z_0..z_{s-1}.
+"""Permutation argument, prover side: the product columns z_0..z_{s-1}.
 
-On usable row i, chunk c of the equality-enabled columns contributes the ratio
-    prod_j (v_j[i] + beta delta^j omega^i + gamma) / prod_j (v_j[i] + beta sigma_j[i] + gamma)
-and z_c[i + 1] = z_c[i] * ratio[i]; z_0[0] = 1, z_c[0] = z_{c-1}[u] (u the last row). The
-rows after u are random (blinding). If every copy constraint holds, z_{s-1}[u] = 1.
+On usable row i, chunk c of the equality-enabled columns has the ratio
+    r_c[i] = prod_j (v_j[i] + beta delta^j omega^i + gamma) / prod_j (v_j[i] + beta sigma_j[i] + gamma)
+z_0 is the running product over the rows: z_0[0] = 1, z_0[i + 1] = z_0[i] r_0[i] ... r_{s-1}[i];
+z_1..z_{s-1} are the partial products within row i: z_{c+1}[i] = z_c[i] r_c[i]
+(see verifier.py for the identities). The rows after u (u the last row) of z_0, and the rows
+from u on of the others, are random (blinding). If every copy constraint holds, z_0[u] = 1.
 """
 import numba as nb
 import numpy as np
@@ -24,8 +26,23 @@ def prefix_product(ratio, start, out, u):
         store(out, i + 1, acc)
 
 
+def chunk_ratio(values, sigmas, omega, cols, beta_a, gamma_a, u: int) -> np.ndarray:
+    """r[i] for i < u over the columns ``cols`` (see the module docstring), (u, 4)."""
+    num = Fr.ones(u)
+    den = Fr.ones(u)
+    g = np.ascontiguousarray(np.broadcast_to(gamma_a, (u, 4)))
+    b = np.ascontiguousarray(np.broadcast_to(beta_a, (u, 4)))
+    for j in cols:
+        vg = Fr.add(np.ascontiguousarray(values[j][:u]), g)
+        ids = Fr.scale(np.ascontiguousarray(omega[:u]), pow(DELTA, j, FR_MODULUS))
+        num = Fr.mul(num, Fr.add(vg, Fr.mul(ids, b)))
+        den = Fr.mul(den, Fr.add(vg, Fr.mul(np.ascontiguousarray(sigmas[j][:u]), b)))
+    return Fr.mul(num, Fr.batch_inverse(den, allow_zero=True))
+
+
 def grand_products(values, sigmas, omega, chunk: int, beta: int, gamma: int, u: int, rng=None):
-    """The z columns as (s, n, 4) evaluations, and the final value z_{s-1}[u] (an int).
+    """The z columns as (s, n, 4) evaluations, and the running product's final value z_0[u]
+    (an int).
 
     values / sigmas: lists of (n, 4) arrays for the equality-enabled columns (values with
     their blinding rows already filled) and the sigma evaluations; omega: (n, 4), the domain
@@ -36,21 +53,14 @@ def grand_products(values, sigmas, omega, chunk: int, beta: int, gamma: int, u: 
     s = -(-m // chunk)
     out = np.empty((s, n, 4), dtype=np.uint64)
     bg = Fr.from_ints([beta, gamma])
-    beta_a, gamma_a = bg[0:1], bg[1:2]
-    start = Fr.from_ints([1])
-    for c in range(s):
-        num = Fr.ones(u)
-        den = Fr.ones(u)
-        for j in range(c * chunk, min(m, (c + 1) * chunk)):
-            v = np.ascontiguousarray(values[j][:u])
-            g = np.broadcast_to(gamma_a, (u, 4))
-            vg = Fr.add(v, np.ascontiguousarray(g))
-            b = np.ascontiguousarray(np.broadcast_to(beta_a, (u, 4)))
-            ids = Fr.scale(np.ascontiguousarray(omega[:u]), pow(DELTA, j, FR_MODULUS))
-            num = Fr.mul(num, Fr.add(vg, Fr.mul(ids, b)))
-            den = Fr.mul(den, Fr.add(vg, Fr.mul(np.ascontiguousarray(sigmas[j][:u]), b)))
-        ratio = Fr.mul(num, Fr.batch_inverse(den, allow_zero=True))
-        prefix_product(ratio, start, out[c], u)
-        out[c, u + 1:] = Fr.random(n - u - 1, rng)
-        start = np.ascontiguousarray(out[c, u:u + 1])
-    return out, Fr.to_int(out[s - 1, u])
+    ratios = [chunk_ratio(values, sigmas, omega, range(c * chunk, min(m, (c + 1) * chunk)),
+                          bg[0:1], bg[1:2], u) for c in range(s)]
+    total = ratios[0]
+    for r in ratios[1:]:
+        total = Fr.mul(total, r)
+    prefix_product(total, Fr.from_ints([1]), out[0], u)
+    out[0, u + 1:] = Fr.random(n - u - 1, rng)
+    for c in range(1, s):
+        out[c, :u] = Fr.mul(np.ascontiguousarray(out[c - 1, :u]), ratios[c - 1])
+        out[c, u:] = Fr.random(n - u, rng)
+    return out, Fr.to_int(out[0, u])
