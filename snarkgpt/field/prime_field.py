@@ -101,7 +101,8 @@ class PrimeField:
         if x.size and x.min() == np.iinfo(np.int64).min:
             raise ValueError(f"{self.name}.from_signed: -2^63 is outside the supported range")
         out = np.empty((x.shape[0], 4), dtype=np.uint64)
-        vec.from_i64(x, out, self.r2, self.p, self.inv)
+        kernel = vec.from_i64_serial if x.shape[0] < vec.SERIAL_BELOW else vec.from_i64
+        kernel(x, out, self.r2, self.p, self.inv)
         return out
 
     def to_signed(self, a: np.ndarray, bound: int = (1 << 63) - 1) -> np.ndarray:

@@ -105,8 +105,7 @@ def batch_inverse(a, out, one, pm2, p, inv, chunks):
             batch_inverse_serial(a[lo:hi], out[lo:hi], one, pm2, p, inv)
 
 
-@nb.njit(**_JIT)
-def from_i64(x, out, r2, p, inv):
+def _from_i64(x, out, r2, p, inv):
     """Signed 64-bit integers -> Montgomery form (negative v as p - |v|)."""
     for i in nb.prange(x.shape[0]):
         v = x[i]
@@ -115,6 +114,13 @@ def from_i64(x, out, r2, p, inv):
         if v < 0:
             m = neg_mod(m, p)
         store(out, i, m)
+
+
+from_i64 = nb.njit(**_JIT)(_from_i64)
+# the same loop on one thread: starting the parallel pool costs tens of microseconds, more
+# than converting a few thousand values (witness synthesis converts many short vectors)
+from_i64_serial = nb.njit(cache=True, nogil=True)(_from_i64)
+SERIAL_BELOW = 1 << 13
 
 
 @nb.njit(**_JIT)

@@ -777,7 +777,12 @@ class Assignment:
         self.usable_rows = None if k is None else self.n - self.blinding_rows - 1
         if k is not None and self.usable_rows <= 0:
             raise CircuitError(f"k = {k} leaves no usable rows")
-        self._cap = self.n if k is not None else 1024
+        # The packed planner writes each region above all others first (rows >= _top), then
+        # moves it down; near the top of a full circuit that scratch runs past n. With k known,
+        # reserve n more rows up front: np.zeros leaves untouched pages unmapped, so the
+        # reserve costs memory only where a region lands in it, and no regrowth copies every
+        # column (_close_first_pass trims the arrays to n rows).
+        self._cap = 1024 if k is None else self.n * (2 if self.planner == "packed" else 1)
         self.advice = np.zeros((cs.num_advice, self._cap, 4), dtype=np.uint64)
         self.fixed = np.zeros((cs.num_fixed, self._cap, 4), dtype=np.uint64)
         self.instance = np.zeros((cs.num_instance, self._cap, 4), dtype=np.uint64)

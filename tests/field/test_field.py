@@ -87,6 +87,18 @@ def test_signed_round_trip(F, xs):
     assert F.to_signed(a).tolist() == xs
 
 
+@pytest.mark.parametrize("F", FIELDS, ids=lambda f: f.name)
+def test_signed_conversion_is_the_same_on_one_thread_and_many(F):
+    """Short vectors convert on one thread, long ones in parallel: both give p - |v| for v < 0."""
+    from snarkgpt.field import vec
+    rng = np.random.default_rng(3)
+    for m in (vec.SERIAL_BELOW - 1, vec.SERIAL_BELOW, 3 * vec.SERIAL_BELOW + 5):
+        xs = rng.integers(-(2**63) + 1, 2**63 - 1, m, dtype=np.int64)
+        xs[:4] = [0, 1, -1, 2**63 - 1]
+        a = F.from_signed(xs)
+        assert F.to_ints(a) == [int(x) % F.modulus for x in xs]
+
+
 def test_to_signed_refuses_large_values():
     a = Fr.from_ints([5, -7, 2**70])
     with pytest.raises(ValueError, match="element 2"):
