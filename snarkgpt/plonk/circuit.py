@@ -95,6 +95,7 @@ What the prover reads (everything is a plain attribute or method)
 from __future__ import annotations
 
 import math
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -723,6 +724,53 @@ class RegionInfo:
 
 
 # ---------------------------------------------------------------------------------------
+# Column buffers
+# ---------------------------------------------------------------------------------------
+def _column_buffer(cols: int, rows: int) -> np.ndarray:
+    """A zero (cols, rows, 4) uint64 array in a private anonymous mapping: its pages get
+    memory only once written, and `_keep_rows` can hand back the ones it no longer needs."""
+    nbytes = cols * rows * 32
+    if nbytes == 0 or not hasattr(mmap, "MAP_PRIVATE"):       # (no such mappings on Windows)
+        return np.zeros((cols, rows, 4), dtype=np.uint64)
+    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(buf, dtype=np.uint64).reshape(cols, rows, 4)
+
+
+def _keep_rows(arr: np.ndarray, n: int) -> np.ndarray:
+    """The first n rows of every column of a C-contiguous (cols, rows, 4) array, as a
+    C-contiguous array that reuses (and overwrites) ``arr``'s memory: ``arr`` is consumed.
+
+    The columns are moved down in place (column i's rows go to flat offset i * n; for i >= 1
+    that never overlaps rows still to be moved), which costs no new memory; copying into a
+    fresh array instead takes a page fault per 4 KiB written, several times slower. The
+    freed tail goes back to the system when the buffer is a `_column_buffer`."""
+    cols, rows = arr.shape[0], arr.shape[1]
+    if rows == n or cols == 0 or not arr.flags.c_contiguous or not arr.flags.writeable:
+        return np.ascontiguousarray(arr[:, :n])
+    flat = arr.reshape(-1)
+    step, keep = rows * 4, n * 4
+    for i in range(1, cols):
+        flat[i * keep:(i + 1) * keep] = flat[i * step:i * step + keep]
+    out = flat[:cols * keep].reshape(cols, n, 4)
+    buf = _mapping(arr)
+    if buf is not None and hasattr(buf, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        start = -(-out.nbytes // mmap.PAGESIZE) * mmap.PAGESIZE
+        if start < len(buf):
+            buf.madvise(mmap.MADV_DONTNEED, start, len(buf) - start)
+    return out
+
+
+def _mapping(arr: np.ndarray):
+    """The mmap under a `_column_buffer` array (through its chain of views), else None."""
+    base = arr
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    return base if isinstance(base, mmap.mmap) else None
+
+
+# ---------------------------------------------------------------------------------------
 # Values
 # ---------------------------------------------------------------------------------------
 def _mont_scalar(value) -> np.ndarray:
@@ -783,9 +831,9 @@ class Assignment:
         # reserve costs memory only where a region lands in it, and no regrowth copies every
         # column (_close_first_pass trims the arrays to n rows).
         self._cap = 1024 if k is None else self.n * (2 if self.planner == "packed" else 1)
-        self.advice = np.zeros((cs.num_advice, self._cap, 4), dtype=np.uint64)
-        self.fixed = np.zeros((cs.num_fixed, self._cap, 4), dtype=np.uint64)
-        self.instance = np.zeros((cs.num_instance, self._cap, 4), dtype=np.uint64)
+        self.advice = _column_buffer(cs.num_advice, self._cap)
+        self.fixed = _column_buffer(cs.num_fixed, self._cap)
+        self.instance = _column_buffer(cs.num_instance, self._cap)
         self.advice_assigned = np.zeros((cs.num_advice, self._cap), dtype=bool)
         self.regions: list[RegionInfo] = []
         self._region_starts = None
@@ -863,7 +911,7 @@ class Assignment:
         cap = max(self._cap * 2, 1 << math.ceil(math.log2(rows)))
 
         def grow(arr):
-            out = np.zeros((arr.shape[0], cap, 4), dtype=np.uint64)
+            out = _column_buffer(arr.shape[0], cap)
             out[:, : self._cap] = arr
             return out
 
@@ -912,9 +960,9 @@ class Assignment:
             self._shrink(n)
 
     def _shrink(self, n):
-        self.advice = np.ascontiguousarray(self.advice[:, :n])
-        self.fixed = np.ascontiguousarray(self.fixed[:, :n])
-        self.instance = np.ascontiguousarray(self.instance[:, :n])
+        self.advice = _keep_rows(self.advice, n)
+        self.fixed = _keep_rows(self.fixed, n)
+        self.instance = _keep_rows(self.instance, n)
         self.advice_assigned = np.ascontiguousarray(self.advice_assigned[:, :n])
         self._cap = n
 
