@@ -740,8 +740,9 @@ def _keep_rows(arr: np.ndarray, n: int) -> np.ndarray:
     """The first n rows of every column of a C-contiguous (cols, rows, 4) array, as a
     C-contiguous array that reuses (and overwrites) ``arr``'s memory: ``arr`` is consumed.
 
-    The columns are moved down in place (column i's rows go to flat offset i * n; for i >= 1
-    that never overlaps rows still to be moved), which costs no new memory; copying into a
+    The columns are moved down in place (column i's rows go to flat offset i * n, below every
+    later column's rows; numpy copies through a buffer where a column overlaps its own new
+    place), which costs no new memory; copying into a
     fresh array instead takes a page fault per 4 KiB written, several times slower. The
     freed tail goes back to the system when the buffer is a `_column_buffer`."""
     cols, rows = arr.shape[0], arr.shape[1]
@@ -827,9 +828,9 @@ class Assignment:
             raise CircuitError(f"k = {k} leaves no usable rows")
         # The packed planner writes each region above all others first (rows >= _top), then
         # moves it down; near the top of a full circuit that scratch runs past n. With k known,
-        # reserve n more rows up front: np.zeros leaves untouched pages unmapped, so the
-        # reserve costs memory only where a region lands in it, and no regrowth copies every
-        # column (_close_first_pass trims the arrays to n rows).
+        # reserve n more rows up front: a `_column_buffer` maps no memory for untouched pages,
+        # so the reserve costs memory only where a region lands in it, and no regrowth copies
+        # every column (_close_first_pass trims the arrays to n rows in place).
         self._cap = 1024 if k is None else self.n * (2 if self.planner == "packed" else 1)
         self.advice = _column_buffer(cs.num_advice, self._cap)
         self.fixed = _column_buffer(cs.num_fixed, self._cap)

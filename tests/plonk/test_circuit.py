@@ -528,7 +528,7 @@ def test_column_buffers_keep_their_first_rows_in_place():
     allocation) and the result is the plain slice, C-contiguous."""
     from snarkgpt.plonk.circuit import _column_buffer, _keep_rows
     rng = np.random.default_rng(0)
-    for cols, rows, n in [(1, 8, 4), (5, 16, 8), (7, 4096, 1000), (3, 8, 8)]:
+    for cols, rows, n in [(1, 8, 4), (5, 16, 8), (7, 4096, 1000), (3, 8, 8), (6, 9, 8)]:
         buf = _column_buffer(cols, rows)
         assert not buf.any()
         buf[:] = rng.integers(0, 2**63, buf.shape, dtype=np.uint64)
