@@ -9,7 +9,8 @@ Transcript order (the verifier replays it, verifier.py):
  3. lookups (lookup/): theta; multiplicities m (one per table), absorb; beta; helpers h_k
     (each the sum of a few fractions: one per lookup, one per table) and the running sum
     phi (one), absorb;
- 4. permutation (permutation/): beta', gamma; grand products z_i, absorb;
+ 4. permutation (permutation/): beta', gamma; products z_i (z_0 over the rows, the others
+    within a row), absorb;
  5. vanishing (vanishing/): y; quotient pieces h_i', absorb;
  6. x; absorb the evaluation of every committed column at each rotation it is queried at;
  7. KZG multi-opening (kzg.batch_open, GWC): one proof per distinct point x omega^rot.
