@@ -56,8 +56,9 @@ class PrimeField:
 
     def from_ints(self, values) -> np.ndarray:
         """Python ints (any sign, any size) -> Montgomery array, reducing mod p."""
-        vals = [int(v) % self.modulus for v in values]
-        canon = np.array([to_limbs(v) for v in vals], dtype=np.uint64).reshape(len(vals), 4)
+        m = self.modulus
+        data = b"".join((int(v) % m).to_bytes(32, "little") for v in values)
+        canon = np.frombuffer(data, dtype="<u8").astype(np.uint64).reshape(-1, 4)
         out = np.empty_like(canon)
         self._to_mont(canon, out)
         return out

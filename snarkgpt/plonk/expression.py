@@ -514,9 +514,10 @@ class IntProgram:
         # every distinct (kind, index, rotation) the roots read, in first-use order
         self.cells = [a for op, a, _ in ops if op == self._QUERY]
 
-    def run(self, cells: dict, challenges: dict) -> list:
-        """The roots' values; ``cells[(kind, index, rotation)]`` and ``challenges[index]``
-        are ints mod r (a missing cell or challenge raises KeyError naming it)."""
+    def run(self, cells: dict, challenges: dict, all_nodes: bool = False) -> list:
+        """The roots' values (every node's with ``all_nodes``, indexed like ``ops``);
+        ``cells[(kind, index, rotation)]`` and ``challenges[index]`` are ints mod r (a missing
+        cell or challenge raises KeyError naming it)."""
         CONST, QUERY, CHAL, NEG, SUM, PROD = range(6)
         v = [0] * len(self.ops)
         for i, (op, a, b) in enumerate(self.ops):
@@ -534,7 +535,38 @@ class IntProgram:
                 v[i] = (-v[a]) % P
             else:
                 v[i] = v[a] * b % P
-        return [v[r] for r in self.roots]
+        return v if all_nodes else [v[r] for r in self.roots]
+
+    def cell_gradients(self, node_values: list, root_weights: list, keys) -> dict:
+        """d(sum_j root_weights[j] * root_j) / d(cell) for each cell key in ``keys`` that the
+        program reads, at the point ``node_values`` (from ``run(..., all_nodes=True)``): one
+        reverse pass over the operations (linearization.py uses it to read off the
+        coefficients of an expression that is affine in those cells)."""
+        QUERY, NEG, SUM, PROD = self._QUERY, self._NEG, self._SUM, self._PROD
+        ops, v = self.ops, node_values
+        g = [0] * len(ops)
+        for r, w in zip(self.roots, root_weights):
+            g[r] = (g[r] + w) % P
+        out = {}
+        for i in range(len(ops) - 1, -1, -1):
+            gi = g[i]
+            if not gi:
+                continue
+            op, a, b = ops[i]
+            if op == PROD:
+                g[a] = (g[a] + gi * v[b]) % P
+                g[b] = (g[b] + gi * v[a]) % P
+            elif op == SUM:
+                g[a] = (g[a] + gi) % P
+                g[b] = (g[b] + gi) % P
+            elif op == QUERY:
+                if a in keys:
+                    out[a] = (out.get(a, 0) + gi) % P
+            elif op == NEG:
+                g[a] = (g[a] - gi) % P
+            elif op == self._SCALE:
+                g[a] = (g[a] + gi * b) % P
+        return out
 
 
 def sum_exprs(terms) -> Expression:

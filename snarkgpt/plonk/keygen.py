@@ -36,6 +36,7 @@ from .committed.keygen import COMMITTED, blind_committed, blinding_basis, commit
 from .expression import (ADVICE, FIXED, INSTANCE, Challenge, ChallengeExpr, Column, Constant,
                          Expression, Negated, Product, Query, Scaled, Sum, evaluate_rows_naive,
                          postorder)
+from . import linearization
 from .lookup.verifier import lookup_constraints, pack_fractions
 from .lookup.verifier import lookup_groups as fraction_groups
 from .permutation.keygen import build_sigmas
@@ -453,14 +454,20 @@ class Layout:
         self.constraints = cons
         self.degree = max([3] + [e.degree() for _, e in cons])
         self.quotient_pieces = self.degree - 1
-        # opened queries: committed columns at each rotation they are read at
+        # opened queries: committed columns at each rotation they are read at, except the
+        # linearized ones (linearization.py): the verifier folds their commitments instead
         virtual_idx = {c.index for c in self.virtual}
+        self.linearized = linearization.choose([e for _, e in cons],
+                                               excluded={(1, i) for i in virtual_idx})
+        lin = set(self.linearized)
         qs = set()
         for _, e in cons:
             for q in e.queries():
                 c = q.column
                 if c.kind == ADVICE or (c.kind == FIXED and c.index not in virtual_idx):
-                    qs.add((_KIND[c.kind], c.index, q.rotation))
+                    key = (_KIND[c.kind], c.index, q.rotation)
+                    if not (q.rotation == 0 and key[:2] in lin):
+                        qs.add(key)
         self.queries = sorted(qs)
         self.rotations = sorted({q[2] for q in self.queries} | {0})
         self.instance_rotations = sorted({q.rotation for _, e in cons for q in e.queries()

@@ -48,17 +48,29 @@ def verify_at(srs: SRS, commitment: np.ndarray, z: int, value: int, proof: np.nd
 
 @dataclass
 class OpeningQuery:
-    """Polynomials (coefficient arrays) to open at one point."""
+    """Polynomials (coefficient arrays, or a `Combination` of them) to open at one point."""
     point: int
     polys: list
 
 
 @dataclass
 class VerifierQuery:
-    """What the verifier holds for one point: the commitments and the claimed values."""
+    """What the verifier holds for one point: the commitments and the claimed values.
+
+    A commitment is a G1 point, or a `Combination` of points that the verifier never adds
+    up on its own: its terms go straight into the one MSM of `batch_verify`."""
     point: int
     commitments: list
     values: list
+
+
+@dataclass
+class Combination:
+    """sum_i coeffs[i] * points[i]: on the verifier's side a commitment made of G1 points
+    (for example the recombined quotient), on the prover's the matching polynomial made of
+    coefficient arrays. Neither side adds it up on its own: its terms join the batch's fold."""
+    points: list
+    coeffs: list
 
 
 def batch_open(srs: SRS, queries: list, transcript: Transcript) -> list:
@@ -86,8 +98,13 @@ def batch_verify(srs: SRS, queries: list, proofs: list, transcript: Transcript) 
     for q, pi in zip(queries, proofs):
         vi = 1
         for c, y in zip(q.commitments, q.values):
-            points.append(c)
-            scalars.append(uj * vi % FR_MODULUS)
+            s = uj * vi % FR_MODULUS
+            if isinstance(c, Combination):
+                points += c.points
+                scalars += [s * k % FR_MODULUS for k in c.coeffs]
+            else:
+                points.append(c)
+                scalars.append(s)
             y_total = (y_total + uj * vi * y) % FR_MODULUS
             vi = vi * v % FR_MODULUS
         points.append(pi)
@@ -103,8 +120,19 @@ def batch_verify(srs: SRS, queries: list, proofs: list, transcript: Transcript) 
 
 
 def _fold_polys(polys, v):
-    """sum_i v^i p_i(X) over coefficient arrays of possibly different lengths."""
-    return poly.linear_combination(polys, [pow(v, i, FR_MODULUS) for i in range(len(polys))])
+    """sum_i v^i p_i(X) over coefficient arrays of possibly different lengths (a
+    `Combination` of polynomials contributes each of its terms, scaled by its coefficient)."""
+    flat, coeffs = [], []
+    vi = 1
+    for p in polys:
+        if isinstance(p, Combination):
+            flat += p.points
+            coeffs += [vi * k % FR_MODULUS for k in p.coeffs]
+        else:
+            flat.append(p)
+            coeffs.append(vi)
+        vi = vi * v % FR_MODULUS
+    return poly.linear_combination(flat, coeffs)
 
 
 def _combine(points, scalars) -> np.ndarray:

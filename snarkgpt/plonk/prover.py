@@ -12,8 +12,10 @@ Transcript order (the verifier replays it, verifier.py):
  4. permutation (permutation/): beta', gamma; products z_i (z_0 over the rows, the others
     within a row), absorb;
  5. vanishing (vanishing/): y; quotient pieces h_i', absorb;
- 6. x; absorb the evaluation of every committed column at each rotation it is queried at;
- 7. KZG multi-opening (kzg.batch_open, GWC): one proof per distinct point x omega^rot.
+ 6. x; absorb the evaluation of every committed column at each rotation it is queried at,
+    except the linearized columns at x (linearization.py);
+ 7. KZG multi-opening (kzg.batch_open, GWC): one proof per distinct point x omega^rot; at x
+    it includes the linearization polynomial L = sum_s c_s f_s - (x^n - 1) H.
 
 `prove(...)` returns the proof bytes; ``stats`` (a dict) receives the time of each stage.
 With ``check=True`` (default) the prover refuses an unsatisfied witness (lookup input not in
@@ -29,7 +31,7 @@ import numpy as np
 from snarkgpt.field import FR_MODULUS, Fr
 from snarkgpt.field import poly
 
-from . import kzg
+from . import kzg, linearization
 from .committed import prover as committed_prover
 from .circuit import Assignment, CircuitError
 from .expression import ADVICE, FIXED, compile_expressions, evaluate_rows_multi
@@ -42,7 +44,7 @@ from .transcript import Transcript
 from .vanishing.prover import blind_pieces, fixed_polys, quotient
 
 P = FR_MODULUS
-PROTOCOL = b"snarkgpt-plonk-v3"
+PROTOCOL = b"snarkgpt-plonk-v4"
 
 __all__ = ["prove", "ProverError", "PROTOCOL", "absorb_instances"]
 
@@ -251,10 +253,9 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     for kind, idx, rot in lay.queries:
         evals.append(poly.evaluate(coeffs_of(kind, idx), x * pow(w, rot % n, P) % P))
     tr.absorb_scalars("evaluations", evals[len(pok_z):])
-    xn = pow(x, n, P)
-    hpoly = poly.linear_combination(pieces, [pow(xn, i, P) for i in range(len(pieces))])
-    if check and not _identity_holds_at(pk, x, dict(zip(lay.queries, evals[len(pok_z):])),
-                                        coeffs_of, ins_coeffs, chal, hpoly):
+    cells = _cells_at(pk, x, dict(zip(lay.queries, evals[len(pok_z):])), coeffs_of, ins_coeffs,
+                      linearized=check)
+    if check and not _identity_holds_at(pk, x, cells, chal, pieces):
         # name the failing constraint and row (a full pass over the domain), then refuse
         _check_rows(pk, each, np.stack([dom.ntt(c) for c in adv_coeffs]), ins, chal)
         raise ProverError("the constraints do not vanish on the domain (the quotient identity "
@@ -262,11 +263,20 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     clock.lap("evaluations")
 
     # -- openings ------------------------------------------------------------------------
+    # L = sum_s c_s f_s - (x^n - 1) H over the linearized columns s (linearization.py)
+    from .verifier import _constraint_program, _linearized_keys
+    _, coeff = linearization.split(_constraint_program(lay), cells, chal, _linearized_keys(lay),
+                                   chal[lay.y.index])
+    zh, xn = (pow(x, n, P) - 1) % P, pow(x, n, P)
+    kinds = {0: ADVICE, 1: FIXED}
+    L = kzg.Combination([coeffs_of(code, idx) for code, idx in lay.linearized] + list(pieces),
+                        [coeff.get((kinds[code], idx, 0), 0) for code, idx in lay.linearized]
+                        + [-zh * pow(xn, i, P) % P for i in range(len(pieces))])
     queries = []
     for rot in lay.rotations:
         polys = [coeffs_of(kind, idx) for kind, idx, r in lay.queries if r == rot]
         if rot == 0:
-            polys.append(hpoly)
+            polys.append(L)
             if lay.committed:   # the key's blinding basis P_j opened to L_j(x)
                 polys += committed_prover.basis_coeffs(pk)
         queries.append(kzg.OpeningQuery(x * pow(w, rot % n, P) % P, polys))
@@ -300,33 +310,47 @@ def _check_key(pk: ProvingKey, asg: Assignment):
                           "depend on the witness, or the key was made for another circuit)")
 
 
-def _identity_holds_at(pk: ProvingKey, x: int, evals: dict, coeffs_of, ins_coeffs, chal,
-                       hpoly) -> bool:
-    """The verifier's identity C(x) = h(x) (x^n - 1), from the prover's own polynomials.
-
-    This is the honest prover's check that its witness satisfies every constraint: if some
-    constraint fails on some row, C is not a multiple of Z_H, and C(x) differs from
-    h(x) Z_H(x) except with probability deg C / r over the challenges. It costs a few
-    polynomial evaluations (the virtual and instance columns) instead of a pass of every
-    constraint over every row, which runs only to name a failure."""
+def _cells_at(pk: ProvingKey, x: int, evals: dict, coeffs_of, ins_coeffs,
+              linearized: bool) -> dict:
+    """Every cell the constraint program reads, at x: the opened evaluations, the virtual
+    and instance columns, and (with ``linearized``) the linearized columns' values, which
+    only the prover's own check needs."""
     from .verifier import _constraint_program
-    from .vanishing.verifier import expected_quotient_value
     lay = pk.layout
     n = lay.desc.n
     w = pk.domain.omega
-    prog = _constraint_program(lay)
+    lin = set(lay.linearized)
     cells = {}
-    for key in prog.cells:
+    for key in _constraint_program(lay).cells:
         kind_name, idx, rot = key
         kind = {ADVICE: 0, FIXED: 1}.get(kind_name)
         if kind is not None and (kind, idx, rot) in evals:
             cells[key] = evals[(kind, idx, rot)]
             continue
+        if not linearized and rot == 0 and (kind, idx) in lin:
+            continue
         c = ins_coeffs[idx] if kind is None else coeffs_of(kind, idx)
         cells[key] = poly.evaluate(c, x * pow(w, rot % n, P) % P)
-    cvals = prog.run(cells, chal)
+    return cells
+
+
+def _identity_holds_at(pk: ProvingKey, x: int, cells: dict, chal, pieces) -> bool:
+    """The verifier's identity C(x) = h(x) (x^n - 1), from the prover's own polynomials.
+
+    This is the honest prover's check that its witness satisfies every constraint: if some
+    constraint fails on some row, C is not a multiple of Z_H, and C(x) differs from
+    h(x) Z_H(x) except with probability deg C / r over the challenges. It costs a few
+    polynomial evaluations (the virtual, instance and linearized columns) instead of a pass
+    of every constraint over every row, which runs only to name a failure."""
+    from .verifier import _constraint_program
+    from .vanishing.verifier import expected_quotient_value
+    lay = pk.layout
+    n = lay.desc.n
+    cvals = _constraint_program(lay).run(cells, chal)
     hx = expected_quotient_value(cvals, chal[lay.y.index], x, n)
-    return hx is not None and poly.evaluate(hpoly, x) == hx
+    xn = pow(x, n, P)
+    h_at_x = sum(pow(xn, i, P) * poly.evaluate(p, x) for i, p in enumerate(pieces)) % P
+    return hx is not None and h_at_x == hx
 
 
 def _check_rows(pk: ProvingKey, program, adv_values, ins, chal):

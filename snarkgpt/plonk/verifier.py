@@ -9,10 +9,12 @@ Steps (see prover.py for the transcript order):
  1. parse the proof (proof.py; sizes fixed by the verifying key);
  2. replay the transcript: commitments, challenges, evaluations;
  3. evaluate every constraint identity (keygen.Layout: gates, lookup/verifier.py,
-    permutation/verifier.py) at x from the opened values, combine with y, and derive the
-    value h(x) the quotient must take (vanishing/verifier.py);
- 4. batch-verify all openings (kzg.batch_verify), including the recombined quotient
-    commitment opened at x to h(x).
+    permutation/verifier.py) at x from the opened values and combine them with y, as
+    A + sum_s c_s f_s(x) over the linearized columns s, whose values the proof omits
+    (linearization.py);
+ 4. batch-verify all openings (kzg.batch_verify), including the linearization commitment
+    L = sum_s c_s [f_s] - (x^n - 1) [H] (H the recombined quotient) opened at x to -A:
+    that is the quotient identity C(x) = h(x)(x^n - 1).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from snarkgpt.curve import g1
 from snarkgpt.field import FR_MODULUS
 from snarkgpt.field.domain import Domain
 
-from . import kzg
+from . import kzg, linearization
 from .expression import ADVICE, FIXED, INSTANCE, IntProgram
 from .keygen import VerifyingKey
 from .committed.verifier import CommittedColumnError, check_representation
@@ -29,7 +31,7 @@ from .proof import Proof, ProofFormatError
 from .prover import PROTOCOL, absorb_instances
 from .srs import SRS
 from .transcript import Transcript
-from .vanishing.verifier import combined_commitment, expected_quotient_value
+from .vanishing.verifier import combined_commitment
 
 P = FR_MODULUS
 
@@ -63,9 +65,35 @@ def _constraint_program(lay) -> IntProgram:
     return prog
 
 
+def _linearized_keys(lay) -> set:
+    keys = getattr(lay, "_linearized_keys", None)
+    if keys is None:
+        keys = lay._linearized_keys = linearization.program_keys(lay.linearized)
+    return keys
+
+
 def _lagrange(domain: Domain, i: int, x: int, zh: int) -> int:
-    wi = pow(domain.omega, i, P)
-    return wi * zh % P * domain.n_inv % P * pow((x - wi) % P, -1, P) % P
+    return _lagranges(domain, [i], x, zh)[0]
+
+
+def _lagranges(domain: Domain, rows, x: int, zh: int) -> list[int]:
+    """L_i(x) = omega^i (x^n - 1) / (n (x - omega^i)) for each i in ``rows``, given
+    zh = x^n - 1 != 0, with a single field inversion (Montgomery's batch trick)."""
+    rows = list(rows)
+    if not rows:
+        return []
+    ws = [pow(domain.omega, i, P) for i in rows]
+    dens = [(x - wi) % P for wi in ws]
+    prefix = [1]
+    for d in dens:
+        prefix.append(prefix[-1] * d % P)
+    inv = pow(prefix[-1], -1, P)            # nonzero: x is not in the domain (zh != 0)
+    scale = zh * domain.n_inv % P
+    out = [0] * len(rows)
+    for j in range(len(rows) - 1, -1, -1):
+        out[j] = ws[j] * scale % P * (inv * prefix[j] % P) % P
+        inv = inv * dens[j] % P
+    return out
 
 
 def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
@@ -154,8 +182,8 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     values = {}
     for (kind, idx, rot), v in zip(lay.queries, evaluations):
         values[(ADVICE if kind == 0 else FIXED, idx, rot)] = v
-    l_last = _lagrange(dom, u, x, zh)
-    l_blind = sum(_lagrange(dom, i, x, zh) for i in range(u + 1, n)) % P
+    lx = _lagranges(dom, range(u, n), x, zh)      # the last usable row and the blinding rows
+    l_last, l_blind = lx[0], sum(lx[1:]) % P
     virt = [_lagrange(dom, 0, x, zh), l_last, (1 - l_last - l_blind) % P, x]
     for i, v in enumerate(virt):
         values[(FIXED, F + M + i, 0)] = v
@@ -166,14 +194,16 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
         if zpt == 0:
             raise VerificationError("an instance evaluation point lies in the domain")
         for i, col in enumerate(instances):
-            values[(INSTANCE, i, rot)] = sum(int(v) * _lagrange(dom, j, pt, zpt)
-                                             for j, v in enumerate(col) if v) % P
+            rows = [j for j, v in enumerate(col) if v]
+            values[(INSTANCE, i, rot)] = sum(col[j] * lj for j, lj in
+                                             zip(rows, _lagranges(dom, rows, pt, zpt))) % P
 
+    # sum_i y^(N-1-i) C_i(x) = A + sum_s c_s f_s(x) over the linearized columns s
+    lin_keys = _linearized_keys(lay)
     try:
-        cvals = _constraint_program(lay).run(values, chal)
-    except KeyError as e:  # pragma: no cover - the layout opens every query
+        A, coeff = linearization.split(_constraint_program(lay), values, chal, lin_keys, y)
+    except KeyError as e:  # pragma: no cover - the layout opens every other query
         raise VerificationError(f"no value for cell or challenge {e}") from None
-    hx = expected_quotient_value(cvals, y, x, n)
 
     # -- openings ------------------------------------------------------------------------
     def commitment_of(kind, idx):
@@ -185,7 +215,12 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
             return vk.fixed_commitments[idx]
         return vk.sigma_commitments[idx - F]
 
+    # L = sum_s c_s [f_s] - (x^n - 1) [H] must open to -A at x (linearization.py)
     H = combined_commitment(qc, x, n)
+    kinds = {0: ADVICE, 1: FIXED}
+    L = kzg.Combination([commitment_of(code, idx) for code, idx in lay.linearized] + H.points,
+                        [coeff.get((kinds[code], idx, 0), 0) for code, idx in lay.linearized]
+                        + [-zh * c % P for c in H.coeffs])
     queries = []
     for rot in lay.rotations:
         cs_, vs = [], []
@@ -194,11 +229,11 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
                 cs_.append(commitment_of(kind, idx))
                 vs.append(v)
         if rot == 0:
-            cs_.append(H)
-            vs.append(hx)
+            cs_.append(L)
+            vs.append(-A % P)
             if lay.committed:   # the key's blinding basis: P_j must open to L_j(x)
                 cs_ += list(vk.blinding_basis)
-                vs += [_lagrange(dom, j, x, zh) for j in range(u, n)]
+                vs += lx
         queries.append(kzg.VerifierQuery(x * pow(w, rot % n, P) % P, cs_, vs))
     srs = SRS(g1.generator().reshape(1, 8), vk.g2, "verifying key", False)
     if not kzg.batch_verify(srs, queries, list(proof.openings), tr):

@@ -91,3 +91,23 @@ def test_batch_opening_rejects_any_wrong_value_or_proof(srs):
     for t in [bump_value(0, 0), bump_value(0, 1), bump_value(1, 0), bump_proof(0), bump_proof(1),
               swap_commitments, drop_proof]:
         assert not _batch(srs, spec, tamper=t)
+
+
+def test_a_combination_opens_like_its_sum(srs):
+    """A `Combination` of polynomials (prover) and of commitments (verifier) is folded term by
+    term; it verifies exactly when its coefficients and value match."""
+    a, b, c = rand_poly(30, 11), rand_poly(20, 12), rand_poly(25, 13)
+    z, k = 77, [5, FR_MODULUS - 3]
+    value = poly.evaluate(poly.linear_combination([b, c], k), z)
+    proofs = kzg.batch_open(srs, [kzg.OpeningQuery(z, [a, kzg.Combination([b, c], k)])],
+                            Transcript(b"kzg"))
+    points = [kzg.commit(srs, b), kzg.commit(srs, c)]
+
+    def check(coeffs, v):
+        q = kzg.VerifierQuery(z, [kzg.commit(srs, a), kzg.Combination(points, coeffs)],
+                              [poly.evaluate(a, z), v])
+        return kzg.batch_verify(srs, [q], list(proofs), Transcript(b"kzg"))
+    assert check(k, value)
+    assert not check([k[0] + 1, k[1]], value)
+    assert not check(k, (value + 1) % FR_MODULUS)
+    assert not check(k[::-1], value)

@@ -94,13 +94,14 @@ def toy():
 
 
 def test_each_product_is_opened_once_but_z0(toy):
-    """z_0 at x and omega x, every other z at x only; nothing at the last row."""
+    """z_0 at x and omega x, every other z at x only; nothing at the last row. (A query at
+    x may be linearized instead of opened: the verifier then folds the commitment at x.)"""
     _, _, _, vk = toy
     lay = vk.layout
     assert len(lay.z_cols) >= 3
     z_idx = {c.index: i for i, c in enumerate(lay.z_cols)}
     rots = {}
-    for kind, idx, rot in lay.queries:
+    for kind, idx, rot in lay.queries + [(code, idx, 0) for code, idx in lay.linearized]:
         if kind == 0 and idx in z_idx:
             rots.setdefault(z_idx[idx], set()).add(rot)
     assert rots[0] == {0, 1}

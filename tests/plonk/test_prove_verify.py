@@ -221,3 +221,20 @@ def test_choose_degree_trades_grand_products_for_quotient_cosets():
     assert choose_degree(3, 29, 170) == 3
     # never below the circuit's own degree
     assert choose_degree(5, 0, 10) == 5
+
+
+def test_batched_lagrange_values_match_the_closed_form():
+    """The verifier's L_i(x) for many rows with one inversion equals the one-row formula
+    omega^i (x^n - 1) / (n (x - omega^i)), and sums to 1 over the whole domain."""
+    from snarkgpt.field import FR_MODULUS as P
+    from snarkgpt.field.domain import Domain
+    from snarkgpt.plonk.verifier import _lagranges
+    dom = Domain(4)
+    x = 1234567
+    zh = (pow(x, dom.n, P) - 1) % P
+    rows = [0, 3, 7, 15]
+    one_by_one = [pow(dom.omega, i, P) * zh * pow(dom.n * (x - pow(dom.omega, i, P)), -1, P) % P
+                  for i in rows]
+    assert _lagranges(dom, rows, x, zh) == one_by_one
+    assert sum(_lagranges(dom, range(dom.n), x, zh)) % P == 1
+    assert _lagranges(dom, [], x, zh) == []

@@ -10,7 +10,7 @@ probability deg C / r), hence every constraint holds on every row.
 """
 import numpy as np
 
-from snarkgpt.field import FR_MODULUS, Fr
+from snarkgpt.field import FR_MODULUS
 
 P = FR_MODULUS
 
@@ -26,9 +26,8 @@ def expected_quotient_value(constraint_values, y: int, x: int, n: int) -> int | 
     return acc * pow(zh, -1, P) % P
 
 
-def combined_commitment(pieces: np.ndarray, x: int, n: int) -> np.ndarray:
-    """sum_i x^(i n) [h_i'] (an (8,) affine point)."""
-    from snarkgpt.curve.msm import msm
+def combined_commitment(pieces: np.ndarray, x: int, n: int):
+    """sum_i x^(i n) [h_i'], as a `kzg.Combination` the batch opening's MSM adds up."""
+    from ..kzg import Combination
     xn = pow(x, n, P)
-    scal = Fr.from_ints([pow(xn, i, P) for i in range(pieces.shape[0])])
-    return msm(np.ascontiguousarray(pieces), scal)
+    return Combination(list(pieces), [pow(xn, i, P) for i in range(pieces.shape[0])])

@@ -1,0 +1,136 @@
+"""Linearization: columns the verifier folds into a commitment instead of reading their value.
+
+The quotient check at x is C(x) = h(x) (x^n - 1), with C = sum_i y^(N-1-i) C_i over every
+constraint identity. Suppose a set S of column queries at rotation 0 is such that every
+monomial of every C_i (expanded in the cell values, challenges taken as constants) holds at
+most one member of S, once. Then, with every other cell's value fixed, C is affine in the
+values of S:
+
+    C(x) = A + sum_{s in S} c_s f_s(x),
+
+where A and the c_s depend only on the opened evaluations and the challenges. The verifier
+then needs no f_s(x): it forms the commitment of
+
+    L(X) = sum_s c_s f_s(X) - (x^n - 1) H(X)      (H = sum_i x^(i n) h_i', the quotient)
+
+from [f_s] and [h_i'] (a linear combination, added to the batch opening's one MSM) and checks
+the opening L(x) = -A at x, which holds exactly when C(x) = h(x)(x^n - 1). This is Maller's
+linearization (the PLONK paper's r(X)), found here automatically for any layout: each
+linearized column saves one evaluation (32 bytes) in the proof.
+
+A and the c_s come from the verifier's own constraint program: run it with f_s(x) = 0 for
+every s in S (its value is then A), then one reverse pass gives each c_s = dC / df_s(x)
+exactly, because C is affine in those values.
+
+Choosing S: a query may join S only if it is read at rotation 0 by some constraint, and S is
+an independent set of the "conflict graph" whose edges join two queries that appear in one
+monomial (a query in a monomial with itself, such as a^2, can never join). The analysis is
+conservative: it never assumes terms cancel, so the affine property holds for the chosen S.
+A greedy pass (fewest conflicts first, then column order), improved by swaps of one chosen
+query for two, picks S deterministically from the circuit description, so prover and
+verifier derive the same set.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from snarkgpt.field import FR_MODULUS
+
+from .expression import ADVICE, FIXED
+
+P = FR_MODULUS
+
+_CODE = {ADVICE: 0, FIXED: 1}
+
+
+def choose(constraints, excluded=frozenset()) -> list:
+    """The linearized columns, as sorted (kind code, index) pairs (0 advice, 1 fixed or sigma),
+    for a list of constraint expressions. ``excluded`` lists column indices (kind code,
+    index) that must stay opened (the virtual columns, which the verifier computes)."""
+    conflicts = defaultdict(set)
+    squared = set()
+    seen = set()
+
+    def record(left, right):
+        for a in left:
+            for b in right:
+                if a == b:
+                    squared.add(a)
+                else:
+                    conflicts[a].add(b)
+                    conflicts[b].add(a)
+
+    def query(q):
+        code = _CODE.get(q.column.kind)
+        if code is None or q.rotation != 0 or (code, q.column.index) in excluded:
+            return frozenset()
+        key = (code, q.column.index)
+        seen.add(key)
+        return frozenset([key])
+
+    def product(x, y):
+        record(x, y)
+        return x | y
+
+    empty = frozenset()
+    for e in constraints:
+        e.evaluate(constant=lambda v: empty, query=query, challenge=lambda c: empty,
+                   negated=lambda x: x, sum=lambda x, y: x | y, product=product,
+                   scaled=lambda x, f: x)
+    return sorted(_independent_set(sorted(seen - squared), conflicts))
+
+
+def _independent_set(vertices, conflicts) -> set:
+    """A large independent set: greedy (fewest conflicts first), then improved by swaps that
+    trade one chosen vertex for two free ones (each pass in a fixed order: deterministic)."""
+    free = set(vertices)
+    order = sorted(free, key=lambda k: (len(conflicts[k]), k))
+    chosen = set()
+
+    def fill():
+        for v in order:
+            if v not in chosen and not conflicts[v] & chosen:
+                chosen.add(v)
+
+    fill()
+    improved = True
+    while improved:
+        improved = False
+        for s in sorted(chosen):
+            # the vertices s alone blocks; two of them that do not conflict replace s
+            alone = [v for v in sorted(conflicts[s]) if v in free and v not in chosen
+                     and not (conflicts[v] & chosen) - {s}]
+            pair = next(((a, b) for i, a in enumerate(alone) for b in alone[i + 1:]
+                         if b not in conflicts[a]), None)
+            if pair:
+                chosen.discard(s)
+                chosen.update(pair)
+                fill()
+                improved = True
+                break
+    return chosen
+
+
+def program_keys(linearized) -> set:
+    """The linearized queries as the constraint program's cell keys (kind, index, 0)."""
+    kinds = {0: ADVICE, 1: FIXED}
+    return {(kinds[code], idx, 0) for code, idx in linearized}
+
+
+def split(program, cells: dict, challenges: dict, keys: set, y: int):
+    """(A, {key: c_key}) with sum_i y^(N-1-i) C_i = A + sum_key c_key * cell[key] for the
+    constraint program's roots C_0..C_(N-1), given every other cell's value. The cells in
+    ``keys`` need not be in ``cells`` (their values are not used)."""
+    values = dict(cells)
+    for key in keys:
+        values[key] = 0
+    node_values = program.run(values, challenges, all_nodes=True)
+    weights = [0] * len(program.roots)
+    acc = 1
+    for i in range(len(weights) - 1, -1, -1):
+        weights[i] = acc
+        acc = acc * y % P
+    A = 0
+    for r, w in zip(program.roots, weights):
+        A = (A + w * node_values[r]) % P
+    return A, program.cell_gradients(node_values, weights, keys)
