@@ -512,7 +512,7 @@ class IntProgram:
         self.ops = ops
         self.roots = [pos[id(r)] for r in roots]
         # every distinct (kind, index, rotation) the roots read, in first-use order
-        self.cells = [a for op, a, _ in ops if op == self._QUERY]
+        self.cells = list(dict.fromkeys(a for op, a, _ in ops if op == self._QUERY))
 
     def run(self, cells: dict, challenges: dict, all_nodes: bool = False) -> list:
         """The roots' values (every node's with ``all_nodes``, indexed like ``ops``);
