@@ -134,3 +134,14 @@ def split(program, cells: dict, challenges: dict, keys: set, y: int):
     for r, w in zip(program.roots, weights):
         A = (A + w * node_values[r]) % P
     return A, program.cell_gradients(node_values, weights, keys)
+
+
+def fold_coefficients(linearized, coeff: dict, x: int, n: int, pieces: int) -> list:
+    """The coefficients of L = sum_s c_s f_s - (x^n - 1) sum_i x^(i n) h_i' over the list
+    [f_s for s in linearized] + [h_0', ..., h_(pieces-1)'] (prover and verifier alike, the
+    one with polynomials, the other with commitments); ``coeff`` is `split`'s."""
+    kinds = {0: ADVICE, 1: FIXED}
+    xn = pow(x, n, P)
+    zh = (xn - 1) % P
+    return ([coeff.get((kinds[code], idx, 0), 0) for code, idx in linearized]
+            + [-zh * pow(xn, i, P) % P for i in range(pieces)])

@@ -267,11 +267,8 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     from .verifier import _constraint_program, _linearized_keys
     _, coeff = linearization.split(_constraint_program(lay), cells, chal, _linearized_keys(lay),
                                    chal[lay.y.index])
-    zh, xn = (pow(x, n, P) - 1) % P, pow(x, n, P)
-    kinds = {0: ADVICE, 1: FIXED}
     L = kzg.Combination([coeffs_of(code, idx) for code, idx in lay.linearized] + list(pieces),
-                        [coeff.get((kinds[code], idx, 0), 0) for code, idx in lay.linearized]
-                        + [-zh * pow(xn, i, P) % P for i in range(len(pieces))])
+                        linearization.fold_coefficients(lay.linearized, coeff, x, n, len(pieces)))
     queries = []
     for rot in lay.rotations:
         polys = [coeffs_of(kind, idx) for kind, idx, r in lay.queries if r == rot]

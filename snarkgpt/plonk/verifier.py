@@ -31,7 +31,6 @@ from .proof import Proof, ProofFormatError
 from .prover import PROTOCOL, absorb_instances
 from .srs import SRS
 from .transcript import Transcript
-from .vanishing.verifier import combined_commitment
 
 P = FR_MODULUS
 
@@ -216,11 +215,8 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
         return vk.sigma_commitments[idx - F]
 
     # L = sum_s c_s [f_s] - (x^n - 1) [H] must open to -A at x (linearization.py)
-    H = combined_commitment(qc, x, n)
-    kinds = {0: ADVICE, 1: FIXED}
-    L = kzg.Combination([commitment_of(code, idx) for code, idx in lay.linearized] + H.points,
-                        [coeff.get((kinds[code], idx, 0), 0) for code, idx in lay.linearized]
-                        + [-zh * c % P for c in H.coeffs])
+    L = kzg.Combination([commitment_of(code, idx) for code, idx in lay.linearized] + list(qc),
+                        linearization.fold_coefficients(lay.linearized, coeff, x, n, len(qc)))
     queries = []
     for rot in lay.rotations:
         cs_, vs = [], []
