@@ -96,17 +96,11 @@ def batch_verify(srs: SRS, queries: list, proofs: list, transcript: Transcript) 
     y_total = 0
     uj = 1
     for q, pi in zip(queries, proofs):
-        vi = 1
-        for c, y in zip(q.commitments, q.values):
-            s = uj * vi % FR_MODULUS
-            if isinstance(c, Combination):
-                points += c.points
-                scalars += [s * k % FR_MODULUS for k in c.coeffs]
-            else:
-                points.append(c)
-                scalars.append(s)
-            y_total = (y_total + uj * vi * y) % FR_MODULUS
-            vi = vi * v % FR_MODULUS
+        weights = [uj * vi % FR_MODULUS for vi in _powers(v, len(q.commitments))]
+        pts, sc = _terms(q.commitments, weights)
+        points += pts
+        scalars += sc
+        y_total = (y_total + sum(w * y for w, y in zip(weights, q.values))) % FR_MODULUS
         points.append(pi)
         scalars.append(uj * q.point % FR_MODULUS)
         lhs_pi_points.append(pi)
@@ -120,19 +114,30 @@ def batch_verify(srs: SRS, queries: list, proofs: list, transcript: Transcript) 
 
 
 def _fold_polys(polys, v):
-    """sum_i v^i p_i(X) over coefficient arrays of possibly different lengths (a
-    `Combination` of polynomials contributes each of its terms, scaled by its coefficient)."""
+    """sum_i v^i p_i(X) over coefficient arrays of possibly different lengths."""
+    return poly.linear_combination(*_terms(polys, _powers(v, len(polys))))
+
+
+def _powers(v: int, m: int) -> list:
+    out, p = [], 1
+    for _ in range(m):
+        out.append(p)
+        p = p * v % FR_MODULUS
+    return out
+
+
+def _terms(items, weights):
+    """(members, coefficients) of sum_i weights[i] * items[i], with every `Combination`
+    spread into its members (points or polynomials alike), each scaled by its coefficient."""
     flat, coeffs = [], []
-    vi = 1
-    for p in polys:
-        if isinstance(p, Combination):
-            flat += p.points
-            coeffs += [vi * k % FR_MODULUS for k in p.coeffs]
+    for it, w in zip(items, weights):
+        if isinstance(it, Combination):
+            flat += it.points
+            coeffs += [w * k % FR_MODULUS for k in it.coeffs]
         else:
-            flat.append(p)
-            coeffs.append(vi)
-        vi = vi * v % FR_MODULUS
-    return poly.linear_combination(flat, coeffs)
+            flat.append(it)
+            coeffs.append(w)
+    return flat, coeffs
 
 
 def _combine(points, scalars) -> np.ndarray:
