@@ -40,7 +40,8 @@ from .expression import ADVICE, FIXED
 
 P = FR_MODULUS
 
-_CODE = {ADVICE: 0, FIXED: 1}
+_CODE = {ADVICE: 0, FIXED: 1}          # the kind codes of keygen.Layout.queries
+_KIND_OF = {code: kind for kind, code in _CODE.items()}
 
 
 def choose(constraints, excluded=frozenset()) -> list:
@@ -113,8 +114,7 @@ def _independent_set(vertices, conflicts) -> set:
 
 def program_keys(linearized) -> set:
     """The linearized queries as the constraint program's cell keys (kind, index, 0)."""
-    kinds = {0: ADVICE, 1: FIXED}
-    return {(kinds[code], idx, 0) for code, idx in linearized}
+    return {(_KIND_OF[code], idx, 0) for code, idx in linearized}
 
 
 def split(program, cells: dict, challenges: dict, keys: set, y: int):
@@ -140,8 +140,8 @@ def fold_coefficients(linearized, coeff: dict, x: int, n: int, pieces: int) -> l
     """The coefficients of L = sum_s c_s f_s - (x^n - 1) sum_i x^(i n) h_i' over the list
     [f_s for s in linearized] + [h_0', ..., h_(pieces-1)'] (prover and verifier alike, the
     one with polynomials, the other with commitments); ``coeff`` is `split`'s."""
-    kinds = {0: ADVICE, 1: FIXED}
     xn = pow(x, n, P)
     zh = (xn - 1) % P
-    return ([coeff.get((kinds[code], idx, 0), 0) for code, idx in linearized]
+    keys = [(_KIND_OF[code], idx, 0) for code, idx in linearized]
+    return ([coeff.get(key, 0) for key in keys]
             + [-zh * pow(xn, i, P) % P for i in range(pieces)])

@@ -71,10 +71,6 @@ def _linearized_keys(lay) -> set:
     return keys
 
 
-def _lagrange(domain: Domain, i: int, x: int, zh: int) -> int:
-    return _lagranges(domain, [i], x, zh)[0]
-
-
 def _lagranges(domain: Domain, rows, x: int, zh: int) -> list[int]:
     """L_i(x) = omega^i (x^n - 1) / (n (x - omega^i)) for each i in ``rows``, given
     zh = x^n - 1 != 0, with a single field inversion (Montgomery's batch trick)."""
@@ -181,9 +177,10 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     values = {}
     for (kind, idx, rot), v in zip(lay.queries, evaluations):
         values[(ADVICE if kind == 0 else FIXED, idx, rot)] = v
-    lx = _lagranges(dom, range(u, n), x, zh)      # the last usable row and the blinding rows
+    # row 0, the last usable row u and the blinding rows u+1..n-1
+    l0, *lx = _lagranges(dom, [0, *range(u, n)], x, zh)
     l_last, l_blind = lx[0], sum(lx[1:]) % P
-    virt = [_lagrange(dom, 0, x, zh), l_last, (1 - l_last - l_blind) % P, x]
+    virt = [l0, l_last, (1 - l_last - l_blind) % P, x]
     for i, v in enumerate(virt):
         values[(FIXED, F + M + i, 0)] = v
     w = dom.omega
