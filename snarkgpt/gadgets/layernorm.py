@@ -154,7 +154,7 @@ class LayerNormChip:
             with sub("sq"):
                 sq = SumChip.configure(cs)
             with sub("bcast2"):
-                bc2 = RowBroadcastChip.configure(cs)
+                bc2 = RowBroadcastChip.configure(cs, op=False)
             with sub("rescale2"):
                 resc2 = RescaleChip.configure(cs, s, limb_bits=limb_bits)
             n, pre = advice_pool(cs, 2)

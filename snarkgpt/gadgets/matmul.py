@@ -401,32 +401,28 @@ class MatmulChip:
         tt, kk2 = np.meshgrid(np.arange(T), np.arange(d), indexing="ij")
         a_slot, a_row = (tt % P).reshape(-1), ((tt // P) * d + kk2).reshape(-1)
 
-        def products(reg):
-            """Sections B.r and A.Br: B's and A's slots, their running sums against r."""
-            for i in range(P):
-                if fixed_b:
-                    reg.assign_fixed_column(cfg.wb[i], 0, np.ascontiguousarray(b_slots[i]))
-                else:
-                    reg.assign_advice_column(cfg.xb[i], 0, np.ascontiguousarray(b_slots[i]))
-            a_cells = [reg.assign_advice_column(cfg.xa[i], 0, np.ascontiguousarray(a_slots[i]))
-                       for i in range(P)]
+        def copy_slots(reg, src, slot, row, cols):
+            """Copy constraints from ``src``'s cells (an `Assigned`) into the slot columns."""
+            if isinstance(src, Assigned) and src.cells is not None:
+                for i in range(P):
+                    sel_i = np.flatnonzero(slot == i)
+                    _copy_rows(reg, src.cells.column, src.cells.start + sel_i, cols[i],
+                               reg.start + row[sel_i])
+
+        br_box = []                 # Br, from section B.r's phase 1 to section A.Br's
+
+        def section_b(reg):
+            """Section B.r: B's slots and their running sums against r."""
             if fixed_b:
+                cells = [reg.assign_fixed_column(cfg.wb[i], 0, np.ascontiguousarray(b_slots[i]))
+                         for i in range(P)]
                 _enable_blocks(reg, cfg.q_fix_first, cfg.q_fix_step, 0, gb, m)
             else:
+                cells = [reg.assign_advice_column(cfg.xb[i], 0, np.ascontiguousarray(b_slots[i]))
+                         for i in range(P)]
                 _enable_blocks(reg, cfg.q_adv_first, cfg.q_adv_step, 0, gb, m)
-            _enable_blocks(reg, cfg.q_a_first, cfg.q_a_step, 0, ga, d)
-            reg.reserve(max(gb * m, ga * d))
-            start = reg.start
-            for src, slot, row, cols in ((None if fixed_b else b, b_slot, b_row, cfg.xb),
-                                         (a, a_slot, a_row, cfg.xa)):
-                if isinstance(src, Assigned) and src.cells is not None:
-                    for i in range(P):
-                        sel_i = np.flatnonzero(slot == i)
-                        _copy_rows(reg, src.cells.column, src.cells.start + sel_i, cols[i],
-                                   start + row[sel_i])
-
+                copy_slots(reg, b, b_slot, b_row, cfg.xb)
             b_m = [Fr.from_signed(np.ascontiguousarray(b_slots[i])) for i in range(P)]
-            a_m = [Fr.from_signed(np.ascontiguousarray(a_slots[i])) for i in range(P)]
 
             def phase1(reg, ch):
                 pw = _powers(ch[cfg.r], m)
@@ -436,20 +432,32 @@ class MatmulChip:
                 for i in range(P):
                     reg.assign_advice_column(cfg.accb[i], 0, accb[i])
                 # Br[k] = last acc of block k // P in slot k % P
-                br = np.stack([accb[k % P][(k // P) * m + m - 1] for k in range(d)])
-                va = np.ascontiguousarray(np.tile(br, (ga, 1)))
+                br_box.append(np.stack([accb[k % P][(k // P) * m + m - 1] for k in range(d)]))
+            reg.after_challenges(phase1, phase=1, columns=[cfg.vb, *cfg.accb])
+            return cells[0]             # its start is the region's, once placed
+
+        def section_a(reg):
+            """Section A.Br: A's slots and their running sums against Br (copied from B.r)."""
+            a_cells = [reg.assign_advice_column(cfg.xa[i], 0, np.ascontiguousarray(a_slots[i]))
+                       for i in range(P)]
+            _enable_blocks(reg, cfg.q_a_first, cfg.q_a_step, 0, ga, d)
+            copy_slots(reg, a, a_slot, a_row, cfg.xa)
+            a_m = [Fr.from_signed(np.ascontiguousarray(a_slots[i])) for i in range(P)]
+
+            def phase1(reg, ch):
+                va = np.ascontiguousarray(np.tile(br_box.pop(), (ga, 1)))
                 reg.assign_advice_column(cfg.va, 0, va)
                 for i in range(P):
                     reg.assign_advice_column(cfg.acca[i], 0, _block_prefix(Fr.mul(va, a_m[i]), d))
-            reg.after_challenges(phase1, phase=1, columns=[cfg.vb, *cfg.accb, cfg.va, *cfg.acca])
+            reg.after_challenges(phase1, phase=1, columns=[cfg.va, *cfg.acca])
             # copies (registered in phase 0: the permutation does not depend on the witness):
-            # va at row (h, k) of section A.Br <- Br[k]
+            # va at row (h, k) of section A.Br <- Br[k] (section B.r is placed already)
             k = np.tile(np.arange(d), ga)
             for i in range(P):
                 sel_i = np.flatnonzero(k % P == i)
-                _copy_rows(reg, cfg.accb[i], start + (k[sel_i] // P) * m + m - 1, cfg.va,
-                           start + sel_i)
-            return a_cells[0]           # its start is the region's, once placed
+                _copy_rows(reg, cfg.accb[i], b_start + (k[sel_i] // P) * m + m - 1, cfg.va,
+                           reg.start + sel_i)
+            return a_cells[0]
 
         def section_c(reg):
             """Section C.r (and the fused rescale); its last running sums copied to A.Br's."""
@@ -480,9 +488,11 @@ class MatmulChip:
         if rescale is not None:
             fill_table(layouter, rescale.table)
             rescale.dec.fill(layouter)
-        # two regions, so that the planner packs each in its own columns (the sections may
-        # live in different column banks: `configure_products`)
-        ab_start = layouter.assign_region(name + ".products", products).start
+        # three regions, so that the planner packs each in its own columns (sections B.r and
+        # A.Br stack independently, and may live in another column bank than section C.r:
+        # `configure_products`)
+        b_start = layouter.assign_region(name + ".products.b", section_b).start
+        ab_start = layouter.assign_region(name + ".products.a", section_a).start
         cells = layouter.assign_region(name, section_c)
         if rescale is not None:
             y, _ = ref.rescale(c_vals, rescale.scale_bits, op=layouter.prefix + name)

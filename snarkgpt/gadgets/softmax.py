@@ -54,11 +54,11 @@ __all__ = ["RowBroadcastChip", "RowBroadcastConfig", "SoftmaxChip", "SoftmaxConf
 # ---------------------------------------------------------------------------------------
 @dataclass
 class RowBroadcastConfig:
-    x: Column
+    x: Column | None            # x, out, f, q_op: None for a broadcast-only config
     b: Column
-    out: Column
-    f: Column
-    q_op: Selector
+    out: Column | None
+    f: Column | None
+    q_op: Selector | None
     q_same: Selector
 
 
@@ -70,8 +70,19 @@ class RowBroadcastChip:
     COST = Cost(rows=1, advice=3, lookups=0, note="per element, + 1 copy per row (and 1 per element for x)")
 
     @classmethod
-    def configure(cls, cs) -> RowBroadcastConfig:
+    def configure(cls, cs, op: bool = True) -> RowBroadcastConfig:
+        """``op=False``: the broadcast alone (column b and its gate): no x, out or f columns,
+        which a broadcast without ``x`` would leave empty (every column costs the prover and
+        the proof the same, full or not). Outside a column bank (shared columns) the full
+        config serves both."""
+        op = op or current_bank(cs) is None
+
         def make():
+            if not op:
+                (b,) = advice_pool(cs, 1)
+                q_same = cs.selector(named(cs, "bcast.q_same"))
+                cs.create_gate(named(cs, "bcast.same"), [("b[+1] = b", b.next() - b.cur())], selector=q_same)
+                return RowBroadcastConfig(None, b, None, None, None, q_same)
             x, b, out = advice_pool(cs, 3)
             (f,) = fixed_pool(cs, 1)
             q_op, q_same = cs.selector(named(cs, "bcast.q_op")), cs.selector(named(cs, "bcast.q_same"))
@@ -79,7 +90,7 @@ class RowBroadcastChip:
                            selector=q_op)
             cs.create_gate(named(cs, "bcast.same"), [("b[+1] = b", b.next() - b.cur())], selector=q_same)
             return RowBroadcastConfig(x, b, out, f, q_op, q_same)
-        return shared(cs, ("row_broadcast",), make)
+        return shared(cs, ("row_broadcast", op), make)
 
     @classmethod
     def assign(cls, layouter, cfg: RowBroadcastConfig, v, n: int, x=None, f=None,
@@ -99,6 +110,8 @@ class RowBroadcastChip:
                 _copy_rows(reg, v.cells.column, v.cells.rows(), cfg.b, bc.start + np.arange(T) * n)
             out = None
             if x is not None:
+                if cfg.x is None:
+                    raise ValueError(f"{reg.name}: a broadcast-only config (op=False) takes no x")
                 xv = as_values(x)
                 if xv.shape != (T, n):
                     raise ValueError(f"{reg.name}: x has shape {xv.shape}, expected {(T, n)}")
@@ -210,7 +223,7 @@ class SoftmaxChip:
             with sub("bcast"):
                 bc = RowBroadcastChip.configure(cs)
             with sub("bcast_sum"):      # the second broadcast: a bank of its own halves the height
-                bc_sum = RowBroadcastChip.configure(cs)
+                bc_sum = RowBroadcastChip.configure(cs, op=False)
             with sub("exp"):
                 ex = FunctionChip.configure(cs, exp_spec(exp_bits, s, s, exp_rows), clamp_bits=clamp_bits,
                                             limb_bits=limb_bits)

@@ -53,7 +53,7 @@ from snarkgpt.gadgets.base import (Assigned, advice_pool, column_bank, set_commi
 from snarkgpt.gadgets.embedding import EmbeddingChip
 from snarkgpt.gadgets.fixedpoint import RescaleChip
 from snarkgpt.gadgets.layernorm import LayerNormChip
-from snarkgpt.gadgets.matmul import MatmulChip, _copy_rows
+from snarkgpt.gadgets.matmul import DEFAULT_SLOTS, MatmulChip, _copy_rows
 from snarkgpt.gadgets.nonlinear import FunctionChip
 from snarkgpt.gadgets.range import ArgmaxChip
 from snarkgpt.gadgets.residual import ResidualChip
@@ -192,9 +192,9 @@ class ModelCircuit:
             ln = LayerNormChip.configure(cs, s, st.rsqrt_bits, clamp_bits=st.ln_clamp_bits,
                                          div_bits=st.ln_div_bits, limb_bits=lb)
         # sections B.r and A.Br of the matmuls (about a quarter of their rows) in banks of
-        # their own, one per two lanes of section C.r and its fused rescales
+        # their own, as few as keep them no taller than the rest (`product_banks`)
         products = []
-        for j in range(product_banks(self.mm_lanes)):
+        for j in range(product_banks(self.config, self.T, self.mm_lanes)):
             with column_bank(cs, f"mmp{j}"):
                 products.append(MatmulChip.configure_products(cs))
         mm = []
@@ -335,12 +335,17 @@ def default_mm_lanes(config, T: int) -> int:
     return int(min(8, max(2, -(-c_rows // other))))
 
 
-def matmul_c_sizes(config, T: int) -> list:
-    """Rows of section C.r (T m) of every matmul of the forward pass, in circuit order."""
+def matmul_shapes(config, T: int) -> list:
+    """(T, d, m) of every matmul ((T, d) x (d, m)) of the forward pass, in circuit order."""
     d, H = config.n_embd, config.n_head
     hd = d // H
-    layer = [T * 3 * d] + [T * T, T * hd] * H + [T * d, T * 4 * d, T * d]
-    return layer * config.n_layer + [T * config.vocab_size]
+    layer = [(d, 3 * d)] + [(hd, T), (T, hd)] * H + [(d, d), (d, 4 * d), (4 * d, d)]
+    return [(T, k, m) for k, m in layer * config.n_layer + [(d, config.vocab_size)]]
+
+
+def matmul_c_sizes(config, T: int) -> list:
+    """Rows of section C.r (T m) of every matmul of the forward pass, in circuit order."""
+    return [t * m for t, _, m in matmul_shapes(config, T)]
 
 
 def lane_plan(sizes, lanes: int) -> list:
@@ -354,9 +359,20 @@ def lane_plan(sizes, lanes: int) -> list:
     return out
 
 
-def product_banks(mm_lanes: int) -> int:
-    """Banks of matmul sections B.r and A.Br: one per two lanes."""
-    return max(1, mm_lanes // 2)
+def product_banks(config, T: int, mm_lanes: int) -> int:
+    """Banks of matmul sections B.r and A.Br (each section stacks in its own columns of the
+    bank): as few as keep them no taller than the other families (a matmul lane's section
+    C.r, the softmax's and GELU's banks), and at most one per two lanes (where the weights
+    dwarf the activations, the products set the height whatever the count). Every bank
+    costs about 28 columns, full or not."""
+    P = DEFAULT_SLOTS
+    shapes = matmul_shapes(config, T)
+    b_rows = sum(-(-d // P) * m for _, d, m in shapes)
+    a_rows = sum(-(-t // P) * d for t, d, _ in shapes)
+    lane = -(-sum(matmul_c_sizes(config, T)) // mm_lanes)
+    other = config.n_layer * T * max(config.n_head * T, 4 * config.n_embd)
+    need = -(-max(b_rows, a_rows) // max(lane, other, 1))
+    return max(1, min(need, mm_lanes // 2))
 
 
 def _gather(layouter, col, src: Assigned, index_arrays, name: str) -> list:

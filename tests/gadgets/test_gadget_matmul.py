@@ -131,7 +131,7 @@ def test_gadget_matmul_chained_inputs_are_copied():
     MockProver(cs, asg).assert_satisfied()
     assert np.array_equal(res["s"].values, (A @ B).sum(axis=1))
     # change A inside the second matmul: the copy from the first one fails
-    start = next(r.start for r in asg.regions if r.name == "ab.products")
+    start = next(r.start for r in asg.regions if r.name == "ab.products.a")
     row = start + 2                                     # A[1, 2]: slot 1, row 2 of section A.Br
     asg.set_cell(cfg.xa[1], row, asg.value(cfg.xa[1], row) + 1)
     assert any(f.kind == "copy" for f in MockProver(cs, asg).verify())
@@ -334,15 +334,17 @@ def test_gadget_matmul_lanes_share_a_products_bank():
     # the lanes' C.r sections sit side by side; the products stack in their own bank
     starts = {r.name: r.start for r in asg.regions}
     assert starts["m0"] == starts["m1"] == 0 and starts["m2"] == 3 * 4
-    assert starts["m1.products"] > starts["m0.products"]
+    assert starts["m1.products.a"] > starts["m0.products.a"]
+    assert starts["m1.products.b"] > starts["m0.products.b"]
     # the cross-bank copy C[t] . r == A[t] . Br and the A cells are enforced
     for n, (T, d, m) in enumerate(shapes):
         cfg, P = lanes[n % 2], lanes[n % 2].slots
-        p0 = starts[f"m{n}.products"]
+        p0, pb = starts[f"m{n}.products.a"], starts[f"m{n}.products.b"]
         t = T - 1
         for col, row in ((cfg.accc, res[n].cells.start + T * m - 1),
                          (cfg.acca[t % P], p0 + (t // P) * d + d - 1),
-                         (cfg.xa[0], p0 + 1), (cfg.x, res[n].cells.start)):
+                         (cfg.xa[0], p0 + 1), (cfg.x, res[n].cells.start),
+                         (cfg.va, p0 + 1), (cfg.accb[0], pb + m - 1)):
             old = asg.value(col, row)
             asg.set_cell(col, row, old + 1)
             assert MockProver(cs, asg).verify(), (n, col.name, row)

@@ -326,6 +326,22 @@ def test_matmul_lanes_are_balanced():
     assert loads.max() <= 65530            # each lane fits k = 16
 
 
+def test_product_banks_fit_beside_the_other_families():
+    """Sections B.r and A.Br of the base model at 64 tokens fit one bank no taller than the
+    softmax and GELU banks (63 positions x 4 layers x 256 rows); fewer positions need more
+    banks, up to one per two lanes."""
+    from snarkgpt.model.circuit import matmul_shapes, product_banks
+    base = GPTConfig(n_layer=4, n_head=4, n_embd=64, block_size=64, vocab_size=65)
+    shapes = matmul_shapes(base, 63)
+    b_rows = sum(-(-d // 4) * m for _, d, m in shapes)
+    a_rows = sum(-(-t // 4) * d for t, d, _ in shapes)
+    assert (b_rows, a_rows) == (58320, 49920) and max(b_rows, a_rows) <= 4 * 63 * 256
+    assert product_banks(base, 63, 4) == 1
+    assert product_banks(base, 15, 4) == 2 and product_banks(base, 15, 8) > 2
+    wide = GPTConfig(n_layer=2, n_head=1, n_embd=256, block_size=8, vocab_size=65)
+    assert product_banks(wide, 7, 2) == 1   # the weights (d x 4d) set the height anyway
+
+
 @pytest.mark.slow
 def test_base_model_at_64_tokens_fits_k16():
     """The base configuration's 64-token circuit fits k = 16 banked (4 matmul lanes, trimmed
