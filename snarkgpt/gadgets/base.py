@@ -48,14 +48,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snarkgpt.plonk.circuit import CellRange, ConstraintSystem, Layouter
+from snarkgpt.plonk.circuit import Cell, CellRange, ConstraintSystem, Layouter
 
 __all__ = [
     "GadgetRangeError", "Assigned", "Cost", "check_range", "shared", "advice_pool",
     "fixed_pool", "range_table", "fill_table", "copy_in", "as_values", "root_layouter",
     "bits_for", "constrain", "register_table", "set_selector", "DEFAULT_LIMB_BITS",
     "column_bank", "current_bank", "named", "set_committed_weights", "committed_weights",
-    "weight_column", "weight_pool",
+    "weight_column", "weight_pool", "Cells", "copy_cells",
 ]
 
 DEFAULT_LIMB_BITS = 12
@@ -108,10 +108,85 @@ class Cost:
                 "note": self.note}
 
 
+class Cells:
+    """Cells at arbitrary places, for values gathered from several regions (a causal
+    softmax's output: its unmasked entries from the division, the masked ones all from one
+    cell proven zero): element i is row ``rows[i]`` of column ``columns[which[i]]``. Rows
+    are absolute, so only cells of regions already placed can be gathered."""
+
+    __slots__ = ("columns", "which", "rows")
+
+    def __init__(self, columns, which, rows):
+        self.columns = tuple(columns)
+        self.which = np.asarray(which, dtype=np.int64).reshape(-1)
+        self.rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if self.which.shape != self.rows.shape:
+            raise ValueError("Cells: which and rows differ in length")
+
+    @classmethod
+    def gather(cls, parts) -> "Cells":
+        """Concatenate ``parts``: CellRanges, Cells, or (CellRange or Cell, count) pairs (a
+        cell repeated)."""
+        columns, which, rows = [], [], []
+
+        def col_index(c):
+            if c not in columns:
+                columns.append(c)
+            return columns.index(c)
+        for part in parts:
+            if isinstance(part, tuple):
+                cell, count = part
+                which.append(np.full(count, col_index(cell.column)))
+                rows.append(np.full(count, cell.row))
+            elif isinstance(part, CellRange):
+                which.append(np.full(len(part), col_index(part.column)))
+                rows.append(part.rows())
+            else:
+                remap = np.array([col_index(c) for c in part.columns], dtype=np.int64)
+                which.append(remap[part.which] if part.columns else part.which)
+                rows.append(part.rows)
+        if not rows:
+            return cls((), [], [])
+        return cls(columns, np.concatenate(which), np.concatenate(rows))
+
+    def take(self, idx) -> "Cells":
+        idx = np.asarray(idx, dtype=np.int64)
+        return Cells(self.columns, self.which[idx], self.rows[idx])
+
+    def __len__(self):
+        return self.rows.size
+
+    def __getitem__(self, i) -> Cell:
+        return Cell(self.columns[int(self.which[i])], int(self.rows[i]))
+
+
+def copy_cells(region, src, idx, column, rows) -> None:
+    """Copy constraints: element ``idx[i]`` of ``src`` (a CellRange or `Cells`) equals row
+    ``rows[i]`` of ``column`` (vectorised)."""
+    asg = region._asg
+    idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if idx.shape != rows.shape:
+        raise ValueError("copy between cell lists of different lengths")
+    arr = np.empty((idx.size, 4), dtype=np.int64)
+    if isinstance(src, CellRange):
+        arr[:, 0] = asg.cs.permutation_position(src.column)
+        arr[:, 1] = src.start + idx
+    else:
+        pos = np.array([asg.cs.permutation_position(c) for c in src.columns], dtype=np.int64)
+        arr[:, 0] = pos[src.which[idx]]
+        arr[:, 1] = src.rows[idx]
+    arr[:, 2] = asg.cs.permutation_position(column)
+    arr[:, 3] = rows
+    asg._flush_copies()
+    asg._copy_chunks.append(arr)
+    asg._copies = None
+
+
 @dataclass
 class Assigned:
     """Values held in circuit cells: ``values`` (int64, any shape, C order) and ``cells``
-    (a CellRange of the same size)."""
+    (a CellRange, or `Cells`, of the same size)."""
 
     values: np.ndarray
     cells: CellRange
@@ -145,7 +220,10 @@ def as_values(x) -> np.ndarray:
 def copy_in(region, src, dst: CellRange) -> None:
     """Constrain ``dst`` equal to ``src``'s cells if ``src`` is `Assigned`."""
     if isinstance(src, Assigned) and src.cells is not None:
-        region.constrain_equal(src.cells, dst)
+        if isinstance(src.cells, Cells):
+            copy_cells(region, src.cells, np.arange(len(dst)), dst.column, dst.rows())
+        else:
+            region.constrain_equal(src.cells, dst)
 
 
 def constrain(layouter: Layouter, a: Assigned, b: Assigned) -> None:

@@ -139,7 +139,7 @@ class LayerNormChip:
                 cs, nm, columns=None if host is None else f"{bank}.{host}")) if bank is not None else (
                 lambda nm, host=None: column_bank(cs, None))
             with sub("sum"):
-                sums = SumChip.configure(cs)
+                sums = SumChip.configure(cs, dot=False)
             with sub("div", host="rescale"):
                 div = DivChip.configure(cs, div_bits, limb_bits)
             with sub("bcast"):

@@ -91,7 +91,7 @@ from snarkgpt.plonk.circuit import CellRange, ConstraintSystem
 from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
-from .base import (named, current_bank, Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range, copy_in,
+from .base import (named, current_bank, Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range, copy_cells, copy_in,
                    fill_table, set_selector, shared, weight_column)
 
 __all__ = [
@@ -144,13 +144,14 @@ def _block_prefix(x: np.ndarray, block: int) -> np.ndarray:
     return y.reshape(-1, 4)
 
 
-def _enable_blocks(reg, q_first: Selector, q_step: Selector, offset: int, blocks: int, size: int):
-    """First/step selectors for ``blocks`` consecutive blocks of ``size`` rows (vectorised)."""
-    n = blocks * size
-    first = np.zeros(n, dtype=np.int64)
-    first[::size] = 1
+def _enable_blocks(reg, q_first: Selector, q_step: Selector, offset: int, blocks: int, size):
+    """First/step selectors for ``blocks`` consecutive blocks of ``size`` rows (vectorised;
+    ``size`` may also be an array of ``blocks`` block lengths, each >= 1)."""
+    sizes = np.broadcast_to(np.asarray(size, dtype=np.int64), (blocks,))
+    first = np.zeros(int(sizes.sum()), dtype=np.int64)
+    first[np.cumsum(sizes) - sizes] = 1
     reg.assign_fixed_column(q_first.column, offset, first)
-    if size > 1:
+    if sizes.max(initial=0) > 1:
         reg.assign_fixed_column(q_step.column, offset, 1 - first)
 
 
@@ -406,8 +407,7 @@ class MatmulChip:
             if isinstance(src, Assigned) and src.cells is not None:
                 for i in range(P):
                     sel_i = np.flatnonzero(slot == i)
-                    _copy_rows(reg, src.cells.column, src.cells.start + sel_i, cols[i],
-                               reg.start + row[sel_i])
+                    copy_cells(reg, src.cells, sel_i, cols[i], reg.start + row[sel_i])
 
         br_box = []                 # Br, from section B.r's phase 1 to section A.Br's
 
@@ -545,11 +545,11 @@ def row_sums_ref(x, op: str = "row_sums") -> np.ndarray:
 @dataclass
 class SumConfig:
     x: Column
-    y: Column
+    y: Column | None                # y and the dot selectors: None for row sums only
     acc: Column
     out: Column
-    q_dot_first: Selector
-    q_dot_step: Selector
+    q_dot_first: Selector | None
+    q_dot_step: Selector | None
     q_sum_first: Selector
     q_sum_step: Selector
 
@@ -563,19 +563,29 @@ class SumChip:
     COST = Cost(rows=1, advice=3, lookups=0, note="per input element (+1 copy per row of the input)")
 
     @classmethod
-    def configure(cls, cs: ConstraintSystem) -> SumConfig:
-        return shared(cs, ("sum",), lambda: cls._configure(cs))
+    def configure(cls, cs: ConstraintSystem, dot: bool = True) -> SumConfig:
+        """``dot=False``: row sums only (no y column, which they would leave empty; every
+        column costs the prover and the proof the same, full or not). Outside a column bank
+        (shared columns) the full config serves both."""
+        dot = dot or current_bank(cs) is None
+        return shared(cs, ("sum", dot), lambda: cls._configure(cs, dot))
 
     @staticmethod
-    def _configure(cs: ConstraintSystem) -> SumConfig:
+    def _configure(cs: ConstraintSystem, dot: bool = True) -> SumConfig:
         p = "sum"
-        x, y, acc, out = advice_pool(cs, 4)
-        sel = {n: cs.selector(named(cs, f"{p}.q_{n}")) for n in ("dot_first", "dot_step", "sum_first", "sum_step")}
-        cs.create_gate(named(cs, f"{p}.dot.first"), [("acc = x * y", acc.cur() - x.cur() * y.cur())],
-                       selector=sel["dot_first"])
-        cs.create_gate(named(cs, f"{p}.dot.step"), [
-            ("acc = acc[-1] + x * y", acc.cur() - acc.prev() - x.cur() * y.cur())],
-            selector=sel["dot_step"])
+        sel = {n: cs.selector(named(cs, f"{p}.q_{n}")) for n in
+               (("dot_first", "dot_step") if dot else ()) + ("sum_first", "sum_step")}
+        if not dot:
+            x, acc, out = advice_pool(cs, 3)
+            y = None
+            sel["dot_first"] = sel["dot_step"] = None
+        else:
+            x, y, acc, out = advice_pool(cs, 4)
+            cs.create_gate(named(cs, f"{p}.dot.first"), [("acc = x * y", acc.cur() - x.cur() * y.cur())],
+                           selector=sel["dot_first"])
+            cs.create_gate(named(cs, f"{p}.dot.step"), [
+                ("acc = acc[-1] + x * y", acc.cur() - acc.prev() - x.cur() * y.cur())],
+                selector=sel["dot_step"])
         cs.create_gate(named(cs, f"{p}.sum.first"), [("acc = x", acc.cur() - x.cur())], selector=sel["sum_first"])
         cs.create_gate(named(cs, f"{p}.sum.step"), [("acc = acc[-1] + x", acc.cur() - acc.prev() - x.cur())],
                        selector=sel["sum_step"])
@@ -583,20 +593,38 @@ class SumChip:
                          sel["sum_step"])
 
     @classmethod
-    def _running(cls, layouter, cfg: SumConfig, x, y, name: str) -> Assigned:
+    def _running(cls, layouter, cfg: SumConfig, x, y, name: str, lengths=None) -> Assigned:
         xv = as_values(x)
-        n = xv.shape[-1] if xv.ndim else 0
-        if y is None:
-            out = row_sums_ref(xv, name)
-            prods = xv.reshape(-1, n)
+        if lengths is not None:
+            lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+            if lengths.size == 0 or lengths.min() < 1 or xv.ndim != 1 or xv.size != lengths.sum():
+                raise ValueError(f"{name}: ragged rows need a flat input of sum(lengths) values "
+                                 f"and lengths >= 1")
+            bound = int(np.abs(xv).max()) * int(lengths.max())
+            if bound >= _INT_LIMIT:
+                _bound_error(name, bound, "n * max|x|")
+            ends = np.cumsum(lengths) - 1
+            out = np.add.reduceat(xv, ends + 1 - lengths)
+            # running sums within each row (int64 wraps alike on both sides: exact)
+            acc = np.cumsum(xv) - np.repeat(np.cumsum(out) - out, lengths)
+            R, n = lengths.size, lengths
         else:
-            yv = as_values(y)
-            if yv.shape != xv.shape:
-                raise ValueError(f"{name}: shapes {xv.shape} and {yv.shape} differ")
-            out = dot_ref(xv, yv, name)
-            prods = (xv * yv).reshape(-1, n)
-        R = prods.shape[0]
-        acc = np.cumsum(prods, axis=1).reshape(-1)
+            n = xv.shape[-1] if xv.ndim else 0
+            if y is None:
+                out = row_sums_ref(xv, name)
+                prods = xv.reshape(-1, n)
+            else:
+                yv = as_values(y)
+                if yv.shape != xv.shape:
+                    raise ValueError(f"{name}: shapes {xv.shape} and {yv.shape} differ")
+                out = dot_ref(xv, yv, name)
+                prods = (xv * yv).reshape(-1, n)
+            R = prods.shape[0]
+            acc = np.cumsum(prods, axis=1).reshape(-1)
+            ends = np.arange(R) * n + (n - 1)
+
+        if y is not None and cfg.y is None:
+            raise ValueError(f"{name}: a row-sums-only config (dot=False) takes no y")
 
         def region(reg):
             _assign_input(reg, cfg.x, 0, x)
@@ -607,17 +635,18 @@ class SumChip:
                 _enable_blocks(reg, cfg.q_sum_first, cfg.q_sum_step, 0, R, n)
             reg.assign_advice_column(cfg.acc, 0, acc)
             cells = reg.assign_advice_column(cfg.out, 0, out)
-            _copy_rows(reg, cfg.acc, reg.start + np.arange(R) * n + (n - 1), cfg.out, cells.rows())
+            _copy_rows(reg, cfg.acc, reg.start + ends, cfg.out, cells.rows())
             return cells
 
         cells = layouter.assign_region(name, region)
-        shape = xv.shape[:-1] if xv.ndim == 2 else (1,)
+        shape = (R,) if lengths is not None else xv.shape[:-1] if xv.ndim == 2 else (1,)
         return Assigned(out.reshape(shape), cells)
 
     @classmethod
-    def row_sums(cls, layouter, cfg: SumConfig, x, name: str = "row_sums") -> Assigned:
-        """(R, n) -> (R,) row sums; a 1-D input gives shape (1,)."""
-        return cls._running(layouter, cfg, x, None, name)
+    def row_sums(cls, layouter, cfg: SumConfig, x, name: str = "row_sums", lengths=None) -> Assigned:
+        """(R, n) -> (R,) row sums; a 1-D input gives shape (1,). With ``lengths`` (R,):
+        rows of those lengths, laid end to end in the flat input x (ragged rows)."""
+        return cls._running(layouter, cfg, x, None, name, lengths)
 
     @classmethod
     def dot(cls, layouter, cfg: SumConfig, x, y, name: str = "dot") -> Assigned:

@@ -40,8 +40,8 @@ import numpy as np
 from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
-from .base import (named, column_bank, current_bank, DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
-                   copy_in, fixed_pool, set_selector, shared)
+from .base import (named, column_bank, current_bank, DEFAULT_LIMB_BITS, Assigned, Cells, Cost, advice_pool, as_values,
+                   check_range, copy_cells, copy_in, fixed_pool, set_selector, shared)
 from .division import DivChip
 from .matmul import SumChip, _copy_rows
 from .nonlinear import FunctionChip, exp_spec
@@ -93,36 +93,45 @@ class RowBroadcastChip:
         return shared(cs, ("row_broadcast", op), make)
 
     @classmethod
-    def assign(cls, layouter, cfg: RowBroadcastConfig, v, n: int, x=None, f=None,
+    def assign(cls, layouter, cfg: RowBroadcastConfig, v, n, x=None, f=None,
                name: str = "bcast"):
-        """Broadcast v (T,) to (T, n). With ``x`` (T, n): also ``out = f (x - b)`` (f: (T, n)
-        0/1 array, default ones). Returns (broadcast, out or None) as `Assigned`."""
+        """Broadcast v (T,) to rows of n entries: (T, n), or, for an array ``n`` of T row
+        lengths (each >= 1), ragged rows laid end to end (flat). With ``x`` (of that shape):
+        also ``out = f (x - b)`` (f: 0/1 array, default ones). Returns (broadcast, out or
+        None) as `Assigned`."""
         vv = as_values(v).reshape(-1)
         T = vv.size
-        bv = np.repeat(vv, n)
-        same = np.ones(T * n, dtype=np.int64)
-        same[n - 1::n] = 0
+        ragged = np.ndim(n) > 0
+        lengths = np.asarray(n, dtype=np.int64).reshape(-1) if ragged else np.full(T, int(n))
+        if lengths.size != T or (T and lengths.min() < 1):
+            raise ValueError(f"{name}: {T} values need {T} row lengths >= 1")
+        shape = (int(lengths.sum()),) if ragged else (T, int(n))
+        N = int(lengths.sum())
+        ends = np.cumsum(lengths) - 1
+        bv = np.repeat(vv, lengths)
+        same = np.ones(N, dtype=np.int64)
+        same[ends] = 0
 
         def region(reg):
             bc = reg.assign_advice_column(cfg.b, 0, bv)
             set_selector(reg, cfg.q_same, 0, same)
             if isinstance(v, Assigned) and v.cells is not None:
-                _copy_rows(reg, v.cells.column, v.cells.rows(), cfg.b, bc.start + np.arange(T) * n)
+                copy_cells(reg, v.cells, np.arange(T), cfg.b, bc.start + ends + 1 - lengths)
             out = None
             if x is not None:
                 if cfg.x is None:
                     raise ValueError(f"{reg.name}: a broadcast-only config (op=False) takes no x")
                 xv = as_values(x)
-                if xv.shape != (T, n):
-                    raise ValueError(f"{reg.name}: x has shape {xv.shape}, expected {(T, n)}")
-                fv = np.ones((T, n), np.int64) if f is None else np.asarray(f, np.int64)
-                ov = fv * (xv - bv.reshape(T, n))
+                if xv.shape != shape:
+                    raise ValueError(f"{reg.name}: x has shape {xv.shape}, expected {shape}")
+                fv = np.ones(shape, np.int64) if f is None else np.asarray(f, np.int64)
+                ov = fv * (xv - bv.reshape(shape))
                 xc = reg.assign_advice_column(cfg.x, 0, xv.reshape(-1))
                 copy_in(reg, x, xc)
                 reg.assign_fixed_column(cfg.f, 0, fv.reshape(-1))
-                set_selector(reg, cfg.q_op, 0, np.ones(T * n, dtype=np.int64))
+                set_selector(reg, cfg.q_op, 0, np.ones(N, dtype=np.int64))
                 out = Assigned(ov, reg.assign_advice_column(cfg.out, 0, ov.reshape(-1)))
-            return Assigned(bv.reshape(T, n), bc), out
+            return Assigned(bv.reshape(shape), bc), out
         return layouter.assign_region(name, region)
 
 
@@ -215,23 +224,27 @@ class SoftmaxChip:
 
         def make():
             # inside a column bank, each step gets a sub-bank of its own (max, sub, exp, ...),
-            # so the floor planner lays the steps side by side
-            sub = (lambda nm: column_bank(cs, nm)) if current_bank(cs) is not None else (
-                lambda nm: column_bank(cs, None))
+            # so the floor planner lays the steps side by side. A causal softmax lays out
+            # about half of each row, so pairs of steps share columns, one stacked below the
+            # other (``host``): together they are as tall as one step over every entry
+            bank = current_bank(cs)
+            sub = (lambda nm, host=None: column_bank(
+                cs, nm, columns=None if host is None else f"{bank}.{host}")) if bank is not None else (
+                lambda nm, host=None: column_bank(cs, None))
             with sub("max"):
                 am = ArgmaxChip.configure(cs, clamp_bits, limb_bits)
             with sub("bcast"):
                 bc = RowBroadcastChip.configure(cs)
-            with sub("bcast_sum"):      # the second broadcast: a bank of its own halves the height
+            with sub("bcast_sum", host="bcast"):
                 bc_sum = RowBroadcastChip.configure(cs, op=False)
             with sub("exp"):
                 ex = FunctionChip.configure(cs, exp_spec(exp_bits, s, s, exp_rows), clamp_bits=clamp_bits,
                                             limb_bits=limb_bits)
             with sub("sum"):
-                sums = SumChip.configure(cs)
-            with sub("div"):
+                sums = SumChip.configure(cs, dot=False)
+            with sub("div", host="exp"):
                 div = DivChip.configure(cs, div_bits, limb_bits)
-            with sub("range"):
+            with sub("range", host="sum"):
                 rng = RangeChip.configure(cs, s + 1, limb_bits)
             e, em, num = advice_pool(cs, 3)
             (f,) = fixed_pool(cs, 1)
@@ -253,41 +266,56 @@ class SoftmaxChip:
         xv = as_values(x)
         T, n = xv.shape
         mask = r["mask"]
+        lengths = mask.sum(axis=1)          # every row's unmasked entries are a prefix
+        keep = np.flatnonzero(mask.reshape(-1))
+        masked = keep.size < mask.size
         if not isinstance(x, Assigned):
             x = _place(layouter, cfg, xv, name + ".in")
         lay = layouter.namespace(name)
         # 1. row maxima over the unmasked prefix of each row
         maxes = []
         for t in range(T):
-            k = int(mask[t].sum())
+            k = int(lengths[t])
             row = Assigned(xv[t, :k].reshape(1, k), x.cells[t * n: t * n + k])
             maxes.append(ArgmaxChip.row_max(lay, cfg.argmax, row, name=f"max.{t}"))
         m_cells = _gather(lay, cfg, maxes, "max")
-        # 2. z = M (x - m)
-        _, z = RowBroadcastChip.assign(lay, cfg.bcast, m_cells, n, x=x, f=mask, name="sub")
+        # 2. z = x - m over the unmasked entries only, rows laid end to end
+        xk = Assigned(xv.reshape(-1)[keep], Cells.gather([x.cells]).take(keep) if masked else x.cells)
+        _, z = RowBroadcastChip.assign(lay, cfg.bcast, m_cells, lengths, x=xk, name="sub")
         # 3. e = exp(clamp(z))
         e = FunctionChip.assign(lay, cfg.exp, z, name="exp")
-        assert np.array_equal(e.values, r["e"])
-        # 4. em = M e, num = 2^s em
-        s = cfg.scale_bits
+        ek = r["e"].reshape(-1)[keep]
+        assert np.array_equal(e.values, ek)
+        # 4. em = e, num = 2^s e (f = 1); with a mask, one more row with f = 0 makes em a
+        # cell proven zero, the source of every masked output
+        N = keep.size
+        fv = np.ones(N + masked, np.int64)
+        fv[N:] = 0
+        ev = np.concatenate([ek, np.zeros(int(masked), np.int64)])
+        emv, numv = fv * ev, (fv * ev) << cfg.scale_bits
 
         def region(reg):
-            ec = reg.assign_advice_column(cfg.e, 0, r["e"].reshape(-1))
-            copy_in(reg, e, ec)
-            reg.assign_fixed_column(cfg.f, 0, mask.reshape(-1))
-            set_selector(reg, cfg.q, 0, np.ones(T * n, dtype=np.int64))
-            emc = reg.assign_advice_column(cfg.em, 0, r["em"].reshape(-1))
-            numc = reg.assign_advice_column(cfg.num, 0, r["num"].reshape(-1))
-            return Assigned(r["em"], emc), Assigned(r["num"], numc)
-        em, num = lay.assign_region("mask", region)
-        del s
+            ec = reg.assign_advice_column(cfg.e, 0, ev)
+            copy_in(reg, e, ec[:N])
+            reg.assign_fixed_column(cfg.f, 0, fv)
+            set_selector(reg, cfg.q, 0, np.ones(fv.size, dtype=np.int64))
+            emc = reg.assign_advice_column(cfg.em, 0, emv)
+            numc = reg.assign_advice_column(cfg.num, 0, numv)
+            return Assigned(emv[:N], emc[:N]), Assigned(numv[:N], numc[:N]), emc
+        em, num, em_all = lay.assign_region("mask", region)
         # 5. row sums, broadcast, exact division, bound on the quotient
-        S = SumChip.row_sums(lay, cfg.sums, em, name="sum")
-        Sb, _ = RowBroadcastChip.assign(lay, cfg.bcast_sum, S, n, name="bcast")
+        S = SumChip.row_sums(lay, cfg.sums, em, name="sum", lengths=lengths)
+        Sb, _ = RowBroadcastChip.assign(lay, cfg.bcast_sum, S, lengths, name="bcast")
         p = DivChip.div(lay, cfg.div, num, Sb, name="div")
-        assert np.array_equal(p.values, r["p"])
+        assert np.array_equal(p.values, r["p"].reshape(-1)[keep])
         RangeChip.check(lay, cfg.rng, p, 0, 1 << (cfg.scale_bits + 1), name="range")
-        return Assigned(p.values.reshape(T, n), p.cells)
+        if not masked:
+            return Assigned(r["p"], p.cells)
+        # the output matrix: unmasked entries from the division, masked ones the zero cell
+        src = np.full(mask.size, N, dtype=np.int64)
+        src[keep] = np.arange(N)
+        cells = Cells.gather([p.cells, (em_all[N], 1)]).take(src)
+        return Assigned(r["p"], cells)
 
 
 def _place(layouter, cfg: SoftmaxConfig, values, name) -> Assigned:

@@ -165,6 +165,47 @@ def test_gadget_sum_and_dot(data):
     assert MockProver(cs, asg).verify()
 
 
+@SET
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=5), st.integers(0, 2**32))
+def test_gadget_ragged_row_sums(lengths, seed):
+    """Rows of different lengths laid end to end (a causal softmax's rows): each sum is
+    the sum of its own row, in a bank with a row-sums-only config (no y column)."""
+    from snarkgpt.gadgets.base import column_bank
+    X = np.random.default_rng(seed).integers(-10**6, 10**6, sum(lengths))
+    cs = ConstraintSystem()
+    with column_bank(cs, "b"):
+        sc = SumChip.configure(cs, dot=False)
+    assert sc.y is None and cs.num_advice == 3
+    res = {}
+
+    def circuit(layouter):
+        res["s"] = SumChip.row_sums(layouter, sc, X, lengths=lengths)
+    asg = synthesize(cs, circuit)
+    MockProver(cs, asg).assert_satisfied()
+    ends = np.cumsum(lengths)
+    assert np.array_equal(res["s"].values, [X[e - n:e].sum() for e, n in zip(ends, lengths)])
+    start = res["s"].cells.start
+    for col, row in ((sc.out, start + len(lengths) - 1), (sc.acc, start + int(ends[-1]) - 1),
+                     (sc.x, start)):
+        old = asg.value(col, row)
+        asg.set_cell(col, row, old + 1)
+        assert MockProver(cs, asg).verify(), col.name
+        asg.set_cell(col, row, old)
+
+
+def test_gadget_ragged_row_sums_bad_input():
+    from snarkgpt.gadgets.base import column_bank
+    cs = ConstraintSystem()
+    with column_bank(cs, "b"):
+        sc = SumChip.configure(cs, dot=False)
+    x = np.arange(5, dtype=np.int64)
+    for lengths in ([2, 2], [5, 0], []):
+        with pytest.raises(ValueError, match="ragged rows"):
+            synthesize(cs, lambda l, n=lengths: SumChip.row_sums(l, sc, x, lengths=n))
+    with pytest.raises(ValueError, match="row-sums-only"):
+        synthesize(cs, lambda l: SumChip.dot(l, sc, x, x))
+
+
 def test_gadget_matmul_bad_inputs():
     cs = ConstraintSystem()
     cfg = MatmulChip.configure(cs)

@@ -39,10 +39,11 @@ def test_gadget_softmax_honest_reference_and_error(seed, T, causal):
 def test_gadget_softmax_tamper():
     X = np.random.default_rng(5).integers(-300, 300, (3, 3))
     cs, cfg, asg, p = build(X)
-    col = p.cells.column
-    targets = [p.cells[0], p.cells[1], p.cells[4]]              # outputs, incl. masked ones
+    # outputs: (0, 0) and (1, 1) from the division, (0, 1) masked (the zero cell)
+    targets = [p.cells[0], p.cells[1], p.cells[4]]
+    assert p.cells[1] == p.cells[2] == p.cells[5]        # every masked entry: one cell
     regions = {r.name: r for r in asg.regions}
-    em = regions["softmax.mask"].start                           # intermediate: masked exp
+    em = regions["softmax.mask"].start                           # intermediate: exp, e 2^s
     for cell in targets:
         old = asg.value(cell.column, cell.row)
         asg.set_cell(cell.column, cell.row, old + 1)
@@ -54,7 +55,46 @@ def test_gadget_softmax_tamper():
         assert MockProver(cs, asg).verify(), c.name
         asg.set_cell(c, em + 1, old)
     MockProver(cs, asg).assert_satisfied()
-    del col
+
+
+def test_gadget_softmax_lays_out_the_unmasked_entries_only():
+    """A causal softmax over T x T scores works on the T (T + 1) / 2 unmasked entries, plus
+    one row for the zero cell; without a mask, on all T^2."""
+    X = np.random.default_rng(6).integers(-300, 300, (5, 5))
+    for causal, n in ((True, 15), (False, 25)):
+        cs, cfg, asg, p = build(X, causal)
+        MockProver(cs, asg).assert_satisfied()
+        rows = asg.rows_per_region()
+        for step in ("sub", "exp", "sum", "bcast", "div"):
+            assert rows[f"softmax.{step}"] == n, (causal, step)
+        assert rows["softmax.mask"] == n + causal
+
+
+def test_gadget_softmax_masked_outputs_feed_a_matmul_as_proven_zeros():
+    """P . V with a causal P: the matmul copies P's masked entries from the softmax's zero
+    cell, so a nonzero in one of them (in the matmul's own copy of A) is refused."""
+    from snarkgpt.gadgets.matmul import MatmulChip
+    X = np.random.default_rng(7).integers(-300, 300, (4, 4))
+    V = np.random.default_rng(8).integers(-50, 50, (4, 3))
+    cs = ConstraintSystem()
+    cfg = SoftmaxChip.configure(cs, scale_bits=S, clamp_bits=12)
+    mm = MatmulChip.configure(cs)
+    res = {}
+
+    def circuit(layouter):
+        res["p"] = p = SoftmaxChip.assign(layouter, cfg, X, causal=True)
+        res["o"] = MatmulChip.assign(layouter, mm, p, V, name="av")
+    asg = synthesize(cs, circuit)
+    MockProver(cs, asg).assert_satisfied()
+    P = res["p"].values
+    assert np.array_equal(res["o"].values, P @ V) and np.all(P[np.triu_indices(4, 1)] == 0)
+    a0 = next(r.start for r in asg.regions if r.name == "av.products.a")
+    # A[0, 1] (masked) sits in slot 0 at row 1 of section A.Br; A[0, 0] (unmasked) at row 0
+    for row in (a0 + 1, a0):
+        old = asg.value(mm.xa[0], row)
+        asg.set_cell(mm.xa[0], row, old + 1)
+        assert any(f.kind == "copy" for f in MockProver(cs, asg).verify()), row
+        asg.set_cell(mm.xa[0], row, old)
 
 
 def test_gadget_softmax_bad_input():
