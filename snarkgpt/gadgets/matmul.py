@@ -9,9 +9,10 @@ key and the model fingerprint). ``C`` is the exact integer product, at scale ``2
 ``A`` and ``B`` are at scale ``2^s``; the caller rescales it (one range lookup per element,
 `snarkgpt.gadgets.fixedpoint`).
 
-Layout (three sections in their own columns, P = ``slots``; B.r and A.Br in region
-``<name>.products``, C.r in region ``<name>``, so a model can give the two parts column banks
-of their own: `MatmulChip.configure_products`)
+Layout (three sections in their own columns, P = ``slots``; B.r in region
+``<name>.products.b``, A.Br in ``<name>.products.a``, C.r in ``<name>``: the planner stacks
+each section in its own columns, and a model can give sections B.r and A.Br a column bank
+of their own, shared by several lanes of section C.r: `MatmulChip.configure_products`)
 -------------------------------------------------------------------------------------------
 Phase 0 (committed before the challenge ``r``): ``x`` holds C (row-major, one entry a row);
 ``b0 .. b{P-1}`` (advice) or ``w0 .. w{P-1}`` (fixed: the weights, part of the verifying

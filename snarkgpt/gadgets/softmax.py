@@ -3,25 +3,32 @@
 Statement
 ---------
 For scores ``X`` (T x n, scale 2^s) and the causal mask ``M[t, j] = 1 if j <= t + offset``
-(``causal=False``: all ones), `SoftmaxChip.assign` proves
+(``causal=False``: all ones; every row's unmasked entries are a prefix of it, of length
+``L_t``), `SoftmaxChip.assign` proves, over the unmasked entries (t, j < L_t) only,
 
-    m_t   = max_{j: M[t,j] = 1} X[t, j]                         (ArgmaxChip.row_max)
-    z     = M * (X - m_t)                 in [-(E - 1), 0] after a proven clamp (E: exp table
+    m_t   = max_{j < L_t} X[t, j]                              (ArgmaxChip.row_max)
+    z     = X - m_t                       in [-(E - 1), 0] after a proven clamp (E: exp table
                                           rows, 2^exp_bits unless ``exp_rows`` trims it)
     e     = EXP(z)                        exp table, e = round(exp(z / 2^s) 2^s)  (FunctionChip)
-    em    = M * e                         masked entries are exactly 0 (fixed mask column)
-    S_t   = sum_j em[t, j]                                       (SumChip.row_sums)
-    P     = floor(2^s em / S_t)           exact floor division, remainder in [0, S_t) (DivChip)
+    num   = 2^s e
+    S_t   = sum_{j < L_t} e[t, j]                                 (SumChip.row_sums, ragged)
+    P     = floor(num / S_t)              exact floor division, remainder in [0, S_t) (DivChip)
     0 <= P < 2^(s+1)                      range check (RangeChip, one row): bounds the quotient
 
-so the output ``P`` (scale 2^s) is a function of X alone, and ``P[t, j] = 0`` exactly for
-masked entries (em = 0 and 0 <= remainder < S_t force the quotient to 0). The row maximum is
-taken over the unmasked prefix of each row only.
+and every masked output ``P[t, j]`` (j >= L_t) is one cell proven zero: a row of the
+``mask`` gate (``em = f e``, ``num = 2^s em``) with the fixed ``f = 0``. The output is an
+`Assigned` whose `Cells` point at the division's quotients and at that cell, so a
+consumer (the attention's ``P . V``) copies every entry, masked or not, from a proven
+cell. The output ``P`` (scale 2^s) is thus a function of X alone. The masked entries cost
+no rows: a causal softmax lays out T (T + 1) / 2 entries, not T^2.
 
-Layout: regions "<name>.max.t" (one per row, over the unmasked prefix), "<name>.sub"
-(RowBroadcastChip: z = M (x - m)), "<name>.exp" (FunctionChip with clamp), "<name>.mask"
-(em = M e and num = 2^s M e, one gate), "<name>.sum", "<name>.bcast" (S broadcast to each
-element), "<name>.div", "<name>.range".
+Layout: regions "<name>.max.t" (one per row, over its unmasked prefix), "<name>.sub"
+(RowBroadcastChip: z = x - m over ragged rows), "<name>.exp" (FunctionChip with clamp),
+"<name>.mask" (em = f e and num = 2^s em, one gate; f = 1 but for the zero cell's row),
+"<name>.sum", "<name>.bcast" (S broadcast to each entry), "<name>.div", "<name>.range".
+Inside a column bank each step has a sub-bank of its own; the pairs (sub, bcast),
+(exp, div) and (sum, range) share columns, one stacked below the other, since each step
+of a causal softmax is about half as tall as the scores matrix.
 
 Error bound vs the float softmax of the dequantized input X / 2^s (`softmax_error_bound`):
 with eps = 2^-(s+1) (table rounding) + exp(-(E - 1) / 2^s) (clamp), every

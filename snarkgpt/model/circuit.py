@@ -38,9 +38,10 @@ the regions of different families side by side: the circuit's height is that of 
 tallest family, not the sum of all (`plan` reports rows per op; they add up to more than
 the rows used). Banks of few rows draw their columns from a taller bank and stack below its
 regions (the embedding and argmax below the residual adds; LayerNorm's per-position steps
-below its first rescale): every column costs the prover the same, however full. The
-matmuls (the tallest family) hold 4 values a row in sections B.r and A.Br
-(`snarkgpt.gadgets.matmul`).
+below its first rescale; the causal softmax's paired steps): every column costs the
+prover the same, however full. The matmuls (the tallest family) hold 4 values a row in
+sections B.r and A.Br (`snarkgpt.gadgets.matmul`), which stack in their own columns of as
+few product banks as `product_banks` allows (the base model: one, shared by 4 lanes).
 """
 from __future__ import annotations
 
