@@ -55,7 +55,7 @@ __all__ = [
     "fixed_pool", "range_table", "fill_table", "copy_in", "as_values", "root_layouter",
     "bits_for", "constrain", "register_table", "set_selector", "DEFAULT_LIMB_BITS",
     "column_bank", "current_bank", "named", "set_committed_weights", "committed_weights",
-    "weight_column", "weight_pool", "Cells", "copy_cells",
+    "weight_column", "weight_pool", "Cells", "copy_cells", "add_copies",
 ]
 
 DEFAULT_LIMB_BITS = 12
@@ -163,21 +163,25 @@ class Cells:
 def copy_cells(region, src, idx, column, rows) -> None:
     """Copy constraints: element ``idx[i]`` of ``src`` (a CellRange or `Cells`) equals row
     ``rows[i]`` of ``column`` (vectorised)."""
-    asg = region._asg
+    cs = region._asg.cs
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
-    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-    if idx.shape != rows.shape:
-        raise ValueError("copy between cell lists of different lengths")
-    arr = np.empty((idx.size, 4), dtype=np.int64)
     if isinstance(src, CellRange):
-        arr[:, 0] = asg.cs.permutation_position(src.column)
-        arr[:, 1] = src.start + idx
+        pos_a, rows_a = cs.permutation_position(src.column), src.start + idx
     else:
-        pos = np.array([asg.cs.permutation_position(c) for c in src.columns], dtype=np.int64)
-        arr[:, 0] = pos[src.which[idx]]
-        arr[:, 1] = src.rows[idx]
-    arr[:, 2] = asg.cs.permutation_position(column)
-    arr[:, 3] = rows
+        pos = np.array([cs.permutation_position(c) for c in src.columns], dtype=np.int64)
+        pos_a, rows_a = pos[src.which[idx]], src.rows[idx]
+    add_copies(region, pos_a, rows_a, cs.permutation_position(column), rows)
+
+
+def add_copies(region, pos_a, rows_a, pos_b, rows_b) -> None:
+    """Register copy constraints between (permutation position, row) pairs, in one chunk."""
+    asg = region._asg
+    rows_a = np.asarray(rows_a, dtype=np.int64).reshape(-1)
+    rows_b = np.asarray(rows_b, dtype=np.int64).reshape(-1)
+    if rows_a.shape != rows_b.shape:
+        raise ValueError("copy between cell lists of different lengths")
+    arr = np.empty((rows_a.size, 4), dtype=np.int64)
+    arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3] = pos_a, rows_a, pos_b, rows_b
     asg._flush_copies()
     asg._copy_chunks.append(arr)
     asg._copies = None

@@ -92,7 +92,7 @@ from snarkgpt.plonk.circuit import CellRange, ConstraintSystem
 from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
-from .base import (named, current_bank, Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range, copy_cells, copy_in,
+from .base import (named, current_bank, Assigned, Cost, GadgetRangeError, advice_pool, as_values, add_copies, check_range, copy_cells, copy_in,
                    fill_table, set_selector, shared, weight_column)
 
 __all__ = [
@@ -158,18 +158,8 @@ def _enable_blocks(reg, q_first: Selector, q_step: Selector, offset: int, blocks
 
 def _copy_rows(reg, col_a: Column, rows_a, col_b: Column, rows_b):
     """Copy constraints between rows_a of col_a and rows_b of col_b (vectorised)."""
-    asg = reg._asg
-    rows_a, rows_b = np.asarray(rows_a, dtype=np.int64), np.asarray(rows_b, dtype=np.int64)
-    if rows_a.shape != rows_b.shape:
-        raise ValueError("copy between row lists of different lengths")
-    arr = np.empty((rows_a.size, 4), dtype=np.int64)
-    arr[:, 0] = asg.cs.permutation_position(col_a)
-    arr[:, 1] = rows_a
-    arr[:, 2] = asg.cs.permutation_position(col_b)
-    arr[:, 3] = rows_b
-    asg._flush_copies()
-    asg._copy_chunks.append(arr)
-    asg._copies = None
+    cs = reg._asg.cs
+    add_copies(reg, cs.permutation_position(col_a), rows_a, cs.permutation_position(col_b), rows_b)
 
 
 # ---------------------------------------------------------------------------------------
