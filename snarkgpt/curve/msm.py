@@ -86,6 +86,11 @@ def _window_digits(sc, lo, m, off, c, carry, dig, cnt):
             _signed((sc[lo + i, li] >> sh) & mask, carry, i, half, full, dig, cnt)
 
 
+# Below _SMALL_BELOW points a group runs `_pip_small` (tree levels shared by all windows, the
+# windows split between threads, from _SMALL_THREADS_FROM points on): the verifier's MSMs.
+_SMALL_BELOW = 2048
+_SMALL_THREADS_FROM = 64
+
 _LANE_WIDTH = 64          # buckets per lane in the batch-affine bucket reduction
 _LANES_MIN = 1024         # below this many buckets the plain XYZZ running sum is used
 
@@ -145,6 +150,72 @@ def _bucket_reduce_lanes(sums, nb_, lane_r, lane_u, pref):
     return xyzz_add(TX, TY, TZZ, TZZZ, UX, UY, UZZ, UZZZ)
 
 
+@nb.njit(inline="always")
+def _bucket_trees(src, dst, cnt, start, nstart, prefix, nbuckets):
+    """Sum every bucket b = 1..nbuckets (cnt[b] affine points from src[start[b]]) by a
+    pairwise tree of affine additions, one shared inversion per tree level for all buckets.
+    On return cnt[b] is 0 or 1 and start[b] points at the bucket's sum in the returned array
+    (src or dst: the two swap roles level by level)."""
+    # pairwise-tree levels: each halves every bucket, one inversion per level
+    while True:
+        npairs = 0
+        s = 0
+        for b in range(1, nbuckets + 1):
+            nstart[b] = s
+            s += (cnt[b] + 1) >> 1
+            npairs += cnt[b] >> 1
+        if npairs == 0:
+            break
+        acc = ONE
+        j = 0
+        for b in range(1, nbuckets + 1):
+            base = start[b]
+            for t in range(cnt[b] >> 1):
+                x1, y1 = aff_load(src, base + 2 * t)
+                x2, y2 = aff_load(src, base + 2 * t + 1)
+                den, case = aff_den(x1, y1, x2, y2)
+                store(prefix, j, acc)
+                acc = fq_mul(acc, den)
+                j += 1
+        inv = fq_inv(acc)
+        j = npairs - 1
+        for b in range(nbuckets, 0, -1):
+            cb = cnt[b]
+            base = start[b]
+            nb0 = nstart[b]
+            if cb & 1:
+                for q in range(8):
+                    dst[nb0 + (cb >> 1), q] = src[base + cb - 1, q]
+            for t in range((cb >> 1) - 1, -1, -1):
+                x1, y1 = aff_load(src, base + 2 * t)
+                x2, y2 = aff_load(src, base + 2 * t + 1)
+                den, case = aff_den(x1, y1, x2, y2)
+                invd = fq_mul(inv, load(prefix, j))
+                inv = fq_mul(inv, den)
+                x3, y3 = aff_finish(x1, y1, x2, y2, case, invd)
+                aff_store(dst, nb0 + t, x3, y3)
+                j -= 1
+            cnt[b] = (cb + 1) >> 1
+            start[b] = nb0
+        tmp = src
+        src = dst
+        dst = tmp
+    return src
+
+
+@nb.njit(inline="always")
+def _bucket_reduce_xyzz(src, cnt, start, base, nbuckets):
+    """sum_{b=1..nbuckets} b * B_(base + b) by running sums in XYZZ (B empty where cnt is 0)."""
+    RX, RY, RZZ, RZZZ = ONE, ONE, ZERO, ZERO
+    TX, TY, TZZ, TZZZ = ONE, ONE, ZERO, ZERO
+    for b in range(base + nbuckets, base, -1):
+        if cnt[b]:
+            x, y = aff_load(src, start[b])
+            RX, RY, RZZ, RZZZ = xyzz_madd(RX, RY, RZZ, RZZZ, x, y)
+        TX, TY, TZZ, TZZZ = xyzz_add(TX, TY, TZZ, TZZZ, RX, RY, RZZ, RZZZ)
+    return TX, TY, TZZ, TZZZ
+
+
 @nb.njit(**_JIT)
 def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k):
     """XYZZ sum over points idx[lo:hi] of sc[i] * (+-)pts[idx[i]] into out[k]."""
@@ -185,52 +256,7 @@ def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k):
             x, y = aff_load(pts, idx[lo + i])
             flip = np.uint64(1 if d < 0 else 0) ^ np.uint64(negf[lo + i])
             aff_store(buf_a, pos, x, _cond_neg(y, flip))
-        src = buf_a
-        dst = buf_b
-        # pairwise-tree levels: each halves every bucket, one inversion per level
-        while True:
-            npairs = 0
-            s = 0
-            for b in range(1, half + 1):
-                nstart[b] = s
-                s += (cnt[b] + 1) >> 1
-                npairs += cnt[b] >> 1
-            if npairs == 0:
-                break
-            acc = ONE
-            j = 0
-            for b in range(1, half + 1):
-                base = start[b]
-                for t in range(cnt[b] >> 1):
-                    x1, y1 = aff_load(src, base + 2 * t)
-                    x2, y2 = aff_load(src, base + 2 * t + 1)
-                    den, case = aff_den(x1, y1, x2, y2)
-                    store(prefix, j, acc)
-                    acc = fq_mul(acc, den)
-                    j += 1
-            inv = fq_inv(acc)
-            j = npairs - 1
-            for b in range(half, 0, -1):
-                cb = cnt[b]
-                base = start[b]
-                nb0 = nstart[b]
-                if cb & 1:
-                    for q in range(8):
-                        dst[nb0 + (cb >> 1), q] = src[base + cb - 1, q]
-                for t in range((cb >> 1) - 1, -1, -1):
-                    x1, y1 = aff_load(src, base + 2 * t)
-                    x2, y2 = aff_load(src, base + 2 * t + 1)
-                    den, case = aff_den(x1, y1, x2, y2)
-                    invd = fq_mul(inv, load(prefix, j))
-                    inv = fq_mul(inv, den)
-                    x3, y3 = aff_finish(x1, y1, x2, y2, case, invd)
-                    aff_store(dst, nb0 + t, x3, y3)
-                    j -= 1
-                cnt[b] = (cb + 1) >> 1
-                start[b] = nb0
-            tmp = src
-            src = dst
-            dst = tmp
+        src = _bucket_trees(buf_a, buf_b, cnt, start, nstart, prefix, half)
         # sum_b b * B_b
         if half >= _LANES_MIN:
             for b in range(half + 1):
@@ -242,13 +268,7 @@ def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k):
                         sums[b, q] = 0
             TX, TY, TZZ, TZZZ = _bucket_reduce_lanes(sums, half, lane_r, lane_u, lane_pref)
         else:
-            RX, RY, RZZ, RZZZ = ONE, ONE, ZERO, ZERO
-            TX, TY, TZZ, TZZZ = ONE, ONE, ZERO, ZERO
-            for b in range(half, 0, -1):
-                if cnt[b]:
-                    x, y = aff_load(src, start[b])
-                    RX, RY, RZZ, RZZZ = xyzz_madd(RX, RY, RZZ, RZZZ, x, y)
-                TX, TY, TZZ, TZZZ = xyzz_add(TX, TY, TZZ, TZZZ, RX, RY, RZZ, RZZZ)
+            TX, TY, TZZ, TZZZ = _bucket_reduce_xyzz(src, cnt, start, 0, half)
         xyzz_store(win, w, TX, TY, TZZ, TZZZ)
     # Horner over the windows
     AX, AY, AZZ, AZZZ = xyzz_load(win, nwin - 1)
@@ -280,6 +300,85 @@ def _pip_run(pts, idx, sc, negf, c, nwin, nchunks, out):
             _pip_empty(out, k)
 
     parallel_ranges(piece, nchunks, tasks=nchunks) if nchunks > 1 else piece(0, 1)
+
+
+@nb.njit(**_JIT)
+def _all_digits(sc, c, nwin, dig):
+    """dig[w, i]: the signed c-bit digit of scalar i in window w (carries run upwards)."""
+    m = sc.shape[0]
+    carry = np.zeros(m, np.uint8)
+    cnt = np.zeros((1 << (c - 1)) + 1, np.int64)
+    for w in range(nwin):
+        _window_digits(sc, 0, m, w * c, c, carry, dig[w], cnt)
+
+
+@nb.njit(**_JIT)
+def _pip_windows(pts, idx, dig, negf, w0, w1, c, out, k):
+    """XYZZ sum over windows w0..w1-1 of 2^(c w) sum_i dig[w, i] (+-)pts[idx[i]] into out[k].
+
+    For few points: the buckets of all these windows go through one set of tree levels, so
+    each level costs one inversion for all windows instead of one per window (with a few
+    hundred points, per-window inversions cost as much as the additions themselves)."""
+    m = dig.shape[1]
+    half = 1 << (c - 1)
+    nbk = (w1 - w0) * half           # bucket (w, |d|) is (w - w0) * half + |d|
+    cnt = np.zeros(nbk + 1, np.int64)
+    for w in range(w0, w1):
+        base = (w - w0) * half
+        for i in range(m):
+            d = dig[w, i]
+            if d != 0:
+                cnt[base + (d if d > 0 else -d)] += 1
+    start = np.zeros(nbk + 1, np.int64)
+    fill = np.zeros(nbk + 1, np.int64)
+    nstart = np.zeros(nbk + 1, np.int64)
+    e = 0
+    for b in range(1, nbk + 1):
+        start[b] = e
+        fill[b] = e
+        e += cnt[b]
+    buf_a = np.empty((e + 1, 8), np.uint64)
+    buf_b = np.empty(((e + min(e, nbk)) // 2 + 1, 8), np.uint64)
+    prefix = np.empty((e // 2 + 1, 4), np.uint64)
+    for w in range(w0, w1):
+        base = (w - w0) * half
+        for i in range(m):
+            d = dig[w, i]
+            if d == 0:
+                continue
+            b = base + (d if d > 0 else -d)
+            pos = fill[b]
+            fill[b] = pos + 1
+            x, y = aff_load(pts, idx[i])
+            flip = np.uint64(1 if d < 0 else 0) ^ np.uint64(negf[i])
+            aff_store(buf_a, pos, x, _cond_neg(y, flip))
+    src = _bucket_trees(buf_a, buf_b, cnt, start, nstart, prefix, nbk)
+    # Horner from the top window down, then the factor 2^(c w0) of the lowest one
+    AX, AY, AZZ, AZZZ = ONE, ONE, ZERO, ZERO
+    for w in range(w1 - 1, w0 - 1, -1):
+        if w < w1 - 1:
+            for _ in range(c):
+                AX, AY, AZZ, AZZZ = xyzz_dbl(AX, AY, AZZ, AZZZ)
+        TX, TY, TZZ, TZZZ = _bucket_reduce_xyzz(src, cnt, start, (w - w0) * half, half)
+        AX, AY, AZZ, AZZZ = xyzz_add(AX, AY, AZZ, AZZZ, TX, TY, TZZ, TZZZ)
+    for _ in range(c * w0):
+        AX, AY, AZZ, AZZZ = xyzz_dbl(AX, AY, AZZ, AZZZ)
+    xyzz_store(out, k, AX, AY, AZZ, AZZZ)
+
+
+def _pip_small(pts, idx, sc, negf, c, nwin, out):
+    """Pippenger for few points (`_pip_windows`): the windows are split between the threads
+    (len(out) pieces, each with its own buckets), not the points."""
+    dig = np.empty((nwin, sc.shape[0]), np.int32)
+    _all_digits(sc, c, nwin, dig)
+    pieces = out.shape[0]
+    step = -(-nwin // pieces)
+
+    def piece(k, _):
+        w0 = min(nwin, k * step)
+        _pip_windows(pts, idx, dig, negf, w0, min(nwin, w0 + step), c, out, k)
+
+    parallel_ranges(piece, pieces, tasks=pieces) if pieces > 1 else piece(0, 1)
 
 
 @nb.njit(**_JIT)
@@ -387,8 +486,13 @@ def msm(points, scalars) -> np.ndarray:
         else:
             idx = np.flatnonzero((bits > lo) & (bits <= hi)).astype(np.int64)
             g_sc, g_neg = np.ascontiguousarray(folded[idx]), negf[idx]
-        out = np.empty((chunks, 16), np.uint64)
-        _pip_run(pts, idx, g_sc, g_neg, c, _nwin(hi, c), chunks, out)
+        if idx.shape[0] < _SMALL_BELOW:
+            pieces = min(_threads(), _nwin(hi, c)) if idx.shape[0] >= _SMALL_THREADS_FROM else 1
+            out = np.empty((pieces, 16), np.uint64)
+            _pip_small(pts, idx, g_sc, g_neg, c, _nwin(hi, c), out)
+        else:
+            out = np.empty((chunks, 16), np.uint64)
+            _pip_run(pts, idx, g_sc, g_neg, c, _nwin(hi, c), chunks, out)
         parts.append(out)
     total = np.empty((1, 16), np.uint64)
     _xyzz_sum(np.concatenate(parts), total)

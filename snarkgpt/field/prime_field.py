@@ -69,8 +69,8 @@ class PrimeField:
 
     def to_ints(self, a: np.ndarray) -> list:
         """Montgomery array -> list of canonical Python ints in [0, p)."""
-        c = self.to_canonical(a)
-        return [from_limbs(row) for row in c]
+        data = self.to_canonical(a).astype("<u8").tobytes()
+        return [int.from_bytes(data[i:i + 32], "little") for i in range(0, len(data), 32)]
 
     def to_int(self, limbs) -> int:
         """One Montgomery limb tuple/row -> canonical Python int."""

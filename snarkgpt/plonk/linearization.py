@@ -117,10 +117,17 @@ def program_keys(linearized) -> set:
     return {(_KIND_OF[code], idx, 0) for code, idx in linearized}
 
 
-def split(program, cells: dict, challenges: dict, keys: set, y: int):
+def split(program, cells: dict, challenges: dict, keys: set, y: int, compiled: bool = True):
     """(A, {key: c_key}) with sum_i y^(N-1-i) C_i = A + sum_key c_key * cell[key] for the
     constraint program's roots C_0..C_(N-1), given every other cell's value. The cells in
-    ``keys`` need not be in ``cells`` (their values are not used)."""
+    ``keys`` need not be in ``cells`` (their values are not used).
+
+    This function is the definition, on Python ints; by default the same passes run in one
+    Numba kernel (compiled_program.py), which returns the same A and coefficients (a key
+    whose coefficient is 0 may be listed or not)."""
+    if compiled:
+        from .compiled_program import compiled as compile_program
+        return compile_program(program).split(cells, challenges, keys, y)
     values = dict(cells)
     for key in keys:
         values[key] = 0

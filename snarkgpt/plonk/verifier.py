@@ -77,7 +77,18 @@ def _lagranges(domain: Domain, rows, x: int, zh: int) -> list[int]:
     rows = list(rows)
     if not rows:
         return []
-    ws = [pow(domain.omega, i, P) for i in rows]
+    # omega^i for each row, stepping from the previous one (rows come mostly in runs, and a
+    # full-size exponent per row costs more than the rest of this function)
+    ws, prev, wi = [], 0, 1
+    for i in rows:
+        if i < prev:
+            wi = pow(domain.omega, i, P)
+        elif i == prev + 1:
+            wi = wi * domain.omega % P
+        else:
+            wi = wi * pow(domain.omega, i - prev, P) % P
+        ws.append(wi)
+        prev = i
     dens = [(x - wi) % P for wi in ws]
     prefix = [1]
     for d in dens:

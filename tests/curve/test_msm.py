@@ -135,6 +135,39 @@ def test_every_window_width(c):
         assert got == expected(ks, ss), (c, chunks)
 
 
+@pytest.mark.parametrize("c", [1, 2, 4, 7, 9])
+def test_small_path_every_window_width_and_split(c):
+    """`_pip_small` (tree levels shared by all windows, the windows split between pieces)
+    with a forced window width, and as many pieces as windows or more (empty pieces)."""
+    rng = np.random.default_rng(100 + c)
+    n = 150
+    ks = [int(v) for v in rng.integers(1, 2**62, n)]
+    ss = [int.from_bytes(rng.bytes(32), "big") % R for _ in range(n)]
+    ss[:12] = [0, 1, R - 1, 2, R - 2, 2**128, R - 2**128, 5, 5, 5, (R - 1) // 2, (R + 1) // 2]
+    ks[7:10] = [ks[7]] * 3                # one point three times with one scalar
+    folded, negf, bits = M.fold_scalars(Fr.to_canonical(Fr.from_ints(ss)))
+    idx = np.arange(n, dtype=np.int64)
+    pts = points_for(ks)
+    nwin = M._nwin(253, c)
+    for pieces in sorted({1, 2, 3, nwin, nwin + 2}):
+        out = np.empty((pieces, 16), np.uint64)
+        M._pip_small(pts, idx, folded, negf, c, nwin, out)
+        total = np.empty((1, 16), np.uint64)
+        M._xyzz_sum(out, total)
+        got = g1.to_affine_ints(g1.xyzz_to_affine(total))[0]
+        assert got == expected(ks, ss), (c, pieces)
+
+
+def test_msm_switches_paths_at_the_small_size():
+    """Just below and at `_SMALL_BELOW` points (the two Pippenger paths) give the same sums."""
+    rng = np.random.default_rng(8)
+    n = M._SMALL_BELOW
+    ks = [int(v) for v in rng.integers(1, 2**62, n)]
+    ss = [int.from_bytes(rng.bytes(32), "big") % R for _ in range(n)]
+    assert run(ks[:n - 1], ss[:n - 1]) == expected(ks[:n - 1], ss[:n - 1])
+    assert run(ks, ss) == expected(ks, ss)
+
+
 def test_larger_msm_two_chunks():
     rng = np.random.default_rng(5)
     n = 5000

@@ -38,6 +38,11 @@ def _check_affine(exprs, linearized, rng, cells=None, chal=None):
     chal = chal or {}
     y = rng.randrange(P)
     A, coeff = linearization.split(prog, cells, chal, keys, y)
+    # the compiled kernel (the default) and the Python definition agree exactly
+    A_ref, coeff_ref = linearization.split(prog, cells, chal, keys, y, compiled=False)
+    assert A == A_ref
+    assert {k: c for k, c in coeff.items() if c} == {k: c for k, c in coeff_ref.items() if c}
+    assert set(coeff) <= keys
     for _ in range(2):
         for key in keys:
             cells[key] = rng.randrange(P)
@@ -87,7 +92,8 @@ def _leaf():
 def _tree(children):
     return st.one_of(st.tuples(children, children).map(lambda t: t[0] + t[1]),
                      st.tuples(children, children).map(lambda t: t[0] * t[1]),
-                     children.map(lambda e: -e))
+                     children.map(lambda e: -e),
+                     st.tuples(children, st.integers(-3, P - 1)).map(lambda t: t[0] * t[1]))
 
 
 @settings(max_examples=60, deadline=None)
@@ -123,6 +129,21 @@ def test_real_layouts_split_exactly(srs, circuit):
             for c in e.challenges()}
     _check_affine([e for _, e in lay.constraints], lay.linearized, rng, chal=chal,
                   cells={key: rng.randrange(P) for key in prog.cells})
+
+
+def test_split_names_a_missing_cell_or_challenge():
+    a, b, c, q = COLS
+    from snarkgpt.plonk.expression import Challenge
+    ch = Challenge(0, 0, "theta")
+    prog = IntProgram([q.cur() * (a.cur() * b.cur() - c.cur()) + ch.expr() * a.cur()])
+    cells = {key: 1 for key in prog.cells}
+    del cells[(ADVICE, 1, 0)]
+    for compiled in (True, False):
+        with pytest.raises(KeyError, match="1, 0"):
+            linearization.split(prog, cells, {0: 5}, set(), 3, compiled=compiled)
+        with pytest.raises(KeyError):
+            linearization.split(prog, {key: 1 for key in prog.cells}, {}, set(), 3,
+                                compiled=compiled)
 
 
 def test_a_broken_linearized_cell_is_refused_and_rejected(srs):
