@@ -16,6 +16,9 @@ Outline (docs/msm.md has the longer story):
    addition. The bucket sums are combined with the running-sum trick
    sum_b b * B_b = sum_b (B_top + ... + B_b), run in lanes of batch-affine additions for large
    windows (XYZZ for small ones), and the windows by Horner's rule (c doublings per window).
+   A group of few points (fewer than _SMALL_BELOW) is split by windows instead: all windows'
+   buckets share one set of tree levels, hence one inversion per level for every window
+   (`_pip_small`), and each thread takes a range of windows.
 4. Chunk and group results are added and converted to affine once.
 """
 import math

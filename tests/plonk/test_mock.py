@@ -1,5 +1,4 @@
 """The mock prover: honest witnesses pass, each kind of tampering is caught and named."""
-import time
 
 import numpy as np
 import pytest
@@ -201,26 +200,25 @@ def test_failures_are_capped_per_check():
     assert "45 more" in prover.report()
 
 
-def test_mock_speed_2_16():
+def test_mock_at_2_16():
+    """A full 2^16-row circuit passes, and a broken cell near the top is named (the mock's
+    speed is a benchmark figure, not a test)."""
     circuit = MultiplyAccumulate.random((1 << 16) - 200, seed=5, chunk=4096)
     cs, cfg, asg = build(circuit)
     assert asg.k == 16
-    prover = MockProver(cs, asg)
-    prover.verify()                      # warm (kernels already compiled by earlier tests)
-    t = time.perf_counter()
-    assert prover.verify() == []
-    assert time.perf_counter() - t < 5
+    assert MockProver(cs, asg).verify() == []
+    row = 60_001
+    asg.set_cell(cfg.a, row, (asg.value(cfg.a, row) + 1) % 256)
+    (f,) = MockProver(cs, asg).verify()
+    assert (f.name, f.row) == ("mac", row)
 
 
 @pytest.mark.slow
-def test_mock_speed_2_20():
+def test_mock_at_2_20():
     circuit = MultiplyAccumulate.random((1 << 20) - 4096, seed=6, chunk=4096)
     cs, cfg, asg = build(circuit)
     assert asg.k == 20
-    t = time.perf_counter()
-    prover = MockProver(cs, asg)
-    assert prover.verify() == []
-    assert time.perf_counter() - t < 30
+    assert MockProver(cs, asg).verify() == []
     row = 777_777
     asg.set_cell(cfg.a, row, (asg.value(cfg.a, row) + 1) % 256)
     (f,) = MockProver(cs, asg).verify()
