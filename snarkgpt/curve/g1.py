@@ -20,7 +20,8 @@ import numba as nb
 import numpy as np
 
 from ..field import FQ_MODULUS, FR_MODULUS, Fr
-from ..field.arith import U0, U1, eq, fq_add, fq_mul, fq_neg, fq_sub, is_zero, load, sbb, store
+from ..field.arith import (U0, U1, eq, fq_add, fq_mul, fq_neg, fq_pow, fq_sub, is_zero, load,
+                           sbb, store)
 from ..field.params import FQ_ONE, FQ_P, from_limbs, to_limbs
 
 _JIT = dict(cache=True, nogil=True)
@@ -47,19 +48,6 @@ def fq_sqr(a):
 @nb.njit(inline="always")
 def fq_dbl(a):
     return fq_add(a, a)
-
-
-@nb.njit(inline="always")
-def fq_pow(x, e):
-    """x^e for a 4-limb exponent e, left-to-right square-and-multiply."""
-    acc = ONE
-    for li in range(3, -1, -1):
-        w = e[li]
-        for bit in range(63, -1, -1):
-            acc = fq_mul(acc, acc)
-            if (w >> np.uint64(bit)) & U1:
-                acc = fq_mul(acc, x)
-    return acc
 
 
 @nb.njit(inline="always")

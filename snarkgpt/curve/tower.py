@@ -117,6 +117,7 @@ fq_mul = arith.fq_mul
 fq_add = arith.fq_add
 fq_sub = arith.fq_sub
 fq_neg = arith.fq_neg
+fq_pow = arith.fq_pow           # fixed 4-bit windows
 
 
 @_fn
@@ -160,22 +161,6 @@ def fq_half(a):
         t3 = t3 + FQ_P[3] + c2
     s63 = np.uint64(63)
     return ((t0 >> U1) | (t1 << s63), (t1 >> U1) | (t2 << s63), (t2 >> U1) | (t3 << s63), t3 >> U1)
-
-
-@_fn
-def fq_pow(a, e):
-    """a^e for a 4-limb exponent tuple e (not Montgomery), square-and-multiply."""
-    acc = FQ_ONE
-    started = False
-    for li in range(3, -1, -1):
-        word = e[li]
-        for bit in range(63, -1, -1):
-            if started:
-                acc = fq_sqr(acc)
-            if (word >> np.uint64(bit)) & U1:
-                acc = fq_mul(acc, a)
-                started = True
-    return acc
 
 
 @_fn

@@ -20,8 +20,8 @@ import numba as nb
 import numpy as np
 
 from snarkgpt.field import Fr
-from snarkgpt.field.arith import add_mod, is_zero, load, mont_mul, neg_mod, store
-from snarkgpt.field.params import FR_INV, FR_ONE, FR_P
+from snarkgpt.field.arith import fr_add, fr_mul, fr_neg, fr_sub, is_zero, load, store
+from snarkgpt.field.params import FR_ONE
 
 from .expression import IntProgram
 
@@ -35,16 +35,15 @@ _CONST, _QUERY, _CHAL, _NEG, _SUM, _PROD, _SCALE = (
 def _split_kernel(code, consts, cells, chals, roots, y, vals, grad, cell_grad, acc):
     """Forward pass into vals, acc[0] = sum_j y^(R-1-j) vals[roots[j]], then the reverse pass:
     cell_grad[s] = d acc / d cells[s]. All values are Fr in Montgomery form."""
-    p, inv = FR_P, FR_INV
     n = code.shape[0]
     for i in range(n):
         op = code[i, 0]
         a = code[i, 1]
         b = code[i, 2]
         if op == _PROD:
-            store(vals, i, mont_mul(load(vals, a), load(vals, b), p, inv))
+            store(vals, i, fr_mul(load(vals, a), load(vals, b)))
         elif op == _SUM:
-            store(vals, i, add_mod(load(vals, a), load(vals, b), p))
+            store(vals, i, fr_add(load(vals, a), load(vals, b)))
         elif op == _QUERY:
             store(vals, i, load(cells, a))
         elif op == _CONST:
@@ -52,9 +51,9 @@ def _split_kernel(code, consts, cells, chals, roots, y, vals, grad, cell_grad, a
         elif op == _CHAL:
             store(vals, i, load(chals, a))
         elif op == _NEG:
-            store(vals, i, neg_mod(load(vals, a), p))
+            store(vals, i, fr_neg(load(vals, a)))
         else:  # _SCALE: factor in consts[b]
-            store(vals, i, mont_mul(load(vals, a), load(consts, b), p, inv))
+            store(vals, i, fr_mul(load(vals, a), load(consts, b)))
     # the roots' weights y^(R-1-j), last root first
     grad[:] = 0
     cell_grad[:] = 0
@@ -62,9 +61,9 @@ def _split_kernel(code, consts, cells, chals, roots, y, vals, grad, cell_grad, a
     total = (np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0))
     for j in range(roots.shape[0] - 1, -1, -1):
         r = roots[j]
-        total = add_mod(total, mont_mul(w, load(vals, r), p, inv), p)
-        store(grad, r, add_mod(load(grad, r), w, p))
-        w = mont_mul(w, y, p, inv)
+        total = fr_add(total, fr_mul(w, load(vals, r)))
+        store(grad, r, fr_add(load(grad, r), w))
+        w = fr_mul(w, y)
     store(acc, 0, total)
     for i in range(n - 1, -1, -1):
         g = load(grad, i)
@@ -74,17 +73,17 @@ def _split_kernel(code, consts, cells, chals, roots, y, vals, grad, cell_grad, a
         a = code[i, 1]
         b = code[i, 2]
         if op == _PROD:
-            store(grad, a, add_mod(load(grad, a), mont_mul(g, load(vals, b), p, inv), p))
-            store(grad, b, add_mod(load(grad, b), mont_mul(g, load(vals, a), p, inv), p))
+            store(grad, a, fr_add(load(grad, a), fr_mul(g, load(vals, b))))
+            store(grad, b, fr_add(load(grad, b), fr_mul(g, load(vals, a))))
         elif op == _SUM:
-            store(grad, a, add_mod(load(grad, a), g, p))
-            store(grad, b, add_mod(load(grad, b), g, p))
+            store(grad, a, fr_add(load(grad, a), g))
+            store(grad, b, fr_add(load(grad, b), g))
         elif op == _QUERY:
-            store(cell_grad, a, add_mod(load(cell_grad, a), g, p))
+            store(cell_grad, a, fr_add(load(cell_grad, a), g))
         elif op == _NEG:
-            store(grad, a, add_mod(load(grad, a), neg_mod(g, p), p))
+            store(grad, a, fr_sub(load(grad, a), g))
         elif op == _SCALE:
-            store(grad, a, add_mod(load(grad, a), mont_mul(g, load(consts, b), p, inv), p))
+            store(grad, a, fr_add(load(grad, a), fr_mul(g, load(consts, b))))
 
 
 class CompiledProgram:

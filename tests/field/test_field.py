@@ -146,3 +146,33 @@ def test_scale_and_constants():
     assert Fr.to_ints(Fr.scale(a, -2)) == [(-2 * x) % FR_MODULUS for x in (1, 2, 3)]
     assert Fr.to_ints(Fr.ones(2)) == [1, 1]
     assert Fr.to_int(Fr.from_int(-5)) == FR_MODULUS - 5
+
+
+_FQ_POW_KERNEL = []
+
+
+def _fq_pow_rows(a, e):
+    """arith.fq_pow on every row of a, from one kernel compiled on first use."""
+    if not _FQ_POW_KERNEL:
+        import numba as nb
+        from snarkgpt.field.arith import fq_pow, load, store
+
+        @nb.njit
+        def run(a, e, out):
+            for i in range(a.shape[0]):
+                store(out, i, fq_pow(load(a, i), e))
+        _FQ_POW_KERNEL.append(run)
+    from snarkgpt.field.params import to_limbs
+    out = np.empty_like(a)
+    _FQ_POW_KERNEL[0](a, to_limbs(e), out)
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(xs=st.lists(st.one_of(st.integers(0, FQ_MODULUS - 1), st.sampled_from([0, 1, FQ_MODULUS - 1])),
+                   min_size=1, max_size=8),
+       e=st.one_of(st.integers(0, 2**254), st.sampled_from([0, 1, 15, 16, 17, 2**64, FQ_MODULUS - 2,
+                                                             (FQ_MODULUS + 1) // 4])))
+def test_fq_pow_windows_match_python(xs, e):
+    """arith.fq_pow (fixed 4-bit windows; Fermat inversion and the square root use it)."""
+    assert Fq.to_ints(_fq_pow_rows(Fq.from_ints(xs), e)) == [pow(x, e, FQ_MODULUS) for x in xs]
