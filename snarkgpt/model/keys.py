@@ -247,7 +247,7 @@ class Prover:
     """Holds the proving key for one key directory (built once, reused for every proof)."""
 
     def __init__(self, keydir, progress=print):
-        from ..plonk.circuit import ConstraintSystem
+        from ..plonk.circuit import CircuitError, ConstraintSystem
         from ..plonk.keygen import keygen
         from ..plonk.srs import SRS
         from .quantize import QuantSettings, quantize_model
@@ -281,13 +281,19 @@ class Prover:
                                  statement=self.kind, weights=self.weights, mm_lanes=self.mm_lanes)
         self.cs = ConstraintSystem()
         self.config = circuit.configure(self.cs)
+        mismatch = (f"{keydir}: the model or SRS files do not produce the published key "
+                    "(fingerprint mismatch): the key directory is inconsistent")
         try:
-            self.pk, vk = keygen(srs, self.cs, circuit, self.config, k=k, committed_blinding=blinding)
+            # the published key's commitments, checked against the rebuilt columns in one
+            # batch (plonk.keygen.matches_commitments) rather than recomputed column by column
+            self.pk, vk = keygen(srs, self.cs, circuit, self.config, k=k,
+                                 committed_blinding=blinding, published=self.vk)
+        except CircuitError as e:
+            raise KeyError_(f"{mismatch} ({e})") from None
         except ValueError as e:
             raise KeyError_(f"{keydir}: {e}") from None
         if vk.digest().hex() != self.card["fingerprint"]:
-            raise KeyError_(f"{keydir}: the model or SRS files do not produce the published key "
-                            "(fingerprint mismatch): the key directory is inconsistent")
+            raise KeyError_(mismatch)
 
     def generate(self, prompt_tokens, max_new_tokens: int) -> Statement:
         """The quantized model's greedy continuation (the tokens the proof will attest)."""

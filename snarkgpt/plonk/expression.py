@@ -1121,7 +1121,7 @@ def evaluate_rows_naive(expr: Expression, advice, fixed, instance, challenges=No
     groups = {ADVICE: advice, FIXED: fixed, INSTANCE: instance}
     if n is None:
         n = next(g[0].shape[0] for g in groups.values() if g is not None and len(g))
-    cache: dict[tuple, list[int]] = {}
+    cache: dict[tuple, list[int] | int] = {}
 
     def column_ints(kind, idx):
         key = (kind, idx)
@@ -1129,10 +1129,22 @@ def evaluate_rows_naive(expr: Expression, advice, fixed, instance, challenges=No
             cache[key] = Fr.to_ints(np.ascontiguousarray(groups[kind][idx][:n]))
         return cache[key]
 
+    def one_int(kind, idx, row):
+        # a few given rows (keygen asks about the 5 or 6 blinding rows): convert only the
+        # cells they read, not every column in full
+        key = (kind, idx, row)
+        if key not in cache:
+            cache[key] = Fr.to_int(groups[kind][idx][row])
+        return cache[key]
+
     chal = _challenge_dict(challenges)
     out = []
     for i in (range(n) if rows is None else rows):
-        def cell(q, i=i):
-            return column_ints(q.column.kind, q.column.index)[(i + q.rotation * rotation_stride) % n]
+        if rows is None:
+            def cell(q, i=i):
+                return column_ints(q.column.kind, q.column.index)[(i + q.rotation * rotation_stride) % n]
+        else:
+            def cell(q, i=i):
+                return one_int(q.column.kind, q.column.index, (i + q.rotation * rotation_stride) % n)
         out.append(expr.evaluate_int(cell, lambda c: chal[c.index]))
     return out

@@ -647,9 +647,28 @@ def _columns_with_copies(cs: ConstraintSystem, copies: np.ndarray):
     return [cs.permutation_columns[i] for i in used], out
 
 
+def matches_commitments(srs, k: int, columns, commitments, rng=None) -> bool:
+    """True if each column (its values on the size-2^k domain) commits to the matching point.
+
+    Checked all at once: sum_i rho_i [col_i] == [sum_i rho_i col_i] for random rho_i, one
+    MSM over the domain and one over the commitments instead of one MSM over the domain per
+    column. A column that does not match its commitment passes with probability 1/r (the
+    rho_i come from the OS, or from ``rng`` in tests)."""
+    from snarkgpt.curve.msm import msm
+    from snarkgpt.field import poly
+    commitments = np.asarray(commitments)
+    if len(columns) != commitments.shape[0]:
+        return False
+    if not len(columns):
+        return True
+    rho = Fr.random(len(columns), rng)
+    combined = poly.linear_combination(list(columns), Fr.to_ints(rho))
+    return g1.equal(commit_values(srs, k, combined), msm(np.ascontiguousarray(commitments), rho))
+
+
 def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None = None,
            assignment: Assignment | None = None, instances=None, committed_blinding=None,
-           rng=None, degree: int | None = None):
+           rng=None, degree: int | None = None, published: VerifyingKey | None = None):
     """(ProvingKey, VerifyingKey) for ``cs`` (configured) and ``circuit`` (synthesized once
     with random challenges: only its fixed columns and copy constraints are used), or for a
     given complete ``assignment``.
@@ -660,7 +679,12 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
     same keys); the key owner must keep them private.
 
     degree: the constraint degree to prove at (>= the circuit's; it sets how many columns
-    share a grand product); default: `choose_degree`'s estimate of the cheapest."""
+    share a grand product); default: `choose_degree`'s estimate of the cheapest.
+
+    published: the verifying key these columns were published under (a prover rebuilding
+    its key from a key directory): its fixed and sigma commitments are reused after one
+    batched check that the columns open to them (`matches_commitments`), instead of one MSM
+    per column; CircuitError if they do not. The caller still compares the digests."""
     if assignment is None:
         if circuit is None:
             raise CircuitError("keygen needs the circuit (or an assignment)")
@@ -705,10 +729,17 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
         virt[i] = dom.intt(ev[i])
     virt[3, 1] = one
     virt_values = np.concatenate([ev, omega.reshape(1, n, 4)])
-    fixed_comms = (np.stack([commit_values(srs, k, c) for c in fixed_values])
-                   if len(fixed_values) else np.zeros((0, 8), dtype=np.uint64))
-    sigma_comms = (np.stack([commit_values(srs, k, c) for c in sig])
-                   if M else np.zeros((0, 8), dtype=np.uint64))
+    if published is not None:
+        fixed_comms, sigma_comms = published.fixed_commitments, published.sigma_commitments
+        if not matches_commitments(srs, k, list(fixed_values) + list(sig),
+                                   np.concatenate([fixed_comms, sigma_comms]), rng):
+            raise CircuitError("the fixed or sigma columns do not open to the published "
+                               "key's commitments")
+    else:
+        fixed_comms = (np.stack([commit_values(srs, k, c) for c in fixed_values])
+                       if len(fixed_values) else np.zeros((0, 8), dtype=np.uint64))
+        sigma_comms = (np.stack([commit_values(srs, k, c) for c in sig])
+                       if M else np.zeros((0, 8), dtype=np.uint64))
     vk = VerifyingKey(desc, fixed_comms, sigma_comms, srs.g2, srs.digest(),
                       blinding_basis(srs, k, u) if committed else None)
     pk = ProvingKey(vk, srs, cs, dom, fixed_values, fixed_coeffs, sig, sigma_coeffs, virt, virt_values,

@@ -226,6 +226,10 @@ def test_compiled_matches_naive_evaluator_on_lists_and_arrays():
         out = evaluate_rows_multi(prog, adv, fix, ins, ch, n, stride)
         for k, e in enumerate(exprs):
             assert Fr.to_ints(out[k]) == evaluate_rows_naive(e, adv, fix, ins, ch, n, stride)
+            # a few rows only (wrapping rotations included): cell by cell, the same values
+            some = [n - 1, 0, 5, n - 2]
+            assert evaluate_rows_naive(e, adv, fix, ins, ch, n, stride, rows=some) == \
+                [Fr.to_ints(out[k])[i] for i in some]
     single = evaluate_rows(compile_expression(exprs[0]), list(adv), list(fix), list(ins), ch, n)
     assert Fr.to_ints(single) == evaluate_rows_naive(exprs[0], adv, fix, ins, ch, n)
 

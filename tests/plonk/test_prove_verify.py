@@ -239,3 +239,42 @@ def test_batched_lagrange_values_match_the_closed_form():
         assert _lagranges(dom, rows, x, zh) == one_by_one
     assert sum(_lagranges(dom, range(dom.n), x, zh)) % P == 1
     assert _lagranges(dom, [], x, zh) == []
+
+
+def test_keygen_against_a_published_key(srs):
+    """Rebuilding a proving key against its published verifying key reuses the key's
+    commitments after one batched check: the same key comes out and proves; a published key
+    with one commitment changed, or for another circuit, is refused."""
+    from snarkgpt.curve import g1
+    from snarkgpt.plonk.circuit import CircuitError
+    from snarkgpt.plonk.keygen import matches_commitments
+    circuit = CIRCUITS["mac"]()
+    cs, cfg, pk, vk = setup(srs, circuit)
+    cs2 = ConstraintSystem()
+    cfg2 = circuit.configure(cs2)
+    pk2, vk2 = keygen(srs, cs2, circuit, cfg2, published=vk)
+    assert vk2.digest() == vk.digest()
+    proof = prove(pk2, circuit, cfg2, rng=np.random.default_rng(1))
+    assert verify(vk, circuit.instances(), proof)
+
+    for which in ("fixed", "sigma"):
+        bad = VerifyingKey.from_bytes(vk.to_bytes())
+        comms = bad.fixed_commitments if which == "fixed" else bad.sigma_commitments
+        comms[0] = g1.add(comms[0], g1.generator())
+        cs_bad = ConstraintSystem()
+        with pytest.raises(CircuitError, match="do not open to the published key"):
+            keygen(srs, cs_bad, circuit, circuit.configure(cs_bad), published=bad)
+    # columns and commitments that differ only in order, or in number
+    cols = [pk.fixed_values[i] for i in range(len(pk.fixed_values))]
+    comms = vk.fixed_commitments
+    k = vk.layout.desc.k
+    assert matches_commitments(srs, k, cols, comms)
+    j = next(j for j in range(1, len(cols)) if not np.array_equal(cols[0], cols[j]))
+    swapped = list(cols)
+    swapped[0], swapped[j] = cols[j], cols[0]
+    assert not matches_commitments(srs, k, swapped, comms)
+    assert not matches_commitments(srs, k, cols[:-1], comms)
+    other = CIRCUITS["fibonacci"]()
+    cs3 = ConstraintSystem()
+    with pytest.raises(CircuitError, match="do not open to the published key"):
+        keygen(srs, cs3, other, other.configure(cs3), published=vk)
