@@ -45,6 +45,7 @@ few product banks as `product_banks` allows (the base model: one, shared by 4 la
 """
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 import numpy as np
@@ -481,7 +482,14 @@ def layout_cost(circuit: "ModelCircuit") -> tuple:
     share)."""
     cs, _, asg = build(circuit, first_pass_only=True)
     cols = cs.num_advice + cs.num_fixed + 2 * len(cs.lookups) + len(cs.permutation_columns)
-    return cols << asg.k, asg.k, cols
+    k = asg.k
+    # A phase-0 build keeps its later phases' callbacks, which hold their regions, which hold
+    # the assignment: a reference cycle. Its column buffers (2 GB for the base model's
+    # compact candidate) would then wait for the cyclic collector while the next candidates
+    # are built, and setup's peak memory would be the sum of all of them.
+    del cs, asg
+    gc.collect()
+    return cols << k, k, cols
 
 
 def layout_candidates(config, T: int) -> list:

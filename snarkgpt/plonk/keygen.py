@@ -668,7 +668,8 @@ def matches_commitments(srs, k: int, columns, commitments, rng=None) -> bool:
 
 def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None = None,
            assignment: Assignment | None = None, instances=None, committed_blinding=None,
-           rng=None, degree: int | None = None, published: VerifyingKey | None = None):
+           rng=None, degree: int | None = None, published: VerifyingKey | None = None,
+           precompute: bool = True):
     """(ProvingKey, VerifyingKey) for ``cs`` (configured) and ``circuit`` (synthesized once
     with random challenges: only its fixed columns and copy constraints are used), or for a
     given complete ``assignment``.
@@ -684,7 +685,11 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
     published: the verifying key these columns were published under (a prover rebuilding
     its key from a key directory): its fixed and sigma commitments are reused after one
     batched check that the columns open to them (`matches_commitments`), instead of one MSM
-    per column; CircuitError if they do not. The caller still compares the digests."""
+    per column; CircuitError if they do not. The caller still compares the digests.
+
+    precompute: evaluate the fixed columns on the quotient's cosets now (about a third of
+    the quotient's NTTs, and most of the proving key's memory) rather than on the first
+    proof; False when only the verifying key is wanted (setup)."""
     if assignment is None:
         if circuit is None:
             raise CircuitError("keygen needs the circuit (or an assignment)")
@@ -744,6 +749,7 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
                       blinding_basis(srs, k, u) if committed else None)
     pk = ProvingKey(vk, srs, cs, dom, fixed_values, fixed_coeffs, sig, sigma_coeffs, virt, virt_values,
                     copies_digest(asg.copies), committed_blinding if committed else None)
-    from .vanishing.prover import fixed_polys
-    fixed_polys(pk)        # the fixed columns on the extended coset, once per key
+    if precompute:
+        from .vanishing.prover import fixed_polys
+        fixed_polys(pk)        # the fixed columns on the quotient's cosets, once per key
     return pk, vk
