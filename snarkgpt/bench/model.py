@@ -21,7 +21,7 @@ import time
 from . import report
 from .prover import peak_rss_bytes
 
-VERIFY_REPEATS = 5
+VERIFY_REPEATS = 21
 
 
 def model_spec(config: str) -> str:
