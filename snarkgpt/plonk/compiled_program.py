@@ -111,7 +111,7 @@ class CompiledProgram:
             else:
                 code[i] = (op, a, -1 if b is None else b)
         self.code = code
-        self.consts = Fr.from_ints(consts) if consts else np.zeros((1, 4), np.uint64)
+        self.consts = _fr(consts)
         self.roots = np.asarray(program.roots, np.int64)
 
     def split(self, cells: dict, challenges: dict, keys, y: int):
