@@ -1137,14 +1137,11 @@ def evaluate_rows_naive(expr: Expression, advice, fixed, instance, challenges=No
             cache[key] = Fr.to_int(groups[kind][idx][row])
         return cache[key]
 
+    read = one_int if rows is not None else (lambda kind, idx, row: column_ints(kind, idx)[row])
     chal = _challenge_dict(challenges)
     out = []
     for i in (range(n) if rows is None else rows):
-        if rows is None:
-            def cell(q, i=i):
-                return column_ints(q.column.kind, q.column.index)[(i + q.rotation * rotation_stride) % n]
-        else:
-            def cell(q, i=i):
-                return one_int(q.column.kind, q.column.index, (i + q.rotation * rotation_stride) % n)
+        def cell(q, i=i):
+            return read(q.column.kind, q.column.index, (i + q.rotation * rotation_stride) % n)
         out.append(expr.evaluate_int(cell, lambda c: chal[c.index]))
     return out
