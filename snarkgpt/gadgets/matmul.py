@@ -17,27 +17,31 @@ of their own, shared by several lanes of section C.r: `MatmulChip.configure_prod
 Phase 0 (committed before the challenge ``r``): ``x`` holds C (row-major, one entry a row);
 ``b0 .. b{P-1}`` (advice) or ``w0 .. w{P-1}`` (fixed: the weights, part of the verifying
 key) hold B, P rows of B side by side; ``a0 .. a{P-1}`` hold A, P rows of A side by side.
-Phase 1 (after ``r``): ``v, acc`` (section C.r), ``vb, accb0..`` (B.r), ``va, acca0..`` (A.Br).
+Phase 1 (after ``r``): ``acc`` (section C.r), ``accb0..`` (B.r), ``va, acca0..`` (A.Br).
 
-    section  rows            slot i of row (g, j) / (h, k)     v             acc_i (running sum)
-    C . r    T * m           x = C[t, j]                      r^j           sum_{j'<=j} r^j' C[t, j']
-    B . r    ceil(d/P) * m   B[g P + i, j]                    r^j           sum_{j'<=j} r^j' B[gP+i, j']
-    A . Br   ceil(T/P) * d   A[h P + i, k]                    Br[k] (copy)  sum_{k'<=k} Br[k'] A[hP+i, k']
+    section  rows            slot i of row (g, j) / (h, k)     acc_i (running value)
+    C . r    T * m           x = C[t, j]                      sum_{j'<=j} r^(j-j') C[t, j']
+    B . r    ceil(d/P) * m   B[g P + i, j]                    sum_{j'<=j} r^(j-j') B[gP+i, j']
+    A . Br   ceil(T/P) * d   A[h P + i, k], va = Br[k] (copy) sum_{k'<=k} Br[k'] A[hP+i, k']
 
-Rows of B (of A) past d (past T) are zero padding: their running sums are never copied
-anywhere, so they cannot affect any check. Gates (each block starts with a "first" row,
-the other rows are "step" rows; the powers and the running sums of a section share its
-selector pair):
+Sections C.r and B.r evaluate their rows as polynomials in r by Horner's rule, so the last
+row of a block holds ``sum_j r^(m-1-j) row[j]``: the challenge enters the gates as a
+constant, and no column of powers of r is committed (each would be a full-size phase-1
+commitment: five of them in the base model). Rows of B (of A) past d (past T) are zero
+padding: their running values are never copied anywhere, so they cannot affect any check.
+Gates (each block starts with a "first" row, the other rows are "step" rows; a section's
+running values share its selector pair):
 
-* ``matmul.c.first/step``: ``v = 1`` / ``v = r * v[-1]``; ``acc = v * x`` / ``acc = acc[-1] + v * x``;
-* ``matmul.b.adv.*`` / ``matmul.b.fix.*``: the same over ``vb`` with ``accb_i`` and ``b_i`` / ``w_i``;
+* ``matmul.c.first/step``: ``acc = x`` / ``acc = r * acc[-1] + x``;
+* ``matmul.b.adv.*`` / ``matmul.b.fix.*``: the same for each ``accb_i`` over ``b_i`` / ``w_i``;
 * ``matmul.a.first/step``: ``acca_i = va * a_i`` / ``acca_i = acca_i[-1] + va * a_i``;
 * copies: ``va`` at row (h, k) equals the last ``accb_{k mod P}`` of group ``k div P``
-  (``Br[k] = B[k] . r``); the last ``acc`` of block t of section C.r (``C[t] . r``) equals the
-  last ``acca_{t mod P}`` of group ``t div P`` (``A[t] . Br``).
+  (``Br[k] = sum_j r^(m-1-j) B[k, j]``); the last ``acc`` of block t of section C.r
+  (``sum_j r^(m-1-j) C[t, j]``) equals the last ``acca_{t mod P}`` of group ``t div P``
+  (``A[t] . Br``).
 
 Cost: ``max(ceil(d/P) m, T m, ceil(T/P) d)`` rows (`matmul_rows`) of 3P + 1 phase-0 and
-2P + 4 phase-1 advice columns, P fixed weight columns and 8 selectors, plus
+2P + 2 phase-1 advice columns, P fixed weight columns and 8 selectors, plus
 ``ceil(T/P) d + T`` copies, against ``T*d*m`` multiplication rows for the naive running sums
 (a T x d by d x d product at T = d = 64: 4,096 rows instead of 262,144).
 
@@ -46,13 +50,13 @@ Soundness
 All of A, B and C are fixed before ``r`` exists: A and C (and B when advice) are phase-0
 advice columns, committed by the prover before the transcript squeezes the phase-1
 challenge ``r``; a fixed B is in the verifying key. The gates then force, with no freedom
-left to the prover: ``v`` in sections B.r and C.r is exactly ``1, r, ..., r^(m-1)`` in each
-block (seeded by ``v = 1`` and ``v = r v[-1]``), so the last ``accb_i`` of group g of B.r is
-``Br[gP + i] = sum_j B[gP + i, j] r^j``, computed from B's own cells (fixed B is not
+left to the prover: the last ``accb_i`` of group g of B.r is
+``Br[gP + i] = sum_j r^(m-1-j) B[gP + i, j]``, computed from B's own cells (fixed B is not
 trusted: it is read from the fixed columns by the ``w`` gates); the copies put exactly those
-values in ``va`` of section A.Br, whose slot i of group h then ends in ``A[hP + i] . Br``; the final copy asserts
-``sum_j C[t, j] r^j = sum_j (A B)[t, j] r^j`` for every row t. If ``C != A B`` over Fr, some
-row t has a non-zero polynomial ``D_t(X) = sum_j (C - A B)[t, j] X^j`` of degree <= m - 1,
+values in ``va`` of section A.Br, whose slot i of group h then ends in ``A[hP + i] . Br``;
+the final copy asserts ``sum_j r^(m-1-j) C[t, j] = sum_j r^(m-1-j) (A B)[t, j]`` for every
+row t. If ``C != A B`` over Fr, some row t has a non-zero polynomial
+``D_t(X) = sum_j (C - A B)[t, j] X^(m-1-j)`` of degree <= m - 1,
 and it vanishes at the uniformly random ``r`` with probability <= (m - 1) / |Fr|; over the
 T rows the check passes a wrong C with probability <= T (m - 1) / |Fr| < 2^-240 for any
 realistic size (and a union bound over every matmul of the model that shares ``r``).
@@ -68,9 +72,9 @@ A config made with ``bias=True`` (`MatmulChip.configure`) has one more fixed col
 scale, so that the fused rescale floors ``A . B + bias`` exactly). Row (t, j) of section C.r
 holds ``bias[j]`` in that column and its gates run over ``x - bias`` instead of ``x``:
 
-* ``matmul.c.first/step``: ``acc = v * (x - bias)`` / ``acc = acc[-1] + v * (x - bias)``.
+* ``matmul.c.first/step``: ``acc = x - bias`` / ``acc = r * acc[-1] + (x - bias)``.
 
-So the last ``acc`` of block t is ``sum_j (C - bias)[t, j] r^j``, and Freivalds' check above
+So the last ``acc`` of block t is ``sum_j r^(m-1-j) (C - bias)[t, j]``, and Freivalds' check above
 proves ``C - bias = A . B`` with the same error probability. The bias cells are fixed (in the
 verifying key: the fingerprint covers them), C is phase-0 advice committed before ``r``, so
 no cell is left free; products without a bias on a biased config (the attention products)
@@ -118,18 +122,20 @@ def _assign_input(region, column: Column, offset: int, x) -> CellRange:
 # ---------------------------------------------------------------------------------------
 # Field helpers (vectorised; Montgomery (n, 4) arrays)
 # ---------------------------------------------------------------------------------------
-def _powers(r: int, m: int) -> np.ndarray:
-    """(m, 4): 1, r, ..., r^(m-1) by doubling blocks."""
-    if m <= 0:
-        return Fr.zeros(0)
-    out = Fr.from_ints([1, r % Fr.modulus])[: min(m, 2)]
-    rm = Fr.from_ints([r % Fr.modulus])
-    while out.shape[0] < m:
-        step = out.shape[0]
-        factor = Fr.pow(rm, step)
-        nxt = Fr.mul(out, np.repeat(factor, step, axis=0))
-        out = np.concatenate([out, nxt])
-    return np.ascontiguousarray(out[:m])
+def _block_horner(x: np.ndarray, block: int, r: int) -> np.ndarray:
+    """Inside consecutive blocks of ``block`` rows of an (n, 4) array, the running values of
+    Horner's rule ``y[j] = r * y[j-1] + x[j]`` (``y[0] = x[0]``), i.e.
+    ``y[j] = sum_{j'<=j} r^(j-j') x[j']``: log2(block) doubling steps, each adding the values
+    s rows up times r^s (after the step, y[j] sums the last 2s terms)."""
+    nb = x.shape[0] // block
+    y = x.reshape(nb, block, 4).copy()
+    s, rs = 1, r % Fr.modulus
+    while s < block:
+        a = np.ascontiguousarray(y[:, s:]).reshape(-1, 4)
+        b = np.ascontiguousarray(y[:, :-s]).reshape(-1, 4)
+        y[:, s:] = Fr.add(a, Fr.scale(b, rs)).reshape(nb, block - s, 4)
+        s, rs = 2 * s, rs * rs % Fr.modulus
+    return y.reshape(-1, 4)
 
 
 def _block_prefix(x: np.ndarray, block: int) -> np.ndarray:
@@ -165,12 +171,13 @@ def _copy_rows(reg, col_a: Column, rows_a, col_b: Column, rows_b):
 # ---------------------------------------------------------------------------------------
 # Freivalds matmul
 # ---------------------------------------------------------------------------------------
-def _pow_first(v):
-    return [("v = 1", v.cur() - 1)]
+def _horner_first(accs, xs):
+    return [(f"acc{i} = x{i}", a.cur() - xx) for i, (a, xx) in enumerate(zip(accs, xs))]
 
 
-def _pow_step(v, r):
-    return [("v = r * v[-1]", v.cur() - r * v.prev())]
+def _horner_step(accs, xs, r):
+    return [(f"acc{i} = r * acc{i}[-1] + x{i}", a.cur() - r * a.prev() - xx)
+            for i, (a, xx) in enumerate(zip(accs, xs))]
 
 
 def _acc_first(accs, v, xs):
@@ -224,11 +231,9 @@ class MatmulConfig:
     slots: int
     r: object
     x: Column             # C (phase 0; the fused rescale reads it)
-    vc: Column            # section C.r: powers of r
-    accc: Column
+    accc: Column          # section C.r: Horner's rule over C's rows
     xb: list              # section B.r: P advice columns (advice B) ...
     wb: list              # ... or P fixed columns (fixed B)
-    vb: Column
     accb: list
     xa: list              # section A.Br: P advice columns of A
     va: Column            # Br[k], copied
@@ -243,11 +248,7 @@ class MatmulConfig:
     q_a_step: Selector
     bias: Column | None = None   # fixed: bias[j] on row (t, j) of section C.r (biased configs)
 
-    # names kept from the one-column layout: C's column and section C.r's phase-1 columns
-    @property
-    def v(self) -> Column:
-        return self.vc
-
+    # name kept from the one-column layout: section C.r's phase-1 column
     @property
     def acc(self) -> Column:
         return self.accc
@@ -257,7 +258,7 @@ class MatmulChip:
     """C = A . B (+ a fixed bias per column) checked by Freivalds' test (see the module
     docstring)."""
 
-    COST = Cost(rows=1, advice=9, lookups=0,
+    COST = Cost(rows=1, advice=8, lookups=0,
                 note="per entry of C (T*m rows; sections B.r and A.Br beside it hold 4 entries "
                      "a row: ceil(d/4)*m and ceil(T/4)*d rows); ceil(T/4)*d + T copies")
 
@@ -293,7 +294,6 @@ class MatmulChip:
         xb = [cs.advice_column(named(cs, f"{p}.b{i}")) for i in range(P)]
         xa = [cs.advice_column(named(cs, f"{p}.a{i}")) for i in range(P)]
         wb = [weight_column(cs, named(cs, f"{p}.w{i}")) for i in range(P)]
-        vb = cs.advice_column(named(cs, f"{p}.vb"), phase=1)
         accb = [cs.advice_column(named(cs, f"{p}.accb{i}"), phase=1) for i in range(P)]
         va = cs.advice_column(named(cs, f"{p}.va"), phase=1)
         acca = [cs.advice_column(named(cs, f"{p}.acca{i}"), phase=1) for i in range(P)]
@@ -301,17 +301,15 @@ class MatmulChip:
             cs.enable_equality(c)
         sel = {n: cs.selector(named(cs, f"{p}.q_{n}")) for n in
                ("adv_first", "adv_step", "fix_first", "fix_step", "a_first", "a_step")}
-        cs.create_gate(named(cs, f"{p}.b.adv.first"), _pow_first(vb) + _acc_first(accb, vb, xb),
-                       selector=sel["adv_first"])
-        cs.create_gate(named(cs, f"{p}.b.adv.step"), _pow_step(vb, r) + _acc_step(accb, vb, xb),
-                       selector=sel["adv_step"])
-        cs.create_gate(named(cs, f"{p}.b.fix.first"), _pow_first(vb) + _acc_first(accb, vb, wb),
-                       selector=sel["fix_first"])
-        cs.create_gate(named(cs, f"{p}.b.fix.step"), _pow_step(vb, r) + _acc_step(accb, vb, wb),
-                       selector=sel["fix_step"])
+        for kind, xs in (("adv", xb), ("fix", wb)):
+            cur = [c.cur() for c in xs]
+            cs.create_gate(named(cs, f"{p}.b.{kind}.first"), _horner_first(accb, cur),
+                           selector=sel[f"{kind}_first"])
+            cs.create_gate(named(cs, f"{p}.b.{kind}.step"), _horner_step(accb, cur, r),
+                           selector=sel[f"{kind}_step"])
         cs.create_gate(named(cs, f"{p}.a.first"), _acc_first(acca, va, xa), selector=sel["a_first"])
         cs.create_gate(named(cs, f"{p}.a.step"), _acc_step(acca, va, xa), selector=sel["a_step"])
-        return dict(slots=P, bank=current_bank(cs), r=r, xb=xb, wb=wb, vb=vb, accb=accb, xa=xa,
+        return dict(slots=P, bank=current_bank(cs), r=r, xb=xb, wb=wb, accb=accb, xa=xa,
                     va=va, acca=acca, **{f"q_{n}": q for n, q in sel.items()})
 
     @staticmethod
@@ -321,21 +319,20 @@ class MatmulChip:
         r = pr["r"]
         x = advice_pool(cs, 1)[0]
         bcol = weight_column(cs, named(cs, f"{p}.bias")) if bias else None
-        vc = cs.advice_column(named(cs, f"{p}.v"), phase=1)
         accc = cs.advice_column(named(cs, f"{p}.acc"), phase=1)
         cs.enable_equality(accc)
         sel = {n: cs.selector(named(cs, f"{p}.q_{n}")) for n in ("c_first", "c_step")}
 
         if bcol is None:
-            c_first, c_step = _acc_first([accc], vc, [x]), _acc_step([accc], vc, [x])
+            c_first, c_step = _horner_first([accc], [x.cur()]), _horner_step([accc], [x.cur()], r)
         else:
-            # x holds C + bias; the running sum is over x - bias = (A . B)[t, j]
+            # x holds C + bias; Horner's rule runs over x - bias = (A . B)[t, j]
             xc = x.cur() - bcol.cur()
-            c_first = [("acc0 = v * (x0 - bias)", accc.cur() - vc.cur() * xc)]
-            c_step = [("acc0 = acc0[-1] + v * (x0 - bias)", accc.cur() - accc.prev() - vc.cur() * xc)]
-        cs.create_gate(named(cs, f"{p}.c.first"), _pow_first(vc) + c_first, selector=sel["c_first"])
-        cs.create_gate(named(cs, f"{p}.c.step"), _pow_step(vc, r) + c_step, selector=sel["c_step"])
-        return MatmulConfig(pr["slots"], r, x, vc, accc, pr["xb"], pr["wb"], pr["vb"], pr["accb"],
+            c_first = [("acc0 = x0 - bias", accc.cur() - xc)]
+            c_step = [("acc0 = r * acc0[-1] + (x0 - bias)", accc.cur() - r * accc.prev() - xc)]
+        cs.create_gate(named(cs, f"{p}.c.first"), c_first, selector=sel["c_first"])
+        cs.create_gate(named(cs, f"{p}.c.step"), c_step, selector=sel["c_step"])
+        return MatmulConfig(pr["slots"], r, x, accc, pr["xb"], pr["wb"], pr["accb"],
                             pr["xa"], pr["va"], pr["acca"], sel["c_first"], sel["c_step"],
                             *(pr[f"q_{n}"] for n in ("adv_first", "adv_step", "fix_first",
                                                       "fix_step", "a_first", "a_step")),
@@ -416,15 +413,12 @@ class MatmulChip:
             b_m = [Fr.from_signed(np.ascontiguousarray(b_slots[i])) for i in range(P)]
 
             def phase1(reg, ch):
-                pw = _powers(ch[cfg.r], m)
-                vb = np.ascontiguousarray(np.tile(pw, (gb, 1)))
-                reg.assign_advice_column(cfg.vb, 0, vb)
-                accb = [_block_prefix(Fr.mul(vb, b_m[i]), m) for i in range(P)]
+                accb = [_block_horner(b_m[i], m, ch[cfg.r]) for i in range(P)]
                 for i in range(P):
                     reg.assign_advice_column(cfg.accb[i], 0, accb[i])
                 # Br[k] = last acc of block k // P in slot k % P
                 br_box.append(np.stack([accb[k % P][(k // P) * m + m - 1] for k in range(d)]))
-            reg.after_challenges(phase1, phase=1, columns=[cfg.vb, *cfg.accb])
+            reg.after_challenges(phase1, phase=1, columns=list(cfg.accb))
             return cells[0]             # its start is the region's, once placed
 
         def section_a(reg):
@@ -464,10 +458,8 @@ class MatmulChip:
             c_m = Fr.from_signed(c_flat - np.tile(bias_v, T))
 
             def phase1(reg, ch):
-                vc = np.ascontiguousarray(np.tile(_powers(ch[cfg.r], m), (T, 1)))
-                reg.assign_advice_column(cfg.vc, 0, vc)
-                reg.assign_advice_column(cfg.accc, 0, _block_prefix(Fr.mul(vc, c_m), m))
-            reg.after_challenges(phase1, phase=1, columns=[cfg.vc, cfg.accc])
+                reg.assign_advice_column(cfg.accc, 0, _block_horner(c_m, m, ch[cfg.r]))
+            reg.after_challenges(phase1, phase=1, columns=[cfg.accc])
             # C[t] . r == A[t] . Br (section A.Br is placed already: its rows are final)
             t = np.arange(T)
             for i in range(P):

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
+from snarkgpt.field import Fr
 from snarkgpt.gadgets.base import GadgetRangeError
 from snarkgpt.gadgets.matmul import (MatmulChip, SumChip, matmul_ref, matmul_rows,
                                      naive_matmul_rows)
@@ -79,7 +80,8 @@ def test_gadget_matmul_tamper_any_cell(fixed_b, shape):
                (cfg.accb[k % P], start + (k // P) * m + m - 1),     # Br[d-1] itself
                (cfg.va, start + 2),                                 # a copied Br cell
                (cfg.va, start + ((T - 1) // P) * d + d - 1),
-               (cfg.vb, start + 1), (cfg.vc, start + 1),            # powers of r
+               (cfg.accb[1 % P], start + 1),                        # a step of Horner's rule
+               (cfg.accc, start + 1),
                (cfg.acca[t % P], start + (t // P) * d + d - 1),     # A[T-1] . Br
                (cfg.accc, start + matmul_rows(T, d, m, P) - 1 if T * m >= matmul_rows(T, d, m, P)
                 else start + T * m - 1)]
@@ -391,3 +393,23 @@ def test_gadget_matmul_lanes_share_a_products_bank():
             assert MockProver(cs, asg).verify(), (n, col.name, row)
             asg.set_cell(col, row, old)
     MockProver(cs, asg).assert_satisfied()
+
+
+@settings(deadline=None, max_examples=25)
+@given(st.integers(1, 4), st.sampled_from([1, 2, 3, 5, 8]),
+       st.one_of(st.sampled_from([0, 1, Fr.modulus - 1]), st.integers(0, Fr.modulus - 1)),
+       st.integers(0, 2**32))
+def test_block_horner_matches_the_rule(blocks, size, r, seed):
+    """The doubling scan equals Horner's rule y[j] = r y[j-1] + x[j], restarted per block
+    (block sizes that are not powers of two, r = 0, 1 and -1 included)."""
+    from snarkgpt.gadgets.matmul import _block_horner
+    P = Fr.modulus
+    xs = np.random.default_rng(seed).integers(0, 2**62, (blocks, size)).tolist()
+    got = Fr.to_ints(_block_horner(Fr.from_ints([v for row in xs for v in row]), size, r))
+    want = []
+    for row in xs:
+        y = 0
+        for v in row:
+            y = (r * y + v) % P
+            want.append(y)
+    assert got == want
