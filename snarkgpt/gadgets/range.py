@@ -341,45 +341,55 @@ class ArgmaxChip:
         return shared(cs, ("argmax", bits, limb_bits), make)
 
     @classmethod
-    def _assign(cls, layouter, cfg: ArgmaxConfig, X, name: str):
+    def _assign(cls, layouter, cfg: ArgmaxConfig, X, name: str, lengths=None):
         xv = as_values(X)
-        if xv.ndim != 2 or xv.shape[1] < 1:
-            raise ValueError(f"{name}: argmax takes a (T, d) matrix")
-        T, d = xv.shape
+        if lengths is None:
+            if xv.ndim != 2 or xv.shape[1] < 1:
+                raise ValueError(f"{name}: argmax takes a (T, d) matrix")
+            lengths = np.full(xv.shape[0], xv.shape[1], dtype=np.int64)
+        else:
+            lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+            if lengths.size == 0 or lengths.min() < 1 or int(lengths.sum()) != xv.size:
+                raise ValueError(f"{name}: row lengths {lengths.tolist()} do not split "
+                                 f"{xv.size} values into non-empty rows")
+        flat = xv.reshape(-1)
+        T, n = lengths.size, flat.size
         cfg.dec.fill(layouter)
-        j = ref.argmax(xv)
-        m = ref.row_max(xv)
-        pos = np.arange(d)[None, :]
-        a = (pos < j[:, None]).astype(np.int64)
-        c = np.cumsum(a, axis=1)
-        diff = m[:, None] - xv - a
+        # row t is flat[starts[t] : starts[t] + lengths[t]]; pos is the index inside the row
+        starts = np.cumsum(lengths) - lengths
+        row_of = np.repeat(np.arange(T), lengths)
+        pos = np.arange(n) - starts[row_of]
+        m = np.maximum.reduceat(flat, starts)
+        j = np.minimum.reduceat(np.where(flat == m[row_of], pos, n), starts)  # first maximum
+        a = (pos < j[row_of]).astype(np.int64)
+        c = np.minimum(pos + 1, j[row_of])                  # running count of a
+        spread = m[row_of] - flat
+        last = starts + lengths - 1
 
         def region(reg):
             try:
-                check_range(reg.name, m[:, None] - xv, 0, 1 << cfg.bits, "max - x")
+                check_range(reg.name, spread, 0, 1 << cfg.bits, "max - x")
             except GadgetRangeError as e:
                 raise GadgetRangeError(reg.name, e.value, 0, 1 << cfg.bits, e.index,
                                        "row spread max - x") from None
-            n = T * d
-            xc = reg.assign_advice_column(cfg.x, 0, xv.reshape(-1))
+            xc = reg.assign_advice_column(cfg.x, 0, flat)
             copy_in(reg, X, xc)
-            mc = reg.assign_advice_column(cfg.m, 0, np.repeat(m, d))
-            reg.assign_advice_column(cfg.a, 0, a.reshape(-1))
-            cc = reg.assign_advice_column(cfg.c, 0, c.reshape(-1))
-            i = np.arange(n) % d
+            mc = reg.assign_advice_column(cfg.m, 0, m[row_of])
+            reg.assign_advice_column(cfg.a, 0, a)
+            cc = reg.assign_advice_column(cfg.c, 0, c)
             set_selector(reg, cfg.q_all, 0, np.ones(n, dtype=np.int64))
-            set_selector(reg, cfg.q_first, 0, (i == 0).astype(np.int64))
-            set_selector(reg, cfg.q_next, 0, (i != 0).astype(np.int64))
-            set_selector(reg, cfg.q_last, 0, (i == d - 1).astype(np.int64))
-            cfg.dec.assign(reg, 0, diff.reshape(-1))
-            # outputs: a contiguous block of T rows after the strips
+            set_selector(reg, cfg.q_first, 0, (pos == 0).astype(np.int64))
+            set_selector(reg, cfg.q_next, 0, (pos != 0).astype(np.int64))
+            set_selector(reg, cfg.q_last, 0, (pos == lengths[row_of] - 1).astype(np.int64))
+            cfg.dec.assign(reg, 0, spread - a)
+            # outputs: a contiguous block of T rows after the strips, copied from each
+            # strip's last row
             m_out = reg.assign_advice_column(cfg.m, n, m)
-            j_out = reg.assign_advice_column(cfg.c, n, j.astype(np.int64))
+            j_out = reg.assign_advice_column(cfg.c, n, j)
             for t in range(T):
-                last = t * d + d - 1
-                reg.constrain_equal(mc[last], m_out[t])
-                reg.constrain_equal(cc[last], j_out[t])
-            return Assigned(j.astype(np.int64), j_out), Assigned(m, m_out)
+                reg.constrain_equal(mc[last[t]], m_out[t])
+                reg.constrain_equal(cc[last[t]], j_out[t])
+            return Assigned(j, j_out), Assigned(m, m_out)
         return layouter.assign_region(name, region)
 
     @classmethod
@@ -388,6 +398,10 @@ class ArgmaxChip:
         return cls._assign(layouter, cfg, X, name)
 
     @classmethod
-    def row_max(cls, layouter, cfg: ArgmaxConfig, X, name: str = "max") -> Assigned:
-        """Proven maximum of each row (length-T Assigned)."""
-        return cls._assign(layouter, cfg, X, name)[1]
+    def row_max(cls, layouter, cfg: ArgmaxConfig, X, name: str = "max", lengths=None) -> Assigned:
+        """Proven maximum of each row (length-T Assigned).
+
+        ``lengths``: rows of different lengths, laid end to end in ``X`` (its values in row
+        order; row t is the next ``lengths[t]`` of them): one region for all of them, as
+        for a causal mask's prefixes (`SoftmaxChip`)."""
+        return cls._assign(layouter, cfg, X, name, lengths)[1]

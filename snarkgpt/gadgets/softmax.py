@@ -279,15 +279,10 @@ class SoftmaxChip:
         if not isinstance(x, Assigned):
             x = _place(layouter, cfg, xv, name + ".in")
         lay = layouter.namespace(name)
-        # 1. row maxima over the unmasked prefix of each row
-        maxes = []
-        for t in range(T):
-            k = int(lengths[t])
-            row = Assigned(xv[t, :k].reshape(1, k), x.cells[t * n: t * n + k])
-            maxes.append(ArgmaxChip.row_max(lay, cfg.argmax, row, name=f"max.{t}"))
-        m_cells = _gather(lay, cfg, maxes, "max")
-        # 2. z = x - m over the unmasked entries only, rows laid end to end
+        # 1. row maxima over the unmasked prefix of each row (one region, rows end to end)
         xk = Assigned(xv.reshape(-1)[keep], Cells.gather([x.cells]).take(keep) if masked else x.cells)
+        m_cells = ArgmaxChip.row_max(lay, cfg.argmax, xk, name="max", lengths=lengths)
+        # 2. z = x - m over the unmasked entries only, rows laid end to end
         _, z = RowBroadcastChip.assign(lay, cfg.bcast, m_cells, lengths, x=xk, name="sub")
         # 3. e = exp(clamp(z))
         e = FunctionChip.assign(lay, cfg.exp, z, name="exp")
@@ -330,16 +325,3 @@ def _place(layouter, cfg: SoftmaxConfig, values, name) -> Assigned:
     col = cfg.e
     cells = layouter.assign_region(name, lambda reg: reg.assign_advice_column(col, 0, values.reshape(-1)))
     return Assigned(values, cells)
-
-
-def _gather(layouter, cfg: SoftmaxConfig, parts, name) -> Assigned:
-    """Copy single-value Assigned parts into one contiguous range."""
-    col = cfg.e
-    vals = np.array([int(p.values.reshape(-1)[0]) for p in parts], dtype=np.int64)
-
-    def region(reg):
-        cells = reg.assign_advice_column(col, 0, vals)
-        for i, p in enumerate(parts):
-            reg.constrain_equal(p.cells[0], cells[i])
-        return cells
-    return Assigned(vals, layouter.assign_region(name, region))

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, settings, strategies as st
 
 from snarkgpt.gadgets import reference as ref
 from snarkgpt.gadgets.base import GadgetRangeError
@@ -131,6 +131,38 @@ def test_gadget_row_max(X):
                                    lambda lay, cfg: ArgmaxChip.row_max(lay, cfg, X, "max"))
     MockProver(cs, asg).assert_satisfied()
     np.testing.assert_array_equal(m.values, ref.row_max(X))
+
+
+def _ragged_max(flat, lengths, bits=6):
+    return build_gadget(lambda cs: ArgmaxChip.configure(cs, bits, LB),
+                        lambda lay, cfg: ArgmaxChip.row_max(lay, cfg, flat, "max", lengths=lengths))
+
+
+@FAST
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=4), st.integers(0, 2**32))
+def test_gadget_row_max_ragged_rows(lengths, seed):
+    """Rows of different lengths end to end (a causal mask's prefixes) in one region: each
+    row's own maximum, ties and single-entry rows included."""
+    rng = np.random.default_rng(seed)
+    flat = rng.integers(-3, 3, sum(lengths))
+    cs, cfg, asg, m = _ragged_max(flat, lengths)
+    MockProver(cs, asg).assert_satisfied()
+    rows = np.split(flat, np.cumsum(lengths)[:-1])
+    np.testing.assert_array_equal(m.values, [r.max() for r in rows])
+
+
+def test_gadget_row_max_ragged_tampering():
+    """Every cell of a ragged region is constrained (strips, outputs, limbs, selectors)."""
+    flat = np.array([5, 2, 9, 9, 1, -3, 7, 7, 0, 4])
+    cs, cfg, asg, m = _ragged_max(flat, [1, 3, 2, 4])
+    np.testing.assert_array_equal(m.values, [5, 9, 1, 7])
+    assert_tampering_detected(cs, asg, region_cells(asg, "max"), deltas=(1, -1))
+
+
+def test_gadget_row_max_ragged_bad_lengths():
+    for lengths in ([2, 2], [5, 0], []):
+        with pytest.raises(ValueError, match="row lengths"):
+            _ragged_max(np.arange(5), lengths)
 
 
 def test_gadget_argmax_spread_error():
