@@ -421,6 +421,16 @@ def _k_xyzz_to_affine(p, out, prefix):
 
 
 @nb.njit(**_JIT)
+def _k_prefix_sums(pts, out):
+    """out[i] = pts[0] + ... + pts[i] in XYZZ (one running mixed addition per point)."""
+    X, Y, ZZ, ZZZ = ONE, ONE, ZERO, ZERO
+    for i in range(pts.shape[0]):
+        x, y = aff_load(pts, i)
+        X, Y, ZZ, ZZZ = xyzz_madd(X, Y, ZZ, ZZZ, x, y)
+        xyzz_store(out, i, X, Y, ZZ, ZZZ)
+
+
+@nb.njit(**_JIT)
 def _k_scalar_mul(pts, sc, single, out, lo, hi):
     """out[i] = sc[i] * pts[i or 0] (Jacobian) for lo <= i < hi: left-to-right double-and-add
     on canonical limbs."""
@@ -880,6 +890,20 @@ def xyzz_to_affine(p) -> np.ndarray:
     if n:
         _k_xyzz_to_affine(p, out, np.empty((n, 4), np.uint64))
     return out
+
+
+def prefix_sums(points) -> np.ndarray:
+    """The running sums S_i = P_0 + ... + P_i of an (n, 8) affine array, as (n, 8) affine.
+
+    With S in place of the points, sum_i (v_i - v_(i+1)) S_i = sum_i v_i P_i (v_n = 0): an MSM
+    whose scalars are the differences of consecutive values, which a piecewise-constant
+    column makes mostly zero (`plonk.keygen.commit_values`)."""
+    pts, _ = _points(points)
+    n = pts.shape[0]
+    acc = np.empty((n, 16), np.uint64)
+    if n:
+        _k_prefix_sums(pts, acc)
+    return xyzz_to_affine(acc)
 
 
 def scalar_mul(points, scalars) -> np.ndarray:

@@ -196,3 +196,19 @@ def below_modulus_mask(c, p):
         _, b = sbb(c[i, 3], p[3], b)
         out[i] = b != U0
     return out
+
+
+@nb.njit(cache=True, nogil=True)
+def count_changes(a):
+    """(rows i < n - 1 with a[i] != a[i + 1], non-zero rows) of an (n, 4) array, in one pass:
+    how piecewise constant a column is (`plonk.keygen.commit_values`)."""
+    n = a.shape[0]
+    changes = 0
+    nonzero = 0
+    for i in range(n):
+        if a[i, 0] | a[i, 1] | a[i, 2] | a[i, 3]:
+            nonzero += 1
+        if i + 1 < n and (a[i, 0] != a[i + 1, 0] or a[i, 1] != a[i + 1, 1]
+                          or a[i, 2] != a[i + 1, 2] or a[i, 3] != a[i + 1, 3]):
+            changes += 1
+    return changes, nonzero

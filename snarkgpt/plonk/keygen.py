@@ -450,7 +450,7 @@ class Layout:
                                    self.lactive, self.theta, self.beta)
         cons += permutation_constraints(d.permutation, self.sigma_cols, self.z_cols, self.chunk,
                                         self.l0, self.llast, self.lactive, self.X,
-                                        self.beta_p, self.gamma)
+                                        self.beta_p, self.gamma, d.usable_rows - d.n)
         self.constraints = cons
         self.degree = max([3] + [e.degree() for _, e in cons])
         self.quotient_pieces = self.degree - 1
@@ -616,12 +616,22 @@ def copies_digest(copies: np.ndarray) -> bytes:
 
 
 def commit_values(srs, k: int, values: np.ndarray, usable: int | None = None) -> np.ndarray:
-    """[p(tau)]G1 for the polynomial with these values on the size-2^k domain (Lagrange basis);
-    the first ``usable`` rows and the rest are committed by separate MSMs (small witness
-    values on the usable rows take the MSM's small-scalar path)."""
+    """[p(tau)]G1 for the polynomial with these values on the size-2^k domain (Lagrange basis).
+
+    A column that is mostly piecewise constant (a grand product whose columns have few
+    copies changes only on those rows) is committed from the differences of consecutive
+    values in the running-sum basis (`SRS.lagrange_prefix`): the same point, from an MSM over
+    the rows where the value changes. Otherwise the first ``usable`` rows and the rest are
+    committed by separate MSMs (small witness values on the usable rows take the MSM's
+    small-scalar path)."""
     from snarkgpt.curve.msm import msm
-    lag = srs.lagrange(k)
+    from snarkgpt.field.vec import count_changes
     values = np.ascontiguousarray(values)
+    changed, nonzero = count_changes(values)
+    if 2 * changed < nonzero:
+        changes = Fr.sub(np.ascontiguousarray(values[:-1]), np.ascontiguousarray(values[1:]))
+        return msm(srs.lagrange_prefix(k), np.concatenate([changes, values[-1:]]))
+    lag = srs.lagrange(k)
     if usable is None or usable >= values.shape[0]:
         return msm(lag, values)
     a = msm(np.ascontiguousarray(lag[:usable]), np.ascontiguousarray(values[:usable]))
@@ -638,7 +648,12 @@ def _columns_with_copies(cs: ConstraintSystem, copies: np.ndarray):
     column kept costs the prover a grand-product commitment (one per column at degree 3)."""
     if not len(copies):
         return [], copies
-    used = np.unique(np.concatenate([copies[:, 0], copies[:, 2]]))
+    ends = np.concatenate([copies[:, 0], copies[:, 2]])
+    count = np.bincount(ends, minlength=len(cs.permutation_columns))
+    # fewest copies first, so that sparsely copied columns share grand products, which then
+    # change on few rows and commit cheaply (permutation/verifier.py)
+    used = np.flatnonzero(count)
+    used = used[np.argsort(count[used], kind="stable")]
     remap = np.full(len(cs.permutation_columns), -1, dtype=np.int64)
     remap[used] = np.arange(len(used))
     out = copies.copy()

@@ -9,8 +9,8 @@ Transcript order (the verifier replays it, verifier.py):
  3. lookups (lookup/): theta; multiplicities m (one per table), absorb; beta; helpers h_k
     (each the sum of a few fractions: one per lookup, one per table) and the running sum
     phi (one), absorb;
- 4. permutation (permutation/): beta', gamma; products z_i (z_0 over the rows, the others
-    within a row), absorb;
+ 4. permutation (permutation/): beta', gamma; products z_i (one running product per chunk
+    of columns, chained end to start), absorb;
  5. vanishing (vanishing/): y; quotient pieces h_i', absorb;
  6. x; absorb the evaluation of every committed column at each rotation it is queried at,
     except the linearized columns at x (linearization.py);
@@ -44,7 +44,7 @@ from .transcript import Transcript
 from .vanishing.prover import blind_pieces, fixed_polys, quotient
 
 P = FR_MODULUS
-PROTOCOL = b"snarkgpt-plonk-v4"
+PROTOCOL = b"snarkgpt-plonk-v5"
 
 __all__ = ["prove", "ProverError", "PROTOCOL", "absorb_instances"]
 

@@ -58,6 +58,7 @@ class SRS:
         # how to get [L_i(tau)]G1: ("tau", tau) for a dev setup, ("ptau", path) for a file
         self._lagrange_source = lagrange_source
         self._lagrange = {}
+        self._lagrange_prefix = {}
 
     @property
     def n(self) -> int:
@@ -72,6 +73,7 @@ class SRS:
             raise ValueError(f"SRS has {self.n} powers, {n} requested")
         out = SRS(self.g1[:n].copy(), self.g2, self.source, self.insecure, self._lagrange_source)
         out._lagrange = self._lagrange
+        out._lagrange_prefix = self._lagrange_prefix
         return out
 
     def lagrange(self, k: int) -> np.ndarray:
@@ -91,6 +93,15 @@ class SRS:
                 raise ValueError("this SRS has no Lagrange basis: load a prepared .ptau file "
                                  "(snarkjs powersoftau prepare phase2)")
         return self._lagrange[k]
+
+    def lagrange_prefix(self, k: int) -> np.ndarray:
+        """[L_0(tau) + ... + L_i(tau)]G1 for each i < 2^k: the running sums of `lagrange`,
+        computed once per k (2^k additions). Committing the differences of consecutive
+        values in this basis gives the same point as committing the values in the Lagrange
+        basis (`g1.prefix_sums`)."""
+        if k not in self._lagrange_prefix:
+            self._lagrange_prefix[k] = g1.prefix_sums(self.lagrange(k))
+        return self._lagrange_prefix[k]
 
     def digest(self) -> bytes:
         """A hash of the parameters a verifier depends on (the G2 points and [1]G1)."""

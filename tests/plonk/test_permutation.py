@@ -1,6 +1,7 @@
-"""The permutation argument's products: z_0 runs over the rows, z_1..z_{s-1} are partial
-products within a row. Checked against a plain-integer reference, for what the proof opens,
-and for tampering with a product column (refused by the prover, rejected by the verifier)."""
+"""The permutation argument's products: one running product per chunk, chained end to start
+(z_c starts where z_{c-1} ends). Checked against a plain-integer reference, for what the
+proof opens, for the columns' order, and for tampering with a product column (refused by the
+prover, rejected by the verifier)."""
 import numpy as np
 import pytest
 
@@ -32,11 +33,12 @@ def _reference(vals, sig, omega, chunk, beta, gamma, u):
         return num * pow(den, -1, P) % P
 
     z = [[None] * n for _ in range(s)]
-    z[0][0] = 1
-    for i in range(u):
-        for c in range(s - 1):
-            z[c + 1][i] = z[c][i] * ratio(c, i) % P
-        z[0][i + 1] = z[s - 1][i] * ratio(s - 1, i) % P
+    start = 1
+    for c in range(s):
+        z[c][0] = start
+        for i in range(u):
+            z[c][i + 1] = z[c][i] * ratio(c, i) % P
+        start = z[c][u]
     return z
 
 
@@ -76,10 +78,9 @@ def test_products_match_the_definition(m, chunk, hold):
     want = _reference(vals, sig, omega, chunk, beta, gamma, u)
     assert z.shape[0] == len(want) == -(-m // chunk)
     got = [Fr.to_ints(z[c]) for c in range(z.shape[0])]
-    assert got[0][:u + 1] == want[0][:u + 1]
-    for c in range(1, len(want)):
-        assert got[c][:u] == want[c][:u]
-    assert last == want[0][u]
+    for c in range(len(want)):
+        assert got[c][:u + 1] == want[c][:u + 1]
+    assert last == want[-1][u]
     assert (last == 1) == (hold or not copies)
 
 
@@ -93,9 +94,10 @@ def toy():
     return circuit, cfg, pk, vk
 
 
-def test_each_product_is_opened_once_but_z0(toy):
-    """z_0 at x and omega x, every other z at x only; nothing at the last row. (A query at
-    x may be linearized instead of opened: the verifier then folds the commitment at x.)"""
+def test_each_product_is_opened_at_its_rows_and_the_last(toy):
+    """Every z at x and omega x, and every z but the last at omega^u x (where the next one
+    starts). (A query at x may be linearized instead of opened: the verifier then folds the
+    commitment at x.)"""
     _, _, _, vk = toy
     lay = vk.layout
     assert len(lay.z_cols) >= 3
@@ -104,9 +106,42 @@ def test_each_product_is_opened_once_but_z0(toy):
     for kind, idx, rot in lay.queries + [(code, idx, 0) for code, idx in lay.linearized]:
         if kind == 0 and idx in z_idx:
             rots.setdefault(z_idx[idx], set()).add(rot)
-    assert rots[0] == {0, 1}
-    assert all(rots[i] == {0} for i in range(1, len(lay.z_cols)))
-    assert lay.u not in lay.rotations
+    last = lay.u - lay.desc.n
+    assert all(rots[i] == {0, 1, last} for i in range(len(lay.z_cols) - 1))
+    assert rots[len(lay.z_cols) - 1] == {0, 1}
+
+
+def test_columns_are_ordered_by_copies():
+    """keygen keeps the equality columns that have copies, fewest copies first (ties in
+    column order), so that sparsely copied columns share products that change on few rows;
+    the copies are re-indexed over the kept columns."""
+    from types import SimpleNamespace
+    from snarkgpt.plonk.keygen import _columns_with_copies
+    cs = SimpleNamespace(permutation_columns=["c0", "c1", "c2", "c3", "c4"])
+    # (column, row, column, row): c0 in 3 copy ends, c2 in 1, c3 in 3, c4 in 1, c1 in none
+    copies = np.array([[0, 1, 3, 1], [0, 2, 3, 2], [0, 3, 2, 0], [4, 5, 3, 6]], dtype=np.int64)
+    cols, out = _columns_with_copies(cs, copies)
+    assert cols == ["c2", "c4", "c0", "c3"]
+    back = np.array([cs.permutation_columns.index(cols[i]) for i in range(len(cols))])
+    assert np.array_equal(back[out[:, [0, 2]]], copies[:, [0, 2]])
+    assert np.array_equal(out[:, [1, 3]], copies[:, [1, 3]])
+
+
+def test_sparse_products_change_on_few_rows(toy):
+    """A chunk whose columns have no copy on a row has ratio exactly 1 there, so its product
+    is constant between copy rows (what makes its commitment cheap)."""
+    n, u = 32, 26
+    w = pow(5, (P - 1) // n, P)
+    omega = Fr.from_ints([pow(w, i, P) for i in range(n)])
+    rng = np.random.default_rng(7)
+    vals = [Fr.from_ints([int(v) for v in rng.integers(0, 1 << 60, n)]) for _ in range(4)]
+    vals[1][3] = vals[0][9]                               # one copy: (0, 9) -- (1, 3)
+    sig = build_sigmas(4, omega, np.array([[0, 9, 1, 3]], dtype=np.int64))
+    z, last = grand_products(vals, list(sig), omega, 2, 99, 1234, u, rng=rng)
+    assert last == 1
+    changes = [np.flatnonzero((z[c, 1:u + 1] != z[c, :u]).any(axis=1)) for c in range(2)]
+    assert set(changes[0]) <= {3, 9} and len(changes[0]) > 0
+    assert len(changes[1]) == 0                           # no copy in the second chunk
 
 
 @pytest.mark.parametrize("which,row", [(0, 2), (1, 0), (2, 3), (-1, 1)])

@@ -115,3 +115,43 @@ def test_dev_source_does_not_reveal_the_seed():
     srs = SRS.dev(2, seed=seed)
     assert seed.hex() not in srs.source and seed.hex() not in repr(srs)
     assert "INSECURE" in srs.source
+
+
+def test_prefix_sums_are_running_sums():
+    """g1.prefix_sums against running additions one point at a time (including the point
+    at infinity among the inputs and a running sum that returns to infinity)."""
+    pts = g1.fixed_base_mul(g1.generator(), Fr.from_ints([3, 5, 0, 7, 1, (1 << 200) + 9]))
+    pts = np.concatenate([pts, g1.neg(g1.add(g1.add(pts[0], pts[1]), g1.add(pts[3], pts[4])))[None]])
+    pts = np.concatenate([pts, g1.neg(pts[5])[None], pts[:2]])
+    got = g1.prefix_sums(pts)
+    acc = g1.identity()
+    for i in range(pts.shape[0]):
+        acc = g1.add(acc, pts[i])
+        assert g1.equal(got[i], acc), i
+    assert g1.is_identity(got[7])           # 3 + 5 + 0 + 7 + 1 + big - (16) - big = 0
+
+
+@pytest.mark.parametrize("shape", ["steps", "dense", "constant", "zero", "tail"])
+def test_commit_values_either_basis_gives_the_same_point(shape):
+    """commit_values takes the running-sum basis for mostly constant columns and the
+    Lagrange basis otherwise; both must give the commitment of the same polynomial."""
+    from snarkgpt.curve.msm import msm
+    from snarkgpt.plonk.keygen import commit_values
+    k, u = 6, 58
+    n = 1 << k
+    srs = SRS.dev(n + 1, seed=b"commit-basis")
+    rng = np.random.default_rng(len(shape))
+    big = [int(v) for v in rng.integers(1, 1 << 62, n)]
+    vals = {"steps": [big[i // 13] for i in range(n)],           # few changes: prefix basis
+            "dense": big,                                        # Lagrange basis
+            "constant": [big[0]] * n,
+            "zero": [0] * n,
+            "tail": [big[0]] * u + big[u:]}[shape]               # blinding rows at the end
+    v = Fr.from_ints(vals)
+    want = msm(srs.lagrange(k), v)
+    used = []
+    prefix = srs.lagrange_prefix
+    srs.lagrange_prefix = lambda kk: used.append(kk) or prefix(kk)
+    assert g1.equal(commit_values(srs, k, v, u), want)
+    assert g1.equal(commit_values(srs, k, v), want)
+    assert bool(used) == (shape in ("steps", "constant", "tail"))     # both paths are covered

@@ -1,8 +1,8 @@
 """The permutation (copy-constraint) argument.
 
 keygen.py   sigma_j from the cycles of the copy constraints (identity delta^j * omega^i)
-prover.py   the products z_0..z_{s-1}, one per chunk of equality-enabled columns (z_0 runs
-            over the rows, the others are partial products within a row)
+prover.py   the products z_0..z_{s-1}, one running product per chunk of equality-enabled
+            columns, chained end to start
 verifier.py the constraint identities that the quotient (prover) and the verifier (at x) check
 """
 from .keygen import DELTA, build_sigmas, identity_values

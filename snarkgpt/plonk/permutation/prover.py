@@ -2,10 +2,11 @@
 
 On usable row i, chunk c of the equality-enabled columns has the ratio
     r_c[i] = prod_j (v_j[i] + beta delta^j omega^i + gamma) / prod_j (v_j[i] + beta sigma_j[i] + gamma)
-z_0 is the running product over the rows: z_0[0] = 1, z_0[i + 1] = z_0[i] r_0[i] ... r_{s-1}[i];
-z_1..z_{s-1} are the partial products within row i: z_{c+1}[i] = z_c[i] r_c[i]
-(see verifier.py for the identities). The rows after u (u the last row) of z_0, and the rows
-from u on of the others, are random (blinding). If every copy constraint holds, z_0[u] = 1.
+z_c is the running product of chunk c's ratios over the rows, started where z_{c-1} ended:
+z_0[0] = 1, z_c[0] = z_{c-1}[u], z_c[i + 1] = z_c[i] r_c[i] (see verifier.py for the
+identities). The rows after u (u the last row) are random (blinding). If every copy
+constraint holds, z_{s-1}[u] = 1. r_c[i] = 1 on every row where chunk c has no copy (there
+sigma is the identity), so z_c changes only on its chunk's copy rows.
 """
 import numba as nb
 import numpy as np
@@ -41,7 +42,7 @@ def chunk_ratio(values, sigmas, omega, cols, beta_a, gamma_a, u: int) -> np.ndar
 
 
 def grand_products(values, sigmas, omega, chunk: int, beta: int, gamma: int, u: int, rng=None):
-    """The z columns as (s, n, 4) evaluations, and the running product's final value z_0[u]
+    """The z columns as (s, n, 4) evaluations, and the chained product's final value z_{s-1}[u]
     (an int).
 
     values / sigmas: lists of (n, 4) arrays for the equality-enabled columns (values with
@@ -53,14 +54,11 @@ def grand_products(values, sigmas, omega, chunk: int, beta: int, gamma: int, u: 
     s = -(-m // chunk)
     out = np.empty((s, n, 4), dtype=np.uint64)
     bg = Fr.from_ints([beta, gamma])
-    ratios = [chunk_ratio(values, sigmas, omega, range(c * chunk, min(m, (c + 1) * chunk)),
-                          bg[0:1], bg[1:2], u) for c in range(s)]
-    total = ratios[0]
-    for r in ratios[1:]:
-        total = Fr.mul(total, r)
-    prefix_product(total, Fr.from_ints([1]), out[0], u)
-    out[0, u + 1:] = Fr.random(n - u - 1, rng)
-    for c in range(1, s):
-        out[c, :u] = Fr.mul(np.ascontiguousarray(out[c - 1, :u]), ratios[c - 1])
-        out[c, u:] = Fr.random(n - u, rng)
-    return out, Fr.to_int(out[0, u])
+    start = Fr.from_ints([1])
+    for c in range(s):
+        ratio = chunk_ratio(values, sigmas, omega, range(c * chunk, min(m, (c + 1) * chunk)),
+                            bg[0:1], bg[1:2], u)
+        prefix_product(ratio, start, out[c], u)
+        out[c, u + 1:] = Fr.random(n - u - 1, rng)
+        start = out[c, u:u + 1].copy()
+    return out, Fr.to_int(out[s - 1, u])

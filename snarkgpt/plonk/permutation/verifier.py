@@ -6,28 +6,31 @@ columns (D the circuit degree). With challenges beta, gamma and X the identity p
 
   r_i(X) = prod_j (v_j + beta delta^j X + gamma) / prod_j (v_j + beta sigma_j + gamma)
 
-z_0 is the running product over the rows; z_1..z_{s-1} are partial products *within* a row
-(z_{i+1} = z_i r_i on the same row), and the last chunk's product moves to the next row:
+Each z_i is the running product of its own chunk's ratios over the usable rows, and the
+products are chained end to start: z_i starts where z_{i-1} ends (u = the last row, the
+row after the usable ones; X omega^u is read as a rotation by u - n):
 
   l_0    * (1 - z_0(X))                                         = 0   z_0 starts at 1
-  l_last * (z_0(X)^2 - z_0(X))                                  = 0   and ends at 0 or 1
-  l_active * (z_{i+1}(X) prod_j (v_j + beta sigma_j + gamma)
-              - z_i(X) prod_j (v_j + beta delta^j X + gamma))   = 0   for i < s - 1
-  l_active * (z_0(omega X) prod_j (v_j + beta sigma_j + gamma)
-              - z_{s-1}(X) prod_j (v_j + beta delta^j X + gamma)) = 0  the last chunk
+  l_0    * (z_i(X) - z_{i-1}(omega^u X))                        = 0   for i > 0
+  l_last * (z_{s-1}(X)^2 - z_{s-1}(X))                          = 0   and ends at 0 or 1
+  l_active * (z_i(omega X) prod_j (v_j + beta sigma_j + gamma)
+              - z_i(X) prod_j (v_j + beta delta^j X + gamma))   = 0   for every i
 
-(u = the last row; l_active = 1 - l_last - l_blind is 1 exactly on the usable rows.)
-On every usable row, z_0(omega X) = z_0(X) r_0 ... r_{s-1} (unless some sigma factor
-vanishes, which for random beta, gamma has negligible probability), so z_0 at row u is
-the product over all usable cells of (v + beta id + gamma) / (v + beta sigma + gamma), and
+(l_active = 1 - l_last - l_blind is 1 exactly on the usable rows.) So z_{s-1} at row u is the
+product over all usable cells of (v + beta id + gamma) / (v + beta sigma + gamma) (unless
+some sigma factor vanishes, which for random beta, gamma has negligible probability), and
 it can only be 1 (it is 0 only if some factor vanished). For random beta, gamma that means
 the multiset {(v, id)} equals {(v, sigma)}: the values are constant along each cycle of
 sigma.
 
-Why partial products within a row rather than s grand products chained end to start (z_i's
-first row = z_{i-1}'s last): the same number of columns and the same degree, but only z_0 is
-read at the next row, and nothing at the last row, so the proof opens each z_i once (z_0
-twice) instead of three times, and the last row needs no opening point of its own.
+Why chained products rather than partial products within a row (z_{i+1} = z_i r_i on the
+same row, only z_0 running over the rows): the same number of columns and the same degree,
+and each z_i changes only on the rows where its own chunk has copies. keygen orders the
+columns by their number of copies, so the chunks of sparsely copied columns (the ends of
+running sums, the public tokens) get products that are constant on most rows, which the
+prover commits from their few changes (`plonk.keygen.commit_values`) at a fraction of a
+full MSM. The price is one more opening point (X omega^u, every z_i but the last) and s - 1
+more evaluations in the proof.
 
 The identities are `Expression`s: the prover's quotient evaluates them on the extended
 domain, the verifier at the challenge x from the opened values (verifier.py), with the same
@@ -38,25 +41,25 @@ from .keygen import DELTA, P
 
 
 def permutation_constraints(columns, sigmas, zs, chunk: int, l0, llast, lactive, X, beta,
-                            gamma) -> list[tuple[str, Expression]]:
+                            gamma, last_rotation: int) -> list[tuple[str, Expression]]:
     """[(name, expression)] of the permutation argument.
 
-    columns: the equality-enabled Columns; sigmas / zs: the sigma and product Columns (z_0 the running product);
-    l0, llast, lactive, X: Columns holding those polynomials; beta, gamma: Challenges."""
+    columns: the equality-enabled Columns; sigmas / zs: the sigma and product Columns;
+    l0, llast, lactive, X: Columns holding those polynomials; beta, gamma: Challenges;
+    last_rotation: the rotation from row 0 to the last row u (u - n)."""
     if not columns:
         return []
-    out = []
-    z0 = zs[0].cur()
-    out.append(("perm.z0 starts at 1", l0.cur() * (1 - z0)))
-    out.append(("perm.z0 ends at 0 or 1", llast.cur() * (z0 * z0 - z0)))
+    out = [("perm.z0 starts at 1", l0.cur() * (1 - zs[0].cur()))]
+    for i in range(1, len(zs)):
+        out.append((f"perm.z{i} starts where z{i - 1} ends",
+                    l0.cur() * (zs[i].cur() - zs[i - 1].rot(last_rotation))))
+    zl = zs[-1].cur()
+    out.append((f"perm.z{len(zs) - 1} ends at 0 or 1", llast.cur() * (zl * zl - zl)))
     for i, z in enumerate(zs):
-        last = i == len(zs) - 1
-        left = zs[0].next() if last else zs[i + 1].cur()
-        right = z.cur()
+        left, right = z.next(), z.cur()
         for j in range(i * chunk, min(len(columns), (i + 1) * chunk)):
             v = columns[j].cur()
             left = left * (v + beta * sigmas[j].cur() + gamma)
             right = right * (v + beta * Scaled(X.cur(), pow(DELTA, j, P)) + gamma)
-        name = f"perm.z{i} product" + (" (next row)" if last else f" (z{i + 1} on the row)")
-        out.append((name, lactive.cur() * (left - right)))
+        out.append((f"perm.z{i} product", lactive.cur() * (left - right)))
     return out
