@@ -125,8 +125,8 @@ def _assign_input(region, column: Column, offset: int, x) -> CellRange:
 def _block_horner(x: np.ndarray, block: int, r: int) -> np.ndarray:
     """Inside consecutive blocks of ``block`` rows of an (n, 4) array, the running values of
     Horner's rule ``y[j] = r * y[j-1] + x[j]`` (``y[0] = x[0]``), i.e.
-    ``y[j] = sum_{j'<=j} r^(j-j') x[j']``: log2(block) doubling steps, each adding the values
-    s rows up times r^s (after the step, y[j] sums the last 2s terms)."""
+    ``y[j] = sum_{j'<=j} r^(j-j') x[j']`` (r = 1: running sums): log2(block) doubling steps,
+    each adding the values s rows up times r^s (after the step, y[j] sums the last 2s terms)."""
     nb = x.shape[0] // block
     y = x.reshape(nb, block, 4).copy()
     s, rs = 1, r % Fr.modulus
@@ -135,19 +135,6 @@ def _block_horner(x: np.ndarray, block: int, r: int) -> np.ndarray:
         b = np.ascontiguousarray(y[:, :-s]).reshape(-1, 4)
         y[:, s:] = Fr.add(a, Fr.scale(b, rs)).reshape(nb, block - s, 4)
         s, rs = 2 * s, rs * rs % Fr.modulus
-    return y.reshape(-1, 4)
-
-
-def _block_prefix(x: np.ndarray, block: int) -> np.ndarray:
-    """Inclusive prefix sums inside consecutive blocks of ``block`` rows of an (n, 4) array."""
-    nb = x.shape[0] // block
-    y = x.reshape(nb, block, 4).copy()
-    s = 1
-    while s < block:
-        a = np.ascontiguousarray(y[:, s:]).reshape(-1, 4)
-        b = np.ascontiguousarray(y[:, :-s]).reshape(-1, 4)
-        y[:, s:] = Fr.add(a, b).reshape(nb, block - s, 4)
-        s *= 2
     return y.reshape(-1, 4)
 
 
@@ -433,7 +420,8 @@ class MatmulChip:
                 va = np.ascontiguousarray(np.tile(br_box.pop(), (ga, 1)))
                 reg.assign_advice_column(cfg.va, 0, va)
                 for i in range(P):
-                    reg.assign_advice_column(cfg.acca[i], 0, _block_prefix(Fr.mul(va, a_m[i]), d))
+                    acca = _block_horner(Fr.mul(va, a_m[i]), d, 1)       # running sums
+                    reg.assign_advice_column(cfg.acca[i], 0, acca)
             reg.after_challenges(phase1, phase=1, columns=[cfg.va, *cfg.acca])
             # copies (registered in phase 0: the permutation does not depend on the witness):
             # va at row (h, k) of section A.Br <- Br[k] (section B.r is placed already)
