@@ -238,6 +238,9 @@ def _constraint_list(constraints, gate_name):
 # product or helper costs 65-95 ms to build and commit, a column on a coset 9 ms at degree 4
 # and 12 ms at degree 5 (a longer constraint program), so degree 4 proved in 45 s and degree
 # 5 in 53 s, which COSET_COST = 1.5 had ranked the other way round
+# (protocol v5 commits the products of sparsely copied chunks from their few changes, which
+# this model does not count; re-measured on the base model after that, degree 5 proved as
+# fast as degree 4 within the noise and verified slower: docs/benchmarks.md)
 MSM_COST = 25.0
 COSET_COST = 3.0
 
