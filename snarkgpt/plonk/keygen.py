@@ -629,7 +629,7 @@ def commit_values(srs, k: int, values: np.ndarray, usable: int | None = None) ->
     values = np.ascontiguousarray(values)
     changed, nonzero = count_changes(values)
     if 2 * changed < nonzero:
-        changes = Fr.sub(np.ascontiguousarray(values[:-1]), np.ascontiguousarray(values[1:]))
+        changes = Fr.sub(values[:-1], values[1:])      # row slices: still contiguous
         return msm(srs.lagrange_prefix(k), np.concatenate([changes, values[-1:]]))
     lag = srs.lagrange(k)
     if usable is None or usable >= values.shape[0]:

@@ -127,7 +127,7 @@ def test_columns_are_ordered_by_copies():
     assert np.array_equal(out[:, [1, 3]], copies[:, [1, 3]])
 
 
-def test_sparse_products_change_on_few_rows(toy):
+def test_sparse_products_change_on_few_rows():
     """A chunk whose columns have no copy on a row has ratio exactly 1 there, so its product
     is constant between copy rows (what makes its commitment cheap)."""
     n, u = 32, 26
