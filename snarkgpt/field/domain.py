@@ -9,6 +9,7 @@ import numba as nb
 import numpy as np
 
 from . import Fr
+from . import ifma as _ifma
 from . import ntt as _ntt
 from .ntt import _ld, _st, inverse, mul, sub
 from .params import FR_GENERATOR, FR_MODULUS, FR_ONE, FR_TWO_ADICITY
@@ -49,11 +50,13 @@ def _lagrange_basis(w, x, c, out, chunks):
 _COSET_TABLES: dict = {}
 _COSET_CACHE_SIZE = 6
 _ELEMENTS: dict = {}
+_SCALED_TABLES: dict = {}     # (id of a table, factor) -> (table, table * factor)
 
 
 def clear_caches():
     """Drop the cached coset and element tables of all domains (and the NTT plans)."""
     _COSET_TABLES.clear()
+    _SCALED_TABLES.clear()
     _ELEMENTS.clear()
     _ntt.clear_plans()
 
@@ -170,6 +173,63 @@ class Domain:
         """Coefficients of the polynomial of degree < n with values evals[i] at shift*omega^i."""
         _, inv = self._coset_tables(self.shift if shift is None else shift)
         return self._run(evals, "coset_intt", inplace, out, negate=True, post=inv)
+
+    # ---- many columns at once ------------------------------------------------------------
+    def _run_many(self, cols, what, out, **kw):
+        """Apply one transform to every column of a (c, n, 4) array (or a list of (n, 4)
+        arrays), eight columns at a time with AVX-512 IFMA where the CPU has it (ifma.py;
+        same results as the one-column transforms), else one column at a time."""
+        if isinstance(cols, np.ndarray) and cols.ndim == 3:
+            src = cols
+        else:
+            src = np.stack([self._check(c, what) for c in cols]) if len(cols) else \
+                np.zeros((0, self.n, 4), dtype=np.uint64)
+        if src.dtype != np.uint64 or src.ndim != 3 or src.shape[1:] != (self.n, 4):
+            raise ValueError(f"Domain.{what}: expected (c, {self.n}, 4) uint64 columns, got "
+                             f"{src.dtype} {src.shape}")
+        src = np.ascontiguousarray(src)
+        if out is None:
+            out = np.empty_like(src)
+        elif (out.shape != src.shape or out.dtype != np.uint64 or not out.flags.c_contiguous
+              or np.shares_memory(out, src)):
+            raise ValueError(f"Domain.{what}: out must be a C-contiguous uint64 array of shape "
+                             f"{src.shape} that does not overlap the input")
+        if src.shape[0] >= _ifma.MIN_COLUMNS and self.k >= 1 and _ifma.available():
+            return _ifma.transform_many(src, out, **kw)
+        for i in range(src.shape[0]):
+            _ntt.transform(src[i], out[i], **kw)
+        return out
+
+    def ntt_many(self, coeffs, out=None) -> np.ndarray:
+        """`ntt` of every column of a (c, n, 4) array (or list of columns): a (c, n, 4) array."""
+        return self._run_many(coeffs, "ntt_many", out)
+
+    def intt_many(self, evals, out=None) -> np.ndarray:
+        """`intt` of every column."""
+        return self._run_many(evals, "intt_many", out, negate=True, pre=self._n_inv_arr)
+
+    def coset_ntt_many(self, coeffs, shift: int | None = None, out=None,
+                       factor: int = 1) -> np.ndarray:
+        """`coset_ntt` of every column, each value times ``factor`` (free: it is folded into
+        the table of shift powers; the quotient asks for 16, see field/ifma.py)."""
+        fwd, _ = self._coset_tables(self.shift if shift is None else shift)
+        if factor % P != 1:
+            fwd = self._scaled_table(fwd, factor)
+        return self._run_many(coeffs, "coset_ntt_many", out, pre=fwd)
+
+    def _scaled_table(self, table, factor: int):
+        key = (id(table), factor % P)
+        hit = _SCALED_TABLES.get(key)
+        if hit is None or hit[0] is not table:
+            while len(_SCALED_TABLES) >= _COSET_CACHE_SIZE:
+                _SCALED_TABLES.pop(next(iter(_SCALED_TABLES)))
+            hit = _SCALED_TABLES[key] = (table, Fr.scale(table, factor % P))
+        return hit[1]
+
+    def coset_intt_many(self, evals, shift: int | None = None, out=None) -> np.ndarray:
+        """`coset_intt` of every column."""
+        _, inv = self._coset_tables(self.shift if shift is None else shift)
+        return self._run_many(evals, "coset_intt_many", out, negate=True, post=inv)
 
     def extend(self, factor: int) -> "Domain":
         """The domain of size n * factor (factor a power of two), e.g. for quotient evaluation."""

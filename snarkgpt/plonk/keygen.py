@@ -737,8 +737,8 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
     desc.degree = degree
     omega = dom.elements()
     sig = build_sigmas(M, omega, copies) if M else np.zeros((0, n, 4), dtype=np.uint64)
-    fixed_coeffs = np.stack([dom.intt(c) for c in fixed_values]) if len(fixed_values) else fixed_values.copy()
-    sigma_coeffs = np.stack([dom.intt(c) for c in sig]) if M else sig.copy()
+    fixed_coeffs = dom.intt_many(fixed_values)
+    sigma_coeffs = dom.intt_many(sig)
     virt = np.zeros((4, n, 4), dtype=np.uint64)
     one = np.array(Fr.one_limbs, dtype=np.uint64)
     ev = np.zeros((3, n, 4), dtype=np.uint64)

@@ -219,18 +219,16 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     chal[lay.y.index] = y
     ext_values = list(ms if G else []) + list(hs) + phis + list(zs)
     adv_coeffs = np.empty((lay.num_advice_commitments, n, 4), dtype=np.uint64)
-    for i in range(len(d.advice)):
-        dom.intt(adv[i], out=adv_coeffs[i])
-    for j, v in enumerate(ext_values):
-        dom.intt(v, out=adv_coeffs[len(d.advice) + j])
+    A = len(d.advice)
+    dom.intt_many(adv[:A], out=adv_coeffs[:A])
+    if ext_values:
+        dom.intt_many(ext_values, out=adv_coeffs[A:])
     # from here on only coefficients are used: free the values before the quotient, the
     # stage with the largest working set (a failing witness is re-evaluated from them)
     asg.advice = adv = ext_values = ms = hs = phis = zs = step = values = phi = None
-    fix_coeffs, fix_cosets = fixed_polys(pk)
+    fix_coeffs, fix_cosets, _ = fixed_polys(pk)
     quot, _, each = _compiled(pk)
-    ins_coeffs = np.empty_like(ins)
-    for i in range(ins.shape[0]):
-        dom.intt(ins[i], out=ins_coeffs[i])
+    ins_coeffs = dom.intt_many(ins)
     clock.lap("quotient")
     h = quotient(quot, adv_coeffs, fix_coeffs, ins_coeffs, chal, dom, lay.quotient_pieces,
                  fixed_on_cosets=fix_cosets)
@@ -257,7 +255,7 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
                       linearized=check)
     if check and not _identity_holds_at(pk, x, cells, chal, pieces):
         # name the failing constraint and row (a full pass over the domain), then refuse
-        _check_rows(pk, each, np.stack([dom.ntt(c) for c in adv_coeffs]), ins, chal)
+        _check_rows(pk, each, dom.ntt_many(adv_coeffs), ins, chal)
         raise ProverError("the constraints do not vanish on the domain (the quotient identity "
                           "fails at x)")
     clock.lap("evaluations")

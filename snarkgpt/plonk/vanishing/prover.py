@@ -30,11 +30,11 @@ import os
 
 import numpy as np
 
-from snarkgpt.field import FR_MODULUS, Fr
+from snarkgpt.field import FR_MODULUS, Fr, ifma
 from snarkgpt.field.domain import Domain
 from snarkgpt.field.ntt import root_of_unity
 
-from ..expression import evaluate_rows_multi
+from ..expression import evaluate_rows_multi, evaluate_rows_x16
 
 P = FR_MODULUS
 
@@ -50,46 +50,56 @@ def coset_shifts(domain: Domain, count: int) -> list:
     return [domain.shift * pow(zeta, j, P) % P for j in range(count)]
 
 
-def on_coset(domain: Domain, coeffs: np.ndarray, s: int, out=None) -> np.ndarray:
+def x16_path(domain: Domain) -> bool:
+    """Whether the quotient runs with AVX-512 IFMA: coset values in the x16 form and the
+    constraints evaluated eight rows at a time (field/ifma.py, expression.evaluate_rows_x16)."""
+    return domain.n % 8 == 0 and ifma.available()
+
+
+def on_coset(domain: Domain, coeffs: np.ndarray, s: int, out=None, x16: bool = False) -> np.ndarray:
     """Every column of ``coeffs`` ((c, n, 4) coefficients) evaluated on the coset s H
-    (written to ``out`` when given: the quotient reuses one buffer for every coset)."""
-    out = np.empty_like(coeffs) if out is None else out
-    for i in range(coeffs.shape[0]):
-        domain.coset_ntt(coeffs[i], shift=s, out=out[i])
-    return out
+    (written to ``out`` when given: the quotient reuses one buffer for every coset); in the
+    x16 form (16 times each value) when asked."""
+    return domain.coset_ntt_many(coeffs, shift=s, out=out, factor=16 if x16 else 1)
 
 
-def fixed_cosets(fix_coeffs: np.ndarray, domain: Domain, pieces: int, budget: int | None = None):
+def fixed_cosets(fix_coeffs: np.ndarray, domain: Domain, pieces: int, budget: int | None = None,
+                 x16: bool = False):
     """The fixed columns on each of the quotient's cosets (a proving-key precomputation:
     about a third of the quotient's NTTs), or None when they would exceed ``budget`` bytes."""
     budget = FIXED_COSET_CACHE_BYTES if budget is None else budget
     if fix_coeffs.nbytes * pieces > budget:
         return None
-    return [on_coset(domain, fix_coeffs, s) for s in coset_shifts(domain, pieces)]
+    return [on_coset(domain, fix_coeffs, s, x16=x16) for s in coset_shifts(domain, pieces)]
 
 
 def fixed_polys(pk):
     """(coefficients of every fixed-kind column: the circuit's fixed columns, sigmas and the
     virtual l_0, l_last, l_active, X; their values on the quotient's cosets, or None above
-    the cache budget), kept on the proving key.
+    the cache budget; whether those are in the x16 form), kept on the proving key.
 
     Built once (keygen calls this): the key's own coefficient arrays become views into the
     concatenation, so nothing is held twice. Committed columns (committed/), re-randomized
     in place before each proof, have their coset values refreshed on every call."""
     cache = getattr(pk, "_fixed_polys", None)
     lay = pk.layout
-    if cache is None:
-        F, M = pk.fixed_coeffs.shape[0], pk.sigma_coeffs.shape[0]
-        coeffs = np.concatenate([pk.fixed_coeffs, pk.sigma_coeffs, pk.virtual_coeffs])
-        pk.fixed_coeffs, pk.sigma_coeffs = coeffs[:F], coeffs[F:F + M]
-        pk.virtual_coeffs = coeffs[F + M:]
-        cache = pk._fixed_polys = (coeffs, fixed_cosets(coeffs, pk.domain, lay.quotient_pieces))
+    x16 = x16_path(pk.domain)
+    if cache is None or cache[2] != x16:
+        if cache is None:
+            F, M = pk.fixed_coeffs.shape[0], pk.sigma_coeffs.shape[0]
+            coeffs = np.concatenate([pk.fixed_coeffs, pk.sigma_coeffs, pk.virtual_coeffs])
+            pk.fixed_coeffs, pk.sigma_coeffs = coeffs[:F], coeffs[F:F + M]
+            pk.virtual_coeffs = coeffs[F + M:]
+        else:
+            coeffs = cache[0]
+        cache = pk._fixed_polys = (coeffs, fixed_cosets(coeffs, pk.domain, lay.quotient_pieces,
+                                                        x16=x16), x16)
         return cache
-    coeffs, cosets = cache
+    coeffs, cosets, _ = cache
     if cosets is not None:
         for c in getattr(lay, "committed", None) or ():
             for j, s in enumerate(coset_shifts(pk.domain, lay.quotient_pieces)):
-                pk.domain.coset_ntt(coeffs[c], shift=s, out=cosets[j][c])
+                on_coset(pk.domain, coeffs[c:c + 1], s, out=cosets[j][c:c + 1], x16=x16)
     return cache
 
 
@@ -114,20 +124,23 @@ def quotient(program, adv_coeffs, fix_coeffs, inst_coeffs, challenges, domain: D
              pieces: int, fixed_on_cosets=None) -> np.ndarray:
     """h's coefficients, (pieces * n, 4), from the columns' coefficient arrays (each (c, n, 4)).
 
-    fixed_on_cosets: `fixed_cosets(fix_coeffs, ...)` when the proving key holds them."""
+    fixed_on_cosets: `fixed_cosets(fix_coeffs, ..., x16=x16_path(domain))` when the proving
+    key holds them."""
     n = domain.n
+    x16 = x16_path(domain)
     shifts = coset_shifts(domain, pieces)
     reduced = np.empty((pieces, n, 4), dtype=np.uint64)      # h mod (X^n - s_j^n)
     adv = np.empty_like(adv_coeffs)                          # one buffer for every coset
     fix = np.empty_like(fix_coeffs) if fixed_on_cosets is None else None
+    evaluate = evaluate_rows_x16 if x16 else evaluate_rows_multi
     for j, s in enumerate(shifts):
-        on_coset(domain, adv_coeffs, s, out=adv)
+        on_coset(domain, adv_coeffs, s, out=adv, x16=x16)
         if fixed_on_cosets is None:
-            on_coset(domain, fix_coeffs, s, out=fix)
-        ins = on_coset(domain, inst_coeffs, s)
-        vals = evaluate_rows_multi(program, adv, fix if fixed_on_cosets is None
-                                   else fixed_on_cosets[j], ins, challenges, n)[0]
-        zinv = pow((pow(s, n, P) - 1) % P, -1, P)
+            on_coset(domain, fix_coeffs, s, out=fix, x16=x16)
+        ins = on_coset(domain, inst_coeffs, s, x16=x16)
+        vals = evaluate(program, adv, fix if fixed_on_cosets is None else fixed_on_cosets[j],
+                        ins, challenges, n)[0]
+        zinv = pow((pow(s, n, P) - 1) * (16 if x16 else 1) % P, -1, P)
         domain.coset_intt(Fr.scale(vals, zinv), shift=s, out=reduced[j])
     vinv = _inverse_vandermonde([pow(s, n, P) for s in shifts])
     h = np.empty((pieces * n, 4), dtype=np.uint64)
