@@ -27,7 +27,8 @@ import time
 import numba as nb
 import numpy as np
 
-from ..field import Fr
+from ..field import Fr, ifma
+from .ifma_buckets import bucket_trees_x16, from_x16_row, to_x16
 from .g1 import (ONE, ZERO, _JIT, aff_den, aff_finish, aff_load, aff_store, fq_inv,
                  fq_mul, fq_sub, load, store, xyzz_add, xyzz_dbl, xyzz_load, xyzz_madd,
                  xyzz_store, xyzz_to_affine, _points, fixed_base_mul, fold_scalars,
@@ -220,8 +221,10 @@ def _bucket_reduce_xyzz(src, cnt, start, base, nbuckets):
 
 
 @nb.njit(**_JIT)
-def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k):
-    """XYZZ sum over points idx[lo:hi] of sc[i] * (+-)pts[idx[i]] into out[k]."""
+def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k, vec):
+    """XYZZ sum over points idx[lo:hi] of sc[i] * (+-)pts[idx[i]] into out[k].
+    vec: pts are in the x16 form and the bucket trees run eight additions at a time with
+    AVX-512 IFMA (ifma_buckets.py)."""
     m = hi - lo
     half = 1 << (c - 1)
     carry = np.zeros(m, np.uint8)
@@ -230,9 +233,15 @@ def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k):
     start = np.zeros(half + 1, np.int64)
     nstart = np.zeros(half + 1, np.int64)
     fill = np.zeros(half + 1, np.int64)
-    buf_a = np.empty((m, 8), np.uint64)
-    buf_b = np.empty(((m + min(m, half)) // 2 + 1, 8), np.uint64)
+    buf_a = np.empty((m + 1, 8), np.uint64)                       # + a scratch row
+    buf_b = np.empty(((m + min(m, half)) // 2 + 2, 8), np.uint64)
     prefix = np.empty((m // 2 + 1, 4), np.uint64)
+    G = (m // 2 + 7) // 8 + 1
+    pairs = np.empty((8 * G if vec else 1, 2), np.int64)
+    v_acc = np.empty((1, 5, 8), np.uint64)
+    v_inv = np.empty((1, 5, 8), np.uint64)
+    v_prefix = np.empty((G if vec else 1, 5, 8), np.uint64)
+    v_flags = np.empty((G if vec else 1, 8), np.int64)
     win = np.empty((nwin, 16), np.uint64)
     lanes = max(1, half // _LANE_WIDTH)
     sums = np.empty((half + 1 if half >= _LANES_MIN else 0, 8), np.uint64)
@@ -259,7 +268,14 @@ def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k):
             x, y = aff_load(pts, idx[lo + i])
             flip = np.uint64(1 if d < 0 else 0) ^ np.uint64(negf[lo + i])
             aff_store(buf_a, pos, x, _cond_neg(y, flip))
-        src = _bucket_trees(buf_a, buf_b, cnt, start, nstart, prefix, half)
+        if vec:
+            src = bucket_trees_x16(buf_a, buf_b, cnt, start, nstart, pairs, v_acc, v_prefix,
+                                   v_flags, v_inv, half)
+            for b in range(1, half + 1):
+                if cnt[b]:
+                    from_x16_row(src, start[b])
+        else:
+            src = _bucket_trees(buf_a, buf_b, cnt, start, nstart, prefix, half)
         # sum_b b * B_b
         if half >= _LANES_MIN:
             for b in range(half + 1):
@@ -288,9 +304,9 @@ def _pip_empty(out, k):
     xyzz_store(out, k, ONE, ONE, ZERO, ZERO)
 
 
-def _pip_run(pts, idx, sc, negf, c, nwin, nchunks, out):
+def _pip_run(pts, idx, sc, negf, c, nwin, nchunks, out, vec=False):
     """Pippenger over idx/sc/negf split into nchunks pieces, one per thread; out[k] gets the
-    XYZZ sum of piece k (the identity for an empty piece)."""
+    XYZZ sum of piece k (the identity for an empty piece). vec: see _pip_chunk."""
     m = sc.shape[0]
     step = -(-m // nchunks)
 
@@ -298,7 +314,7 @@ def _pip_run(pts, idx, sc, negf, c, nwin, nchunks, out):
         lo = k * step
         hi = min(m, lo + step)
         if lo < hi:
-            _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k)
+            _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k, vec)
         else:
             _pip_empty(out, k)
 
@@ -481,6 +497,8 @@ def msm(points, scalars) -> np.ndarray:
     groups = plan_groups(bits)
     if not groups:
         return np.zeros(8, np.uint64)
+    vec = ifma.available()
+    pts16 = None
     parts = []
     for lo, hi, c, chunks in groups:
         if len(groups) == 1 and not (bits == 0).any():
@@ -495,7 +513,10 @@ def msm(points, scalars) -> np.ndarray:
             _pip_small(pts, idx, g_sc, g_neg, c, _nwin(hi, c), out)
         else:
             out = np.empty((chunks, 16), np.uint64)
-            _pip_run(pts, idx, g_sc, g_neg, c, _nwin(hi, c), chunks, out)
+            if vec and pts16 is None:
+                pts16 = np.empty_like(pts)
+                to_x16(pts, pts16)
+            _pip_run(pts16 if vec else pts, idx, g_sc, g_neg, c, _nwin(hi, c), chunks, out, vec)
         parts.append(out)
     total = np.empty((1, 16), np.uint64)
     _xyzz_sum(np.concatenate(parts), total)

@@ -80,15 +80,16 @@ def _madd(builder, which: str, acc, x, y):
     return builder.call(fn, [acc, x, y])
 
 
-def _emit_mont(b, x, y):
-    """x y / 2^260 mod p in [0, 2p) as normalized limbs (x < 2^256 normalized, y < p).
+def _emit_mont(b, x, y, modulus: int = P):
+    """x y / 2^260 mod p in [0, 2p) as normalized limbs (x < 2^256 normalized, y < p; or
+    both below 2p). ``modulus``: p (Fr, default) or any other odd prime below 2^254.
 
     CIOS, one 52-bit word of y per round: the column sums stay below 2^57 (at most 20
     terms below 2^52 each reach one accumulator), so carries are propagated only once,
     at the end."""
     zero = _splat(0)
-    p = [_splat(v) for v in _P52]
-    pinv = _splat(_PINV52)
+    p = [_splat(v) for v in _limbs52(modulus)]
+    pinv = _splat((-pow(modulus, -1, 1 << 52)) % (1 << 52))
     sh = _splat(52)
     t = [zero] * (LIMBS + 1)
     for i in range(LIMBS):
@@ -136,9 +137,9 @@ def _emit_add(b, x, y):
     return _normalize(b, [b.add(x[l], y[l]) for l in range(LIMBS)])
 
 
-def _emit_sub_2p(b, x, y):
+def _emit_sub_2p(b, x, y, modulus: int = P):
     """x - y + 2p for x, y in [0, 2p): in (0, 4p)."""
-    twop = _limbs52(2 * P)
+    twop = _limbs52(2 * modulus)
     return _signed_chain(b, [b.add(b.sub(x[l], y[l]), _splat(twop[l])) for l in range(LIMBS)])
 
 

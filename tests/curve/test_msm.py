@@ -206,3 +206,71 @@ def test_fold_scalars_bit_lengths():
     assert [int(b) for b in bits] == [v.bit_length() for v in want]
     assert negf.tolist() == [int(v > R // 2) for v in vals]
     assert [sum(int(x) << (64 * i) for i, x in enumerate(row)) for row in folded] == want
+
+
+# ---- the bucket trees with AVX-512 IFMA (ifma_buckets.py) ----------------------------------
+from snarkgpt.curve import ifma_buckets as IB  # noqa: E402
+from snarkgpt.field import ifma  # noqa: E402
+
+needs_ifma = pytest.mark.skipif(not ifma.available(), reason="this CPU has no AVX-512 IFMA")
+
+
+def run_vec(pts, ss, c, chunks=1):
+    """`_pip_run` with the x16 points and the vector bucket trees, forced window width."""
+    folded, negf, bits = M.fold_scalars(Fr.to_canonical(Fr.from_ints(ss)))
+    idx = np.arange(len(ss), dtype=np.int64)
+    p16 = np.empty_like(pts)
+    IB.to_x16(pts, p16)
+    out = np.empty((chunks, 16), np.uint64)
+    M._pip_run(p16, idx, folded, negf, c, M._nwin(253, c), chunks, out, True)
+    total = np.empty((1, 16), np.uint64)
+    M._xyzz_sum(out, total)
+    return g1.to_affine_ints(g1.xyzz_to_affine(total))[0]
+
+
+@needs_ifma
+@pytest.mark.parametrize("c", [1, 2, 3, 5, 8, 11])
+def test_vector_bucket_trees_every_window_width(c):
+    rng = np.random.default_rng(200 + c)
+    n = 300
+    ks = [int(v) for v in rng.integers(1, 2**62, n)]
+    ss = [int.from_bytes(rng.bytes(32), "big") % R for _ in range(n)]
+    ss[:10] = [0, 1, R - 1, 2, R - 2, 2**128, R - 2**128, 5, 5, 5]
+    for chunks in (1, 3):
+        assert run_vec(points_for(ks), ss, c, chunks) == expected(ks, ss), (c, chunks)
+
+
+@needs_ifma
+@pytest.mark.parametrize("c", [1, 3, 6])
+def test_vector_bucket_trees_special_cases(c):
+    """Doublings (one point many times), P + (-P) in one bucket, points at infinity: the
+    lanes the vector pass flags and the scalar formulas redo."""
+    ks = [42] * 40 + [43] * 40 + [None] * 5 + [44, 44]
+    ss = [1] * 20 + [R - 1] * 20 + [2] * 40 + [3] * 5 + [6, R - 6]
+    assert run_vec(points_for(ks), ss, c) == expected(ks, ss)
+    ks = [42] * 64 + [7] * 9
+    ss = [7] * 64 + [1] * 9
+    assert run_vec(points_for(ks), ss, c) == expected(ks, ss)
+
+
+@pytest.mark.parametrize("flag", ["0", "1"])
+def test_msm_with_and_without_ifma(monkeypatch, flag):
+    """`msm` (which takes the vector trees where the CPU has IFMA) on a size that runs the
+    large-MSM path, with and without it."""
+    monkeypatch.setenv("SNARKGPT_IFMA", flag)
+    rng = np.random.default_rng(9)
+    n = M._SMALL_BELOW + 500
+    ks = [int(v) for v in rng.integers(1, 2**62, n)]
+    ss = [int.from_bytes(rng.bytes(32), "big") % R for _ in range(n)]
+    ks[100:140] = [ks[100]] * 40
+    assert run(ks, ss) == expected(ks, ss)
+
+
+def test_x16_round_trip():
+    pts = points_for([3, 5, None, 11])
+    p16 = np.empty_like(pts)
+    IB.to_x16(pts, p16)
+    assert not np.array_equal(p16[0], pts[0]) and not p16[2].any()
+    for i in range(4):
+        IB.from_x16_row(p16, i)
+    assert np.array_equal(p16, pts)
