@@ -23,9 +23,9 @@ from numba.extending import intrinsic
 
 from ..field import FQ_MODULUS
 from ..field import ifma as _v
-from ..field.arith import fq_mul
+from ..field.arith import fq_mul, load, store
 from ..field.params import to_limbs
-from .g1 import _JIT, aff_den, aff_finish, aff_load, aff_store, fq_inv
+from .g1 import ONE, _JIT, aff_den, aff_finish, aff_load, aff_store, fq_inv
 
 Q = FQ_MODULUS
 _R = 1 << 256
@@ -50,16 +50,16 @@ def _is_zero(b, x):
     return b.icmp_unsigned("==", acc, _v._splat(0))
 
 
-def _load_points(context, builder, st, src, pt, pairs, g, second):
-    """x, y (five 52-bit limbs each) of src[pairs[8 g + c, 0] + second] for the lanes c."""
+def _load_points(context, builder, st, src, pt, pairs, g, col):
+    """x, y (five 52-bit limbs each) of src[pairs[8 g + c, col]] for the lanes c."""
     parr = context.make_array(pt)(context, builder, value=pairs)
     sarr = context.make_array(st)(context, builder, value=src)
     zero = context.get_constant(types.intp, 0)
     xs, ys = [], []
     for c in range(_v.LANES):
         j = builder.add(builder.mul(g, ir.Constant(_v._I64, _v.LANES)), ir.Constant(_v._I64, c))
-        row = builder.load(cgutils.get_item_pointer(context, builder, pt, parr, [j, zero]))
-        row = builder.add(row, ir.Constant(_v._I64, second))
+        row = builder.load(cgutils.get_item_pointer(context, builder, pt, parr,
+                                                    [j, context.get_constant(types.intp, col)]))
         p = cgutils.get_item_pointer(context, builder, st, sarr, [row, zero])
         xs.append(builder.load(builder.bitcast(p, _v._V4.as_pointer()), align=8))
         py = builder.gep(p, [ir.Constant(_v._I64, 4)])
@@ -105,8 +105,9 @@ def _vfwd(typingctx, src, pairs, g, acc, prefix, flags):
 
 @intrinsic
 def _vbwd(typingctx, src, dst, pairs, g, inv, prefix):
-    """Backward pass, pairs 8g .. 8g + 7: dst[pairs[j, 1]] = src[a] + src[a + 1] (affine,
-    canonical x16 coordinates; garbage on special lanes), and inv *= den."""
+    """Backward pass, pairs 8g .. 8g + 7: dst[pairs[j, 2]] = src[pairs[j, 0]] +
+    src[pairs[j, 1]] (affine, canonical x16 coordinates; special lanes write dst's last
+    row instead), and inv *= den."""
     sig = types.void(src, dst, pairs, types.intp, inv, prefix)
 
     def codegen(context, builder, signature, args):
@@ -114,7 +115,7 @@ def _vbwd(typingctx, src, dst, pairs, g, inv, prefix):
         b = builder
         x1, y1 = _load_points(context, b, st, args[0], pt, args[2], args[3], 0)
         x2, y2 = _load_points(context, b, st, args[0], pt, args[2], args[3], 1)
-        den, _ = _den(b, x1, y1, x2, y2)
+        den, special = _den(b, x1, y1, x2, y2)
         pi = _row(context, b, it, args[4], context.get_constant(types.intp, 0))
         inv = _v._load_row(b, pi)
         invd = _v._emit_mont(b, inv, _v._load_row(b, _row(context, b, prt, args[5], args[3])), Q)
@@ -135,10 +136,14 @@ def _vbwd(typingctx, src, dst, pairs, g, inv, prefix):
         parr = context.make_array(pt)(context, b, value=args[2])
         darr = context.make_array(dt)(context, b, value=args[1])
         zero = context.get_constant(types.intp, 0)
-        one = context.get_constant(types.intp, 1)
+        two = context.get_constant(types.intp, 2)
+        # special lanes write the scratch row (dst's last): dst may be src, whose rows the
+        # scalar fix-up reads afterwards
+        scratch = b.sub(b.extract_value(darr.shape, 0), ir.Constant(_v._I64, 1))
         for c in range(_v.LANES):
             j = b.add(b.mul(args[3], ir.Constant(_v._I64, _v.LANES)), ir.Constant(_v._I64, c))
-            row = b.load(cgutils.get_item_pointer(context, b, pt, parr, [j, one]))
+            row = b.load(cgutils.get_item_pointer(context, b, pt, parr, [j, two]))
+            row = b.select(b.extract_element(special, ir.Constant(ir.IntType(32), c)), scratch, row)
             p = cgutils.get_item_pointer(context, b, dt, darr, [row, zero])
             b.store(xs[c], b.bitcast(p, _v._V4.as_pointer()), align=8)
             b.store(ys[c], b.bitcast(b.gep(p, [ir.Constant(_v._I64, 4)]), _v._V4.as_pointer()),
@@ -156,14 +161,24 @@ def _times(x, y, c):
 
 @nb.njit(**_JIT)
 def _lane_inverses(acc, inv):
-    """inv[0, :, c] = 1 / acc[0, :, c] for each lane (x16 form in and out)."""
+    """inv[0, :, c] = 1 / acc[0, :, c] for the eight lanes (x16 form in and out), with one
+    field inversion for all eight (Montgomery's trick again)."""
     m = np.uint64((1 << 52) - 1)
+    vals = np.empty((8, 4), np.uint64)
+    pre = np.empty((8, 4), np.uint64)
+    run = ONE
     for c in range(8):
         l0, l1, l2, l3, l4 = acc[0, 0, c], acc[0, 1, c], acc[0, 2, c], acc[0, 3, c], acc[0, 4, c]
         a = (l0 | (l1 << np.uint64(52)), (l1 >> np.uint64(12)) | (l2 << np.uint64(40)),
              (l2 >> np.uint64(24)) | (l3 << np.uint64(28)), (l3 >> np.uint64(36)) | (l4 << np.uint64(16)))
-        # a (< 2q) is 16 A in Montgomery form: A = a / 16, then 16 / A
-        r = fq_mul(fq_inv(fq_mul(a, C_INV16)), C16)
+        a = fq_mul(a, C_INV16)            # a (< 2q) is 16 A in Montgomery form: now A
+        store(vals, c, a)
+        store(pre, c, run)                # A_0 ... A_(c-1)
+        run = fq_mul(run, a)
+    t = fq_inv(run)
+    for c in range(7, -1, -1):
+        r = fq_mul(fq_mul(t, load(pre, c)), C16)      # 16 / A_c
+        t = fq_mul(t, load(vals, c))
         inv[0, 0, c] = r[0] & m
         inv[0, 1, c] = ((r[0] >> np.uint64(52)) | (r[1] << np.uint64(12))) & m
         inv[0, 2, c] = ((r[1] >> np.uint64(40)) | (r[2] << np.uint64(24))) & m
@@ -172,22 +187,24 @@ def _lane_inverses(acc, inv):
 
 
 @nb.njit(inline="always")
-def _fixup(src, dst, a, d):
-    """dst[d] = src[a] + src[a + 1] by the scalar formulas (any case), x16 in and out."""
+def _fixup(src, dst, a, b, d):
+    """dst[d] = src[a] + src[b] by the scalar formulas (any case), x16 in and out."""
     x1, y1 = aff_load(src, a)
     x1, y1 = _times(x1, y1, C_INV16)
-    x2, y2 = aff_load(src, a + 1)
+    x2, y2 = aff_load(src, b)
     x2, y2 = _times(x2, y2, C_INV16)
     den, case = aff_den(x1, y1, x2, y2)
-    x3, y3 = aff_finish(x1, y1, x2, y2, case, fq_inv(den))
+    inv = fq_inv(den) if case <= 1 else den         # cases 2-4 do not use it
+    x3, y3 = aff_finish(x1, y1, x2, y2, case, inv)
     x3, y3 = _times(x3, y3, C16)
     aff_store(dst, d, x3, y3)
 
 
 @nb.njit(**_JIT)
 def _level(src, dst, pairs, npairs, acc, prefix, flags, inv):
-    """dst[pairs[j, 1]] = src[pairs[j, 0]] + src[pairs[j, 0] + 1] for j < npairs (rows of
-    pairs up to a multiple of 8 are padding, written to a scratch row)."""
+    """dst[pairs[j, 2]] = src[pairs[j, 0]] + src[pairs[j, 1]] for j < npairs, one shared
+    inversion per lane (rows of pairs up to a multiple of 8 are padding, written to dst's
+    last row, a scratch row). dst may be src when no pair writes a row another pair reads."""
     G = (npairs + 7) // 8
     for l in range(5):
         for c in range(8):
@@ -199,7 +216,7 @@ def _level(src, dst, pairs, npairs, acc, prefix, flags, inv):
         _vbwd(src, dst, pairs, g, inv, prefix)
     for j in range(npairs):
         if flags[j >> 3, j & 7]:
-            _fixup(src, dst, pairs[j, 0], pairs[j, 1])
+            _fixup(src, dst, pairs[j, 0], pairs[j, 1], pairs[j, 2])
 
 
 @nb.njit(**_JIT)
@@ -216,7 +233,8 @@ def bucket_trees_x16(src, dst, cnt, start, nstart, pairs, acc, prefix, flags, in
             base = start[b]
             for t in range(cb >> 1):
                 pairs[j, 0] = base + 2 * t
-                pairs[j, 1] = s + t
+                pairs[j, 1] = base + 2 * t + 1
+                pairs[j, 2] = s + t
                 j += 1
             if cb & 1:
                 for q in range(8):
@@ -228,7 +246,8 @@ def bucket_trees_x16(src, dst, cnt, start, nstart, pairs, acc, prefix, flags, in
         scratch = dst.shape[0] - 1
         while j & 7:
             pairs[j, 0] = pairs[0, 0]
-            pairs[j, 1] = scratch
+            pairs[j, 1] = pairs[0, 1]
+            pairs[j, 2] = scratch
             j += 1
         _level(src, dst, pairs, npairs, acc, prefix, flags, inv)
         for b in range(1, nbuckets + 1):
@@ -243,7 +262,7 @@ def bucket_trees_x16(src, dst, cnt, start, nstart, pairs, acc, prefix, flags, in
 def work_arrays(m: int):
     """(pairs, acc, prefix, flags, inv) for trees over m points."""
     G = (m // 2 + 7) // 8 + 1
-    return (np.empty((8 * G, 2), np.int64), np.empty((1, 5, 8), np.uint64),
+    return (np.empty((8 * G, 3), np.int64), np.empty((1, 5, 8), np.uint64),
             np.empty((G, 5, 8), np.uint64), np.empty((G, 8), np.int64),
             np.empty((1, 5, 8), np.uint64))
 
@@ -263,3 +282,43 @@ def from_x16_row(arr, i):
     x, y = aff_load(arr, i)
     x, y = _times(x, y, C_INV16)
     aff_store(arr, i, x, y)
+
+
+@nb.njit(**_JIT)
+def lanes_x16(work, nb_, L, pairs, acc, prefix, flags, inv):
+    """The lane phase of `msm._bucket_reduce_lanes` on x16 rows of one array: work[1 .. nb_]
+    holds the bucket sums (zero rows: empty), rows nb_ + 1 + l and nb_ + 1 + L + l the lane
+    sums R_l and U_l (zeroed here), row nb_ + 1 + 2 L a scratch row. Each step adds a bucket
+    to every R_l, then every R_l to its U_l: L independent additions, one inversion per
+    vector lane."""
+    K = nb_ // L
+    r0 = nb_ + 1
+    u0 = r0 + L
+    for i in range(r0, u0 + L):
+        for q in range(8):
+            work[i, q] = 0
+    scratch = u0 + L
+    npad = (L + 7) & ~7
+    for t in range(K):
+        for l in range(npad):
+            if l < L:
+                pairs[l, 0] = r0 + l
+                pairs[l, 1] = l * K + K - t
+                pairs[l, 2] = r0 + l
+            else:
+                pairs[l, 0] = r0
+                pairs[l, 1] = 1
+                pairs[l, 2] = scratch
+        _level(work, work, pairs, L, acc, prefix, flags, inv)
+        for l in range(npad):
+            if l < L:
+                pairs[l, 0] = u0 + l
+                pairs[l, 1] = r0 + l
+                pairs[l, 2] = u0 + l
+            else:
+                pairs[l, 0] = u0
+                pairs[l, 1] = r0
+                pairs[l, 2] = scratch
+        _level(work, work, pairs, L, acc, prefix, flags, inv)
+    for i in range(r0, u0 + L):
+        from_x16_row(work, i)

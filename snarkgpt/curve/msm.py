@@ -28,7 +28,7 @@ import numba as nb
 import numpy as np
 
 from ..field import Fr, ifma
-from .ifma_buckets import bucket_trees_x16, from_x16_row, to_x16
+from .ifma_buckets import bucket_trees_x16, from_x16_row, lanes_x16, to_x16
 from .g1 import (ONE, ZERO, _JIT, aff_den, aff_finish, aff_load, aff_store, fq_inv,
                  fq_mul, fq_sub, load, store, xyzz_add, xyzz_dbl, xyzz_load, xyzz_madd,
                  xyzz_store, xyzz_to_affine, _points, fixed_base_mul, fold_scalars,
@@ -137,6 +137,13 @@ def _bucket_reduce_lanes(sums, nb_, lane_r, lane_u, pref):
     for t in range(K):
         _batch_acc(lane_r, sums, K, K - t, pref)     # R_l += sums[lK + K - t]
         _batch_acc(lane_u, lane_r, 1, 0, pref)       # U_l += R_l
+    return _lanes_combine(lane_r, lane_u, K)
+
+
+@nb.njit(inline="always")
+def _lanes_combine(lane_r, lane_u, K):
+    """sum_l U_l + K * sum_l l R_l (XYZZ) from the lanes' affine R_l, U_l (K a power of 2)."""
+    L = lane_r.shape[0]
     UX, UY, UZZ, UZZZ = ONE, ONE, ZERO, ZERO
     RX, RY, RZZ, RZZZ = ONE, ONE, ZERO, ZERO
     TX, TY, TZZ, TZZZ = ONE, ONE, ZERO, ZERO
@@ -237,17 +244,18 @@ def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k, vec):
     buf_b = np.empty(((m + min(m, half)) // 2 + 2, 8), np.uint64)
     prefix = np.empty((m // 2 + 1, 4), np.uint64)
     G = (m // 2 + 7) // 8 + 1
-    pairs = np.empty((8 * G if vec else 1, 2), np.int64)
+    pairs = np.empty((8 * G if vec else 1, 3), np.int64)
     v_acc = np.empty((1, 5, 8), np.uint64)
     v_inv = np.empty((1, 5, 8), np.uint64)
     v_prefix = np.empty((G if vec else 1, 5, 8), np.uint64)
     v_flags = np.empty((G if vec else 1, 8), np.int64)
     win = np.empty((nwin, 16), np.uint64)
     lanes = max(1, half // _LANE_WIDTH)
-    sums = np.empty((half + 1 if half >= _LANES_MIN else 0, 8), np.uint64)
+    sums = np.empty((half + 1 if half >= _LANES_MIN and not vec else 0, 8), np.uint64)
     lane_r = np.empty((lanes, 8), np.uint64)
     lane_u = np.empty((lanes, 8), np.uint64)
     lane_pref = np.empty((lanes, 4), np.uint64)
+    work = np.empty((half + 2 + 2 * lanes if vec and half >= _LANES_MIN else 0, 8), np.uint64)
     for w in range(nwin):
         # signed digits of this window, and bucket sizes
         cnt[:] = 0
@@ -271,13 +279,27 @@ def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k, vec):
         if vec:
             src = bucket_trees_x16(buf_a, buf_b, cnt, start, nstart, pairs, v_acc, v_prefix,
                                    v_flags, v_inv, half)
-            for b in range(1, half + 1):
-                if cnt[b]:
-                    from_x16_row(src, start[b])
         else:
             src = _bucket_trees(buf_a, buf_b, cnt, start, nstart, prefix, half)
         # sum_b b * B_b
-        if half >= _LANES_MIN:
+        if vec and half >= _LANES_MIN:                # the lanes on x16 rows, vectorized
+            for b in range(half + 1):
+                if b > 0 and cnt[b]:
+                    for q in range(8):
+                        work[b, q] = src[start[b], q]
+                else:
+                    for q in range(8):
+                        work[b, q] = 0
+            lanes_x16(work, half, lanes, pairs, v_acc, v_prefix, v_flags, v_inv)
+            TX, TY, TZZ, TZZZ = _lanes_combine(work[half + 1:half + 1 + lanes],
+                                               work[half + 1 + lanes:half + 1 + 2 * lanes],
+                                               half // lanes)
+        elif vec:
+            for b in range(1, half + 1):
+                if cnt[b]:
+                    from_x16_row(src, start[b])
+            TX, TY, TZZ, TZZZ = _bucket_reduce_xyzz(src, cnt, start, 0, half)
+        elif half >= _LANES_MIN:
             for b in range(half + 1):
                 if b > 0 and cnt[b]:
                     for q in range(8):

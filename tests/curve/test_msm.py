@@ -229,8 +229,9 @@ def run_vec(pts, ss, c, chunks=1):
 
 
 @needs_ifma
-@pytest.mark.parametrize("c", [1, 2, 3, 5, 8, 11])
+@pytest.mark.parametrize("c", [1, 2, 3, 5, 8, 11, 13])
 def test_vector_bucket_trees_every_window_width(c):
+    """c >= 11: 1,024 buckets or more, summed by the vectorized lanes (`lanes_x16`)."""
     rng = np.random.default_rng(200 + c)
     n = 300
     ks = [int(v) for v in rng.integers(1, 2**62, n)]
@@ -241,7 +242,7 @@ def test_vector_bucket_trees_every_window_width(c):
 
 
 @needs_ifma
-@pytest.mark.parametrize("c", [1, 3, 6])
+@pytest.mark.parametrize("c", [1, 3, 6, 12])
 def test_vector_bucket_trees_special_cases(c):
     """Doublings (one point many times), P + (-P) in one bucket, points at infinity: the
     lanes the vector pass flags and the scalar formulas redo."""
