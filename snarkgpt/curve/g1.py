@@ -19,7 +19,7 @@ in the prime-order subgroup and an on-curve check is a full membership check.
 import numba as nb
 import numpy as np
 
-from ..field import FQ_MODULUS, FR_MODULUS, Fr
+from ..field import FQ_MODULUS, FR_MODULUS, Fr, ifma
 from ..field.arith import (U0, U1, eq, fq_add, fq_mul, fq_neg, fq_pow, fq_sub, is_zero, load,
                            sbb, store)
 from ..field.params import FQ_ONE, FQ_P, from_limbs, to_limbs
@@ -1069,7 +1069,11 @@ def decompress(data, n: int | None = None) -> np.ndarray:
     _k_rhs(x, rhs)
     y = np.empty_like(x)
     ok = np.empty(idx.size, np.bool_)
-    parallel_ranges(lambda lo, hi: _k_sqrt(rhs, y, ok, lo, hi), idx.size, 64)
+    if ifma.available():       # eight exponentiations at a time (ifma_sqrt.py)
+        from .ifma_sqrt import sqrt8
+        parallel_ranges(lambda lo, hi: sqrt8(rhs, y, ok, lo, hi), idx.size, 256)
+    else:
+        parallel_ranges(lambda lo, hi: _k_sqrt(rhs, y, ok, lo, hi), idx.size, 64)
     if not ok.all():
         raise ValueError(f"G1 decompress: point {idx[_first(~ok)]}: x is not on the curve "
                          "(x^3 + 3 is not a square in Fq)")

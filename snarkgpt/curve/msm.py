@@ -94,6 +94,10 @@ def _window_digits(sc, lo, m, off, c, carry, dig, cnt):
 # windows split between threads, from _SMALL_THREADS_FROM points on): the verifier's MSMs.
 _SMALL_BELOW = 2048
 _SMALL_THREADS_FROM = 64
+# with the IFMA trees a few hundred points take ~2 ms on one thread, and handing half of
+# it to a second thread cost more than it saved (verifier medians 7.7-8.4 ms on one
+# thread against 9.7-11.5 ms on two, docs/benchmarks.md)
+_SMALL_THREADS_FROM_VEC = 1024
 
 _LANE_WIDTH = 64          # buckets per lane in the batch-affine bucket reduction
 _LANES_MIN = 1024         # below this many buckets the plain XYZZ running sum is used
@@ -354,12 +358,13 @@ def _all_digits(sc, c, nwin, dig):
 
 
 @nb.njit(**_JIT)
-def _pip_windows(pts, idx, dig, negf, w0, w1, c, out, k):
+def _pip_windows(pts, idx, dig, negf, w0, w1, c, out, k, vec):
     """XYZZ sum over windows w0..w1-1 of 2^(c w) sum_i dig[w, i] (+-)pts[idx[i]] into out[k].
 
     For few points: the buckets of all these windows go through one set of tree levels, so
     each level costs one inversion for all windows instead of one per window (with a few
-    hundred points, per-window inversions cost as much as the additions themselves)."""
+    hundred points, per-window inversions cost as much as the additions themselves).
+    vec: as in _pip_chunk (x16 points, the trees eight additions at a time)."""
     m = dig.shape[1]
     half = 1 << (c - 1)
     nbk = (w1 - w0) * half           # bucket (w, |d|) is (w - w0) * half + |d|
@@ -378,9 +383,15 @@ def _pip_windows(pts, idx, dig, negf, w0, w1, c, out, k):
         start[b] = e
         fill[b] = e
         e += cnt[b]
-    buf_a = np.empty((e + 1, 8), np.uint64)
-    buf_b = np.empty(((e + min(e, nbk)) // 2 + 1, 8), np.uint64)
+    buf_a = np.empty((e + 1, 8), np.uint64)                       # + a scratch row
+    buf_b = np.empty(((e + min(e, nbk)) // 2 + 2, 8), np.uint64)
     prefix = np.empty((e // 2 + 1, 4), np.uint64)
+    G = (e // 2 + 7) // 8 + 1
+    pairs = np.empty((8 * G if vec else 1, 3), np.int64)
+    v_acc = np.empty((1, 5, 8), np.uint64)
+    v_inv = np.empty((1, 5, 8), np.uint64)
+    v_prefix = np.empty((G if vec else 1, 5, 8), np.uint64)
+    v_flags = np.empty((G if vec else 1, 8), np.int64)
     for w in range(w0, w1):
         base = (w - w0) * half
         for i in range(m):
@@ -393,7 +404,14 @@ def _pip_windows(pts, idx, dig, negf, w0, w1, c, out, k):
             x, y = aff_load(pts, idx[i])
             flip = np.uint64(1 if d < 0 else 0) ^ np.uint64(negf[i])
             aff_store(buf_a, pos, x, _cond_neg(y, flip))
-    src = _bucket_trees(buf_a, buf_b, cnt, start, nstart, prefix, nbk)
+    if vec:
+        src = bucket_trees_x16(buf_a, buf_b, cnt, start, nstart, pairs, v_acc, v_prefix,
+                               v_flags, v_inv, nbk)
+        for b in range(1, nbk + 1):
+            if cnt[b]:
+                from_x16_row(src, start[b])
+    else:
+        src = _bucket_trees(buf_a, buf_b, cnt, start, nstart, prefix, nbk)
     # Horner from the top window down, then the factor 2^(c w0) of the lowest one
     AX, AY, AZZ, AZZZ = ONE, ONE, ZERO, ZERO
     for w in range(w1 - 1, w0 - 1, -1):
@@ -407,7 +425,7 @@ def _pip_windows(pts, idx, dig, negf, w0, w1, c, out, k):
     xyzz_store(out, k, AX, AY, AZZ, AZZZ)
 
 
-def _pip_small(pts, idx, sc, negf, c, nwin, out):
+def _pip_small(pts, idx, sc, negf, c, nwin, out, vec=False):
     """Pippenger for few points (`_pip_windows`): the windows are split between the threads
     (len(out) pieces, each with its own buckets), not the points."""
     dig = np.empty((nwin, sc.shape[0]), np.int32)
@@ -417,7 +435,7 @@ def _pip_small(pts, idx, sc, negf, c, nwin, out):
 
     def piece(k, _):
         w0 = min(nwin, k * step)
-        _pip_windows(pts, idx, dig, negf, w0, min(nwin, w0 + step), c, out, k)
+        _pip_windows(pts, idx, dig, negf, w0, min(nwin, w0 + step), c, out, k, vec)
 
     parallel_ranges(piece, pieces, tasks=pieces) if pieces > 1 else piece(0, 1)
 
@@ -530,14 +548,17 @@ def msm(points, scalars) -> np.ndarray:
             idx = np.flatnonzero((bits > lo) & (bits <= hi)).astype(np.int64)
             g_sc, g_neg = np.ascontiguousarray(folded[idx]), negf[idx]
         if idx.shape[0] < _SMALL_BELOW:
-            pieces = min(_threads(), _nwin(hi, c)) if idx.shape[0] >= _SMALL_THREADS_FROM else 1
+            split = _SMALL_THREADS_FROM_VEC if vec else _SMALL_THREADS_FROM
+            pieces = min(_threads(), _nwin(hi, c)) if idx.shape[0] >= split else 1
             out = np.empty((pieces, 16), np.uint64)
-            _pip_small(pts, idx, g_sc, g_neg, c, _nwin(hi, c), out)
         else:
             out = np.empty((chunks, 16), np.uint64)
-            if vec and pts16 is None:
-                pts16 = np.empty_like(pts)
-                to_x16(pts, pts16)
+        if vec and pts16 is None:
+            pts16 = np.empty_like(pts)
+            to_x16(pts, pts16)
+        if idx.shape[0] < _SMALL_BELOW:
+            _pip_small(pts16 if vec else pts, idx, g_sc, g_neg, c, _nwin(hi, c), out, vec)
+        else:
             _pip_run(pts16 if vec else pts, idx, g_sc, g_neg, c, _nwin(hi, c), chunks, out, vec)
         parts.append(out)
     total = np.empty((1, 16), np.uint64)

@@ -292,3 +292,20 @@ def test_projective_kernels_special_cases():
         want += [ref_affine(mul_ref(p + 3 * q)), ref_affine(mul_ref(2 * p + 6 * q))]
     assert ours(g1.batch_to_affine(jac)) == want
     assert ours(g1.xyzz_to_affine(xyzz)) == want
+
+
+@pytest.mark.parametrize("flag", ["0", "1"])
+def test_decompress_with_and_without_ifma(monkeypatch, flag):
+    """The square roots eight at a time (ifma_sqrt.py, where the CPU has IFMA) and one at a
+    time give the same points, and both reject an x off the curve (in a full batch of 8 and
+    in the padded tail)."""
+    monkeypatch.setenv("SNARKGPT_IFMA", flag)
+    pts = g1.fixed_base_mul(g1.generator(), list(range(1, 22)) + [0])
+    data = g1.compress(pts)
+    assert np.array_equal(g1.decompress(data), pts)
+    x_bad = _not_on_curve_x().to_bytes(32, "big")
+    bad = bytes([0x80]) + x_bad[1:]
+    for i in (3, 20):
+        forged = data[:32 * i] + bad + data[32 * (i + 1):]
+        with pytest.raises(ValueError, match=f"point {i}: x is not on the curve"):
+            g1.decompress(forged)

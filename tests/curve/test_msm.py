@@ -275,3 +275,28 @@ def test_x16_round_trip():
     for i in range(4):
         IB.from_x16_row(p16, i)
     assert np.array_equal(p16, pts)
+
+
+@needs_ifma
+@pytest.mark.parametrize("c", [1, 2, 4, 7, 9])
+def test_vector_trees_on_the_small_path(c):
+    """`_pip_small` with x16 points and the vector trees (the verifier's batch MSM)."""
+    rng = np.random.default_rng(300 + c)
+    n = 150
+    ks = [int(v) for v in rng.integers(1, 2**62, n)]
+    ss = [int.from_bytes(rng.bytes(32), "big") % R for _ in range(n)]
+    ss[:12] = [0, 1, R - 1, 2, R - 2, 2**128, R - 2**128, 5, 5, 5, (R - 1) // 2, (R + 1) // 2]
+    ks[7:10] = [ks[7]] * 3
+    ks[20:24] = [ks[20]] * 4
+    ss[20:24] = [9, R - 9, 9, 9]
+    folded, negf, bits = M.fold_scalars(Fr.to_canonical(Fr.from_ints(ss)))
+    idx = np.arange(n, dtype=np.int64)
+    p16 = np.empty_like(points_for(ks))
+    IB.to_x16(points_for(ks), p16)
+    nwin = M._nwin(253, c)
+    for pieces in sorted({1, 2, nwin}):
+        out = np.empty((pieces, 16), np.uint64)
+        M._pip_small(p16, idx, folded, negf, c, nwin, out, True)
+        total = np.empty((1, 16), np.uint64)
+        M._xyzz_sum(out, total)
+        assert g1.to_affine_ints(g1.xyzz_to_affine(total))[0] == expected(ks, ss), (c, pieces)
