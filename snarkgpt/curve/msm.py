@@ -94,10 +94,6 @@ def _window_digits(sc, lo, m, off, c, carry, dig, cnt):
 # windows split between threads, from _SMALL_THREADS_FROM points on): the verifier's MSMs.
 _SMALL_BELOW = 2048
 _SMALL_THREADS_FROM = 64
-# with the IFMA trees a few hundred points take ~2 ms on one thread, and handing half of
-# it to a second thread cost more than it saved (verifier medians 7.7-8.4 ms on one
-# thread against 9.7-11.5 ms on two, docs/benchmarks.md)
-_SMALL_THREADS_FROM_VEC = 1024
 
 _LANE_WIDTH = 64          # buckets per lane in the batch-affine bucket reduction
 _LANES_MIN = 1024         # below this many buckets the plain XYZZ running sum is used
@@ -548,8 +544,7 @@ def msm(points, scalars) -> np.ndarray:
             idx = np.flatnonzero((bits > lo) & (bits <= hi)).astype(np.int64)
             g_sc, g_neg = np.ascontiguousarray(folded[idx]), negf[idx]
         if idx.shape[0] < _SMALL_BELOW:
-            split = _SMALL_THREADS_FROM_VEC if vec else _SMALL_THREADS_FROM
-            pieces = min(_threads(), _nwin(hi, c)) if idx.shape[0] >= split else 1
+            pieces = min(_threads(), _nwin(hi, c)) if idx.shape[0] >= _SMALL_THREADS_FROM else 1
             out = np.empty((pieces, 16), np.uint64)
         else:
             out = np.empty((chunks, 16), np.uint64)
