@@ -222,8 +222,8 @@ def _level(src, dst, pairs, npairs, acc, prefix, flags, inv):
 @nb.njit(**_JIT)
 def bucket_trees_x16(src, dst, cnt, start, nstart, pairs, acc, prefix, flags, inv, nbuckets):
     """`msm._bucket_trees` on x16 coordinates, eight additions at a time. src and dst each
-    need one spare last row (the padding's scratch row); pairs, prefix, flags are sized
-    for the first level (see `work_arrays`). Returns the array holding the sums."""
+    need one spare last row (the padding's scratch row); pairs, acc, prefix, flags, inv
+    from `work_arrays`. Returns the array holding the sums."""
     while True:
         j = 0
         s = 0
@@ -259,9 +259,10 @@ def bucket_trees_x16(src, dst, cnt, start, nstart, pairs, acc, prefix, flags, in
     return src
 
 
-def work_arrays(m: int):
-    """(pairs, acc, prefix, flags, inv) for trees over m points."""
-    G = (m // 2 + 7) // 8 + 1
+@nb.njit(inline="always")
+def work_arrays(m, vec):
+    """(pairs, acc, prefix, flags, inv) for trees over m points (placeholders if not vec)."""
+    G = (m // 2 + 7) // 8 + 1 if vec else 1
     return (np.empty((8 * G, 3), np.int64), np.empty((1, 5, 8), np.uint64),
             np.empty((G, 5, 8), np.uint64), np.empty((G, 8), np.int64),
             np.empty((1, 5, 8), np.uint64))

@@ -28,7 +28,7 @@ import numba as nb
 import numpy as np
 
 from ..field import Fr, ifma
-from .ifma_buckets import bucket_trees_x16, from_x16_row, lanes_x16, to_x16
+from .ifma_buckets import bucket_trees_x16, from_x16_row, lanes_x16, to_x16, work_arrays
 from .g1 import (ONE, ZERO, _JIT, aff_den, aff_finish, aff_load, aff_store, fq_inv,
                  fq_mul, fq_sub, load, store, xyzz_add, xyzz_dbl, xyzz_load, xyzz_madd,
                  xyzz_store, xyzz_to_affine, _points, fixed_base_mul, fold_scalars,
@@ -227,6 +227,18 @@ def _bucket_reduce_xyzz(src, cnt, start, base, nbuckets):
     return TX, TY, TZZ, TZZZ
 
 
+@nb.njit(inline="always")
+def _bucket_sums(src, cnt, start, half, out):
+    """out[b] = bucket b's sum (src[start[b]]) for b = 1..half, a zero row where empty."""
+    for b in range(half + 1):
+        if b > 0 and cnt[b]:
+            for q in range(8):
+                out[b, q] = src[start[b], q]
+        else:
+            for q in range(8):
+                out[b, q] = 0
+
+
 @nb.njit(**_JIT)
 def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k, vec):
     """XYZZ sum over points idx[lo:hi] of sc[i] * (+-)pts[idx[i]] into out[k].
@@ -243,12 +255,7 @@ def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k, vec):
     buf_a = np.empty((m + 1, 8), np.uint64)                       # + a scratch row
     buf_b = np.empty(((m + min(m, half)) // 2 + 2, 8), np.uint64)
     prefix = np.empty((m // 2 + 1, 4), np.uint64)
-    G = (m // 2 + 7) // 8 + 1
-    pairs = np.empty((8 * G if vec else 1, 3), np.int64)
-    v_acc = np.empty((1, 5, 8), np.uint64)
-    v_inv = np.empty((1, 5, 8), np.uint64)
-    v_prefix = np.empty((G if vec else 1, 5, 8), np.uint64)
-    v_flags = np.empty((G if vec else 1, 8), np.int64)
+    pairs, v_acc, v_prefix, v_flags, v_inv = work_arrays(m, vec)
     win = np.empty((nwin, 16), np.uint64)
     lanes = max(1, half // _LANE_WIDTH)
     sums = np.empty((half + 1 if half >= _LANES_MIN and not vec else 0, 8), np.uint64)
@@ -283,13 +290,7 @@ def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k, vec):
             src = _bucket_trees(buf_a, buf_b, cnt, start, nstart, prefix, half)
         # sum_b b * B_b
         if vec and half >= _LANES_MIN:                # the lanes on x16 rows, vectorized
-            for b in range(half + 1):
-                if b > 0 and cnt[b]:
-                    for q in range(8):
-                        work[b, q] = src[start[b], q]
-                else:
-                    for q in range(8):
-                        work[b, q] = 0
+            _bucket_sums(src, cnt, start, half, work)
             lanes_x16(work, half, lanes, pairs, v_acc, v_prefix, v_flags, v_inv)
             TX, TY, TZZ, TZZZ = _lanes_combine(work[half + 1:half + 1 + lanes],
                                                work[half + 1 + lanes:half + 1 + 2 * lanes],
@@ -300,13 +301,7 @@ def _pip_chunk(pts, idx, sc, negf, lo, hi, c, nwin, out, k, vec):
                     from_x16_row(src, start[b])
             TX, TY, TZZ, TZZZ = _bucket_reduce_xyzz(src, cnt, start, 0, half)
         elif half >= _LANES_MIN:
-            for b in range(half + 1):
-                if b > 0 and cnt[b]:
-                    for q in range(8):
-                        sums[b, q] = src[start[b], q]
-                else:
-                    for q in range(8):
-                        sums[b, q] = 0
+            _bucket_sums(src, cnt, start, half, sums)
             TX, TY, TZZ, TZZZ = _bucket_reduce_lanes(sums, half, lane_r, lane_u, lane_pref)
         else:
             TX, TY, TZZ, TZZZ = _bucket_reduce_xyzz(src, cnt, start, 0, half)
@@ -382,12 +377,7 @@ def _pip_windows(pts, idx, dig, negf, w0, w1, c, out, k, vec):
     buf_a = np.empty((e + 1, 8), np.uint64)                       # + a scratch row
     buf_b = np.empty(((e + min(e, nbk)) // 2 + 2, 8), np.uint64)
     prefix = np.empty((e // 2 + 1, 4), np.uint64)
-    G = (e // 2 + 7) // 8 + 1
-    pairs = np.empty((8 * G if vec else 1, 3), np.int64)
-    v_acc = np.empty((1, 5, 8), np.uint64)
-    v_inv = np.empty((1, 5, 8), np.uint64)
-    v_prefix = np.empty((G if vec else 1, 5, 8), np.uint64)
-    v_flags = np.empty((G if vec else 1, 8), np.int64)
+    pairs, v_acc, v_prefix, v_flags, v_inv = work_arrays(e, vec)
     for w in range(w0, w1):
         base = (w - w0) * half
         for i in range(m):

@@ -106,24 +106,20 @@ def _emit_mont(b, x, y, modulus: int = P):
     return _normalize(b, t[:LIMBS])
 
 
-def _normalize(b, t):
-    """Carry-propagate non-negative limbs (each < 2^63) so that limbs 0..3 are < 2^52."""
+def _normalize(b, t, signed: bool = False):
+    """Carry-propagate limbs so that limbs 0..3 are < 2^52: non-negative limbs (each
+    < 2^63), or with ``signed`` any signed limbs (the top limb keeps the sign of the value)."""
     mask, sh = _splat(_M52), _splat(52)
     t = list(t)
     for l in range(LIMBS - 1):
-        t[l + 1] = b.add(t[l + 1], b.lshr(t[l], sh))
+        t[l + 1] = b.add(t[l + 1], (b.ashr if signed else b.lshr)(t[l], sh))
         t[l] = b.and_(t[l], mask)
     return t
 
 
 def _signed_chain(b, d):
-    """Carry-propagate signed limbs; the top limb keeps the sign of the whole value."""
-    mask, sh = _splat(_M52), _splat(52)
-    d = list(d)
-    for l in range(LIMBS - 1):
-        d[l + 1] = b.add(d[l + 1], b.ashr(d[l], sh))
-        d[l] = b.and_(d[l], mask)
-    return d
+    """`_normalize` of signed limbs."""
+    return _normalize(b, d, signed=True)
 
 
 def _emit_csub(b, x, q: int):
@@ -180,39 +176,30 @@ def _load_bcast(builder, ptr):
     return out
 
 
-@intrinsic
-def _vbfly(typingctx, buf, i, j, tw, t):
-    """buf[i], buf[j] = butterfly(buf[i], buf[j], tw[t] broadcast)."""
-    sig = types.void(buf, types.intp, types.intp, tw, types.intp)
-
+def _bfly_codegen(with_twiddle: bool):
     def codegen(context, builder, signature, args):
-        bt, _, _, tt, _ = signature.args
+        bt = signature.args[0]
         pi = _row_ptr(context, builder, bt, args[0], args[1])
         pj = _row_ptr(context, builder, bt, args[0], args[2])
-        w = _load_bcast(builder, _row_ptr(context, builder, tt, args[3], args[4]))
+        w = (_load_bcast(builder, _row_ptr(context, builder, signature.args[3], args[3], args[4]))
+             if with_twiddle else None)
         u, v = _emit_bfly(builder, _load_row(builder, pi), _load_row(builder, pj), w)
         _store_row(builder, pi, u)
         _store_row(builder, pj, v)
         return context.get_dummy_value()
+    return codegen
 
-    return sig, codegen
+
+@intrinsic
+def _vbfly(typingctx, buf, i, j, tw, t):
+    """buf[i], buf[j] = butterfly(buf[i], buf[j], tw[t] broadcast)."""
+    return types.void(buf, types.intp, types.intp, tw, types.intp), _bfly_codegen(True)
 
 
 @intrinsic
 def _vbfly1(typingctx, buf, i, j):
     """buf[i], buf[j] = butterfly with twiddle 1."""
-    sig = types.void(buf, types.intp, types.intp)
-
-    def codegen(context, builder, signature, args):
-        bt = signature.args[0]
-        pi = _row_ptr(context, builder, bt, args[0], args[1])
-        pj = _row_ptr(context, builder, bt, args[0], args[2])
-        u, v = _emit_bfly(builder, _load_row(builder, pi), _load_row(builder, pj), None)
-        _store_row(builder, pi, u)
-        _store_row(builder, pj, v)
-        return context.get_dummy_value()
-
-    return sig, codegen
+    return types.void(buf, types.intp, types.intp), _bfly_codegen(False)
 
 
 @intrinsic
