@@ -1111,7 +1111,9 @@ def evaluate_rows_x16(program: Program, advice, fixed, instance, challenges=None
         raise ValueError(f"evaluate_rows_x16 needs n a multiple of 8, got {n}")
     scal = ifma.to_limbs52(program.scalars(challenges), times16=True)
     out = np.empty((program.num_outputs, n, 4), dtype=np.uint64)
-    V = max(1, min(IFMA_CHUNK_VECTORS, n // 8))
+    V = IFMA_CHUNK_VECTORS          # vectors per chunk: a power of two dividing n / 8
+    while (n // 8) % V:
+        V //= 2
     if n and program.num_outputs:
         _eval_kernel_x16(program.code, scal, adv, fix, ins, out, n, int(rotation_stride),
                          program.num_regs, V)

@@ -156,6 +156,21 @@ def test_x16_evaluator_equals_scalar(exprs, n, edge):
 
 
 @needs_ifma
+@pytest.mark.parametrize("n", [24, 136])
+def test_x16_evaluator_on_sizes_that_are_not_powers_of_two(n):
+    """Every row is evaluated when n / 8 is not a multiple of the chunk's vectors."""
+    prog = compile_expressions([A[0].cur() * A[1].next() - F[0].prev() + 5])
+    rng = np.random.default_rng(n)
+    adv, fix = columns(rng, 3, n), columns(rng, 2, n)
+    ref = evaluate_rows_multi(prog, adv, fix, None, None, n)
+
+    def x16(z):
+        return np.stack([Fr.scale(c, 16) for c in z])
+    got = evaluate_rows_x16(prog, x16(adv), x16(fix), None, None, n)
+    assert np.array_equal(np.stack([Fr.scale(c, pow(16, -1, P)) for c in got]), ref)
+
+
+@needs_ifma
 def test_x16_evaluator_rejects_bad_n():
     prog = compile_expressions([A[0].cur() * A[1].cur()])
     cols = np.zeros((3, 12, 4), dtype=np.uint64)
