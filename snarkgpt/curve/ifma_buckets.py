@@ -4,13 +4,13 @@ A level of the bucket trees (msm.py, `_bucket_trees`) adds many independent pair
 points with one shared inversion (Montgomery's trick): a forward pass multiplies the
 denominators x2 - x1 into a running product, a backward pass peels each inverse off it.
 Here the pairs of a level are taken eight at a time, one per vector lane: eight running
-products side by side, eight inversions per level (scalar: a few microseconds against
-thousands of additions), and every other product (about six per addition) done with the
-52-bit IFMA Montgomery product of field/ifma.py, on Fq.
+products side by side, one inversion for the eight of them (scalar), and every other
+product (about six per addition) done with the 52-bit IFMA Montgomery product of
+field/ifma.py, on Fq.
 
 Coordinates are kept in the x16 form (16 x mod q in Montgomery form, field/ifma.py), in
 which that product needs no correction: the MSM converts its points once (`to_x16`) and
-each bucket's sum back once (`from_x16_rows`). Pairs that need a special case (equal x:
+each bucket's sum back once (`from_x16_row`). Pairs that need a special case (equal x:
 a doubling or P + (-P); a point at infinity) are flagged by the vector pass, which gives
 them a denominator of 1, and redone by the scalar formulas afterwards.
 """
@@ -77,10 +77,6 @@ def _den(b, x1, y1, x2, y2):
     return [b.select(special, _v._splat(one[l]), den[l]) for l in range(_v.LIMBS)], special
 
 
-def _row(context, builder, ty, arr, i):
-    return _v._row_ptr(context, builder, ty, arr, i)
-
-
 @intrinsic
 def _vfwd(typingctx, src, pairs, g, acc, prefix, flags):
     """Forward pass, pairs 8g .. 8g + 7: prefix[g] = acc; acc *= den; flags[g] = special."""
@@ -91,11 +87,11 @@ def _vfwd(typingctx, src, pairs, g, acc, prefix, flags):
         x1, y1 = _load_points(context, builder, st, args[0], pt, args[1], args[2], 0)
         x2, y2 = _load_points(context, builder, st, args[0], pt, args[1], args[2], 1)
         den, special = _den(builder, x1, y1, x2, y2)
-        pa = _row(context, builder, at, args[3], context.get_constant(types.intp, 0))
+        pa = _v._row_ptr(context, builder, at, args[3], context.get_constant(types.intp, 0))
         a = _v._load_row(builder, pa)
-        _v._store_row(builder, _row(context, builder, prt, args[4], args[2]), a)
+        _v._store_row(builder, _v._row_ptr(context, builder, prt, args[4], args[2]), a)
         _v._store_row(builder, pa, _v._emit_mont(builder, a, den, Q))
-        fp = _row(context, builder, ft, args[5], args[2])
+        fp = _v._row_ptr(context, builder, ft, args[5], args[2])
         builder.store(builder.zext(special, _v._V8), builder.bitcast(fp, _v._V8.as_pointer()),
                       align=8)
         return context.get_dummy_value()
@@ -116,9 +112,9 @@ def _vbwd(typingctx, src, dst, pairs, g, inv, prefix):
         x1, y1 = _load_points(context, b, st, args[0], pt, args[2], args[3], 0)
         x2, y2 = _load_points(context, b, st, args[0], pt, args[2], args[3], 1)
         den, special = _den(b, x1, y1, x2, y2)
-        pi = _row(context, b, it, args[4], context.get_constant(types.intp, 0))
+        pi = _v._row_ptr(context, b, it, args[4], context.get_constant(types.intp, 0))
         inv = _v._load_row(b, pi)
-        invd = _v._emit_mont(b, inv, _v._load_row(b, _row(context, b, prt, args[5], args[3])), Q)
+        invd = _v._emit_mont(b, inv, _v._load_row(b, _v._row_ptr(context, b, prt, args[5], args[3])), Q)
         _v._store_row(b, pi, _v._emit_mont(b, inv, den, Q))
         lam = _v._emit_mont(b, _sub_mod(b, y2, y1), invd, Q)             # [0, 2q)
         t = _v._emit_mont(b, lam, lam, Q)                                  # [0, 2q)
@@ -163,27 +159,18 @@ def _times(x, y, c):
 def _lane_inverses(acc, inv):
     """inv[0, :, c] = 1 / acc[0, :, c] for the eight lanes (x16 form in and out), with one
     field inversion for all eight (Montgomery's trick again)."""
-    m = np.uint64((1 << 52) - 1)
     vals = np.empty((8, 4), np.uint64)
     pre = np.empty((8, 4), np.uint64)
     run = ONE
     for c in range(8):
-        l0, l1, l2, l3, l4 = acc[0, 0, c], acc[0, 1, c], acc[0, 2, c], acc[0, 3, c], acc[0, 4, c]
-        a = (l0 | (l1 << np.uint64(52)), (l1 >> np.uint64(12)) | (l2 << np.uint64(40)),
-             (l2 >> np.uint64(24)) | (l3 << np.uint64(28)), (l3 >> np.uint64(36)) | (l4 << np.uint64(16)))
-        a = fq_mul(a, C_INV16)            # a (< 2q) is 16 A in Montgomery form: now A
+        a = fq_mul(_v.lane_get(acc[0], c), C_INV16)   # a (< 2q) is 16 A: now A
         store(vals, c, a)
         store(pre, c, run)                # A_0 ... A_(c-1)
         run = fq_mul(run, a)
     t = fq_inv(run)
     for c in range(7, -1, -1):
-        r = fq_mul(fq_mul(t, load(pre, c)), C16)      # 16 / A_c
+        _v.lane_set(inv[0], c, fq_mul(fq_mul(t, load(pre, c)), C16))     # 16 / A_c
         t = fq_mul(t, load(vals, c))
-        inv[0, 0, c] = r[0] & m
-        inv[0, 1, c] = ((r[0] >> np.uint64(52)) | (r[1] << np.uint64(12))) & m
-        inv[0, 2, c] = ((r[1] >> np.uint64(40)) | (r[2] << np.uint64(24))) & m
-        inv[0, 3, c] = ((r[2] >> np.uint64(28)) | (r[3] << np.uint64(36))) & m
-        inv[0, 4, c] = r[3] >> np.uint64(16)
 
 
 @nb.njit(inline="always")

@@ -524,7 +524,10 @@ def msm(points, scalars) -> np.ndarray:
     if not groups:
         return np.zeros(8, np.uint64)
     vec = ifma.available()
-    pts16 = None
+    if vec:                 # the IFMA trees work on x16 coordinates (ifma_buckets.py)
+        pts16 = np.empty_like(pts)
+        to_x16(pts, pts16)
+        pts = pts16
     parts = []
     for lo, hi, c, chunks in groups:
         if len(groups) == 1 and not (bits == 0).any():
@@ -538,13 +541,10 @@ def msm(points, scalars) -> np.ndarray:
             out = np.empty((pieces, 16), np.uint64)
         else:
             out = np.empty((chunks, 16), np.uint64)
-        if vec and pts16 is None:
-            pts16 = np.empty_like(pts)
-            to_x16(pts, pts16)
         if idx.shape[0] < _SMALL_BELOW:
-            _pip_small(pts16 if vec else pts, idx, g_sc, g_neg, c, _nwin(hi, c), out, vec)
+            _pip_small(pts, idx, g_sc, g_neg, c, _nwin(hi, c), out, vec)
         else:
-            _pip_run(pts16 if vec else pts, idx, g_sc, g_neg, c, _nwin(hi, c), chunks, out, vec)
+            _pip_run(pts, idx, g_sc, g_neg, c, _nwin(hi, c), chunks, out, vec)
         parts.append(out)
     total = np.empty((1, 16), np.uint64)
     _xyzz_sum(np.concatenate(parts), total)

@@ -48,15 +48,13 @@ def _lagrange_basis(w, x, c, out, chunks):
 # Tables shared by every Domain of a size: (k, shift) -> (shift^i, n^-1 shift^-i), and
 # k -> [omega^i]. The coset cache keeps the most recently used few.
 _COSET_TABLES: dict = {}
-_COSET_CACHE_SIZE = 6
+_COSET_CACHE_SIZE = 8       # the quotient's 3 cosets, plain and times 16, and spares
 _ELEMENTS: dict = {}
-_SCALED_TABLES: dict = {}     # (id of a table, factor) -> (table, table * factor)
 
 
 def clear_caches():
     """Drop the cached coset and element tables of all domains (and the NTT plans)."""
     _COSET_TABLES.clear()
-    _SCALED_TABLES.clear()
     _ELEMENTS.clear()
     _ntt.clear_plans()
 
@@ -109,15 +107,15 @@ class Domain:
         """The cached transform plan (decomposition and twiddle tables) for this size."""
         return _ntt.get_plan(self.k)
 
-    def _coset_tables(self, shift: int):
-        """(shift^i, n^-1 * shift^-i) for i < n, cached for a few shifts."""
+    def _coset_tables(self, shift: int, factor: int = 1):
+        """(factor * shift^i, n^-1 * shift^-i) for i < n, cached for a few (shift, factor)."""
         shift %= P
         if shift == 0:
             raise ValueError("coset shift must be non-zero")
-        key = (self.k, shift)
+        key = (self.k, shift, factor % P)
         t = _COSET_TABLES.pop(key, None)
         if t is None:
-            fwd = _ntt.powers(shift, self.n)
+            fwd = _ntt.powers(shift, self.n, first=factor % P)
             inv = _ntt.powers(pow(shift, -1, P), self.n, first=self.n_inv)
             t = (fwd, inv)
             while len(_COSET_TABLES) >= _COSET_CACHE_SIZE:
@@ -212,19 +210,8 @@ class Domain:
                        factor: int = 1) -> np.ndarray:
         """`coset_ntt` of every column, each value times ``factor`` (free: it is folded into
         the table of shift powers; the quotient asks for 16, see field/ifma.py)."""
-        fwd, _ = self._coset_tables(self.shift if shift is None else shift)
-        if factor % P != 1:
-            fwd = self._scaled_table(fwd, factor)
+        fwd, _ = self._coset_tables(self.shift if shift is None else shift, factor)
         return self._run_many(coeffs, "coset_ntt_many", out, pre=fwd)
-
-    def _scaled_table(self, table, factor: int):
-        key = (id(table), factor % P)
-        hit = _SCALED_TABLES.get(key)
-        if hit is None or hit[0] is not table:
-            while len(_SCALED_TABLES) >= _COSET_CACHE_SIZE:
-                _SCALED_TABLES.pop(next(iter(_SCALED_TABLES)))
-            hit = _SCALED_TABLES[key] = (table, Fr.scale(table, factor % P))
-        return hit[1]
 
     def coset_intt_many(self, evals, shift: int | None = None, out=None) -> np.ndarray:
         """`coset_intt` of every column."""

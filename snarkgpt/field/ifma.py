@@ -24,6 +24,7 @@ scalar one with each element replaced by an eight-lane vector, and each twiddle 
 broadcast. Where IFMA is missing (`available()` is False: another CPU, or Numba told to
 compile for a generic one), the callers use the scalar transform.
 """
+import functools
 import os
 
 import numba as nb
@@ -43,8 +44,14 @@ LIMBS = 5
 _M52 = (1 << 52) - 1
 _I64 = ir.IntType(64)
 _V8 = ir.VectorType(_I64, LANES)
-_P52 = [(P >> (52 * i)) & _M52 for i in range(LIMBS)]
-_PINV52 = (-pow(P, -1, 1 << 52)) % (1 << 52)
+
+
+def _pinv52(modulus: int) -> int:
+    """-1/modulus mod 2^52, the Montgomery reduction digit factor."""
+    return (-pow(modulus, -1, 1 << 52)) % (1 << 52)
+
+
+_PINV52 = _pinv52(P)
 
 
 def _limbs52(v: int) -> list:
@@ -52,20 +59,20 @@ def _limbs52(v: int) -> list:
     return [(v >> (52 * i)) & _M52 for i in range(LIMBS)]
 
 
-def _features() -> str:
-    from numba.core.registry import cpu_target
-    return cpu_target.target_context.codegen()._tm_features
+@functools.cache
+def _cpu_has_ifma() -> bool:
+    """Whether the CPU Numba compiles for has AVX-512 IFMA (asked once per process)."""
+    try:
+        from numba.core.registry import cpu_target
+        feats = cpu_target.target_context.codegen()._tm_features.split(",")
+    except Exception:           # pragma: no cover - another Numba layout: stay scalar
+        return False
+    return "+avx512ifma" in feats and "+avx512f" in feats
 
 
 def available() -> bool:
     """True when Numba compiles for a CPU with AVX-512 IFMA (and SNARKGPT_IFMA is not 0)."""
-    if os.environ.get("SNARKGPT_IFMA", "1") == "0":
-        return False
-    try:
-        feats = _features()
-    except Exception:           # pragma: no cover - another Numba layout: stay scalar
-        return False
-    return "+avx512ifma" in feats.split(",") and "+avx512f" in feats.split(",")
+    return os.environ.get("SNARKGPT_IFMA", "1") != "0" and _cpu_has_ifma()
 
 
 # ---- LLVM IR emitters on eight-lane vectors of 52-bit limbs ---------------------------------
@@ -89,7 +96,7 @@ def _emit_mont(b, x, y, modulus: int = P):
     at the end."""
     zero = _splat(0)
     p = [_splat(v) for v in _limbs52(modulus)]
-    pinv = _splat((-pow(modulus, -1, 1 << 52)) % (1 << 52))
+    pinv = _splat(_pinv52(modulus))
     sh = _splat(52)
     t = [zero] * (LIMBS + 1)
     for i in range(LIMBS):
@@ -200,21 +207,6 @@ def _vbfly(typingctx, buf, i, j, tw, t):
 def _vbfly1(typingctx, buf, i, j):
     """buf[i], buf[j] = butterfly with twiddle 1."""
     return types.void(buf, types.intp, types.intp), _bfly_codegen(False)
-
-
-@intrinsic
-def _vscale(typingctx, buf, i, tw, t):
-    """buf[i] = buf[i] * tw[t] (broadcast), in [0, 2p)."""
-    sig = types.void(buf, types.intp, tw, types.intp)
-
-    def codegen(context, builder, signature, args):
-        bt, _, tt, _ = signature.args
-        pi = _row_ptr(context, builder, bt, args[0], args[1])
-        w = _load_bcast(builder, _row_ptr(context, builder, tt, args[2], args[3]))
-        _store_row(builder, pi, _emit_mont(builder, _load_row(builder, pi), w))
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 # ---- conversion between eight (n, 4) columns and one (n, 5, 8) buffer -----------------------
@@ -440,6 +432,25 @@ def to_limbs52(a: np.ndarray, times16: bool = False) -> np.ndarray:
     out[:, 3] = ((a[:, 2] >> np.uint64(28)) | (a[:, 3] << np.uint64(36))) & m
     out[:, 4] = a[:, 3] >> np.uint64(16)
     return out
+
+
+@nb.njit(inline="always")
+def lane_get(v, c):
+    """Lane c of a (5, 8) block of 52-bit limbs as four 64-bit limbs (the value < 2^256)."""
+    l0, l1, l2, l3, l4 = v[0, c], v[1, c], v[2, c], v[3, c], v[4, c]
+    return (l0 | (l1 << np.uint64(52)), (l1 >> np.uint64(12)) | (l2 << np.uint64(40)),
+            (l2 >> np.uint64(24)) | (l3 << np.uint64(28)), (l3 >> np.uint64(36)) | (l4 << np.uint64(16)))
+
+
+@nb.njit(inline="always")
+def lane_set(v, c, a):
+    """Lane c of a (5, 8) block of 52-bit limbs = the four 64-bit limbs a."""
+    m = np.uint64(_M52)
+    v[0, c] = a[0] & m
+    v[1, c] = ((a[0] >> np.uint64(52)) | (a[1] << np.uint64(12))) & m
+    v[2, c] = ((a[1] >> np.uint64(40)) | (a[2] << np.uint64(24))) & m
+    v[3, c] = ((a[2] >> np.uint64(28)) | (a[3] << np.uint64(36))) & m
+    v[4, c] = a[3] >> np.uint64(16)
 
 
 class Tables:
