@@ -39,6 +39,11 @@ _SORT = 2.5        # per point: digit, histogram and the scatter into bucket ord
 _ADD = 8.0         # per batch-affine addition in the bucket trees (6 products + traffic)
 _BUCKET = 25.0     # per bucket: XYZZ mixed add + XYZZ add of the running sum
 _BUCKET_LANES = 24.0   # per bucket with batch-affine lanes (2 additions, copies, level upkeep)
+# the small path (_pip_windows) shares one set of tree levels, and so the inversions, among
+# all windows: per point and window, sort and tree addition together cost only about this
+# (fitted to the best window widths measured for 4 to 2000 full-size scalars)
+_SMALL_POINT = 2.5         # with the IFMA trees
+_SMALL_POINT_SCALAR = 3.5  # with the scalar trees
 _GROUP_OVERHEAD = 20000.0   # Python and thread start-up per group, in multiplications
 _MAX_C = 20
 
@@ -93,6 +98,7 @@ def _window_digits(sc, lo, m, off, c, carry, dig, cnt):
 # Below _SMALL_BELOW points a group runs `_pip_small` (tree levels shared by all windows, the
 # windows split between threads, from _SMALL_THREADS_FROM points on): the verifier's MSMs.
 _SMALL_BELOW = 2048
+_STRAUS_MAX = 12         # up to this many points, `_straus` (measured faster than buckets)
 _SMALL_THREADS_FROM = 64
 
 _LANE_WIDTH = 64          # buckets per lane in the batch-affine bucket reduction
@@ -427,6 +433,46 @@ def _pip_small(pts, idx, sc, negf, c, nwin, out, vec=False):
 
 
 @nb.njit(**_JIT)
+def _straus(pts, idx, dig, negf, c, out):
+    """out[0] = XYZZ sum_i (sum_w 2^(c w) dig[w, i]) (+-)pts[idx[i]] for a handful of points
+    (Straus): a table of the multiples 1..2^(c-1) of each point and c doublings per window
+    shared by all points; no buckets, so nothing to pay per window but the doublings."""
+    m = dig.shape[1]
+    nwin = dig.shape[0]
+    half = 1 << (c - 1)
+    tab = np.empty((m * half, 16), np.uint64)        # row i * half + j: (j + 1) * (+-P_i)
+    for i in range(m):
+        x, y = aff_load(pts, idx[i])
+        y = _cond_neg(y, np.uint64(negf[i]))
+        TX, TY, TZZ, TZZZ = x, y, ONE, ONE
+        xyzz_store(tab, i * half, TX, TY, TZZ, TZZZ)
+        for j in range(1, half):
+            TX, TY, TZZ, TZZZ = xyzz_madd(TX, TY, TZZ, TZZZ, x, y)
+            xyzz_store(tab, i * half + j, TX, TY, TZZ, TZZZ)
+    AX, AY, AZZ, AZZZ = ONE, ONE, ZERO, ZERO
+    for w in range(nwin - 1, -1, -1):
+        if w < nwin - 1:
+            for _ in range(c):
+                AX, AY, AZZ, AZZZ = xyzz_dbl(AX, AY, AZZ, AZZZ)
+        for i in range(m):
+            d = dig[w, i]
+            if d == 0:
+                continue
+            BX, BY, BZZ, BZZZ = xyzz_load(tab, i * half + (d if d > 0 else -d) - 1)
+            if d < 0:
+                BY = fq_sub(ZERO, BY)
+            AX, AY, AZZ, AZZZ = xyzz_add(AX, AY, AZZ, AZZZ, BX, BY, BZZ, BZZZ)
+    xyzz_store(out, 0, AX, AY, AZZ, AZZZ)
+
+
+def _straus_width(m: int, bits: int) -> int:
+    """The window of `_straus` minimising the modelled cost: tables m 2^(c-1) mixed
+    additions, then per window c doublings and m additions (in multiplications)."""
+    return min(range(2, 8), key=lambda c: m * (1 << (c - 1)) * 10
+               + _nwin(bits, c) * (10 * c + 16 * m))
+
+
+@nb.njit(**_JIT)
 def _xyzz_sum(parts, out):
     AX, AY, AZZ, AZZZ = ONE, ONE, ZERO, ZERO
     for k in range(parts.shape[0]):
@@ -439,20 +485,26 @@ def _nwin(bits: int, c: int) -> int:
     return -(-(bits + 1) // c)
 
 
-def _plan(m: int, bits: int, threads: int):
+def _plan(m: int, bits: int, threads: int, vec: bool = False):
     """(cost, c, chunks) minimising the modelled time of one Pippenger run over m points
     whose scalars have at most `bits` bits. A bucket tree over k points in a bucket costs
-    k - 1 additions, so a window costs (points - non-empty buckets) additions."""
-    chunks = 1 if m < 512 else min(threads, max(1, m // 256))
+    k - 1 additions, so a window costs (points - non-empty buckets) additions; on the small
+    path the additions cost little next to the buckets' running sums (see _SMALL_POINT)."""
+    small = m < _SMALL_BELOW
+    chunks = 1 if small or m < 512 else min(threads, max(1, m // 256))
     per = m / chunks
     best = None
     for c in range(1, _MAX_C + 1):
         nb_ = 1 << (c - 1)
         if c > 1 and nb_ > 4 * per:
             break
-        filled = nb_ * -math.expm1(-per / nb_)
-        bucket = _BUCKET_LANES if nb_ >= _LANES_MIN else _BUCKET
-        cost = _nwin(bits, c) * (per * _SORT + (per - filled) * _ADD + nb_ * bucket)
+        if small:
+            cost = _nwin(bits, c) * (per * (_SMALL_POINT if vec else _SMALL_POINT_SCALAR)
+                                     + nb_ * _BUCKET)
+        else:
+            filled = nb_ * -math.expm1(-per / nb_)
+            bucket = _BUCKET_LANES if nb_ >= _LANES_MIN else _BUCKET
+            cost = _nwin(bits, c) * (per * _SORT + (per - filled) * _ADD + nb_ * bucket)
         if best is None or cost < best[0]:
             best = (cost, c, chunks)
     return best
@@ -462,10 +514,12 @@ _THRESHOLDS = (1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32, 40, 48, 56, 64
                160, 192, 224, 253)
 
 
-def plan_groups(bits: np.ndarray, threads: int | None = None):
+def plan_groups(bits: np.ndarray, threads: int | None = None, vec: bool | None = None):
     """Split points by scalar bit length into at most three groups [(lo, hi]] (bits 0 are
-    skipped) minimising the modelled total time; returns [(lo, hi, c, chunks)]."""
+    skipped) minimising the modelled total time; returns [(lo, hi, c, chunks)]. vec: whether
+    the IFMA trees run (ifma.available() by default)."""
     threads = threads or _threads()
+    vec = ifma.available() if vec is None else vec
     hist = np.bincount(bits, minlength=254)
     cum = np.cumsum(hist)
     maxbits = int(np.flatnonzero(hist)[-1]) if cum[-1] > hist[0] else 0
@@ -484,7 +538,7 @@ def plan_groups(bits: np.ndarray, threads: int | None = None):
         key = (lo, hi)
         if key not in memo:
             m = int(cum[hi] - cum[lo])
-            memo[key] = (0.0, 0, 0) if m == 0 else _plan(m, hi, threads)
+            memo[key] = (0.0, 0, 0) if m == 0 else _plan(m, hi, threads, vec)
         return memo[key]
 
     top = cands[-1]
@@ -520,10 +574,21 @@ def msm(points, scalars) -> np.ndarray:
     inf = ~pts.any(axis=1)
     if inf.any():
         bits[inf] = 0
-    groups = plan_groups(bits)
+    if n <= _STRAUS_MAX:
+        idx = np.flatnonzero(bits).astype(np.int64)
+        if idx.size == 0:
+            return np.zeros(8, np.uint64)
+        maxbits = int(bits.max())
+        c = _straus_width(idx.size, maxbits)
+        dig = np.empty((_nwin(maxbits, c), idx.size), np.int32)
+        _all_digits(np.ascontiguousarray(folded[idx]), c, dig.shape[0], dig)
+        total = np.empty((1, 16), np.uint64)
+        _straus(pts, idx, dig, negf[idx], c, total)
+        return xyzz_to_affine(total)[0]
+    vec = ifma.available()
+    groups = plan_groups(bits, vec=vec)
     if not groups:
         return np.zeros(8, np.uint64)
-    vec = ifma.available()
     if vec:                 # the IFMA trees work on x16 coordinates (ifma_buckets.py)
         pts16 = np.empty_like(pts)
         to_x16(pts, pts16)

@@ -9,7 +9,11 @@ T (tangent, or chord to +-Q) evaluated at P = (xP, yP); on the untwisted curve i
 
     l = l0 + l3 w + l4 w^3        (l0, l3, l4 in Fq2; the "034" sparse shape of tower.py)
 
-with factors that lie in Fq2 dropped: the final exponentiation sends them to 1. Several pairs
+with factors that lie in Fq2 dropped: the final exponentiation sends them to 1. The line's
+coefficients depend on P only as l0 = c0 yP and l3 = c3 xP, so the loop is split in two:
+`g2_lines` walks T and records (c0, c3, l4) for every step, `miller_loop_lines` evaluates the
+recorded lines at P. A verifier pairs with the same G2 points every time, and their lines are
+computed once per process (`prepare_g2`). Several pairs
 share one Miller loop (a single squaring of f per step), and the product of their Miller values
 takes ONE final exponentiation: that is `multi_pairing` and `pairing_check`.
 
@@ -123,69 +127,84 @@ def _st2(a, i, k, v):
         a[i, k + 4 + j] = v[1][j]
 
 
-@_fn
-def miller_loop(P, Q):
-    """Product over the pairs of the Miller values f_{6x+2,Q}(P) * (two Frobenius lines).
+# lines per G2 point: one per doubling, one per non-zero NAF digit, two Frobenius lines
+N_LINES = len(LOOP_NAF) - 1 + sum(1 for d in LOOP_NAF[1:] if d != 0) + 2
+LINE_LIMBS = 24             # (c0, c3, c4), three Fq2 elements
 
-    P: (n, 8) G1 affine, Q: (n, 16) G2 affine, none at infinity. Returns an Fq12 tuple."""
-    n = P.shape[0]
-    # per pair: xP3 = 3 xP, -yP, -xP, yP (each 4 limbs)
-    pc = np.empty((n, 16), np.uint64)
-    # T = (X, Y, Z) over Fq2, 24 limbs
-    tt = np.empty((n, 24), np.uint64)
-    for k in range(n):
-        xP = _ld(P, k, 0)
-        yP = _ld(P, k, 4)
-        xP3 = fq_add(fq_dbl(xP), xP)
-        yPn = fq_neg(yP)
-        xPn = fq_neg(xP)
-        for j in range(4):
-            pc[k, j] = xP3[j]
-            pc[k, 4 + j] = yPn[j]
-            pc[k, 8 + j] = xPn[j]
-            pc[k, 12 + j] = yP[j]
-        for j in range(16):
-            tt[k, j] = Q[k, j]
-        for j in range(4):
-            tt[k, 16 + j] = FQ_ONE[j]
-            tt[k, 20 + j] = np.uint64(0)
-    f = FQ12_ONE
-    for i in range(1, len(LOOP_NAF)):
-        if i > 1:
-            f = fq12_sqr(f)
-        for k in range(n):
-            X3, Y3, Z3, l0, l3, l4 = doubling_step(_ld2(tt, k, 0), _ld2(tt, k, 8), _ld2(tt, k, 16),
-                                                   _ld(pc, k, 0), _ld(pc, k, 4))
-            _st2(tt, k, 0, X3)
-            _st2(tt, k, 8, Y3)
-            _st2(tt, k, 16, Z3)
-            f = fq12_mul_by_034(f, l0, l3, l4)
-        d = LOOP_NAF[i]
-        if d != 0:
-            for k in range(n):
-                yQ = _ld2(Q, k, 8)
-                if d < 0:
-                    yQ = fq2_neg(yQ)
-                X3, Y3, Z3, l0, l3, l4 = addition_step(_ld2(tt, k, 0), _ld2(tt, k, 8), _ld2(tt, k, 16),
-                                                       _ld2(Q, k, 0), yQ, _ld(pc, k, 8), _ld(pc, k, 12))
-                _st2(tt, k, 0, X3)
-                _st2(tt, k, 8, Y3)
-                _st2(tt, k, 16, Z3)
-                f = fq12_mul_by_034(f, l0, l3, l4)
-    # the two Frobenius-twisted additions: T + pi(Q), then the line to -pi^2(Q)
-    for k in range(n):
+
+@nb.njit(inline="always")
+def _put_line(out, k, s, l0, l3, l4):
+    _st2(out, k, LINE_LIMBS * s, l0)
+    _st2(out, k, LINE_LIMBS * s + 8, l3)
+    _st2(out, k, LINE_LIMBS * s + 16, l4)
+
+
+@_fn
+def g2_lines(Q, out):
+    """out[k]: every line of the Miller loop of the G2 point Q[k] (affine, finite), in loop
+    order, each as three Fq2 coefficients (c0, c3, c4) with l(P) = c0 yP + c3 xP w + c4 w^3.
+
+    The lines are linear in xP and yP, so they are the steps' lines at the formal point
+    xP = yP = 1: a fixed G2 point's lines are computed once (`prepare_g2`) and each pairing
+    with it costs only the Fq12 work and two Fq2 x Fq products per line."""
+    one = FQ_ONE
+    three = fq_add(fq_dbl(one), one)
+    mone = fq_neg(one)
+    zero = (np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0))
+    for k in range(Q.shape[0]):
         xQ = _ld2(Q, k, 0)
         yQ = _ld2(Q, k, 8)
+        X, Y, Z = xQ, yQ, (one, zero)
+        s = 0
+        for i in range(1, len(LOOP_NAF)):
+            X, Y, Z, l0, l3, l4 = doubling_step(X, Y, Z, three, mone)   # lines -H yP, 3J xP
+            _put_line(out, k, s, l0, l3, l4)
+            s += 1
+            d = LOOP_NAF[i]
+            if d != 0:
+                X, Y, Z, l0, l3, l4 = addition_step(X, Y, Z, xQ, yQ if d > 0 else fq2_neg(yQ),
+                                                    mone, one)
+                _put_line(out, k, s, l0, l3, l4)
+                s += 1
+        # the two Frobenius-twisted additions: T + pi(Q), then the line to -pi^2(Q)
         x1 = fq2_mul(fq2_conj(xQ), FROB1[2])
         y1 = fq2_mul(fq2_conj(yQ), FROB1[3])
         x2 = fq2_mul_fq(xQ, FROB2[2])
         y2 = fq2_neg(fq2_mul_fq(yQ, FROB2[3]))
-        X3, Y3, Z3, l0, l3, l4 = addition_step(_ld2(tt, k, 0), _ld2(tt, k, 8), _ld2(tt, k, 16),
-                                               x1, y1, _ld(pc, k, 8), _ld(pc, k, 12))
-        f = fq12_mul_by_034(f, l0, l3, l4)
-        _, _, _, l0, l3, l4 = addition_step(X3, Y3, Z3, x2, y2, _ld(pc, k, 8), _ld(pc, k, 12))
-        f = fq12_mul_by_034(f, l0, l3, l4)
+        X, Y, Z, l0, l3, l4 = addition_step(X, Y, Z, x1, y1, mone, one)
+        _put_line(out, k, s, l0, l3, l4)
+        _, _, _, l0, l3, l4 = addition_step(X, Y, Z, x2, y2, mone, one)
+        _put_line(out, k, s + 1, l0, l3, l4)
+
+
+@nb.njit(inline="always")
+def _mul_lines(f, P, lines, s):
+    """f times line s of every pair, each evaluated at its G1 point."""
+    for k in range(P.shape[0]):
+        o = LINE_LIMBS * s
+        f = fq12_mul_by_034(f, fq2_mul_fq(_ld2(lines, k, o), _ld(P, k, 4)),
+                            fq2_mul_fq(_ld2(lines, k, o + 8), _ld(P, k, 0)),
+                            _ld2(lines, k, o + 16))
     return f
+
+
+@_fn
+def miller_loop_lines(P, lines):
+    """Product over the pairs of the Miller values f_{6x+2,Q}(P) * (two Frobenius lines),
+    from the G1 points P (n, 8) and their G2 points' lines (`g2_lines`). Returns an Fq12
+    tuple. One squaring of f per step serves every pair."""
+    f = FQ12_ONE
+    s = 0
+    for i in range(1, len(LOOP_NAF)):
+        if i > 1:
+            f = fq12_sqr(f)
+        f = _mul_lines(f, P, lines, s)
+        s += 1
+        if LOOP_NAF[i] != 0:
+            f = _mul_lines(f, P, lines, s)
+            s += 1
+    f = _mul_lines(f, P, lines, s)
+    return _mul_lines(f, P, lines, s + 1)
 
 
 @_fn
@@ -216,9 +235,14 @@ def final_exponentiation(f):
 
 
 @nb.njit(**_JIT)
-def _k_pairing(P, Q, mode, out):
+def _k_lines(Q, out):
+    g2_lines(Q, out)
+
+
+@nb.njit(**_JIT)
+def _k_pairing(P, lines, mode, out):
     """mode 0: Miller loop only; 1: Miller loop and final exponentiation. Writes (12, 4)."""
-    f = miller_loop(P, Q)
+    f = miller_loop_lines(P, lines)
     if mode == 1:
         f = final_exponentiation(f)
     store_fq12(out, f)
@@ -306,11 +330,36 @@ def gt_one() -> np.ndarray:
     return out
 
 
+# G2 point (its 128 bytes) -> its Miller-loop lines. A verifier pairs with the same two
+# points every time ([1]G2 and [tau]G2 of its key), so their lines are computed once.
+_LINES: dict = {}
+_LINES_CACHE_SIZE = 16
+
+
+def prepare_g2(Q) -> np.ndarray:
+    """The Miller-loop lines (`g2_lines`) of finite, validated G2 points Q (n, 16), one row of
+    N_LINES * LINE_LIMBS limbs per point, each point's computed once and kept (a few)."""
+    rows = []
+    for q in Q:
+        key = q.tobytes()
+        lines = _LINES.get(key)
+        if lines is None:
+            lines = np.empty((1, N_LINES * LINE_LIMBS), np.uint64)
+            _k_lines(np.ascontiguousarray(q.reshape(1, 16)), lines)
+            if len(_LINES) >= _LINES_CACHE_SIZE:
+                _LINES.pop(next(iter(_LINES)))
+            _LINES[key] = lines
+        rows.append(lines)
+    if not rows:
+        return np.zeros((0, N_LINES * LINE_LIMBS), np.uint64)
+    return np.concatenate(rows)
+
+
 def _run(P, Q, mode):
     out = np.empty((12, 4), np.uint64)
     if P.shape[0] == 0:
         return gt_one(), True
-    is_one = _k_pairing(P, Q, mode, out)
+    is_one = _k_pairing(P, prepare_g2(Q), mode, out)
     return out, bool(is_one)
 
 

@@ -272,6 +272,26 @@ class Domain:
             return Fr.to_int(evals[j])
         return inner_product(evals, self.lagrange_basis_at(x))
 
+    def lagranges_at(self, rows, x: int) -> np.ndarray:
+        """[L_i(x) for i in rows] as an Fr array, with one inversion and O(len(rows)) work
+        (the verifier's form: it never builds the n domain elements). Rows may repeat and
+        come in any order; on the domain, x = omega^j, L_i(x) is 1 for i = j and 0 otherwise."""
+        x %= P
+        ws, prev, wi = [], 0, 1
+        for i in rows:     # omega^i stepped from the previous row (rows mostly come in runs)
+            i = int(i) % self.n
+            wi = wi * self.omega % P if i == prev + 1 else pow(self.omega, i, P)
+            ws.append(wi)
+            prev = i
+        z = self.vanishing_at(x)
+        if z == 0:
+            return Fr.from_ints([int(w == x) for w in ws])
+        w = Fr.from_ints(ws)
+        out = np.empty_like(w)
+        if ws:
+            _lagrange_chunk(w, Fr.from_int(x), Fr.from_int(z * self.n_inv % P), out, 0, len(ws))
+        return out
+
     def lagrange_first_at(self, x: int) -> int:
         """L_0(x) = (x^n - 1) / (n (x - 1)) (1 at x = 1, 0 elsewhere on the domain)."""
         return self._lagrange_at(0, x)

@@ -14,7 +14,7 @@ curve, with a `ProofFormatError` naming the element and the byte offset.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +37,14 @@ class Proof:
     commitments: np.ndarray   # (C, 8) affine G1
     evaluations: list         # E Python ints in [0, r)
     openings: np.ndarray      # (O, 8) affine G1
+    # the evaluations' 32-byte encodings as parsed (the transcript absorbs exactly these)
+    _evaluation_bytes: bytes | None = field(default=None, repr=False, compare=False)
+
+    def evaluation_bytes(self, start: int = 0) -> bytes:
+        """The canonical 32-byte little-endian encodings of evaluations[start:]."""
+        if self._evaluation_bytes is not None:
+            return self._evaluation_bytes[32 * start:]
+        return b"".join(int(v).to_bytes(32, "little") for v in self.evaluations[start:])
 
     def to_bytes(self) -> bytes:
         out = [MAGIC, struct.pack("<H", VERSION)]
@@ -67,6 +75,7 @@ class Proof:
         pos = HEADER
         comms = _points(data, pos, num_commitments, "commitment")
         pos += 32 * num_commitments
+        raw_evals = data[pos:pos + 32 * num_evaluations]
         evals = []
         for i in range(num_evaluations):
             v = int.from_bytes(data[pos:pos + 32], "little")
@@ -76,7 +85,7 @@ class Proof:
             evals.append(v)
             pos += 32
         opens = _points(data, pos, num_openings, "opening proof")
-        return cls(comms, evals, opens)
+        return cls(comms, evals, opens, raw_evals)
 
 
 def proof_size(num_commitments: int, num_evaluations: int, num_openings: int) -> int:

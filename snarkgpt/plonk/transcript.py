@@ -38,6 +38,13 @@ class Transcript:
             data = b"".join((int(v) % FR_MODULUS).to_bytes(32, "little") for v in values)
         self._absorb(label.encode(), data)
 
+    def absorb_bytes_as_scalars(self, label: str, data: bytes):
+        """Absorb Fr elements already encoded as `absorb_scalars` writes them (32 bytes each,
+        canonical little-endian, as a parsed proof holds them): the same message, no re-encoding."""
+        if len(data) % 32:
+            raise ValueError(f"transcript: {len(data)} bytes is not a whole number of scalars")
+        self._absorb(label.encode(), bytes(data))
+
     def absorb_scalar(self, label: str, value: int):
         self.absorb_scalars(label, [value])
 

@@ -18,10 +18,12 @@ Steps (see prover.py for the transcript order):
 """
 from __future__ import annotations
 
+import functools
 
 from snarkgpt.curve import g1
-from snarkgpt.field import FR_MODULUS
+from snarkgpt.field import FR_MODULUS, Fr
 from snarkgpt.field.domain import Domain
+from snarkgpt.field.poly import inner_product
 
 from . import kzg, linearization
 from .expression import ADVICE, FIXED, INSTANCE, IntProgram
@@ -71,35 +73,19 @@ def _linearized_keys(lay) -> set:
     return keys
 
 
-def _lagranges(domain: Domain, rows, x: int, zh: int) -> list[int]:
-    """L_i(x) = omega^i (x^n - 1) / (n (x - omega^i)) for each i in ``rows``, given
-    zh = x^n - 1 != 0, with a single field inversion (Montgomery's batch trick)."""
-    rows = list(rows)
-    if not rows:
-        return []
-    # omega^i for each row, stepping from the previous one (rows come mostly in runs, and a
-    # full-size exponent per row costs more than the rest of this function)
-    ws, prev, wi = [], 0, 1
-    for i in rows:
-        if i < prev:
-            wi = pow(domain.omega, i, P)
-        elif i == prev + 1:
-            wi = wi * domain.omega % P
-        else:
-            wi = wi * pow(domain.omega, i - prev, P) % P
-        ws.append(wi)
-        prev = i
-    dens = [(x - wi) % P for wi in ws]
-    prefix = [1]
-    for d in dens:
-        prefix.append(prefix[-1] * d % P)
-    inv = pow(prefix[-1], -1, P)            # nonzero: x is not in the domain (zh != 0)
-    scale = zh * domain.n_inv % P
-    out = [0] * len(rows)
-    for j in range(len(rows) - 1, -1, -1):
-        out[j] = ws[j] * scale % P * (inv * prefix[j] % P) % P
-        inv = inv * dens[j] % P
-    return out
+# one Domain per size (building one costs two inversions and more than the rest of the
+# verifier's use of it)
+_domain = functools.lru_cache(maxsize=4)(Domain)
+
+
+def _rotation_groups(lay) -> list:
+    """[(rotation, [indices into lay.queries opened at it])] in `lay.rotations` order (cached
+    on the layout): the opening points and what each one opens."""
+    groups = getattr(lay, "_rotation_groups", None)
+    if groups is None:
+        groups = lay._rotation_groups = [
+            (rot, [j for j, q in enumerate(lay.queries) if q[2] == rot]) for rot in lay.rotations]
+    return groups
 
 
 def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
@@ -176,11 +162,12 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     pos += lay.quotient_pieces
     tr.absorb_points("quotient", qc)
     x = tr.challenge("x")
-    tr.absorb_scalars("evaluations", evaluations)
+    tr.absorb_bytes_as_scalars("evaluations", proof.evaluation_bytes(len(proof.evaluations)
+                                                                      - len(evaluations)))
     assert pos == len(comms) and len(adv_comm) == lay.num_advice_commitments
 
     # -- the constraint identity at x -----------------------------------------------------
-    dom = Domain(d.k)
+    dom = _domain(d.k)
     zh = (pow(x, n, P) - 1) % P
     if zh == 0:
         raise VerificationError("the challenge x lies in the domain")
@@ -189,7 +176,7 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     for (kind, idx, rot), v in zip(lay.queries, evaluations):
         values[(ADVICE if kind == 0 else FIXED, idx, rot)] = v
     # row 0, the last usable row u and the blinding rows u+1..n-1
-    l0, *lx = _lagranges(dom, [0, *range(u, n)], x, zh)
+    l0, *lx = Fr.to_ints(dom.lagranges_at([0, *range(u, n)], x))
     l_last, l_blind = lx[0], sum(lx[1:]) % P
     virt = [l0, l_last, (1 - l_last - l_blind) % P, x]
     for i, v in enumerate(virt):
@@ -202,8 +189,8 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
             raise VerificationError("an instance evaluation point lies in the domain")
         for i, col in enumerate(instances):
             rows = [j for j, v in enumerate(col) if v]
-            values[(INSTANCE, i, rot)] = sum(col[j] * lj for j, lj in
-                                             zip(rows, _lagranges(dom, rows, pt, zpt))) % P
+            values[(INSTANCE, i, rot)] = inner_product(Fr.from_ints([col[j] for j in rows]),
+                                                       dom.lagranges_at(rows, pt))
 
     # sum_i y^(N-1-i) C_i(x) = A + sum_s c_s f_s(x) over the linearized columns s
     lin_keys = _linearized_keys(lay)
@@ -226,12 +213,9 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     L = kzg.Combination([commitment_of(code, idx) for code, idx in lay.linearized] + list(qc),
                         linearization.fold_coefficients(lay.linearized, coeff, x, n, len(qc)))
     queries = []
-    for rot in lay.rotations:
-        cs_, vs = [], []
-        for (kind, idx, r), v in zip(lay.queries, evaluations):
-            if r == rot:
-                cs_.append(commitment_of(kind, idx))
-                vs.append(v)
+    for rot, group in _rotation_groups(lay):
+        cs_ = [commitment_of(*lay.queries[j][:2]) for j in group]
+        vs = [evaluations[j] for j in group]
         if rot == 0:
             cs_.append(L)
             vs.append(-A % P)

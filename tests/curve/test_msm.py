@@ -60,7 +60,7 @@ scalar = st.one_of(
 @settings(max_examples=30, deadline=None)
 @given(data=st.data())
 def test_msm_random_sets(data):
-    n = data.draw(st.integers(1, 14))
+    n = data.draw(st.integers(1, 2 * M._STRAUS_MAX))       # Straus and the bucket path
     ks = data.draw(st.lists(st.one_of(st.integers(1, R - 1), st.none(), st.sampled_from([1, 2, 3])),
                             min_size=n, max_size=n))
     ss = data.draw(st.lists(scalar, min_size=n, max_size=n))
@@ -156,6 +156,39 @@ def test_small_path_every_window_width_and_split(c):
         M._xyzz_sum(out, total)
         got = g1.to_affine_ints(g1.xyzz_to_affine(total))[0]
         assert got == expected(ks, ss), (c, pieces)
+
+
+@pytest.mark.parametrize("c", range(2, 8))
+def test_straus_every_window_width(c):
+    """`_straus` (a table of multiples per point, shared doublings) at every width it may
+    pick, with duplicates, P + (-P) (a sum that cancels), negative and zero digits."""
+    rng = np.random.default_rng(20 + c)
+    ks = [7, 7, 7, 11, None, 2**200 + 3] + [int(v) for v in rng.integers(1, 2**62, 6)]
+    ss = [5, R - 5, 3, int.from_bytes(rng.bytes(32), "big") % R, 9, R - 1] + \
+        [int.from_bytes(rng.bytes(32), "big") % R for _ in range(5)] + [2**150]
+    pts = points_for(ks)
+    folded, negf, bits = M.fold_scalars(Fr.to_canonical(Fr.from_ints(ss)))
+    bits[~pts.any(axis=1)] = 0
+    idx = np.flatnonzero(bits).astype(np.int64)
+    nwin = M._nwin(int(bits.max()), c)
+    dig = np.empty((nwin, idx.size), np.int32)
+    M._all_digits(np.ascontiguousarray(folded[idx]), c, nwin, dig)
+    total = np.empty((1, 16), np.uint64)
+    M._straus(pts, idx, dig, negf[idx], c, total)
+    assert g1.to_affine_ints(g1.xyzz_to_affine(total))[0] == expected(ks, ss)
+    # a sum that is the point at infinity
+    assert run([5, 5], [3, R - 3]) is None
+
+
+def test_msm_switches_to_straus():
+    """Up to `_STRAUS_MAX` points msm takes `_straus`, above it the buckets: same sums."""
+    rng = np.random.default_rng(9)
+    n = M._STRAUS_MAX + 1
+    ks = [int(v) for v in rng.integers(1, 2**62, n)]
+    ss = [int.from_bytes(rng.bytes(32), "big") % R for _ in range(n)]
+    assert run(ks[:n - 1], ss[:n - 1]) == expected(ks[:n - 1], ss[:n - 1])
+    assert run(ks, ss) == expected(ks, ss)
+    assert run([3, None], [0, 5]) is None          # nothing left to add
 
 
 def test_msm_switches_paths_at_the_small_size():

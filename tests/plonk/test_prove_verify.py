@@ -224,11 +224,12 @@ def test_choose_degree_trades_grand_products_for_quotient_cosets():
 
 
 def test_batched_lagrange_values_match_the_closed_form():
-    """The verifier's L_i(x) for many rows with one inversion equals the one-row formula
-    omega^i (x^n - 1) / (n (x - omega^i)), and sums to 1 over the whole domain."""
+    """The verifier's L_i(x) for many rows with one inversion (Domain.lagranges_at) equals
+    the one-row formula omega^i (x^n - 1) / (n (x - omega^i)), sums to 1 over the whole
+    domain, and is the unit vector on the domain."""
     from snarkgpt.field import FR_MODULUS as P
+    from snarkgpt.field import Fr
     from snarkgpt.field.domain import Domain
-    from snarkgpt.plonk.verifier import _lagranges
     dom = Domain(4)
     x = 1234567
     zh = (pow(x, dom.n, P) - 1) % P
@@ -236,9 +237,12 @@ def test_batched_lagrange_values_match_the_closed_form():
     for rows in ([0, 3, 7, 15], [2, 3, 4, 9, 10, 10, 1, 0, 14]):
         one_by_one = [pow(dom.omega, i, P) * zh * pow(dom.n * (x - pow(dom.omega, i, P)), -1, P)
                       % P for i in rows]
-        assert _lagranges(dom, rows, x, zh) == one_by_one
-    assert sum(_lagranges(dom, range(dom.n), x, zh)) % P == 1
-    assert _lagranges(dom, [], x, zh) == []
+        assert Fr.to_ints(dom.lagranges_at(rows, x)) == one_by_one
+        assert one_by_one == [dom.lagrange_at(i, x) for i in rows]
+    assert sum(Fr.to_ints(dom.lagranges_at(range(dom.n), x))) % P == 1
+    assert dom.lagranges_at([], x).shape == (0, 4)
+    # x = omega^5 lies in the domain: L_i(x) = [i == 5]
+    assert Fr.to_ints(dom.lagranges_at([5, 0, 5, 15], dom.element(5))) == [1, 0, 1, 0]
 
 
 def test_keygen_against_a_published_key(srs):
