@@ -19,13 +19,14 @@ import time
 from snarkgpt.field.domain import Domain
 from snarkgpt.model.keys import load_verifier, verify_statement
 from snarkgpt.model.statement import read_proof_file
-from snarkgpt.plonk import kzg, linearization, verifier
+from snarkgpt.plonk import kzg, verifier
+from snarkgpt.plonk.compiled_program import CompiledProgram
 
 # (module or class, function, label): the verifier's steps worth timing separately
 STAGES = [
     (verifier, "parse_proof", "parse (decompress the points)"),
     (Domain, "lagranges_at", "Lagrange values"),
-    (linearization, "split", "constraint program (A, c_s)"),
+    (CompiledProgram, "split_array", "constraint program (A, c_s)"),
     (kzg, "msm", "batch MSM"),
     (kzg, "pairing_check", "pairing check"),
 ]

@@ -341,6 +341,14 @@ def inverse(x):
     return acc
 
 
+@nb.njit(inline="always")
+def _powers_run(out, base, first, lo, hi):
+    v = mul(first, _pow_small(base, lo))
+    for i in range(lo, hi):
+        _st(out, i, v)
+        v = mul(v, base)
+
+
 @nb.njit(**_PJIT)
 def _powers(out, base, first, chunks):
     """out[i] = first * base^i, in `chunks` parallel runs of successive products."""
@@ -350,10 +358,12 @@ def _powers(out, base, first, chunks):
         lo = c * step
         hi = min(n, lo + step)
         if lo < hi:
-            v = mul(first, _pow_small(base, lo))
-            for i in range(lo, hi):
-                _st(out, i, v)
-                v = mul(v, base)
+            _powers_run(out, base, first, lo, hi)
+
+
+@nb.njit(cache=True, nogil=True)
+def _powers_serial(out, base, first):
+    _powers_run(out, base, first, 0, out.shape[0])
 
 
 def _mont(x: int) -> tuple:
@@ -366,7 +376,10 @@ def powers(base: int, count: int, first: int = 1) -> np.ndarray:
     if count:
         import numba
         chunks = max(1, min(count // 4096, 8 * numba.get_num_threads()))
-        _powers(out, _mont(base), _mont(first), chunks)
+        if chunks == 1:     # a parallel launch costs more than a short run
+            _powers_serial(out, _mont(base), _mont(first))
+        else:
+            _powers(out, _mont(base), _mont(first), chunks)
     return out
 
 

@@ -43,16 +43,24 @@ def _horner_chunks(c, x, step, out):
         _st(out, j, acc)
 
 
+@nb.njit(inline="always")
+def _dot(a, b, lo, hi):
+    acc = _ZERO
+    for i in range(lo, hi):
+        acc = _fadd(acc, _fmul(_ld(a, i), _ld(b, i)))
+    return acc
+
+
 @nb.njit(**_PJIT)
 def _dot_chunks(a, b, step, out):
     n = a.shape[0]
     for j in nb.prange(out.shape[0]):
-        lo = j * step
-        hi = min(n, lo + step)
-        acc = _ZERO
-        for i in range(lo, hi):
-            acc = _fadd(acc, _fmul(_ld(a, i), _ld(b, i)))
-        _st(out, j, acc)
+        _st(out, j, _dot(a, b, j * step, min(n, j * step + step)))
+
+
+@nb.njit(**_JIT)
+def _dot_serial(a, b, out):
+    _st(out, 0, _dot(a, b, 0, a.shape[0]))
 
 
 @nb.njit(**_JIT)
@@ -112,7 +120,10 @@ def inner_product(a: np.ndarray, b: np.ndarray) -> int:
     chunks = _chunks(n)
     step = -(-n // chunks)
     part = np.empty((-(-n // step), 4), dtype=np.uint64)
-    _dot_chunks(a, b, step, part)
+    if chunks == 1:         # a parallel launch costs more than a short product
+        _dot_serial(a, b, part)
+    else:
+        _dot_chunks(a, b, step, part)
     return sum(Fr.to_ints(part)) % P
 
 

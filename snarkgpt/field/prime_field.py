@@ -35,6 +35,7 @@ class PrimeField:
         self.r2 = params.r2_limbs
         self._pm2 = to_limbs(self.modulus - 2)
         self._half = to_limbs((self.modulus - 1) // 2)
+        self._r_inv = pow(1 << 256, -1, self.modulus)
 
     def __repr__(self):
         return f"PrimeField({self.name}, modulus={self.modulus})"
@@ -74,7 +75,7 @@ class PrimeField:
 
     def to_int(self, limbs) -> int:
         """One Montgomery limb tuple/row -> canonical Python int."""
-        return from_limbs(limbs) * pow(1 << 256, -1, self.modulus) % self.modulus
+        return from_limbs(limbs) * self._r_inv % self.modulus
 
     def to_canonical(self, a: np.ndarray) -> np.ndarray:
         """Montgomery -> canonical little-endian limbs (still (n, 4) uint64)."""
@@ -191,7 +192,10 @@ class PrimeField:
         """a * c for a Python-int constant c."""
         a = self._check(a)
         out = np.empty_like(a) if out is None else out
-        vec.vscale(a, self.from_int(c), out, self.p, self.inv)
+        if a.shape[0] < SERIAL_BELOW:       # a parallel launch costs more than the work
+            vec.mont_mul_const_serial(a, out, self.from_int(c), self.p, self.inv)
+        else:
+            vec.vscale(a, self.from_int(c), out, self.p, self.inv)
         return out
 
     def pow(self, a, e: int, out=None):
@@ -222,6 +226,18 @@ class PrimeField:
         out = np.empty_like(a) if out is None else out
         chunks = max(1, min(_threads_chunks() * 4, a.shape[0] // 1024))
         vec.batch_inverse(a, out, self.one_limbs, self._pm2, self.p, self.inv, chunks)
+        return out
+
+    def sum_by(self, a, index, m: int) -> np.ndarray:
+        """[sum of the rows a[i] with index[i] == j for j < m]: rows grouped and added."""
+        a = self._check(a)
+        index = np.ascontiguousarray(index, dtype=np.int64)
+        if index.shape != (a.shape[0],):
+            raise ValueError(f"{self.name}.sum_by: {index.shape[0]} indices for {a.shape[0]} rows")
+        if index.size and (index.min() < 0 or index.max() >= m):
+            raise ValueError(f"{self.name}.sum_by: an index lies outside 0..{m - 1}")
+        out = self.zeros(m)
+        vec.scatter_add(a, index, out, self.p)
         return out
 
     def equal(self, a, b) -> bool:

@@ -50,6 +50,14 @@ def vscale(a, c, out, p, inv):
         store(out, i, mont_mul(load(a, i), c, p, inv))
 
 
+@nb.njit(cache=True, nogil=True)
+def scatter_add(a, index, out, p):
+    """out[index[i]] += a[i] for every row i (serial: rows may share an index)."""
+    for i in range(a.shape[0]):
+        j = index[i]
+        store(out, j, add_mod(load(out, j), load(a, i), p))
+
+
 @nb.njit(inline="always")
 def pow_limbs(x, e, one, p, inv):
     """x^e by left-to-right square-and-multiply; e is a 4-tuple exponent (not Montgomery)."""

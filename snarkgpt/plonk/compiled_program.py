@@ -119,17 +119,26 @@ class CompiledProgram:
         program's roots C_j, every cell in ``keys`` read as 0 and every other cell taken from
         ``cells`` (a missing cell or challenge raises KeyError naming it)."""
         cell_vals = [0 if key in keys else cells[key] for key in self.cells]
+        A, cell_grad = self.split_array(_fr(cell_vals), challenges, y)
+        wanted = [i for i, key in enumerate(self.cells) if key in keys]
+        coeff = dict(zip((self.cells[i] for i in wanted), Fr.to_ints(cell_grad[wanted])))
+        return A, coeff
+
+    def split_array(self, cells: np.ndarray, challenges: dict, y: int):
+        """`split` on arrays: the cells' values as an Fr array in ``self.cells`` order (the
+        linearized ones already 0); returns (A, dA/dcell for every cell as an Fr array)."""
+        if cells.shape[0] != max(1, len(self.cells)):
+            raise ValueError(f"split_array: {cells.shape[0]} cell values for "
+                             f"{len(self.cells)} cells")
         chal_vals = [challenges[c] for c in self.challenges]
         n = self.code.shape[0]
         vals = np.empty((n, 4), np.uint64)
         grad = np.empty((n, 4), np.uint64)
         cell_grad = np.empty((max(1, len(self.cells)), 4), np.uint64)
         acc = np.empty((1, 4), np.uint64)
-        _split_kernel(self.code, self.consts, _fr(cell_vals), _fr(chal_vals), self.roots,
-                      Fr.from_int(y), vals, grad, cell_grad, acc)
-        wanted = [i for i, key in enumerate(self.cells) if key in keys]
-        coeff = dict(zip((self.cells[i] for i in wanted), Fr.to_ints(cell_grad[wanted])))
-        return Fr.to_ints(acc)[0], coeff
+        _split_kernel(self.code, self.consts, np.ascontiguousarray(cells), _fr(chal_vals),
+                      self.roots, Fr.from_int(y), vals, grad, cell_grad, acc)
+        return Fr.to_ints(acc)[0], cell_grad
 
 
 def _fr(values: list) -> np.ndarray:

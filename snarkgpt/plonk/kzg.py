@@ -21,6 +21,7 @@ from ..curve.msm import msm
 from ..curve.pairing import pairing_check
 from ..field import FR_MODULUS, Fr
 from ..field import poly
+from ..field.ntt import powers as fr_powers
 from .srs import SRS
 from .transcript import Transcript
 
@@ -42,7 +43,7 @@ def open_at(srs: SRS, coeffs: np.ndarray, z: int):
 
 def verify_at(srs: SRS, commitment: np.ndarray, z: int, value: int, proof: np.ndarray) -> bool:
     """Check one opening: e(C - [y]G1 + [z]pi, G2) == e(pi, [tau]G2)."""
-    lhs = _combine([commitment, srs.g1[0], proof], [1, -value, z])
+    lhs = _combine(np.stack([commitment, srs.g1[0], proof]), Fr.from_ints([1, -value, z]))
     return pairing_check(np.stack([lhs, _neg(proof)]), np.stack([srs.g2[0], srs.g2[1]]))
 
 
@@ -55,10 +56,12 @@ class OpeningQuery:
 
 @dataclass
 class VerifierQuery:
-    """What the verifier holds for one point: the commitments and the claimed values.
+    """What the verifier holds for one point: the commitments and the claimed values
+    (Python ints or an Fr array, one per commitment).
 
     A commitment is a G1 point, or a `Combination` of points that the verifier never adds
-    up on its own: its terms go straight into the one MSM of `batch_verify`."""
+    up on its own: its terms go straight into the one MSM of `batch_verify`. An (m, 8) array
+    in the list stands for m commitments in a row."""
     point: int
     commitments: list
     values: list
@@ -67,8 +70,9 @@ class VerifierQuery:
 @dataclass
 class Combination:
     """sum_i coeffs[i] * points[i]: on the verifier's side a commitment made of G1 points
-    (for example the recombined quotient), on the prover's the matching polynomial made of
-    coefficient arrays. Neither side adds it up on its own: its terms join the batch's fold."""
+    (for example the recombined quotient; the coefficients Python ints or an Fr array), on
+    the prover's the matching polynomial made of coefficient arrays. Neither side adds it up
+    on its own: its terms join the batch's fold."""
     points: list
     coeffs: list
 
@@ -85,32 +89,62 @@ def batch_open(srs: SRS, queries: list, transcript: Transcript) -> list:
 
 
 def batch_verify(srs: SRS, queries: list, proofs: list, transcript: Transcript) -> bool:
-    """Check all openings of `queries` with one pairing equation."""
+    """Check all openings of `queries` with one pairing equation.
+
+    The scalars are Fr arrays throughout (a model's proof opens a few hundred values): the
+    weights u^j v^i, the folded value sum u^j v^i y_ji, and every point's coefficient."""
     if len(proofs) != len(queries):
         return False
     v = transcript.challenge("kzg.v")
     transcript.absorb_points("kzg.proofs", np.stack(proofs))
     u = transcript.challenge("kzg.u")
-    points, scalars = [], []
-    lhs_pi_points, lhs_pi_scalars = [], []
-    y_total = 0
-    uj = 1
-    for q, pi in zip(queries, proofs):
-        weights = [uj * vi % FR_MODULUS for vi in _powers(v, len(q.commitments))]
-        pts, sc = _terms(q.commitments, weights)
-        points += pts
-        scalars += sc
-        y_total = (y_total + sum(w * y for w, y in zip(weights, q.values))) % FR_MODULUS
-        points.append(pi)
-        scalars.append(uj * q.point % FR_MODULUS)
-        lhs_pi_points.append(pi)
-        lhs_pi_scalars.append(uj)
-        uj = uj * u % FR_MODULUS
-    points.append(srs.g1[0])
-    scalars.append(-y_total)
-    lhs = _combine(points, scalars)
-    rhs = _combine(lhs_pi_points, lhs_pi_scalars)
+    widths = [sum(_rows(it) for it in q.commitments) for q in queries]
+    vpow = fr_powers(v, max(widths))
+    upow = _powers(u, len(queries))
+    points, scalars, weights, values = [], [], [], []
+    for q, pi, uj, m in zip(queries, proofs, upow, widths):
+        w = Fr.scale(vpow[:m], uj)                             # u^j v^i
+        weights.append(w)
+        values.append(_fr_array(q.values))
+        if values[-1].shape[0] != m:
+            raise ValueError(f"batch_verify: {values[-1].shape[0]} values for {m} commitments")
+        _point_terms(q.commitments, w, points, scalars)
+        points.append(pi.reshape(1, 8))                        # + u^j z_j pi_j
+        scalars.append(Fr.from_ints([uj * q.point]))
+    y_total = poly.inner_product(np.concatenate(weights), np.concatenate(values))
+    points.append(srs.g1[:1])                                  # - (sum u^j v^i y_ji) G
+    scalars.append(Fr.from_ints([-y_total]))
+    lhs = _combine(np.concatenate(points), np.concatenate(scalars))
+    rhs = msm(np.stack(proofs), Fr.from_ints(upow))
     return pairing_check(np.stack([lhs, _neg(rhs)]), np.stack([srs.g2[0], srs.g2[1]]))
+
+
+def _fr_array(values) -> np.ndarray:
+    """Python ints or an Fr array -> an Fr array."""
+    return values if isinstance(values, np.ndarray) else Fr.from_ints(values)
+
+
+def _rows(item) -> int:
+    """How many commitments a `VerifierQuery` item stands for."""
+    return 1 if isinstance(item, Combination) else np.asarray(item).reshape(-1, 8).shape[0]
+
+
+def _point_terms(items, weights: np.ndarray, points: list, scalars: list) -> None:
+    """Append to (points, scalars) the terms of sum_i weights[i] * items[i] over G1 points
+    (rows, or (m, 8) blocks of them) and `Combination`s of them (each member scaled by its
+    coefficient), as array blocks."""
+    pos = 0
+    for it in items:
+        if isinstance(it, Combination):
+            if len(it.points):
+                points.append(np.asarray(it.points, np.uint64).reshape(-1, 8))
+                scalars.append(Fr.scale(_fr_array(it.coeffs), Fr.to_int(weights[pos])))
+            pos += 1
+        else:
+            block = np.asarray(it, np.uint64).reshape(-1, 8)
+            points.append(block)
+            scalars.append(weights[pos:pos + block.shape[0]])
+            pos += block.shape[0]
 
 
 def _fold_polys(polys, v):
@@ -127,8 +161,9 @@ def _powers(v: int, m: int) -> list:
 
 
 def _terms(items, weights):
-    """(members, coefficients) of sum_i weights[i] * items[i], with every `Combination`
-    spread into its members (points or polynomials alike), each scaled by its coefficient."""
+    """(polynomials, coefficients) of sum_i weights[i] * items[i], with every `Combination`
+    spread into its members, each scaled by its coefficient (the prover's side of
+    `_point_terms`)."""
     flat, coeffs = [], []
     for it, w in zip(items, weights):
         if isinstance(it, Combination):
@@ -140,22 +175,19 @@ def _terms(items, weights):
     return flat, coeffs
 
 
-def _combine(points, scalars) -> np.ndarray:
-    """sum_i scalars[i] * points[i] for a handful of points (the verifier's small MSMs).
+def _combine(points: np.ndarray, scalars: np.ndarray) -> np.ndarray:
+    """sum_i scalars[i] * points[i] (the verifier's MSMs): points (n, 8), scalars an Fr array.
 
     A point listed more than once (a column opened at several rotations) gets one entry
     with the sum of its scalars."""
-    index, uniq, total = {}, [], []
-    for pt, s in zip(points, scalars):
-        key = pt.tobytes()
-        j = index.get(key)
-        if j is None:
-            index[key] = len(uniq)
-            uniq.append(pt)
-            total.append(s % FR_MODULUS)
-        else:
-            total[j] = (total[j] + s) % FR_MODULUS
-    return msm(np.ascontiguousarray(np.stack(uniq)), Fr.from_ints(total))
+    points = np.ascontiguousarray(points)
+    # group by the first limb of x, then check that each group holds one point (a sort of
+    # whole rows costs twice as much); points that only share that limb take the slow way
+    _, first, where = np.unique(points[:, 0], return_index=True, return_inverse=True)
+    if not np.array_equal(points[first][where.ravel()], points):
+        rows = points.view(np.dtype((np.void, 64))).ravel()
+        _, first, where = np.unique(rows, return_index=True, return_inverse=True)
+    return msm(np.ascontiguousarray(points[first]), Fr.sum_by(scalars, where.ravel(), first.size))
 
 
 def _neg(point) -> np.ndarray:

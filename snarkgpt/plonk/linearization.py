@@ -112,6 +112,11 @@ def _independent_set(vertices, conflicts) -> set:
     return chosen
 
 
+def kind_of(code: int):
+    """The constraint program's column kind for a layout kind code (0 advice, 1 fixed)."""
+    return _KIND_OF[code]
+
+
 def program_keys(linearized) -> set:
     """The linearized queries as the constraint program's cell keys (kind, index, 0)."""
     return {(_KIND_OF[code], idx, 0) for code, idx in linearized}
@@ -147,8 +152,12 @@ def fold_coefficients(linearized, coeff: dict, x: int, n: int, pieces: int) -> l
     """The coefficients of L = sum_s c_s f_s - (x^n - 1) sum_i x^(i n) h_i' over the list
     [f_s for s in linearized] + [h_0', ..., h_(pieces-1)'] (prover and verifier alike, the
     one with polynomials, the other with commitments); ``coeff`` is `split`'s."""
+    keys = [(_KIND_OF[code], idx, 0) for code, idx in linearized]
+    return [coeff.get(key, 0) for key in keys] + quotient_coefficients(x, n, pieces)
+
+
+def quotient_coefficients(x: int, n: int, pieces: int) -> list:
+    """The coefficients -(x^n - 1) x^(i n) of the quotient pieces h_i' in L."""
     xn = pow(x, n, P)
     zh = (xn - 1) % P
-    keys = [(_KIND_OF[code], idx, 0) for code, idx in linearized]
-    return ([coeff.get(key, 0) for key in keys]
-            + [-zh * pow(xn, i, P) % P for i in range(pieces)])
+    return [-zh * pow(xn, i, P) % P for i in range(pieces)]

@@ -73,19 +73,22 @@ class Proof:
             raise ProofFormatError(f"proof: {len(data) - want} extra bytes after the proof "
                                    f"(at byte {want}; expected exactly {want})")
         pos = HEADER
-        comms = _points(data, pos, num_commitments, "commitment")
-        pos += 32 * num_commitments
-        raw_evals = data[pos:pos + 32 * num_evaluations]
-        evals = []
-        for i in range(num_evaluations):
-            v = int.from_bytes(data[pos:pos + 32], "little")
-            if v >= FR_MODULUS:
-                raise ProofFormatError(f"proof: evaluation {i} at byte {pos} is not a canonical "
-                                       f"scalar (>= r)")
-            evals.append(v)
-            pos += 32
-        opens = _points(data, pos, num_openings, "opening proof")
-        return cls(comms, evals, opens, raw_evals)
+        ev_at = pos + 32 * num_commitments
+        op_at = ev_at + 32 * num_evaluations
+        raw_evals = data[ev_at:op_at]
+        evals = [int.from_bytes(raw_evals[i:i + 32], "little") for i in range(0, len(raw_evals), 32)]
+        if evals and max(evals) >= FR_MODULUS:
+            i = next(i for i, v in enumerate(evals) if v >= FR_MODULUS)
+            raise ProofFormatError(f"proof: evaluation {i} at byte {ev_at + 32 * i} is not a "
+                                   f"canonical scalar (>= r)")
+        # the commitments and the opening proofs decompressed together (one batch of roots)
+        try:
+            points = g1.decompress(data[pos:ev_at] + data[op_at:], num_commitments + num_openings)
+        except ValueError as e:
+            _points(data, pos, num_commitments, "commitment")      # name the bad point
+            _points(data, op_at, num_openings, "opening proof")
+            raise ProofFormatError(f"proof: {e}") from None     # pragma: no cover
+        return cls(points[:num_commitments], evals, points[num_commitments:], raw_evals)
 
 
 def proof_size(num_commitments: int, num_evaluations: int, num_openings: int) -> int:

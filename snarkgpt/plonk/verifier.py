@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from snarkgpt.curve import g1
 from snarkgpt.field import FR_MODULUS, Fr
 from snarkgpt.field.domain import Domain
-from snarkgpt.field.poly import inner_product
 
 from . import kzg, linearization
+from .compiled_program import compiled
 from .expression import ADVICE, FIXED, INSTANCE, IntProgram
 from .keygen import VerifyingKey
 from .committed.verifier import CommittedColumnError, check_representation
@@ -67,6 +69,7 @@ def _constraint_program(lay) -> IntProgram:
 
 
 def _linearized_keys(lay) -> set:
+    """The linearized queries as the program's cell keys (cached on the layout)."""
     keys = getattr(lay, "_linearized_keys", None)
     if keys is None:
         keys = lay._linearized_keys = linearization.program_keys(lay.linearized)
@@ -78,14 +81,69 @@ def _linearized_keys(lay) -> set:
 _domain = functools.lru_cache(maxsize=4)(Domain)
 
 
-def _rotation_groups(lay) -> list:
-    """[(rotation, [indices into lay.queries opened at it])] in `lay.rotations` order (cached
-    on the layout): the opening points and what each one opens."""
-    groups = getattr(lay, "_rotation_groups", None)
-    if groups is None:
-        groups = lay._rotation_groups = [
-            (rot, [j for j, q in enumerate(lay.queries) if q[2] == rot]) for rot in lay.rotations]
-    return groups
+class _Plan:
+    """Where each of the verifier's values and points comes from: index arrays that depend
+    only on the layout, built once per layout (`_plan`). With them a verification moves its
+    few hundred values and points as arrays, with no per-value Python work.
+
+    Points come from one table per proof, [fixed commitments | sigma commitments | the
+    proof's commitments], so a query's commitment is a row of it. The constraint program's
+    cells come from one pool per proof, [opened evaluations | the 4 virtual columns | the
+    instance values | 0], the 0 serving the linearized cells."""
+
+    def __init__(self, lay):
+        d = lay.desc
+        F, M = len(d.fixed), len(d.permutation)
+        # advice-like columns in the order of their commitments in the proof (the transcript's)
+        order = [c.index for p in range(_phases(d)) for c in lay.phase_columns(p)]
+        order += [c.index for c in lay.m_cols + lay.h_cols + lay.phi_cols + lay.z_cols]
+        if len(order) != lay.num_advice_commitments:      # pragma: no cover - layout bug
+            raise AssertionError("the layout's advice commitments are not all in the transcript")
+        proof_row = {idx: F + M + lay.committed_points + i for i, idx in enumerate(order)}
+
+        def row(kind, idx):             # fixed and sigma columns are numbered 0..F+M-1
+            return proof_row[idx] if kind == 0 else idx
+        self.groups = [(rot, np.array(js, np.int64),
+                        np.array([row(*lay.queries[j][:2]) for j in js], np.int64))
+                       for rot, js in ((rot, [j for j, q in enumerate(lay.queries) if q[2] == rot])
+                                       for rot in lay.rotations)]
+        self.linearized_rows = np.array([row(code, idx) for code, idx in lay.linearized],
+                                        np.int64)
+        # the constraint program's cells, as positions in the pool
+        self.program = compiled(_constraint_program(lay))
+        pool = {}
+        for j, (kind, idx, rot) in enumerate(lay.queries):
+            pool[(ADVICE if kind == 0 else FIXED, idx, rot)] = j
+        Q = len(lay.queries)
+        for i in range(4):
+            pool[(FIXED, F + M + i, 0)] = Q + i
+        self.instance_keys = [(i, rot) for rot in lay.instance_rotations
+                              for i in range(len(d.instance))]
+        for t, (i, rot) in enumerate(self.instance_keys):
+            pool[(INSTANCE, i, rot)] = Q + 4 + t
+        zero = Q + 4 + len(self.instance_keys)
+        lin_keys = _linearized_keys(lay)
+        try:
+            src = [zero if key in lin_keys else pool[key] for key in self.program.cells]
+        except KeyError as e:  # pragma: no cover - the layout opens every other query
+            raise VerificationError(f"no value for cell {e}") from None
+        self.cell_source = np.array(src or [zero], np.int64)
+        # each linearized column's cell (-1: no constraint reads it, its coefficient is 0)
+        at = {key: i for i, key in enumerate(self.program.cells)}
+        self.linearized_cells = np.array(
+            [at.get((linearization.kind_of(code), idx, 0), -1) for code, idx in lay.linearized],
+            np.int64)
+
+
+def _plan(lay) -> _Plan:
+    plan = getattr(lay, "_verifier_plan", None)
+    if plan is None:
+        plan = lay._verifier_plan = _Plan(lay)
+    return plan
+
+
+def _phases(d) -> int:
+    return max([d.num_phases] + [c.after_phase + 1 for c in d.challenges])
 
 
 def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
@@ -103,6 +161,7 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
             raise VerificationError(f"instance column {i} has {len(col)} values, more than the "
                                     f"{u} usable rows")
     proof = parse_proof(vk, proof_bytes)
+    plan = _plan(lay)
 
     # -- transcript ----------------------------------------------------------------------
     tr = Transcript(PROTOCOL)
@@ -110,119 +169,98 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     absorb_instances(tr, instances)
     comms = proof.commitments
     pos = 0
-    adv_comm = {}
     committed_comm = {}
-    evaluations = proof.evaluations
+    first_eval = 0
     if lay.committed:       # committed columns: C_c + D_c, once D is proven well formed
         pos = lay.committed_points
-        z, evaluations = evaluations[:lay.committed_scalars], evaluations[lay.committed_scalars:]
+        first_eval = lay.committed_scalars
         try:
-            committed_comm = check_representation(vk, tr, comms[:pos], z)
+            committed_comm = check_representation(vk, tr, comms[:pos],
+                                                  proof.evaluations[:first_eval])
         except CommittedColumnError as e:
             raise VerificationError(str(e)) from None
     chal: dict[int, int] = {}
-    phases = max([d.num_phases] + [c.after_phase + 1 for c in d.challenges])
-    for p in range(phases):
+    for p in range(_phases(d)):
         cols = lay.phase_columns(p)
         if cols:
-            pc = comms[pos:pos + len(cols)]
+            tr.absorb_points(f"advice.phase{p}", comms[pos:pos + len(cols)])
             pos += len(cols)
-            tr.absorb_points(f"advice.phase{p}", pc)
-            for c, pt in zip(cols, pc):
-                adv_comm[c.index] = pt
         for ch in d.challenges:
             if ch.after_phase == p:
                 chal[ch.index] = tr.challenge(f"challenge.{ch.name}")
     G = len(lay.m_cols)
     chal[lay.theta.index] = tr.challenge("theta")
     if G:
-        mc = comms[pos:pos + G]
+        tr.absorb_points("lookup.m", comms[pos:pos + G])
         pos += G
-        tr.absorb_points("lookup.m", mc)
-        for c, pt in zip(lay.m_cols, mc):
-            adv_comm[c.index] = pt
     chal[lay.beta.index] = tr.challenge("beta")
     if G:
         cnt = len(lay.h_cols) + len(lay.phi_cols)
-        hc = comms[pos:pos + cnt]
+        tr.absorb_points("lookup.h_phi", comms[pos:pos + cnt])
         pos += cnt
-        tr.absorb_points("lookup.h_phi", hc)
-        for c, pt in zip(lay.h_cols + lay.phi_cols, hc):
-            adv_comm[c.index] = pt
     chal[lay.beta_p.index] = tr.challenge("beta'")
     chal[lay.gamma.index] = tr.challenge("gamma")
     if lay.z_cols:
-        zc = comms[pos:pos + len(lay.z_cols)]
+        tr.absorb_points("perm.z", comms[pos:pos + len(lay.z_cols)])
         pos += len(lay.z_cols)
-        tr.absorb_points("perm.z", zc)
-        for c, pt in zip(lay.z_cols, zc):
-            adv_comm[c.index] = pt
     y = chal[lay.y.index] = tr.challenge("y")
     qc = comms[pos:pos + lay.quotient_pieces]
     pos += lay.quotient_pieces
     tr.absorb_points("quotient", qc)
     x = tr.challenge("x")
-    tr.absorb_bytes_as_scalars("evaluations", proof.evaluation_bytes(len(proof.evaluations)
-                                                                      - len(evaluations)))
-    assert pos == len(comms) and len(adv_comm) == lay.num_advice_commitments
+    evaluations = proof.evaluation_bytes(first_eval)
+    tr.absorb_bytes_as_scalars("evaluations", evaluations)
+    assert pos == len(comms)
 
     # -- the constraint identity at x -----------------------------------------------------
     dom = _domain(d.k)
     zh = (pow(x, n, P) - 1) % P
     if zh == 0:
         raise VerificationError("the challenge x lies in the domain")
-    F, M = len(d.fixed), len(d.permutation)
-    values = {}
-    for (kind, idx, rot), v in zip(lay.queries, evaluations):
-        values[(ADVICE if kind == 0 else FIXED, idx, rot)] = v
-    # row 0, the last usable row u and the blinding rows u+1..n-1
-    l0, *lx = Fr.to_ints(dom.lagranges_at([0, *range(u, n)], x))
-    l_last, l_blind = lx[0], sum(lx[1:]) % P
-    virt = [l0, l_last, (1 - l_last - l_blind) % P, x]
-    for i, v in enumerate(virt):
-        values[(FIXED, F + M + i, 0)] = v
-    w = dom.omega
-    for rot in lay.instance_rotations:
-        pt = x * pow(w, rot % n, P) % P
-        zpt = (pow(pt, n, P) - 1) % P
-        if zpt == 0:
+    # the opened values, as parsed (canonical, so no reduction is needed)
+    opened = Fr.from_canonical(np.frombuffer(evaluations, "<u8").astype(np.uint64).reshape(-1, 4))
+    # L_i at each point that needs them, one batch per point: at x, row 0, the last usable
+    # row u and the blinding rows u+1..n-1; at x omega^rot, the rows of the instance values
+    need = {0: {0, *range(u, n)}}
+    for i, rot in plan.instance_keys:
+        need.setdefault(rot, set()).update(j for j, v in enumerate(instances[i]) if v)
+    lag = {}
+    for rot, rows in need.items():
+        pt = x * dom.element(rot) % P
+        if rot and (pow(pt, n, P) - 1) % P == 0:
             raise VerificationError("an instance evaluation point lies in the domain")
-        for i, col in enumerate(instances):
-            rows = [j for j, v in enumerate(col) if v]
-            values[(INSTANCE, i, rot)] = inner_product(Fr.from_ints([col[j] for j in rows]),
-                                                       dom.lagranges_at(rows, pt))
+        rows = sorted(rows)
+        lag[rot] = dict(zip(rows, Fr.to_ints(dom.lagranges_at(rows, pt))))
+    l0, l_last = lag[0][0], lag[0][u]
+    lx = [lag[0][i] for i in range(u, n)]
+    virt = [l0, l_last, (1 - sum(lx)) % P, x]         # the virtual fixed columns
+    public = [sum(v * lag[rot][j] for j, v in enumerate(instances[i]) if v) % P
+              for i, rot in plan.instance_keys]
 
     # sum_i y^(N-1-i) C_i(x) = A + sum_s c_s f_s(x) over the linearized columns s
-    lin_keys = _linearized_keys(lay)
-    try:
-        A, coeff = linearization.split(_constraint_program(lay), values, chal, lin_keys, y)
-    except KeyError as e:  # pragma: no cover - the layout opens every other query
-        raise VerificationError(f"no value for cell or challenge {e}") from None
+    pool = np.concatenate([opened, Fr.from_ints(virt + public + [0])])
+    A, grad = plan.program.split_array(pool[plan.cell_source], chal, y)
+    coeff = grad[np.maximum(plan.linearized_cells, 0)]
+    coeff[plan.linearized_cells < 0] = 0
 
     # -- openings ------------------------------------------------------------------------
-    def commitment_of(kind, idx):
-        if kind == 0:
-            return adv_comm[idx]
-        if idx in committed_comm:
-            return committed_comm[idx]
-        if idx < F:
-            return vk.fixed_commitments[idx]
-        return vk.sigma_commitments[idx - F]
-
+    table = np.concatenate([vk.fixed_commitments, vk.sigma_commitments, comms])
+    for idx, pt in committed_comm.items():
+        table[idx] = pt
     # L = sum_s c_s [f_s] - (x^n - 1) [H] must open to -A at x (linearization.py)
-    L = kzg.Combination([commitment_of(code, idx) for code, idx in lay.linearized] + list(qc),
-                        linearization.fold_coefficients(lay.linearized, coeff, x, n, len(qc)))
+    L = kzg.Combination(np.concatenate([table[plan.linearized_rows], qc]),
+                        np.concatenate([coeff, Fr.from_ints(linearization.quotient_coefficients(
+                            x, n, len(qc)))]))
     queries = []
-    for rot, group in _rotation_groups(lay):
-        cs_ = [commitment_of(*lay.queries[j][:2]) for j in group]
-        vs = [evaluations[j] for j in group]
+    for rot, js, rows in plan.groups:
+        cs_, vs = [table[rows]], [opened[js]]
         if rot == 0:
             cs_.append(L)
-            vs.append(-A % P)
+            vs.append(Fr.from_ints([-A]))
             if lay.committed:   # the key's blinding basis: P_j must open to L_j(x)
-                cs_ += list(vk.blinding_basis)
-                vs += lx
-        queries.append(kzg.VerifierQuery(x * pow(w, rot % n, P) % P, cs_, vs))
+                cs_.append(np.asarray(vk.blinding_basis, np.uint64).reshape(-1, 8))
+                vs.append(Fr.from_ints(lx))
+        queries.append(kzg.VerifierQuery(x * dom.element(rot) % P, cs_, np.concatenate(vs)))
     srs = SRS(g1.generator().reshape(1, 8), vk.g2, "verifying key", False)
     if not kzg.batch_verify(srs, queries, list(proof.openings), tr):
         raise VerificationError("the opening proofs do not verify (a commitment, an evaluation "

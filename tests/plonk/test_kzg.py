@@ -111,3 +111,22 @@ def test_a_combination_opens_like_its_sum(srs):
     assert not check([k[0] + 1, k[1]], value)
     assert not check(k, (value + 1) % FR_MODULUS)
     assert not check(k[::-1], value)
+
+
+def test_combine_merges_repeated_points_only(monkeypatch):
+    """The verifier's MSM gives a repeated point the sum of its scalars, and keeps apart
+    different points whose first x limb is the same (crafted here by editing one limb)."""
+    pts = g1.fixed_base_mul(g1.generator(), [3, 5, 3, 7])
+    sc = [11, 13, 17, 19]
+    want = g1.fixed_base_mul(g1.generator(), [(3 * 11 + 5 * 13 + 3 * 17 + 7 * 19) % FR_MODULUS])
+    assert g1.equal(kzg._combine(pts, Fr.from_ints(sc)), want[0])
+    seen = []
+    monkeypatch.setattr(kzg, "msm", lambda p, s: seen.append((p.copy(), Fr.to_ints(s))))
+    kzg._combine(pts, Fr.from_ints(sc))
+    assert len(seen[0][0]) == 3 and sorted(seen[0][1]) == [13, 19, 28]
+    odd = pts.copy()
+    odd[1, 0] = odd[0, 0]           # rows 0 and 1 now share x's first limb, nothing else
+    kzg._combine(odd, Fr.from_ints(sc))
+    got_pts, got_sc = seen[1]
+    assert len(got_pts) == 3 and sorted(got_sc) == [13, 19, 28]
+    assert any(np.array_equal(r, odd[1]) for r in got_pts)
