@@ -99,3 +99,25 @@ def test_invalid_inputs_rejected():
 
 def test_bench_runs():
     assert pr.bench_pairing(repeats=1) > 0
+
+
+def test_prepared_g2_lines_are_cached_by_value():
+    """The Miller loop from recorded G2 lines (`g2_lines`, cached by `prepare_g2`) gives the
+    same values as py_ecc, whether the lines were just computed or come from the cache, and
+    a different G2 point never reuses another point's lines."""
+    pr._LINES.clear()
+    a, b = 0xABCDEF0123456789, 0x1122334455667788
+    P, Q = g1_point(a), g2_point(b)
+    want = ref.pairing(ref.multiply(ref.G2, b), ref.multiply(ref.G1, a))
+    assert pr.gt_to_py_ecc(pr.pairing(P, Q)) == want            # computes and caches
+    assert Q.tobytes() in pr._LINES
+    assert pr.gt_to_py_ecc(pr.pairing(P, Q)) == want            # from the cache
+    other = g2_point(b + 1)
+    assert pr.gt_to_py_ecc(pr.pairing(P, other)) == \
+        ref.pairing(ref.multiply(ref.G2, b + 1), ref.multiply(ref.G1, a))
+    assert not np.array_equal(pr.prepare_g2(Q[None]), pr.prepare_g2(other[None]))
+    # the cache stays bounded
+    for k in range(pr._LINES_CACHE_SIZE + 3):
+        pr.prepare_g2(g2_point(1000 + k)[None])
+    assert len(pr._LINES) <= pr._LINES_CACHE_SIZE
+    assert pr.prepare_g2(np.zeros((0, 16), np.uint64)).shape == (0, pr.N_LINES * pr.LINE_LIMBS)

@@ -146,6 +146,35 @@ def test_scale_and_constants():
     assert Fr.to_ints(Fr.scale(a, -2)) == [(-2 * x) % FR_MODULUS for x in (1, 2, 3)]
     assert Fr.to_ints(Fr.ones(2)) == [1, 1]
     assert Fr.to_int(Fr.from_int(-5)) == FR_MODULUS - 5
+    # the serial (short) and parallel (long) scale agree
+    from snarkgpt.field.prime_field import SERIAL_BELOW
+    xs = list(range(SERIAL_BELOW + 5))
+    big = Fr.to_ints(Fr.scale(Fr.from_ints(xs), 7))
+    assert big == [7 * x for x in xs]
+    assert Fr.to_ints(Fr.scale(Fr.from_ints(xs[:9]), 7)) == big[:9]
+
+
+@pytest.mark.parametrize("F", FIELDS, ids=lambda f: f.name)
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_sum_by_groups_rows(F, data):
+    """sum_by adds the rows that share an index (the verifier merges a point's scalars)."""
+    p = F.modulus
+    xs = data.draw(elems(p, 20))
+    m = data.draw(st.integers(1, 6))
+    idx = data.draw(st.lists(st.integers(0, m - 1), min_size=len(xs), max_size=len(xs)))
+    want = [sum(x for x, i in zip(xs, idx) if i == j) % p for j in range(m)]
+    assert F.to_ints(F.sum_by(F.from_ints(xs), np.array(idx), m)) == want
+
+
+def test_sum_by_refuses_bad_indices():
+    a = Fr.from_ints([1, 2, 3])
+    with pytest.raises(ValueError, match="outside 0..1"):
+        Fr.sum_by(a, np.array([0, 1, 2]), 2)
+    with pytest.raises(ValueError, match="outside"):
+        Fr.sum_by(a, np.array([0, -1, 1]), 2)
+    with pytest.raises(ValueError, match="2 indices for 3 rows"):
+        Fr.sum_by(a, np.array([0, 1]), 2)
 
 
 _FQ_POW_KERNEL = []

@@ -130,3 +130,23 @@ def test_combine_merges_repeated_points_only(monkeypatch):
     got_pts, got_sc = seen[1]
     assert len(got_pts) == 3 and sorted(got_sc) == [13, 19, 28]
     assert any(np.array_equal(r, odd[1]) for r in got_pts)
+
+
+def test_batch_verify_takes_blocks_of_points_and_array_values(srs):
+    """A run of commitments may come as one (m, 8) block and the values as an Fr array (the
+    verifier's form): the same check as point by point, and a wrong value is still refused."""
+    a, b, c = rand_poly(30, 21), rand_poly(20, 22), rand_poly(25, 23)
+    z = 99
+    proofs = kzg.batch_open(srs, [kzg.OpeningQuery(z, [a, b, c])], Transcript(b"kzg"))
+    comms = np.stack([kzg.commit(srs, p) for p in (a, b, c)])
+    vals = [poly.evaluate(p, z) for p in (a, b, c)]
+
+    def check(items, values):
+        return kzg.batch_verify(srs, [kzg.VerifierQuery(z, items, values)], list(proofs),
+                                Transcript(b"kzg"))
+    assert check([comms], Fr.from_ints(vals))
+    assert check([comms[:2], comms[2]], vals)
+    assert not check([comms], Fr.from_ints([vals[0], vals[1] + 1, vals[2]]))
+    assert not check([comms[[0, 2, 1]]], Fr.from_ints(vals))
+    with pytest.raises(ValueError, match="2 values for 3 commitments"):
+        check([comms], Fr.from_ints(vals[:2]))
