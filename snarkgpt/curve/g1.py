@@ -648,8 +648,13 @@ def parallel_ranges(fn, n: int, min_per_thread: int = 1, tasks: int | None = Non
         from concurrent.futures import ThreadPoolExecutor
         pool = _POOL[threads] = ThreadPoolExecutor(max_workers=threads,
                                                    thread_name_prefix="snarkgpt-g1")
-    for f in [pool.submit(fn, lo, hi) for lo, hi in bounds]:
-        f.result()
+    # the calling thread takes the first piece itself (one hand-off fewer per call)
+    futures = [pool.submit(fn, lo, hi) for lo, hi in bounds[1:]]
+    try:
+        fn(*bounds[0])
+    finally:
+        for f in futures:
+            f.result()
 
 
 def _points(a, name="points"):
