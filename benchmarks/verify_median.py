@@ -6,9 +6,11 @@
 
 The key directory's public files and the proof file are read once; then `verify_statement`
 runs `--warmup` times untimed (kernel loading) and `--repeats` times timed. The last line is
-one JSON object: median_ms, min_ms, and with --stages the mean milliseconds per verification
-spent in each step (timed by wrapping the verifier's helpers, which adds a few microseconds
-per call). Run it alternately on two checkouts (PYTHONPATH=<checkout>) to compare them.
+one JSON object: median_ms, min_ms, and with --stages the median milliseconds per
+verification spent in each step, and in the rest ("other": transcript, array plumbing,
+Python), timed by wrapping the verifier's helpers (a few microseconds per call). Medians,
+not means, since a shared machine stalls now and then. Run it alternately on two checkouts
+(PYTHONPATH=<checkout>) to compare them.
 """
 import argparse
 import collections
@@ -40,7 +42,7 @@ def _wrap(spent, module, name, label):
         try:
             return fn(*args, **kwargs)
         finally:
-            spent[label] += time.perf_counter() - t
+            spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
 
     setattr(module, name, timed)
 
@@ -59,18 +61,23 @@ def main() -> int:
     for _ in range(args.warmup):
         if not verify_statement(vk, statement, proof):
             raise SystemExit("the proof does not verify with these keys")
-    spent = collections.defaultdict(float)
+    spent = {}                          # this call's seconds per step
+    per_call = collections.defaultdict(list)
     if args.stages:
         for module, name, label in STAGES:
             _wrap(spent, module, name, label)
     times = []
     for _ in range(args.repeats):
+        spent.clear()
         t = time.perf_counter()
         verify_statement(vk, statement, proof)
         times.append(time.perf_counter() - t)
+        for label, v in spent.items():
+            per_call[label].append(v)
+        per_call["other"].append(times[-1] - sum(spent.values()))
     res = {"median_ms": statistics.median(times) * 1e3, "min_ms": min(times) * 1e3}
     if args.stages:
-        res["stages_ms"] = {k: v / args.repeats * 1e3 for k, v in spent.items()}
+        res["stages_ms"] = {k: statistics.median(v) * 1e3 for k, v in per_call.items()}
         for k, v in res["stages_ms"].items():
             print(f"  {k:<32} {v:6.2f} ms")
     print(json.dumps(res))
