@@ -28,7 +28,7 @@ from snarkgpt.field.domain import Domain
 
 from . import kzg, linearization
 from .compiled_program import compiled
-from .expression import ADVICE, FIXED, INSTANCE, IntProgram
+from .expression import FIXED, INSTANCE, IntProgram
 from .keygen import VerifyingKey
 from .committed.verifier import CommittedColumnError, check_representation
 from .proof import Proof, ProofFormatError
@@ -103,17 +103,18 @@ class _Plan:
 
         def row(kind, idx):             # fixed and sigma columns are numbered 0..F+M-1
             return proof_row[idx] if kind == 0 else idx
-        self.groups = [(rot, np.array(js, np.int64),
-                        np.array([row(*lay.queries[j][:2]) for j in js], np.int64))
-                       for rot, js in ((rot, [j for j, q in enumerate(lay.queries) if q[2] == rot])
-                                       for rot in lay.rotations)]
+        self.groups = []        # per opening point: (rotation, its queries, their table rows)
+        for rot in lay.rotations:
+            js = [j for j, q in enumerate(lay.queries) if q[2] == rot]
+            self.groups.append((rot, np.array(js, np.int64),
+                                np.array([row(*lay.queries[j][:2]) for j in js], np.int64)))
         self.linearized_rows = np.array([row(code, idx) for code, idx in lay.linearized],
                                         np.int64)
         # the constraint program's cells, as positions in the pool
         self.program = compiled(_constraint_program(lay))
         pool = {}
         for j, (kind, idx, rot) in enumerate(lay.queries):
-            pool[(ADVICE if kind == 0 else FIXED, idx, rot)] = j
+            pool[(linearization.kind_of(kind), idx, rot)] = j
         Q = len(lay.queries)
         for i in range(4):
             pool[(FIXED, F + M + i, 0)] = Q + i
