@@ -51,8 +51,8 @@ from . import tower as T
 from .tower import (FQ12_ONE, FROB1, FROB2, TWIST_B3, _fn, fq12_conj, fq12_cyclotomic_exp_x,
                     fq12_cyclotomic_sqr, fq12_frobenius, fq12_frobenius2, fq12_frobenius3,
                     fq12_inv, fq12_is_one, fq12_mul, fq12_mul_by_034, fq12_sqr, fq2_add, fq2_conj,
-                    fq2_dbl, fq2_half, fq2_mul, fq2_mul_fq, fq2_neg, fq2_sqr, fq2_sub, fq_add, fq_dbl,
-                    fq_mul, fq_neg, fq_sqr, eq, is_zero, load_fq12, store_fq12)
+                    fq2_dbl, fq2_half, fq2_mul, fq2_mul_fq, fq2_neg, fq2_sqr, fq2_sub, fq_add,
+                    fq_mul, fq_sqr, eq, is_zero, load_fq12, store_fq12)
 
 _JIT = dict(cache=True, nogil=True)
 q = FQ_MODULUS
@@ -66,8 +66,9 @@ QM1_LIMBS = to_limbs(q - 1)
 # Miller loop steps (T on the twist in homogeneous projective coordinates)
 # ---------------------------------------------------------------------------------------
 @_fn
-def doubling_step(X, Y, Z, xP3, yPneg):
-    """T -> 2T and the tangent line at T evaluated at P, as (X3, Y3, Z3, l0, l3, l4).
+def doubling_step(X, Y, Z):
+    """T -> 2T and the tangent line at T, as (X3, Y3, Z3, c0, c3, c4): the line at P is
+    c0 yP + c3 xP w + c4 w^3.
 
     Costello-Lange-Naehrig formulas: with A = XY/2, B = Y^2, C = Z^2, E = 3b'C, F = 3E,
     G = (B + F)/2, H = (Y + Z)^2 - B - C = 2YZ, I = E - B, J = X^2:
@@ -85,12 +86,13 @@ def doubling_step(X, Y, Z, xP3, yPneg):
     X3 = fq2_mul(A, fq2_sub(B, F))
     Y3 = fq2_sub(fq2_sqr(G), fq2_add(fq2_dbl(E2), E2))
     Z3 = fq2_mul(B, H)
-    return X3, Y3, Z3, fq2_mul_fq(H, yPneg), fq2_mul_fq(J, xP3), I
+    return X3, Y3, Z3, fq2_neg(H), fq2_add(fq2_dbl(J), J), I
 
 
 @_fn
-def addition_step(X, Y, Z, xQ, yQ, xPneg, yP):
-    """T -> T + Q (Q affine) and the line through T and Q evaluated at P.
+def addition_step(X, Y, Z, xQ, yQ):
+    """T -> T + Q (Q affine) and the line through T and Q, as (X3, Y3, Z3, c0, c3, c4) (see
+    doubling_step).
 
     theta = Y - yQ Z, lam = X - xQ Z (the slope is theta/lam); C = theta^2, D = lam^2,
     E = lam^3, F = Z C, G = X D, H = E + F - 2G: T + Q = (lam H, theta(G - H) - Y E, Z E), and
@@ -107,7 +109,7 @@ def addition_step(X, Y, Z, xQ, yQ, xPneg, yP):
     Y3 = fq2_sub(fq2_mul(theta, fq2_sub(G, H)), fq2_mul(Y, E))
     Z3 = fq2_mul(Z, E)
     l4 = fq2_sub(fq2_mul(theta, xQ), fq2_mul(lam, yQ))
-    return X3, Y3, Z3, fq2_mul_fq(lam, yP), fq2_mul_fq(theta, xPneg), l4
+    return X3, Y3, Z3, lam, fq2_neg(theta), l4
 
 
 @nb.njit(inline="always")
@@ -144,12 +146,10 @@ def g2_lines(Q, out):
     """out[k]: every line of the Miller loop of the G2 point Q[k] (affine, finite), in loop
     order, each as three Fq2 coefficients (c0, c3, c4) with l(P) = c0 yP + c3 xP w + c4 w^3.
 
-    The lines are linear in xP and yP, so they are the steps' lines at the formal point
-    xP = yP = 1: a fixed G2 point's lines are computed once (`prepare_g2`) and each pairing
-    with it costs only the Fq12 work and two Fq2 x Fq products per line."""
+    The coefficients depend on Q alone, so a fixed G2 point's lines are computed once
+    (`prepare_g2`) and each pairing with it costs only the Fq12 work and two Fq2 x Fq
+    products per line."""
     one = FQ_ONE
-    three = fq_add(fq_dbl(one), one)
-    mone = fq_neg(one)
     zero = (np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0))
     for k in range(Q.shape[0]):
         xQ = _ld2(Q, k, 0)
@@ -157,13 +157,12 @@ def g2_lines(Q, out):
         X, Y, Z = xQ, yQ, (one, zero)
         s = 0
         for i in range(1, len(LOOP_NAF)):
-            X, Y, Z, l0, l3, l4 = doubling_step(X, Y, Z, three, mone)   # lines -H yP, 3J xP
+            X, Y, Z, l0, l3, l4 = doubling_step(X, Y, Z)
             _put_line(out, k, s, l0, l3, l4)
             s += 1
             d = LOOP_NAF[i]
             if d != 0:
-                X, Y, Z, l0, l3, l4 = addition_step(X, Y, Z, xQ, yQ if d > 0 else fq2_neg(yQ),
-                                                    mone, one)
+                X, Y, Z, l0, l3, l4 = addition_step(X, Y, Z, xQ, yQ if d > 0 else fq2_neg(yQ))
                 _put_line(out, k, s, l0, l3, l4)
                 s += 1
         # the two Frobenius-twisted additions: T + pi(Q), then the line to -pi^2(Q)
@@ -171,9 +170,9 @@ def g2_lines(Q, out):
         y1 = fq2_mul(fq2_conj(yQ), FROB1[3])
         x2 = fq2_mul_fq(xQ, FROB2[2])
         y2 = fq2_neg(fq2_mul_fq(yQ, FROB2[3]))
-        X, Y, Z, l0, l3, l4 = addition_step(X, Y, Z, x1, y1, mone, one)
+        X, Y, Z, l0, l3, l4 = addition_step(X, Y, Z, x1, y1)
         _put_line(out, k, s, l0, l3, l4)
-        _, _, _, l0, l3, l4 = addition_step(X, Y, Z, x2, y2, mone, one)
+        _, _, _, l0, l3, l4 = addition_step(X, Y, Z, x2, y2)
         _put_line(out, k, s + 1, l0, l3, l4)
 
 

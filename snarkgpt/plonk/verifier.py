@@ -259,7 +259,7 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
             cs_.append(L)
             vs.append(Fr.from_ints([-A]))
             if lay.committed:   # the key's blinding basis: P_j must open to L_j(x)
-                cs_.append(np.asarray(vk.blinding_basis, np.uint64).reshape(-1, 8))
+                cs_.append(vk.blinding_basis)
                 vs.append(Fr.from_ints(lx))
         queries.append(kzg.VerifierQuery(x * dom.element(rot) % P, cs_, np.concatenate(vs)))
     srs = SRS(g1.generator().reshape(1, 8), vk.g2, "verifying key", False)
