@@ -18,7 +18,13 @@ then sections, each u32 type, u64 byte length, payload; all integers little-endi
   7 contributions: u32 count, then the contributions (not needed to use the powers)
   12 (prepared files only): for p = 0..power, the 2^p Lagrange-basis points [L_i(tau)]G1
 Montgomery form with R = 2^256 is exactly our limb layout, so points load without arithmetic.
-The point at infinity is stored as all-zero bytes.
+The point at infinity is stored as all-zero bytes; it is refused in the tau powers (past
+[1]G1), as [tau]G2 and in the Lagrange basis: there it can only mean tau = 0, tau inside the
+domain, or a forged file.
+
+What ties the points read to the one tau a verifier trusts ([tau]G2): a randomised pairing
+check for the G1 powers (`SRS.check_consistency`), and a randomised MSM check of each Lagrange
+basis read from section 12 against those powers (`_check_lagrange_basis`).
 """
 import hashlib
 import os
@@ -31,6 +37,7 @@ from ..curve import g1, g2
 from ..curve.msm import msm
 from ..curve.pairing import pairing_check
 from ..field import FQ_MODULUS, FR_MODULUS, Fr
+from ..field.domain import Domain
 from ..field.params import FQ
 
 PTAU_MAGIC = b"ptau"
@@ -55,7 +62,8 @@ class SRS:
         self.g2 = g2_points
         self.source = source
         self.insecure = insecure
-        # how to get [L_i(tau)]G1: ("tau", tau) for a dev setup, ("ptau", path) for a file
+        # how to get [L_i(tau)]G1: ("tau", tau) for a dev setup, ("ptau", (path, check)) for
+        # a file (check: verify each basis read against the G1 powers)
         self._lagrange_source = lagrange_source
         self._lagrange = {}
         self._lagrange_prefix = {}
@@ -88,7 +96,11 @@ class SRS:
             if kind == "tau":
                 self._lagrange[k] = g1.fixed_base_mul(g1.generator(), _lagrange_scalars(value, k))
             elif kind == "ptau":
-                self._lagrange[k] = _read_ptau_lagrange(value, k)
+                path, check = value
+                pts = _read_ptau_lagrange(path, k)
+                if check:
+                    _check_lagrange_basis(pts, self.g1[:1 << k], k, path)
+                self._lagrange[k] = pts
             else:
                 raise ValueError("this SRS has no Lagrange basis: load a prepared .ptau file "
                                  "(snarkjs powersoftau prepare phase2)")
@@ -136,9 +148,12 @@ class SRS:
         """Read the first n powers from a snarkjs .ptau file (all of them if n is None).
 
         Checks: magic, version, sections, the curve (q must be BN254's), sizes, every loaded
-        point canonical and on its curve, [tau]G2 in the subgroup, and (check=True) that the
-        loaded G1 powers form one geometric sequence consistent with [tau]G2, by a single
-        randomised pairing check."""
+        point canonical and on its curve, no point at infinity (tau = 0), [tau]G2 in the
+        subgroup, and (check=True) that the loaded G1 powers form one geometric sequence
+        consistent with [tau]G2, by a single randomised pairing check. The Lagrange bases of
+        section 12 are read when `lagrange(k)` first asks for one; each is then checked the
+        same way (points canonical, on the curve, not infinity) and, with check=True, against
+        these G1 powers by a randomised MSM check (`_check_lagrange_basis`)."""
         path = os.fspath(path)
         try:
             size = os.path.getsize(path)
@@ -167,13 +182,19 @@ class SRS:
         bad = np.flatnonzero(~g1.is_on_curve(g1_powers))
         if bad.size:
             raise PtauError(f"{path}: tauG1 point {bad[0]} is not on the curve")
+        bad = np.flatnonzero(g1.is_identity(g1_powers))
+        if bad.size:   # [tau^i]G1 = 0 only if tau = 0 (which the pairing check cannot see)
+            raise PtauError(f"{path}: ptau section 2 (tauG1): point {bad[0]} is the point at infinity")
         if not np.all(g2.is_on_curve(g2_points)) or not np.all(g2.in_subgroup(g2_points)):
             raise PtauError(f"{path}: tauG2 points are not valid G2 points")
+        bad = np.flatnonzero(g2.is_identity(g2_points))
+        if bad.size:
+            raise PtauError(f"{path}: ptau section 3 (tauG2): point {bad[0]} is the point at infinity")
         if not np.array_equal(g1_powers[0], g1.generator()) or not np.array_equal(g2_points[0], g2.generator()):
             raise PtauError(f"{path}: the first powers are not the standard generators")
         srs = cls(g1_powers, g2_points, f"ptau {os.path.basename(path)} power={power} "
                                         f"ceremony_power={ceremony_power}", insecure=False,
-                  lagrange_source=("ptau", path) if 12 in sections else None)
+                  lagrange_source=("ptau", (path, check)) if 12 in sections else None)
         if check:
             srs.check_consistency(path)
         return srs
@@ -212,7 +233,10 @@ def _lagrange_scalars(tau: int, k: int) -> np.ndarray:
 
 def _read_ptau_lagrange(path, k):
     """Section 12 of a prepared .ptau file: for p = 0..power, the 2^p points [L_i(tau)]G1 of the
-    size-2^p domain (snarkjs uses the same roots of unity: powers of 5^((r-1)/2^28))."""
+    size-2^p domain (snarkjs uses the same roots of unity: powers of 5^((r-1)/2^28)).
+
+    Checks each point is canonical, on the curve and not the point at infinity; that they are
+    the right points is `_check_lagrange_basis`'s job."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         sections = _read_sections(f, size, path)
@@ -226,7 +250,51 @@ def _read_ptau_lagrange(path, k):
     bad = np.flatnonzero(~g1.is_on_curve(pts))
     if bad.size:
         raise PtauError(f"{path}: Lagrange point {bad[0]} is not on the curve")
+    bad = np.flatnonzero(g1.is_identity(pts))
+    if bad.size:   # L_i(tau) = 0 only for tau inside the domain (then tau is no secret)
+        raise PtauError(f"{path}: ptau section 12 (Lagrange basis), domain 2^{k}: point {bad[0]} "
+                        f"is the point at infinity")
     return pts
+
+
+def _check_lagrange_basis(lag, powers, k, path):
+    """Check that lag[i] = [L_i(tau)]G1 for the tau of `powers` = [tau^j]G1 (j < 2^k), i.e.
+    that section 12 of a .ptau file holds the Lagrange basis of the file's own tau.
+
+    Why: the prover and keygen commit columns (fixed, sigma, ...) by their values in this
+    basis. A forged basis would make those commitments bind other polynomials than the
+    verifier believes, while everything else in the file checks out.
+
+    How: random field scalars rho (OS randomness), and one MSM over both point sets:
+        sum_i rho_i lag[i]  -  sum_j c_j powers[j]  ==  O,   c = iNTT(rho),
+    the second sum being the commitment of the polynomial with values rho on the domain.
+    If lag[i] = [L_i(tau)]G1 + D_i, the left side is sum_i rho_i D_i (G1 has prime order:
+    every point on the curve is in it), which is O for a nonzero D only with probability
+    1/r over rho. On failure, halving the rows (each half with fresh scalars) names a bad
+    point, so the error says which one.
+
+    With `check_consistency` (powers[j] = [tau^j]G1 for the tau of [tau]G2) this ties the
+    Lagrange basis to the verifier's tau; on its own it ties it to the file's G1 powers."""
+    domain = Domain(k)
+
+    def mismatch(lo, hi):       # does a random combination of rows lo..hi-1 fail?
+        rho = np.zeros((domain.n, 4), np.uint64)
+        rho[lo:hi] = Fr.random(hi - lo)
+        coeffs = domain.intt(rho)
+        total = msm(np.concatenate([lag[lo:hi], powers]), np.concatenate([rho[lo:hi], Fr.neg(coeffs)]))
+        return not g1.is_identity(total)
+
+    lo, hi = 0, domain.n
+    if not mismatch(lo, hi):
+        return
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if mismatch(lo, mid):
+            hi = mid
+        else:
+            lo = mid
+    raise PtauError(f"{path}: ptau section 12 (Lagrange basis), domain 2^{k}: point {lo} is not "
+                    f"[L_{lo}(tau)]G1 for the file's tau powers")
 
 
 def _powers(x: int, n: int) -> np.ndarray:

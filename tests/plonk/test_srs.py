@@ -61,14 +61,29 @@ def _corrupt(src, dst, fn):
     return dst
 
 
-def _g1_offset(data):
-    """Byte offset of the first tauG1 point (section 2's payload)."""
+def _section_offset(data, want):
+    """Byte offset of section `want`'s payload."""
     pos = 12
     while True:
         kind, length = struct.unpack("<IQ", bytes(data[pos:pos + 12]))
-        if kind == 2:
+        if kind == want:
             return pos + 12
         pos += 12 + length
+
+
+def _g1_offset(data):
+    """Byte offset of the first tauG1 point (section 2's payload)."""
+    return _section_offset(data, 2)
+
+
+def _lagrange_offset(data, k, i):
+    """Byte offset of point i of the size-2^k Lagrange basis in section 12 (the bases of
+    sizes 1, 2, 4, ... follow each other, so that of size 2^k starts at point 2^k - 1)."""
+    return _section_offset(data, 12) + ((1 << k) - 1 + i) * 64
+
+
+def _put_point(data, offset, point):
+    return data[:offset] + np.ascontiguousarray(point).astype("<u8").tobytes() + data[offset + 64:]
 
 
 @pytest.mark.parametrize("name,fn,msg", [
@@ -96,6 +111,94 @@ def test_swapped_powers_fail_the_consistency_check(ptau, tmp_path):
         return d[:o + 128] + p3 + p2 + d[o + 256:]
     bad = _corrupt(ptau, tmp_path / "swapped.ptau", swap)
     with pytest.raises(PtauError, match="not consistent"):
+        SRS.from_ptau(bad)
+
+
+def test_genuine_lagrange_bases_pass_the_check(ptau):
+    """(a) Every Lagrange basis of a genuine file passes the randomised check, also through a
+    truncated SRS (which reads the bases against its prefix of the powers)."""
+    dev = SRS.dev(1 << POWER, seed=b"ptau-tests")
+    srs = SRS.from_ptau(ptau)
+    for k in range(POWER + 1):
+        assert np.array_equal(srs.lagrange(k), dev.lagrange(k))
+    small = SRS.from_ptau(ptau, n=None).truncate(5)
+    assert np.array_equal(small.lagrange(2), dev.lagrange(2))
+
+
+def _forge_lagrange(k, i, how):
+    """A file edit putting another valid curve point at point i of the size-2^k basis."""
+    def fn(d):
+        o = _lagrange_offset(d, k, i)
+        pt = np.frombuffer(bytes(d[o:o + 64]), dtype="<u8").astype(np.uint64)
+        if how == "double":
+            new = g1.double(pt)
+        elif how == "other index":
+            j = (i + 1) % (1 << k)
+            oj = _lagrange_offset(d, k, j)
+            new = np.frombuffer(bytes(d[oj:oj + 64]), dtype="<u8").astype(np.uint64)
+        else:  # "generator": a point whose discrete log everyone knows
+            new = g1.generator()
+        return _put_point(d, o, new)
+    return fn
+
+
+@pytest.mark.parametrize("k,i,how", [(POWER, 5, "double"), (POWER, 0, "other index"),
+                                     (POWER, (1 << POWER) - 1, "generator"), (2, 3, "double"),
+                                     (1, 1, "other index")])
+def test_forged_lagrange_point_is_refused(ptau, tmp_path, k, i, how):
+    """(b) One Lagrange point replaced by another valid curve point: the file still opens
+    (the bases are read when first used), but reading that basis names section 12 and the
+    point; the other bases still load."""
+    bad = _corrupt(ptau, tmp_path / "lag.ptau", _forge_lagrange(k, i, how))
+    srs = SRS.from_ptau(bad)
+    with pytest.raises(PtauError, match=rf"section 12 \(Lagrange basis\), domain 2\^{k}: "
+                                        rf"point {i} is not \[L_{i}\(tau\)\]G1"):
+        srs.lagrange(k)
+    other = 0 if k != 0 else 1
+    assert np.array_equal(srs.lagrange(other),
+                          SRS.dev(1 << POWER, seed=b"ptau-tests").lagrange(other))
+
+
+def test_forged_lagrange_is_read_unchecked_with_check_false(ptau, tmp_path):
+    """check=False trusts the file (as it does for the powers): no MSM check on section 12."""
+    bad = _corrupt(ptau, tmp_path / "lag.ptau", _forge_lagrange(POWER, 5, "double"))
+    srs = SRS.from_ptau(bad, check=False)
+    assert srs.lagrange(POWER).shape == (1 << POWER, 8)
+
+
+@pytest.mark.parametrize("k,i", [(POWER, 7), (0, 0)])
+def test_lagrange_point_at_infinity_is_refused(ptau, tmp_path, k, i):
+    """(c) A Lagrange point replaced by the point at infinity."""
+    bad = _corrupt(ptau, tmp_path / "inf.ptau",
+                   lambda d: _put_point(d, _lagrange_offset(d, k, i), g1.identity()))
+    srs = SRS.from_ptau(bad)
+    with pytest.raises(PtauError, match=rf"section 12 \(Lagrange basis\), domain 2\^{k}: "
+                                        rf"point {i} is the point at infinity"):
+        srs.lagrange(k)
+
+
+def test_tau_power_at_infinity_is_refused(ptau, tmp_path):
+    """(d) A tauG1 point at infinity, and the whole file of tau = 0 (every power past [1]G1
+    and [tau]G2 at infinity), which the pairing check alone would accept."""
+    bad = _corrupt(ptau, tmp_path / "inf.ptau",
+                   lambda d: _put_point(d, _g1_offset(d) + 3 * 64, g1.identity()))
+    with pytest.raises(PtauError, match=r"section 2 \(tauG1\): point 3 is the point at infinity"):
+        SRS.from_ptau(bad)
+
+    def tau_zero(d):
+        o, o2 = _g1_offset(d), _section_offset(d, 3)
+        n1 = 2 * (1 << POWER) - 1
+        d = d[:o + 64] + bytes(64 * (n1 - 1)) + d[o + 64 * n1:]
+        return d[:o2 + 128] + bytes(128) + d[o2 + 256:]
+    zero = _corrupt(ptau, tmp_path / "zero.ptau", tau_zero)
+    with pytest.raises(PtauError, match=r"section 2 \(tauG1\): point 1 is the point at infinity"):
+        SRS.from_ptau(zero)
+
+
+def test_tau_g2_at_infinity_is_refused(ptau, tmp_path):
+    bad = _corrupt(ptau, tmp_path / "inf2.ptau",
+                   lambda d: (lambda o: d[:o + 128] + bytes(128) + d[o + 256:])(_section_offset(d, 3)))
+    with pytest.raises(PtauError, match=r"section 3 \(tauG2\): point 1 is the point at infinity"):
         SRS.from_ptau(bad)
 
 
