@@ -20,6 +20,10 @@ class UsageError(Exception):
     """Bad input from the command line: reported in one line, exit code 2."""
 
 
+class SetupMismatch(Exception):
+    """Keys from another setup than the one required (--srs-digest): exit code 1."""
+
+
 def load_circuit(spec: str):
     """A circuit object from an example name or `module:attribute` (a class or instance)."""
     if spec in EXAMPLES:
@@ -73,10 +77,28 @@ def prompt_tokens(args, card) -> list:
 
 
 def decode(card, tokens):
+    """The text of ``tokens`` (None: no tokenizer, or a token outside it: a rejected statement
+    is still reported, by its token ids)."""
     if not card.get("tokenizer"):
         return None
-    from .model.tokenizer import CharTokenizer
-    return CharTokenizer(card["tokenizer"]).decode(tokens)
+    from .model.tokenizer import CharTokenizer, TokenizerError
+    try:
+        return CharTokenizer(card["tokenizer"]).decode(tokens)
+    except TokenizerError:
+        return None
+
+
+def check_srs(card, expected) -> None:
+    """With ``--srs-digest HEX``: refuse keys whose setup is not the named one (the digest
+    of a ceremony's G2 points, `snarkgpt srs-digest FILE.ptau`). The key binds its setup's
+    digest to the G2 points its pairing check uses (`VerifyingKey.srs_digest`), so a key
+    that passes came from that ceremony's powers."""
+    if expected is None:
+        return
+    actual = card["srs_digest"]
+    if expected.lower() != actual:
+        raise SetupMismatch(f"the keys' setup is {actual[:16]}..., not the expected "
+                            f"{expected.lower()[:16]}...: refusing them")
 
 
 def cmd_setup(args) -> int:
@@ -233,22 +255,14 @@ def cmd_prove_eval(args) -> int:
 def cmd_verify(args) -> int:
     import time
     from . import audit
-    from .model.keys import load_verifier, statement_kind, verify_statement
+    from .model.keys import load_verifier, rejection
     from .model.statement import read_proof_file
-    card, vk = load_verifier(args.keys)
+    card, vk = load_verifier(args.keys)         # the card checked against the key's bytes
+    check_srs(card, getattr(args, "srs_digest", None))
     header, st, proof = read_proof_file(args.proof)
     t = time.perf_counter()
-    if st.kind != statement_kind(card):
-        valid, reason = False, (f"{'an eval' if st.kind == 'eval' else 'a generation'} proof cannot be "
-                                f"checked with {statement_kind(card).replace('generate', 'generation')} keys")
-    elif header["fingerprint"] != card["fingerprint"]:
-        valid, reason = False, (f"the proof is for model {header['fingerprint'][:16]}..., these keys "
-                                f"are for {card['fingerprint'][:16]}...")
-    elif st.max_tokens != card["max_tokens"]:
-        valid, reason = False, "the proof's statement length does not match the key"
-    else:
-        valid = verify_statement(vk, st, proof)
-        reason = None if valid else "the proof does not verify"
+    reason = rejection(vk, st, proof, fingerprint=header["fingerprint"])
+    valid = reason is None
     ms = (time.perf_counter() - t) * 1e3
     file_bytes = open(args.proof, "rb").read()
     if args.log:
@@ -269,14 +283,16 @@ def cmd_verify(args) -> int:
                  else f"prompt tokens: {list(st.prompt)}",
                  f"output: {text!r}" if text is not None else f"output tokens: {list(st.output)}"]
     result.update({"verify_ms": ms, "proof_bytes": len(proof), "proof_file_bytes": len(file_bytes),
-                   "k": card["k"], "insecure_setup": card["insecure_setup"]})
+                   "k": card["k"], "insecure_setup": card["insecure_setup"],
+                   "srs_digest": card["srs_digest"]})
     if reason:
         result["reason"] = reason
     emit(result, args.json, [
         ("VERIFIED" if valid else f"REJECTED: {reason}"),
         f"model fingerprint: {header['fingerprint']}"] + shown + [
         f"verified in {ms:.1f} ms"]
-        + (["warning: these keys come from an INSECURE development setup"] if card["insecure_setup"] else []))
+        + (["warning: these keys come from an INSECURE development setup"] if card["insecure_setup"]
+           else [f"setup: {card['srs']} (srs digest {card['srs_digest']})"]))
     return 0 if valid else 1
 
 
@@ -284,6 +300,8 @@ def cmd_audit(args) -> int:
     from .audit import audit
     from .model.keys import load_verifier
     verifier = load_verifier(args.keys) if args.keys else None
+    if verifier:
+        check_srs(verifier[0], args.srs_digest)
     res = audit(args.logs, verifier=verifier, fingerprint=args.fingerprint)
     lines = [f"{res['records']} records; fingerprints: " +
              ", ".join(f"{f[:16]}... x{n}" for f, n in res["fingerprints"].items())]
@@ -401,13 +419,25 @@ def cmd_serve(args) -> int:
                  queue=args.queue, log=args.log, max_wait=args.max_wait)
 
 
+def cmd_srs_digest(args) -> int:
+    if args.ptau:
+        from .plonk.srs import SRS
+        digest = SRS.from_ptau(args.ptau, n=1, check=False).digest().hex()
+    else:
+        from .model.keys import load_verifier
+        digest = load_verifier(args.keys)[1].srs_digest.hex()
+    print(digest)
+    return 0
+
+
 def cmd_ask(args) -> int:
     from .client import ClientError, ask
     toks = parse_tokens(args.prompt_tokens) if args.prompt_tokens is not None else None
     try:
         res = ask(args.url, prompt=args.prompt, prompt_tokens=toks,
                   max_new_tokens=args.max_new_tokens, fingerprint=args.fingerprint,
-                  keydir=args.keys, log=args.log, timeout=args.timeout)
+                  keydir=args.keys, log=args.log, timeout=args.timeout,
+                  srs_digest=args.srs_digest)
     except ClientError as e:
         raise UsageError(str(e)) from None
     valid = res["valid"]
@@ -491,13 +521,24 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--keys", required=True)
     ve.add_argument("--proof", required=True)
     ve.add_argument("--log", default=None, help="append a record to this audit log (JSON lines)")
+    ve.add_argument("--srs-digest", default=None,
+                    help="require keys from this setup (`snarkgpt srs-digest FILE.ptau`)")
     ve.add_argument("--json", action="store_true")
     ve.set_defaults(func=cmd_verify)
+
+    sd = sub.add_parser("srs-digest", help="the digest naming a setup: of a .ptau ceremony "
+                                           "file's G2 points, or of a key directory's")
+    g = sd.add_mutually_exclusive_group(required=True)
+    g.add_argument("--ptau", help="a snarkjs .ptau file")
+    g.add_argument("--keys", help="a key directory")
+    sd.set_defaults(func=cmd_srs_digest)
 
     au = sub.add_parser("audit", help="re-check audit logs: same model for every record?")
     au.add_argument("logs", nargs="+")
     au.add_argument("--fingerprint", default=None, help="the fingerprint every record must carry")
     au.add_argument("--keys", default=None, help="re-verify records against these keys")
+    au.add_argument("--srs-digest", default=None,
+                    help="require --keys to come from this setup (`snarkgpt srs-digest`)")
     au.add_argument("--json", action="store_true")
     au.set_defaults(func=cmd_audit)
 
@@ -538,6 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prompt-tokens", help="comma-separated token ids")
     ak.add_argument("--max-new-tokens", type=int, required=True)
     ak.add_argument("--fingerprint", default=None, help="the model fingerprint to require (pin it!)")
+    ak.add_argument("--srs-digest", default=None,
+                    help="require the model's keys to come from this setup (`snarkgpt srs-digest`)")
     ak.add_argument("--keys", default=None, help="use this key directory's verifying key, not the server's")
     ak.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     ak.add_argument("--log", default=None, help="append a record to this audit log (JSON lines)")
@@ -550,6 +593,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except SetupMismatch as e:
+        print(f"snarkgpt: {e}", file=sys.stderr)
+        return 1
     except (UsageError, ValueError, OSError) as e:
         # every input problem (bad tokens, files, keys, proofs) is a ValueError subclass that
         # names the problem; one line, exit code 2, no traceback

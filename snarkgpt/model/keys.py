@@ -11,8 +11,10 @@
                        made against the published key, and it must never be published
 
 A verifier needs card.json and vk.bin and nothing else; `load_verifier` checks that the
-verifying key's digest is the fingerprint the card announces. The proving key is rebuilt
-from the model and the SRS when a prover starts (it is deterministic).
+verifying key's digest is the fingerprint the card announces and that the card agrees with
+the statement parameters the key binds (`keyspec`: length, kind, vocabulary, tokenizer,
+quantization, setup provenance). The proving key is rebuilt from the model and the SRS when
+a prover starts (it is deterministic).
 """
 import json
 import os
@@ -23,6 +25,7 @@ import warnings
 
 import numpy as np
 
+from . import keyspec
 from .statement import EvalStatement, Statement, StatementError
 
 CARD = "card.json"
@@ -30,7 +33,7 @@ VK = "vk.bin"
 MODEL = "model.npz"
 SRS_FILE = "srs.npz"
 COMMITTED_FILE = "committed.npz"
-CARD_VERSION = 1
+CARD_VERSION = 2        # 2: the card's statement fields are bound in the verifying key
 STATEMENTS = ("generate", "eval")
 LAYOUTS = ("auto", "banked", "compact")       # setup --layout
 
@@ -128,13 +131,8 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         srs.source = "dev (random seed, discarded after setup; nothing proves it was)"
         insecure = True
     progress("generating keys ...")
-    cs = ConstraintSystem()
-    config = circuit.configure(cs)
-    pk, vk = keygen(srs, cs, circuit, config, k=k, precompute=False)  # setup never proves
-    vk_bytes = vk.to_bytes()
-    fingerprint = vk.digest().hex()
     card = {
-        "version": CARD_VERSION, "fingerprint": fingerprint, "model": str(model_spec),
+        "version": CARD_VERSION, "fingerprint": None, "model": str(model_spec),
         "config": cfg.to_dict(), "gelu": model.gelu, "quant_settings": json.loads(settings.to_json()),
         "statement": statement,
         "weights": weights,
@@ -142,8 +140,15 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         "tokenizer": getattr(model.tokenizer, "chars", None) if model.tokenizer else None,
         "quantization": {"max_logit_error": report.max_logit_error if report else None,
                          "top1_agreement": report.top1_agreement if report else None},
+        "srs_digest": srs.digest().hex(),
         "setup_seconds": None,
     }
+    cs = ConstraintSystem()
+    config = circuit.configure(cs)
+    pk, vk = keygen(srs, cs, circuit, config, k=k, precompute=False,  # setup never proves
+                    statement=keyspec.encode(keyspec.spec_from_card(card)))
+    vk_bytes = vk.to_bytes()
+    card["fingerprint"] = vk.digest().hex()
     tmp = _atomic_dir(out)
     try:
         with open(os.path.join(tmp, VK), "wb") as f:
@@ -222,25 +227,47 @@ def read_card(keydir) -> dict:
         raise KeyError_(f"{path}: cannot read: {e.strerror}") from None
     except ValueError as e:
         raise KeyError_(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(card, dict):
+        raise KeyError_(f"{path}: not a model card (a JSON object)")
     if card.get("version") != CARD_VERSION:
-        raise KeyError_(f"{path}: unsupported card version {card.get('version')}")
+        raise KeyError_(f"{path}: card version {card.get('version')!r}, this snarkgpt reads "
+                        f"version {CARD_VERSION}: the keys were made by another version; run "
+                        "`snarkgpt setup` again")
     return card
 
 
 def load_verifier(keydir):
-    """(card, VerifyingKey), after checking digest(vk) == card fingerprint."""
-    from ..plonk.keygen import VerifyingKey
+    """(card, VerifyingKey), after `check_published`: digest(vk) == the card's fingerprint, and
+    the card agrees with every parameter the key binds."""
+    from ..plonk.keygen import KeyFormatError, VerifyingKey
     card = read_card(keydir)
     path = os.path.join(keydir, VK)
     try:
         data = open(path, "rb").read()
     except OSError as e:
         raise KeyError_(f"{path}: cannot read: {e.strerror}") from None
-    vk = VerifyingKey.from_bytes(data)
-    if vk.digest().hex() != card["fingerprint"]:
-        raise KeyError_(f"{keydir}: the verifying key's digest {vk.digest().hex()[:16]}... does not "
-                        f"match the card's fingerprint {card['fingerprint'][:16]}...")
+    try:
+        vk = VerifyingKey.from_bytes(data)
+    except KeyFormatError as e:
+        raise KeyError_(f"{path}: {e}") from None
+    check_published(card, vk, keydir)
     return card, vk
+
+
+def check_published(card: dict, vk, where="the key") -> dict:
+    """The key's bound parameters (`keyspec`), after checking that the card's fingerprint is
+    digest(vk) and that the card says nothing the key does not bind; KeyError_ otherwise.
+    Every verifier (verify, audit, the client, the server) goes through this."""
+    fp = card.get("fingerprint")
+    if vk.digest().hex() != fp:
+        raise KeyError_(f"{where}: the verifying key's digest {vk.digest().hex()[:16]}... does not "
+                        f"match the card's fingerprint {str(fp)[:16]}...")
+    try:
+        spec = keyspec.decode(vk.statement)
+        keyspec.check_card(card, spec, vk)
+    except keyspec.KeySpecError as e:
+        raise KeyError_(f"{where}: {e}") from None
+    return spec
 
 
 class Prover:
@@ -287,7 +314,8 @@ class Prover:
             # the published key's commitments, checked against the rebuilt columns in one
             # batch (plonk.keygen.matches_commitments) rather than recomputed column by column
             self.pk, vk = keygen(srs, self.cs, circuit, self.config, k=k,
-                                 committed_blinding=blinding, published=self.vk)
+                                 committed_blinding=blinding, published=self.vk,
+                                 statement=self.vk.statement)
         except CircuitError as e:
             raise KeyError_(f"{mismatch} ({e})") from None
         except ValueError as e:
@@ -342,6 +370,30 @@ def _read_blinding(keydir) -> np.ndarray:
     return Fr.from_canonical(raw.reshape(-1, 4)).reshape(raw.shape)
 
 
+def rejection(vk, statement, proof: bytes, fingerprint=None) -> str | None:
+    """Why the proof of ``statement`` is rejected under ``vk`` (None: it verifies): the
+    statement must be one of the key's (`keyspec.statement_problem`: kind, exact length,
+    tokens in the vocabulary), ``fingerprint`` (a proof file's header) the key's, and the
+    proof valid for the statement's public inputs."""
+    from ..plonk.proof import ProofFormatError
+    from ..plonk.verifier import VerificationError, verify_or_raise
+    try:
+        spec = keyspec.decode(vk.statement)
+    except keyspec.KeySpecError as e:
+        return str(e)
+    problem = keyspec.statement_problem(spec, statement)
+    if problem:
+        return problem
+    if fingerprint is not None and fingerprint != vk.digest().hex():
+        return (f"the proof is for model {str(fingerprint)[:16]}..., this key is "
+                f"{vk.digest().hex()[:16]}...")
+    try:
+        verify_or_raise(vk, statement.instances(), proof)
+    except (VerificationError, ProofFormatError) as e:
+        return f"the proof does not verify ({e})"
+    return None
+
+
 def verify_statement(vk, statement: Statement, proof: bytes) -> bool:
-    from ..plonk.verifier import verify
-    return verify(vk, statement.instances(), proof)
+    """True if ``proof`` proves ``statement`` under ``vk`` (`rejection` says why not)."""
+    return rejection(vk, statement, proof) is None

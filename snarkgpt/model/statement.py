@@ -37,7 +37,7 @@ import struct
 from dataclasses import dataclass
 
 MAGIC = b"SGGEN"
-VERSION = 1
+VERSION = 2         # 2: keys bind the statement's parameters (keyspec); older files: set up again
 
 
 class StatementError(ValueError):
@@ -168,6 +168,21 @@ def write_proof_file(path, fingerprint: str, statement: Statement, proof: bytes,
             os.remove(tmp)
 
 
+def _int(header: dict, key: str) -> int:
+    """A JSON integer field (not a bool, a float or a string: no silent conversion)."""
+    v = header[key]
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise TypeError(f"{key} must be an integer, got {v!r}")
+    return v
+
+
+def _ints(header: dict, key: str) -> tuple:
+    v = header[key]
+    if not isinstance(v, list) or any(not isinstance(t, int) or isinstance(t, bool) for t in v):
+        raise TypeError(f"{key} must be a list of integers")
+    return tuple(v)
+
+
 def read_proof_file(path):
     """(header dict, Statement or EvalStatement, proof bytes); StatementError on any malformed
     input."""
@@ -183,22 +198,22 @@ def parse_proof_file(data: bytes, name="<proof>"):
         raise StatementError(f"{name}: not a snarkgpt proof file (bad magic)")
     version, hlen = struct.unpack("<HI", data[5:11])
     if version != VERSION:
-        raise StatementError(f"{name}: unsupported proof file version {version}")
+        raise StatementError(f"{name}: proof file version {version}, this snarkgpt reads version "
+                             f"{VERSION}: it was made with older keys; run `snarkgpt setup` "
+                             "again and prove anew")
     if 11 + hlen > len(data):
         raise StatementError(f"{name}: truncated header ({len(data) - 11} of {hlen} bytes)")
     try:
         header = json.loads(data[11:11 + hlen])
+        if not isinstance(header, dict):
+            raise TypeError("the header is not a JSON object")
         kind = header.get("statement", "generate")
         if kind == "eval":
-            correct = header["correct"]
-            if not isinstance(correct, int) or isinstance(correct, bool):
-                raise TypeError("correct")
-            statement = EvalStatement(tuple(int(t) for t in header["tokens"]), int(header["max_tokens"]),
-                                      correct)
+            statement = EvalStatement(_ints(header, "tokens"), _int(header, "max_tokens"),
+                                      _int(header, "correct"))
         elif kind == "generate":
-            statement = Statement(tuple(int(t) for t in header["prompt_tokens"]),
-                                  tuple(int(t) for t in header["output_tokens"]),
-                                  int(header["max_tokens"]))
+            statement = Statement(_ints(header, "prompt_tokens"), _ints(header, "output_tokens"),
+                                  _int(header, "max_tokens"))
         else:
             raise ValueError(f"unknown statement kind {kind!r}")
         fp = header["fingerprint"]

@@ -44,7 +44,7 @@ from .permutation.verifier import permutation_constraints
 
 P = FR_MODULUS
 VK_MAGIC = b"SGVK"
-VK_VERSION = 1
+VK_VERSION = 2        # 2: exact instance shapes, the application's statement bytes
 
 __all__ = ["CircuitDescription", "Layout", "ProvingKey", "VerifyingKey", "KeyFormatError",
            "keygen", "commit_values"]
@@ -86,6 +86,9 @@ class CircuitDescription:
     lookups: list           # [LookupDesc]
     permutation: list       # [Column]
     degree: int = field(default=0)   # max(3, gate and lookup degrees): sets the chunk size
+    # per instance column: (its exact length, the rows below it that nothing constrains and
+    # that must therefore be 0); the verifier refuses instances of any other shape
+    instance_shapes: list = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -130,6 +133,11 @@ class CircuitDescription:
         w.u32(len(self.instance))
         for c in self.instance:
             w.str(c.name)
+        for length, free in self.instance_shapes:
+            w.u32(length)
+            w.u32(len(free))
+            for row in free:
+                w.u32(row)
         w.u32(len(self.challenges))
         for ch in self.challenges:
             w.str(ch.name)
@@ -148,10 +156,7 @@ class CircuitDescription:
         for c in self.permutation:
             w.u8(_KIND[c.kind])
             w.u32(c.index)
-        roots = [g.expression for g in self.gates]
-        for lk in self.lookups:
-            roots += list(lk.inputs) + list(lk.table) + [lk.selector]
-        _encode_exprs(w, roots)
+        _encode_exprs(w, _description_roots(self))
 
     @classmethod
     def decode(cls, r: "_Reader") -> "CircuitDescription":
@@ -172,6 +177,15 @@ class CircuitDescription:
             fixed.append(Column(FIXED, i, name, role=r.str("fixed role") or None))
         instance = [Column(INSTANCE, i, r.str("instance name"))
                     for i in range(r.count("instance columns"))]
+        shapes = []
+        for c in instance:
+            length = r.u32("instance length")
+            if length > usable:
+                r.fail(f"instance column {c.name!r}: length {length} exceeds the usable rows")
+            free = [r.u32("free instance row") for _ in range(r.count("free instance rows"))]
+            if any(not 0 <= row < length for row in free) or free != sorted(set(free)):
+                r.fail(f"instance column {c.name!r}: free rows not increasing below its length")
+            shapes.append((length, tuple(free)))
         challenges = []
         for i in range(r.count("challenges")):
             name = r.str("challenge name")
@@ -205,7 +219,7 @@ class CircuitDescription:
             ins, tab = roots[pos:pos + wd], roots[pos + wd:pos + 2 * wd]
             ld.append(LookupDesc(name, g, ins, tab, roots[pos + 2 * wd]))
             pos += 2 * wd + 1
-        return cls(k, usable, advice, fixed, instance, challenges, gd, ld, perm, degree)
+        return cls(k, usable, advice, fixed, instance, challenges, gd, ld, perm, degree, shapes)
 
 
 _KIND = {ADVICE: 0, FIXED: 1, INSTANCE: 2}
@@ -457,8 +471,12 @@ class Layout:
         # opened queries: committed columns at each rotation they are read at, except the
         # linearized ones (linearization.py): the verifier folds their commitments instead
         virtual_idx = {c.index for c in self.virtual}
+        # the private (weight) columns are always linearized, never opened
+        private = linearization.private_columns(d.fixed)
         self.linearized = linearization.choose([e for _, e in cons],
-                                               excluded={(1, i) for i in virtual_idx})
+                                               excluded={(1, i) for i in virtual_idx},
+                                               required=set(private),
+                                               names=[n for n, _ in cons])
         lin = set(self.linearized)
         qs = set()
         for _, e in cons:
@@ -469,6 +487,9 @@ class Layout:
                     if not (q.rotation == 0 and key[:2] in lin):
                         qs.add(key)
         self.queries = sorted(qs)
+        opened = [private[q[:2]] for q in self.queries if q[:2] in private]
+        if opened:                      # defence in depth: choose() guarantees it
+            raise linearization.LinearizationError(f"weight columns {opened} would be opened")
         self.rotations = sorted({q[2] for q in self.queries} | {0})
         self.instance_rotations = sorted({q.rotation for _, e in cons for q in e.queries()
                                           if q.column.kind == INSTANCE})
@@ -503,15 +524,25 @@ class Layout:
 # Keys
 # ---------------------------------------------------------------------------------------
 class VerifyingKey:
-    """What the verifier needs: the description, fixed and sigma commitments, SRS G2 points."""
+    """What the verifier needs: the description, fixed and sigma commitments, SRS G2 points.
+
+    ``srs_digest`` names the setup: it must be `srs_digest(g2)` (checked here), so a label
+    that names a ceremony is tied to the G2 points the pairing check really uses.
+    ``statement``: the application's public parameters (for a model key: the statement kind
+    and length, the vocabulary, the tokenizer's digest, the quantization, the setup's
+    provenance; `snarkgpt.model.keyspec`), opaque to the proof system but inside the
+    fingerprinted bytes, hence bound in every proof's transcript."""
 
     def __init__(self, desc: CircuitDescription, fixed_commitments, sigma_commitments, g2,
-                 srs_digest: bytes, blinding_basis=None):
+                 srs_digest: bytes, blinding_basis=None, statement: bytes = b""):
         self.desc = desc
         self.fixed_commitments = np.ascontiguousarray(fixed_commitments, dtype=np.uint64).reshape(-1, 8)
         self.sigma_commitments = np.ascontiguousarray(sigma_commitments, dtype=np.uint64).reshape(-1, 8)
         self.g2 = np.ascontiguousarray(g2, dtype=np.uint64).reshape(2, 16)
         self.srs_digest = bytes(srs_digest)
+        if self.srs_digest != srs_digest_of(self.g2):
+            raise KeyFormatError("verifying key: the SRS digest does not name its G2 points")
+        self.statement = bytes(statement)
         # [L_j(tau)]G1 for rows j >= usable: only with committed columns (committed/)
         self.blinding_basis = (None if blinding_basis is None else
                                np.ascontiguousarray(blinding_basis, dtype=np.uint64).reshape(-1, 8))
@@ -544,6 +575,8 @@ class VerifyingKey:
             w.raw(self.srs_digest)
             if self.blinding_basis is not None:
                 w.raw(g1.compress(self.blinding_basis))
+            w.u32(len(self.statement))
+            w.raw(self.statement)
             self._bytes = w.bytes()
         return self._bytes
 
@@ -564,8 +597,14 @@ class VerifyingKey:
         basis = None
         if committed_indices(desc.fixed):
             basis = r.points(desc.n - desc.usable_rows, "blinding basis")
+        statement = r.take(r.count("statement length"), "statement")
         r.end()
-        vk = cls(desc, fixed, sigma, g2, digest, basis)
+        try:
+            vk = cls(desc, fixed, sigma, g2, digest, basis, statement)
+        except KeyFormatError:
+            raise
+        except ValueError as e:
+            raise KeyFormatError(f"verifying key: {e}") from None
         if vk.to_bytes() != bytes(data):
             raise KeyFormatError("verifying key: encoding is not canonical")
         return vk
@@ -609,6 +648,67 @@ class ProvingKey:
         ``fixed_values`` / ``fixed_coeffs`` are re-drawn by every proof (prover.py), so
         anything cached from those columns must be recomputed per proof."""
         return self.layout.committed
+
+
+def instance_shapes(cs: ConstraintSystem, instance_values, copies: np.ndarray,
+                    desc: CircuitDescription) -> list:
+    """Per instance column, (exact length, free rows): the length is that of the values the
+    key was made with (every statement of the key has the same shape), and the free rows are
+    those below it that no copy constraint and no gate or lookup reads, so that a verifier
+    can refuse a nonzero value there (it would be bound to nothing). An instance column read
+    by a gate or lookup directly has no free rows (which of its rows matter depends on the
+    selectors)."""
+    read = {q.column.index for e in _description_roots(desc) for q in e.queries()
+            if q.column.kind == INSTANCE}
+    shapes = []
+    for col, values in zip(cs.instance_columns, instance_values):
+        length = len(values)
+        bound = np.zeros(length, dtype=bool)
+        if col.index in read:
+            bound[:] = True
+        elif col in cs.permutation_columns and len(copies):
+            pos = cs.permutation_position(col)
+            for c, r in ((0, 1), (2, 3)):
+                rows = copies[copies[:, c] == pos, r]
+                bound[rows[rows < length]] = True
+        shapes.append((length, tuple(int(i) for i in np.flatnonzero(~bound))))
+    return shapes
+
+
+class InstanceShapeError(ValueError):
+    """Public inputs whose shape is not the one the key was made for."""
+
+
+def check_instance_shapes(d: CircuitDescription, instances) -> None:
+    """Every instance column has exactly the length the key was made for, and 0 on the rows
+    nothing in the circuit reads (`instance_shapes`): a value there would be bound to nothing,
+    so a statement carrying it must not be accepted. ``instances``: reduced mod r."""
+    for i, (col, (length, free)) in enumerate(zip(instances, d.instance_shapes)):
+        name = d.instance[i].name
+        if len(col) != length:
+            raise InstanceShapeError(f"instance column {name!r} has {len(col)} values; this key's "
+                                     f"statements have exactly {length}")
+        bad = [row for row in free if col[row]]
+        if bad:
+            raise InstanceShapeError(f"instance column {name!r}: row {bad[0]} is not constrained "
+                                     "by the circuit and must be 0")
+
+
+def _description_roots(desc: CircuitDescription) -> list:
+    """Every expression of the description: gate polynomials, lookup inputs, tables and
+    selectors."""
+    roots = [g.expression for g in desc.gates]
+    for lk in desc.lookups:
+        roots += list(lk.inputs) + list(lk.table) + [lk.selector]
+    return roots
+
+
+def srs_digest_of(g2) -> bytes:
+    """The digest that names a setup (`SRS.digest`): of [1]G1 and the G2 points [1]G2,
+    [tau]G2, the only SRS points a verifier uses."""
+    from .srs import SRS
+    return SRS(g1.generator().reshape(1, 8), np.asarray(g2, dtype=np.uint64).reshape(2, 16),
+               "verifying key", False).digest()
 
 
 def copies_digest(copies: np.ndarray) -> bytes:
@@ -684,7 +784,7 @@ def matches_commitments(srs, k: int, columns, commitments, rng=None) -> bool:
 def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None = None,
            assignment: Assignment | None = None, instances=None, committed_blinding=None,
            rng=None, degree: int | None = None, published: VerifyingKey | None = None,
-           precompute: bool = True):
+           precompute: bool = True, statement: bytes = b""):
     """(ProvingKey, VerifyingKey) for ``cs`` (configured) and ``circuit`` (synthesized once
     with random challenges: only its fixed columns and copy constraints are used), or for a
     given complete ``assignment``.
@@ -704,7 +804,10 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
 
     precompute: evaluate the fixed columns on the quotient's cosets now (about a third of
     the quotient's NTTs, and most of the proving key's memory) rather than on the first
-    proof; False when only the verifying key is wanted (setup)."""
+    proof; False when only the verifying key is wanted (setup).
+
+    statement: the application's public parameters, written into the verifying key
+    (`VerifyingKey.statement`) and so into its digest."""
     if assignment is None:
         if circuit is None:
             raise CircuitError("keygen needs the circuit (or an assignment)")
@@ -719,6 +822,7 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
     dom = Domain(k)
     fixed_values = np.ascontiguousarray(asg.fixed.copy())
     desc = CircuitDescription.from_cs(cs, k, u, fixed_values)
+    desc.instance_shapes = instance_shapes(cs, asg.instance_values, asg.copies, desc)
     desc.permutation, copies = _columns_with_copies(cs, asg.copies)
     committed = committed_indices(desc.fixed)
     if committed:
@@ -761,7 +865,7 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
         sigma_comms = (np.stack([commit_values(srs, k, c) for c in sig])
                        if M else np.zeros((0, 8), dtype=np.uint64))
     vk = VerifyingKey(desc, fixed_comms, sigma_comms, srs.g2, srs.digest(),
-                      blinding_basis(srs, k, u) if committed else None)
+                      blinding_basis(srs, k, u) if committed else None, statement)
     pk = ProvingKey(vk, srs, cs, dom, fixed_values, fixed_coeffs, sig, sigma_coeffs, virt, virt_values,
                     copies_digest(asg.copies), committed_blinding if committed else None)
     if precompute:

@@ -35,7 +35,7 @@ from . import kzg, linearization
 from .committed import prover as committed_prover
 from .circuit import Assignment, CircuitError
 from .expression import ADVICE, FIXED, compile_expressions, evaluate_rows_multi
-from .keygen import ProvingKey, commit_values
+from .keygen import InstanceShapeError, ProvingKey, check_instance_shapes, commit_values
 from .lookup.prover import helper_columns, multiplicities, running_sum
 from .lookup.verifier import compress, tagged
 from .permutation.prover import grand_products
@@ -110,6 +110,11 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
         raise ProverError(f"the assignment has n = {asg.n}, usable rows {asg.usable_rows}; the key "
                           f"was made for n = {n}, usable rows {u}")
     inst_vals = [list(c) for c in asg.instance_values]
+    if check:       # a verifier refuses any other shape (keygen.check_instance_shapes)
+        try:
+            check_instance_shapes(d, [[v % P for v in c] for c in inst_vals])
+        except InstanceShapeError as e:
+            raise ProverError(str(e)) from None
     clock.lap("witness")
 
     tr = Transcript(PROTOCOL)

@@ -29,7 +29,7 @@ from snarkgpt.field.domain import Domain
 from . import kzg, linearization
 from .compiled_program import compiled
 from .expression import FIXED, INSTANCE, IntProgram
-from .keygen import VerifyingKey
+from .keygen import InstanceShapeError, VerifyingKey, check_instance_shapes
 from .committed.verifier import CommittedColumnError, check_representation
 from .proof import Proof, ProofFormatError
 from .prover import PROTOCOL, absorb_instances
@@ -157,10 +157,10 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     if len(instances) != len(d.instance):
         raise VerificationError(f"{len(instances)} instance columns given, the circuit has "
                                 f"{len(d.instance)}")
-    for i, col in enumerate(instances):
-        if len(col) > u:
-            raise VerificationError(f"instance column {i} has {len(col)} values, more than the "
-                                    f"{u} usable rows")
+    try:
+        check_instance_shapes(d, instances)
+    except InstanceShapeError as e:
+        raise VerificationError(str(e)) from None
     proof = parse_proof(vk, proof_bytes)
     plan = _plan(lay)
 

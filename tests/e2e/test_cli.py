@@ -332,8 +332,8 @@ def test_missing_or_broken_keys(capsys, work, keys_a, proof_a):
 @pytest.mark.parametrize("content,words", [
     (b"", ["bad magic"]),
     (b"not a proof at all", ["bad magic"]),
-    (b"SGGEN\x01\x00\xff\x00\x00\x00{}", ["truncated header"]),
-    (b"SGGEN\x01\x00\x02\x00\x00\x00{}", ["malformed header"]),
+    (b"SGGEN\x02\x00\xff\x00\x00\x00{}", ["truncated header"]),
+    (b"SGGEN\x02\x00\x02\x00\x00\x00{}", ["malformed header"]),
 ])
 def test_malformed_proof_file(capsys, work, keys_a, content, words):
     bad = work / "malformed.sgp"
