@@ -78,7 +78,9 @@ def main(argv=None):
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
         from test_server import Server   # the tests' subprocess helper (free loopback port)
         t = time.perf_counter()
-        server = Server(args.keys, workers=args.workers, queue=args.queue)
+        # every request comes from 127.0.0.1: one client may use the whole capacity here
+        server = Server(args.keys, workers=args.workers, queue=args.queue,
+                        per_client=args.workers + args.queue)
         url = server.url
         # wait until the workers have built their proving keys, so start-up is not timed
         while True:

@@ -416,7 +416,8 @@ def cmd_bench(args) -> int:
 def cmd_serve(args) -> int:
     from .server import serve
     return serve(args.keys, host=args.host, port=args.port, workers=args.workers,
-                 queue=args.queue, log=args.log, max_wait=args.max_wait)
+                 queue=args.queue, log=args.log, max_wait=args.max_wait,
+                 per_client=args.per_client, max_body=args.max_body)
 
 
 def cmd_srs_digest(args) -> int:
@@ -569,6 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--queue", type=int, default=8,
                     help="jobs that may wait beyond those being proven; more get 429")
     sv.add_argument("--max-wait", type=float, default=60.0, help="longest ?wait= honoured (s)")
+    sv.add_argument("--per-client", type=int, default=None,
+                    help="jobs one client address may hold, queued or proving (default: a "
+                         "quarter of workers + queue, at least 1); more get 429")
+    sv.add_argument("--max-body", type=int, default=64 * 1024,
+                    help="largest request body in bytes, counted while it streams (413 beyond)")
     sv.add_argument("--log", default=None, help="append every issued proof to this audit log")
     sv.set_defaults(func=cmd_serve)
 

@@ -25,6 +25,22 @@ import urllib.parse
 import urllib.request
 
 
+MAX_VK_RESPONSE = 64 << 20
+"""Largest `GET /model/vk` answer read (64 MiB). A verifying key holds one commitment per
+fixed column; today's keys are tens of KB (15.7 KB for the test model), so this leaves room
+for models many times larger while a hostile server still cannot make the client buffer
+without end."""
+
+MAX_CARD_RESPONSE = MAX_VK_RESPONSE * 4 // 3 + (1 << 20)
+"""Largest `GET /model` answer read: the card is a few KB of JSON, but it carries the verifying
+key in base64 (4/3 of its size), so the key limit in base64 plus 1 MiB for the rest (~86 MiB)."""
+
+MAX_JSON_RESPONSE = 16 << 20
+"""Largest answer read from `POST /generate` and `GET /jobs/{id}`, and of any error answer
+(16 MiB). A result carries one proof file in base64; proofs are 15-200 KB today, so this
+leaves ample room and still bounds what a server can make the client hold."""
+
+
 class ClientError(ValueError):
     """The exchange could not be completed (server unreachable, refused the request, ...)."""
 
@@ -33,18 +49,37 @@ class Rejected(Exception):
     """The server's answer does not prove what was asked: the reason."""
 
 
-def _request(url, data=None, timeout=30.0):
-    """(status, headers, body bytes); 4xx/5xx answers are returned, not raised."""
+def _request(url, data=None, timeout=30.0, limit=None):
+    """(status, headers, body bytes); 4xx/5xx answers are returned, not raised.
+
+    At most `limit` bytes of the answer are read (default MAX_JSON_RESPONSE): a longer one,
+    announced or not, raises ClientError naming the limit."""
+    limit = MAX_JSON_RESPONSE if limit is None else limit
     req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
                                  headers={"Content-Type": "application/json"} if data is not None else {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, dict(r.headers), r.read()
+            return r.status, dict(r.headers), _read_bounded(r, url, limit)
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        with e:
+            return e.code, dict(e.headers), _read_bounded(e, url, limit)
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise ClientError(f"cannot reach {url}: {reason}") from None
+
+
+def _read_bounded(resp, url, limit: int) -> bytes:
+    """The answer's body if it is at most `limit` bytes; ClientError otherwise. A larger
+    Content-Length is refused before reading; without one, limit + 1 bytes are read at most."""
+    declared = resp.headers.get("Content-Length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise ClientError(f"{url}: the server's answer announces {int(declared)} bytes, more than "
+                          f"the client's limit of {limit} bytes; not reading it")
+    body = resp.read(limit + 1)
+    if len(body) > limit:
+        raise ClientError(f"{url}: the server's answer is larger than the client's limit of "
+                          f"{limit} bytes; stopped reading")
+    return body
 
 
 def _json(body: bytes, url):
@@ -64,11 +99,11 @@ def _error_text(body: bytes) -> str:
 def fetch_model(base_url, timeout=30.0):
     """(card, vk bytes) as the server publishes them."""
     base = base_url.rstrip("/")
-    status, _, body = _request(base + "/model", timeout=timeout)
+    status, _, body = _request(base + "/model", timeout=timeout, limit=MAX_CARD_RESPONSE)
     if status != 200:
         raise ClientError(f"{base}/model: HTTP {status}: {_error_text(body)}")
     card = _json(body, base + "/model")
-    status, _, vk = _request(base + "/model/vk", timeout=timeout)
+    status, _, vk = _request(base + "/model/vk", timeout=timeout, limit=MAX_VK_RESPONSE)
     if status != 200:
         raise ClientError(f"{base}/model/vk: HTTP {status}: {_error_text(vk)}")
     if "vk" in card and base64.b64decode(card["vk"]) != vk:
@@ -76,24 +111,31 @@ def fetch_model(base_url, timeout=30.0):
     return card, vk
 
 
-def load_key(base_url=None, keydir=None, fingerprint=None, timeout=30.0):
+def load_key(base_url=None, keydir=None, fingerprint=None, timeout=30.0, srs_digest=None):
     """(card, vk, fingerprint to require, warning or None).
 
-    Raises Rejected when the key is not the one expected."""
+    The card, from the key directory or the server, is checked against the verifying key's
+    bound parameters (`model.keys.check_published`): every value the client then uses (the
+    statement length, the vocabulary, the tokenizer, the setup label) is covered by the
+    fingerprint. Raises Rejected when the key is not the one expected."""
+    from .model.keys import KeyError_, check_published, load_verifier
     from .plonk.keygen import VerifyingKey
     if keydir is not None:
-        from .model.keys import load_verifier
-        card, vk = load_verifier(keydir)       # checks digest(vk) == the card's fingerprint
+        card, vk = load_verifier(keydir)
     else:
         card, vk_bytes = fetch_model(base_url, timeout)
         try:
             vk = VerifyingKey.from_bytes(vk_bytes)
         except Exception as e:
             raise Rejected(f"the server's verifying key is unreadable ({e})") from None
-        if vk.digest().hex() != card.get("fingerprint"):
-            raise Rejected("the server's verifying key does not match the fingerprint its card "
-                           "announces")
+        try:
+            check_published(card, vk, "the server's model card")
+        except KeyError_ as e:
+            raise Rejected(str(e)) from None
     actual = vk.digest().hex()
+    if srs_digest is not None and srs_digest.lower() != vk.srs_digest.hex():
+        raise Rejected(f"the model's keys come from setup {vk.srs_digest.hex()[:16]}..., not the "
+                       f"expected {srs_digest.lower()[:16]}...: refusing to send the prompt")
     warning = None
     if fingerprint is None:
         warning = ("WARNING: no --fingerprint given: the model's identity is NOT being checked; "
@@ -159,7 +201,7 @@ def submit(base_url, prompt_tokens, max_new_tokens, timeout=600.0, poll=10.0):
 
 def check_result(card, vk, fingerprint, prompt_tokens, max_new_tokens, result: dict):
     """(header, statement, proof file bytes) after every check; Rejected otherwise."""
-    from .model.keys import verify_statement
+    from .model.keys import rejection
     from .model.statement import StatementError, parse_proof_file
     try:
         blob = base64.b64decode(result["proof"], validate=True)
@@ -169,8 +211,9 @@ def check_result(card, vk, fingerprint, prompt_tokens, max_new_tokens, result: d
     if header["fingerprint"] != fingerprint:
         raise Rejected(f"the proof is for model {header['fingerprint'][:16]}..., not "
                        f"{fingerprint[:16]}...")
-    if st.max_tokens != int(card["max_tokens"]):
-        raise Rejected("the proof's statement length does not match the verifying key")
+    reason = rejection(vk, st, proof, fingerprint=header["fingerprint"])
+    if reason:
+        raise Rejected(reason)
     if list(st.prompt) != list(prompt_tokens):
         raise Rejected(f"the proof is about another prompt ({list(st.prompt)}), not the one sent "
                        f"({list(prompt_tokens)})")
@@ -181,8 +224,6 @@ def check_result(card, vk, fingerprint, prompt_tokens, max_new_tokens, result: d
     text = _decode(card, st.output)
     if result.get("text") is not None and result.get("text") != text:
         raise Rejected("the answer's text differs from the proven output")
-    if not verify_statement(vk, st, proof):
-        raise Rejected("the proof does not verify")
     return header, st, blob
 
 
@@ -194,7 +235,7 @@ def _decode(card, tokens):
 
 
 def ask(url, prompt=None, prompt_tokens=None, max_new_tokens=1, fingerprint=None, keydir=None,
-        log=None, timeout=600.0, warn=None):
+        log=None, timeout=600.0, warn=None, srs_digest=None):
     """The whole exchange; returns a result dict with `valid` (and `reason` when rejected).
 
     Raises ClientError when the exchange could not be completed (nothing to judge)."""
@@ -203,7 +244,7 @@ def ask(url, prompt=None, prompt_tokens=None, max_new_tokens=1, fingerprint=None
     t0 = time.perf_counter()
     out = {"valid": False, "url": url, "expected_fingerprint": fingerprint}
     try:
-        card, vk, fp, warning = load_key(url, keydir, fingerprint)
+        card, vk, fp, warning = load_key(url, keydir, fingerprint, srs_digest=srs_digest)
     except Rejected as e:
         out["reason"] = str(e)
         return out

@@ -25,11 +25,16 @@ tokens) joins that job: greedy decoding is deterministic, so both get the same p
 client can therefore notice, by the answer's timing, that someone else asked the same thing
 at the same moment.) At most `workers + queue` jobs are outstanding (queued or proving); beyond that the
 service answers 429 with a Retry-After header, so memory use is bounded whatever the load.
+One client (one IPv4 address, or one IPv6 /64) may hold at most `per_client` of those jobs
+(default a quarter of them, at least one); beyond that it gets 429 with Retry-After too, so a
+single client cannot fill the queue on its own.
 Every issued proof is first verified by the worker that made it and then appended to the
 audit log (`--log`), in the format of `snarkgpt verify --log`.
 
 Bad requests get a 4xx answer {"error": "..."} that names the problem; the service keeps
-serving.
+serving. Request bodies are bounded while they stream in (413 as soon as more than `max_body`
+bytes have arrived, or at once when Content-Length announces more), and JSON nested deeper
+than MAX_JSON_DEPTH is refused (400) before it is parsed.
 
 Framework: Starlette, served by uvicorn. The service has five routes and does its own input
 validation (to give precise messages about tokens and lengths), so FastAPI's pydantic models
@@ -39,10 +44,13 @@ small ASGI toolkit FastAPI itself is built on.
 import asyncio
 import base64
 import concurrent.futures as cf
+import concurrent.futures.process  # noqa: F401 - cf.process.BrokenProcessPool, before any pool
+import ipaddress
 import json
 import math
 import multiprocessing
 import os
+import re
 import resource
 import tempfile
 import threading
@@ -50,10 +58,14 @@ import time
 import uuid
 from collections import OrderedDict
 
-MAX_BODY = 64 * 1024            # request bodies beyond this are refused (413)
+MAX_BODY = 64 * 1024            # default bound on a request body (413 beyond it), while streaming
+MAX_JSON_DEPTH = 32             # request bodies nest 2 deep; deeper than this is refused (400)
 KEEP_FINISHED = 1024            # finished jobs kept for polling (oldest dropped first)
-PUBLIC_CARD_FIELDS = ("fingerprint", "config", "max_tokens", "k", "tokenizer", "quant_settings",
-                      "quantization", "gelu", "insecure_setup", "srs", "version")
+# the card as served: every field the verifying key binds (clients check them against it,
+# `model.keys.check_published`) and the readable extras
+PUBLIC_CARD_FIELDS = ("fingerprint", "version", "k", "tokenizer", "srs_digest", "statement",
+                      "max_tokens", "config", "gelu", "quant_settings", "weights", "compact_layout",
+                      "mm_lanes", "insecure_setup", "srs", "quantization")
 
 
 class RequestError(Exception):
@@ -64,6 +76,96 @@ class RequestError(Exception):
         self.status = status
         self.message = message
         self.headers = headers or {}
+
+
+# ------------------------------------------------------------------ request limits
+
+# A refusal sent before the whole body was read closes the connection: otherwise the server
+# would go on receiving (and discarding) the rest of the body for the client's sake.
+_CLOSE = {"Connection": "close"}
+
+
+def declared_length(headers, limit: int):
+    """The Content-Length header as an int (None when absent), checked before any of the body
+    is read: 400 unless it is a plain decimal number, 413 at once when it announces more than
+    `limit` bytes."""
+    raw = headers.get("content-length")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()):
+        raise RequestError(400, f"malformed Content-Length header: {raw[:40]!r}", _CLOSE)
+    n = int(raw)
+    if n > limit:
+        raise RequestError(413, f"request body of {n} bytes exceeds the limit of {limit} bytes",
+                           _CLOSE)
+    return n
+
+
+async def read_body(request, limit: int) -> bytes:
+    """The request body, read chunk by chunk: 413 as soon as more than `limit` bytes have
+    arrived, so a body without Content-Length (chunked) is never held beyond the limit plus
+    the piece that crossed it (at most uvicorn's read buffer, which stops reading at 64 KiB,
+    plus one socket read). Content-Length is checked first (`declared_length`)."""
+    from starlette.requests import ClientDisconnect
+    declared_length(request.headers, limit)
+    chunks, total = [], 0
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise RequestError(413, f"request body exceeds the limit of {limit} bytes "
+                                        f"(refused after {total} bytes; the rest was not read)",
+                                   _CLOSE)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise RequestError(400, "the client disconnected before sending the whole body",
+                           _CLOSE) from None
+    return b"".join(chunks)
+
+
+# a JSON string (escapes included; an unterminated one runs to the end of the text) or one
+# bracket; anything else is skipped. The string branch cannot fail once it has seen its opening
+# quote, so the regex never backtracks and the scan stays linear whatever the quotes and
+# backslashes (a branch that had to find the closing quote was quadratic: 4.6 s for 40 KB).
+_JSON_NESTING = re.compile(r'"[^"\\]*(?:\\[\s\S]?[^"\\]*)*"?|[\[\]{}]')
+
+
+def check_json_depth(text: str, max_depth: int = MAX_JSON_DEPTH):
+    """RequestError(400) when arrays/objects nest deeper than `max_depth`.
+
+    One linear pass over the brackets outside strings, without recursion, so it runs before
+    `json.loads` (whose recursive parser fails with RecursionError on deep nesting). Up to the
+    first syntax error the scan and the parser see the same strings and brackets, and the
+    parser stops at that error, so it never nests deeper than the scan allowed."""
+    depth = 0
+    for m in _JSON_NESTING.finditer(text):
+        c = m.group()
+        if c in ("[", "{"):
+            depth += 1
+            if depth > max_depth:
+                raise RequestError(400, f"JSON nested deeper than {max_depth} levels (at "
+                                        f"character {m.start()}); request bodies are flat objects")
+        elif c in ("]", "}"):
+            depth -= 1
+
+
+def client_key(host) -> str:
+    """Who a job counts against for the per-client limit: the client's IPv4 address, or the /64
+    network of an IPv6 address (one host usually holds a whole /64, and could otherwise take
+    a fresh address for every request). Anything else (no address, a Unix socket) is kept
+    as given."""
+    if not host:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return str(host)
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 # ------------------------------------------------------------------ worker processes
@@ -134,8 +236,9 @@ def _decode(card, tokens):
 # ------------------------------------------------------------------ the service
 
 class Job:
-    def __init__(self, prompt_tokens, max_new_tokens):
+    def __init__(self, prompt_tokens, max_new_tokens, client="unknown"):
         self.id = uuid.uuid4().hex
+        self.client = client     # `client_key` of the client that asked first
         self.prompt_tokens = prompt_tokens
         self.max_new_tokens = max_new_tokens
         self.created = time.time()
@@ -155,12 +258,19 @@ class Job:
 class Service:
     """The state behind the routes: the public card, the worker pool, the jobs."""
 
-    def __init__(self, keydir, workers=1, queue=8, log=None, max_wait=60.0):
+    def __init__(self, keydir, workers=1, queue=8, log=None, max_wait=60.0, per_client=None,
+                 max_body=MAX_BODY):
+        """`per_client`: jobs one client may have outstanding (default a quarter of
+        `workers + queue`, at least 1); `max_body`: the largest request body accepted."""
         from .model.keys import VK, kind_error, load_verifier, statement_kind
         if workers < 1:
             raise ValueError(f"--workers must be at least 1, got {workers}")
         if queue < 0:
             raise ValueError(f"--queue must be 0 or more, got {queue}")
+        if per_client is not None and per_client < 1:
+            raise ValueError(f"--per-client must be at least 1, got {per_client}")
+        if max_body < 1:
+            raise ValueError(f"the request body limit must be at least 1 byte, got {max_body}")
         self.keydir = os.fspath(keydir)
         self.card, _ = load_verifier(self.keydir)      # checks digest(vk) == fingerprint
         if statement_kind(self.card) != "generate":     # the server proves generations only
@@ -181,12 +291,15 @@ class Service:
         self.max_tokens = int(self.card["max_tokens"])
         self.workers, self.queue, self.log, self.max_wait = workers, queue, log, float(max_wait)
         self.capacity = workers + queue
+        self.per_client = max(1, self.capacity // 4) if per_client is None else int(per_client)
+        self.max_body = int(max_body)
         self.lock = threading.Lock()
         self.jobs = OrderedDict()
         self.inflight = {}           # (prompt, max new tokens) -> the job proving it
         self.outstanding = 0
-        self.counts = {"accepted": 0, "served": 0, "failed": 0, "busy": 0, "bad_requests": 0,
-                       "coalesced": 0, "pool_restarts": 0}
+        self.by_client = {}          # client_key -> its jobs outstanding (queued or proving)
+        self.counts = {"accepted": 0, "served": 0, "failed": 0, "busy": 0, "client_limited": 0,
+                       "bad_requests": 0, "coalesced": 0, "pool_restarts": 0}
         self.job_seconds = []        # recent proving times, for Retry-After
         self.worker_maxrss = 0
         self.executor = None
@@ -234,12 +347,7 @@ class Service:
     # -- validation
     def parse_request(self, body: bytes):
         """(prompt tokens, max new tokens) from a request body, or RequestError."""
-        if len(body) > MAX_BODY:
-            raise RequestError(413, f"request body of {len(body)} bytes exceeds {MAX_BODY} bytes")
-        try:
-            req = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise RequestError(400, f"malformed JSON: {e}") from None
+        req = self.parse_json(body)
         if not isinstance(req, dict):
             raise RequestError(400, f"the body must be a JSON object, got {type(req).__name__}")
         allowed = {"prompt", "prompt_tokens", "max_new_tokens"}
@@ -292,6 +400,24 @@ class Service:
                                     f"exceeds this model's maximum of {self.max_tokens} tokens")
         return list(toks), n
 
+    def parse_json(self, body: bytes):
+        """The body's JSON value: at most `max_body` bytes (413), UTF-8 (RFC 8259) and nested at
+        most MAX_JSON_DEPTH deep (checked before parsing), else 400."""
+        if len(body) > self.max_body:
+            raise RequestError(413, f"request body of {len(body)} bytes exceeds the limit of "
+                                    f"{self.max_body} bytes")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise RequestError(400, f"malformed JSON: the body is not UTF-8 ({e})") from None
+        check_json_depth(text)
+        try:
+            return json.loads(text)
+        except ValueError as e:
+            raise RequestError(400, f"malformed JSON: {e}") from None
+        except RecursionError:      # not reached after check_json_depth; kept as a backstop
+            raise RequestError(400, "JSON nested too deeply") from None
+
     # -- jobs
     def retry_after(self) -> int:
         """Seconds until a slot is likely free: queued work spread over the workers."""
@@ -301,10 +427,40 @@ class Service:
             ahead = max(1, self.outstanding - self.workers + 1)
         return max(1, math.ceil(per_job * ahead / self.workers))
 
-    def submit(self, prompt_tokens, max_new_tokens) -> Job:
+    def _admit(self, who: str):
+        """Under the lock: take a slot for a new job of client `who`, or return the reason
+        (a message) it cannot have one now: the whole queue (`capacity` jobs) is full, or the
+        client already holds its `per_client` jobs."""
+        if self.outstanding >= self.capacity:
+            self.counts["busy"] += 1
+            return f"the proving queue is full ({self.capacity} jobs outstanding); retry later"
+        mine = self.by_client.get(who, 0)
+        if mine >= self.per_client:
+            self.counts["client_limited"] += 1
+            return (f"per-client limit: this client ({who}) already has {mine} job(s) queued or "
+                    f"proving, the most one client may hold ({self.per_client} of "
+                    f"{self.capacity}); retry when one has finished")
+        self.outstanding += 1
+        self.by_client[who] = mine + 1
+        self.counts["accepted"] += 1
+        return None
+
+    def _release(self, job: Job):
+        """Under the lock: give back the slot `_admit` took for `job`."""
+        self.outstanding -= 1
+        left = self.by_client.get(job.client, 0) - 1
+        if left > 0:
+            self.by_client[job.client] = left
+        else:
+            self.by_client.pop(job.client, None)
+
+    def submit(self, prompt_tokens, max_new_tokens, client=None) -> Job:
+        """The job for this request: a new one, or the identical one already in flight.
+        `client` is the client's address (see `client_key`); 429 when it or the queue is full."""
         if self.executor is None:
             raise RequestError(503, "the service is shutting down")
         key = (tuple(prompt_tokens), int(max_new_tokens))
+        who = client_key(client)
         with self.lock:
             # greedy decoding is deterministic: a request identical to one being proven gets
             # that job (and its proof) rather than a second proof of the same statement
@@ -312,16 +468,10 @@ class Service:
             if same is not None and same.result is None and same.error is None:
                 self.counts["coalesced"] += 1
                 return same
-            full = self.outstanding >= self.capacity
-            if full:
-                self.counts["busy"] += 1
-            else:
-                self.outstanding += 1
-                self.counts["accepted"] += 1
-        if full:
-            raise RequestError(429, f"the proving queue is full ({self.capacity} jobs outstanding); "
-                                    "retry later", {"Retry-After": str(self.retry_after())})
-        job = Job(prompt_tokens, max_new_tokens)
+            refused = self._admit(who)
+        if refused:
+            raise RequestError(429, refused, {"Retry-After": str(self.retry_after())})
+        job = Job(prompt_tokens, max_new_tokens, who)
         with self.lock:
             self.jobs[job.id] = job
             self.inflight[key] = job
@@ -335,7 +485,7 @@ class Service:
                 job.future = self.executor.submit(_prove_job, prompt_tokens, max_new_tokens)
         except Exception as e:      # still broken: answer, and keep the counters right
             with self.lock:
-                self.outstanding -= 1
+                self._release(job)
                 self.inflight.pop(key, None)
                 self.counts["failed"] += 1
             job.error = (503, f"the proving pool is unavailable: {e}")
@@ -379,7 +529,7 @@ class Service:
                 "prove_seconds": res["prove_seconds"],
                 "queued_seconds": max(0.0, time.time() - job.created - res["prove_seconds"])}
         with self.lock:
-            self.outstanding -= 1
+            self._release(job)
             key = (tuple(job.prompt_tokens), int(job.max_new_tokens))
             if self.inflight.get(key) is job:
                 del self.inflight[key]
@@ -398,6 +548,8 @@ class Service:
                 "workers_ready": sum(1 for f in self.warmup if f.done() and not f.exception()),
                 "pool_broken": bool(getattr(self.executor, "_broken", False)),
                 "queue": self.queue, "capacity": self.capacity, "outstanding": self.outstanding,
+                "per_client": self.per_client, "clients": len(self.by_client),
+                "max_body": self.max_body,
                 **self.counts,
                 "peak_rss_kib": {"server": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                                  "worker_max": self.worker_maxrss},
@@ -455,12 +607,9 @@ def create_app(service: Service):
     async def generate(request: Request):
         try:
             wait = wait_param(request)
-            cl = request.headers.get("content-length")
-            if cl is not None and cl.isdigit() and int(cl) > MAX_BODY:
-                raise RequestError(413, f"request body of {cl} bytes exceeds {MAX_BODY} bytes")
-            body = await request.body()
+            body = await read_body(request, service.max_body)
             toks, n = service.parse_request(body)
-            job = service.submit(toks, n)
+            job = service.submit(toks, n, request.client.host if request.client else None)
         except RequestError as e:
             if e.status != 429:
                 with service.lock:
@@ -501,18 +650,25 @@ def create_app(service: Service):
     return app
 
 
-def serve(keydir, host="127.0.0.1", port=8000, workers=1, queue=8, log=None, max_wait=60.0):
-    """Run the service until interrupted (SIGINT/SIGTERM)."""
+def serve(keydir, host="127.0.0.1", port=8000, workers=1, queue=8, log=None, max_wait=60.0,
+          per_client=None, max_body=MAX_BODY):
+    """Run the service until interrupted (SIGINT/SIGTERM).
+
+    The client a job counts against is the connection's peer address as uvicorn reports it:
+    uvicorn takes X-Forwarded-For only from its trusted proxies (FORWARDED_ALLOW_IPS, by
+    default 127.0.0.1 and ::1), i.e. from a reverse proxy on this machine."""
     try:
         import uvicorn
     except ImportError:
         raise ValueError("the server needs the 'serve' extra: pip install 'snarkgpt[serve]'") from None
-    service = Service(keydir, workers=workers, queue=queue, log=log, max_wait=max_wait)
+    service = Service(keydir, workers=workers, queue=queue, log=log, max_wait=max_wait,
+                      per_client=per_client, max_body=max_body)
     app = create_app(service)
     print(f"snarkgpt serve: building the proving key in {workers} worker(s) ...", flush=True)
     service.start()
     service.wait_ready()
     print(f"snarkgpt serve: model {service.card['fingerprint']} on http://{host}:{port} "
-          f"({workers} worker(s), queue {queue})", flush=True)
+          f"({workers} worker(s), queue {queue}, {service.per_client} job(s) per client)",
+          flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     return 0

@@ -62,9 +62,11 @@ def http(method, url, body=None, raw=None, timeout=30):
 
 
 class Server:
-    """`snarkgpt serve` in a subprocess on a free loopback port."""
+    """`snarkgpt serve` in a subprocess on a free loopback port.
 
-    def __init__(self, keydir, workers, queue, log=None):
+    `per_client`: jobs one client may hold (`--per-client`; every test client is 127.0.0.1)."""
+
+    def __init__(self, keydir, workers, queue, log=None, per_client=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "snarkgpt.cli", "serve", "--keys", str(keydir),
@@ -72,6 +74,8 @@ class Server:
                "--queue", str(queue), "--max-wait", "30"]
         if log:
             cmd += ["--log", str(log)]
+        if per_client is not None:
+            cmd += ["--per-client", str(per_client)]
         # output to a file, not a pipe: nobody reads it while the server runs
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
@@ -134,7 +138,9 @@ def keys_b(work):
 
 @pytest.fixture(scope="module")
 def server_a(work, keys_a):
-    srv = Server(keys_a[0], workers=2, queue=len(REQUESTS) - 2, log=work / "server.jsonl")
+    # one client (this test, on 127.0.0.1) sends all the requests: it may fill the queue
+    srv = Server(keys_a[0], workers=2, queue=len(REQUESTS) - 2, log=work / "server.jsonl",
+                 per_client=len(REQUESTS))
     yield srv
     srv.stop()
 
@@ -147,7 +153,7 @@ class TestAnotherModel:
     @pytest.fixture(scope="class")
     @classmethod
     def server_b(cls, keys_b):
-        srv = Server(keys_b[0], workers=1, queue=1)
+        srv = Server(keys_b[0], workers=1, queue=1, per_client=2)   # the global limit binds
         yield srv
         srv.stop()
 
@@ -208,6 +214,14 @@ BAD_REQUESTS = [
     (json.dumps({"prompt_tokens": [1] * 100, "max_new_tokens": 1}).encode(), 422, "exceeds"),
     (json.dumps({"prompt_tokens": [1] * 40000, "max_new_tokens": 1}).encode(), 413, "exceeds"),
     (b'{"prompt": "hi", "max_new_tokens": 1}', 422, "no tokenizer"),
+    # deep nesting is refused before parsing (it used to reach json's recursion limit: 500)
+    (b'[' * 50000 + b']' * 10000, 400, "nested deeper than 32"),
+    (b'{"prompt_tokens": ' + b'[' * 40 + b'1' + b']' * 40 + b', "max_new_tokens": 1}', 400,
+     "nested deeper than 32"),
+    (b'{"a":' * 12000 + b'1' + b'}' * 1000, 400, "nested deeper than 32"),
+    # brackets inside strings are text, not nesting
+    (json.dumps({"prompt_tokens": [1], "max_new_tokens": 1, "x": "[" * 100}).encode(), 422,
+     "unknown field"),
 ]
 
 
@@ -237,6 +251,37 @@ def test_bad_requests_get_4xx_with_a_message(server_a, raw, status, words):
     assert http("GET", server_a.url + "/health")[0] == 200       # still serving
 
 
+def test_chunked_body_over_the_limit_is_refused_while_it_streams(server_a):
+    """A body without Content-Length (chunked) is counted as it arrives: the server answers 413
+    after 64 KiB and closes the connection while the client is still sending; it used to read
+    the whole body (a 300 MB body grew it by ~600 MB) before refusing it."""
+    import http.client
+    import select
+    total, piece = 256 << 20, b"7" * (64 << 10)
+    rss_before = server_a.health()["peak_rss_kib"]["server"]
+    conn = http.client.HTTPConnection("127.0.0.1", server_a.port, timeout=30)
+    conn.putrequest("POST", "/generate")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    sent = 0
+    try:
+        while sent < total and not select.select([conn.sock], [], [], 0)[0]:
+            conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+            sent += len(piece)
+    except (BrokenPipeError, ConnectionResetError):
+        pass                                # the server closed the connection: refused
+    resp = conn.getresponse()
+    payload = json.loads(resp.read())
+    conn.close()
+    assert resp.status == 413, payload
+    assert "exceeds the limit of 65536 bytes" in payload["error"]
+    assert resp.getheader("Connection") == "close"
+    assert sent < total // 4                # stopped long before the whole body went out
+    h = server_a.health()                   # still serving, and its peak memory barely moved
+    assert (h["peak_rss_kib"]["server"] - rss_before) * 1024 < 16 << 20
+
+
 def test_bad_query_and_unknown_job(server_a):
     s, _, p = http("POST", server_a.url + "/generate?wait=soon", {"prompt_tokens": [1], "max_new_tokens": 1})
     assert s == 400 and "wait" in p["error"]
@@ -247,21 +292,30 @@ def test_bad_query_and_unknown_job(server_a):
 
 
 def test_tokenizer_errors_name_the_character(keys_a, tmp_path):
-    """A model with a tokenizer: unknown characters are refused (checked without a server)."""
+    """A model with a tokenizer (vocab 65: the Shakespeare alphabet): unknown characters are
+    refused (checked without a server). A card whose tokenizer was edited is refused at
+    start-up: the verifying key binds the tokenizer's digest."""
+    from snarkgpt.model.keys import KeyError_, setup
     from snarkgpt.server import RequestError, Service
     keydir = tmp_path / "keys"
-    shutil.copytree(keys_a[0], keydir)
-    card = json.loads((keydir / "card.json").read_text())
-    card["tokenizer"] = list("abcdefgh")
-    (keydir / "card.json").write_text(json.dumps(card))
+    setup("random:n_layer=1,n_head=1,n_embd=4,block_size=4,vocab_size=65,seed=1", str(keydir),
+          progress=lambda *a: None)
     svc = Service(keydir)
-    assert svc.parse_request(b'{"prompt": "ab", "max_new_tokens": 2}') == ([0, 1], 2)
+    assert svc.parse_request(b'{"prompt": "ab", "max_new_tokens": 2}') == (
+        svc.tokenizer.encode("ab"), 2)
     with pytest.raises(RequestError) as e:
-        svc.parse_request(b'{"prompt": "az", "max_new_tokens": 1}')
-    assert e.value.status == 422 and "'z'" in e.value.message
+        svc.parse_request(b'{"prompt": "a~", "max_new_tokens": 1}')
+    assert e.value.status == 422 and "'~'" in e.value.message
     with pytest.raises(RequestError) as e:
         svc.parse_request(b'{"prompt": "abcdefgh", "max_new_tokens": 1}')
     assert e.value.status == 422
+    edited = tmp_path / "edited"
+    shutil.copytree(keys_a[0], edited)
+    card = json.loads((edited / "card.json").read_text())
+    card["tokenizer"] = list("abcdefgh")
+    (edited / "card.json").write_text(json.dumps(card))
+    with pytest.raises(KeyError_, match="tokenizer"):
+        Service(edited)
 
 
 def run_batch(server_a, keys_a, log, requests):
@@ -346,11 +400,12 @@ def _expect_rejected(keys_a, raw, words, prompt=REQUESTS[-1][0], n=REQUESTS[-1][
 def _reencode(raw, **changes):
     """The answer with its proof file's header changed (the proof bytes kept)."""
     import struct
+    from snarkgpt.model.statement import VERSION
     blob = base64.b64decode(raw["proof"])
     header, st, proof = parse_proof_file(blob)
     header.update(changes)
     hb = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    blob = blob[:5] + struct.pack("<HI", 1, len(hb)) + hb + proof
+    blob = blob[:5] + struct.pack("<HI", VERSION, len(hb)) + hb + proof
     return dict(raw, proof=base64.b64encode(blob).decode(), **{k: v for k, v in changes.items()
                                                                if k == "output_tokens"})
 
