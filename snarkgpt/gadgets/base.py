@@ -55,7 +55,7 @@ __all__ = [
     "fixed_pool", "range_table", "fill_table", "copy_in", "as_values", "root_layouter",
     "bits_for", "constrain", "register_table", "set_selector", "DEFAULT_LIMB_BITS",
     "column_bank", "current_bank", "named", "set_committed_weights", "committed_weights",
-    "weight_column", "weight_pool", "Cells", "copy_cells", "add_copies",
+    "weight_column", "weight_pool", "hold_weights", "constant_column", "Cells", "copy_cells", "add_copies",
 ]
 
 DEFAULT_LIMB_BITS = 12
@@ -299,17 +299,39 @@ def committed_weights(cs: ConstraintSystem) -> bool:
 
 
 def weight_column(cs: ConstraintSystem, name: str):
-    """A dedicated column for weights: fixed, or committed after `set_committed_weights`."""
+    """A dedicated column for weights: a fixed column of role "weight" (keygen linearizes it,
+    so no proof opens it: plonk/linearization.py), or committed after
+    `set_committed_weights`."""
     if committed_weights(cs):
         return cs.committed_column(name)
-    return cs.fixed_column(name)
+    return cs.fixed_column(name, role="weight")
+
+
+def hold_weights(column):
+    """Mark a shared fixed column (of `fixed_pool`) as holding weights: its role becomes
+    "weight" (in the verifying key's description), so keygen linearizes it and no proof ever
+    opens an evaluation of it. The column still serves other chips' constants. Committed
+    columns are left as they are (hiding already). Returns the column."""
+    if column.role == "fixed":
+        column.role = "weight"
+    elif column.role not in ("weight", "committed"):
+        raise ValueError(f"{column.name!r} is a {column.role} column: it cannot hold weights")
+    return column
 
 
 def weight_pool(cs: ConstraintSystem, n: int) -> list:
-    """Shared columns for per-row weights: `fixed_pool` (the shared constants) unless
+    """Shared columns for per-row weights: the first ``n`` columns of `fixed_pool` (the
+    shared constants) that no chip reserved with `constant_column`, marked as holding weights
+    (`hold_weights`: keygen linearizes them, no proof opens them), unless
     `set_committed_weights`, then a pool of committed columns ``wc.0 ..`` (``{bank}.wc0 ..``)."""
     if not committed_weights(cs):
-        return fixed_pool(cs, n)
+        reserved = _cache(cs).setdefault(("__constant_columns__", _pool_bank(cs)), set())
+        m = n
+        while True:
+            cols = [c for c in fixed_pool(cs, m) if c not in reserved]
+            if len(cols) >= n:
+                return [hold_weights(c) for c in cols[:n]]
+            m += n - len(cols)
     b = _pool_bank(cs)
     pool = _cache(cs).setdefault(("__weight_pool__", b), [])
     while len(pool) < n:
@@ -354,6 +376,21 @@ def fixed_pool(cs: ConstraintSystem, n: int) -> list:
     while len(pool) < n:
         pool.append(cs.fixed_column(f"gf.{len(pool)}" if b is None else f"{b}.gf{len(pool)}"))
     return pool[:n]
+
+
+def constant_column(cs: ConstraintSystem):
+    """The first column of `fixed_pool` that holds no weights, reserved so that `weight_pool`
+    never hands it out: for a constant that must not share a monomial with a weight column,
+    such as a lookup input (the logUp helpers multiply lookup inputs together and with table
+    columns, and two private columns in one monomial cannot both be linearized)."""
+    reserved = _cache(cs).setdefault(("__constant_columns__", _pool_bank(cs)), set())
+    m = 1
+    while True:
+        free = [c for c in fixed_pool(cs, m) if c.role == "fixed"]
+        if free:
+            reserved.add(free[0])
+            return free[0]
+        m += 1
 
 
 def range_table(cs: ConstraintSystem, bits: int):

@@ -43,8 +43,7 @@ from snarkgpt.plonk.circuit import Cell, ConstraintSystem
 from snarkgpt.plonk.expression import Column, Selector
 
 from .base import (named, Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range,
-                   committed_weights, fill_table, fixed_pool, register_table, shared,
-                   weight_pool)
+                   constant_column, fill_table, register_table, shared, weight_pool)
 
 __all__ = ["EmbeddingChip", "EmbeddingConfig", "embedding_ref"]
 
@@ -99,13 +98,15 @@ class EmbeddingChip:
 
         def make():
             tok, e, out = advice_pool(cs, 3)
-            if committed_weights(cs):       # the positional embedding behind a commitment
-                (j,), (pe,) = fixed_pool(cs, 1), weight_pool(cs, 1)
-            else:
-                j, pe = fixed_pool(cs, 2)
+            # j, a lookup input, holds no weights; pe holds wpe: a weight column (never
+            # opened), or a committed one (hiding)
+            j = constant_column(cs)
+            (pe,) = weight_pool(cs, 1)
             q = cs.selector(named(cs, f"{name}.q"))
             q_same = cs.selector(named(cs, f"{name}.q_same"))
-            table = cs.lookup_table(name, [f"{name}.token", f"{name}.col", f"{name}.value"])
+            # the value column holds wte: a private table column, never opened
+            table = cs.lookup_table(name, [f"{name}.token", f"{name}.col", f"{name}.value"],
+                                    roles=["table", "table", "weight_table"])
             V, d = wte.shape
             register_table(cs, table, lambda: [np.repeat(np.arange(V, dtype=np.int64), d),
                                                np.tile(np.arange(d, dtype=np.int64), V),

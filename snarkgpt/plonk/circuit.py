@@ -102,7 +102,7 @@ import numpy as np
 
 from snarkgpt.field import Fr
 
-from .expression import (ADVICE, FIXED, INSTANCE, Challenge, Column, Expression, Selector,
+from .expression import (ADVICE, FIXED, INSTANCE, TABLE_ROLES, Challenge, Column, Expression, Selector,
                          as_expr, compile_expressions, signed)
 
 BLINDING_ROWS = 5
@@ -339,17 +339,25 @@ class ConstraintSystem:
         self.selectors.append(sel)
         return sel
 
-    def table_column(self, name: str | None = None) -> Column:
-        """A fixed column reserved for lookup tables (assigned by `Layouter.assign_table`)."""
+    def table_column(self, name: str | None = None, role: str = "table") -> Column:
+        """A fixed column reserved for lookup tables (assigned by `Layouter.assign_table`).
+        ``role``: "table", or "weight_table" for a table column holding model weights (keygen
+        then never lets a proof open it: plonk/linearization.py)."""
+        if role not in TABLE_ROLES:
+            raise CircuitError(f"table column role must be one of {TABLE_ROLES}, not {role!r}")
         return self.fixed_column(name if name is not None else f"table_{len(self.fixed_columns)}",
-                                 role="table")
+                                 role=role)
 
-    def lookup_table(self, name: str, columns) -> Table:
-        """A named table of ``columns`` new table columns (an int, or a list of names)."""
+    def lookup_table(self, name: str, columns, roles=None) -> Table:
+        """A named table of ``columns`` new table columns (an int, or a list of names).
+        ``roles``: one role per column ("table" or "weight_table"; default all "table")."""
         names = [f"{name}.{i}" for i in range(columns)] if isinstance(columns, int) else list(columns)
         if any(t.name == name for t in self.tables):
             raise CircuitError(f"table {name!r} already exists")
-        t = Table(name, [self.table_column(n) for n in names])
+        roles = ["table"] * len(names) if roles is None else list(roles)
+        if len(roles) != len(names):
+            raise CircuitError(f"table {name!r}: {len(roles)} roles for {len(names)} columns")
+        t = Table(name, [self.table_column(n, r) for n, r in zip(names, roles)])
         self.tables.append(t)
         return t
 
@@ -1488,7 +1496,7 @@ class Region:
     def _check_column(self, column: Column, kind: str):
         if column.kind != kind:
             raise CircuitError(f"{column.name!r} is a {column.kind} column, not {kind}")
-        if kind == FIXED and column.role in ("table", "usable"):
+        if kind == FIXED and column.role in TABLE_ROLES + ("usable",):
             raise CircuitError(f"{column.name!r} is a {column.role} column: fill tables with "
                                "layouter.assign_table")
         if kind == ADVICE and self._phase and column.phase < self._phase:
@@ -1630,7 +1638,7 @@ class TableRegion:
 
     def _claim(self, column: Column, end: int):
         asg = self._asg
-        if column.kind != FIXED or column.role != "table":
+        if column.kind != FIXED or column.role not in TABLE_ROLES:
             raise CircuitError(f"{column.name!r} is not a table column (cs.table_column / cs.lookup_table)")
         owner = asg._table_columns.get(column)
         if owner is not None and owner != self.name:

@@ -52,11 +52,18 @@ __all__ = [
     "Negated", "Sum", "Product", "Scaled", "as_expr", "sum_exprs", "product_exprs", "IntProgram",
     "Program", "compile_expression", "compile_expressions", "evaluate_rows",
     "evaluate_rows_multi", "evaluate_rows_naive", "signed", "format_value",
-    "ADVICE", "FIXED", "INSTANCE",
+    "ADVICE", "FIXED", "INSTANCE", "TABLE_ROLES", "PRIVATE_ROLES",
 ]
 
 ADVICE, FIXED, INSTANCE = "advice", "fixed", "instance"
 _KIND_CODE = {ADVICE: 0, FIXED: 1, INSTANCE: 2}
+
+TABLE_ROLES = ("table", "weight_table")
+"""Roles of lookup-table columns: "weight_table" is a table holding model weights (the token
+embedding), private like a "weight" column."""
+PRIVATE_ROLES = ("weight", "weight_table")
+"""Roles of fixed columns that hold model weights: keygen linearizes every one of them, so
+no proof ever opens one (plonk/linearization.py, docs/committed-weights.md)."""
 
 
 def signed(v: int) -> int:
@@ -82,7 +89,9 @@ class Column:
     ``kind`` is ADVICE, FIXED or INSTANCE; ``index`` its position among columns of that kind.
     ``phase`` (advice only) is the commitment round the column is assigned in. ``role``
     refines fixed columns: "fixed", "selector", "table" or "usable" (the built-in selector
-    that is 1 on every usable row). Columns are created by a ConstraintSystem.
+    that is 1 on every usable row); "weight" and "weight_table" mark a fixed or table column
+    holding model weights (`PRIVATE_ROLES`: never opened in a proof), "committed" a column
+    behind a hiding commitment. Columns are created by a ConstraintSystem.
     """
 
     __slots__ = ("kind", "index", "name", "phase", "role")

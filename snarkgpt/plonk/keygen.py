@@ -868,6 +868,7 @@ def keygen(srs, cs: ConstraintSystem, circuit=None, config=None, k: int | None =
                       blinding_basis(srs, k, u) if committed else None, statement)
     pk = ProvingKey(vk, srs, cs, dom, fixed_values, fixed_coeffs, sig, sigma_coeffs, virt, virt_values,
                     copies_digest(asg.copies), committed_blinding if committed else None)
+    vk.layout           # refuses here, at setup, a weight column a proof would open
     if precompute:
         from .vanishing.prover import fixed_polys
         fixed_polys(pk)        # the fixed columns on the quotient's cosets, once per key

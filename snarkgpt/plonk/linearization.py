@@ -29,6 +29,16 @@ conservative: it never assumes terms cancel, so the affine property holds for th
 A greedy pass (fewest conflicts first, then column order), improved by swaps of one chosen
 query for two, picks S deterministically from the circuit description, so prover and
 verifier derive the same set.
+
+Private columns: a fixed column holding model weights (role "weight" or "weight_table",
+`expression.PRIVATE_ROLES`) must never be opened, since every proof opens its columns at a
+fresh x and each evaluation sum_i w_i L_i(x) is one linear equation in the weights (as many
+proofs as weights would determine them). Such columns are ``required``: they enter S first
+and are never swapped out, and a circuit where one cannot join S (read at a rotation other
+than 0, squared in a monomial, or in one monomial with another private column) is refused
+with `LinearizationError`, naming the column, the constraint and the reason. A private
+column that no constraint reads is never opened either. Its commitment in the verifying key
+is binding, not hiding (docs/committed-weights.md).
 """
 from __future__ import annotations
 
@@ -36,7 +46,8 @@ from collections import defaultdict
 
 from snarkgpt.field import FR_MODULUS
 
-from .expression import ADVICE, FIXED
+from .circuit import CircuitError
+from .expression import ADVICE, FIXED, PRIVATE_ROLES
 
 P = FR_MODULUS
 
@@ -44,28 +55,60 @@ _CODE = {ADVICE: 0, FIXED: 1}          # the kind codes of keygen.Layout.queries
 _KIND_OF = {code: kind for kind, code in _CODE.items()}
 
 
-def choose(constraints, excluded=frozenset()) -> list:
+class LinearizationError(CircuitError, ValueError):
+    """A private (weight) column cannot be linearized: a proof would open it (a CircuitError
+    at keygen; a ValueError, hence a KeyFormatError, when a verifying key is read)."""
+
+
+def private_columns(fixed_columns) -> dict:
+    """{(1, index): name} of the fixed columns whose role is private (`PRIVATE_ROLES`: they
+    hold model weights), for `choose`'s ``required``."""
+    return {(_CODE[FIXED], c.index): c.name for c in fixed_columns if c.role in PRIVATE_ROLES}
+
+
+def choose(constraints, excluded=frozenset(), required=frozenset(), names=None) -> list:
     """The linearized columns, as sorted (kind code, index) pairs (0 advice, 1 fixed or sigma),
     for a list of constraint expressions. ``excluded`` lists column indices (kind code,
-    index) that must stay opened (the virtual columns, which the verifier computes)."""
+    index) that must stay opened (the virtual columns, which the verifier computes).
+
+    ``required`` lists column indices that must never be opened (the private columns,
+    `private_columns`): every one that a constraint reads is in the result, or
+    `LinearizationError` says which cannot be and why. ``names``: a label per constraint,
+    for that message."""
     conflicts = defaultdict(set)
     squared = set()
     seen = set()
+    required = set(required)
+    col_names = {}
+    problems = []            # (key, reason), in constraint order: the first is reported
+    where = [""]
+
+    def why(key, reason):
+        problems.append((key, f"{reason}{where[0]}"))
 
     def record(left, right):
         for a in left:
             for b in right:
                 if a == b:
                     squared.add(a)
+                    if a in required:
+                        why(a, "it appears squared in a monomial")
                 else:
                     conflicts[a].add(b)
                     conflicts[b].add(a)
+                    if a in required and b in required:
+                        why(a, f"it shares a monomial with weight column {col_names[b]!r}")
 
     def query(q):
         code = _CODE.get(q.column.kind)
-        if code is None or q.rotation != 0 or (code, q.column.index) in excluded:
+        if code is None or (code, q.column.index) in excluded:
             return frozenset()
         key = (code, q.column.index)
+        col_names[key] = q.column.name
+        if q.rotation != 0:
+            if key in required:
+                why(key, f"it is read at rotation {q.rotation}")
+            return frozenset()
         seen.add(key)
         return frozenset([key])
 
@@ -74,19 +117,28 @@ def choose(constraints, excluded=frozenset()) -> list:
         return x | y
 
     empty = frozenset()
-    for e in constraints:
+    for i, e in enumerate(constraints):
+        where[0] = f" in {names[i]!r}" if names is not None else f" in constraint {i}"
         e.evaluate(constant=lambda v: empty, query=query, challenge=lambda c: empty,
                    negated=lambda x: x, sum=lambda x, y: x | y, product=product,
                    scaled=lambda x, f: x)
-    return sorted(_independent_set(sorted(seen - squared), conflicts))
+    if problems:
+        key, reason = problems[0]
+        more = len({k for k, _ in problems}) - 1
+        raise LinearizationError(
+            f"weight column {col_names[key]!r} cannot be linearized: {reason}: it would be "
+            f"opened in every proof, revealing a linear combination of its weights"
+            + (f" ({more} more weight column(s) cannot be either)" if more else ""))
+    return sorted(_independent_set(sorted(seen - squared), conflicts, required & seen))
 
 
-def _independent_set(vertices, conflicts) -> set:
-    """A large independent set: greedy (fewest conflicts first), then improved by swaps that
-    trade one chosen vertex for two free ones (each pass in a fixed order: deterministic)."""
+def _independent_set(vertices, conflicts, required=frozenset()) -> set:
+    """A large independent set containing ``required`` (itself independent): greedy (fewest
+    conflicts first), then improved by swaps that trade one chosen vertex, never a required
+    one, for two free ones (each pass in a fixed order: deterministic)."""
     free = set(vertices)
     order = sorted(free, key=lambda k: (len(conflicts[k]), k))
-    chosen = set()
+    chosen = set(required)
 
     def fill():
         for v in order:
@@ -97,7 +149,7 @@ def _independent_set(vertices, conflicts) -> set:
     improved = True
     while improved:
         improved = False
-        for s in sorted(chosen):
+        for s in sorted(chosen - set(required)):
             # the vertices s alone blocks; two of them that do not conflict replace s
             alone = [v for v in sorted(conflicts[s]) if v in free and v not in chosen
                      and not (conflicts[v] & chosen) - {s}]

@@ -84,6 +84,53 @@ def test_a_swap_improves_on_greedy():
     _check_affine(exprs, chosen, random.Random(2))
 
 
+def test_required_columns_are_always_chosen():
+    """``required`` (the private weight columns) enter the set first and stay in it."""
+    a, b, c, q = COLS
+    gate = q.cur() * (a.cur() * b.cur() - c.cur())
+    # unconstrained: a and c; requiring the selector q (it meets every other) leaves only q
+    assert linearization.choose([gate], required={(1, 0)}) == [(1, 0)]
+    # requiring b: b and c (a shares the monomial q a b with b)
+    assert linearization.choose([gate], required={(0, 1)}) == [(0, 1), (0, 2)]
+    # a required column that no constraint reads is never opened either: nothing changes
+    assert linearization.choose([gate], required={(1, 7)}) == [(0, 0), (0, 2)]
+    _check_affine([gate], [(0, 1), (0, 2)], random.Random(4))
+
+
+def test_the_swap_pass_never_drops_a_required_column():
+    """The swap graph of `test_a_swap_improves_on_greedy`: with s required, x and y stay out."""
+    names = iter(range(100))
+
+    def col():
+        return Column(ADVICE, next(names), "v")
+    s, x, y = col(), col(), col()
+    hubs = [col() for _ in range(4)]
+    exprs = [s.cur() * x.cur(), s.cur() * y.cur()]
+    exprs += [x.cur() * hubs[0].cur(), x.cur() * hubs[1].cur()]
+    exprs += [y.cur() * hubs[2].cur(), y.cur() * hubs[3].cur()]
+    for h in hubs:
+        exprs += [h.cur() * col().cur() for _ in range(3)]
+    chosen = linearization.choose(exprs, required={(0, s.index)})
+    assert (0, s.index) in chosen and (0, x.index) not in chosen and (0, y.index) not in chosen
+    assert len(chosen) == 13
+    _check_affine(exprs, chosen, random.Random(5))
+
+
+@pytest.mark.parametrize("expr, reason", [
+    (lambda a, b, c, q: q.cur() * (a.cur() * a.cur() - c.cur()), "appears squared"),
+    (lambda a, b, c, q: q.cur() * (a.cur() * b.cur() - c.cur()),
+     "shares a monomial with weight column 'a1'"),
+    (lambda a, b, c, q: q.cur() * (a.next() - c.cur()), "read at rotation 1"),
+], ids=["squared", "two-in-a-monomial", "rotation"])
+def test_a_required_column_that_cannot_be_linearized_is_refused(expr, reason):
+    a, b, c, q = COLS
+    with pytest.raises(linearization.LinearizationError,
+                       match=rf"weight column 'a0' cannot be linearized: it .*{reason}.* in 'gate g'"):
+        linearization.choose([expr(a, b, c, q)], required={(0, 0), (0, 1)}, names=["gate g"])
+    # the same constraint without a's requirement is fine
+    linearization.choose([expr(a, b, c, q)], required={(0, 2)})
+
+
 def _leaf():
     return st.one_of(st.sampled_from([c.cur() for c in COLS] + [COLS[0].next()]),
                      st.integers(-5, 5))
