@@ -1,6 +1,7 @@
 """KZG polynomial commitments over BN254 (Kate, Zaverucha, Goldberg 2010).
 
 commit(p)   = [p(tau)]G1                                  (an MSM over the SRS powers)
+commit_values(v) = the same from the values on the domain   (an MSM over the Lagrange basis)
 open(p, z)  = (p(z), [q(tau)]G1) with q(X) = (p(X) - p(z)) / (X - z)
 verify      : e(C - [y]G1 + [z]pi, G2) == e(pi, [tau]G2)
               since p(tau) - y = q(tau)(tau - z)  <=>  C - yG + z*pi = tau*pi.
@@ -22,6 +23,7 @@ from ..curve.pairing import pairing_check
 from ..field import FR_MODULUS, Fr
 from ..field import poly
 from ..field.ntt import powers as fr_powers
+from ..field.vec import count_changes
 from .srs import SRS
 from .transcript import Transcript
 
@@ -32,6 +34,28 @@ def commit(srs: SRS, coeffs: np.ndarray) -> np.ndarray:
     if n > srs.n:
         raise ValueError(f"polynomial has {n} coefficients but the SRS only {srs.n} powers")
     return msm(srs.g1[:n], coeffs)
+
+
+def commit_values(srs, k: int, values: np.ndarray, usable: int | None = None) -> np.ndarray:
+    """[p(tau)]G1 for the polynomial with these values on the size-2^k domain (Lagrange basis).
+
+    A column that is mostly piecewise constant (a grand product whose columns have few
+    copies changes only on those rows) is committed from the differences of consecutive
+    values in the running-sum basis (`SRS.lagrange_prefix`): the same point, from an MSM over
+    the rows where the value changes. Otherwise the first ``usable`` rows and the rest are
+    committed by separate MSMs (small witness values on the usable rows take the MSM's
+    small-scalar path)."""
+    values = np.ascontiguousarray(values)
+    changed, nonzero = count_changes(values)
+    if 2 * changed < nonzero:
+        changes = Fr.sub(values[:-1], values[1:])      # row slices: still contiguous
+        return msm(srs.lagrange_prefix(k), np.concatenate([changes, values[-1:]]))
+    lag = srs.lagrange(k)
+    if usable is None or usable >= values.shape[0]:
+        return msm(lag, values)
+    a = msm(np.ascontiguousarray(lag[:usable]), np.ascontiguousarray(values[:usable]))
+    b = msm(np.ascontiguousarray(lag[usable:]), np.ascontiguousarray(values[usable:]))
+    return g1.add(a, b)
 
 
 def open_at(srs: SRS, coeffs: np.ndarray, z: int):
@@ -88,8 +112,21 @@ def batch_open(srs: SRS, queries: list, transcript: Transcript) -> list:
     return proofs
 
 
-def batch_verify(srs: SRS, queries: list, proofs: list, transcript: Transcript) -> bool:
-    """Check all openings of `queries` with one pairing equation.
+@dataclass(frozen=True)
+class VerifierKey:
+    """What KZG verification needs of the setup: [1]G1 (the first row of ``g1``) and the G2
+    points [1]G2, [tau]G2. An `SRS` serves too (same attributes)."""
+    g1: np.ndarray      # (1, 8)
+    g2: np.ndarray      # (2, 16)
+
+    @classmethod
+    def from_g2(cls, g2) -> "VerifierKey":
+        return cls(g1.generator().reshape(1, 8), np.asarray(g2, dtype=np.uint64).reshape(2, 16))
+
+
+def batch_verify(srs, queries: list, proofs: list, transcript: Transcript) -> bool:
+    """Check all openings of `queries` with one pairing equation; ``srs``: a `VerifierKey`
+    (or the full `SRS`).
 
     The scalars are Fr arrays throughout (a model's proof opens a few hundred values): the
     weights u^j v^i, the folded value sum u^j v^i y_ji, and every point's coefficient."""

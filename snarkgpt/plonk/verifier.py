@@ -1,15 +1,18 @@
 """The verifier: parse, replay the transcript, check the constraint identity at x, check the
-KZG openings with one pairing equation.
+KZG openings with one pairing equation. Its rounds are the prover's (protocol.py), played by
+reading each round's message from the proof.
 
 Work is O(size of the circuit description + number of instance values), never O(n):
 l_0(x), l_last(x), l_active(x) = 1 - l_last(x) - sum_(i > u) L_i(x) and the instance
 polynomials come from the closed form L_i(x) = omega^i (x^n - 1) / (n (x - omega^i)).
 
-Steps (see prover.py for the transcript order):
+Steps:
+ 0. check the public inputs' shape (description.check_instance_shapes);
  1. parse the proof (proof.py; sizes fixed by the verifying key);
- 2. replay the transcript: commitments, challenges, evaluations;
- 3. evaluate every constraint identity (keygen.Layout: gates, lookup/verifier.py,
-    permutation/verifier.py) at x from the opened values and combine them with y, as
+ 2. replay the transcript (`protocol.run`): commitments, challenges, evaluations; with
+    committed columns, check their representation proof (committed/verifier.py);
+ 3. evaluate every constraint identity (layout.py: gates, lookup/constraints.py,
+    permutation/constraints.py) at x from the opened values and combine them with y, as
     A + sum_s c_s f_s(x) over the linearized columns s, whose values the proof omits
     (linearization.py);
  4. batch-verify all openings (kzg.batch_verify), including the linearization commitment
@@ -22,19 +25,16 @@ import functools
 
 import numpy as np
 
-from snarkgpt.curve import g1
 from snarkgpt.field import FR_MODULUS, Fr
 from snarkgpt.field.domain import Domain
 
-from . import kzg, linearization
-from .compiled_program import compiled
-from .expression import FIXED, INSTANCE, IntProgram
-from .keygen import InstanceShapeError, VerifyingKey, check_instance_shapes
+from . import kzg, linearization, protocol
 from .committed.verifier import CommittedColumnError, check_representation
+from .compiled_program import compiled
+from .description import InstanceShapeError, check_instance_shapes
+from .expression import FIXED, INSTANCE
+from .keygen import VerifyingKey
 from .proof import Proof, ProofFormatError
-from .prover import PROTOCOL, absorb_instances
-from .srs import SRS
-from .transcript import Transcript
 
 P = FR_MODULUS
 
@@ -60,22 +60,6 @@ def verify(vk: VerifyingKey, instances, proof_bytes: bytes) -> bool:
         return False
 
 
-def _constraint_program(lay) -> IntProgram:
-    """Every constraint identity of the layout as one flat program (cached on the layout)."""
-    prog = getattr(lay, "_int_program", None)
-    if prog is None:
-        prog = lay._int_program = IntProgram([e for _, e in lay.constraints])
-    return prog
-
-
-def _linearized_keys(lay) -> set:
-    """The linearized queries as the program's cell keys (cached on the layout)."""
-    keys = getattr(lay, "_linearized_keys", None)
-    if keys is None:
-        keys = lay._linearized_keys = linearization.program_keys(lay.linearized)
-    return keys
-
-
 # one Domain per size (building one costs two inversions and more than the rest of the
 # verifier's use of it)
 _domain = functools.lru_cache(maxsize=4)(Domain)
@@ -95,7 +79,7 @@ class _Plan:
         d = lay.desc
         F, M = len(d.fixed), len(d.permutation)
         # advice-like columns in the order of their commitments in the proof (the transcript's)
-        order = [c.index for p in range(_phases(d)) for c in lay.phase_columns(p)]
+        order = [c.index for p in range(lay.num_phases) for c in lay.phase_columns(p)]
         order += [c.index for c in lay.m_cols + lay.h_cols + lay.phi_cols + lay.z_cols]
         if len(order) != lay.num_advice_commitments:      # pragma: no cover - layout bug
             raise AssertionError("the layout's advice commitments are not all in the transcript")
@@ -111,7 +95,7 @@ class _Plan:
         self.linearized_rows = np.array([row(code, idx) for code, idx in lay.linearized],
                                         np.int64)
         # the constraint program's cells, as positions in the pool
-        self.program = compiled(_constraint_program(lay))
+        self.program = compiled(lay.program)
         pool = {}
         for j, (kind, idx, rot) in enumerate(lay.queries):
             pool[(linearization.kind_of(kind), idx, rot)] = j
@@ -123,7 +107,7 @@ class _Plan:
         for t, (i, rot) in enumerate(self.instance_keys):
             pool[(INSTANCE, i, rot)] = Q + 4 + t
         zero = Q + 4 + len(self.instance_keys)
-        lin_keys = _linearized_keys(lay)
+        lin_keys = lay.linearized_keys
         try:
             src = [zero if key in lin_keys else pool[key] for key in self.program.cells]
         except KeyError as e:  # pragma: no cover - the layout opens every other query
@@ -136,15 +120,29 @@ class _Plan:
             np.int64)
 
 
-def _plan(lay) -> _Plan:
-    plan = getattr(lay, "_verifier_plan", None)
-    if plan is None:
-        plan = lay._verifier_plan = _Plan(lay)
-    return plan
+# one plan per layout (a verifier checks many proofs against one key)
+_plan = functools.lru_cache(maxsize=8)(_Plan)
 
 
-def _phases(d) -> int:
-    return max([d.num_phases] + [c.after_phase + 1 for c in d.challenges])
+class _Messages:
+    """The verifier's side of each round: the round's message, read in order from the proof
+    (points from its commitments, scalars from its evaluations), kept by round name."""
+
+    def __init__(self, lay, proof: Proof):
+        self.proof = proof
+        self.points = 0         # commitments read so far
+        self.scalars = 0        # evaluations read so far
+        self.sent = {}
+
+    def play(self, rnd, chal, values):
+        if rnd.scalars:
+            data = self.proof.evaluation_bytes(self.scalars)[:32 * rnd.count]
+            self.scalars += rnd.count
+        else:
+            data = self.proof.commitments[self.points:self.points + rnd.count]
+            self.points += rnd.count
+        self.sent[rnd.name] = data
+        return data
 
 
 def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
@@ -163,55 +161,21 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
         raise VerificationError(str(e)) from None
     proof = parse_proof(vk, proof_bytes)
     plan = _plan(lay)
-
-    # -- transcript ----------------------------------------------------------------------
-    tr = Transcript(PROTOCOL)
-    tr.absorb_bytes("vk", vk.digest())
-    absorb_instances(tr, instances)
-    comms = proof.commitments
-    pos = 0
+    tr = protocol.start(vk, instances)
+    msgs = _Messages(lay, proof)
+    chal, values = protocol.run(lay, tr, msgs.play)
+    x, y = values["x"], chal[lay.y.index]
     committed_comm = {}
-    first_eval = 0
     if lay.committed:       # committed columns: C_c + D_c, once D is proven well formed
-        pos = lay.committed_points
-        first_eval = lay.committed_scalars
         try:
-            committed_comm = check_representation(vk, tr, comms[:pos],
-                                                  proof.evaluations[:first_eval])
+            committed_comm = check_representation(vk, msgs.sent["committed.D"],
+                                                  msgs.sent["committed.pok.A"],
+                                                  proof.evaluations[:lay.committed_scalars],
+                                                  values["alpha"], values["e"])
         except CommittedColumnError as e:
             raise VerificationError(str(e)) from None
-    chal: dict[int, int] = {}
-    for p in range(_phases(d)):
-        cols = lay.phase_columns(p)
-        if cols:
-            tr.absorb_points(f"advice.phase{p}", comms[pos:pos + len(cols)])
-            pos += len(cols)
-        for ch in d.challenges:
-            if ch.after_phase == p:
-                chal[ch.index] = tr.challenge(f"challenge.{ch.name}")
-    G = len(lay.m_cols)
-    chal[lay.theta.index] = tr.challenge("theta")
-    if G:
-        tr.absorb_points("lookup.m", comms[pos:pos + G])
-        pos += G
-    chal[lay.beta.index] = tr.challenge("beta")
-    if G:
-        cnt = len(lay.h_cols) + len(lay.phi_cols)
-        tr.absorb_points("lookup.h_phi", comms[pos:pos + cnt])
-        pos += cnt
-    chal[lay.beta_p.index] = tr.challenge("beta'")
-    chal[lay.gamma.index] = tr.challenge("gamma")
-    if lay.z_cols:
-        tr.absorb_points("perm.z", comms[pos:pos + len(lay.z_cols)])
-        pos += len(lay.z_cols)
-    y = chal[lay.y.index] = tr.challenge("y")
-    qc = comms[pos:pos + lay.quotient_pieces]
-    pos += lay.quotient_pieces
-    tr.absorb_points("quotient", qc)
-    x = tr.challenge("x")
-    evaluations = proof.evaluation_bytes(first_eval)
-    tr.absorb_bytes_as_scalars("evaluations", evaluations)
-    assert pos == len(comms)
+    comms, qc = proof.commitments, msgs.sent["quotient"]
+    evaluations = msgs.sent["evaluations"]
 
     # -- the constraint identity at x -----------------------------------------------------
     dom = _domain(d.k)
@@ -262,7 +226,6 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
                 cs_.append(vk.blinding_basis)
                 vs.append(Fr.from_ints(lx))
         queries.append(kzg.VerifierQuery(x * dom.element(rot) % P, cs_, np.concatenate(vs)))
-    srs = SRS(g1.generator().reshape(1, 8), vk.g2, "verifying key", False)
-    if not kzg.batch_verify(srs, queries, list(proof.openings), tr):
+    if not kzg.batch_verify(vk.kzg, queries, list(proof.openings), tr):
         raise VerificationError("the opening proofs do not verify (a commitment, an evaluation "
                                 "or an opening proof is wrong, or some constraint fails)")

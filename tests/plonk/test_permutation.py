@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from snarkgpt.field import FR_MODULUS, Fr
-from snarkgpt.plonk import prover as prover_mod
+from snarkgpt.plonk.permutation import prover as prover_mod   # the permutation argument's round
 from snarkgpt.plonk.circuit import ConstraintSystem
 from snarkgpt.plonk.examples import Fibonacci
 from snarkgpt.plonk.keygen import keygen

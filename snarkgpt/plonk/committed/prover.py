@@ -24,7 +24,7 @@ import numpy as np
 from snarkgpt.curve.msm import msm
 from snarkgpt.field import Fr
 
-__all__ = ["rerandomize", "prove_representation", "basis_coeffs"]
+__all__ = ["rerandomize", "RepresentationProof", "basis_coeffs"]
 
 
 def rerandomize(pk, rng=None):
@@ -54,20 +54,19 @@ def _fold(rows: np.ndarray, alpha: int) -> np.ndarray:
     return acc
 
 
-def prove_representation(pk, transcript, deltas: np.ndarray, D: np.ndarray, rng=None):
-    """Absorb D, run the batched proof of knowledge; returns (the points to put in the proof,
-    D_1..D_C then A, as (C + 1, 8); the responses z as B ints)."""
-    basis = pk.vk.blinding_basis
-    transcript.absorb_points("committed.D", D)
-    alpha = transcript.challenge("committed.alpha")
-    dstar = _fold(deltas, alpha)
-    s = Fr.random(basis.shape[0], rng)
-    A = msm(basis, s)
-    transcript.absorb_points("committed.pok.A", A)
-    e = transcript.challenge("committed.e")
-    z = Fr.to_ints(Fr.add(s, Fr.scale(dstar, e)))
-    transcript.absorb_scalars("committed.pok.z", z)
-    return np.concatenate([D, A.reshape(1, 8)]), z
+class RepresentationProof:
+    """The batched proof of knowledge, in its two rounds (protocol.py: committed.pok.A after
+    alpha, committed.pok.z after e): A = sum_j s_j P_j for a random s, then z = s + e d*."""
+
+    def __init__(self, pk, deltas: np.ndarray, alpha: int, rng=None):
+        basis = pk.vk.blinding_basis
+        self.dstar = _fold(deltas, alpha)
+        self.s = Fr.random(basis.shape[0], rng)
+        self.A = msm(basis, self.s)
+
+    def responses(self, e: int) -> list:
+        """z = s + e d*, as Python ints."""
+        return Fr.to_ints(Fr.add(self.s, Fr.scale(self.dstar, e)))
 
 
 def basis_coeffs(pk) -> list:

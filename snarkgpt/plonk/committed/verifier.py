@@ -19,16 +19,12 @@ class CommittedColumnError(Exception):
     """The re-randomization of the committed columns is not proven well formed."""
 
 
-def check_representation(vk, transcript, points: np.ndarray, z: list) -> dict:
+def check_representation(vk, D: np.ndarray, A: np.ndarray, z, alpha: int, e: int) -> dict:
+    """The representation proof's check, with the messages D, A, z and the challenges alpha,
+    e of its rounds (protocol.py). Returns {fixed column index: C_c + D_c}."""
     idx = vk.layout.committed
     basis = vk.blinding_basis
     C = len(idx)
-    D, A = points[:C], points[C]
-    transcript.absorb_points("committed.D", D)
-    alpha = transcript.challenge("committed.alpha")
-    transcript.absorb_points("committed.pok.A", A)
-    e = transcript.challenge("committed.e")
-    transcript.absorb_scalars("committed.pok.z", z)
     scal = [int(v) for v in z] + [FR_MODULUS - 1]
     ai = 1
     for _ in range(C):

@@ -2,11 +2,11 @@
 
 prover.py   multiplicities m, helper columns h_k (each a signed sum of a few fractions
             s_l / (beta + f_l) and -m_g / (beta + t_g)), the shared running sum phi
-verifier.py the fractions, their packing into helpers, and the constraint identities
-            (evaluated by the quotient and by the verifier at x)
+constraints.py the fractions, their packing into helpers, and the constraint identities
+            (evaluated by the quotient and by the verifier at x: shared by both sides)
 """
 from .prover import LookupError_, helper_columns, multiplicities, running_sum
-from .verifier import compress, fractions, helper_degree, lookup_constraints, pack_fractions, tagged
+from .constraints import compress, fractions, helper_degree, lookup_constraints, pack_fractions, tagged
 
 __all__ = ["LookupError_", "helper_columns", "multiplicities", "running_sum", "compress",
            "fractions", "helper_degree", "lookup_constraints", "pack_fractions", "tagged"]

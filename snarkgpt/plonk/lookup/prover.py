@@ -103,3 +103,68 @@ def running_sum(step, n: int, u: int, rng=None):
     _running_sum(np.ascontiguousarray(step), phi, u)
     phi[u + 1:] = Fr.random(n - u - 1, rng)
     return phi, Fr.to_int(phi[u])
+
+
+# -- the argument's two rounds (protocol.py: lookup.m, lookup.h_phi) -------------------------
+class RunningSumError(ValueError):
+    """The lookups' running sum does not return to 0 (some lookup fails)."""
+
+
+class Multiplicities:
+    """What the lookup.m round leaves for the lookup.h_phi round: per table group its
+    evaluated table, inputs and selectors, and its multiplicity column."""
+
+    def __init__(self):
+        self.groups = []        # (table, inputs, selectors) per group
+        self.m = []             # (n, 4) per group, blinded from row u
+
+    def fractions(self) -> list:
+        """(numerator, denominator without beta, sign) per logUp fraction, in the order
+        `constraints.pack_fractions` numbers them: per group its lookups, then its table."""
+        terms = []
+        for (table, inputs, sels), m in zip(self.groups, self.m):
+            terms += [(s, f, 1) for f, s in zip(inputs, sels)] + [(m, table, -1)]
+        return terms
+
+
+def commit_multiplicities(pk, advice, instance, chal, rng, check: bool):
+    """Round lookup.m (after theta): evaluate every compressed table and input, count the
+    multiplicities, blind them from row u. Returns (their commitments, `Multiplicities`)."""
+    from ..expression import evaluate_rows_multi
+    from ..kzg import commit_values
+    lay = pk.layout
+    d = lay.desc
+    n, u = d.n, d.usable_rows
+    out = Multiplicities()
+    if not lay.group_lookups:
+        return np.zeros((0, 8), dtype=np.uint64), out
+    _, look, _ = lay.row_programs
+    vals = evaluate_rows_multi(look, advice, pk.fixed_values, instance, chal, n)
+    pos = 0
+    for members in lay.group_lookups:
+        table = vals[pos]
+        inputs = [vals[pos + 1 + 2 * j] for j in range(len(members))]
+        sels = [vals[pos + 2 + 2 * j] for j in range(len(members))]
+        pos += 1 + 2 * len(members)
+        m = multiplicities(table, inputs, sels, [d.lookups[i].name for i in members], u, check)
+        m[u:] = Fr.random(n - u, rng)
+        out.groups.append((table, inputs, sels))
+        out.m.append(m)
+    return np.stack([commit_values(pk.srs, d.k, m, u) for m in out.m]), out
+
+
+def commit_helpers(pk, mult: Multiplicities, beta: int, rng, check: bool):
+    """Round lookup.h_phi (after beta): the helper columns and the running sum phi.
+    Returns (their commitments, [h_0, ..., phi])."""
+    from ..kzg import commit_values
+    lay = pk.layout
+    d = lay.desc
+    n, u = d.n, d.usable_rows
+    if not lay.group_lookups:
+        return np.zeros((0, 8), dtype=np.uint64), []
+    hs, step = helper_columns(mult.fractions(), lay.lookup_helpers, beta, n, u, rng)
+    phi, end = running_sum(step, n, u, rng)
+    if check and end != 0:
+        raise RunningSumError("lookups: the running sum does not return to 0")
+    cols = list(hs) + [phi]
+    return np.stack([commit_values(pk.srs, d.k, c, u) for c in cols]), cols

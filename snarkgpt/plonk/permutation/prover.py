@@ -62,3 +62,26 @@ def grand_products(values, sigmas, omega, chunk: int, beta: int, gamma: int, u: 
         out[c, u + 1:] = Fr.random(n - u - 1, rng)
         start = out[c, u:u + 1].copy()
     return out, Fr.to_int(out[s - 1, u])
+
+
+class PermutationError(ValueError):
+    """A copy constraint fails (the honest prover refuses to prove)."""
+
+
+def commit_products(pk, advice, instance, beta: int, gamma: int, rng, check: bool):
+    """Round perm.z (after beta', gamma): the grand products of the equality-enabled columns.
+    Returns (their commitments, the z columns)."""
+    from ..expression import ADVICE, FIXED
+    from ..kzg import commit_values
+    lay = pk.layout
+    d = lay.desc
+    if not d.permutation:
+        return np.zeros((0, 8), dtype=np.uint64), np.zeros((0, d.n, 4), dtype=np.uint64)
+    values = [(advice if c.kind == ADVICE else pk.fixed_values if c.kind == FIXED else instance)[c.index]
+              for c in d.permutation]
+    zs, last = grand_products(values, pk.sigma_values, pk.virtual_values[3], lay.chunk, beta,
+                              gamma, d.usable_rows, rng)
+    if check and last != 1:
+        raise PermutationError("the permutation product does not end at 1: some copy constraint "
+                               "fails (run MockProver(cs, assignment).report())")
+    return np.stack([commit_values(pk.srs, d.k, z, d.usable_rows) for z in zs]), zs

@@ -165,3 +165,17 @@ def blind_pieces(h: np.ndarray, n: int, pieces: int, rng=None) -> list:
         p[n] = b[i + 1]
         out.append(p)
     return out
+
+
+def commit_quotient(pk, adv_coeffs, fixed, ins_coeffs, chal, rng):
+    """Round quotient (after y): h = C / Z_H in blinded pieces, from every column's
+    coefficients (``fixed``: `fixed_polys(pk)`). Returns (their commitments, the pieces'
+    coefficients)."""
+    from ..kzg import commit
+    lay = pk.layout
+    fix_coeffs, fix_cosets, _ = fixed
+    quot, _, _ = lay.row_programs
+    h = quotient(quot, adv_coeffs, fix_coeffs, ins_coeffs, chal, pk.domain, lay.quotient_pieces,
+                 fixed_on_cosets=fix_cosets)
+    pieces = blind_pieces(h, lay.desc.n, lay.quotient_pieces, rng)
+    return np.stack([commit(pk.srs, p) for p in pieces]), pieces

@@ -1,4 +1,5 @@
-"""Permutation argument, verifier side: the identities that prove the copy constraints.
+"""Permutation argument, its constraint identities (shared: the prover's quotient and the
+verifier at x evaluate them): they prove the copy constraints.
 
 Columns v_0..v_{M-1} (equality-enabled, in order) are split into s chunks of c = D - 2
 columns (D the circuit degree). With challenges beta, gamma and X the identity polynomial

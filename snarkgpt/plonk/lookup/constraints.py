@@ -1,5 +1,5 @@
-"""Lookup argument (logUp), verifier side: the identities that prove "every input is in its
-table".
+"""Lookup argument (logUp), its constraint identities: "every input is in its table" (shared:
+the prover's quotient and the verifier at x evaluate them).
 
 For one table t (a tuple of expressions, compressed with a challenge theta into
 t = t_0 + theta t_1 + theta^2 t_2 + ...) and the lookups l into it (inputs compressed the
