@@ -118,7 +118,7 @@ def load_key(base_url=None, keydir=None, fingerprint=None, timeout=30.0, srs_dig
     bound parameters (`model.keys.check_published`): every value the client then uses (the
     statement length, the vocabulary, the tokenizer, the setup label) is covered by the
     fingerprint. Raises Rejected when the key is not the one expected."""
-    from .model.keys import KeyError_, check_published, load_verifier
+    from .model.keys import KeyDirError, check_published, load_verifier
     from .plonk.keygen import VerifyingKey
     if keydir is not None:
         card, vk = load_verifier(keydir)
@@ -130,7 +130,7 @@ def load_key(base_url=None, keydir=None, fingerprint=None, timeout=30.0, srs_dig
             raise Rejected(f"the server's verifying key is unreadable ({e})") from None
         try:
             check_published(card, vk, "the server's model card")
-        except KeyError_ as e:
+        except KeyDirError as e:
             raise Rejected(str(e)) from None
     actual = vk.digest().hex()
     if srs_digest is not None and srs_digest.lower() != vk.srs_digest.hex():

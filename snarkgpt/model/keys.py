@@ -38,7 +38,7 @@ STATEMENTS = ("generate", "eval")
 LAYOUTS = ("auto", "banked", "compact")       # setup --layout
 
 
-class KeyError_(ValueError):
+class KeyDirError(ValueError):
     """A key directory that is missing, incomplete, inconsistent or for another model."""
 
 
@@ -55,10 +55,10 @@ def _check_out(out):
     if not os.path.lexists(out):
         return
     if os.path.islink(out) or not os.path.isdir(out):
-        raise KeyError_(f"{out} exists and is not a folder: choose another --out")
+        raise KeyDirError(f"{out} exists and is not a folder: choose another --out")
     entries = os.listdir(out)
     if entries and CARD not in entries:
-        raise KeyError_(f"{out} exists and is not a key directory (no {CARD}): refusing to "
+        raise KeyDirError(f"{out} exists and is not a key directory (no {CARD}): refusing to "
                         "overwrite it; choose another --out")
 
 
@@ -86,11 +86,11 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     t0 = time.perf_counter()
     _check_out(out)
     if srs_path is not None and not os.path.isfile(srs_path):
-        raise KeyError_(f"{srs_path}: no such ceremony file")
+        raise KeyDirError(f"{srs_path}: no such ceremony file")
     model = load_model(model_spec)
     cfg = model.config
     if statement not in STATEMENTS:
-        raise KeyError_(f"unknown statement kind {statement!r}: use one of {', '.join(STATEMENTS)}")
+        raise KeyDirError(f"unknown statement kind {statement!r}: use one of {', '.join(STATEMENTS)}")
     # an eval window of L tokens needs a forward pass over L - 1 positions
     top = cfg.block_size + 1 if statement == "eval" else cfg.block_size
     L = int(top if max_tokens is None else max_tokens)
@@ -102,11 +102,11 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     qmodel = quantize_model(model, settings)
     from .circuit import WEIGHT_MODES
     if weights not in WEIGHT_MODES:
-        raise KeyError_(f"unknown weights mode {weights!r}: use one of {', '.join(WEIGHT_MODES)}")
+        raise KeyDirError(f"unknown weights mode {weights!r}: use one of {', '.join(WEIGHT_MODES)}")
     make = lambda lay: keygen_circuit(qmodel, settings, L, compact=lay[0], mm_lanes=lay[1],  # noqa: E731
                                       statement=statement, weights=weights)
     if layout not in LAYOUTS:
-        raise KeyError_(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
+        raise KeyDirError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
     T = L - 1                   # positions of the forward pass (both statement kinds)
     candidates = [lay for lay in layout_candidates(cfg, T)
                   if layout == "auto" or lay[0] == (layout == "compact")]
@@ -120,7 +120,7 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     if srs_path is not None:
         srs = SRS.from_ptau(srs_path, n=None)
         if srs.n < n:
-            raise KeyError_(f"{srs_path}: {srs.n} powers, the circuit needs {n}")
+            raise KeyDirError(f"{srs_path}: {srs.n} powers, the circuit needs {n}")
         srs = srs.truncate(n)
         insecure = False
     else:
@@ -224,13 +224,13 @@ def read_card(keydir) -> dict:
         with open(path) as f:
             card = json.load(f)
     except OSError as e:
-        raise KeyError_(f"{path}: cannot read: {e.strerror}") from None
+        raise KeyDirError(f"{path}: cannot read: {e.strerror}") from None
     except ValueError as e:
-        raise KeyError_(f"{path}: not valid JSON ({e})") from None
+        raise KeyDirError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(card, dict):
-        raise KeyError_(f"{path}: not a model card (a JSON object)")
+        raise KeyDirError(f"{path}: not a model card (a JSON object)")
     if card.get("version") != CARD_VERSION:
-        raise KeyError_(f"{path}: card version {card.get('version')!r}, this snarkgpt reads "
+        raise KeyDirError(f"{path}: card version {card.get('version')!r}, this snarkgpt reads "
                         f"version {CARD_VERSION}: the keys were made by another version; run "
                         "`snarkgpt setup` again")
     return card
@@ -245,28 +245,28 @@ def load_verifier(keydir):
     try:
         data = open(path, "rb").read()
     except OSError as e:
-        raise KeyError_(f"{path}: cannot read: {e.strerror}") from None
+        raise KeyDirError(f"{path}: cannot read: {e.strerror}") from None
     try:
         vk = VerifyingKey.from_bytes(data)
     except KeyFormatError as e:
-        raise KeyError_(f"{path}: {e}") from None
+        raise KeyDirError(f"{path}: {e}") from None
     check_published(card, vk, keydir)
     return card, vk
 
 
 def check_published(card: dict, vk, where="the key") -> dict:
     """The key's bound parameters (`keyspec`), after checking that the card's fingerprint is
-    digest(vk) and that the card says nothing the key does not bind; KeyError_ otherwise.
+    digest(vk) and that the card says nothing the key does not bind; KeyDirError otherwise.
     Every verifier (verify, audit, the client, the server) goes through this."""
     fp = card.get("fingerprint")
     if vk.digest().hex() != fp:
-        raise KeyError_(f"{where}: the verifying key's digest {vk.digest().hex()[:16]}... does not "
+        raise KeyDirError(f"{where}: the verifying key's digest {vk.digest().hex()[:16]}... does not "
                         f"match the card's fingerprint {str(fp)[:16]}...")
     try:
         spec = keyspec.decode(vk.statement)
         keyspec.check_card(card, spec, vk)
     except keyspec.KeySpecError as e:
-        raise KeyError_(f"{where}: {e}") from None
+        raise KeyDirError(f"{where}: {e}") from None
     return spec
 
 
@@ -282,13 +282,13 @@ class Prover:
         self.card, self.vk = load_verifier(keydir)
         missing = [f for f in (MODEL, SRS_FILE) if not os.path.isfile(os.path.join(keydir, f))]
         if missing:
-            raise KeyError_(f"{keydir}: prover files missing ({', '.join(missing)}): this is the "
+            raise KeyDirError(f"{keydir}: prover files missing ({', '.join(missing)}): this is the "
                             "public half of a key directory; prove with the full one, or run setup again")
         try:
             model = load_model(os.path.join(keydir, MODEL))
             z = np.load(os.path.join(keydir, SRS_FILE), allow_pickle=False)
         except OSError as e:
-            raise KeyError_(f"{keydir}: prover files missing ({e}); run setup again") from None
+            raise KeyDirError(f"{keydir}: prover files missing ({e}); run setup again") from None
         self.model = model
         self.settings = QuantSettings.from_json(json.dumps(self.card["quant_settings"]))
         self.qmodel = quantize_model(model, self.settings)
@@ -317,11 +317,11 @@ class Prover:
                                  committed_blinding=blinding, published=self.vk,
                                  statement=self.vk.statement)
         except CircuitError as e:
-            raise KeyError_(f"{mismatch} ({e})") from None
+            raise KeyDirError(f"{mismatch} ({e})") from None
         except ValueError as e:
-            raise KeyError_(f"{keydir}: {e}") from None
+            raise KeyDirError(f"{keydir}: {e}") from None
         if vk.digest().hex() != self.card["fingerprint"]:
-            raise KeyError_(mismatch)
+            raise KeyDirError(mismatch)
 
     def generate(self, prompt_tokens, max_new_tokens: int) -> Statement:
         """The quantized model's greedy continuation (the tokens the proof will attest)."""
@@ -345,7 +345,7 @@ class Prover:
 
     def _require(self, kind: str):
         if self.kind != kind:
-            raise KeyError_(kind_error(self.kind))
+            raise KeyDirError(kind_error(self.kind))
 
     def prove(self, statement: Statement, stats=None) -> bytes:
         from ..plonk.prover import prove
@@ -363,10 +363,10 @@ def _read_blinding(keydir) -> np.ndarray:
     try:
         raw = np.load(path, allow_pickle=False)["blinding"]
     except (OSError, ValueError, KeyError) as e:
-        raise KeyError_(f"{path}: cannot read the committed weights' blinding ({e}); without it "
+        raise KeyDirError(f"{path}: cannot read the committed weights' blinding ({e}); without it "
                         "no proof can be made for this key: restore it or run setup again") from None
     if raw.ndim != 3 or raw.shape[2] != 4 or raw.dtype != np.uint64:
-        raise KeyError_(f"{path}: not a blinding array (shape {raw.shape}, {raw.dtype})")
+        raise KeyDirError(f"{path}: not a blinding array (shape {raw.shape}, {raw.dtype})")
     return Fr.from_canonical(raw.reshape(-1, 4)).reshape(raw.shape)
 
 

@@ -295,7 +295,7 @@ def test_tokenizer_errors_name_the_character(keys_a, tmp_path):
     """A model with a tokenizer (vocab 65: the Shakespeare alphabet): unknown characters are
     refused (checked without a server). A card whose tokenizer was edited is refused at
     start-up: the verifying key binds the tokenizer's digest."""
-    from snarkgpt.model.keys import KeyError_, setup
+    from snarkgpt.model.keys import KeyDirError, setup
     from snarkgpt.server import RequestError, Service
     keydir = tmp_path / "keys"
     setup("random:n_layer=1,n_head=1,n_embd=4,block_size=4,vocab_size=65,seed=1", str(keydir),
@@ -314,7 +314,7 @@ def test_tokenizer_errors_name_the_character(keys_a, tmp_path):
     card = json.loads((edited / "card.json").read_text())
     card["tokenizer"] = list("abcdefgh")
     (edited / "card.json").write_text(json.dumps(card))
-    with pytest.raises(KeyError_, match="tokenizer"):
+    with pytest.raises(KeyDirError, match="tokenizer"):
         Service(edited)
 
 

@@ -15,7 +15,7 @@ from snarkgpt import client
 from snarkgpt.cli import main
 from snarkgpt.field import FR_MODULUS as R
 from snarkgpt.model import keyspec
-from snarkgpt.model.keys import KeyError_, Prover, load_verifier, rejection, setup, verify_statement
+from snarkgpt.model.keys import KeyDirError, Prover, load_verifier, rejection, setup, verify_statement
 from snarkgpt.model.statement import (MAGIC, VERSION, Statement, StatementError, parse_proof_file,
                                       write_proof_file)
 from snarkgpt.plonk.keygen import KeyFormatError, VerifyingKey
@@ -163,7 +163,7 @@ def permuted(card):
 def test_edited_card_refused(keydir, honest, tmp_path, capsys, monkeypatch, field, edit):
     st, proof = honest
     pub = copy_keys(keydir, tmp_path, edit)
-    with pytest.raises(KeyError_, match=field if field != "tokenizer" else "tokenizer"):
+    with pytest.raises(KeyDirError, match=field if field != "tokenizer" else "tokenizer"):
         load_verifier(str(pub))
     path = tmp_path / "p.sgp"
     write_proof_file(path, json.loads((keydir / "card.json").read_text())["fingerprint"], st, proof)
@@ -284,7 +284,7 @@ def test_proof_header_tokens_must_be_integers(honest, keydir, value):
 def test_old_formats_refused(keydir, honest, tmp_path, capsys):
     st, proof = honest
     pub = copy_keys(keydir, tmp_path, lambda c: c.update(version=1))
-    with pytest.raises(KeyError_, match="setup` again"):
+    with pytest.raises(KeyDirError, match="setup` again"):
         load_verifier(str(pub))
     card, vk = load_verifier(str(keydir))
     path = tmp_path / "p.sgp"

@@ -10,7 +10,7 @@ import pytest
 
 from snarkgpt.cli import main
 from snarkgpt.field import Fr
-from snarkgpt.model.keys import COMMITTED_FILE, KeyError_, Prover, load_verifier, setup, verify_statement
+from snarkgpt.model.keys import COMMITTED_FILE, KeyDirError, Prover, load_verifier, setup, verify_statement
 from snarkgpt.plonk.verifier import VerificationError, verify_or_raise
 
 pytestmark = pytest.mark.filterwarnings("ignore::snarkgpt.plonk.srs.InsecureSetupWarning")
@@ -73,7 +73,7 @@ def test_missing_blinding_is_refused(keys, tmp_path):
     out = tmp_path / "k"
     shutil.copytree(keys[0], out)
     os.remove(out / COMMITTED_FILE)
-    with pytest.raises(KeyError_, match="committed.npz"):
+    with pytest.raises(KeyDirError, match="committed.npz"):
         Prover(str(out), **quiet)
 
 
@@ -99,7 +99,7 @@ def test_modes_and_models_are_told_apart(keys, proved, tmp_path, capsys):
     other = setup(OTHER, str(tmp_path / "other"), weights="committed", **quiet)
     assert other["fingerprint"] != card["fingerprint"]
     shutil.copy(tmp_path / "other" / "model.npz", swapped / "model.npz")
-    with pytest.raises(KeyError_, match="fingerprint mismatch"):
+    with pytest.raises(KeyDirError, match="fingerprint mismatch"):
         Prover(str(swapped), **quiet)
     # the command line: setup --weights committed, prove, verify
     keydir = tmp_path / "cli"

@@ -5,8 +5,8 @@ prover.py   multiplicities m, helper columns h_k (each a signed sum of a few fra
 constraints.py the fractions, their packing into helpers, and the constraint identities
             (evaluated by the quotient and by the verifier at x: shared by both sides)
 """
-from .prover import LookupError_, helper_columns, multiplicities, running_sum
+from .prover import LookupInputError, helper_columns, multiplicities, running_sum
 from .constraints import compress, fractions, helper_degree, lookup_constraints, pack_fractions, tagged
 
-__all__ = ["LookupError_", "helper_columns", "multiplicities", "running_sum", "compress",
+__all__ = ["LookupInputError", "helper_columns", "multiplicities", "running_sum", "compress",
            "fractions", "helper_degree", "lookup_constraints", "pack_fractions", "tagged"]

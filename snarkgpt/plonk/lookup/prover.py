@@ -17,7 +17,7 @@ from snarkgpt.field import Fr
 from snarkgpt.field.arith import fr_add, load, store
 
 
-class LookupError_(ValueError):
+class LookupInputError(ValueError):
     """A lookup input is not in its table (the honest prover refuses to prove)."""
 
 
@@ -30,7 +30,7 @@ def multiplicities(table: np.ndarray, inputs, selectors, names, u: int, check: b
 
     table: (n, 4) compressed table; inputs / selectors: lists of (n, 4) arrays; an input row
     counts where its selector is non-zero, with weight the selector value. With check, an
-    input not in the table raises `LookupError_` naming the lookup and the row; without it,
+    input not in the table raises `LookupInputError` naming the lookup and the row; without it,
     such inputs are skipped (the proof will then be rejected)."""
     n = table.shape[0]
     tkeys = _keys(table[:u])
@@ -50,7 +50,7 @@ def multiplicities(table: np.ndarray, inputs, selectors, names, u: int, check: b
         if not found.all():
             bad = int(rows[np.flatnonzero(~found)[0]])
             if check:
-                raise LookupError_(f"lookup {name!r}: input on row {bad} "
+                raise LookupInputError(f"lookup {name!r}: input on row {bad} "
                                    f"({Fr.to_int(f[bad])}) is not in the table")
             rows, pos_c = rows[found], pos_c[found]
         target = first[pos_c]
