@@ -239,7 +239,8 @@ def read_card(keydir) -> dict:
 def load_verifier(keydir):
     """(card, VerifyingKey), after `check_published`: digest(vk) == the card's fingerprint, and
     the card agrees with every parameter the key binds."""
-    from ..plonk.keygen import KeyFormatError, VerifyingKey
+    from ..plonk.description import KeyFormatError
+    from ..plonk.keygen import VerifyingKey
     card = read_card(keydir)
     path = os.path.join(keydir, VK)
     try:

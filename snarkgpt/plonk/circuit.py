@@ -198,7 +198,7 @@ class Lookup:
         for its table, m / (beta + t) alone:  l_active * (h' * (beta + t) - m) = 0   -> deg(t) + 2;
         one running sum: l_active * (phi(wX) - phi(X) - sum h) = 0                 -> 2.
         l_active = 1 - l_last - l_blind has degree 1. So max(d, e) + 2, at least 3. A proof
-        of higher degree packs several fractions into one helper (`lookup.verifier`)."""
+        of higher degree packs several fractions into one helper (`lookup.constraints`)."""
         d = max(self.input_degree() + 1, self.selector.degree())
         return max(3, d + 1, self.table_degree() + 2)
 
@@ -560,8 +560,8 @@ class ConstraintSystem:
         return choose_degree(self.degree(), m, others, self.num_lookup_helpers)
 
     def num_lookup_helpers(self, degree: int) -> int:
-        """logUp helper columns at this proof degree (`lookup.verifier.pack_fractions`)."""
-        from .lookup.verifier import lookup_groups, pack_fractions
+        """logUp helper columns at this proof degree (`lookup.constraints.pack_fractions`)."""
+        from .lookup.constraints import lookup_groups, pack_fractions
         return len(pack_fractions(lookup_groups(self.lookup_groups().values()), degree))
 
     def permutation_chunk_size(self) -> int:

@@ -18,7 +18,8 @@ from snarkgpt.model import keyspec
 from snarkgpt.model.keys import KeyDirError, Prover, load_verifier, rejection, setup, verify_statement
 from snarkgpt.model.statement import (MAGIC, VERSION, Statement, StatementError, parse_proof_file,
                                       write_proof_file)
-from snarkgpt.plonk.keygen import KeyFormatError, VerifyingKey
+from snarkgpt.plonk.description import KeyFormatError
+from snarkgpt.plonk.keygen import VerifyingKey
 from snarkgpt.plonk.prover import ProverError, prove
 from snarkgpt.plonk.verifier import VerificationError, verify_or_raise
 

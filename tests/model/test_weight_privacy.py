@@ -21,8 +21,9 @@ from snarkgpt.model.weights import load_model
 from snarkgpt.plonk import linearization
 from snarkgpt.plonk.circuit import Assignment, CircuitError, ConstraintSystem
 from snarkgpt.plonk.expression import PRIVATE_ROLES
-from snarkgpt.plonk.keygen import (CircuitDescription, Layout, VerifyingKey,
-                                   _columns_with_copies, keygen)
+from snarkgpt.plonk.description import CircuitDescription
+from snarkgpt.plonk.keygen import VerifyingKey, _columns_with_copies, keygen
+from snarkgpt.plonk.layout import Layout
 from snarkgpt.plonk.prover import prove
 from snarkgpt.plonk.srs import SRS
 from snarkgpt.plonk.verifier import verify_or_raise
@@ -221,10 +222,15 @@ def test_keygen_refuses_a_weight_column_it_would_open(small_srs, variant, reason
     with pytest.raises(CircuitError, match=rf"weight column 'w' cannot be linearized: it .*{reason}"
                                            r".*gate affine: x = w y \+ v.*opened in every proof"):
         keygen(small_srs, cs, circuit, cfg)
-    # the same from a verifying key's description (a ValueError: KeyFormatError when read)
-    _, vk = keygen(small_srs, cs, circuit, cfg, precompute=False)
+    # keygen refuses even when it only makes the verifying key (setup)
+    with pytest.raises(CircuitError, match="weight column 'w'"):
+        keygen(small_srs, cs, circuit, cfg, precompute=False)
+    # and a verifier refuses such a description (a ValueError: KeyFormatError when read)
+    asg = Assignment.first_pass(cs, circuit, cfg)
+    asg.complete()
+    desc = CircuitDescription.from_cs(cs, asg.k, asg.usable_rows, asg.fixed)
     with pytest.raises(ValueError, match="weight column 'w'"):
-        Layout(vk.desc)
+        Layout(desc)
 
 
 def test_layout_refuses_to_open_a_private_column(small_srs, monkeypatch):

@@ -13,7 +13,9 @@ from snarkgpt.plonk import transcript as transcript_mod
 from snarkgpt.plonk.circuit import ConstraintSystem, synthesize
 from snarkgpt.plonk.committed import prover as committed_prover
 from snarkgpt.plonk.expression import FIXED, Column, Selector
-from snarkgpt.plonk.keygen import (KeyFormatError, VerifyingKey, commit_values, keygen)
+from snarkgpt.plonk.description import KeyFormatError
+from snarkgpt.plonk.keygen import VerifyingKey, keygen
+from snarkgpt.plonk.kzg import commit_values
 from snarkgpt.plonk.mock import MockProver
 from snarkgpt.plonk.proof import HEADER
 from snarkgpt.plonk.prover import ProverError, prove

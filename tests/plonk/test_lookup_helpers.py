@@ -7,7 +7,8 @@ import pytest
 
 from snarkgpt.field import Fr
 from snarkgpt.plonk.circuit import ConstraintSystem, synthesize
-from snarkgpt.plonk.keygen import keygen, lookup_groups
+from snarkgpt.plonk.keygen import keygen
+from snarkgpt.plonk.layout import lookup_groups
 from snarkgpt.plonk.lookup import fractions, helper_degree, pack_fractions
 from snarkgpt.plonk.lookup.constraints import _fraction_degrees
 from snarkgpt.plonk.mock import MockProver

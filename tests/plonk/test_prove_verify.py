@@ -5,7 +5,8 @@ import pytest
 
 from snarkgpt.plonk.circuit import ConstraintSystem
 from snarkgpt.plonk.examples import Fibonacci, MultiplyAccumulate, ProductCheck, RangeCheck
-from snarkgpt.plonk.keygen import KeyFormatError, VerifyingKey, keygen
+from snarkgpt.plonk.description import KeyFormatError
+from snarkgpt.plonk.keygen import VerifyingKey, keygen
 from snarkgpt.plonk.prover import ProverError, prove
 from snarkgpt.plonk.srs import SRS
 from snarkgpt.plonk.verifier import verify, verify_or_raise
@@ -207,7 +208,7 @@ def test_higher_degree_packs_the_permutation_and_still_proves(srs, degree):
 
 
 def test_choose_degree_trades_grand_products_for_quotient_cosets():
-    from snarkgpt.plonk.keygen import choose_degree
+    from snarkgpt.plonk.circuit import choose_degree
     # few copy-carrying columns: degree 3 (one more coset would cost more than it saves)
     assert choose_degree(3, 3, 10) == 3
     # the model circuits: many columns with copies and logUp helpers (tiny: 29 copy columns,

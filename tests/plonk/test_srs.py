@@ -239,7 +239,7 @@ def test_commit_values_either_basis_gives_the_same_point(shape):
     """commit_values takes the running-sum basis for mostly constant columns and the
     Lagrange basis otherwise; both must give the commitment of the same polynomial."""
     from snarkgpt.curve.msm import msm
-    from snarkgpt.plonk.keygen import commit_values
+    from snarkgpt.plonk.kzg import commit_values
     k, u = 6, 58
     n = 1 << k
     srs = SRS.dev(n + 1, seed=b"commit-basis")
