@@ -2,10 +2,10 @@
 
 A gadget is a *chip*: a class with
 
-* ``configure(cs, ...) -> Config`` (a classmethod): creates or reuses columns, gates, lookups
-  and tables. Configuring the same chip twice with the same parameters returns the same
-  config (cached on the ConstraintSystem by a key, see `shared`), so configuring is cheap
-  and idempotent;
+* ``configure(ctx, ...) -> Config`` (a classmethod): creates or reuses columns, gates,
+  lookups and tables, in a `ChipContext` (or a bare ConstraintSystem: its root context).
+  Configuring the same chip twice with the same parameters in the same bank returns the same
+  config (cached by a key, see `ChipContext.shared`), so configuring is cheap and idempotent;
 * ``assign(layouter, config, inputs..., name=...) -> outputs``: lays out whole vectors at
   once (vectorised numpy; no Python loop per cell) in one region named ``name`` under the
   layouter's namespace (``layouter.namespace("h.2").namespace("attn")`` + ``"softmax"``
@@ -33,29 +33,31 @@ the allowed range. Nothing is ever silently reduced modulo the field.
 
 Columns and tables
 ------------------
-Chips draw their advice columns from one shared pool (`advice_pool`: columns ``g.0``,
-``g.1``, ... all equality-enabled), since regions are stacked vertically a column serves many
-chips. Inside ``with column_bank(cs, "sm"):`` chips configure into a pool of their own
-(columns ``sm.g0``, ``sm.gf0``, ...; selectors, gates, lookups and cached configs named or
-keyed under the bank, see `named`), so the packed floor planner can place their regions
-beside those of chips in other banks instead of above them. Tables stay global. Range tables ``range.u{b}`` = [0, 2^b) are shared by name (`range_table`) and filled
-once per witness (`fill_table`).
+Chips configure through a `ChipContext`: the constraint system, the layout modes (compact,
+committed weights), the current column bank, and the column pools and configs that every
+chip configured on the system shares. ``configure`` takes the context (or a bare
+ConstraintSystem, which stands for its root context, ``cs.chip_context``). Chips draw their
+advice columns from one shared pool (``ctx.advice_pool``: columns ``g.0``, ``g.1``, ... all
+equality-enabled), since regions are stacked vertically a column serves many chips. A
+context in a column bank (``ctx.in_bank("sm")``) gives chips a pool of their own (columns
+``sm.g0``, ``sm.gf0``, ...; selectors, gates, lookups and cached configs named or keyed under
+the bank, see ``ctx.named``), so the packed floor planner can place their regions beside
+those of chips in other banks instead of above them. Tables stay global. Range tables
+``range.u{b}`` = [0, 2^b) are shared by name (``ctx.range_table``) and filled once per
+witness (`fill_table`).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from snarkgpt.plonk.circuit import Cell, CellRange, ConstraintSystem, Layouter
 
 __all__ = [
-    "GadgetRangeError", "Assigned", "Cost", "check_range", "shared", "advice_pool",
-    "fixed_pool", "range_table", "fill_table", "copy_in", "as_values", "root_layouter",
-    "bits_for", "constrain", "register_table", "set_selector", "DEFAULT_LIMB_BITS",
-    "column_bank", "current_bank", "named", "set_committed_weights", "committed_weights",
-    "weight_column", "weight_pool", "hold_weights", "constant_column", "Cells", "copy_cells", "add_copies",
+    "GadgetRangeError", "Assigned", "Cost", "check_range", "ChipContext", "ChipState",
+    "fill_table", "copy_in", "as_values", "root_layouter", "bits_for", "constrain",
+    "set_selector", "DEFAULT_LIMB_BITS", "hold_weights", "Cells", "copy_cells", "add_copies",
 ]
 
 DEFAULT_LIMB_BITS = 12
@@ -163,7 +165,7 @@ class Cells:
 def copy_cells(region, src, idx, column, rows) -> None:
     """Copy constraints: element ``idx[i]`` of ``src`` (a CellRange or `Cells`) equals row
     ``rows[i]`` of ``column`` (vectorised)."""
-    cs = region._asg.cs
+    cs = region.asg.cs
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
     if isinstance(src, CellRange):
         pos_a, rows_a = cs.permutation_position(src.column), src.start + idx
@@ -175,16 +177,13 @@ def copy_cells(region, src, idx, column, rows) -> None:
 
 def add_copies(region, pos_a, rows_a, pos_b, rows_b) -> None:
     """Register copy constraints between (permutation position, row) pairs, in one chunk."""
-    asg = region._asg
     rows_a = np.asarray(rows_a, dtype=np.int64).reshape(-1)
     rows_b = np.asarray(rows_b, dtype=np.int64).reshape(-1)
     if rows_a.shape != rows_b.shape:
         raise ValueError("copy between cell lists of different lengths")
     arr = np.empty((rows_a.size, 4), dtype=np.int64)
     arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3] = pos_a, rows_a, pos_b, rows_b
-    asg._flush_copies()
-    asg._copy_chunks.append(arr)
-    asg._copies = None
+    region.asg.add_copy_rows(arr)
 
 
 @dataclass
@@ -235,177 +234,193 @@ def constrain(layouter: Layouter, a: Assigned, b: Assigned) -> None:
     layouter.constrain_equal(a.cells, b.cells)
 
 
-def _cache(cs: ConstraintSystem) -> dict:
-    c = getattr(cs, "_gadget_cache", None)
-    if c is None:
-        c = {}
-        cs._gadget_cache = c
-    return c
+@dataclass
+class ChipState:
+    """What the chips configured on one constraint system share, whatever their bank."""
+
+    configs: dict = field(default_factory=dict)
+    """Configs made by `ChipContext.shared`: {(bank, key): config}, {key: config} unbanked."""
+    advice_pools: dict = field(default_factory=dict)       # pool bank -> [advice columns]
+    fixed_pools: dict = field(default_factory=dict)        # pool bank -> [fixed columns]
+    weight_pools: dict = field(default_factory=dict)       # pool bank -> [committed columns]
+    constant_columns: dict = field(default_factory=dict)   # pool bank -> {reserved fixed columns}
+    table_fills: dict = field(default_factory=dict)        # table name -> fill() (`fill_table`)
 
 
-def current_bank(cs: ConstraintSystem):
-    """The column bank chips configure into now (None: the shared pool)."""
-    return _cache(cs).get("__bank__")
+@dataclass(frozen=True)
+class ChipContext:
+    """Where chips configure: a constraint system, its layout modes and a column bank.
 
-
-@contextmanager
-def column_bank(cs: ConstraintSystem, name: str | None, columns: str | None = None):
-    """Configure chips into their own columns: inside, `advice_pool` and `fixed_pool` give
-    the bank's columns (``{bank}.g{i}``, ``{bank}.gf{i}``), `named` prefixes ``{bank}.`` and
-    `shared` keys configs by bank. Banks nest (``sm`` then ``max``: ``sm.max``); ``None``
-    keeps the current bank.
-
-    columns: the full name of another bank whose column pools this bank draws from (its
-    selectors, gates and configs stay its own): a bank of few rows then stacks below the
-    host's regions instead of adding columns that stay mostly empty (every column costs
-    the prover the same, full or not)."""
-    c = _cache(cs)
-    prev, prev_pool = c.get("__bank__"), c.get("__pool__")
-    if c.get("__compact__"):       # compact layout: every chip shares the default columns
-        yield prev
-        return
-    if name is not None:
-        c["__bank__"] = name if prev is None else f"{prev}.{name}"
-        c["__pool__"] = columns if columns is not None else c["__bank__"]
-    try:
-        yield c.get("__bank__")
-    finally:
-        c["__bank__"], c["__pool__"] = prev, prev_pool
-
-
-def _pool_bank(cs: ConstraintSystem):
-    """The bank whose column pools chips draw from now (`column_bank`'s ``columns``)."""
-    c = _cache(cs)
-    return c.get("__pool__") if c.get("__bank__") is not None else None
-
-
-def set_compact(cs: ConstraintSystem, compact: bool = True) -> None:
-    """Make every later `column_bank` a no-op on ``cs``: chips share the default columns and
-    stack in rows. Fewer columns, more rows: cheaper where tables, not rows, set k (small
-    models), and smaller proofs (one evaluation per column)."""
-    _cache(cs)["__compact__"] = bool(compact)
-
-
-def set_committed_weights(cs: ConstraintSystem, committed: bool = True) -> None:
-    """Put the model's weights that chips configure later (matmul weights and biases,
-    LayerNorm gains and biases, positional embeddings) in committed columns
+    ``compact``: the column banks are off (`in_bank` keeps this context): every chip shares
+    the default columns and stacks in rows. Fewer columns, more rows: cheaper where tables,
+    not rows, set k (small models), and smaller proofs (one evaluation per column).
+    ``committed_weights``: the model's weights that chips configure (matmul weights and
+    biases, LayerNorm gains and biases, positional embeddings) go in committed columns
     (`ConstraintSystem.committed_column`: hidden behind a commitment in the verifying key)
-    instead of fixed ones. Off (the default), every configuration is unchanged."""
-    _cache(cs)["__committed_weights__"] = bool(committed)
+    instead of fixed ones of role "weight".
+    ``bank``: the column bank chips configure into (None: the shared pool); ``pool``: the
+    bank whose column pools they draw from (`in_bank`'s ``columns``; None: the shared pool).
+    ``state``: the pools and configs, shared by every context of the constraint system.
 
+    The root context of a constraint system (`create`, or `of` a bare system) is held by
+    ``cs.chip_context``; contexts in banks derive from it (`in_bank`)."""
 
-def committed_weights(cs: ConstraintSystem) -> bool:
-    return bool(_cache(cs).get("__committed_weights__"))
+    cs: ConstraintSystem
+    compact: bool = False
+    committed_weights: bool = False
+    bank: str | None = None
+    pool: str | None = None
+    state: ChipState = field(default_factory=ChipState, repr=False, compare=False)
 
+    @classmethod
+    def create(cls, cs: ConstraintSystem, *, compact: bool = False,
+               committed_weights: bool = False) -> "ChipContext":
+        """The root context of ``cs``, with these modes (chips configured on ``cs`` before,
+        with the bare system, must have had the same ones)."""
+        ctx = cls(cs, bool(compact), bool(committed_weights))
+        root = cs.chip_context
+        if root is None:
+            cs.chip_context = ctx
+            return ctx
+        if (root.compact, root.committed_weights) != (ctx.compact, ctx.committed_weights):
+            raise ValueError("chips were configured on this constraint system with other modes "
+                             f"(compact={root.compact}, committed_weights={root.committed_weights})")
+        return root
 
-def weight_column(cs: ConstraintSystem, name: str):
-    """A dedicated column for weights: a fixed column of role "weight" (keygen linearizes it,
-    so no proof opens it: plonk/linearization.py), or committed after
-    `set_committed_weights`."""
-    if committed_weights(cs):
-        return cs.committed_column(name)
-    return cs.fixed_column(name, role="weight")
+    @classmethod
+    def of(cls, cs_or_ctx) -> "ChipContext":
+        """What a chip's ``configure`` was given: a context as it is, or a ConstraintSystem's
+        root context (created with the default modes on first use)."""
+        if isinstance(cs_or_ctx, ChipContext):
+            return cs_or_ctx
+        if cs_or_ctx.chip_context is None:
+            return cls.create(cs_or_ctx)
+        return cs_or_ctx.chip_context
+
+    def in_bank(self, name: str | None, columns: str | None = None) -> "ChipContext":
+        """The context for chips configured into their own columns, bank ``name``: its
+        pools give the bank's columns (``{bank}.g{i}``, ``{bank}.gf{i}``), `named` prefixes
+        ``{bank}.`` and `shared` keys configs by bank. Banks nest (``sm`` then ``max``:
+        ``sm.max``); ``None`` (or the compact layout) keeps this context.
+
+        columns: the full name of another bank whose column pools this bank draws from (its
+        selectors, gates and configs stay its own): a bank of few rows then stacks below the
+        host's regions instead of adding columns that stay mostly empty (every column costs
+        the prover the same, full or not)."""
+        if self.compact or name is None:
+            return self
+        bank = name if self.bank is None else f"{self.bank}.{name}"
+        return replace(self, bank=bank, pool=columns if columns is not None else bank)
+
+    def sub_bank(self, name: str, host: str | None = None) -> "ChipContext":
+        """For one step of a chip made of several: inside a bank, the step's own sub-bank
+        ``{bank}.{name}``, drawing its columns from sibling step ``host``'s sub-bank if given
+        (a step of few rows stacks below a taller one); outside any bank, this context."""
+        if self.bank is None:
+            return self
+        return self.in_bank(name, columns=None if host is None else f"{self.bank}.{host}")
+
+    def named(self, name: str) -> str:
+        """``name`` under the current column bank (unchanged outside any bank)."""
+        return name if self.bank is None else f"{self.bank}.{name}"
+
+    def shared(self, key, factory, banked: bool = True):
+        """``factory()`` once per constraint system, column bank (unless ``banked=False``:
+        tables) and ``key``; later calls return the cached result."""
+        configs = self.state.configs
+        if banked:
+            key = (self.bank, key)
+        if key not in configs:
+            configs[key] = factory()
+        return configs[key]
+
+    # -- columns ---------------------------------------------------------------------------
+    def advice_pool(self, n: int) -> list:
+        """The first ``n`` shared, equality-enabled phase-0 advice columns ``g.0 .. g.{n-1}``
+        (of the pool bank: ``{bank}.g0 ..``)."""
+        b = self.pool
+        pool = self.state.advice_pools.setdefault(b, [])
+        while len(pool) < n:
+            col = self.cs.advice_column(f"g.{len(pool)}" if b is None else f"{b}.g{len(pool)}")
+            self.cs.enable_equality(col)
+            pool.append(col)
+        return pool[:n]
+
+    def fixed_pool(self, n: int) -> list:
+        """The first ``n`` shared fixed columns ``gf.0 ..`` (per-row constants of gadgets; of
+        the pool bank: ``{bank}.gf0 ..``)."""
+        b = self.pool
+        pool = self.state.fixed_pools.setdefault(b, [])
+        while len(pool) < n:
+            pool.append(self.cs.fixed_column(f"gf.{len(pool)}" if b is None else f"{b}.gf{len(pool)}"))
+        return pool[:n]
+
+    def weight_column(self, name: str):
+        """A dedicated column for weights: a fixed column of role "weight" (keygen linearizes
+        it, so no proof opens it: plonk/linearization.py), or a committed column with
+        ``committed_weights``."""
+        if self.committed_weights:
+            return self.cs.committed_column(name)
+        return self.cs.fixed_column(name, role="weight")
+
+    def weight_pool(self, n: int) -> list:
+        """Shared columns for per-row weights: the first ``n`` columns of `fixed_pool` (the
+        shared constants) that no chip reserved with `constant_column`, marked as holding
+        weights (`hold_weights`: keygen linearizes them, no proof opens them); with
+        ``committed_weights``, a pool of committed columns ``wc.0 ..`` (``{bank}.wc0 ..``)."""
+        b = self.pool
+        if not self.committed_weights:
+            reserved = self.state.constant_columns.setdefault(b, set())
+            m = n
+            while True:
+                cols = [c for c in self.fixed_pool(m) if c not in reserved]
+                if len(cols) >= n:
+                    return [hold_weights(c) for c in cols[:n]]
+                m += n - len(cols)
+        pool = self.state.weight_pools.setdefault(b, [])
+        while len(pool) < n:
+            pool.append(self.cs.committed_column(f"wc.{len(pool)}" if b is None else f"{b}.wc{len(pool)}"))
+        return pool[:n]
+
+    def constant_column(self):
+        """The first column of `fixed_pool` that holds no weights, reserved so that
+        `weight_pool` never hands it out: for a constant that must not share a monomial with
+        a weight column, such as a lookup input (the logUp helpers multiply lookup inputs
+        together and with table columns, and two private columns in one monomial cannot both
+        be linearized)."""
+        reserved = self.state.constant_columns.setdefault(self.pool, set())
+        m = 1
+        while True:
+            free = [c for c in self.fixed_pool(m) if c.role == "fixed"]
+            if free:
+                reserved.add(free[0])
+                return free[0]
+            m += 1
+
+    # -- tables ----------------------------------------------------------------------------
+    def range_table(self, bits: int):
+        """The shared one-column table ``range.u{bits}`` = [0, 2^bits)."""
+        def make():
+            t = self.cs.lookup_table(f"range.u{bits}", [f"range.u{bits}"])
+            self.register_table(t, lambda: [np.arange(1 << bits, dtype=np.int64)])
+            return t
+        return self.shared(("range_table", bits), make, banked=False)
+
+    def register_table(self, table, fill) -> None:
+        """Record how to fill ``table``: ``fill()`` -> list of int64 arrays, one per column."""
+        self.state.table_fills[table.name] = fill
 
 
 def hold_weights(column):
-    """Mark a shared fixed column (of `fixed_pool`) as holding weights: its role becomes
-    "weight" (in the verifying key's description), so keygen linearizes it and no proof ever
-    opens an evaluation of it. The column still serves other chips' constants. Committed
-    columns are left as they are (hiding already). Returns the column."""
+    """Mark a shared fixed column (of `ChipContext.fixed_pool`) as holding weights: its role
+    becomes "weight" (in the verifying key's description), so keygen linearizes it and no
+    proof ever opens an evaluation of it. The column still serves other chips' constants.
+    Committed columns are left as they are (hiding already). Returns the column."""
     if column.role == "fixed":
         column.role = "weight"
     elif column.role not in ("weight", "committed"):
         raise ValueError(f"{column.name!r} is a {column.role} column: it cannot hold weights")
     return column
-
-
-def weight_pool(cs: ConstraintSystem, n: int) -> list:
-    """Shared columns for per-row weights: the first ``n`` columns of `fixed_pool` (the
-    shared constants) that no chip reserved with `constant_column`, marked as holding weights
-    (`hold_weights`: keygen linearizes them, no proof opens them), unless
-    `set_committed_weights`, then a pool of committed columns ``wc.0 ..`` (``{bank}.wc0 ..``)."""
-    if not committed_weights(cs):
-        reserved = _cache(cs).setdefault(("__constant_columns__", _pool_bank(cs)), set())
-        m = n
-        while True:
-            cols = [c for c in fixed_pool(cs, m) if c not in reserved]
-            if len(cols) >= n:
-                return [hold_weights(c) for c in cols[:n]]
-            m += n - len(cols)
-    b = _pool_bank(cs)
-    pool = _cache(cs).setdefault(("__weight_pool__", b), [])
-    while len(pool) < n:
-        pool.append(cs.committed_column(f"wc.{len(pool)}" if b is None else f"{b}.wc{len(pool)}"))
-    return pool[:n]
-
-
-def named(cs: ConstraintSystem, name: str) -> str:
-    """``name`` under the current column bank (unchanged outside any bank)."""
-    b = current_bank(cs)
-    return name if b is None else f"{b}.{name}"
-
-
-def shared(cs: ConstraintSystem, key, factory, banked: bool = True):
-    """``factory()`` once per ``cs``, column bank (unless ``banked=False``: tables) and
-    ``key``; later calls return the cached result."""
-    c = _cache(cs)
-    if banked:
-        key = (current_bank(cs), key)
-    if key not in c:
-        c[key] = factory()
-    return c[key]
-
-
-def advice_pool(cs: ConstraintSystem, n: int) -> list:
-    """The first ``n`` shared, equality-enabled phase-0 advice columns ``g.0 .. g.{n-1}``
-    (of the current column bank: ``{bank}.g0 ..``, or of the bank it draws columns from)."""
-    b = _pool_bank(cs)
-    pool = _cache(cs).setdefault(("__advice_pool__", b), [])
-    while len(pool) < n:
-        col = cs.advice_column(f"g.{len(pool)}" if b is None else f"{b}.g{len(pool)}")
-        cs.enable_equality(col)
-        pool.append(col)
-    return pool[:n]
-
-
-def fixed_pool(cs: ConstraintSystem, n: int) -> list:
-    """The first ``n`` shared fixed columns ``gf.0 ..`` (per-row constants of gadgets; of
-    the current column bank: ``{bank}.gf0 ..``, or of the bank it draws columns from)."""
-    b = _pool_bank(cs)
-    pool = _cache(cs).setdefault(("__fixed_pool__", b), [])
-    while len(pool) < n:
-        pool.append(cs.fixed_column(f"gf.{len(pool)}" if b is None else f"{b}.gf{len(pool)}"))
-    return pool[:n]
-
-
-def constant_column(cs: ConstraintSystem):
-    """The first column of `fixed_pool` that holds no weights, reserved so that `weight_pool`
-    never hands it out: for a constant that must not share a monomial with a weight column,
-    such as a lookup input (the logUp helpers multiply lookup inputs together and with table
-    columns, and two private columns in one monomial cannot both be linearized)."""
-    reserved = _cache(cs).setdefault(("__constant_columns__", _pool_bank(cs)), set())
-    m = 1
-    while True:
-        free = [c for c in fixed_pool(cs, m) if c.role == "fixed"]
-        if free:
-            reserved.add(free[0])
-            return free[0]
-        m += 1
-
-
-def range_table(cs: ConstraintSystem, bits: int):
-    """The shared one-column table ``range.u{bits}`` = [0, 2^bits)."""
-    def make():
-        t = cs.lookup_table(f"range.u{bits}", [f"range.u{bits}"])
-        _cache(cs).setdefault("__table_fill__", {})[t.name] = (
-            lambda: [np.arange(1 << bits, dtype=np.int64)])
-        return t
-    return shared(cs, ("range_table", bits), make, banked=False)
-
-
-def register_table(cs: ConstraintSystem, table, fill) -> None:
-    """Record how to fill ``table``: ``fill()`` -> list of int64 arrays, one per column."""
-    _cache(cs).setdefault("__table_fill__", {})[table.name] = fill
 
 
 def root_layouter(layouter: Layouter) -> Layouter:
@@ -417,8 +432,7 @@ def fill_table(layouter: Layouter, table) -> None:
     asg = layouter.asg
     if table.name in asg.tables:
         return
-    fill = _cache(asg.cs)["__table_fill__"][table.name]
-    cols = fill()
+    cols = ChipContext.of(asg.cs).state.table_fills[table.name]()
 
     def go(t):
         for c, v in zip(table.columns, cols):

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
-from .base import (named, DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
-                   copy_in, fixed_pool, set_selector, shared)
+from .base import (Assigned, ChipContext, Cost, DEFAULT_LIMB_BITS, as_values, check_range, copy_in,
+                   set_selector)
 from .range import LimbDecomposition, decompose, num_limbs
 
 __all__ = ["DivChip", "DivConfig"]
@@ -62,28 +62,31 @@ class DivChip:
         return Cost(rows=1, advice=3 + 2 * L, lookups=2 * L, note="per element")
 
     @classmethod
-    def configure(cls, cs, bits: int, limb_bits: int = DEFAULT_LIMB_BITS) -> DivConfig:
+    def configure(cls, ctx, bits: int, limb_bits: int = DEFAULT_LIMB_BITS) -> DivConfig:
+        ctx = ChipContext.of(ctx)
+        cs = ctx.cs
+
         def make():
             L = num_limbs(bits, limb_bits)
-            cols = advice_pool(cs, 3 + 2 * L)
+            cols = ctx.advice_pool(3 + 2 * L)
             x, q, d = cols[:3]
-            (const,) = fixed_pool(cs, 1)
+            (const,) = ctx.fixed_pool(1)
             nm = f"div.m{bits}.b{limb_bits}"
-            q_div = cs.selector(named(cs, f"q_{nm}"))
-            q_const, q_num = cs.selector(named(cs, f"q_{nm}.const")), cs.selector(named(cs, f"q_{nm}.numerator"))
+            q_div = cs.selector(ctx.named(f"q_{nm}"))
+            q_const, q_num = cs.selector(ctx.named(f"q_{nm}.const")), cs.selector(ctx.named(f"q_{nm}.numerator"))
             rl = cols[3:3 + L]
             r = None
             for i, c in enumerate(rl):
                 t = c.cur() * (1 << (limb_bits * i)) if i else c.cur()
                 r = t if r is None else r + t
-            cs.create_gate(named(cs, nm), [("x = q d + r", x.cur() - q.cur() * d.cur() - r)], selector=q_div)
-            cs.create_gate(named(cs, f"{nm}.const"), [("d = constant", d.cur() - const.cur())], selector=q_const)
-            cs.create_gate(named(cs, f"{nm}.numerator"), [("x = numerator", x.cur() - const.cur())], selector=q_num)
-            dec_r = decompose(cs, rl, f"{nm}.r", None, bits, limb_bits, q_div)
-            dec_s = decompose(cs, cols[3 + L:3 + 2 * L], f"{nm}.d-1-r", d.cur() - 1 - r, bits,
+            cs.create_gate(ctx.named(nm), [("x = q d + r", x.cur() - q.cur() * d.cur() - r)], selector=q_div)
+            cs.create_gate(ctx.named(f"{nm}.const"), [("d = constant", d.cur() - const.cur())], selector=q_const)
+            cs.create_gate(ctx.named(f"{nm}.numerator"), [("x = numerator", x.cur() - const.cur())], selector=q_num)
+            dec_r = decompose(ctx, rl, f"{nm}.r", None, bits, limb_bits, q_div)
+            dec_s = decompose(ctx, cols[3 + L:3 + 2 * L], f"{nm}.d-1-r", d.cur() - 1 - r, bits,
                               limb_bits, q_div)
             return DivConfig(bits, limb_bits, x, q, d, const, q_div, q_const, q_num, dec_r, dec_s)
-        return shared(cs, ("div", bits, limb_bits), make)
+        return ctx.shared(("div", bits, limb_bits), make)
 
     @classmethod
     def _assign(cls, layouter, cfg: DivConfig, x, d, name, mode):

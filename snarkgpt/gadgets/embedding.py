@@ -39,11 +39,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snarkgpt.plonk.circuit import Cell, ConstraintSystem
+from snarkgpt.plonk.circuit import Cell
 from snarkgpt.plonk.expression import Column, Selector
 
-from .base import (named, Assigned, Cost, GadgetRangeError, advice_pool, as_values, check_range,
-                   constant_column, fill_table, register_table, shared, weight_pool)
+from .base import (Assigned, ChipContext, Cost, GadgetRangeError, as_values, check_range,
+                   fill_table)
 
 __all__ = ["EmbeddingChip", "EmbeddingConfig", "embedding_ref"]
 
@@ -90,34 +90,36 @@ class EmbeddingChip:
                 note="per output element (T*d); table of V*d rows and 3 fixed columns")
 
     @classmethod
-    def configure(cls, cs: ConstraintSystem, wte, name: str = "wte") -> EmbeddingConfig:
+    def configure(cls, ctx, wte, name: str = "wte") -> EmbeddingConfig:
         """One table per weight matrix ``wte`` (V x d), named ``name``."""
+        ctx = ChipContext.of(ctx)
+        cs = ctx.cs
         wte = np.asarray(wte, dtype=np.int64)
         if wte.ndim != 2 or wte.size == 0:
             raise ValueError(f"{name}: wte must be a non-empty (V, d) array, got {wte.shape}")
 
         def make():
-            tok, e, out = advice_pool(cs, 3)
+            tok, e, out = ctx.advice_pool(3)
             # j, a lookup input, holds no weights; pe holds wpe: a weight column (never
             # opened), or a committed one (hiding)
-            j = constant_column(cs)
-            (pe,) = weight_pool(cs, 1)
-            q = cs.selector(named(cs, f"{name}.q"))
-            q_same = cs.selector(named(cs, f"{name}.q_same"))
+            j = ctx.constant_column()
+            (pe,) = ctx.weight_pool(1)
+            q = cs.selector(ctx.named(f"{name}.q"))
+            q_same = cs.selector(ctx.named(f"{name}.q_same"))
             # the value column holds wte: a private table column, never opened
             table = cs.lookup_table(name, [f"{name}.token", f"{name}.col", f"{name}.value"],
                                     roles=["table", "table", "weight_table"])
             V, d = wte.shape
-            register_table(cs, table, lambda: [np.repeat(np.arange(V, dtype=np.int64), d),
+            ctx.register_table(table, lambda: [np.repeat(np.arange(V, dtype=np.int64), d),
                                                np.tile(np.arange(d, dtype=np.int64), V),
                                                np.ascontiguousarray(wte.reshape(-1))])
-            cs.lookup(named(cs, f"{name}.lookup"), [tok.cur(), j.cur(), e.cur()], table, selector=q)
-            cs.create_gate(named(cs, f"{name}.add"), [("out = e + pe", out.cur() - e.cur() - pe.cur())],
+            cs.lookup(ctx.named(f"{name}.lookup"), [tok.cur(), j.cur(), e.cur()], table, selector=q)
+            cs.create_gate(ctx.named(f"{name}.add"), [("out = e + pe", out.cur() - e.cur() - pe.cur())],
                            selector=q)
-            cs.create_gate(named(cs, f"{name}.same_token"), [("tok[+1] = tok", tok.next() - tok.cur())],
+            cs.create_gate(ctx.named(f"{name}.same_token"), [("tok[+1] = tok", tok.next() - tok.cur())],
                            selector=q_same)
             return EmbeddingConfig(name, wte, tok, e, out, j, pe, q, q_same, table)
-        cfg = shared(cs, ("embedding", name), make)
+        cfg = ctx.shared(("embedding", name), make)
         if cfg.wte.shape != wte.shape or not np.array_equal(cfg.wte, wte):
             raise ValueError(f"embedding table {name!r} was configured with other weights")
         return cfg

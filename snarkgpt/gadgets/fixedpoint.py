@@ -40,8 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
-from .base import (named, DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
-                   copy_in, fill_table, fixed_pool, range_table, set_selector, shared)
+from .base import (Assigned, ChipContext, Cost, DEFAULT_LIMB_BITS, as_values, check_range, copy_in,
+                   fill_table, set_selector)
 from .range import LimbDecomposition, decompose, num_limbs
 
 __all__ = ["quantize", "dequantize", "LinearChip", "LinearConfig", "RescaleChip",
@@ -72,15 +72,18 @@ class LinearChip:
     COST = Cost(rows=1, advice=3, lookups=0, note="per element")
 
     @classmethod
-    def configure(cls, cs) -> LinearConfig:
+    def configure(cls, ctx) -> LinearConfig:
+        ctx = ChipContext.of(ctx)
+        cs = ctx.cs
+
         def make():
-            a, b, c = advice_pool(cs, 3)
-            f0, f1 = fixed_pool(cs, 2)
-            q = cs.selector(named(cs, "q_linear"))
-            cs.create_gate(named(cs, "linear"), [("c = f0 a + f1 b", f0.cur() * a.cur() + f1.cur() * b.cur() - c.cur())],
+            a, b, c = ctx.advice_pool(3)
+            f0, f1 = ctx.fixed_pool(2)
+            q = cs.selector(ctx.named("q_linear"))
+            cs.create_gate(ctx.named("linear"), [("c = f0 a + f1 b", f0.cur() * a.cur() + f1.cur() * b.cur() - c.cur())],
                            selector=q)
             return LinearConfig(a, b, c, f0, f1, q)
-        return shared(cs, ("linear",), make)
+        return ctx.shared(("linear",), make)
 
     @classmethod
     def linear(cls, layouter, cfg: LinearConfig, a, b, ca: int, cb: int, name: str = "linear") -> Assigned:
@@ -155,27 +158,30 @@ class RescaleChip:
                     note=f"per element; y in [-2^{out_bits - 1}, 2^{out_bits - 1}) by {L} limb lookups")
 
     @classmethod
-    def configure(cls, cs, scale_bits: int, out_bits: int = RESCALE_OUT_BITS,
+    def configure(cls, ctx, scale_bits: int, out_bits: int = RESCALE_OUT_BITS,
                   limb_bits: int = DEFAULT_LIMB_BITS) -> RescaleConfig:
+        ctx = ChipContext.of(ctx)
+        cs = ctx.cs
+
         def make():
             s, b = scale_bits, out_bits
             L = num_limbs(b, limb_bits)
-            cols = advice_pool(cs, 4 + L)
+            cols = ctx.advice_pool(4 + L)
             x, w, y, r = cols[:4]
             tag = f"s{s}" if (b, limb_bits) == (24, DEFAULT_LIMB_BITS) else f"s{s}.b{b}.l{limb_bits}"
-            q_mul, q_res = cs.selector(named(cs, f"q_mul_rescale.{tag}")), cs.selector(named(cs, f"q_rescale.{tag}"))
-            q_out = cs.selector(named(cs, f"q_rescale_out.{tag}"))
-            cs.create_gate(named(cs, f"mul_rescale.{tag}"),
+            q_mul, q_res = cs.selector(ctx.named(f"q_mul_rescale.{tag}")), cs.selector(ctx.named(f"q_rescale.{tag}"))
+            q_out = cs.selector(ctx.named(f"q_rescale_out.{tag}"))
+            cs.create_gate(ctx.named(f"mul_rescale.{tag}"),
                            [("x w = y 2^s + r", x.cur() * w.cur() - y.cur() * (1 << s) - r.cur())],
                            selector=q_mul)
-            cs.create_gate(named(cs, f"rescale.{tag}"), [("v = y 2^s + r", x.cur() - y.cur() * (1 << s) - r.cur())],
+            cs.create_gate(ctx.named(f"rescale.{tag}"), [("v = y 2^s + r", x.cur() - y.cur() * (1 << s) - r.cur())],
                            selector=q_res)
-            table = range_table(cs, s)
-            cs.lookup(named(cs, f"rescale.{tag}.remainder"), [r.cur()], table, selector=q_mul.expr() + q_res.expr())
-            dec = decompose(cs, cols[4:], f"rescale.{tag}.out", y.cur() + (1 << (b - 1)), b,
+            table = ctx.range_table(s)
+            cs.lookup(ctx.named(f"rescale.{tag}.remainder"), [r.cur()], table, selector=q_mul.expr() + q_res.expr())
+            dec = decompose(ctx, cols[4:], f"rescale.{tag}.out", y.cur() + (1 << (b - 1)), b,
                             limb_bits, q_out)
             return RescaleConfig(s, x, w, y, r, q_mul, q_res, table, b, q_out, dec)
-        return shared(cs, ("rescale", scale_bits, out_bits, limb_bits), make)
+        return ctx.shared(("rescale", scale_bits, out_bits, limb_bits), make)
 
     @classmethod
     def _assign(cls, layouter, cfg: RescaleConfig, x, w, name):

@@ -33,8 +33,8 @@ import numpy as np
 from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
-from .base import (named, column_bank, current_bank, DEFAULT_LIMB_BITS, Assigned, advice_pool, as_values, check_range,
-                   copy_in, set_selector, shared, weight_pool)
+from .base import (Assigned, ChipContext, DEFAULT_LIMB_BITS, as_values, check_range, copy_in,
+                   set_selector)
 from .division import DivChip
 from .fixedpoint import RescaleChip
 from .matmul import SumChip
@@ -122,10 +122,12 @@ class LayerNormChip:
     """LayerNorm with fixed gain and optional bias (see the module docstring)."""
 
     @classmethod
-    def configure(cls, cs, scale_bits: int = 8, rsqrt_bits: int = 12, clamp_bits: int = 32,
+    def configure(cls, ctx, scale_bits: int = 8, rsqrt_bits: int = 12, clamp_bits: int = 32,
                   div_bits: int | None = None, limb_bits: int = DEFAULT_LIMB_BITS) -> LayerNormConfig:
         """``rsqrt_bits``: rsqrt table of 2^rsqrt_bits rows (variances up to 2^(rsqrt_bits - s));
         ``div_bits``: divisors up to 2^div_bits (d and d 2^s; default s + 12)."""
+        ctx = ChipContext.of(ctx)
+        cs = ctx.cs
         s = scale_bits
         div_bits = s + 12 if div_bits is None else div_bits
 
@@ -134,38 +136,26 @@ class LayerNormChip:
             # the floor planner lays the steps side by side; the steps with one row per
             # position, not per element (div, rsqrt, range: a few hundred rows), draw their
             # columns from the first rescale's bank and stack below its regions
-            bank = current_bank(cs)
-            sub = (lambda nm, host=None: column_bank(
-                cs, nm, columns=None if host is None else f"{bank}.{host}")) if bank is not None else (
-                lambda nm, host=None: column_bank(cs, None))
-            with sub("sum"):
-                sums = SumChip.configure(cs, dot=False)
-            with sub("div", host="rescale"):
-                div = DivChip.configure(cs, div_bits, limb_bits)
-            with sub("bcast"):
-                bc = RowBroadcastChip.configure(cs)
-            with sub("rsqrt", host="rescale"):
-                rs = FunctionChip.configure(cs, rsqrt_spec(rsqrt_bits, s, s), clamp_bits=clamp_bits,
-                                            limb_bits=limb_bits)
-            with sub("rescale"):
-                resc = RescaleChip.configure(cs, s, limb_bits=limb_bits)
-            with sub("range", host="rescale"):
-                mr = RangeChip.configure(cs, MEAN_BITS + 1, limb_bits)
-            with sub("sq"):
-                sq = SumChip.configure(cs)
-            with sub("bcast2"):
-                bc2 = RowBroadcastChip.configure(cs, op=False)
-            with sub("rescale2"):
-                resc2 = RescaleChip.configure(cs, s, limb_bits=limb_bits)
-            n, pre = advice_pool(cs, 2)
-            g, b = weight_pool(cs, 2)
-            q = cs.selector(named(cs, f"layernorm.s{s}.q_affine"))
-            cs.create_gate(named(cs, f"layernorm.s{s}.affine"), [
+            sums = SumChip.configure(ctx.sub_bank("sum"), dot=False)
+            div = DivChip.configure(ctx.sub_bank("div", host="rescale"), div_bits, limb_bits)
+            bc = RowBroadcastChip.configure(ctx.sub_bank("bcast"))
+            rs = FunctionChip.configure(ctx.sub_bank("rsqrt", host="rescale"),
+                                        rsqrt_spec(rsqrt_bits, s, s), clamp_bits=clamp_bits,
+                                        limb_bits=limb_bits)
+            resc = RescaleChip.configure(ctx.sub_bank("rescale"), s, limb_bits=limb_bits)
+            mr = RangeChip.configure(ctx.sub_bank("range", host="rescale"), MEAN_BITS + 1, limb_bits)
+            sq = SumChip.configure(ctx.sub_bank("sq"))
+            bc2 = RowBroadcastChip.configure(ctx.sub_bank("bcast2"), op=False)
+            resc2 = RescaleChip.configure(ctx.sub_bank("rescale2"), s, limb_bits=limb_bits)
+            n, pre = ctx.advice_pool(2)
+            g, b = ctx.weight_pool(2)
+            q = cs.selector(ctx.named(f"layernorm.s{s}.q_affine"))
+            cs.create_gate(ctx.named(f"layernorm.s{s}.affine"), [
                 ("pre = n * gain + 2^s * bias", pre.cur() - n.cur() * g.cur() - (1 << s) * b.cur())],
                 selector=q)
             return LayerNormConfig(s, rsqrt_bits, sums, div, bc, rs, resc, sq, bc2, resc2, mr,
                                    n, g, b, pre, q)
-        return shared(cs, ("layernorm", s, rsqrt_bits, clamp_bits, div_bits, limb_bits), make)
+        return ctx.shared(("layernorm", s, rsqrt_bits, clamp_bits, div_bits, limb_bits), make)
 
     @classmethod
     def assign(cls, layouter, cfg: LayerNormConfig, x, gain, bias=None,

@@ -92,12 +92,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from snarkgpt.field import Fr
-from snarkgpt.plonk.circuit import CellRange, ConstraintSystem
+from snarkgpt.plonk.circuit import CellRange
 from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
-from .base import (named, current_bank, Assigned, Cost, GadgetRangeError, advice_pool, as_values, add_copies, check_range, copy_cells, copy_in,
-                   fill_table, set_selector, shared, weight_column)
+from .base import (Assigned, ChipContext, Cost, GadgetRangeError, add_copies, as_values,
+                   check_range, copy_cells, copy_in, fill_table, set_selector)
 
 __all__ = [
     "MatmulChip", "MatmulConfig", "SumChip", "SumConfig", "matmul_ref", "dot_ref",
@@ -151,7 +151,7 @@ def _enable_blocks(reg, q_first: Selector, q_step: Selector, offset: int, blocks
 
 def _copy_rows(reg, col_a: Column, rows_a, col_b: Column, rows_b):
     """Copy constraints between rows_a of col_a and rows_b of col_b (vectorised)."""
-    cs = reg._asg.cs
+    cs = reg.asg.cs
     add_copies(reg, cs.permutation_position(col_a), rows_a, cs.permutation_position(col_b), rows_b)
 
 
@@ -250,7 +250,7 @@ class MatmulChip:
                      "a row: ceil(d/4)*m and ceil(T/4)*d rows); ceil(T/4)*d + T copies")
 
     @classmethod
-    def configure(cls, cs: ConstraintSystem, slots: int = DEFAULT_SLOTS,
+    def configure(cls, ctx, slots: int = DEFAULT_SLOTS,
                   bias: bool = False, products: dict | None = None) -> MatmulConfig:
         """``bias=True``: one more fixed column, ``bias``, read by the C.r gates (see "Bias"
         in the module docstring); without it the configuration is unchanged.
@@ -259,56 +259,60 @@ class MatmulChip:
         `configure_products`, made in another column bank: several configs (lanes of
         section C.r) can then share them, and the floor planner packs each part in its
         own columns. By default they are made in the current bank."""
+        ctx = ChipContext.of(ctx)
         if products is None:
-            products = cls.configure_products(cs, slots)
+            products = cls.configure_products(ctx, slots)
         if products["slots"] != slots:
             raise ValueError(f"products made with {products['slots']} slots, not {slots}")
         key = ("matmul", slots, products["bank"]) + (("bias",) if bias else ())
-        return shared(cs, key, lambda: cls._configure(cs, products, bias))
+        return ctx.shared(key, lambda: cls._configure(ctx, products, bias))
 
     @staticmethod
-    def configure_products(cs: ConstraintSystem, slots: int = DEFAULT_SLOTS) -> dict:
+    def configure_products(ctx, slots: int = DEFAULT_SLOTS) -> dict:
         """Sections B.r and A.Br of a matmul and its challenge r, in the current column bank
         (once per bank): a dict for `configure`'s ``products``."""
-        return shared(cs, ("matmul.products", slots), lambda: MatmulChip._configure_products(cs, slots))
+        ctx = ChipContext.of(ctx)
+        return ctx.shared(("matmul.products", slots), lambda: MatmulChip._configure_products(ctx, slots))
 
     @staticmethod
-    def _configure_products(cs: ConstraintSystem, P: int) -> dict:
+    def _configure_products(ctx: ChipContext, P: int) -> dict:
         if P < 1:
             raise ValueError("slots must be >= 1")
+        cs = ctx.cs
         p = "matmul"
-        r = cs.challenge(after_phase=0, name=named(cs, f"{p}.r"))
-        xb = [cs.advice_column(named(cs, f"{p}.b{i}")) for i in range(P)]
-        xa = [cs.advice_column(named(cs, f"{p}.a{i}")) for i in range(P)]
-        wb = [weight_column(cs, named(cs, f"{p}.w{i}")) for i in range(P)]
-        accb = [cs.advice_column(named(cs, f"{p}.accb{i}"), phase=1) for i in range(P)]
-        va = cs.advice_column(named(cs, f"{p}.va"), phase=1)
-        acca = [cs.advice_column(named(cs, f"{p}.acca{i}"), phase=1) for i in range(P)]
+        r = cs.challenge(after_phase=0, name=ctx.named(f"{p}.r"))
+        xb = [cs.advice_column(ctx.named(f"{p}.b{i}")) for i in range(P)]
+        xa = [cs.advice_column(ctx.named(f"{p}.a{i}")) for i in range(P)]
+        wb = [ctx.weight_column(ctx.named(f"{p}.w{i}")) for i in range(P)]
+        accb = [cs.advice_column(ctx.named(f"{p}.accb{i}"), phase=1) for i in range(P)]
+        va = cs.advice_column(ctx.named(f"{p}.va"), phase=1)
+        acca = [cs.advice_column(ctx.named(f"{p}.acca{i}"), phase=1) for i in range(P)]
         for c in xb + xa + [va] + accb + acca:
             cs.enable_equality(c)
-        sel = {n: cs.selector(named(cs, f"{p}.q_{n}")) for n in
+        sel = {n: cs.selector(ctx.named(f"{p}.q_{n}")) for n in
                ("adv_first", "adv_step", "fix_first", "fix_step", "a_first", "a_step")}
         for kind, xs in (("adv", xb), ("fix", wb)):
             cur = [c.cur() for c in xs]
-            cs.create_gate(named(cs, f"{p}.b.{kind}.first"), _horner_first(accb, cur),
+            cs.create_gate(ctx.named(f"{p}.b.{kind}.first"), _horner_first(accb, cur),
                            selector=sel[f"{kind}_first"])
-            cs.create_gate(named(cs, f"{p}.b.{kind}.step"), _horner_step(accb, cur, r),
+            cs.create_gate(ctx.named(f"{p}.b.{kind}.step"), _horner_step(accb, cur, r),
                            selector=sel[f"{kind}_step"])
-        cs.create_gate(named(cs, f"{p}.a.first"), _acc_first(acca, va, xa), selector=sel["a_first"])
-        cs.create_gate(named(cs, f"{p}.a.step"), _acc_step(acca, va, xa), selector=sel["a_step"])
-        return dict(slots=P, bank=current_bank(cs), r=r, xb=xb, wb=wb, accb=accb, xa=xa,
+        cs.create_gate(ctx.named(f"{p}.a.first"), _acc_first(acca, va, xa), selector=sel["a_first"])
+        cs.create_gate(ctx.named(f"{p}.a.step"), _acc_step(acca, va, xa), selector=sel["a_step"])
+        return dict(slots=P, bank=ctx.bank, r=r, xb=xb, wb=wb, accb=accb, xa=xa,
                     va=va, acca=acca, **{f"q_{n}": q for n, q in sel.items()})
 
     @staticmethod
-    def _configure(cs: ConstraintSystem, pr: dict, bias: bool = False) -> MatmulConfig:
+    def _configure(ctx: ChipContext, pr: dict, bias: bool = False) -> MatmulConfig:
         """Section C.r (and the bias column) in the current bank, over ``pr``'s challenge."""
+        cs = ctx.cs
         p = "matmul"
         r = pr["r"]
-        x = advice_pool(cs, 1)[0]
-        bcol = weight_column(cs, named(cs, f"{p}.bias")) if bias else None
-        accc = cs.advice_column(named(cs, f"{p}.acc"), phase=1)
+        x = ctx.advice_pool(1)[0]
+        bcol = ctx.weight_column(ctx.named(f"{p}.bias")) if bias else None
+        accc = cs.advice_column(ctx.named(f"{p}.acc"), phase=1)
         cs.enable_equality(accc)
-        sel = {n: cs.selector(named(cs, f"{p}.q_{n}")) for n in ("c_first", "c_step")}
+        sel = {n: cs.selector(ctx.named(f"{p}.q_{n}")) for n in ("c_first", "c_step")}
 
         if bcol is None:
             c_first, c_step = _horner_first([accc], [x.cur()]), _horner_step([accc], [x.cur()], r)
@@ -317,8 +321,8 @@ class MatmulChip:
             xc = x.cur() - bcol.cur()
             c_first = [("acc0 = x0 - bias", accc.cur() - xc)]
             c_step = [("acc0 = r * acc0[-1] + (x0 - bias)", accc.cur() - r * accc.prev() - xc)]
-        cs.create_gate(named(cs, f"{p}.c.first"), c_first, selector=sel["c_first"])
-        cs.create_gate(named(cs, f"{p}.c.step"), c_step, selector=sel["c_step"])
+        cs.create_gate(ctx.named(f"{p}.c.first"), c_first, selector=sel["c_first"])
+        cs.create_gate(ctx.named(f"{p}.c.step"), c_step, selector=sel["c_step"])
         return MatmulConfig(pr["slots"], r, x, accc, pr["xb"], pr["wb"], pr["accb"],
                             pr["xa"], pr["va"], pr["acca"], sel["c_first"], sel["c_step"],
                             *(pr[f"q_{n}"] for n in ("adv_first", "adv_step", "fix_first",
@@ -534,31 +538,33 @@ class SumChip:
     COST = Cost(rows=1, advice=3, lookups=0, note="per input element (+1 copy per row of the input)")
 
     @classmethod
-    def configure(cls, cs: ConstraintSystem, dot: bool = True) -> SumConfig:
+    def configure(cls, ctx, dot: bool = True) -> SumConfig:
         """``dot=False``: row sums only (no y column, which they would leave empty; every
         column costs the prover and the proof the same, full or not). Outside a column bank
         (shared columns) the full config serves both."""
-        dot = dot or current_bank(cs) is None
-        return shared(cs, ("sum", dot), lambda: cls._configure(cs, dot))
+        ctx = ChipContext.of(ctx)
+        dot = dot or ctx.bank is None
+        return ctx.shared(("sum", dot), lambda: cls._configure(ctx, dot))
 
     @staticmethod
-    def _configure(cs: ConstraintSystem, dot: bool = True) -> SumConfig:
+    def _configure(ctx: ChipContext, dot: bool = True) -> SumConfig:
+        cs = ctx.cs
         p = "sum"
-        sel = {n: cs.selector(named(cs, f"{p}.q_{n}")) for n in
+        sel = {n: cs.selector(ctx.named(f"{p}.q_{n}")) for n in
                (("dot_first", "dot_step") if dot else ()) + ("sum_first", "sum_step")}
         if not dot:
-            x, acc, out = advice_pool(cs, 3)
+            x, acc, out = ctx.advice_pool(3)
             y = None
             sel["dot_first"] = sel["dot_step"] = None
         else:
-            x, y, acc, out = advice_pool(cs, 4)
-            cs.create_gate(named(cs, f"{p}.dot.first"), [("acc = x * y", acc.cur() - x.cur() * y.cur())],
+            x, y, acc, out = ctx.advice_pool(4)
+            cs.create_gate(ctx.named(f"{p}.dot.first"), [("acc = x * y", acc.cur() - x.cur() * y.cur())],
                            selector=sel["dot_first"])
-            cs.create_gate(named(cs, f"{p}.dot.step"), [
+            cs.create_gate(ctx.named(f"{p}.dot.step"), [
                 ("acc = acc[-1] + x * y", acc.cur() - acc.prev() - x.cur() * y.cur())],
                 selector=sel["dot_step"])
-        cs.create_gate(named(cs, f"{p}.sum.first"), [("acc = x", acc.cur() - x.cur())], selector=sel["sum_first"])
-        cs.create_gate(named(cs, f"{p}.sum.step"), [("acc = acc[-1] + x", acc.cur() - acc.prev() - x.cur())],
+        cs.create_gate(ctx.named(f"{p}.sum.first"), [("acc = x", acc.cur() - x.cur())], selector=sel["sum_first"])
+        cs.create_gate(ctx.named(f"{p}.sum.step"), [("acc = acc[-1] + x", acc.cur() - acc.prev() - x.cur())],
                        selector=sel["sum_step"])
         return SumConfig(x, y, acc, out, sel["dot_first"], sel["dot_step"], sel["sum_first"],
                          sel["sum_step"])

@@ -43,8 +43,8 @@ from typing import Callable
 import numpy as np
 
 from . import reference as ref
-from .base import (named, DEFAULT_LIMB_BITS, Assigned, Cost, advice_pool, as_values, check_range,
-                   copy_in, fill_table, register_table, set_selector, shared)
+from .base import (Assigned, ChipContext, Cost, DEFAULT_LIMB_BITS, as_values, check_range, copy_in,
+                   fill_table, set_selector)
 from .range import ClampChip, num_limbs
 
 __all__ = ["FunctionSpec", "exp_spec", "gelu_spec", "rsqrt_spec", "reciprocal_spec",
@@ -167,27 +167,30 @@ class FunctionChip:
                     note=f"per element, clamped ({2 * num_limbs(clamp_bits, limb_bits)} clamp lookups)")
 
     @classmethod
-    def configure(cls, cs, spec: FunctionSpec, clamp_bits: int | None = None,
+    def configure(cls, ctx, spec: FunctionSpec, clamp_bits: int | None = None,
                   limb_bits: int = DEFAULT_LIMB_BITS) -> FunctionConfig:
+        ctx = ChipContext.of(ctx)
+        cs = ctx.cs
+
         def make_table():
             t = cs.lookup_table(f"fn.{spec.key}", [f"fn.{spec.key}.x", f"fn.{spec.key}.y"])
-            register_table(cs, t, lambda: list(_cached_table(spec)))
+            ctx.register_table(t, lambda: list(_cached_table(spec)))
             return t
 
         def make():
-            table = shared(cs, ("fn_table", spec.key), make_table, banked=False)
+            table = ctx.shared(("fn_table", spec.key), make_table, banked=False)
             if clamp_bits is None:
                 clamp = None
-                x, y = advice_pool(cs, 2)
+                x, y = ctx.advice_pool(2)
             else:
-                clamp = ClampChip.configure(cs, clamp_bits, limb_bits)
+                clamp = ClampChip.configure(ctx, clamp_bits, limb_bits)
                 x = clamp.y
-                y = advice_pool(cs, clamp.num_columns + 1)[-1]
+                y = ctx.advice_pool(clamp.num_columns + 1)[-1]
             tag = f"fn.{spec.key}" + ("" if clamp_bits is None else f".clamp{clamp_bits}.b{limb_bits}")
-            q = cs.selector(named(cs, f"q_{tag}"))
-            cs.lookup(named(cs, tag), [x.cur(), y.cur()], table, selector=q)
+            q = cs.selector(ctx.named(f"q_{tag}"))
+            cs.lookup(ctx.named(tag), [x.cur(), y.cur()], table, selector=q)
             return FunctionConfig(spec, clamp, x, y, q, table)
-        return shared(cs, ("fn", spec.key, clamp_bits, limb_bits), make)
+        return ctx.shared(("fn", spec.key, clamp_bits, limb_bits), make)
 
     @classmethod
     def assign(cls, layouter, cfg: FunctionConfig, x, name: str | None = None) -> Assigned:

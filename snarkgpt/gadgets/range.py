@@ -44,9 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
-from .base import (named, DEFAULT_LIMB_BITS, Assigned, Cost, GadgetRangeError, advice_pool,
-                   as_values, check_range, copy_in, fill_table, fixed_pool, range_table,
-                   set_selector, shared)
+from .base import (Assigned, ChipContext, Cost, DEFAULT_LIMB_BITS, GadgetRangeError, as_values,
+                   check_range, copy_in, fill_table, set_selector)
 
 __all__ = ["LimbDecomposition", "RangeChip", "RangeConfig", "ClampChip", "ClampConfig",
            "ArgmaxChip", "ArgmaxConfig"]
@@ -76,9 +75,11 @@ class LimbDecomposition:
             fill_table(layouter, t)
 
 
-def decompose(cs, columns, name: str, expr, bits: int, limb_bits: int, selector) -> LimbDecomposition:
+def decompose(ctx, columns, name: str, expr, bits: int, limb_bits: int, selector) -> LimbDecomposition:
     """Configure a decomposition of ``expr`` into ``len(columns)`` limbs: a gate
     ``name.limbs`` and one lookup ``name.limb{i}`` per limb, all switched by ``selector``."""
+    ctx = ChipContext.of(ctx)
+    cs = ctx.cs
     n = max(1, -(-bits // limb_bits))
     if len(columns) != n:
         raise ValueError(f"{name}: {bits} bits in limbs of {limb_bits} need {n} columns")
@@ -87,13 +88,13 @@ def decompose(cs, columns, name: str, expr, bits: int, limb_bits: int, selector)
         term = c.cur() * (1 << (limb_bits * i)) if i else c.cur()
         total = term if total is None else total + term
     if expr is not None:      # None: the limbs themselves are the value's only cells
-        cs.create_gate(named(cs, f"{name}.limbs"), [(f"{name}: value = sum of limbs", expr - total)],
+        cs.create_gate(ctx.named(f"{name}.limbs"), [(f"{name}: value = sum of limbs", expr - total)],
                        selector=selector)
     tables = []
     for i, c in enumerate(columns):
         tb = limb_bits if i < n - 1 else bits - limb_bits * (n - 1)
-        t = range_table(cs, tb)
-        cs.lookup(named(cs, f"{name}.limb{i}"), [c.cur()], t, selector=selector)
+        t = ctx.range_table(tb)
+        cs.lookup(ctx.named(f"{name}.limb{i}"), [c.cur()], t, selector=selector)
         tables.append(t)
     return LimbDecomposition(bits, limb_bits, list(columns), tables)
 
@@ -126,17 +127,20 @@ class RangeChip:
                     note="per value checked in [lo, hi); half when hi - lo = 2^bits or for a comparison")
 
     @classmethod
-    def configure(cls, cs, bits: int, limb_bits: int = DEFAULT_LIMB_BITS) -> RangeConfig:
+    def configure(cls, ctx, bits: int, limb_bits: int = DEFAULT_LIMB_BITS) -> RangeConfig:
+        ctx = ChipContext.of(ctx)
+        cs = ctx.cs
+
         def make():
             L = num_limbs(bits, limb_bits)
-            cols = advice_pool(cs, 2 + L)
-            cx, cy, off = fixed_pool(cs, 3)
-            q = cs.selector(named(cs, f"q_range.m{bits}.b{limb_bits}"))
+            cols = ctx.advice_pool(2 + L)
+            cx, cy, off = ctx.fixed_pool(3)
+            q = cs.selector(ctx.named(f"q_range.m{bits}.b{limb_bits}"))
             x, y = cols[0], cols[1]
             expr = cx.cur() * x.cur() + cy.cur() * y.cur() + off.cur()
-            dec = decompose(cs, cols[2:], f"range.m{bits}.b{limb_bits}", expr, bits, limb_bits, q)
+            dec = decompose(ctx, cols[2:], f"range.m{bits}.b{limb_bits}", expr, bits, limb_bits, q)
             return RangeConfig(bits, limb_bits, x, y, cx, cy, off, q, dec)
-        return shared(cs, ("range", bits, limb_bits), make)
+        return ctx.shared(("range", bits, limb_bits), make)
 
     @staticmethod
     def _rows(layouter, cfg: RangeConfig, name: str, blocks):
@@ -223,15 +227,18 @@ class ClampChip:
         return Cost(rows=1, advice=4 + 2 * L, lookups=2 * L, note="per element")
 
     @classmethod
-    def configure(cls, cs, bits: int, limb_bits: int = DEFAULT_LIMB_BITS) -> ClampConfig:
+    def configure(cls, ctx, bits: int, limb_bits: int = DEFAULT_LIMB_BITS) -> ClampConfig:
+        ctx = ChipContext.of(ctx)
+        cs = ctx.cs
+
         def make():
             L = num_limbs(bits, limb_bits)
-            cols = advice_pool(cs, 4 + 2 * L)
+            cols = ctx.advice_pool(4 + 2 * L)
             x, y, bl, ab = cols[:4]
-            lo, hi = fixed_pool(cs, 2)
-            q = cs.selector(named(cs, f"q_clamp.m{bits}.b{limb_bits}"))
+            lo, hi = ctx.fixed_pool(2)
+            q = cs.selector(ctx.named(f"q_clamp.m{bits}.b{limb_bits}"))
             X, B, A = x.cur(), bl.cur(), ab.cur()
-            cs.create_gate(named(cs, f"clamp.m{bits}.b{limb_bits}"), [
+            cs.create_gate(ctx.named(f"clamp.m{bits}.b{limb_bits}"), [
                 ("below is boolean", B * (1 - B)),
                 ("above is boolean", A * (1 - A)),
                 ("not both", B * A),
@@ -239,11 +246,11 @@ class ClampChip:
             ], selector=q)
             d1 = (1 - 2 * B) * (X - lo.cur()) - B
             d2 = (1 - 2 * A) * (hi.cur() - X) - A
-            dec1 = decompose(cs, cols[4:4 + L], f"clamp.m{bits}.b{limb_bits}.low", d1, bits, limb_bits, q)
-            dec2 = decompose(cs, cols[4 + L:4 + 2 * L], f"clamp.m{bits}.b{limb_bits}.high", d2,
+            dec1 = decompose(ctx, cols[4:4 + L], f"clamp.m{bits}.b{limb_bits}.low", d1, bits, limb_bits, q)
+            dec2 = decompose(ctx, cols[4 + L:4 + 2 * L], f"clamp.m{bits}.b{limb_bits}.high", d2,
                              bits, limb_bits, q)
             return ClampConfig(bits, limb_bits, x, y, bl, ab, lo, hi, q, dec1, dec2)
-        return shared(cs, ("clamp", bits, limb_bits), make)
+        return ctx.shared(("clamp", bits, limb_bits), make)
 
     @staticmethod
     def domain(cfg: ClampConfig, lo: int, hi: int) -> tuple[int, int]:
@@ -314,31 +321,34 @@ class ArgmaxChip:
                     note="per matrix element; plus 1 row and 2 copies per matrix row (outputs)")
 
     @classmethod
-    def configure(cls, cs, bits: int, limb_bits: int = DEFAULT_LIMB_BITS) -> ArgmaxConfig:
+    def configure(cls, ctx, bits: int, limb_bits: int = DEFAULT_LIMB_BITS) -> ArgmaxConfig:
+        ctx = ChipContext.of(ctx)
+        cs = ctx.cs
+
         def make():
             L = num_limbs(bits, limb_bits)
-            cols = advice_pool(cs, 4 + L)
+            cols = ctx.advice_pool(4 + L)
             x, m, a, c = cols[:4]
             nm = f"argmax.m{bits}.b{limb_bits}"
-            q_all, q_first = cs.selector(named(cs, f"q_{nm}.all")), cs.selector(named(cs, f"q_{nm}.first"))
-            q_next, q_last = cs.selector(named(cs, f"q_{nm}.next")), cs.selector(named(cs, f"q_{nm}.last"))
+            q_all, q_first = cs.selector(ctx.named(f"q_{nm}.all")), cs.selector(ctx.named(f"q_{nm}.first"))
+            q_next, q_last = cs.selector(ctx.named(f"q_{nm}.next")), cs.selector(ctx.named(f"q_{nm}.last"))
             A, M, X = a.cur(), m.cur(), x.cur()
-            cs.create_gate(named(cs, f"{nm}.all"), [("a is boolean", A * (1 - A))], selector=q_all)
-            cs.create_gate(named(cs, f"{nm}.first"), [
+            cs.create_gate(ctx.named(f"{nm}.all"), [("a is boolean", A * (1 - A))], selector=q_all)
+            cs.create_gate(ctx.named(f"{nm}.first"), [
                 ("c = a", c.cur() - A),
                 ("x = m where the index is 0", (1 - A) * (M - X)),
             ], selector=q_first)
             step = a.prev() - A
-            cs.create_gate(named(cs, f"{nm}.next"), [
+            cs.create_gate(ctx.named(f"{nm}.next"), [
                 ("m is constant on the row", M - m.prev()),
                 ("a is non-increasing", step * (step - 1)),
                 ("x = m at the index", step * (M - X)),
                 ("c' = c + a", c.cur() - c.prev() - A),
             ], selector=q_next)
-            cs.create_gate(named(cs, f"{nm}.last"), [("a = 0 at the end", A)], selector=q_last)
-            dec = decompose(cs, cols[4:], nm, M - X - A, bits, limb_bits, q_all)
+            cs.create_gate(ctx.named(f"{nm}.last"), [("a = 0 at the end", A)], selector=q_last)
+            dec = decompose(ctx, cols[4:], nm, M - X - A, bits, limb_bits, q_all)
             return ArgmaxConfig(bits, limb_bits, x, m, a, c, q_all, q_first, q_next, q_last, dec)
-        return shared(cs, ("argmax", bits, limb_bits), make)
+        return ctx.shared(("argmax", bits, limb_bits), make)
 
     @classmethod
     def _assign(cls, layouter, cfg: ArgmaxConfig, X, name: str, lengths=None):

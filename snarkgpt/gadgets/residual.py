@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snarkgpt.plonk.circuit import ConstraintSystem
 from snarkgpt.plonk.expression import Column, Selector
 
-from .base import named, Assigned, Cost, GadgetRangeError, advice_pool, as_values, copy_in, shared
+from .base import (Assigned, ChipContext, Cost, GadgetRangeError, as_values, copy_in)
 
 __all__ = ["ResidualChip", "ResidualConfig", "residual_ref"]
 
@@ -50,13 +49,16 @@ class ResidualChip:
     COST = Cost(rows=1, advice=3, lookups=0, note="per element")
 
     @classmethod
-    def configure(cls, cs: ConstraintSystem) -> ResidualConfig:
+    def configure(cls, ctx) -> ResidualConfig:
+        ctx = ChipContext.of(ctx)
+        cs = ctx.cs
+
         def make():
-            x, y, z = advice_pool(cs, 3)
-            q = cs.selector(named(cs, "residual.q"))
-            cs.create_gate(named(cs, "residual.add"), [("z = x + y", z.cur() - x.cur() - y.cur())], selector=q)
+            x, y, z = ctx.advice_pool(3)
+            q = cs.selector(ctx.named("residual.q"))
+            cs.create_gate(ctx.named("residual.add"), [("z = x + y", z.cur() - x.cur() - y.cur())], selector=q)
             return ResidualConfig(x, y, z, q)
-        return shared(cs, ("residual",), make)
+        return ctx.shared(("residual",), make)
 
     @classmethod
     def assign(cls, layouter, cfg: ResidualConfig, x, y, name: str = "residual") -> Assigned:

@@ -47,8 +47,8 @@ import numpy as np
 from snarkgpt.plonk.expression import Column, Selector
 
 from . import reference as ref
-from .base import (named, column_bank, current_bank, DEFAULT_LIMB_BITS, Assigned, Cells, Cost, advice_pool, as_values,
-                   check_range, copy_cells, copy_in, fixed_pool, set_selector, shared)
+from .base import (Assigned, Cells, ChipContext, Cost, DEFAULT_LIMB_BITS, as_values, check_range,
+                   copy_cells, copy_in, set_selector)
 from .division import DivChip
 from .matmul import SumChip, _copy_rows
 from .nonlinear import FunctionChip, exp_spec
@@ -77,27 +77,29 @@ class RowBroadcastChip:
     COST = Cost(rows=1, advice=3, lookups=0, note="per element, + 1 copy per row (and 1 per element for x)")
 
     @classmethod
-    def configure(cls, cs, op: bool = True) -> RowBroadcastConfig:
+    def configure(cls, ctx, op: bool = True) -> RowBroadcastConfig:
         """``op=False``: the broadcast alone (column b and its gate): no x, out or f columns,
         which a broadcast without ``x`` would leave empty (every column costs the prover and
         the proof the same, full or not). Outside a column bank (shared columns) the full
         config serves both."""
-        op = op or current_bank(cs) is None
+        ctx = ChipContext.of(ctx)
+        cs = ctx.cs
+        op = op or ctx.bank is None
 
         def make():
             if not op:
-                (b,) = advice_pool(cs, 1)
-                q_same = cs.selector(named(cs, "bcast.q_same"))
-                cs.create_gate(named(cs, "bcast.same"), [("b[+1] = b", b.next() - b.cur())], selector=q_same)
+                (b,) = ctx.advice_pool(1)
+                q_same = cs.selector(ctx.named("bcast.q_same"))
+                cs.create_gate(ctx.named("bcast.same"), [("b[+1] = b", b.next() - b.cur())], selector=q_same)
                 return RowBroadcastConfig(None, b, None, None, None, q_same)
-            x, b, out = advice_pool(cs, 3)
-            (f,) = fixed_pool(cs, 1)
-            q_op, q_same = cs.selector(named(cs, "bcast.q_op")), cs.selector(named(cs, "bcast.q_same"))
-            cs.create_gate(named(cs, "bcast.sub"), [("out = f * (x - b)", out.cur() - f.cur() * (x.cur() - b.cur()))],
+            x, b, out = ctx.advice_pool(3)
+            (f,) = ctx.fixed_pool(1)
+            q_op, q_same = cs.selector(ctx.named("bcast.q_op")), cs.selector(ctx.named("bcast.q_same"))
+            cs.create_gate(ctx.named("bcast.sub"), [("out = f * (x - b)", out.cur() - f.cur() * (x.cur() - b.cur()))],
                            selector=q_op)
-            cs.create_gate(named(cs, "bcast.same"), [("b[+1] = b", b.next() - b.cur())], selector=q_same)
+            cs.create_gate(ctx.named("bcast.same"), [("b[+1] = b", b.next() - b.cur())], selector=q_same)
             return RowBroadcastConfig(x, b, out, f, q_op, q_same)
-        return shared(cs, ("row_broadcast", op), make)
+        return ctx.shared(("row_broadcast", op), make)
 
     @classmethod
     def assign(cls, layouter, cfg: RowBroadcastConfig, v, n, x=None, f=None,
@@ -218,13 +220,15 @@ class SoftmaxChip:
                          f"broadcast, div, range) for rows of {n}; see the catalogue for measured counts")
 
     @classmethod
-    def configure(cls, cs, scale_bits: int = 8, exp_bits: int | None = None,
+    def configure(cls, ctx, scale_bits: int = 8, exp_bits: int | None = None,
                   clamp_bits: int = 24, div_bits: int | None = None,
                   limb_bits: int = DEFAULT_LIMB_BITS, exp_rows: int | None = None) -> SoftmaxConfig:
         """``exp_bits``: exp table of 2^exp_bits rows (default s + 4: inputs down to -16), or
         ``exp_rows`` <= 2^exp_bits rows (inputs down to -(exp_rows - 1) / 2^s);
         ``div_bits``: divisors (row sums) up to 2^div_bits (default s + 12: rows up to 4096);
         ``clamp_bits``: spread of the scores the clamp and the row max accept."""
+        ctx = ChipContext.of(ctx)
+        cs = ctx.cs
         s = scale_bits
         exp_bits = s + 4 if exp_bits is None else exp_bits
         div_bits = s + 12 if div_bits is None else div_bits
@@ -234,35 +238,24 @@ class SoftmaxChip:
             # so the floor planner lays the steps side by side. A causal softmax lays out
             # about half of each row, so pairs of steps share columns, one stacked below the
             # other (``host``): together they are as tall as one step over every entry
-            bank = current_bank(cs)
-            sub = (lambda nm, host=None: column_bank(
-                cs, nm, columns=None if host is None else f"{bank}.{host}")) if bank is not None else (
-                lambda nm, host=None: column_bank(cs, None))
-            with sub("max"):
-                am = ArgmaxChip.configure(cs, clamp_bits, limb_bits)
-            with sub("bcast"):
-                bc = RowBroadcastChip.configure(cs)
-            with sub("bcast_sum", host="bcast"):
-                bc_sum = RowBroadcastChip.configure(cs, op=False)
-            with sub("exp"):
-                ex = FunctionChip.configure(cs, exp_spec(exp_bits, s, s, exp_rows), clamp_bits=clamp_bits,
-                                            limb_bits=limb_bits)
-            with sub("sum"):
-                sums = SumChip.configure(cs, dot=False)
-            with sub("div", host="exp"):
-                div = DivChip.configure(cs, div_bits, limb_bits)
-            with sub("range", host="sum"):
-                rng = RangeChip.configure(cs, s + 1, limb_bits)
-            e, em, num = advice_pool(cs, 3)
-            (f,) = fixed_pool(cs, 1)
-            q = cs.selector(named(cs, f"softmax.s{s}.q_mask"))
-            cs.create_gate(named(cs, f"softmax.s{s}.mask"), [
+            am = ArgmaxChip.configure(ctx.sub_bank("max"), clamp_bits, limb_bits)
+            bc = RowBroadcastChip.configure(ctx.sub_bank("bcast"))
+            bc_sum = RowBroadcastChip.configure(ctx.sub_bank("bcast_sum", host="bcast"), op=False)
+            ex = FunctionChip.configure(ctx.sub_bank("exp"), exp_spec(exp_bits, s, s, exp_rows),
+                                        clamp_bits=clamp_bits, limb_bits=limb_bits)
+            sums = SumChip.configure(ctx.sub_bank("sum"), dot=False)
+            div = DivChip.configure(ctx.sub_bank("div", host="exp"), div_bits, limb_bits)
+            rng = RangeChip.configure(ctx.sub_bank("range", host="sum"), s + 1, limb_bits)
+            e, em, num = ctx.advice_pool(3)
+            (f,) = ctx.fixed_pool(1)
+            q = cs.selector(ctx.named(f"softmax.s{s}.q_mask"))
+            cs.create_gate(ctx.named(f"softmax.s{s}.mask"), [
                 ("em = f * e", em.cur() - f.cur() * e.cur()),
                 ("num = 2^s * em", num.cur() - (1 << s) * em.cur()),
             ], selector=q)
             return SoftmaxConfig(s, exp_bits, exp_rows, clamp_bits, am, bc, bc_sum, ex, sums, div, rng, e, f,
                                  em, num, q)
-        return shared(cs, ("softmax", s, exp_bits, exp_rows, clamp_bits, div_bits, limb_bits), make)
+        return ctx.shared(("softmax", s, exp_bits, exp_rows, clamp_bits, div_bits, limb_bits), make)
 
     @classmethod
     def assign(cls, layouter, cfg: SoftmaxConfig, x, causal: bool = True, offset: int = 0,

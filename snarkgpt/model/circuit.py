@@ -50,8 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snarkgpt.gadgets.base import (Assigned, advice_pool, column_bank, set_committed_weights,
-                                   set_compact)
+from snarkgpt.gadgets.base import Assigned, ChipContext
 from snarkgpt.gadgets.embedding import EmbeddingChip
 from snarkgpt.gadgets.fixedpoint import RescaleChip
 from snarkgpt.gadgets.layernorm import LayerNormChip
@@ -154,6 +153,11 @@ class ModelCircuit:
         self.compact = bool(compact)
         self.positions = np.arange(self.T)
         self.forward = integer_forward(self.qmodel, toks[:self.T], self.positions)
+        # the matmuls' lanes (`_lane`), planned from the shapes when synthesize starts
+        self._mm_sizes = matmul_c_sizes(self.config, self.T)
+        self._lanes: list | None = None
+        self._next_mm = 0
+        self.result: dict | None = None     # set by synthesize: logits, next tokens (count)
         if check and self.kind == "eval":
             n = count_correct(toks, self.gen, self.forward.next_tokens)
             if n != statement.correct:
@@ -178,47 +182,40 @@ class ModelCircuit:
         s, w, lb = st.scale_bits, st.weight_bits, st.limb_bits
         inst = cs.instance_column("tokens")
         cs.enable_equality(inst)
-        # every op family configures into its own column bank, so the packed floor planner
-        # lays their regions side by side; matmuls alternate over `mm_lanes` banks. In the
-        # compact layout (`choose_layout`) the banks are off: fewer columns, more rows.
-        set_compact(cs, self.compact)
-        # weights="committed": matmul weights and biases, LayerNorm gains and biases and the
-        # positional embedding in committed columns (docs/committed-weights.md)
-        set_committed_weights(cs, self.weights == "committed")
+        # every op family configures into its own column bank (`ChipContext.in_bank`), so the
+        # packed floor planner lays their regions side by side; matmuls alternate over
+        # `mm_lanes` banks. In the compact layout (`choose_layout`) the banks are off: fewer
+        # columns, more rows. weights="committed": matmul weights and biases, LayerNorm gains
+        # and biases and the positional embedding in committed columns
+        # (docs/committed-weights.md)
+        ctx = ChipContext.create(cs, compact=self.compact,
+                                 committed_weights=self.weights == "committed")
         # the embedding and the argmax (one row per position and embedding or vocabulary
         # entry: a few thousand rows) draw their columns from the residual adds' bank and
-        # stack below its regions (`column_bank`'s ``columns``)
-        with column_bank(cs, "emb", columns="res"):
-            emb = EmbeddingChip.configure(cs, self.qmodel.weights["wte"], name="wte")
-        with column_bank(cs, "ln"):
-            ln = LayerNormChip.configure(cs, s, st.rsqrt_bits, clamp_bits=st.ln_clamp_bits,
-                                         div_bits=st.ln_div_bits, limb_bits=lb)
+        # stack below its regions (`in_bank`'s ``columns``)
+        emb = EmbeddingChip.configure(ctx.in_bank("emb", columns="res"), self.qmodel.weights["wte"],
+                                      name="wte")
+        ln = LayerNormChip.configure(ctx.in_bank("ln"), s, st.rsqrt_bits, clamp_bits=st.ln_clamp_bits,
+                                     div_bits=st.ln_div_bits, limb_bits=lb)
         # sections B.r and A.Br of the matmuls (about a quarter of their rows) in banks of
         # their own, as few as keep them no taller than the rest (`product_banks`)
-        products = []
-        for j in range(product_banks(self.config, self.T, self.mm_lanes)):
-            with column_bank(cs, f"mmp{j}"):
-                products.append(MatmulChip.configure_products(cs))
+        products = [MatmulChip.configure_products(ctx.in_bank(f"mmp{j}"))
+                    for j in range(product_banks(self.config, self.T, self.mm_lanes))]
         mm = []
         for lane in range(self.mm_lanes):
-            with column_bank(cs, f"mm{lane}"):
-                # a model with biases: one fixed bias column per lane (docs/quantization.md)
-                mm.append((MatmulChip.configure(cs, bias=bool(self.config.bias),
-                                                products=products[lane % len(products)]),
-                           RescaleChip.configure(cs, w, limb_bits=lb),
-                           RescaleChip.configure(cs, s, limb_bits=lb)))
-        with column_bank(cs, "sm"):
-            sm = SoftmaxChip.configure(cs, s, st.exp_bits, st.softmax_clamp_bits,
-                                       st.softmax_div_bits, lb, exp_rows=st.exp_rows)
-        with column_bank(cs, "gelu"):
-            gelu = FunctionChip.configure(cs, gelu_table_spec(st), clamp_bits=st.gelu_clamp_bits,
-                                          limb_bits=lb)
-        with column_bank(cs, "res"):
-            res = ResidualChip.configure(cs)
-        with column_bank(cs, "argmax", columns="res"):
-            am = ArgmaxChip.configure(cs, st.argmax_bits, lb)
-        with column_bank(cs, "gather"):
-            gather = advice_pool(cs, 1)[0]
+            lane_ctx = ctx.in_bank(f"mm{lane}")
+            # a model with biases: one fixed bias column per lane (docs/quantization.md)
+            mm.append((MatmulChip.configure(lane_ctx, bias=bool(self.config.bias),
+                                            products=products[lane % len(products)]),
+                       RescaleChip.configure(lane_ctx, w, limb_bits=lb),
+                       RescaleChip.configure(lane_ctx, s, limb_bits=lb)))
+        sm = SoftmaxChip.configure(ctx.in_bank("sm"), s, st.exp_bits, st.softmax_clamp_bits,
+                                   st.softmax_div_bits, lb, exp_rows=st.exp_rows)
+        gelu = FunctionChip.configure(ctx.in_bank("gelu"), gelu_table_spec(st),
+                                      clamp_bits=st.gelu_clamp_bits, limb_bits=lb)
+        res = ResidualChip.configure(ctx.in_bank("res"))
+        am = ArgmaxChip.configure(ctx.in_bank("argmax", columns="res"), st.argmax_bits, lb)
+        gather = ctx.in_bank("gather").advice_pool(1)[0]
         if self.kind == "eval":
             # eval statement: instance columns scored, count and the `eval.score` region
             # (snarkgpt.model.evaluation) instead of the generation binding
@@ -241,7 +238,6 @@ class ModelCircuit:
         T, d, H = self.T, cfg.n_embd, cfg.n_head
         hd = d // H
         c = config
-        self._mm_sizes = matmul_c_sizes(cfg, T)
         self._lanes = lane_plan(self._mm_sizes, len(c.mm))
         self._next_mm = 0
         x = EmbeddingChip.assign(layouter, c.emb, self.tokens[:T], wpe=W["wpe"], pos0=0,

@@ -23,7 +23,7 @@ from snarkgpt.field import Fr
 from snarkgpt.field.arith import fr_add, fr_mul, fr_neg, fr_sub, is_zero, load, store
 from snarkgpt.field.params import FR_ONE
 
-from .expression import IntProgram
+from .int_program import IntProgram
 
 # operation codes of the kernel (IntProgram's own codes, so the arrays read like its ops)
 _CONST, _QUERY, _CHAL, _NEG, _SUM, _PROD, _SCALE = (

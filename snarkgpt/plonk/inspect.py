@@ -12,7 +12,8 @@ region its start, height and columns (regions placed side by side share rows).
 """
 from __future__ import annotations
 
-from .circuit import Assignment, ConstraintSystem
+from .assignment import Assignment
+from .constraint_system import ConstraintSystem
 
 __all__ = ["describe", "format_text"]
 

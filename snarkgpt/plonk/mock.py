@@ -36,9 +36,11 @@ import numpy as np
 
 from snarkgpt.field import Fr
 
-from .circuit import Assignment, ConstraintSystem
-from .expression import (ADVICE, FIXED, INSTANCE, Column, compile_expressions,
-                         evaluate_rows_multi, format_value)
+from .assignment import Assignment
+from .constraint_system import ConstraintSystem
+from .expression import ADVICE, FIXED, INSTANCE, Column, format_value
+from .row_kernels import evaluate_rows_multi
+from .row_program import compile_expressions
 
 __all__ = ["MockProver", "Failure", "CellValue", "ConstraintFailure", "format_failures"]
 

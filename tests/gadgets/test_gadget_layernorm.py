@@ -62,16 +62,15 @@ def test_gadget_layernorm_bad_input():
 
 def test_gadget_layernorm_in_a_bank_stacks_its_per_row_steps_below_the_rescale():
     """In a column bank, the steps with one row per position (div, rsqrt, range) draw their
-    columns from the rescale's sub-bank (`column_bank`'s ``columns``): no columns of their
-    own, their regions stacked below the rescale's, each step still constrained."""
-    from snarkgpt.gadgets.base import column_bank
+    columns from the rescale's sub-bank (`ChipContext.sub_bank`'s ``host``): no columns of
+    their own, their regions stacked below the rescale's, each step still constrained."""
+    from snarkgpt.gadgets.base import ChipContext
     rng = np.random.default_rng(4)
     X = rng.integers(-800, 800, (3, 8))
     X[:, 0], X[:, 1] = 300, -300
     g, b = rng.integers(-300, 300, 8), rng.integers(-50, 50, 8)
     cs = ConstraintSystem()
-    with column_bank(cs, "ln"):
-        cfg = LayerNormChip.configure(cs, scale_bits=S)
+    cfg = LayerNormChip.configure(ChipContext.of(cs).in_bank("ln"), scale_bits=S)
     names = {c.name for c in cs.advice_columns}
     assert not any(n.startswith(("ln.div.", "ln.rsqrt.", "ln.range.")) for n in names)
     host = {c.name for c in cs.advice_columns if c.name.startswith("ln.rescale.")}

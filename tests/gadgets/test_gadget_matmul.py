@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from snarkgpt.field import Fr
-from snarkgpt.gadgets.base import GadgetRangeError
+from snarkgpt.gadgets.base import ChipContext, GadgetRangeError
 from snarkgpt.gadgets.matmul import (MatmulChip, SumChip, matmul_ref, matmul_rows,
                                      naive_matmul_rows)
 from snarkgpt.plonk.circuit import ConstraintSystem, synthesize
@@ -172,11 +172,9 @@ def test_gadget_sum_and_dot(data):
 def test_gadget_ragged_row_sums(lengths, seed):
     """Rows of different lengths laid end to end (a causal softmax's rows): each sum is
     the sum of its own row, in a bank with a row-sums-only config (no y column)."""
-    from snarkgpt.gadgets.base import column_bank
     X = np.random.default_rng(seed).integers(-10**6, 10**6, sum(lengths))
     cs = ConstraintSystem()
-    with column_bank(cs, "b"):
-        sc = SumChip.configure(cs, dot=False)
+    sc = SumChip.configure(ChipContext.of(cs).in_bank("b"), dot=False)
     assert sc.y is None and cs.num_advice == 3
     res = {}
 
@@ -196,10 +194,8 @@ def test_gadget_ragged_row_sums(lengths, seed):
 
 
 def test_gadget_ragged_row_sums_bad_input():
-    from snarkgpt.gadgets.base import column_bank
     cs = ConstraintSystem()
-    with column_bank(cs, "b"):
-        sc = SumChip.configure(cs, dot=False)
+    sc = SumChip.configure(ChipContext.of(cs).in_bank("b"), dot=False)
     x = np.arange(5, dtype=np.int64)
     for lengths in ([2, 2], [5, 0], []):
         with pytest.raises(ValueError, match="ragged rows"):
@@ -353,15 +349,11 @@ def test_gadget_matmul_bias_config_adds_one_fixed_column_only():
 # Sections B.r and A.Br in a bank of their own, shared by two lanes of section C.r
 # ---------------------------------------------------------------------------------------
 def test_gadget_matmul_lanes_share_a_products_bank():
-    from snarkgpt.gadgets.base import column_bank
     rng = np.random.default_rng(8)
     cs = ConstraintSystem()
-    with column_bank(cs, "p"):
-        products = MatmulChip.configure_products(cs)
-    lanes = []
-    for i in range(2):
-        with column_bank(cs, f"c{i}"):
-            lanes.append(MatmulChip.configure(cs, products=products))
+    ctx = ChipContext.of(cs)
+    products = MatmulChip.configure_products(ctx.in_bank("p"))
+    lanes = [MatmulChip.configure(ctx.in_bank(f"c{i}"), products=products) for i in range(2)]
     assert lanes[0].r is lanes[1].r and lanes[0].x != lanes[1].x and lanes[0].xa == lanes[1].xa
     shapes = [(3, 5, 4), (4, 6, 2), (5, 3, 3)]
     mats = [(rng.integers(-99, 99, (T, d)), rng.integers(-99, 99, (d, m))) for T, d, m in shapes]

@@ -216,7 +216,7 @@ def _set_everywhere(cs, asg, column, row, value):
 
 def _configs(cs, kind):
     """Chip configs of one kind, over every column bank (cache keys are (bank, key))."""
-    return [v for k, v in cs._gadget_cache.items()
+    return [v for k, v in cs.chip_context.state.configs.items()
             if isinstance(k, tuple) and len(k) == 2 and isinstance(k[1], tuple) and k[1][0] == kind]
 
 

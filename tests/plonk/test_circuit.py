@@ -528,22 +528,22 @@ def test_int_program_matches_the_tree_fold():
 
 
 def test_column_buffers_keep_their_first_rows_in_place():
-    """`_keep_rows` moves each column's first n rows down inside the buffer (no new
+    """`keep_rows` moves each column's first n rows down inside the buffer (no new
     allocation) and the result is the plain slice, C-contiguous."""
-    from snarkgpt.plonk.circuit import _column_buffer, _keep_rows
+    from snarkgpt.plonk.column_store import column_buffer, keep_rows
     rng = np.random.default_rng(0)
     for cols, rows, n in [(1, 8, 4), (5, 16, 8), (7, 4096, 1000), (3, 8, 8), (6, 9, 8)]:
-        buf = _column_buffer(cols, rows)
+        buf = column_buffer(cols, rows)
         assert not buf.any()
         buf[:] = rng.integers(0, 2**63, buf.shape, dtype=np.uint64)
         want = buf[:, :n].copy()
-        got = _keep_rows(buf, n)
+        got = keep_rows(buf, n)
         assert got.shape == (cols, n, 4) and got.flags.c_contiguous
         assert np.array_equal(got, want)
         got[:, -1] = 0           # still writable
     plain = rng.integers(0, 2**63, (4, 10, 4), dtype=np.uint64)      # (consumed: moved in place)
     want = plain[:, :3].copy()
-    assert np.array_equal(_keep_rows(plain, 3), want)
+    assert np.array_equal(keep_rows(plain, 3), want)
     strided = rng.integers(0, 2**63, (4, 10, 4), dtype=np.uint64)[:, ::2]
     want = strided[:, :3].copy()
-    assert np.array_equal(_keep_rows(strided, 3), want)
+    assert np.array_equal(keep_rows(strided, 3), want)
