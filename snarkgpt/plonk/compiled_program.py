@@ -148,7 +148,6 @@ def _fr(values: list) -> np.ndarray:
 
 def compiled(program: IntProgram) -> CompiledProgram:
     """The program's `CompiledProgram`, built on first use and kept on the program."""
-    comp = getattr(program, "_compiled", None)
-    if comp is None:
-        comp = program._compiled = CompiledProgram(program)
-    return comp
+    if program._compiled is None:
+        program._compiled = CompiledProgram(program)
+    return program._compiled

@@ -26,7 +26,7 @@ from .expression import (ADVICE, FIXED, INSTANCE, Challenge, ChallengeExpr, Colu
 P = FR_MODULUS
 
 __all__ = ["CircuitDescription", "GateDesc", "LookupDesc", "KeyFormatError", "Writer", "Reader",
-           "instance_shapes", "check_instance_shapes", "InstanceShapeError", "KIND_CODE"]
+           "instance_shapes", "check_instance_shapes", "InstanceShapeError"]
 
 
 class KeyFormatError(ValueError):
@@ -133,7 +133,7 @@ class CircuitDescription:
             w.u32(len(lk.inputs))
         w.u32(len(self.permutation))
         for c in self.permutation:
-            w.u8(KIND_CODE[c.kind])
+            w.u8(c.kind.code)
             w.u32(c.index)
         _encode_exprs(w, _description_roots(self))
 
@@ -201,7 +201,6 @@ class CircuitDescription:
         return cls(k, usable, advice, fixed, instance, challenges, gd, ld, perm, degree, shapes)
 
 
-KIND_CODE = {ADVICE: 0, FIXED: 1, INSTANCE: 2}
 
 
 def _needs_active(selector: Expression, fixed_values, usable: int, n: int) -> bool:
@@ -229,7 +228,7 @@ def _encode_exprs(w, roots):
             w.scalar(nd.value)
         elif t is Query:
             w.u8(_OP_QUERY)
-            w.u8(KIND_CODE[nd.column.kind])
+            w.u8(nd.column.kind.code)
             w.u32(nd.column.index)
             w.i32(nd.rotation)
         elif t is ChallengeExpr:

@@ -34,7 +34,8 @@ The compiled forms live in their own modules (and are re-exported here):
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from enum import StrEnum
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -47,11 +48,40 @@ __all__ = [
     "Negated", "Sum", "Product", "Scaled", "as_expr", "sum_exprs", "product_exprs", "IntProgram",
     "Program", "compile_expression", "compile_expressions", "evaluate_rows",
     "evaluate_rows_multi", "evaluate_rows_naive", "signed", "format_value",
-    "ADVICE", "FIXED", "INSTANCE", "TABLE_ROLES", "PRIVATE_ROLES",
+    "ADVICE", "FIXED", "INSTANCE", "ColumnKind", "QueryKey", "TABLE_ROLES", "PRIVATE_ROLES",
 ]
 
-ADVICE, FIXED, INSTANCE = "advice", "fixed", "instance"
-KIND_ORDER = {ADVICE: 0, FIXED: 1, INSTANCE: 2}
+
+class ColumnKind(StrEnum):
+    """The kind of a column. A str (it prints, compares and serializes as its name); its
+    `code` is its byte in the verifying key's encoding, and kinds sort in code order
+    (advice < fixed < instance), as query keys do."""
+    ADVICE = "advice"
+    FIXED = "fixed"
+    INSTANCE = "instance"
+
+    @property
+    def code(self) -> int:
+        return _KIND_CODES[self]
+
+    @classmethod
+    def from_code(cls, code: int) -> "ColumnKind":
+        return _KINDS[code]
+
+
+_KINDS = (ColumnKind.ADVICE, ColumnKind.FIXED, ColumnKind.INSTANCE)
+_KIND_CODES = {k: i for i, k in enumerate(_KINDS)}
+ADVICE, FIXED, INSTANCE = _KINDS
+KIND_ORDER = _KIND_CODES        # kind -> its place in sorted orders (= its code)
+
+
+class QueryKey(NamedTuple):
+    """A cell read by a constraint: (column kind, column index, rotation). The one key type
+    for queries everywhere: the layout's opened and linearized queries, the constraint
+    program's cells, the prover's and the verifier's tables of values."""
+    kind: ColumnKind
+    index: int
+    rotation: int
 
 TABLE_ROLES = ("table", "weight_table")
 """Roles of lookup-table columns: "weight_table" is a table holding model weights (the token
@@ -91,14 +121,15 @@ class Column:
 
     __slots__ = ("kind", "index", "name", "phase", "role")
 
-    def __init__(self, kind: str, index: int, name: str, phase: int = 0, role: str | None = None):
+    def __init__(self, kind: ColumnKind, index: int, name: str, phase: int = 0,
+                 role: str | None = None):
         if kind not in KIND_ORDER:
             raise ValueError(f"unknown column kind {kind!r}")
-        self.kind = kind
+        self.kind = ColumnKind(kind)
         self.index = int(index)
         self.name = name
         self.phase = int(phase)
-        self.role = role or kind
+        self.role = role or str(self.kind)
 
     def rot(self, rotation: int) -> "Query":
         """This column at row ``i + rotation`` while row ``i`` is checked."""

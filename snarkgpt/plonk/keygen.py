@@ -160,6 +160,9 @@ class ProvingKey:
     virtual_values: np.ndarray   # (4, n, 4): the same on the domain
     copies_digest: bytes
     committed_blinding: np.ndarray = None   # (C, n - u, 4): the setup blinding (private)
+    # built on first use (vanishing.prover.fixed_polys, committed.prover.basis_coeffs)
+    fixed_polys: tuple = None    # (coefficients, coset values or None, x16 form?)
+    basis_coeffs: list = None    # coefficients of L_j, j >= u (committed columns)
 
     @property
     def layout(self) -> Layout:

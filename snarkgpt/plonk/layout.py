@@ -14,9 +14,9 @@ from functools import cached_property
 
 from . import linearization
 from .committed.keygen import committed_indices
-from .description import KIND_CODE, CircuitDescription
+from .description import CircuitDescription
 from .expression import (ADVICE, FIXED, INSTANCE, Challenge, Column, Constant, Expression,
-                         IntProgram, compile_expressions)
+                         IntProgram, QueryKey, compile_expressions)
 from .lookup.constraints import compress, lookup_constraints, pack_fractions, tagged
 from .lookup.constraints import lookup_groups as fraction_groups
 from .permutation.constraints import permutation_constraints
@@ -90,7 +90,7 @@ class Layout:
         # the private (weight) columns are always linearized, never opened
         private = linearization.private_columns(d.fixed)
         self.linearized = linearization.choose([e for _, e in cons],
-                                               excluded={(1, i) for i in virtual_idx},
+                                               excluded={(FIXED, i) for i in virtual_idx},
                                                required=set(private),
                                                names=[n for n, _ in cons])
         lin = set(self.linearized)
@@ -99,7 +99,7 @@ class Layout:
             for q in e.queries():
                 c = q.column
                 if c.kind == ADVICE or (c.kind == FIXED and c.index not in virtual_idx):
-                    key = (KIND_CODE[c.kind], c.index, q.rotation)
+                    key = QueryKey(c.kind, c.index, q.rotation)
                     if not (q.rotation == 0 and key[:2] in lin):
                         qs.add(key)
         self.queries = sorted(qs)

@@ -47,12 +47,10 @@ from collections import defaultdict
 from snarkgpt.field import FR_MODULUS
 
 from .circuit import CircuitError
-from .expression import ADVICE, FIXED, PRIVATE_ROLES
+from .expression import FIXED, INSTANCE, PRIVATE_ROLES, QueryKey
 
 P = FR_MODULUS
 
-_CODE = {ADVICE: 0, FIXED: 1}          # the kind codes of keygen.Layout.queries
-_KIND_OF = {code: kind for kind, code in _CODE.items()}
 
 
 class LinearizationError(CircuitError, ValueError):
@@ -63,12 +61,12 @@ class LinearizationError(CircuitError, ValueError):
 def private_columns(fixed_columns) -> dict:
     """{(1, index): name} of the fixed columns whose role is private (`PRIVATE_ROLES`: they
     hold model weights), for `choose`'s ``required``."""
-    return {(_CODE[FIXED], c.index): c.name for c in fixed_columns if c.role in PRIVATE_ROLES}
+    return {(FIXED, c.index): c.name for c in fixed_columns if c.role in PRIVATE_ROLES}
 
 
 def choose(constraints, excluded=frozenset(), required=frozenset(), names=None) -> list:
-    """The linearized columns, as sorted (kind code, index) pairs (0 advice, 1 fixed or sigma),
-    for a list of constraint expressions. ``excluded`` lists column indices (kind code,
+    """The linearized columns, as sorted (kind, index) pairs (advice, or fixed: a fixed or
+    sigma column), for a list of constraint expressions. ``excluded`` lists columns (kind,
     index) that must stay opened (the virtual columns, which the verifier computes).
 
     ``required`` lists column indices that must never be opened (the private columns,
@@ -100,8 +98,8 @@ def choose(constraints, excluded=frozenset(), required=frozenset(), names=None) 
                         why(a, f"it shares a monomial with weight column {col_names[b]!r}")
 
     def query(q):
-        code = _CODE.get(q.column.kind)
-        if code is None or (code, q.column.index) in excluded:
+        code = q.column.kind
+        if code == INSTANCE or (code, q.column.index) in excluded:
             return frozenset()
         key = (code, q.column.index)
         col_names[key] = q.column.name
@@ -164,14 +162,9 @@ def _independent_set(vertices, conflicts, required=frozenset()) -> set:
     return chosen
 
 
-def kind_of(code: int):
-    """The constraint program's column kind for a layout kind code (0 advice, 1 fixed)."""
-    return _KIND_OF[code]
-
-
 def program_keys(linearized) -> set:
     """The linearized queries as the constraint program's cell keys (kind, index, 0)."""
-    return {(_KIND_OF[code], idx, 0) for code, idx in linearized}
+    return {QueryKey(kind, idx, 0) for kind, idx in linearized}
 
 
 def split(program, cells: dict, challenges: dict, keys: set, y: int, compiled: bool = True):
@@ -204,7 +197,7 @@ def fold_coefficients(linearized, coeff: dict, x: int, n: int, pieces: int) -> l
     """The coefficients of L = sum_s c_s f_s - (x^n - 1) sum_i x^(i n) h_i' over the list
     [f_s for s in linearized] + [h_0', ..., h_(pieces-1)'] (prover and verifier alike, the
     one with polynomials, the other with commitments); ``coeff`` is `split`'s."""
-    keys = [(_KIND_OF[code], idx, 0) for code, idx in linearized]
+    keys = [QueryKey(kind, idx, 0) for kind, idx in linearized]
     return [coeff.get(key, 0) for key in keys] + quotient_coefficients(x, n, pieces)
 
 

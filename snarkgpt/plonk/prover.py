@@ -30,7 +30,7 @@ from . import kzg, linearization, protocol
 from .circuit import Assignment, CircuitError
 from .committed import prover as committed_prover
 from .description import InstanceShapeError, check_instance_shapes
-from .expression import ADVICE, FIXED, evaluate_rows_multi
+from .expression import ADVICE, INSTANCE, evaluate_rows_multi
 from .keygen import ProvingKey, copies_digest
 from .kzg import commit_values
 from .lookup.prover import RunningSumError, commit_helpers, commit_multiplicities
@@ -215,7 +215,7 @@ class _Rounds:
 
     # -- evaluations ----------------------------------------------------------------------------
     def coeffs_of(self, kind, idx):
-        return self.coeffs[idx] if kind == 0 else self.fix_coeffs[idx]
+        return self.coeffs[idx] if kind == ADVICE else self.fix_coeffs[idx]
 
     def evaluations(self, rnd, chal, values):
         """Every opened query at x omega^rot; with ``check``, the quotient identity at x (the
@@ -296,14 +296,13 @@ def _cells_at(pk: ProvingKey, x: int, evals: dict, coeffs_of, ins_coeffs,
     lin = set(lay.linearized)
     cells = {}
     for key in lay.program.cells:
-        kind_name, idx, rot = key
-        kind = {ADVICE: 0, FIXED: 1}.get(kind_name)
-        if kind is not None and (kind, idx, rot) in evals:
-            cells[key] = evals[(kind, idx, rot)]
+        kind, idx, rot = key
+        if key in evals:
+            cells[key] = evals[key]
             continue
         if not linearized and rot == 0 and (kind, idx) in lin:
             continue
-        c = ins_coeffs[idx] if kind is None else coeffs_of(kind, idx)
+        c = ins_coeffs[idx] if kind == INSTANCE else coeffs_of(kind, idx)
         cells[key] = poly.evaluate(c, x * pow(w, rot % n, P) % P)
     return cells
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 from snarkgpt.field.params import FQ_MODULUS, FR_MODULUS, FR_GENERATOR, from_limbs
 
 from . import linearization
-from .expression import FIXED, INSTANCE, IntProgram
+from .expression import ADVICE, FIXED, INSTANCE, IntProgram
 from .description import InstanceShapeError, check_instance_shapes
 from .keygen import VerifyingKey
 from .proof import HEADER, MAGIC, VERSION
@@ -459,8 +459,7 @@ def verify_reference(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
         w = pow(omega, i, R)
         return w * (pow(z, n, R) - 1) * pow(n * (z - w), -1, R) % R
     blind = [lagrange(i, x) for i in range(u, n)]        # L_u(x) .. L_(n-1)(x)
-    cells = {(linearization.kind_of(code), idx, rot): v
-             for (code, idx, rot), v in zip(lay.queries, opened)}
+    cells = dict(zip(lay.queries, opened))
     M = len(d.permutation)
     virtual = [lagrange(0, x), blind[0], (1 - sum(blind)) % R, x]    # l_0, l_last, l_active, X
     for i, v in enumerate(virtual):
@@ -481,13 +480,12 @@ def verify_reference(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
         _fail(f"no value for constraint cell {e}")
 
     # 4. the openings, checked together (kzg.batch_verify)
-    def commitment(code, idx):
-        if code == 0:
+    def commitment(kind, idx):
+        if kind == ADVICE:
             return advice[idx]
         return committed.get(idx, key.fixed[idx]) if idx < F else key.sigma[idx - F]
     # L = sum_s c_s [f_s] - (x^n - 1) sum_i x^(i n) [h_i'] opens to -A at x: C(x) = h(x) Z_H(x)
-    L = [(commitment(code, idx), coeff.get((linearization.kind_of(code), idx, 0), 0))
-         for code, idx in lay.linearized]
+    L = [(commitment(kind, idx), coeff.get((kind, idx, 0), 0)) for kind, idx in lay.linearized]
     L += [(h, -(xn - 1) * pow(xn, i, R)) for i, h in enumerate(quotient)]
     v = tr.challenge("kzg.v")
     tr.absorb_bytes("kzg.proofs", _points_bytes(openings))
@@ -495,8 +493,8 @@ def verify_reference(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     # sum_j u^j (sum_i v^i F_ji - [sum_i v^i y_ji] G + z_j pi_j) = tau sum_j u^j pi_j
     lhs, rhs, y_total, uj = [], [], 0, 1
     for rot, pi in zip(lay.rotations, openings):
-        items = [([(commitment(code, idx), 1)], val)
-                 for (code, idx, r), val in zip(lay.queries, opened) if r == rot]
+        items = [([(commitment(kind, idx), 1)], val)
+                 for (kind, idx, r), val in zip(lay.queries, opened) if r == rot]
         if rot == 0:
             items.append((L, -A))
             if lay.committed:     # the key's blinding basis: P_j must open to L_j(x)

@@ -32,7 +32,7 @@ from . import kzg, linearization, protocol
 from .committed.verifier import CommittedColumnError, check_representation
 from .compiled_program import compiled
 from .description import InstanceShapeError, check_instance_shapes
-from .expression import FIXED, INSTANCE
+from .expression import ADVICE, FIXED, INSTANCE
 from .keygen import VerifyingKey
 from .proof import Proof, ProofFormatError
 
@@ -86,19 +86,19 @@ class _Plan:
         proof_row = {idx: F + M + lay.committed_points + i for i, idx in enumerate(order)}
 
         def row(kind, idx):             # fixed and sigma columns are numbered 0..F+M-1
-            return proof_row[idx] if kind == 0 else idx
+            return proof_row[idx] if kind == ADVICE else idx
         self.groups = []        # per opening point: (rotation, its queries, their table rows)
         for rot in lay.rotations:
             js = [j for j, q in enumerate(lay.queries) if q[2] == rot]
             self.groups.append((rot, np.array(js, np.int64),
                                 np.array([row(*lay.queries[j][:2]) for j in js], np.int64)))
-        self.linearized_rows = np.array([row(code, idx) for code, idx in lay.linearized],
+        self.linearized_rows = np.array([row(kind, idx) for kind, idx in lay.linearized],
                                         np.int64)
         # the constraint program's cells, as positions in the pool
         self.program = compiled(lay.program)
         pool = {}
-        for j, (kind, idx, rot) in enumerate(lay.queries):
-            pool[(linearization.kind_of(kind), idx, rot)] = j
+        for j, key in enumerate(lay.queries):
+            pool[key] = j
         Q = len(lay.queries)
         for i in range(4):
             pool[(FIXED, F + M + i, 0)] = Q + i
@@ -116,7 +116,7 @@ class _Plan:
         # each linearized column's cell (-1: no constraint reads it, its coefficient is 0)
         at = {key: i for i, key in enumerate(self.program.cells)}
         self.linearized_cells = np.array(
-            [at.get((linearization.kind_of(code), idx, 0), -1) for code, idx in lay.linearized],
+            [at.get((kind, idx, 0), -1) for kind, idx in lay.linearized],
             np.int64)
 
 

@@ -71,15 +71,13 @@ class RepresentationProof:
 
 def basis_coeffs(pk) -> list:
     """Coefficients of L_j, j in [u, n) (opened at x with the values L_j(x), which checks
-    that the key's P_j are these polynomials' commitments); cached on the key."""
-    cache = getattr(pk, "_blinding_basis_coeffs", None)
-    if cache is None:
+    that the key's P_j are these polynomials' commitments); kept on the key."""
+    if pk.basis_coeffs is None:
         n, u = pk.layout.desc.n, pk.layout.desc.usable_rows
         one = np.array(Fr.one_limbs, dtype=np.uint64)
-        cache = []
+        pk.basis_coeffs = []
         for j in range(u, n):
             e = np.zeros((n, 4), dtype=np.uint64)
             e[j] = one
-            cache.append(pk.domain.intt(e))
-        pk._blinding_basis_coeffs = cache
-    return cache
+            pk.basis_coeffs.append(pk.domain.intt(e))
+    return pk.basis_coeffs

@@ -81,7 +81,7 @@ def fixed_polys(pk):
     Built once (keygen calls this): the key's own coefficient arrays become views into the
     concatenation, so nothing is held twice. Committed columns (committed/), re-randomized
     in place before each proof, have their coset values refreshed on every call."""
-    cache = getattr(pk, "_fixed_polys", None)
+    cache = pk.fixed_polys
     lay = pk.layout
     x16 = x16_path(pk.domain)
     if cache is None or cache[2] != x16:
@@ -92,12 +92,12 @@ def fixed_polys(pk):
             pk.virtual_coeffs = coeffs[F + M:]
         else:
             coeffs = cache[0]
-        cache = pk._fixed_polys = (coeffs, fixed_cosets(coeffs, pk.domain, lay.quotient_pieces,
+        cache = pk.fixed_polys = (coeffs, fixed_cosets(coeffs, pk.domain, lay.quotient_pieces,
                                                         x16=x16), x16)
         return cache
     coeffs, cosets, _ = cache
     if cosets is not None:
-        for c in getattr(lay, "committed", None) or ():
+        for c in lay.committed:
             for j, s in enumerate(coset_shifts(pk.domain, lay.quotient_pieces)):
                 on_coset(pk.domain, coeffs[c:c + 1], s, out=cosets[j][c:c + 1], x16=x16)
     return cache
