@@ -20,8 +20,8 @@ from snarkgpt.field import FR_MODULUS
 from .circuit import ConstraintSystem
 from .committed.keygen import COMMITTED
 from .expression import (ADVICE, FIXED, INSTANCE, Challenge, ChallengeExpr, Column, Constant,
-                         Expression, Negated, Product, Query, Scaled, Sum, evaluate_rows_naive,
-                         postorder)
+                         Expression, Negated, Product, Query, Scaled, Sum, postorder)
+from .row_kernels import evaluate_rows_naive
 
 P = FR_MODULUS
 

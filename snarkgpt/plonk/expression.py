@@ -20,7 +20,7 @@ Evaluating expressions
   verifier uses it with Python ints and the opened evaluations of each query.
 * ``expr.evaluate_int(cell, challenge)`` is that fold over Python ints mod r.
 
-The compiled forms live in their own modules (and are re-exported here):
+The compiled forms live in their own modules, which import this one (not the reverse):
 
 * row_program.py: ``compile_expressions(exprs)`` turns a list of expressions into one
   `Program`, a flat list of register instructions with common subexpressions shared,
@@ -33,9 +33,8 @@ The compiled forms live in their own modules (and are re-exported here):
 """
 from __future__ import annotations
 
-import importlib
 from enum import StrEnum
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,9 +44,8 @@ P = FR_MODULUS
 
 __all__ = [
     "Column", "Selector", "Challenge", "Expression", "Constant", "Query", "ChallengeExpr",
-    "Negated", "Sum", "Product", "Scaled", "as_expr", "sum_exprs", "product_exprs", "IntProgram",
-    "Program", "compile_expression", "compile_expressions", "evaluate_rows",
-    "evaluate_rows_multi", "evaluate_rows_naive", "signed", "format_value",
+    "Negated", "Sum", "Product", "Scaled", "as_expr", "sum_exprs", "product_exprs",
+    "signed", "format_value",
     "ADVICE", "FIXED", "INSTANCE", "ColumnKind", "QueryKey", "TABLE_ROLES", "PRIVATE_ROLES",
 ]
 
@@ -533,33 +531,3 @@ def product_exprs(factors) -> Expression:
         items = [Product(items[i], items[i + 1]) if i + 1 < len(items) else items[i]
                  for i in range(0, len(items), 2)]
     return items[0]
-
-
-# ---------------------------------------------------------------------------------------
-# The compiled forms, re-exported
-# ---------------------------------------------------------------------------------------
-_COMPILED_FORMS = {
-    "int_program": ("IntProgram",),
-    "row_program": ("Program", "compile_expression", "compile_expressions", "OP_NAMES",
-                    "OP_LOAD_ADVICE", "OP_LOAD_FIXED", "OP_LOAD_INSTANCE", "OP_ADD", "OP_SUB",
-                    "OP_MUL", "OP_NEG", "OP_BCAST", "OP_OUT"),
-    "row_kernels": ("evaluate_rows", "evaluate_rows_multi", "evaluate_rows_x16",
-                    "evaluate_rows_naive", "CHUNK_ROWS", "IFMA_CHUNK_VECTORS"),
-}
-"""The names this module re-exports from the modules of the compiled forms. Those modules
-import this one, so the names are looked up on first use (PEP 562) rather than imported
-here: either module can be imported first."""
-
-if TYPE_CHECKING:       # the same names, spelled out for static tools
-    from .int_program import IntProgram
-    from .row_kernels import evaluate_rows, evaluate_rows_multi, evaluate_rows_naive
-    from .row_program import Program, compile_expression, compile_expressions
-
-
-def __getattr__(name):
-    for module, names in _COMPILED_FORMS.items():
-        if name in names:
-            value = getattr(importlib.import_module(f"{__package__}.{module}"), name)
-            globals()[name] = value
-            return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,9 @@ from . import linearization
 from .committed.keygen import committed_indices
 from .description import CircuitDescription
 from .expression import (ADVICE, FIXED, INSTANCE, Challenge, Column, Constant, Expression,
-                         IntProgram, QueryKey, compile_expressions)
+                         QueryKey)
+from .int_program import IntProgram
+from .row_program import compile_expressions
 from .lookup.constraints import compress, lookup_constraints, pack_fractions, tagged
 from .lookup.constraints import lookup_groups as fraction_groups
 from .permutation.constraints import permutation_constraints

@@ -30,7 +30,8 @@ from . import kzg, linearization, protocol
 from .circuit import Assignment, CircuitError
 from .committed import prover as committed_prover
 from .description import InstanceShapeError, check_instance_shapes
-from .expression import ADVICE, INSTANCE, evaluate_rows_multi
+from .expression import ADVICE, INSTANCE
+from .row_kernels import evaluate_rows_multi
 from .keygen import ProvingKey, copies_digest
 from .kzg import commit_values
 from .lookup.prover import RunningSumError, commit_helpers, commit_multiplicities

@@ -35,7 +35,8 @@ from __future__ import annotations
 from snarkgpt.field.params import FQ_MODULUS, FR_MODULUS, FR_GENERATOR, from_limbs
 
 from . import linearization
-from .expression import ADVICE, FIXED, INSTANCE, IntProgram
+from .expression import ADVICE, FIXED, INSTANCE
+from .int_program import IntProgram
 from .description import InstanceShapeError, check_instance_shapes
 from .keygen import VerifyingKey
 from .proof import HEADER, MAGIC, VERSION

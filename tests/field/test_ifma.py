@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from snarkgpt.field import FR_MODULUS, Fr, ifma, ntt
 from snarkgpt.field.domain import Domain
-from snarkgpt.plonk.expression import (ADVICE, FIXED, INSTANCE, Column, compile_expressions,
-                                       evaluate_rows_multi, evaluate_rows_x16)
+from snarkgpt.plonk.expression import ADVICE, FIXED, INSTANCE, Column
+from snarkgpt.plonk.row_kernels import evaluate_rows_multi, evaluate_rows_x16
+from snarkgpt.plonk.row_program import compile_expressions
 
 P = FR_MODULUS
 needs_ifma = pytest.mark.skipif(not ifma.available(), reason="this CPU has no AVX-512 IFMA")

@@ -20,7 +20,7 @@ from snarkgpt.model.quantize import calibrate, quantize_model
 from snarkgpt.model.weights import load_model
 from snarkgpt.plonk import linearization
 from snarkgpt.plonk.circuit import Assignment, CircuitError, ConstraintSystem
-from snarkgpt.plonk.expression import PRIVATE_ROLES
+from snarkgpt.plonk.expression import FIXED, PRIVATE_ROLES
 from snarkgpt.plonk.description import CircuitDescription
 from snarkgpt.plonk.keygen import VerifyingKey, _columns_with_copies, keygen
 from snarkgpt.plonk.layout import Layout
@@ -95,14 +95,14 @@ def test_no_proof_reveals_a_value_that_depends_on_the_weights(srs, compact, weig
         assert len(exposed) == len(diff)
     _, vk = keygen(srs, cs, circuit, cfg, precompute=False)
     lay = vk.layout
-    revealed = [(kind, idx, rot) for kind, idx, rot in lay.queries if kind == 1 and idx in exposed]
+    revealed = [(kind, idx, rot) for kind, idx, rot in lay.queries if kind == FIXED and idx in exposed]
     assert revealed == [], [cols[idx].name for _, idx, _ in revealed]
     # and keygen enforces it by role, for any circuit: each such column is private, and every
     # private column that a constraint reads is linearized
     assert all(cols[i].role in PRIVATE_ROLES for i in exposed), \
         [(cols[i].name, cols[i].role) for i in exposed if cols[i].role not in PRIVATE_ROLES]
     private = linearization.private_columns(vk.desc.fixed)
-    assert set(private) >= {(1, i) for i in exposed}
+    assert set(private) >= {(FIXED, i) for i in exposed}
     assert not {q[:2] for q in lay.queries} & set(private)
     # the verifier derives the same choice from the key's bytes
     again = VerifyingKey.from_bytes(vk.to_bytes()).layout
@@ -120,7 +120,7 @@ def _check_layouts(entry):
     for degree in range(max(3, desc.degree), 7):
         desc.degree = degree
         lay = Layout(desc)
-        assert not {q[1] for q in lay.queries if q[0] == 1} & exposed
+        assert not {q.index for q in lay.queries if q.kind == FIXED} & exposed
 
 
 @pytest.mark.parametrize("statement", ["generate", "eval"])
@@ -200,7 +200,7 @@ def test_weight_columns_of_a_hand_made_circuit_are_linearized_and_it_proves(smal
     cfg = circuit.configure(cs)
     pk, vk = keygen(small_srs, cs, circuit, cfg)
     lay = vk.layout
-    private = {(1, cfg[n].index) for n in ("w", "v")} | {(1, cfg["t"].columns[1].index)}
+    private = {(FIXED, cfg[n].index) for n in ("w", "v")} | {(FIXED, cfg["t"].columns[1].index)}
     assert private == set(linearization.private_columns(vk.desc.fixed))
     assert private <= set(lay.linearized)
     assert not {q[:2] for q in lay.queries} & private

@@ -9,9 +9,9 @@ from snarkgpt.field import Fr
 from snarkgpt.plonk.circuit import (BLINDING_ROWS, Assignment, CellRange, CircuitError,
                                     ConstraintSystem, synthesize)
 from snarkgpt.plonk.examples import Fibonacci, MultiplyAccumulate, ProductCheck, RangeCheck, build
-from snarkgpt.plonk.expression import (Column, Constant, compile_expression,
-                                       compile_expressions, evaluate_rows, evaluate_rows_multi,
-                                       evaluate_rows_naive, format_value, sum_exprs)
+from snarkgpt.plonk.expression import Column, Constant, format_value, sum_exprs
+from snarkgpt.plonk.row_kernels import evaluate_rows, evaluate_rows_multi, evaluate_rows_naive
+from snarkgpt.plonk.row_program import compile_expression, compile_expressions
 
 
 # ---------------------------------------------------------------------------------------
@@ -495,7 +495,8 @@ def test_copy_advice_and_region_map():
 def test_int_program_matches_the_tree_fold():
     """IntProgram (the verifier's flat evaluator) agrees with Expression.evaluate_int on every
     node kind, shares subtrees between roots, and names a missing cell."""
-    from snarkgpt.plonk.expression import IntProgram, Negated, Scaled
+    from snarkgpt.plonk.expression import Negated, Scaled
+    from snarkgpt.plonk.int_program import IntProgram
     cs, cols, chals = _setup_columns()
     a0, a1 = cols["adv"]
     f0, _ = cols["fix"]

@@ -11,7 +11,8 @@ from snarkgpt.field import FR_MODULUS, Fr
 from snarkgpt.plonk import linearization
 from snarkgpt.plonk.circuit import ConstraintSystem
 from snarkgpt.plonk.examples import Fibonacci, MultiplyAccumulate, ProductCheck, RangeCheck
-from snarkgpt.plonk.expression import ADVICE, FIXED, Column, IntProgram
+from snarkgpt.plonk.expression import ADVICE, FIXED, Column
+from snarkgpt.plonk.int_program import IntProgram
 from snarkgpt.plonk.keygen import keygen
 from snarkgpt.plonk.prover import ProverError, prove
 from snarkgpt.plonk.srs import SRS
@@ -55,12 +56,12 @@ def test_choose_on_a_hand_made_gate():
     # q (a b - c): q meets a, b and c; a meets b. a^2 - b.next() makes a unusable (b then
     # takes its place).
     gate = q.cur() * (a.cur() * b.cur() - c.cur())
-    assert linearization.choose([gate]) == [(0, 0), (0, 2)]          # a and c
-    assert linearization.choose([gate, a.cur() * a.cur() - b.next()]) == [(0, 1), (0, 2)]
+    assert linearization.choose([gate]) == [(ADVICE, 0), (ADVICE, 2)]          # a and c
+    assert linearization.choose([gate, a.cur() * a.cur() - b.next()]) == [(ADVICE, 1), (ADVICE, 2)]
     # a rotation-1 query is never linearized (b is only read at omega x here)
-    assert linearization.choose([q.cur() * b.next()]) == [(1, 0)]
-    assert linearization.choose([gate], excluded={(0, 0), (0, 2)}) == [(0, 1)]
-    _check_affine([gate], [(0, 0), (0, 2)], random.Random(1))
+    assert linearization.choose([q.cur() * b.next()]) == [(FIXED, 0)]
+    assert linearization.choose([gate], excluded={(ADVICE, 0), (ADVICE, 2)}) == [(ADVICE, 1)]
+    _check_affine([gate], [(ADVICE, 0), (ADVICE, 2)], random.Random(1))
 
 
 def test_a_swap_improves_on_greedy():
@@ -80,7 +81,7 @@ def test_a_swap_improves_on_greedy():
         exprs += [h.cur() * col().cur() for _ in range(3)]
     chosen = linearization.choose(exprs)
     assert len(chosen) == 14
-    assert (0, x.index) in chosen and (0, y.index) in chosen and (0, s.index) not in chosen
+    assert (ADVICE, x.index) in chosen and (ADVICE, y.index) in chosen and (ADVICE, s.index) not in chosen
     _check_affine(exprs, chosen, random.Random(2))
 
 
@@ -89,12 +90,12 @@ def test_required_columns_are_always_chosen():
     a, b, c, q = COLS
     gate = q.cur() * (a.cur() * b.cur() - c.cur())
     # unconstrained: a and c; requiring the selector q (it meets every other) leaves only q
-    assert linearization.choose([gate], required={(1, 0)}) == [(1, 0)]
+    assert linearization.choose([gate], required={(FIXED, 0)}) == [(FIXED, 0)]
     # requiring b: b and c (a shares the monomial q a b with b)
-    assert linearization.choose([gate], required={(0, 1)}) == [(0, 1), (0, 2)]
+    assert linearization.choose([gate], required={(ADVICE, 1)}) == [(ADVICE, 1), (ADVICE, 2)]
     # a required column that no constraint reads is never opened either: nothing changes
-    assert linearization.choose([gate], required={(1, 7)}) == [(0, 0), (0, 2)]
-    _check_affine([gate], [(0, 1), (0, 2)], random.Random(4))
+    assert linearization.choose([gate], required={(FIXED, 7)}) == [(ADVICE, 0), (ADVICE, 2)]
+    _check_affine([gate], [(ADVICE, 1), (ADVICE, 2)], random.Random(4))
 
 
 def test_the_swap_pass_never_drops_a_required_column():
@@ -110,8 +111,8 @@ def test_the_swap_pass_never_drops_a_required_column():
     exprs += [y.cur() * hubs[2].cur(), y.cur() * hubs[3].cur()]
     for h in hubs:
         exprs += [h.cur() * col().cur() for _ in range(3)]
-    chosen = linearization.choose(exprs, required={(0, s.index)})
-    assert (0, s.index) in chosen and (0, x.index) not in chosen and (0, y.index) not in chosen
+    chosen = linearization.choose(exprs, required={(ADVICE, s.index)})
+    assert (ADVICE, s.index) in chosen and (ADVICE, x.index) not in chosen and (ADVICE, y.index) not in chosen
     assert len(chosen) == 13
     _check_affine(exprs, chosen, random.Random(5))
 
@@ -126,9 +127,9 @@ def test_a_required_column_that_cannot_be_linearized_is_refused(expr, reason):
     a, b, c, q = COLS
     with pytest.raises(linearization.LinearizationError,
                        match=rf"weight column 'a0' cannot be linearized: it .*{reason}.* in 'gate g'"):
-        linearization.choose([expr(a, b, c, q)], required={(0, 0), (0, 1)}, names=["gate g"])
+        linearization.choose([expr(a, b, c, q)], required={(ADVICE, 0), (ADVICE, 1)}, names=["gate g"])
     # the same constraint without a's requirement is fine
-    linearization.choose([expr(a, b, c, q)], required={(0, 2)})
+    linearization.choose([expr(a, b, c, q)], required={(ADVICE, 2)})
 
 
 def _leaf():
@@ -201,10 +202,10 @@ def test_a_broken_linearized_cell_is_refused_and_rejected(srs):
     lay = vk.layout
     # a witness column whose value at x is folded into L rather than opened (which columns
     # are linearized depends on the layout: keygen's choice)
-    cols = [c for c in (cfg.a, cfg.b, cfg.c) if (0, c.index) in lay.linearized]
+    cols = [c for c in (cfg.a, cfg.b, cfg.c) if (ADVICE, c.index) in lay.linearized]
     assert cols
     col = cols[0]
-    assert all(q[:2] != (0, col.index) or q[2] != 0 for q in lay.queries)
+    assert all(q[:2] != (ADVICE, col.index) or q[2] != 0 for q in lay.queries)
     # the proof carries one evaluation fewer per linearized column
     virtual = {c.index for c in lay.virtual}
     read = {(0 if q.column.kind == ADVICE else 1, q.column.index, q.rotation)

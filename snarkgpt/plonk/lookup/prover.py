@@ -130,7 +130,7 @@ class Multiplicities:
 def commit_multiplicities(pk, advice, instance, chal, rng, check: bool):
     """Round lookup.m (after theta): evaluate every compressed table and input, count the
     multiplicities, blind them from row u. Returns (their commitments, `Multiplicities`)."""
-    from ..expression import evaluate_rows_multi
+    from ..row_kernels import evaluate_rows_multi
     from ..kzg import commit_values
     lay = pk.layout
     d = lay.desc

@@ -34,7 +34,7 @@ from snarkgpt.field import FR_MODULUS, Fr, ifma
 from snarkgpt.field.domain import Domain
 from snarkgpt.field.ntt import root_of_unity
 
-from ..expression import evaluate_rows_multi, evaluate_rows_x16
+from ..row_kernels import evaluate_rows_multi, evaluate_rows_x16
 
 P = FR_MODULUS
 
