@@ -370,7 +370,7 @@ def cmd_demo(args) -> int:
 
 def cmd_inspect(args) -> int:
     from .plonk.examples import build
-    from .plonk.inspect import describe, format_text
+    from .plonk.describe import describe, format_text
     if args.model is not None:
         from .model.keys import keygen_circuit
         from .model.quantize import calibrate, quantize_model

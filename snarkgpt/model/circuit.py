@@ -87,7 +87,7 @@ class EvalMismatch(ValueError):
     """The claimed count of correct predictions is not the model's."""
 
 
-@dataclass
+@dataclass(kw_only=True)     # built by keyword: a dozen fields of one type
 class ModelConfig:
     tokens: object          # the instance column
     emb: object
@@ -220,8 +220,9 @@ class ModelCircuit:
             # eval statement: instance columns scored, count and the `eval.score` region
             # (snarkgpt.model.evaluation) instead of the generation binding
             score = configure_score(cs)
-            return ModelConfig(inst, emb, ln, mm, sm, gelu, res, am, gather, score.scored,
-                               None, None, score)
+            return ModelConfig(tokens=inst, emb=emb, ln=ln, mm=mm, softmax=sm, gelu=gelu,
+                               res=res, argmax=am, gather=gather, gen=score.scored, bind=None,
+                               q_bind=None, score=score)
         gen = cs.instance_column("gen")
         cs.enable_equality(gen)
         bind = tuple(cs.advice_column(f"bind.{n}") for n in ("next", "gen", "argmax"))
@@ -231,7 +232,8 @@ class ModelCircuit:
         nxt, flag, am_idx = (col.cur() for col in bind)
         cs.create_gate("generate.bind", [("gen * (next - argmax) = 0", flag * (nxt - am_idx))],
                        selector=q_bind)
-        return ModelConfig(inst, emb, ln, mm, sm, gelu, res, am, gather, gen, bind, q_bind)
+        return ModelConfig(tokens=inst, emb=emb, ln=ln, mm=mm, softmax=sm, gelu=gelu, res=res,
+                           argmax=am, gather=gather, gen=gen, bind=bind, q_bind=q_bind)
 
     def synthesize(self, config: ModelConfig, layouter) -> None:
         cfg, W = self.config, self.qmodel.weights

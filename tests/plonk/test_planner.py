@@ -6,7 +6,7 @@ import pytest
 
 from snarkgpt.plonk.circuit import (Cell, CircuitError, ConstraintSystem, synthesize)
 from snarkgpt.plonk.examples import Fibonacci, MultiplyAccumulate, ProductCheck, RangeCheck, build
-from snarkgpt.plonk.inspect import describe, format_text
+from snarkgpt.plonk.describe import describe, format_text
 from snarkgpt.plonk.mock import MockProver
 
 

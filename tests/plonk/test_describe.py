@@ -3,7 +3,7 @@ import json
 
 from snarkgpt.plonk.circuit import ConstraintSystem
 from snarkgpt.plonk.examples import Fibonacci, MultiplyAccumulate, ProductCheck, build
-from snarkgpt.plonk.inspect import describe, format_text
+from snarkgpt.plonk.describe import describe, format_text
 
 
 def test_describe_without_assignment():
