@@ -1,14 +1,19 @@
 /* Baseline for `snarkgpt bench primitives`: the same CIOS Montgomery multiply for BN254 Fr in
-   C with unsigned __int128, timed as a dependent chain. Built with gcc -O3 -march=native. */
+   C with unsigned __int128, timed as a dependent chain. Built with gcc -O3 -march=native by
+   snarkgpt/bench/primitives.py, which passes the modulus limbs P0..P3 (least significant
+   first) and INV = -p^-1 mod 2^64 from snarkgpt/field/params.py as -D definitions. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#if !defined(P0) || !defined(P1) || !defined(P2) || !defined(P3) || !defined(INV_P)
+#error "compile with -DP0=.. -DP1=.. -DP2=.. -DP3=.. -DINV_P=.. (see snarkgpt/bench/primitives.py)"
+#endif
+
 typedef unsigned __int128 u128;
-static const uint64_t P[4] = {0x43e1f593f0000001ULL, 0x2833e84879b97091ULL,
-                              0xb85045b68181585dULL, 0x30644e72e131a029ULL};
-static const uint64_t INV = 0xc2e1f593efffffffULL;
+static const uint64_t P[4] = {P0, P1, P2, P3};
+static const uint64_t INV = INV_P;
 
 static inline void montmul(uint64_t r[4], const uint64_t a[4], const uint64_t b[4]) {
     uint64_t t[5] = {0, 0, 0, 0, 0};

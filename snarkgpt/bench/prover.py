@@ -12,6 +12,7 @@ import time
 import warnings
 
 from . import report
+from .kernels import bench_msm
 from .synthetic import SyntheticCircuit
 
 
@@ -30,7 +31,6 @@ def peak_rss_bytes() -> int:
 
 
 def run(k: int, repeats: int = 3) -> dict:
-    from ..curve.msm import bench_msm
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
     from ..plonk.prover import prove

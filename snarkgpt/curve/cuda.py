@@ -3,8 +3,9 @@
 Representations are those of g1.py: affine (n, 8) rows (x limbs, y limbs; infinity is the
 all-zero row), Jacobian (X, Y, Z) with infinity Z = 0, XYZZ (X, Y, ZZ, ZZZ) with infinity
 ZZ = 0; coordinates are Fq elements in Montgomery form (field/cuda.py arithmetic). The
-formulas are the same EFD ones as the CPU kernels (dbl-2009-l, madd-2007-bl, add-2007-bl,
-mdbl/dbl/madd/add-2008-s), and handle infinity, P == Q and P == -Q.
+point formulas are those of the CPU kernels, written once in formulas.py (dbl-2009-l,
+madd-2007-bl, add-2007-bl, mdbl/dbl/madd/add-2008-s) and compiled here as device functions;
+they handle infinity, P == Q and P == -Q.
 
 MSM, sum_i s_i P_i (Pippenger, unsigned c-bit windows):
 
@@ -31,19 +32,15 @@ import math
 import numpy as np
 from numba import cuda
 
-from ..field import Fr
 from ..field.cuda import (SIMULATOR, U0, U1, fq_add, fq_dbl, fq_mul, fq_sqr, fq_sub, is_zero,
                           launch, ld_off, quiet, st_off, _dev)
 from ..field.params import FQ_ONE
 from . import g1
+from .formulas import point_formulas
+from .msm import msm_inputs
 
 ONE = FQ_ONE
 ZERO = (U0, U0, U0, U0)
-
-
-@_dev
-def aff_is_inf(x, y):
-    return is_zero(x) and is_zero(y)
 
 
 @_dev
@@ -51,157 +48,10 @@ def fq_neg(a):
     return fq_sub(ZERO, a)
 
 
-# ---- Jacobian ----------------------------------------------------------------------------------
-@_dev
-def jac_dbl(X, Y, Z):
-    """dbl-2009-l: 2M + 5S."""
-    if is_zero(Z):
-        return X, Y, Z
-    A = fq_sqr(X)
-    B = fq_sqr(Y)
-    C = fq_sqr(B)
-    t = fq_sub(fq_sub(fq_sqr(fq_add(X, B)), A), C)
-    D = fq_dbl(t)
-    E = fq_add(fq_dbl(A), A)
-    F = fq_sqr(E)
-    X3 = fq_sub(F, fq_dbl(D))
-    C8 = fq_dbl(fq_dbl(fq_dbl(C)))
-    Y3 = fq_sub(fq_mul(E, fq_sub(D, X3)), C8)
-    Z3 = fq_dbl(fq_mul(Y, Z))
-    return X3, Y3, Z3
-
-
-@_dev
-def jac_madd(X1, Y1, Z1, x2, y2):
-    """Jacobian + affine, madd-2007-bl: 7M + 4S."""
-    if aff_is_inf(x2, y2):
-        return X1, Y1, Z1
-    if is_zero(Z1):
-        return x2, y2, ONE
-    Z1Z1 = fq_sqr(Z1)
-    U2 = fq_mul(x2, Z1Z1)
-    S2 = fq_mul(fq_mul(y2, Z1), Z1Z1)
-    H = fq_sub(U2, X1)
-    r = fq_dbl(fq_sub(S2, Y1))
-    if is_zero(H):
-        if is_zero(r):
-            return jac_dbl(x2, y2, ONE)
-        return ONE, ONE, ZERO
-    HH = fq_sqr(H)
-    I = fq_dbl(fq_dbl(HH))
-    J = fq_mul(H, I)
-    V = fq_mul(X1, I)
-    X3 = fq_sub(fq_sub(fq_sqr(r), J), fq_dbl(V))
-    Y3 = fq_sub(fq_mul(r, fq_sub(V, X3)), fq_dbl(fq_mul(Y1, J)))
-    Z3 = fq_sub(fq_sub(fq_sqr(fq_add(Z1, H)), Z1Z1), HH)
-    return X3, Y3, Z3
-
-
-@_dev
-def jac_add(X1, Y1, Z1, X2, Y2, Z2):
-    """add-2007-bl: 11M + 5S."""
-    if is_zero(Z1):
-        return X2, Y2, Z2
-    if is_zero(Z2):
-        return X1, Y1, Z1
-    Z1Z1 = fq_sqr(Z1)
-    Z2Z2 = fq_sqr(Z2)
-    U1_ = fq_mul(X1, Z2Z2)
-    U2 = fq_mul(X2, Z1Z1)
-    S1 = fq_mul(fq_mul(Y1, Z2), Z2Z2)
-    S2 = fq_mul(fq_mul(Y2, Z1), Z1Z1)
-    H = fq_sub(U2, U1_)
-    r = fq_dbl(fq_sub(S2, S1))
-    if is_zero(H):
-        if is_zero(r):
-            return jac_dbl(X1, Y1, Z1)
-        return ONE, ONE, ZERO
-    I = fq_sqr(fq_dbl(H))
-    J = fq_mul(H, I)
-    V = fq_mul(U1_, I)
-    X3 = fq_sub(fq_sub(fq_sqr(r), J), fq_dbl(V))
-    Y3 = fq_sub(fq_mul(r, fq_sub(V, X3)), fq_dbl(fq_mul(S1, J)))
-    Z3 = fq_mul(fq_sub(fq_sub(fq_sqr(fq_add(Z1, Z2)), Z1Z1), Z2Z2), H)
-    return X3, Y3, Z3
-
-
-# ---- XYZZ --------------------------------------------------------------------------------------
-@_dev
-def xyzz_mdbl(x, y):
-    """2 * affine point, mdbl-2008-s-1 (y != 0 on G1)."""
-    U = fq_dbl(y)
-    V = fq_sqr(U)
-    W = fq_mul(U, V)
-    S = fq_mul(x, V)
-    xx = fq_sqr(x)
-    M = fq_add(fq_dbl(xx), xx)
-    X3 = fq_sub(fq_sqr(M), fq_dbl(S))
-    Y3 = fq_sub(fq_mul(M, fq_sub(S, X3)), fq_mul(W, y))
-    return X3, Y3, V, W
-
-
-@_dev
-def xyzz_dbl(X, Y, ZZ, ZZZ):
-    """dbl-2008-s-1: 6M + 4S."""
-    if is_zero(ZZ):
-        return X, Y, ZZ, ZZZ
-    U = fq_dbl(Y)
-    V = fq_sqr(U)
-    W = fq_mul(U, V)
-    S = fq_mul(X, V)
-    xx = fq_sqr(X)
-    M = fq_add(fq_dbl(xx), xx)
-    X3 = fq_sub(fq_sqr(M), fq_dbl(S))
-    Y3 = fq_sub(fq_mul(M, fq_sub(S, X3)), fq_mul(W, Y))
-    return X3, Y3, fq_mul(V, ZZ), fq_mul(W, ZZZ)
-
-
-@_dev
-def xyzz_madd(X1, Y1, ZZ1, ZZZ1, x2, y2):
-    """XYZZ + affine, madd-2008-s: 8M + 2S."""
-    if aff_is_inf(x2, y2):
-        return X1, Y1, ZZ1, ZZZ1
-    if is_zero(ZZ1):
-        return x2, y2, ONE, ONE
-    U2 = fq_mul(x2, ZZ1)
-    S2 = fq_mul(y2, ZZZ1)
-    P = fq_sub(U2, X1)
-    R = fq_sub(S2, Y1)
-    if is_zero(P):
-        if is_zero(R):
-            return xyzz_mdbl(x2, y2)
-        return ONE, ONE, ZERO, ZERO
-    PP = fq_sqr(P)
-    PPP = fq_mul(P, PP)
-    Q = fq_mul(X1, PP)
-    X3 = fq_sub(fq_sub(fq_sqr(R), PPP), fq_dbl(Q))
-    Y3 = fq_sub(fq_mul(R, fq_sub(Q, X3)), fq_mul(Y1, PPP))
-    return X3, Y3, fq_mul(ZZ1, PP), fq_mul(ZZZ1, PPP)
-
-
-@_dev
-def xyzz_add(X1, Y1, ZZ1, ZZZ1, X2, Y2, ZZ2, ZZZ2):
-    """add-2008-s: 12M + 2S."""
-    if is_zero(ZZ1):
-        return X2, Y2, ZZ2, ZZZ2
-    if is_zero(ZZ2):
-        return X1, Y1, ZZ1, ZZZ1
-    U1_ = fq_mul(X1, ZZ2)
-    U2 = fq_mul(X2, ZZ1)
-    S1 = fq_mul(Y1, ZZZ2)
-    S2 = fq_mul(Y2, ZZZ1)
-    P = fq_sub(U2, U1_)
-    R = fq_sub(S2, S1)
-    if is_zero(P):
-        if is_zero(R):
-            return xyzz_dbl(X1, Y1, ZZ1, ZZZ1)
-        return ONE, ONE, ZERO, ZERO
-    PP = fq_sqr(P)
-    PPP = fq_mul(P, PP)
-    Q = fq_mul(U1_, PP)
-    X3 = fq_sub(fq_sub(fq_sqr(R), PPP), fq_dbl(Q))
-    Y3 = fq_sub(fq_mul(R, fq_sub(Q, X3)), fq_mul(S1, PPP))
-    return X3, Y3, fq_mul(fq_mul(ZZ1, ZZ2), PP), fq_mul(fq_mul(ZZZ1, ZZZ2), PPP)
+# ---- the point formulas (formulas.py) as device functions over the device Fq ------------------
+(aff_is_inf, jac_dbl, jac_madd, jac_add,
+ xyzz_mdbl, xyzz_dbl, xyzz_madd, xyzz_add) = point_formulas(
+    fq_add, fq_sub, fq_mul, fq_sqr, fq_dbl, is_zero, ONE, ZERO, _dev)
 
 
 @_dev
@@ -234,6 +84,15 @@ def xyzz_mul_small(X, Y, ZZ, ZZZ, k):
 
 
 # ---- point-op kernels (tests and small jobs) -----------------------------------------------
+@_dev
+def lift(x, y):
+    """An affine point as (Jacobian, XYZZ): (x, y, 1) and (x, y, 1, 1); infinity (1, 1, 0)
+    and (1, 1, 0, 0)."""
+    if aff_is_inf(x, y):
+        return (ONE, ONE, ZERO), (ONE, ONE, ZERO, ZERO)
+    return (x, y, ONE), (x, y, ONE, ONE)
+
+
 @cuda.jit
 def k_point_ops(a, b, jac, xyzz):
     """Row i: Jacobian a+b (madd), a+b (add), 2a; XYZZ a+b (madd), a+b (add), 2a."""
@@ -241,19 +100,8 @@ def k_point_ops(a, b, jac, xyzz):
     if i < a.shape[0]:
         x1, y1 = ld_off(a, i, 0), ld_off(a, i, 4)
         x2, y2 = ld_off(b, i, 0), ld_off(b, i, 4)
-        # Jacobian of a: (x, y, 1), infinity (1, 1, 0)
-        if aff_is_inf(x1, y1):
-            J1 = (ONE, ONE, ZERO)
-            Q1 = (ONE, ONE, ZERO, ZERO)
-        else:
-            J1 = (x1, y1, ONE)
-            Q1 = (x1, y1, ONE, ONE)
-        if aff_is_inf(x2, y2):
-            J2 = (ONE, ONE, ZERO)
-            Q2 = (ONE, ONE, ZERO, ZERO)
-        else:
-            J2 = (x2, y2, ONE)
-            Q2 = (x2, y2, ONE, ONE)
+        J1, Q1 = lift(x1, y1)
+        J2, Q2 = lift(x2, y2)
         r = jac_madd(J1[0], J1[1], J1[2], x2, y2)
         for k in range(3):
             st_off(jac, 3 * i, 4 * k, r[k])
@@ -425,17 +273,11 @@ def msm(points, scalars, c: int | None = None) -> np.ndarray:
     points: (n, 8) affine G1 array (infinity rows allowed); scalars: (n, 4) Fr elements in
     Montgomery form. Same result as snarkgpt.curve.msm.msm. c: window width (default
     window_bits(n))."""
-    pts, _ = g1._points(points)
-    sc = np.asarray(scalars)
-    if sc.dtype != np.uint64 or sc.ndim != 2 or sc.shape[1] != 4:
-        raise ValueError(f"msm: scalars must be an (n, 4) uint64 Fr array, got {sc.dtype} {sc.shape}")
-    if sc.shape[0] != pts.shape[0]:
-        raise ValueError(f"msm: {pts.shape[0]} points but {sc.shape[0]} scalars")
-    n = pts.shape[0]
-    if n == 0:
+    inputs = msm_inputs(points, scalars)            # s > r/2: (r - s) on -P
+    if inputs is None:
         return np.zeros(8, np.uint64)
-    canon = Fr.to_canonical(np.ascontiguousarray(sc))
-    folded, negf, _ = g1.fold_scalars(canon)            # s > r/2: (r - s) on -P
+    pts, folded, negf, _ = inputs
+    n = pts.shape[0]
     bits = _max_bits(folded)
     if bits == 0:
         return np.zeros(8, np.uint64)

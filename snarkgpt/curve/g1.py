@@ -1,340 +1,45 @@
 """BN254 G1: the curve y^2 = x^3 + 3 over Fq, as NumPy arrays and Numba kernels.
 
-Representations (all coordinates are Fq elements in Montgomery form, 4 uint64 limbs each):
-
-* affine, shape (n, 8): x limbs then y limbs. The point at infinity is the all-zero row.
-  (0, 0) is not on the curve (0 != 0 + 3), so the encoding is unambiguous.
-* Jacobian, shape (n, 12): (X, Y, Z) with x = X/Z^2, y = Y/Z^3; infinity has Z = 0.
-* XYZZ, shape (n, 16): (X, Y, ZZ, ZZZ) with x = X/ZZ, y = Y/ZZZ and ZZ^3 = ZZZ^2; infinity has
-  ZZ = 0. XYZZ has the cheapest mixed addition (8M + 2S against 7M + 4S for Jacobian), so the
-  MSM's bucket sums use it; Jacobian has the cheapest doubling (2M + 5S), so the
-  double-and-add in `scalar_mul` uses that.
-
-A single point may be passed as an (8,) row anywhere an (n, 8) array is accepted; results
-then come back as (8,) too.
+Points are affine (n, 8) uint64 rows: x limbs then y limbs, Fq in Montgomery form; the point
+at infinity is the all-zero row. Jacobian (n, 12) and XYZZ (n, 16) arrays appear where a
+kernel hands back projective results (g1_formulas.py describes the three forms and holds the
+point formulas). A single point may be passed as an (8,) row anywhere an (n, 8) array is
+accepted; results then come back as (8,) too.
 
 G1 has cofactor 1: its order is the prime r (the Fr modulus), so every point on the curve is
 in the prime-order subgroup and an on-curve check is a full membership check.
+
+Module layout: g1_formulas.py (formulas, rows, conversions to affine), scalars.py (scalar
+limbs and folding), parallel.py (threads), fixed_base.py and msm.py (the many-scalar
+multiplications) sit below this module, which is the Python face of G1.
 """
 import numba as nb
 import numpy as np
 
-from ..field import FQ_MODULUS, FR_MODULUS, Fr, ifma
-from ..field.arith import (U0, U1, eq, fq_add, fq_mul, fq_neg, fq_pow, fq_sub, is_zero, load,
-                           sbb, store)
-from ..field.params import FQ_ONE, FQ_P, from_limbs, to_limbs
-
-_JIT = dict(cache=True, nogil=True)
-
-ZERO = (U0, U0, U0, U0)
-ONE = FQ_ONE
-_R = 1 << 256
-B3 = to_limbs(3 * _R % FQ_MODULUS)                   # the curve constant b = 3, Montgomery form
-QM2 = to_limbs(FQ_MODULUS - 2)                        # Fermat inverse exponent
-SQRT_EXP = to_limbs((FQ_MODULUS + 1) // 4)            # q = 3 mod 4, so sqrt(a) = a^((q+1)/4)
-HALF_Q = to_limbs((FQ_MODULUS - 1) // 2)
-GEN_X, GEN_Y = 1, 2
-
-# Fq arithmetic: the straight-line LLVM intrinsics of field/arith.py (Comba Montgomery
-# product, i256 add/sub). Each is one opaque node for Numba, which keeps the point formulas
-# quick to compile.
-
-
-@nb.njit(inline="always")
-def fq_sqr(a):
-    return fq_mul(a, a)
-
-
-@nb.njit(inline="always")
-def fq_dbl(a):
-    return fq_add(a, a)
-
-
-@nb.njit(inline="always")
-def fq_inv(a):
-    """a^-1 by Fermat (a != 0): a^(q-2) by 4-bit windows (arith.fq_pow)."""
-    return fq_pow(a, QM2)
-
-
-@nb.njit(inline="always")
-def aff_load(arr, i):
-    return ((arr[i, 0], arr[i, 1], arr[i, 2], arr[i, 3]),
-            (arr[i, 4], arr[i, 5], arr[i, 6], arr[i, 7]))
-
-
-@nb.njit(inline="always")
-def aff_store(arr, i, x, y):
-    arr[i, 0] = x[0]
-    arr[i, 1] = x[1]
-    arr[i, 2] = x[2]
-    arr[i, 3] = x[3]
-    arr[i, 4] = y[0]
-    arr[i, 5] = y[1]
-    arr[i, 6] = y[2]
-    arr[i, 7] = y[3]
-
-
-@nb.njit(inline="always")
-def aff_is_inf(x, y):
-    return is_zero(x) and is_zero(y)
-
-
-# Affine addition P + Q split around the inversion of its denominator, so that many additions
-# can share one inversion (Montgomery's trick). `aff_den` returns the denominator and a case:
-#   0: general, den = x2 - x1         1: doubling (P == Q), den = 2*y1
-#   2: P is infinity, result Q         3: Q is infinity, result P
-#   4: P == -Q, result infinity
-# Cases 2-4 use den = 1 so they do not disturb the shared product. y1 = 0 never occurs on a
-# valid point (r is odd, so G1 has no point of order 2).
-@nb.njit(inline="always")
-def aff_den(x1, y1, x2, y2):
-    if aff_is_inf(x1, y1):
-        return ONE, 2
-    if aff_is_inf(x2, y2):
-        return ONE, 3
-    if eq(x1, x2):
-        if eq(y1, y2):
-            return fq_dbl(y1), 1
-        return ONE, 4
-    return fq_sub(x2, x1), 0
-
-
-@nb.njit(inline="always")
-def aff_finish(x1, y1, x2, y2, case, inv):
-    """P + Q given `inv` = 1/den from `aff_den` (3M in the general case)."""
-    if case == 0:
-        lam = fq_mul(fq_sub(y2, y1), inv)
-    elif case == 1:
-        xx = fq_sqr(x1)
-        lam = fq_mul(fq_add(fq_dbl(xx), xx), inv)
-    elif case == 2:
-        return x2, y2
-    elif case == 3:
-        return x1, y1
-    else:
-        return ZERO, ZERO
-    x3 = fq_sub(fq_sub(fq_sqr(lam), x1), x2)
-    y3 = fq_sub(fq_mul(lam, fq_sub(x1, x3)), y1)
-    return x3, y3
-
-
-# ---- Jacobian (X, Y, Z), a = 0 ----------------------------------------------------------------
-@nb.njit(**_JIT)
-def jac_dbl(X, Y, Z):
-    """dbl-2009-l: 2M + 5S."""
-    if is_zero(Z):
-        return X, Y, Z
-    A = fq_sqr(X)
-    B = fq_sqr(Y)
-    C = fq_sqr(B)
-    t = fq_sub(fq_sub(fq_sqr(fq_add(X, B)), A), C)
-    D = fq_dbl(t)
-    E = fq_add(fq_dbl(A), A)
-    F = fq_sqr(E)
-    X3 = fq_sub(F, fq_dbl(D))
-    C8 = fq_dbl(fq_dbl(fq_dbl(C)))
-    Y3 = fq_sub(fq_mul(E, fq_sub(D, X3)), C8)
-    Z3 = fq_dbl(fq_mul(Y, Z))
-    return X3, Y3, Z3
-
-
-@nb.njit(**_JIT)
-def jac_madd(X1, Y1, Z1, x2, y2):
-    """Jacobian + affine, madd-2007-bl: 7M + 4S; handles infinity, P == Q and P == -Q."""
-    if aff_is_inf(x2, y2):
-        return X1, Y1, Z1
-    if is_zero(Z1):
-        return x2, y2, ONE
-    Z1Z1 = fq_sqr(Z1)
-    U2 = fq_mul(x2, Z1Z1)
-    S2 = fq_mul(fq_mul(y2, Z1), Z1Z1)
-    H = fq_sub(U2, X1)
-    r = fq_dbl(fq_sub(S2, Y1))
-    if is_zero(H):
-        if is_zero(r):
-            return jac_dbl(x2, y2, ONE)
-        return ONE, ONE, ZERO
-    HH = fq_sqr(H)
-    I = fq_dbl(fq_dbl(HH))
-    J = fq_mul(H, I)
-    V = fq_mul(X1, I)
-    X3 = fq_sub(fq_sub(fq_sqr(r), J), fq_dbl(V))
-    Y3 = fq_sub(fq_mul(r, fq_sub(V, X3)), fq_dbl(fq_mul(Y1, J)))
-    Z3 = fq_sub(fq_sub(fq_sqr(fq_add(Z1, H)), Z1Z1), HH)
-    return X3, Y3, Z3
-
-
-@nb.njit(**_JIT)
-def jac_add(X1, Y1, Z1, X2, Y2, Z2):
-    """add-2007-bl: 11M + 5S; handles infinity, P == Q and P == -Q."""
-    if is_zero(Z1):
-        return X2, Y2, Z2
-    if is_zero(Z2):
-        return X1, Y1, Z1
-    Z1Z1 = fq_sqr(Z1)
-    Z2Z2 = fq_sqr(Z2)
-    U1 = fq_mul(X1, Z2Z2)
-    U2 = fq_mul(X2, Z1Z1)
-    S1 = fq_mul(fq_mul(Y1, Z2), Z2Z2)
-    S2 = fq_mul(fq_mul(Y2, Z1), Z1Z1)
-    H = fq_sub(U2, U1)
-    r = fq_dbl(fq_sub(S2, S1))
-    if is_zero(H):
-        if is_zero(r):
-            return jac_dbl(X1, Y1, Z1)
-        return ONE, ONE, ZERO
-    I = fq_sqr(fq_dbl(H))
-    J = fq_mul(H, I)
-    V = fq_mul(U1, I)
-    X3 = fq_sub(fq_sub(fq_sqr(r), J), fq_dbl(V))
-    Y3 = fq_sub(fq_mul(r, fq_sub(V, X3)), fq_dbl(fq_mul(S1, J)))
-    Z3 = fq_mul(fq_sub(fq_sub(fq_sqr(fq_add(Z1, Z2)), Z1Z1), Z2Z2), H)
-    return X3, Y3, Z3
-
-
-# ---- XYZZ (X, Y, ZZ, ZZZ), a = 0 --------------------------------------------------------------
-@nb.njit(**_JIT)
-def xyzz_mdbl(x, y):
-    """2 * affine point, mdbl-2008-s-1 (y != 0 on G1)."""
-    U = fq_dbl(y)
-    V = fq_sqr(U)
-    W = fq_mul(U, V)
-    S = fq_mul(x, V)
-    xx = fq_sqr(x)
-    M = fq_add(fq_dbl(xx), xx)
-    X3 = fq_sub(fq_sqr(M), fq_dbl(S))
-    Y3 = fq_sub(fq_mul(M, fq_sub(S, X3)), fq_mul(W, y))
-    return X3, Y3, V, W
-
-
-@nb.njit(**_JIT)
-def xyzz_dbl(X, Y, ZZ, ZZZ):
-    """dbl-2008-s-1: 6M + 4S."""
-    if is_zero(ZZ):
-        return X, Y, ZZ, ZZZ
-    U = fq_dbl(Y)
-    V = fq_sqr(U)
-    W = fq_mul(U, V)
-    S = fq_mul(X, V)
-    xx = fq_sqr(X)
-    M = fq_add(fq_dbl(xx), xx)
-    X3 = fq_sub(fq_sqr(M), fq_dbl(S))
-    Y3 = fq_sub(fq_mul(M, fq_sub(S, X3)), fq_mul(W, Y))
-    return X3, Y3, fq_mul(V, ZZ), fq_mul(W, ZZZ)
-
-
-@nb.njit(**_JIT)
-def xyzz_madd(X1, Y1, ZZ1, ZZZ1, x2, y2):
-    """XYZZ + affine, madd-2008-s: 8M + 2S; handles infinity, P == Q and P == -Q."""
-    if aff_is_inf(x2, y2):
-        return X1, Y1, ZZ1, ZZZ1
-    if is_zero(ZZ1):
-        return x2, y2, ONE, ONE
-    U2 = fq_mul(x2, ZZ1)
-    S2 = fq_mul(y2, ZZZ1)
-    P = fq_sub(U2, X1)
-    R = fq_sub(S2, Y1)
-    if is_zero(P):
-        if is_zero(R):
-            return xyzz_mdbl(x2, y2)
-        return ONE, ONE, ZERO, ZERO
-    PP = fq_sqr(P)
-    PPP = fq_mul(P, PP)
-    Q = fq_mul(X1, PP)
-    X3 = fq_sub(fq_sub(fq_sqr(R), PPP), fq_dbl(Q))
-    Y3 = fq_sub(fq_mul(R, fq_sub(Q, X3)), fq_mul(Y1, PPP))
-    return X3, Y3, fq_mul(ZZ1, PP), fq_mul(ZZZ1, PPP)
-
-
-@nb.njit(**_JIT)
-def xyzz_add(X1, Y1, ZZ1, ZZZ1, X2, Y2, ZZ2, ZZZ2):
-    """add-2008-s: 12M + 2S; handles infinity, P == Q and P == -Q."""
-    if is_zero(ZZ1):
-        return X2, Y2, ZZ2, ZZZ2
-    if is_zero(ZZ2):
-        return X1, Y1, ZZ1, ZZZ1
-    U1 = fq_mul(X1, ZZ2)
-    U2 = fq_mul(X2, ZZ1)
-    S1 = fq_mul(Y1, ZZZ2)
-    S2 = fq_mul(Y2, ZZZ1)
-    P = fq_sub(U2, U1)
-    R = fq_sub(S2, S1)
-    if is_zero(P):
-        if is_zero(R):
-            return xyzz_dbl(X1, Y1, ZZ1, ZZZ1)
-        return ONE, ONE, ZERO, ZERO
-    PP = fq_sqr(P)
-    PPP = fq_mul(P, PP)
-    Q = fq_mul(U1, PP)
-    X3 = fq_sub(fq_sub(fq_sqr(R), PPP), fq_dbl(Q))
-    Y3 = fq_sub(fq_mul(R, fq_sub(Q, X3)), fq_mul(S1, PPP))
-    return X3, Y3, fq_mul(fq_mul(ZZ1, ZZ2), PP), fq_mul(fq_mul(ZZZ1, ZZZ2), PPP)
-
-
-@nb.njit(inline="always")
-def xyzz_load(arr, i):
-    return ((arr[i, 0], arr[i, 1], arr[i, 2], arr[i, 3]),
-            (arr[i, 4], arr[i, 5], arr[i, 6], arr[i, 7]),
-            (arr[i, 8], arr[i, 9], arr[i, 10], arr[i, 11]),
-            (arr[i, 12], arr[i, 13], arr[i, 14], arr[i, 15]))
-
-
-@nb.njit(inline="always")
-def xyzz_store(arr, i, X, Y, ZZ, ZZZ):
-    for k in range(4):
-        arr[i, k] = X[k]
-        arr[i, 4 + k] = Y[k]
-        arr[i, 8 + k] = ZZ[k]
-        arr[i, 12 + k] = ZZZ[k]
-
-
-@nb.njit(inline="always")
-def limbs_gt(a, b):
-    """a > b for canonical limb tuples."""
-    for k in range(3, -1, -1):
-        if a[k] != b[k]:
-            return a[k] > b[k]
-    return False
-
-
-@nb.njit(inline="always")
-def limbs_lt_q(a):
-    _, b = sbb(a[0], FQ_P[0], U0)
-    _, b = sbb(a[1], FQ_P[1], b)
-    _, b = sbb(a[2], FQ_P[2], b)
-    _, b = sbb(a[3], FQ_P[3], b)
-    return b != U0
-
+from ..field import FQ_MODULUS, ifma
+from ..field.arith import U0, U1, eq, fq_add, fq_mul, fq_neg, fq_pow, load, store
+from ..field.params import from_limbs, to_limbs
+from .fixed_base import fixed_base_mul
+from .g1_formulas import (_JIT, _R, B3, GENERATOR, HALF_Q, ONE, SQRT_EXP, ZERO, aff_is_inf,
+                          aff_load, aff_store, batch_add, batch_to_affine, fq_sqr, jac_dbl,
+                          jac_madd, jac_store, limbs_gt, limbs_lt_q, xyzz_madd, xyzz_store,
+                          xyzz_to_affine)
+from .g1_formulas import points as _points
+from .ifma_sqrt import sqrt8
+from .msm import msm
+from .parallel import parallel_ranges
+from .scalars import fold_scalars  # noqa: F401  (part of the G1 API)
+from .scalars import ints_to_limbs as _ints_to_limbs
+from .scalars import scalars_canonical
 
 # ---------------------------------------------------------------------------------------------
 # Vector kernels
 # ---------------------------------------------------------------------------------------------
-
-
 # Most kernels here are serial: they are cheap per point (a few products) and a parallel
 # kernel costs extra compile time. The heavy ones (scalar_mul, sqrt, the MSM and fixed-base
-# loops) run in parallel; their prange bodies call a serial per-element function because
-# Numba's parfor analysis cannot digest nested tuples (points as tuples of limb tuples).
-@nb.njit(**_JIT)
-def _k_add(a, b, out, prefix):
-    """out = a + b elementwise, affine, one shared inversion (Montgomery's trick)."""
-    n = a.shape[0]
-    acc = ONE
-    for i in range(n):
-        x1, y1 = aff_load(a, i)
-        x2, y2 = aff_load(b, i)
-        den, case = aff_den(x1, y1, x2, y2)
-        store(prefix, i, acc)
-        acc = fq_mul(acc, den)
-    inv = fq_inv(acc)
-    for i in range(n - 1, -1, -1):
-        x1, y1 = aff_load(a, i)
-        x2, y2 = aff_load(b, i)
-        den, case = aff_den(x1, y1, x2, y2)
-        invd = fq_mul(inv, load(prefix, i))
-        inv = fq_mul(inv, den)
-        x3, y3 = aff_finish(x1, y1, x2, y2, case, invd)
-        aff_store(out, i, x3, y3)
+# loops) run in parallel threads (parallel.py); their bodies call a serial per-element
+# function because Numba's parfor analysis cannot digest nested tuples (points as tuples of
+# limb tuples).
 
 
 @nb.njit(**_JIT)
@@ -363,61 +68,7 @@ def _k_to_jac(a, out):
         z = ONE
         if aff_is_inf(x, y):
             x, y, z = ONE, ONE, ZERO
-        for k in range(4):
-            out[i, k] = x[k]
-            out[i, 4 + k] = y[k]
-            out[i, 8 + k] = z[k]
-
-
-@nb.njit(inline="always")
-def _jac_load(jac, i):
-    return ((jac[i, 0], jac[i, 1], jac[i, 2], jac[i, 3]),
-            (jac[i, 4], jac[i, 5], jac[i, 6], jac[i, 7]),
-            (jac[i, 8], jac[i, 9], jac[i, 10], jac[i, 11]))
-
-
-@nb.njit(**_JIT)
-def _k_jac_to_affine(jac, out, prefix):
-    """Jacobian -> affine with one inversion of all the (non-zero) Z's."""
-    n = jac.shape[0]
-    acc = ONE
-    for i in range(n):
-        X, Y, Z = _jac_load(jac, i)
-        store(prefix, i, acc)
-        if not is_zero(Z):
-            acc = fq_mul(acc, Z)
-    inv = fq_inv(acc)
-    for i in range(n - 1, -1, -1):
-        X, Y, Z = _jac_load(jac, i)
-        if is_zero(Z):
-            aff_store(out, i, ZERO, ZERO)
-            continue
-        zi = fq_mul(inv, load(prefix, i))
-        inv = fq_mul(inv, Z)
-        zi2 = fq_sqr(zi)
-        aff_store(out, i, fq_mul(X, zi2), fq_mul(Y, fq_mul(zi2, zi)))
-
-
-@nb.njit(**_JIT)
-def _k_xyzz_to_affine(p, out, prefix):
-    """XYZZ -> affine: invert t = ZZ*ZZZ for all points at once; 1/ZZ = ZZZ/t, 1/ZZZ = ZZ/t."""
-    n = p.shape[0]
-    acc = ONE
-    for i in range(n):
-        X, Y, ZZ, ZZZ = xyzz_load(p, i)
-        store(prefix, i, acc)
-        if not is_zero(ZZ):
-            acc = fq_mul(acc, fq_mul(ZZ, ZZZ))
-    inv = fq_inv(acc)
-    for i in range(n - 1, -1, -1):
-        X, Y, ZZ, ZZZ = xyzz_load(p, i)
-        if is_zero(ZZ):
-            aff_store(out, i, ZERO, ZERO)
-            continue
-        t = fq_mul(ZZ, ZZZ)
-        ti = fq_mul(inv, load(prefix, i))
-        inv = fq_mul(inv, t)
-        aff_store(out, i, fq_mul(X, fq_mul(ZZZ, ti)), fq_mul(Y, fq_mul(ZZ, ti)))
+        jac_store(out, i, x, y, z)
 
 
 @nb.njit(**_JIT)
@@ -444,10 +95,7 @@ def _k_scalar_mul(pts, sc, single, out, lo, hi):
                 X, Y, Z = jac_dbl(X, Y, Z)
                 if (w >> np.uint64(bit)) & U1:
                     X, Y, Z = jac_madd(X, Y, Z, x, y)
-        for k in range(4):
-            out[i, k] = X[k]
-            out[i, 4 + k] = Y[k]
-            out[i, 8 + k] = Z[k]
+        jac_store(out, i, X, Y, Z)
 
 
 @nb.njit(**_JIT)
@@ -493,244 +141,41 @@ def _k_cond_neg(a, flip):
             store(a, i, fq_neg(load(a, i)))
 
 
-# ---- fixed-base multiplication ----------------------------------------------------------------
-@nb.njit(**_JIT)
-def _fb_bases(b, w, nwin, out):
-    """out[j] = 2^(w*j) * b[0] as XYZZ, for j < nwin."""
-    x, y = aff_load(b, 0)
-    X, Y, ZZ, ZZZ = x, y, ONE, ONE
-    for j in range(nwin):
-        xyzz_store(out, j, X, Y, ZZ, ZZZ)
-        for _ in range(w):
-            X, Y, ZZ, ZZZ = xyzz_dbl(X, Y, ZZ, ZZZ)
-
-
-@nb.njit(**_JIT)
-def _fb_table(bases_aff, half, out):
-    """out[j * half + d - 1] = d * base_j (XYZZ), d = 1..half."""
-    for j in range(bases_aff.shape[0]):
-        x, y = aff_load(bases_aff, j)
-        X, Y, ZZ, ZZZ = ONE, ONE, ZERO, ZERO
-        for d in range(half):
-            X, Y, ZZ, ZZZ = xyzz_madd(X, Y, ZZ, ZZZ, x, y)
-            xyzz_store(out, j * half + d, X, Y, ZZ, ZZZ)
-
-
-@nb.njit(inline="always")
-def _digit(sc, i, off, w, carry_in):
-    """Window bits of limbs sc[i] at bit offset `off`, width w (< 64), plus carry."""
-    li = off >> 6
-    sh = off & 63
-    v = np.uint64(0)
-    if li < 4:
-        v = sc[i, li] >> np.uint64(sh)
-        if sh + w > 64 and li + 1 < 4:
-            v |= sc[i, li + 1] << np.uint64(64 - sh)
-    v &= (np.uint64(1) << np.uint64(w)) - np.uint64(1)
-    return np.int64(v) + carry_in
-
-
-@nb.njit(**_JIT)
-def _fb_chunk(table, half, w, j, sc, negf, lo, hi, out, carry, prefix, dig):
-    """Window j for scalars lo..hi: out[i] += T_j[digit_j(i)], batch-affine (one inversion)."""
-    full = 2 * half
-    base = j * half
-    # pass 1: signed digits, and the running product of the denominators
-    acc = ONE
-    for i in range(lo, hi):
-        d = _digit(sc, i, j * w, w, np.int64(carry[i]))
-        if d > half:
-            d -= full
-            carry[i] = 1
-        else:
-            carry[i] = 0
-        dig[i - lo] = d
-        store(prefix, i - lo, acc)
-        if d == 0:
-            continue
-        ad = d if d > 0 else -d
-        x1, y1 = aff_load(out, i)
-        x2, y2 = aff_load(table, base + ad - 1)
-        if (d < 0) != (negf[i] != 0):
-            y2 = fq_neg(y2)
-        den, case = aff_den(x1, y1, x2, y2)
-        acc = fq_mul(acc, den)
-    inv = fq_inv(acc)
-    # pass 2 (backward): peel off each inverse and finish that addition in place
-    for i in range(hi - 1, lo - 1, -1):
-        d = dig[i - lo]
-        if d == 0:
-            continue
-        ad = d if d > 0 else -d
-        x1, y1 = aff_load(out, i)
-        x2, y2 = aff_load(table, base + ad - 1)
-        if (d < 0) != (negf[i] != 0):
-            y2 = fq_neg(y2)
-        den, case = aff_den(x1, y1, x2, y2)
-        invd = fq_mul(inv, load(prefix, i - lo))
-        inv = fq_mul(inv, den)
-        x3, y3 = aff_finish(x1, y1, x2, y2, case, invd)
-        aff_store(out, i, x3, y3)
-
-
-@nb.njit(**_JIT)
-def _fb_range(table, half, w, nwin, sc, negf, out, lo, hi, chunk):
-    """Scalars lo..hi, window-major: the window's table slice (2^(w-1) points) stays in cache
-    while every scalar of the range visits it; each window goes in chunks (one inversion each)."""
-    m = hi - lo
-    carry = np.zeros(sc.shape[0], np.uint8)
-    prefix = np.empty((min(chunk, m), 4), np.uint64)
-    dig = np.empty(min(chunk, m), np.int64)
-    for i in range(lo, hi):
-        aff_store(out, i, ZERO, ZERO)
-    for j in range(nwin):
-        for a in range(lo, hi, chunk):
-            _fb_chunk(table, half, w, j, sc, negf, a, min(hi, a + chunk), out, carry, prefix, dig)
-
-
-@nb.njit(**_JIT)
-def _k_fold(sc, half_r, r, out, negf, bits):
-    """Canonical scalars -> (min(s, r - s), flag s > r/2, bit length of that minimum)."""
-    for i in range(sc.shape[0]):
-        v = load(sc, i)
-        neg = limbs_gt(v, half_r)
-        if neg:
-            t0, b = sbb(r[0], v[0], U0)
-            t1, b = sbb(r[1], v[1], b)
-            t2, b = sbb(r[2], v[2], b)
-            t3, b = sbb(r[3], v[3], b)
-            v = (t0, t1, t2, t3)
-        store(out, i, v)
-        negf[i] = 1 if neg else 0
-        nbits = 0
-        for k in range(3, -1, -1):
-            if v[k] != U0:
-                x = v[k]
-                nbits = 64 * k + 1
-                for sh in (32, 16, 8, 4, 2, 1):          # binary search for the top bit
-                    if x >> np.uint64(sh):
-                        x >>= np.uint64(sh)
-                        nbits += sh
-                break
-        bits[i] = nbits
-
-
 # ---------------------------------------------------------------------------------------------
 # Python API
 # ---------------------------------------------------------------------------------------------
-
-_HALF_R = to_limbs((FR_MODULUS - 1) // 2)
-_R_LIMBS = to_limbs(FR_MODULUS)
-
-
-def _threads() -> int:
-    return max(1, nb.get_num_threads())
-
-
-# Parallelism: the kernels are compiled with nogil=True, so plain Python threads run them
-# concurrently. This avoids Numba's parallel=True machinery (and its compile time); the
-# thread count follows numba.get_num_threads() / NUMBA_NUM_THREADS.
-_POOL = {}
-
-
-def parallel_ranges(fn, n: int, min_per_thread: int = 1, tasks: int | None = None) -> None:
-    """Run fn(lo, hi) over a split of range(n) into about one piece per thread."""
-    threads = _threads()
-    k = tasks or max(1, min(threads, n // max(1, min_per_thread)))
-    if k <= 1 or n <= 1:
-        if n:
-            fn(0, n)
-        return
-    step = -(-n // k)
-    bounds = [(lo, min(n, lo + step)) for lo in range(0, n, step)]
-    pool = _POOL.get(threads)
-    if pool is None:
-        from concurrent.futures import ThreadPoolExecutor
-        pool = _POOL[threads] = ThreadPoolExecutor(max_workers=threads,
-                                                   thread_name_prefix="snarkgpt-g1")
-    # the calling thread takes the first piece itself (one hand-off fewer per call)
-    futures = [pool.submit(fn, lo, hi) for lo, hi in bounds[1:]]
-    try:
-        fn(*bounds[0])
-    finally:
-        for f in futures:
-            f.result()
-
-
-def _points(a, name="points"):
-    """(array (n, 8), was a single (8,) point)."""
-    a = np.asarray(a)
-    if a.dtype != np.uint64:
-        raise TypeError(f"G1 {name}: expected uint64 limbs, got {a.dtype}")
-    if a.ndim == 1 and a.shape[0] == 8:
-        return np.ascontiguousarray(a.reshape(1, 8)), True
-    if a.ndim != 2 or a.shape[1] != 8:
-        raise ValueError(f"G1 {name}: expected shape (n, 8) or (8,), got {a.shape}")
-    return np.ascontiguousarray(a), False
 
 
 def _ret(out, single):
     return out[0] if single else out
 
 
-def _ints_to_limbs(vals) -> np.ndarray:
-    return np.array([to_limbs(v) for v in vals], dtype=np.uint64).reshape(len(vals), 4)
-
-
 _MONT_ONE_RAW = (U1, U0, U0, U0)
 _R2 = to_limbs(_R * _R % FQ_MODULUS)
 
 
-def fq_to_canonical(a: np.ndarray) -> np.ndarray:
-    """Fq Montgomery (n, 4) -> canonical limbs."""
+def _mont(a: np.ndarray, c) -> np.ndarray:
+    """a * c / 2^256 row by row (`_k_mont`)."""
     a = np.ascontiguousarray(a)
     out = np.empty_like(a)
     if a.shape[0]:
-        _k_mont(a, _MONT_ONE_RAW, out)
+        _k_mont(a, c, out)
     return out
+
+
+def fq_to_canonical(a: np.ndarray) -> np.ndarray:
+    """Fq Montgomery (n, 4) -> canonical limbs."""
+    return _mont(a, _MONT_ONE_RAW)
 
 
 def fq_from_canonical(c: np.ndarray) -> np.ndarray:
     """Canonical Fq limbs (n, 4), each < q -> Montgomery form."""
-    c = np.ascontiguousarray(c)
-    out = np.empty_like(c)
-    if c.shape[0]:
-        _k_mont(c, _R2, out)
-    return out
-
-
-def scalars_canonical(scalars) -> np.ndarray:
-    """Scalars as canonical (n, 4) limbs in [0, r).
-
-    An (n, 4) or (4,) uint64 array is read as Fr elements in Montgomery form (what `Fr` makes);
-    a Python int or a sequence of ints is reduced mod r (so r acts as 0, -1 as r - 1)."""
-    if isinstance(scalars, np.ndarray) and scalars.dtype == np.uint64:
-        s = scalars.reshape(1, 4) if scalars.ndim == 1 else scalars
-        if s.ndim != 2 or s.shape[1] != 4:
-            raise ValueError(f"G1 scalars: expected an (n, 4) Fr array, got shape {scalars.shape}")
-        return Fr.to_canonical(np.ascontiguousarray(s))
-    if isinstance(scalars, (int, np.integer)):
-        scalars = [scalars]
-    return _ints_to_limbs([int(v) % FR_MODULUS for v in scalars])
-
-
-def fold_scalars(canon: np.ndarray):
-    """(min(s, r - s) limbs, uint8 flag 'took r - s', int64 bit length) for canonical scalars.
-
-    s*P = (r - s)*(-P), so every scalar has at most 253 bits, and a small negative value
-    -v (stored as r - v) becomes the small magnitude v on the negated point."""
-    n = canon.shape[0]
-    out = np.empty_like(canon)
-    negf = np.empty(n, np.uint8)
-    bits = np.empty(n, np.int64)
-    if n:
-        _k_fold(canon, _HALF_R, _R_LIMBS, out, negf, bits)
-    return out, negf, bits
+    return _mont(c, _R2)
 
 
 def generator() -> np.ndarray:
     """The standard generator (1, 2) as an (8,) affine row."""
-    return from_affine_ints([(GEN_X, GEN_Y)])[0]
+    return GENERATOR.copy()
 
 
 def identity(n: int | None = None) -> np.ndarray:
@@ -850,9 +295,9 @@ def add(a, b) -> np.ndarray:
     elif a.shape != b.shape:
         raise ValueError(f"G1 add: length mismatch {a.shape[0]} vs {b.shape[0]}")
     n = a.shape[0]
-    out = np.empty_like(a)
+    out = a.copy()
     if n:
-        _k_add(a, b, out, np.empty((n, 4), np.uint64))
+        batch_add(out, b, 1, 0, np.empty((n, 4), np.uint64))     # out += b
     return _ret(out, sa and sb)
 
 
@@ -870,30 +315,6 @@ def to_jacobian(points) -> np.ndarray:
     out = np.empty((a.shape[0], 12), np.uint64)
     if a.shape[0]:
         _k_to_jac(a, out)
-    return out
-
-
-def batch_to_affine(jac) -> np.ndarray:
-    """Jacobian (n, 12) -> affine (n, 8) with one batch inversion of the Z's."""
-    jac = np.ascontiguousarray(jac, dtype=np.uint64)
-    if jac.ndim != 2 or jac.shape[1] != 12:
-        raise ValueError(f"G1 batch_to_affine: expected (n, 12) Jacobian points, got {jac.shape}")
-    n = jac.shape[0]
-    out = np.empty((n, 8), np.uint64)
-    if n:
-        _k_jac_to_affine(jac, out, np.empty((n, 4), np.uint64))
-    return out
-
-
-def xyzz_to_affine(p) -> np.ndarray:
-    """XYZZ (n, 16) -> affine (n, 8): one batch inversion of ZZ * ZZZ."""
-    p = np.ascontiguousarray(p, dtype=np.uint64)
-    if p.ndim != 2 or p.shape[1] != 16:
-        raise ValueError(f"G1 xyzz_to_affine: expected (n, 16) XYZZ points, got {p.shape}")
-    n = p.shape[0]
-    out = np.empty((n, 8), np.uint64)
-    if n:
-        _k_xyzz_to_affine(p, out, np.empty((n, 4), np.uint64))
     return out
 
 
@@ -932,53 +353,6 @@ def scalar_mul(points, scalars) -> np.ndarray:
         parallel_ranges(lambda lo, hi: _k_scalar_mul(a, canon, single, jac, lo, hi), ns, 4)
     out = batch_to_affine(jac)
     return out[0] if (single and scalar_single) else out
-
-
-def _fb_width(n: int, maxbits: int) -> int:
-    """Window width minimising n*windows*(batch-affine add) + table build."""
-    best, best_w = None, 2
-    for w in range(2, 17):
-        nwin = -(-(maxbits + 1) // w)
-        # per window and scalar ~7 multiplications; table entries ~20 to build; a window's
-        # table slice beyond the L2 cache (~1 MiB = 2^14 points) makes the lookups misses
-        miss = 0.0 if w <= 15 else 8.0
-        cost = n * nwin * (7.0 + miss) + nwin * (1 << (w - 1)) * 20.0
-        if best is None or cost < best:
-            best, best_w = cost, w
-    return best_w
-
-
-def fixed_base_mul(base, scalars, canonical: bool = False) -> np.ndarray:
-    """scalars[i] * base for one affine base point and many scalars -> affine (n, 8).
-
-    Signed-digit windows of width w: a table of d * 2^(w*j) * base for d = 1..2^(w-1) in each
-    window j, then every result is a sum of one table entry per window, accumulated in affine
-    coordinates with one shared inversion per window and chunk of scalars (about 6 Fq
-    multiplications per window and scalar). Scalars as in scalar_mul (Fr Montgomery array or
-    ints); canonical=True means an (n, 4) array of canonical limbs already."""
-    b, _ = _points(base, "base")
-    if b.shape[0] != 1:
-        raise ValueError("G1 fixed_base_mul: expected one base point")
-    canon = np.ascontiguousarray(scalars, dtype=np.uint64) if canonical else scalars_canonical(scalars)
-    n = canon.shape[0]
-    out = np.zeros((n, 8), np.uint64)
-    if n == 0 or not b.any():
-        return out
-    folded, negf, bits = fold_scalars(canon)
-    maxbits = int(bits.max())
-    if maxbits == 0:
-        return out
-    w = _fb_width(n, maxbits)
-    nwin = -(-(maxbits + 1) // w)
-    half = 1 << (w - 1)
-    bases = np.empty((nwin, 16), np.uint64)
-    _fb_bases(b, w, nwin, bases)
-    table_x = np.empty((nwin * half, 16), np.uint64)
-    _fb_table(xyzz_to_affine(bases), half, table_x)
-    table = xyzz_to_affine(table_x)
-    parallel_ranges(lambda lo, hi: _fb_range(table, half, w, nwin, folded, negf, out, lo, hi, 4096),
-                    n, min_per_thread=256)
-    return out
 
 
 # ---- serialization (gnark-crypto BN254 format) ------------------------------------------------
@@ -1035,6 +409,20 @@ def _first(mask) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+def _infinity_rows(raw, flags, what: str, why: str = "") -> np.ndarray:
+    """The rows flagged as infinity; raises ValueError naming the first one whose other bits
+    are not all zero."""
+    inf = flags == _M_INFINITY
+    if inf.any():
+        body = raw[inf].copy()
+        body[:, 0] &= 0x3F
+        nz = body.any(axis=1)
+        if nz.any():
+            i = np.flatnonzero(inf)[_first(nz)]
+            raise ValueError(f"G1 {what}: point {i}: non-canonical infinity encoding{why}")
+    return inf
+
+
 def decompress(data, n: int | None = None) -> np.ndarray:
     """32 bytes per point (gnark-crypto compressed G1) -> affine (n, 8), fully checked:
     length, flags, canonical x, x^3 + 3 a square (on curve; cofactor 1 so also in the
@@ -1049,15 +437,8 @@ def decompress(data, n: int | None = None) -> np.ndarray:
     if bad.any():
         raise ValueError(f"G1 decompress: point {_first(bad)}: flag bits 0b00 (uncompressed) "
                          "are not valid in a compressed encoding")
-    inf = flags == _M_INFINITY
-    if inf.any():
-        body = raw[inf].copy()
-        body[:, 0] &= 0x3F
-        nz = body.any(axis=1)
-        if nz.any():
-            i = np.flatnonzero(inf)[_first(nz)]
-            raise ValueError(f"G1 decompress: point {i}: non-canonical infinity encoding "
-                             "(bits after the infinity flag must be zero)")
+    inf = _infinity_rows(raw, flags, "decompress",
+                         " (bits after the infinity flag must be zero)")
     fin = ~inf
     idx = np.flatnonzero(fin)
     if idx.size == 0:
@@ -1075,7 +456,6 @@ def decompress(data, n: int | None = None) -> np.ndarray:
     y = np.empty_like(x)
     ok = np.empty(idx.size, np.bool_)
     if ifma.available():       # eight exponentiations at a time (ifma_sqrt.py)
-        from .ifma_sqrt import sqrt8
         parallel_ranges(lambda lo, hi: sqrt8(rhs, y, ok, lo, hi), idx.size, 256)
     else:
         parallel_ranges(lambda lo, hi: _k_sqrt(rhs, y, ok, lo, hi), idx.size, 64)
@@ -1118,14 +498,7 @@ def from_bytes_uncompressed(data, n: int | None = None) -> np.ndarray:
     bad = (flags != _M_UNCOMPRESSED) & (flags != _M_INFINITY)
     if bad.any():
         raise ValueError(f"G1 from_bytes_uncompressed: point {_first(bad)}: invalid flag bits")
-    inf = flags == _M_INFINITY
-    if inf.any():
-        body = raw[inf].copy()
-        body[:, 0] &= 0x3F
-        nz = body.any(axis=1)
-        if nz.any():
-            i = np.flatnonzero(inf)[_first(nz)]
-            raise ValueError(f"G1 from_bytes_uncompressed: point {i}: non-canonical infinity encoding")
+    inf = _infinity_rows(raw, flags, "from_bytes_uncompressed")
     fin = np.flatnonzero(~inf)
     if fin.size == 0:
         return out
@@ -1170,8 +543,4 @@ class G1:
     decompress = staticmethod(decompress)
     to_bytes_uncompressed = staticmethod(to_bytes_uncompressed)
     from_bytes_uncompressed = staticmethod(from_bytes_uncompressed)
-
-    @staticmethod
-    def msm(points, scalars):
-        from .msm import msm
-        return msm(points, scalars)
+    msm = staticmethod(msm)

@@ -26,16 +26,20 @@ compares y.c1, or y.c0 when y.c1 = 0, against (q-1)/2, as gnark's Lexicographica
 import numba as nb
 import numpy as np
 
-from ..field import FR_MODULUS, Fr
-from ..field.params import FQ_MODULUS, FQ_R2, to_limbs
+from ..field import Fr
+from ..field.params import FQ_MODULUS as q
+from ..field.params import FQ_R2, to_limbs
+from ..field.params import FR_MODULUS as r
 from . import tower as T
+from .formulas import point_formulas
+from .rows import point_rows
+from .scalars import ints_to_limbs as _ints_to_limbs
+from .scalars import scalars_canonical as _scalars_canonical
 from .tower import (FQ2_ONE, FQ2_ZERO, FROB1, TWIST_B, _fn, fq2_add, fq2_conj, fq2_dbl, fq2_eq,
                     fq2_inv, fq2_is_lex_largest, fq2_is_zero, fq2_mul, fq2_neg, fq2_sqr, fq2_sqrt,
                     fq2_sub, fq_mul, limbs_gt)
 
 _JIT = dict(cache=True, nogil=True)
-q = FQ_MODULUS
-r = FR_MODULUS
 BN_X = T.BN_X
 COFACTOR = 2 * q - r
 PSI_EIGEN = 6 * BN_X * BN_X                  # psi acts on G2 as multiplication by q = 6x^2 (mod r)
@@ -71,46 +75,13 @@ FLAG_INFINITY = 0b01 << 6
 
 
 # ---------------------------------------------------------------------------------------
-# Point kernels (Jacobian over Fq2, a = 0)
+# Point kernels (Jacobian over Fq2, a = 0): the formulas of formulas.py over Fq2
 # ---------------------------------------------------------------------------------------
-@_fn
-def jac_double(X, Y, Z):
-    """dbl-2009-l: 2M + 5S over Fq2. Y = 0 (2-torsion) gives Z3 = 0, the point at infinity."""
-    A = fq2_sqr(X)
-    B = fq2_sqr(Y)
-    C = fq2_sqr(B)
-    D = fq2_dbl(fq2_sub(fq2_sub(fq2_sqr(fq2_add(X, B)), A), C))
-    E = fq2_add(fq2_dbl(A), A)
-    F = fq2_sqr(E)
-    X3 = fq2_sub(F, fq2_dbl(D))
-    C8 = fq2_dbl(fq2_dbl(fq2_dbl(C)))
-    Y3 = fq2_sub(fq2_mul(E, fq2_sub(D, X3)), C8)
-    Z3 = fq2_dbl(fq2_mul(Y, Z))
-    return X3, Y3, Z3
-
-
-@_fn
-def jac_madd(X1, Y1, Z1, x2, y2):
-    """Jacobian + affine (madd-2007-bl), with the doubling and P + (-P) cases."""
-    if fq2_is_zero(Z1):
-        return x2, y2, FQ2_ONE
-    Z1Z1 = fq2_sqr(Z1)
-    U2 = fq2_mul(x2, Z1Z1)
-    S2 = fq2_mul(fq2_mul(y2, Z1), Z1Z1)
-    H = fq2_sub(U2, X1)
-    rr = fq2_dbl(fq2_sub(S2, Y1))
-    if fq2_is_zero(H):
-        if fq2_is_zero(rr):
-            return jac_double(X1, Y1, Z1)
-        return FQ2_ONE, FQ2_ONE, FQ2_ZERO
-    HH = fq2_sqr(H)
-    I4 = fq2_dbl(fq2_dbl(HH))
-    J = fq2_mul(H, I4)
-    V = fq2_mul(X1, I4)
-    X3 = fq2_sub(fq2_sub(fq2_sqr(rr), J), fq2_dbl(V))
-    Y3 = fq2_sub(fq2_mul(rr, fq2_sub(V, X3)), fq2_dbl(fq2_mul(Y1, J)))
-    Z3 = fq2_sub(fq2_sub(fq2_sqr(fq2_add(Z1, H)), Z1Z1), HH)
-    return X3, Y3, Z3
+_F = point_formulas(fq2_add, fq2_sub, fq2_mul, fq2_sqr, fq2_dbl, fq2_is_zero, FQ2_ONE, FQ2_ZERO,
+                    _fn)
+aff_is_inf = _F.aff_is_inf
+jac_double = _F.jac_dbl         # dbl-2009-l
+jac_madd = _F.jac_madd          # Jacobian + affine, madd-2007-bl
 
 
 @_fn
@@ -137,11 +108,6 @@ def scalar_mul_affine(x, y, e):
                 X, Y, Z = jac_madd(X, Y, Z, x, y)
                 started = True
     return X, Y, Z
-
-
-@_fn
-def aff_is_inf(x, y):
-    return fq2_is_zero(x) and fq2_is_zero(y)
 
 
 @_fn
@@ -298,20 +264,22 @@ def _k_lex_largest(a, out):
 # ---------------------------------------------------------------------------------------
 def _points(a, name="points"):
     """(array (n, 16), was a single (16,) point)."""
-    a = np.asarray(a)
-    if a.dtype != np.uint64:
-        raise TypeError(f"G2 {name}: expected uint64 limbs, got {a.dtype}")
-    if a.ndim == 1 and a.shape[0] == 16:
-        return np.ascontiguousarray(a.reshape(1, 16)), True
-    if a.ndim != 2 or a.shape[1] != 16:
-        raise ValueError(f"G2 {name}: expected shape (n, 16) or (16,), got {a.shape}")
-    return np.ascontiguousarray(a), False
+    return point_rows(a, 16, "G2", name)
 
 
 def _ret(out, single):
     if single:
         return bool(out[0]) if out.dtype == np.bool_ else out[0]
     return out
+
+
+def _map(kernel, points):
+    """kernel(a, out) over the rows of points into an array like them (one point, one row)."""
+    a, single = _points(points)
+    out = np.empty_like(a)
+    if a.shape[0]:
+        kernel(a, out)
+    return _ret(out, single)
 
 
 def from_affine_ints(coords) -> np.ndarray:
@@ -425,11 +393,7 @@ def in_subgroup(points, method: str = "psi"):
 
 
 def neg(points) -> np.ndarray:
-    a, single = _points(points)
-    out = np.empty_like(a)
-    if a.shape[0]:
-        _k_neg(a, out)
-    return _ret(out, single)
+    return _map(_k_neg, points)
 
 
 def add(a, b) -> np.ndarray:
@@ -459,31 +423,13 @@ def sub(a, b) -> np.ndarray:
 
 def psi_map(points) -> np.ndarray:
     """The endomorphism psi (acts on G2 as multiplication by q mod r)."""
-    a, single = _points(points)
-    out = np.empty_like(a)
-    if a.shape[0]:
-        _k_psi(a, out)
-    return _ret(out, single)
-
-
-def _ints_to_limbs(vals) -> np.ndarray:
-    out = np.zeros((len(vals), 4), np.uint64)
-    for i, v in enumerate(vals):
-        out[i] = to_limbs(v)
-    return out
+    return _map(_k_psi, points)
 
 
 def scalars_canonical(scalars) -> np.ndarray:
     """Scalars as canonical (n, 4) limbs in [0, r): an (n, 4)/(4,) uint64 array is read as Fr
-    Montgomery elements; Python ints are reduced mod r (the G1 convention)."""
-    if isinstance(scalars, np.ndarray) and scalars.dtype == np.uint64:
-        s = scalars.reshape(1, 4) if scalars.ndim == 1 else scalars
-        if s.ndim != 2 or s.shape[1] != 4:
-            raise ValueError(f"G2 scalars: expected an (n, 4) Fr array, got shape {scalars.shape}")
-        return Fr.to_canonical(np.ascontiguousarray(s))
-    if isinstance(scalars, (int, np.integer)):
-        scalars = [scalars]
-    return _ints_to_limbs([int(v) % FR_MODULUS for v in scalars])
+    Montgomery elements; Python ints are reduced mod r (the G1 convention, scalars.py)."""
+    return _scalars_canonical(scalars, "G2")
 
 
 def scalar_mul(points, scalars, *, reduce: bool = True) -> np.ndarray:

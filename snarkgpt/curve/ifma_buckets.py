@@ -21,14 +21,12 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ..field import FQ_MODULUS
+from ..field import FQ_MODULUS as Q
 from ..field import ifma as _v
 from ..field.arith import fq_mul, load, store
 from ..field.params import to_limbs
-from .g1 import ONE, _JIT, aff_den, aff_finish, aff_load, aff_store, fq_inv
+from .g1_formulas import _JIT, _R, ONE, aff_den, aff_finish, aff_load, aff_store, fq_inv
 
-Q = FQ_MODULUS
-_R = 1 << 256
 C16 = to_limbs(16 * _R % Q)                  # Montgomery form of 16: x -> 16 x
 C_INV16 = to_limbs(pow(16, -1, Q) * _R % Q)  # and of 1/16
 _ONE16 = 16 * _R % Q                         # 1 in the x16 form

@@ -9,13 +9,14 @@ same 4-bit fixed windows as `arith.fq_pow`.
 import numba as nb
 import numpy as np
 
+from ..field import FQ_MODULUS
 from ..field import ifma as _v
 from ..field.arith import eq, fq_mul, load, store
-from .g1 import _JIT, SQRT_EXP
-from .ifma_buckets import C16, C_INV16, Q
+from .g1_formulas import _JIT, SQRT_EXP
+from .ifma_buckets import C16, C_INV16
 
 # regs[d, 0] = regs[a, 0] * regs[b, 0] on Fq (x16 form)
-_vq_mul = _v._reg_binop(lambda b, x, y: _v._emit_mont(b, x, y, Q))
+_vq_mul = _v._reg_binop(lambda b, x, y: _v._emit_mont(b, x, y, FQ_MODULUS))
 _EXP = sum(int(w) << (64 * i) for i, w in enumerate(SQRT_EXP))
 _NIBBLES = np.array([(_EXP >> (4 * i)) & 15 for i in range((_EXP.bit_length() + 3) // 4)][::-1],
                     dtype=np.int64)                    # most significant first

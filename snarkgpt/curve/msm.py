@@ -22,17 +22,21 @@ Outline (docs/msm.md has the longer story):
 4. Chunk and group results are added and converted to affine once.
 """
 import math
-import time
 
 import numba as nb
 import numpy as np
 
 from ..field import Fr, ifma
+from ..field.arith import fq_mul, fq_sub, load, store
+from .fixed_base import fixed_base_mul
+from .g1_formulas import (_JIT, GENERATOR, ONE, ZERO, aff_den, aff_finish, aff_load, aff_store,
+                          batch_add, fq_inv, xyzz_add, xyzz_dbl, xyzz_load, xyzz_madd,
+                          xyzz_store, xyzz_to_affine)
+from .g1_formulas import points as _points
 from .ifma_buckets import bucket_trees_x16, from_x16_row, lanes_x16, to_x16, work_arrays
-from .g1 import (ONE, ZERO, _JIT, aff_den, aff_finish, aff_load, aff_store, fq_inv,
-                 fq_mul, fq_sub, load, store, xyzz_add, xyzz_dbl, xyzz_load, xyzz_madd,
-                 xyzz_store, xyzz_to_affine, _points, fixed_base_mul, fold_scalars,
-                 generator, parallel_ranges, _threads)
+from .parallel import parallel_ranges
+from .parallel import threads as _threads
+from .scalars import fold_scalars, random_scalars
 
 # Cost model, in units of one Fq multiplication (measured on x86-64, per window):
 _SORT = 2.5        # per point: digit, histogram and the scatter into bucket order
@@ -106,28 +110,6 @@ _LANES_MIN = 1024         # below this many buckets the plain XYZZ running sum i
 
 
 @nb.njit(**_JIT)
-def _batch_acc(acc, src, stride, off, pref):
-    """acc[l] += src[l * stride + off] for every row l of acc, affine, one shared inversion."""
-    n = acc.shape[0]
-    prod = ONE
-    for l in range(n):
-        x1, y1 = aff_load(acc, l)
-        x2, y2 = aff_load(src, l * stride + off)
-        den, case = aff_den(x1, y1, x2, y2)
-        store(pref, l, prod)
-        prod = fq_mul(prod, den)
-    inv = fq_inv(prod)
-    for l in range(n - 1, -1, -1):
-        x1, y1 = aff_load(acc, l)
-        x2, y2 = aff_load(src, l * stride + off)
-        den, case = aff_den(x1, y1, x2, y2)
-        invd = fq_mul(inv, load(pref, l))
-        inv = fq_mul(inv, den)
-        x3, y3 = aff_finish(x1, y1, x2, y2, case, invd)
-        aff_store(acc, l, x3, y3)
-
-
-@nb.njit(**_JIT)
 def _bucket_reduce_lanes(sums, nb_, lane_r, lane_u, pref):
     """sum_{b=1..nb_} b * sums[b] (affine rows, zero = empty) as XYZZ, nb_ = L * K.
 
@@ -141,8 +123,8 @@ def _bucket_reduce_lanes(sums, nb_, lane_r, lane_u, pref):
     lane_r[:] = 0
     lane_u[:] = 0
     for t in range(K):
-        _batch_acc(lane_r, sums, K, K - t, pref)     # R_l += sums[lK + K - t]
-        _batch_acc(lane_u, lane_r, 1, 0, pref)       # U_l += R_l
+        batch_add(lane_r, sums, K, K - t, pref)      # R_l += sums[lK + K - t]
+        batch_add(lane_u, lane_r, 1, 0, pref)        # U_l += R_l
     return _lanes_combine(lane_r, lane_u, K)
 
 
@@ -554,23 +536,32 @@ def plan_groups(bits: np.ndarray, threads: int | None = None, vec: bool | None =
     return [(lo, hi, cost(lo, hi)[1], cost(lo, hi)[2]) for lo, hi in best[1]]
 
 
-def msm(points, scalars) -> np.ndarray:
-    """sum_i scalars[i] * points[i] as one affine (8,) point.
-
-    points: (n, 8) affine G1 array (infinity rows allowed); scalars: (n, 4) Fr elements in
-    Montgomery form. Zero scalars and points at infinity are skipped; small scalars (and small
-    negative ones, r - v) are detected and cost only the windows they need."""
+def msm_inputs(points, scalars):
+    """The checked points (n, 8) and scalars (n, 4) of an MSM, the scalars folded as
+    (folded, negf, bits) by `fold_scalars` (s > r/2 becomes r - s on the negated point), or
+    None when there are no points. Shared by this module and the CUDA MSM (cuda.py)."""
     pts, _ = _points(points)
     sc = np.asarray(scalars)
     if sc.dtype != np.uint64 or sc.ndim != 2 or sc.shape[1] != 4:
         raise ValueError(f"msm: scalars must be an (n, 4) uint64 Fr array, got {sc.dtype} {sc.shape}")
     if sc.shape[0] != pts.shape[0]:
         raise ValueError(f"msm: {pts.shape[0]} points but {sc.shape[0]} scalars")
-    n = pts.shape[0]
-    if n == 0:
+    if pts.shape[0] == 0:
+        return None
+    return (pts,) + fold_scalars(Fr.to_canonical(np.ascontiguousarray(sc)))
+
+
+def msm(points, scalars) -> np.ndarray:
+    """sum_i scalars[i] * points[i] as one affine (8,) point.
+
+    points: (n, 8) affine G1 array (infinity rows allowed); scalars: (n, 4) Fr elements in
+    Montgomery form. Zero scalars and points at infinity are skipped; small scalars (and small
+    negative ones, r - v) are detected and cost only the windows they need."""
+    inputs = msm_inputs(points, scalars)
+    if inputs is None:
         return np.zeros(8, np.uint64)
-    canon = Fr.to_canonical(np.ascontiguousarray(sc))
-    folded, negf, bits = fold_scalars(canon)
+    pts, folded, negf, bits = inputs
+    n = pts.shape[0]
     inf = ~pts.any(axis=1)
     if inf.any():
         bits[inf] = 0
@@ -619,49 +610,4 @@ def msm(points, scalars) -> np.ndarray:
 def random_points(n: int, rng=None) -> np.ndarray:
     """n pseudo-random G1 points (multiples of the generator by random Fr scalars)."""
     rng = np.random.default_rng(rng)
-    return fixed_base_mul(generator(), random_scalars(n, None, rng))
-
-
-def random_scalars(n: int, bits: int | None = None, rng=None) -> np.ndarray:
-    """n random Fr scalars (Montgomery form): full size, or signed values with |v| < 2^bits."""
-    rng = np.random.default_rng(rng)
-    if bits is None or bits >= 253:
-        limbs = rng.integers(0, 2**64, size=(n, 4), dtype=np.uint64)
-        limbs[:, 3] %= np.uint64(Fr.p[3])          # below r, close to uniform
-        out = np.empty_like(limbs)
-        from ..field import vec
-        vec.to_mont(limbs, out, Fr.r2, Fr.p, Fr.inv)
-        return out
-    if bits <= 62:
-        v = rng.integers(-(1 << bits) + 1, 1 << bits, size=n, dtype=np.int64)
-        return Fr.from_signed(v)
-    vals = [int(x) for x in rng.integers(0, 2**63, size=n)]
-    return Fr.from_ints([(v << (bits - 63)) ^ int(rng.integers(0, 2**(bits - 63))) for v in vals])
-
-
-_BENCH_POINTS = {}
-
-
-def _bench_points(n: int) -> np.ndarray:
-    """Random points for benchmarks, generated once (the largest set so far is kept and sliced)."""
-    have = _BENCH_POINTS.get("pts")
-    if have is None or have.shape[0] < n:
-        have = random_points(n, 12345)
-        _BENCH_POINTS["pts"] = have
-    return have[:n]
-
-
-def bench_msm(log_n: int, bits: int | None = None, repeats: int = 3, rng=0) -> float:
-    """Median seconds of msm over 2^log_n random points and random scalars (`bits`-bit signed
-    values, or full size when bits is None). Point generation is not timed (and is cached)."""
-    n = 1 << log_n
-    rng = np.random.default_rng(rng)
-    pts = _bench_points(n)
-    sc = random_scalars(n, bits, rng)
-    msm(pts[:16], sc[:16])          # compile outside the timing
-    times = []
-    for _ in range(max(1, repeats)):
-        t = time.perf_counter()
-        msm(pts, sc)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return fixed_base_mul(GENERATOR, random_scalars(n, None, rng))

@@ -39,27 +39,23 @@ Points are checked to be canonical and on their curves. G2 subgroup membership i
 here (it costs a scalar multiplication): G2 points from `g2.decompress` or an SRS loader are
 already checked; use g2.in_subgroup for others.
 """
-import statistics
-import time
-
 import numba as nb
 import numpy as np
 
-from ..field.params import FQ_MODULUS, FQ_ONE, FR_MODULUS, to_limbs
+from ..field.params import FQ_MODULUS as q
+from ..field.params import FQ_ONE, to_limbs
+from ..field.params import FR_MODULUS as r
+from . import g1
 from . import g2 as _g2
 from . import tower as T
 from .tower import (FQ12_ONE, FROB1, FROB2, TWIST_B3, _fn, fq12_conj, fq12_cyclotomic_exp_x,
                     fq12_cyclotomic_sqr, fq12_frobenius, fq12_frobenius2, fq12_frobenius3,
                     fq12_inv, fq12_is_one, fq12_mul, fq12_mul_by_034, fq12_sqr, fq2_add, fq2_conj,
-                    fq2_dbl, fq2_half, fq2_mul, fq2_mul_fq, fq2_neg, fq2_sqr, fq2_sub, fq_add,
-                    fq_mul, fq_sqr, eq, is_zero, load_fq12, store_fq12)
+                    fq2_dbl, fq2_half, fq2_mul, fq2_mul_fq, fq2_neg, fq2_sqr, fq2_sub, load_fq12,
+                    store_fq12)
 
 _JIT = dict(cache=True, nogil=True)
-q = FQ_MODULUS
-r = FR_MODULUS
 LOOP_NAF = tuple(reversed(T.naf(6 * T.BN_X + 2)))        # most significant digit first
-G1_B = T.mont(3)
-QM1_LIMBS = to_limbs(q - 1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -253,40 +249,13 @@ def _k_final_exp(a, out):
     store_fq12(out, final_exponentiation(load_fq12(a)))
 
 
+# a^e for a in the cyclotomic subgroup (so in particular GT), e a 4-limb integer
+_cyclotomic_pow = T.limb_power(fq12_cyclotomic_sqr, fq12_mul, FQ12_ONE)
+
+
 @nb.njit(**_JIT)
 def _k_gt_pow(a, e, out):
-    """a^e, a in the cyclotomic subgroup (so in particular GT), e a 4-limb integer."""
-    x = load_fq12(a)
-    acc = FQ12_ONE
-    started = False
-    for li in range(3, -1, -1):
-        word = e[li]
-        for bit in range(63, -1, -1):
-            if started:
-                acc = fq12_cyclotomic_sqr(acc)
-            if (word >> np.uint64(bit)) & np.uint64(1):
-                acc = fq12_mul(acc, x)
-                started = True
-    store_fq12(out, acc)
-
-
-@_fn
-def _fq_lt_q(a):
-    return not T.limbs_gt(a, QM1_LIMBS)
-
-
-@nb.njit(**_JIT)
-def _k_g1_valid(P, out):
-    """Per G1 point: 0 infinity, 1 valid finite point, -1 not canonical or not on the curve."""
-    for i in range(P.shape[0]):
-        x = _ld(P, i, 0)
-        y = _ld(P, i, 4)
-        if is_zero(x) and is_zero(y):
-            out[i] = 0
-        elif _fq_lt_q(x) and _fq_lt_q(y) and eq(fq_sqr(y), fq_add(fq_mul(fq_sqr(x), x), G1_B)):
-            out[i] = 1
-        else:
-            out[i] = -1
+    store_fq12(out, _cyclotomic_pow(load_fq12(a), e))
 
 
 # ---------------------------------------------------------------------------------------
@@ -308,17 +277,14 @@ def _prepare(g1_points, g2_points):
     Q, _ = _g2._points(g2_points, "G2 points")
     if P.shape[0] != Q.shape[0]:
         raise ValueError(f"pairing: {P.shape[0]} G1 points but {Q.shape[0]} G2 points")
-    kind = np.empty(P.shape[0], np.int64)
-    if P.shape[0]:
-        _k_g1_valid(P, kind)
-    bad = np.flatnonzero(kind < 0)
+    bad = np.flatnonzero(~g1.is_on_curve(P))           # infinity counts as on the curve
     if bad.size:
         raise ValueError(f"pairing: G1 point {int(bad[0])} is not on the curve (or not canonical)")
     ok2 = _g2.is_on_curve(Q)
     if not np.all(ok2):
         raise ValueError(f"pairing: G2 point {int(np.flatnonzero(~ok2)[0])} is not on the twist "
                          "(or not canonical)")
-    keep = (kind == 1) & Q.any(axis=1)
+    keep = P.any(axis=1) & Q.any(axis=1)
     return np.ascontiguousarray(P[keep]), np.ascontiguousarray(Q[keep])
 
 
@@ -339,12 +305,12 @@ def prepare_g2(Q) -> np.ndarray:
     """The Miller-loop lines (`g2_lines`) of finite, validated G2 points Q (n, 16), one row of
     N_LINES * LINE_LIMBS limbs per point, each point's computed once and kept (a few)."""
     rows = []
-    for q in Q:
-        key = q.tobytes()
+    for point in Q:
+        key = point.tobytes()
         lines = _LINES.get(key)
         if lines is None:
             lines = np.empty((1, N_LINES * LINE_LIMBS), np.uint64)
-            _k_lines(np.ascontiguousarray(q.reshape(1, 16)), lines)
+            _k_lines(np.ascontiguousarray(point.reshape(1, 16)), lines)
             if len(_LINES) >= _LINES_CACHE_SIZE:
                 _LINES.pop(next(iter(_LINES)))
             _LINES[key] = lines
@@ -464,38 +430,3 @@ def gt_from_py_ecc(x) -> np.ndarray:
         ints[6 * i + 2 * j] = (c[e] + 9 * c[e + 6]) % q
         ints[6 * i + 2 * j + 1] = c[e + 6]
     return T.from_ints(ints)
-
-
-# ---------------------------------------------------------------------------------------
-# Benchmarks
-# ---------------------------------------------------------------------------------------
-def _bench_points(n):
-    from . import g2
-    g1_gen = np.array([T.mont(1), T.mont(2)], np.uint64).reshape(8)
-    P = np.repeat(g1_gen[None], n, axis=0)
-    Q = np.repeat(g2.generator()[None], n, axis=0)
-    return P, Q
-
-
-def bench_pairing(repeats: int = 5) -> float:
-    """Median milliseconds of one pairing e(G1, G2) (after a warm-up call)."""
-    P, Q = _bench_points(1)
-    pairing(P[0], Q[0])
-    times = []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        pairing(P[0], Q[0])
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
-
-
-def bench_pairing_check(pairs: int = 2, repeats: int = 5) -> float:
-    """Median milliseconds of a `pairs`-pair pairing_check."""
-    P, Q = _bench_points(pairs)
-    pairing_check(P, Q)
-    times = []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        pairing_check(P, Q)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3

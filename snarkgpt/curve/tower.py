@@ -16,8 +16,9 @@ Fq coefficient of u^k v^j w^i; an Fq2 element is (2, 4) and an Fq6 element (6, 4
 order. Each tower operation is a small Numba function on tuples; the Fq operations in them
 are the straight-line LLVM intrinsics of field/arith.py.
 
-Numba's disk cache tracks only the file a kernel is defined in: after editing this file,
-clear the cached g2/pairing kernels too (snarkgpt/curve/__pycache__/{g2,pairing}.*.nb*).
+Numba's disk cache tracks only the file a kernel is defined in; the package keys its kernel
+cache on every source file that mentions numba (snarkgpt/__init__.py), so an edit here
+recompiles the g2/pairing kernels too (unless NUMBA_CACHE_DIR is set by hand: then clear it).
 
 Constants (xi, the Frobenius coefficients xi^(i(q^k-1)/6), the twist constant 3/xi) are
 computed once with Python integers at import time and frozen into the kernels by Numba.
@@ -27,9 +28,11 @@ import numpy as np
 
 from ..field import arith
 from ..field.arith import U0, U1
-from ..field.params import FQ_MODULUS, FQ_ONE, FQ_P, to_limbs
+from ..field.arith import load as load_fq         # row i of an (m, 4) array as an Fq
+from ..field.arith import store as store_fq
+from ..field.params import FQ_MODULUS as q
+from ..field.params import FQ_ONE, FQ_P, to_limbs
 
-q = FQ_MODULUS
 # Every tower kernel is an ordinary (not Numba-IR-inlined) Numba function; the Fq operations
 # inside are single LLVM intrinsic nodes (field/arith.py). Inlining the Fq2 layer at Numba IR
 # level as well was measured: twice the compile time for no speed-up. (With the Numba-level
@@ -274,20 +277,28 @@ def fq2_inv(a):
     return (fq_mul(a[0], ni), fq_neg(fq_mul(a[1], ni)))
 
 
-@_fn
-def fq2_pow(a, e):
-    """a^e for a 4-limb exponent tuple e."""
-    acc = FQ2_ONE
-    started = False
-    for li in range(3, -1, -1):
-        word = e[li]
-        for bit in range(63, -1, -1):
-            if started:
-                acc = fq2_sqr(acc)
-            if (word >> np.uint64(bit)) & U1:
-                acc = fq2_mul(acc, a)
-                started = True
-    return acc
+def limb_power(sqr, mul, one):
+    """The function (a, e) -> a^e, e a 4-limb exponent tuple, for the group with these
+    squaring, product and identity: left to right, no squaring before the top set bit."""
+
+    @_fn
+    def power(a, e):
+        acc = one
+        started = False
+        for li in range(3, -1, -1):
+            word = e[li]
+            for bit in range(63, -1, -1):
+                if started:
+                    acc = sqr(acc)
+                if (word >> np.uint64(bit)) & U1:
+                    acc = mul(acc, a)
+                    started = True
+        return acc
+
+    return power
+
+
+fq2_pow = limb_power(fq2_sqr, fq2_mul, FQ2_ONE)     # a^e in Fq2
 
 
 FQ_QM3_4 = to_limbs((q - 3) // 4)
@@ -568,19 +579,6 @@ def fq12_eq(a, b):
 # ---------------------------------------------------------------------------------------
 # Array <-> tuple
 # ---------------------------------------------------------------------------------------
-@_inl
-def load_fq(a, i):
-    return (a[i, 0], a[i, 1], a[i, 2], a[i, 3])
-
-
-@_inl
-def store_fq(a, i, v):
-    a[i, 0] = v[0]
-    a[i, 1] = v[1]
-    a[i, 2] = v[2]
-    a[i, 3] = v[3]
-
-
 @_inl
 def load_fq2(a, i):
     """Rows i, i+1 of an (m, 4) array as an Fq2."""

@@ -13,10 +13,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from .montgomery import U0, U1, limb_arithmetic
 from .params import FQ_INV, FQ_MODULUS, FQ_ONE, FR_INV, FR_MODULUS, to_limbs
-
-U0 = np.uint64(0)
-U1 = np.uint64(1)
 
 
 @intrinsic
@@ -65,62 +63,10 @@ def sbb(a, b, borrow):
     return d2, bo
 
 
-@nb.njit(inline="always")
-def sub_if_ge(t0, t1, t2, t3, p):
-    """(t0..t3) - p if that does not borrow, else (t0..t3) unchanged."""
-    s0, b = sbb(t0, p[0], U0)
-    s1, b = sbb(t1, p[1], b)
-    s2, b = sbb(t2, p[2], b)
-    s3, b = sbb(t3, p[3], b)
-    if b:
-        return (t0, t1, t2, t3)
-    return (s0, s1, s2, s3)
-
-
-@nb.njit(inline="always")
-def mont_mul(a, b, p, inv):
-    """a*b/2^256 mod p (CIOS). Needs a, b < p and p < 2^254, so t < 2p after the loop."""
-    t0 = t1 = t2 = t3 = t4 = U0
-    for i in range(4):
-        ai = a[i]
-        t0, c = mac(t0, ai, b[0], U0)
-        t1, c = mac(t1, ai, b[1], c)
-        t2, c = mac(t2, ai, b[2], c)
-        t3, c = mac(t3, ai, b[3], c)
-        t4 += c
-        m = t0 * inv
-        _, c = mac(t0, m, p[0], U0)
-        t0, c = mac(t1, m, p[1], c)
-        t1, c = mac(t2, m, p[2], c)
-        t2, c = mac(t3, m, p[3], c)
-        t3 = t4 + c
-        t4 = U0
-    return sub_if_ge(t0, t1, t2, t3, p)
-
-
-@nb.njit(inline="always")
-def add_mod(a, b, p):
-    """a + b mod p (a, b < p < 2^254, so the sum never carries out of 256 bits)."""
-    t0, c = adc(a[0], b[0], U0)
-    t1, c = adc(a[1], b[1], c)
-    t2, c = adc(a[2], b[2], c)
-    t3, c = adc(a[3], b[3], c)
-    return sub_if_ge(t0, t1, t2, t3, p)
-
-
-@nb.njit(inline="always")
-def sub_mod(a, b, p):
-    """a - b mod p."""
-    t0, bo = sbb(a[0], b[0], U0)
-    t1, bo = sbb(a[1], b[1], bo)
-    t2, bo = sbb(a[2], b[2], bo)
-    t3, bo = sbb(a[3], b[3], bo)
-    if bo:
-        t0, c = adc(t0, p[0], U0)
-        t1, c = adc(t1, p[1], c)
-        t2, c = adc(t2, p[2], c)
-        t3, c = adc(t3, p[3], c)
-    return (t0, t1, t2, t3)
+# sub_if_ge, mont_mul (CIOS), add_mod, sub_mod, mont_pow: written once for the CPU and the
+# CUDA device in montgomery.py, here over the carry primitives above.
+sub_if_ge, mont_mul, add_mod, sub_mod, mont_pow = limb_arithmetic(mac, adc, sbb,
+                                                                  nb.njit(inline="always"))
 
 
 @nb.njit(inline="always")

@@ -8,8 +8,10 @@ Layers:
 
 * limb primitives (`mac`, `adc`, `sbb`): the high half of a 64x64 product comes from
   `libdevice.umul64hi` (one `mul.hi.u64`), the low half from the wrapping uint64 product;
-* Montgomery arithmetic (`mont_mul`: CIOS, `add_mod`, `sub_mod`) taking the modulus as a
-  constant tuple, and the per-field wrappers `fr_*` / `fq_*` that the curve code uses;
+* Montgomery arithmetic (`mont_mul`: CIOS, `add_mod`, `sub_mod`, `mont_pow`) taking the
+  modulus as a constant tuple: the CPU's source (montgomery.py) compiled as device functions,
+  like the row loads and stores and the bit reversal (arith.py, ntt.py); and the per-field
+  wrappers `fr_*` / `fq_*` that the curve code uses;
 * kernels: elementwise mul/add/sub/scale, batch inversion (one Montgomery trick per thread
   over a contiguous chunk, one Fermat exponentiation per chunk), and the radix-2 NTT;
 * host wrappers taking and returning NumPy arrays (`FR_GPU.mul(a, b)`, `ntt(a)`, ...), and
@@ -37,14 +39,16 @@ import warnings
 import numpy as np
 from numba import cuda, types
 
+from . import arith
+from .montgomery import U0, U1, limb_arithmetic
+from .ntt import _bitrev as ntt_bitrev
+from .ntt import powers, twiddle_table
 from .params import (FQ_INV, FQ_MODULUS, FQ_ONE, FQ_P, FR_INV, FR_MODULUS, FR_ONE,
                      FR_P, to_limbs)
 
 # The simulator is chosen when numba.cuda is first imported (NUMBA_ENABLE_CUDASIM=1 then);
 # ask the module we actually got rather than the (re-readable) config flag.
 SIMULATOR = cuda.jit.__module__.startswith("numba.cuda.simulator")
-U0 = np.uint64(0)
-U1 = np.uint64(1)
 _M64 = (1 << 64) - 1
 
 if SIMULATOR:
@@ -132,81 +136,15 @@ def sbb(a, b, borrow):
     return d2, bo
 
 
-@_dev
-def sub_if_ge(t0, t1, t2, t3, p):
-    s0, b = sbb(t0, p[0], U0)
-    s1, b = sbb(t1, p[1], b)
-    s2, b = sbb(t2, p[2], b)
-    s3, b = sbb(t3, p[3], b)
-    if b != U0:
-        return (t0, t1, t2, t3)
-    return (s0, s1, s2, s3)
+# sub_if_ge, mont_mul (CIOS), add_mod, sub_mod, mont_pow: the CPU's (montgomery.py), compiled
+# as device functions over the device's carry primitives above.
+sub_if_ge, mont_mul, add_mod, sub_mod, mont_pow = limb_arithmetic(mac, adc, sbb, _dev)
 
 
-@_dev
-def mont_mul(a, b, p, inv):
-    """a*b/2^256 mod p, CIOS; a, b < p < 2^254 so one final subtraction suffices."""
-    t0 = U0
-    t1 = U0
-    t2 = U0
-    t3 = U0
-    t4 = U0
-    for i in range(4):
-        ai = a[i]
-        t0, c = mac(t0, ai, b[0], U0)
-        t1, c = mac(t1, ai, b[1], c)
-        t2, c = mac(t2, ai, b[2], c)
-        t3, c = mac(t3, ai, b[3], c)
-        t4 += c
-        m = t0 * inv
-        _, c = mac(t0, m, p[0], U0)
-        t0, c = mac(t1, m, p[1], c)
-        t1, c = mac(t2, m, p[2], c)
-        t2, c = mac(t3, m, p[3], c)
-        t3 = t4 + c
-        t4 = U0
-    return sub_if_ge(t0, t1, t2, t3, p)
-
-
-@_dev
-def add_mod(a, b, p):
-    t0, c = adc(a[0], b[0], U0)
-    t1, c = adc(a[1], b[1], c)
-    t2, c = adc(a[2], b[2], c)
-    t3, c = adc(a[3], b[3], c)
-    return sub_if_ge(t0, t1, t2, t3, p)
-
-
-@_dev
-def sub_mod(a, b, p):
-    t0, bo = sbb(a[0], b[0], U0)
-    t1, bo = sbb(a[1], b[1], bo)
-    t2, bo = sbb(a[2], b[2], bo)
-    t3, bo = sbb(a[3], b[3], bo)
-    if bo != U0:
-        t0, c = adc(t0, p[0], U0)
-        t1, c = adc(t1, p[1], c)
-        t2, c = adc(t2, p[2], c)
-        t3, c = adc(t3, p[3], c)
-    return (t0, t1, t2, t3)
-
-
-@_dev
-def is_zero(a):
-    return (a[0] | a[1] | a[2] | a[3]) == U0
-
-
-@_dev
-def ld(arr, i):
-    return (arr[i, 0], arr[i, 1], arr[i, 2], arr[i, 3])
-
-
-@_dev
-def st(arr, i, v):
-    arr[i, 0] = v[0]
-    arr[i, 1] = v[1]
-    arr[i, 2] = v[2]
-    arr[i, 3] = v[3]
+# is_zero, ld (row i as a limb tuple), st: the CPU functions of arith.py, compiled for the device
+is_zero = _dev(arith.is_zero.py_func)
+ld = _dev(arith.load.py_func)
+st = _dev(arith.store.py_func)
 
 
 @_dev
@@ -221,19 +159,6 @@ def st_off(arr, i, off, v):
     arr[i, off + 1] = v[1]
     arr[i, off + 2] = v[2]
     arr[i, off + 3] = v[3]
-
-
-@_dev
-def mont_pow(x, e, one, p, inv):
-    """x^e for a 256-bit exponent given as four limbs (square and multiply, top bit first)."""
-    acc = one
-    for li in range(3, -1, -1):
-        w = e[li]
-        for bi in range(63, -1, -1):
-            acc = mont_mul(acc, acc, p, inv)
-            if (w >> np.uint64(bi)) & U1:
-                acc = mont_mul(acc, x, p, inv)
-    return acc
 
 
 # ---- per-field wrappers (the curve code uses the fq_* ones) ------------------------------------
@@ -425,13 +350,7 @@ FQ_GPU = DeviceField("Fq", FQ_P, FQ_INV, FQ_ONE, FQ_PM2, FQ_MODULUS)
 
 
 # ---- NTT --------------------------------------------------------------------------------------
-@_dev
-def bitrev(x, bits):
-    r = 0
-    for _ in range(bits):
-        r = (r << 1) | (x & 1)
-        x >>= 1
-    return r
+bitrev = _dev(ntt_bitrev.py_func)            # the CPU's bit reversal (ntt.py), on the device
 
 
 @_dev
@@ -513,7 +432,6 @@ def twiddles_device(k: int):
     """The stage-contiguous twiddle table of size 2^k (ntt.twiddle_table) on the device."""
     t = _TW.get(k)
     if t is None:
-        from .ntt import twiddle_table
         t = _TW[k] = cuda.to_device(twiddle_table(k))
     return t
 
@@ -578,13 +496,11 @@ def intt(a, shared_log: int | None = None) -> np.ndarray:
 
 def coset_ntt(a, shift: int, shared_log: int | None = None) -> np.ndarray:
     """Evaluations on shift * <w>: same result as ntt.coset_ntt."""
-    from .ntt import powers
     return _host_transform(a, pre=powers(shift, a.shape[0]), shared_log=shared_log)
 
 
 def coset_intt(a, shift: int, shared_log: int | None = None) -> np.ndarray:
     """Inverse of coset_ntt: same result as ntt.coset_intt."""
-    from .ntt import powers
     n = a.shape[0]
     post = powers(pow(shift, -1, FR_MODULUS), n, first=pow(n, -1, FR_MODULUS))
     return _host_transform(a, negate=True, post=post, shared_log=shared_log)

@@ -11,10 +11,12 @@ import numpy as np
 from . import Fr
 from . import ifma as _ifma
 from . import ntt as _ntt
-from .ntt import _ld, _st, inverse, mul, sub
-from .params import FR_GENERATOR, FR_MODULUS, FR_ONE, FR_TWO_ADICITY
-
-P = FR_MODULUS
+from .arith import load as _ld
+from .arith import store as _st
+from .ntt import inverse, mul, sub
+from .params import FR_GENERATOR, FR_ONE, FR_TWO_ADICITY
+from .params import FR_MODULUS as P
+from .poly import inner_product
 
 
 @nb.njit(cache=True, nogil=True)
@@ -264,7 +266,6 @@ class Domain:
     def evaluate_lagrange(self, evals: np.ndarray, x: int) -> int:
         """p(x) for the polynomial of degree < n with values evals on the domain (barycentric:
         p(x) = (x^n - 1)/n * sum_i evals[i] * omega^i / (x - omega^i))."""
-        from .poly import inner_product
         evals = self._check(evals, "evaluate_lagrange")
         x %= P
         j = self.index_of(x)

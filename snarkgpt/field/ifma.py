@@ -34,9 +34,10 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .params import FR_MODULUS
+from . import Fr
+from .ntt import _rev_table, twiddle_table
+from .params import FR_MODULUS as P
 
-P = FR_MODULUS
 LANES = 8
 # below this many columns the scalar transform is as fast (a batch costs about 2.5 of them)
 MIN_COLUMNS = 3
@@ -420,7 +421,6 @@ def _transform_many(src, out, bufs, tw, rev, L, L1, passes, negate, pre, pre_mod
 # ---- tables and the Python entry point ------------------------------------------------------
 def to_limbs52(a: np.ndarray, times16: bool = False) -> np.ndarray:
     """(m, 4) Montgomery Fr array -> (m, 5) 52-bit limbs (of 16 a, reduced, if times16)."""
-    from . import Fr
     if times16:
         a = Fr.scale(a, 16)
     a = a.astype(np.uint64)
@@ -457,7 +457,6 @@ class Tables:
     """The twiddles (x16, 52-bit limbs), bit reversal and pass plan of a size-2^k batch."""
 
     def __init__(self, k: int):
-        from .ntt import _rev_table, twiddle_table
         self.k = k
         self.n = 1 << k
         self.tw = to_limbs52(twiddle_table(k), times16=True)

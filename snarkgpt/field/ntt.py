@@ -34,8 +34,6 @@ The Montgomery product here is emitted directly as LLVM IR (product scanning, fu
 no branches) with the Fr modulus folded in, because the transform spends almost all its time
 in it: about 36 64-bit multiplies per product, which is the limit of the scalar multiplier.
 """
-import time
-
 import numba as nb
 import numpy as np
 from llvmlite import ir
@@ -44,7 +42,9 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .arith import FR_OPS, _c256, _pack, _unpack, emit_csub, emit_mont, limb_intrinsic
-from .params import FR_INV, FR_MODULUS, FR_ONE, to_limbs
+from .arith import load as _ld                   # row i of an (n, 4) array as a limb tuple
+from .arith import store as _st
+from .params import FR_GENERATOR, FR_INV, FR_MODULUS, FR_ONE, FR_TWO_ADICITY, to_limbs
 
 _JIT = dict(cache=True, nogil=True)
 _PJIT = dict(cache=True, nogil=True, parallel=True)
@@ -132,19 +132,6 @@ def _prefetch_intrinsic(rw: int):
 _prefetch = _prefetch_intrinsic(0)
 _prefetch_w = _prefetch_intrinsic(1)
 _PF_ROWS = 8                 # how many rows ahead to prefetch
-
-
-@nb.njit(inline="always")
-def _ld(arr, i):
-    return (arr[i, 0], arr[i, 1], arr[i, 2], arr[i, 3])
-
-
-@nb.njit(inline="always")
-def _st(arr, i, v):
-    arr[i, 0] = v[0]
-    arr[i, 1] = v[1]
-    arr[i, 2] = v[2]
-    arr[i, 3] = v[3]
 
 
 @nb.njit(nogil=True)
@@ -374,8 +361,7 @@ def powers(base: int, count: int, first: int = 1) -> np.ndarray:
     """Fr array [first * base^i for i in range(count)] (Montgomery form)."""
     out = np.empty((count, 4), dtype=np.uint64)
     if count:
-        import numba
-        chunks = max(1, min(count // 4096, 8 * numba.get_num_threads()))
+        chunks = max(1, min(count // 4096, 8 * nb.get_num_threads()))
         if chunks == 1:     # a parallel launch costs more than a short run
             _powers_serial(out, _mont(base), _mont(first))
         else:
@@ -385,7 +371,6 @@ def powers(base: int, count: int, first: int = 1) -> np.ndarray:
 
 def root_of_unity(k: int) -> int:
     """The primitive 2^k-th root of unity 5^((p-1)/2^k) of Fr, as a Python int."""
-    from .params import FR_GENERATOR, FR_TWO_ADICITY
     if not 0 <= k <= FR_TWO_ADICITY:
         raise ValueError(f"Fr has no primitive 2^{k}-th root of unity (2-adicity is {FR_TWO_ADICITY})")
     return pow(FR_GENERATOR, (FR_MODULUS - 1) >> k, FR_MODULUS)
@@ -611,19 +596,3 @@ def bit_reverse_permute(a: np.ndarray) -> np.ndarray:
         raise ValueError(f"length must be a power of two, got {n}")
     _bit_reverse(a, L)
     return a
-
-
-def bench_ntt(k: int, repeats: int = 5) -> float:
-    """Median seconds of a forward NTT of 2^k random Fr elements (twiddles prebuilt)."""
-    from .domain import Domain
-    from . import Fr
-    d = Domain(k)
-    a = Fr.random(1 << k, rng=np.random.default_rng(k))
-    out = np.empty_like(a)
-    d.ntt(a, out=out)                       # compile / warm up
-    times = []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        d.ntt(a, out=out)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))

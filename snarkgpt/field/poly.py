@@ -7,12 +7,13 @@ import numba as nb
 import numpy as np
 
 from . import Fr
-from .ntt import _ld, _st, powers, root_of_unity
+from .arith import load as _ld
+from .arith import store as _st
+from .ntt import powers, root_of_unity
 from .ntt import add as _fadd
 from .ntt import mul as _fmul
-from .params import FR_MODULUS
+from .params import FR_MODULUS as P
 
-P = FR_MODULUS
 _JIT = dict(cache=True, nogil=True)
 _PJIT = dict(cache=True, nogil=True, parallel=True)
 _ZERO = (np.uint64(0),) * 4

@@ -7,6 +7,7 @@ through the conversion methods here, so no Python int ever reaches a hot loop.
 import os
 import secrets
 
+import numba
 import numpy as np
 
 from . import vec
@@ -18,7 +19,6 @@ _ONE_RAW = (np.uint64(1), np.uint64(0), np.uint64(0), np.uint64(0))
 
 
 def _threads_chunks() -> int:
-    import numba
     return max(1, numba.get_num_threads())
 
 

@@ -8,6 +8,7 @@ import numba as nb
 import numpy as np
 
 from .arith import U0, U1, add_mod, is_zero, load, mont_mul, neg_mod, sbb, store, sub_mod
+from .arith import mont_pow as pow_limbs        # x^e, square-and-multiply (montgomery.py)
 
 _JIT = dict(parallel=True, cache=True, nogil=True)
 
@@ -56,19 +57,6 @@ def scatter_add(a, index, out, p):
     for i in range(a.shape[0]):
         j = index[i]
         store(out, j, add_mod(load(out, j), load(a, i), p))
-
-
-@nb.njit(inline="always")
-def pow_limbs(x, e, one, p, inv):
-    """x^e by left-to-right square-and-multiply; e is a 4-tuple exponent (not Montgomery)."""
-    acc = one
-    for li in range(3, -1, -1):
-        w = e[li]
-        for bit in range(63, -1, -1):
-            acc = mont_mul(acc, acc, p, inv)
-            if (w >> np.uint64(bit)) & U1:
-                acc = mont_mul(acc, x, p, inv)
-    return acc
 
 
 @nb.njit(**_JIT)

@@ -249,8 +249,8 @@ def test_projective_kernels_special_cases():
     """Jacobian and XYZZ formulas (used inside kernels) on P + Q, P + P, P + (-P), O + P."""
     import numba as nb
 
-    from snarkgpt.curve.g1 import (ONE, ZERO, aff_load, jac_add, jac_dbl, jac_madd, xyzz_add,
-                                   xyzz_dbl, xyzz_madd, xyzz_store)
+    from snarkgpt.curve.g1_formulas import (ONE, ZERO, aff_load, jac_add, jac_dbl, jac_madd,
+                                            xyzz_add, xyzz_dbl, xyzz_madd, xyzz_store)
 
     @nb.njit
     def run(a, b, jac_out, xyzz_out):
