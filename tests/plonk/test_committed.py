@@ -200,7 +200,7 @@ def test_rerandomized_per_proof(srs, monkeypatch):
     setup_coeffs = pk.fixed_coeffs[w].copy()
     setup_values = pk.fixed_values[w].copy()
     lay = vk.layout
-    qpos = lay.queries.index((1, w, 0))
+    qpos = lay.queries.index((FIXED, w, 0))
     Ds, opened = [], []
     for seed in (11, 12):
         seen = _record_challenges(monkeypatch)

@@ -15,6 +15,7 @@ from snarkgpt.plonk.permutation.prover import grand_products
 from snarkgpt.plonk.prover import ProverError, prove
 from snarkgpt.plonk.srs import SRS
 from snarkgpt.plonk.verifier import VerificationError, verify_or_raise
+from snarkgpt.plonk.expression import ADVICE
 
 pytestmark = pytest.mark.filterwarnings("ignore::snarkgpt.plonk.srs.InsecureSetupWarning")
 P = FR_MODULUS
@@ -104,7 +105,7 @@ def test_each_product_is_opened_at_its_rows_and_the_last(toy):
     z_idx = {c.index: i for i, c in enumerate(lay.z_cols)}
     rots = {}
     for kind, idx, rot in lay.queries + [(code, idx, 0) for code, idx in lay.linearized]:
-        if kind == 0 and idx in z_idx:
+        if kind == ADVICE and idx in z_idx:
             rots.setdefault(z_idx[idx], set()).add(rot)
     last = lay.u - lay.desc.n
     assert all(rots[i] == {0, 1, last} for i in range(len(lay.z_cols) - 1))

@@ -14,6 +14,7 @@ from snarkgpt.plonk.proof import Proof
 from snarkgpt.plonk.prover import prove
 from snarkgpt.plonk.srs import SRS
 from snarkgpt.plonk.verifier import VerificationError, parse_proof, verify, verify_or_raise
+from snarkgpt.plonk.expression import ADVICE
 
 pytestmark = pytest.mark.filterwarnings("ignore::snarkgpt.plonk.srs.InsecureSetupWarning")
 P = FR_MODULUS
@@ -163,7 +164,7 @@ def test_broken_witness(toy, kind, name):
     circuit, cs, cfg, pk, vk, proof = toy
     hook = _break(kind)
     if kind == "gate":      # c is linearized: the proof has no c(x), the verifier folds [c]
-        assert (0, cfg["c"].index) in vk.layout.linearized
+        assert (ADVICE, cfg["c"].index) in vk.layout.linearized
     # the MockProver names the failure
     asg = synthesize(cs, circuit, cfg)
     hook(asg, 0, cfg)
