@@ -200,7 +200,7 @@ def _columns_with_copies(cs: ConstraintSystem, copies: np.ndarray):
     ends = np.concatenate([copies[:, 0], copies[:, 2]])
     count = np.bincount(ends, minlength=len(cs.permutation_columns))
     # fewest copies first, so that sparsely copied columns share grand products, which then
-    # change on few rows and commit cheaply (permutation/verifier.py)
+    # change on few rows and commit cheaply (permutation/constraints.py)
     used = np.flatnonzero(count)
     used = used[np.argsort(count[used], kind="stable")]
     remap = np.full(len(cs.permutation_columns), -1, dtype=np.int64)

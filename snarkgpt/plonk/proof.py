@@ -5,7 +5,7 @@
     evaluations:  E x 32 bytes, canonical little-endian Fr (refused if >= r)
     openings:     O x 32 bytes, compressed G1, one KZG proof per opening point
 
-C, E and O are fixed by the verifying key (`keygen.Layout`): C = advice columns + lookup
+C, E and O are fixed by the verifying key (`layout.Layout`): C = advice columns + lookup
 columns (m per table, h per lookup, phi per table) + permutation products + quotient pieces;
 E = the opened (column, rotation) queries; O = the distinct opening points. The parser
 refuses truncated or over-long input, non-canonical scalars, bad flags and points off the

@@ -21,7 +21,7 @@ What it reuses from the package, all plain Python:
   * `transcript.Transcript` (hashlib BLAKE2b): only `absorb_bytes` and `challenge`; points
     and scalars are encoded here, byte for byte as `absorb_points` / `absorb_scalars` write
     them (canonical little-endian x then y, 32 bytes each; (0, 0) for infinity);
-  * `keygen.check_instance_shapes` and `vk.layout` (`keygen.Layout`: the constraint
+  * `description.check_instance_shapes` and `vk.layout` (`layout.Layout`: the constraint
     identities as expression DAGs, the queries, the linearized columns), evaluated with
     `expression.IntProgram.run` and `linearization.split(..., compiled=False)`;
   * `vk.digest()` (sha256 of the key's canonical bytes) and the proof format's constants.

@@ -128,7 +128,7 @@ class _Messages:
     """The verifier's side of each round: the round's message, read in order from the proof
     (points from its commitments, scalars from its evaluations), kept by round name."""
 
-    def __init__(self, lay, proof: Proof):
+    def __init__(self, proof: Proof):
         self.proof = proof
         self.points = 0         # commitments read so far
         self.scalars = 0        # evaluations read so far
@@ -162,7 +162,7 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     proof = parse_proof(vk, proof_bytes)
     plan = _plan(lay)
     tr = protocol.start(vk, instances)
-    msgs = _Messages(lay, proof)
+    msgs = _Messages(proof)
     chal, values = protocol.run(lay, tr, msgs.play)
     x, y = values["x"], chal[lay.y.index]
     committed_comm = {}

@@ -1,11 +1,11 @@
 """Lookup argument (logUp), prover side.
 
 Per table group: the compressed table t and inputs f_l (tagged with the table, see
-verifier.py) are evaluated on the usable rows; `multiplicities` counts, for each distinct
+constraints.py) are evaluated on the usable rows; `multiplicities` counts, for each distinct
 table value, the selected input rows equal to it (on the first table row holding that
 value); after the challenge beta, `helper_columns` builds each helper column h_k as the
 signed sum of its fractions (s_l / (beta + f_l) per lookup, -m_g / (beta + t_g) per table,
-packed by `verifier.pack_fractions`), and `running_sum` the one sum for all of them
+packed by `constraints.pack_fractions`), and `running_sum` the one sum for all of them
     phi[0] = 0,  phi[i + 1] = phi[i] + sum_k h_k[i]   (i < u)
 which returns to 0 at the last row u when every input is in its table. Rows after u (and
 row u of m and h) are random blinding values.

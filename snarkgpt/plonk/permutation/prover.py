@@ -3,7 +3,7 @@
 On usable row i, chunk c of the equality-enabled columns has the ratio
     r_c[i] = prod_j (v_j[i] + beta delta^j omega^i + gamma) / prod_j (v_j[i] + beta sigma_j[i] + gamma)
 z_c is the running product of chunk c's ratios over the rows, started where z_{c-1} ended:
-z_0[0] = 1, z_c[0] = z_{c-1}[u], z_c[i + 1] = z_c[i] r_c[i] (see verifier.py for the
+z_0[0] = 1, z_c[0] = z_{c-1}[u], z_c[i + 1] = z_c[i] r_c[i] (see constraints.py for the
 identities). The rows after u (u the last row) are random (blinding). If every copy
 constraint holds, z_{s-1}[u] = 1. r_c[i] = 1 on every row where chunk c has no copy (there
 sigma is the identity), so z_c changes only on its chunk's copy rows.

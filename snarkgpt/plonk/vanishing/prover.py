@@ -1,6 +1,6 @@
 """Vanishing argument, prover side: the quotient polynomial.
 
-Every constraint C_i (gates, lookup and permutation identities; see keygen.Layout) vanishes
+Every constraint C_i (gates, lookup and permutation identities; see layout.Layout) vanishes
 on H = {omega^i} exactly when the witness satisfies it on every row, i.e. when Z_H(X) =
 X^n - 1 divides the combination C(X) = sum_i y^(N-1-i) C_i(X) (y a challenge). The prover
 computes h = C / Z_H. deg C <= D (n - 1) (D the largest constraint degree), so h has degree

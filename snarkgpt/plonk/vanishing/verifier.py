@@ -1,7 +1,7 @@
 """Vanishing argument, verifier side.
 
 From the opened evaluations the verifier computes C(x) = sum_i y^(N-1-i) C_i(x) (every
-constraint identity of keygen.Layout), and the value the quotient must take:
+constraint identity of layout.Layout), and the value the quotient must take:
 h(x) = C(x) / (x^n - 1). The committed pieces recombine into [H] = sum_i x^(i n) [h_i'], a
 commitment to H(X) = sum_i x^(i n) h_i'(X). The verifier folds them, scaled by
 -(x^n - 1), into the linearization commitment (linearization.py), whose opening at x proves
