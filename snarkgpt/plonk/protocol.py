@@ -41,9 +41,8 @@ __all__ = ["PROTOCOL", "Round", "rounds", "run", "start", "absorb_instances"]
 @dataclass(frozen=True)
 class Round:
     """One message of the proof: its transcript label, the challenges squeezed before it as
-    (label, key), how many items it sends, and whether they are scalars (else G1 points).
-    A key is a circuit challenge's index (an int: the constraints read it) or the name of a
-    protocol value ("alpha", "e", "x")."""
+    (label, circuit challenge index or None), how many items it sends, and whether they are
+    scalars (else G1 points). A challenge with an index is one the constraints read."""
     name: str
     squeeze: tuple = ()
     count: int = 0
@@ -75,8 +74,8 @@ def rounds(lay) -> list:
     out = []
     if lay.committed:
         out += [Round("committed.D", (), len(lay.committed)),
-                Round("committed.pok.A", (("committed.alpha", "alpha"),), 1),
-                Round("committed.pok.z", (("committed.e", "e"),), lay.committed_scalars, True)]
+                Round("committed.pok.A", (("committed.alpha", None),), 1),
+                Round("committed.pok.z", (("committed.e", None),), lay.committed_scalars, True)]
     for p in range(lay.num_phases):
         out.append(Round(f"advice.phase{p}", tuple(after.get(p - 1, ())),
                          len(lay.phase_columns(p))))
@@ -85,7 +84,7 @@ def rounds(lay) -> list:
             Round("lookup.h_phi", (("beta", lay.beta.index),), len(lay.h_cols) + len(lay.phi_cols)),
             Round("perm.z", (("beta'", lay.beta_p.index), ("gamma", lay.gamma.index)), len(lay.z_cols)),
             Round("quotient", (("y", lay.y.index),), lay.quotient_pieces),
-            Round("evaluations", (("x", "x"),), len(lay.queries), True)]
+            Round("evaluations", (("x", None),), len(lay.queries), True)]
     return out
 
 
@@ -93,16 +92,16 @@ def run(lay, transcript: Transcript, play) -> tuple:
     """Walk the schedule: for each round squeeze its challenges, get its message from
     ``play(round, challenges, values)`` and absorb it. ``challenges`` holds the circuit
     challenges so far ({index: value}, what the constraints read), ``values`` every value
-    squeezed so far by name ("alpha", "e", "x", ...). Returns both.
+    squeezed so far by its transcript label ("beta", "committed.alpha", "x", ...). Returns both.
 
     A message is an (m, 8) array of G1 points, or scalars: Python ints (the prover) or their
     canonical 32-byte encodings as a proof holds them (the verifier); both absorb alike."""
     chal, values = {}, {}
     for rnd in rounds(lay):
-        for label, key in rnd.squeeze:
-            v = transcript.challenge(label)
-            (chal if isinstance(key, int) else values)[key] = v
-            values[label] = v
+        for label, index in rnd.squeeze:
+            values[label] = transcript.challenge(label)
+            if index is not None:
+                chal[index] = values[label]
         sent = play(rnd, chal, values)
         if rnd.scalars:
             if isinstance(sent, (bytes, bytearray)):

@@ -129,12 +129,12 @@ class _Rounds:
         return D
 
     def committed_a(self, rnd, chal, values):
-        self.pok = committed_prover.RepresentationProof(self.pk, self.deltas, values["alpha"], self.rng)
+        self.pok = committed_prover.RepresentationProof(self.pk, self.deltas, values["committed.alpha"], self.rng)
         del self.deltas
         return self.pok.A.reshape(1, 8)
 
     def committed_z(self, rnd, chal, values):
-        z = self.pok.responses(values["e"])
+        z = self.pok.responses(values["committed.e"])
         del self.pok
         self.clock.lap("committed columns")
         return z

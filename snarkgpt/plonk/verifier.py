@@ -171,7 +171,7 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
             committed_comm = check_representation(vk, msgs.sent["committed.D"],
                                                   msgs.sent["committed.pok.A"],
                                                   proof.evaluations[:lay.committed_scalars],
-                                                  values["alpha"], values["e"])
+                                                  values["committed.alpha"], values["committed.e"])
         except CommittedColumnError as e:
             raise VerificationError(str(e)) from None
     comms, qc = proof.commitments, msgs.sent["quotient"]
