@@ -105,14 +105,18 @@ def cmd_setup(args) -> int:
     from .model.keys import setup
     kind = "eval" if args.eval else "generate"
     card = setup(args.model, args.out, srs_path=args.srs, max_tokens=args.max_tokens, progress=progress,
-                 statement=kind, weights=args.weights, layout=args.layout)
+                 statement=kind, weights=args.weights, layout=args.layout,
+                 layers_per_segment=args.layers_per_segment, memory_budget=args.memory_budget)
     result = {k: card[k] for k in ("fingerprint", "k", "max_tokens", "insecure_setup", "setup_seconds",
                                    "statement", "weights", "compact_layout", "mm_lanes")}
+    segs = card.get("segments") or []
+    result["segments"] = len(segs) or 1
     emit(result, args.json, [
         f"keys written to {args.out}",
         f"model fingerprint: {card['fingerprint']}" + ("  (eval key: publish it next to the "
                                                         "generation key's)" if args.eval else ""),
-        f"layout: {'compact' if card['compact_layout'] else 'banked, %d matmul lanes' % card['mm_lanes']}",
+        f"layout: {'compact' if card['compact_layout'] else 'banked, %d matmul lanes' % card['mm_lanes']}"
+        + (f"; {len(segs)} segment proofs of 2^{card['k']} rows each, linked" if segs else ""),
         (f"circuit rows: 2^{card['k']}; eval windows of up to {card['max_tokens']} tokens" if args.eval
          else f"circuit rows: 2^{card['k']}; statements of up to {card['max_tokens']} tokens"),
         f"setup: {card['srs']}" + ("  (INSECURE development setup: for tests and demos only)"
@@ -132,7 +136,7 @@ def _prove(keydir, prompt, max_new, out, stats=None):
     st = prover.generate(prompt, max_new)
     progress(f"proving {st.n_prompt} + {st.n_new} tokens ...")
     t = time.perf_counter()
-    proof = prover.prove(st, stats=stats)
+    proof = prover.prove(st, stats=stats, progress=progress)
     seconds = time.perf_counter() - t
     card = prover.card
     write_proof_file(out, card["fingerprint"], st, proof, text=decode(card, list(st.output)))
@@ -371,6 +375,8 @@ def cmd_demo(args) -> int:
 def cmd_inspect(args) -> int:
     from .plonk.examples import build
     from .plonk.describe import describe, format_text
+    if args.keys is not None:
+        return _inspect_keys(args)
     if args.model is not None:
         from .model.keys import keygen_circuit
         from .model.quantize import calibrate, quantize_model
@@ -394,6 +400,27 @@ def cmd_inspect(args) -> int:
         print(json.dumps(desc))
     else:
         print(format_text(desc))
+    return 0
+
+
+def _inspect_keys(args) -> int:
+    """A key directory's verifying key: its segments (k, columns, rows) or its one circuit."""
+    from .model.chain import ChainKey, describe as describe_chain
+    from .model.keys import load_verifier
+    card, vk = load_verifier(args.keys)
+    if isinstance(vk, ChainKey):
+        segs = describe_chain(vk)
+    else:
+        d = vk.layout.desc
+        segs = [{"index": 0, "part": "whole model", "blocks": [0, card["config"]["n_layer"]],
+                 "k": d.k, "rows": d.n, "usable_rows": d.usable_rows,
+                 "advice_columns": len(d.advice), "fixed_columns": len(d.fixed),
+                 "instance_columns": [c.name for c in d.instance], "links": [],
+                 "fingerprint": vk.digest().hex()}]
+    info = {"fingerprint": card["fingerprint"], "segments": segs}
+    emit(info, args.json, [f"model fingerprint: {card['fingerprint']}"] + [
+        f"segment {s['index']} ({s['part']}): k = {s['k']}, {s['advice_columns']} advice + "
+        f"{s['fixed_columns']} fixed columns, links {', '.join(s['links']) or '-'}" for s in segs])
     return 0
 
 
@@ -490,6 +517,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fixed: the verifying key commits the weights (binding, not hiding); "
                          "committed: a hiding commitment, re-randomized in every proof "
                          "(docs/committed-weights.md)")
+    sp = st.add_mutually_exclusive_group()
+    sp.add_argument("--layers-per-segment", type=int, default=None,
+                    help="split the model into segment proofs of N transformer blocks each "
+                         "(docs/protocol.md, Segments and links)")
+    sp.add_argument("--memory-budget", default=None,
+                    help="split into as few segments as fit this much memory when proving "
+                         "(e.g. 12G; default: 3/4 of the available memory)")
     st.add_argument("--layout", choices=("auto", "banked", "compact"), default="auto",
                     help="auto: the cheapest to prove (columns x rows); compact: fewer columns, "
                          "smaller proofs and faster verification, slower proving for large "
@@ -556,6 +590,8 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--circuit", default="fibonacci",
                       help=f"an example ({', '.join(EXAMPLES)}) or module:attribute")
     insp.add_argument("--model", default=None, help="inspect a model's circuit instead (bundled, path, random:...)")
+    insp.add_argument("--keys", default=None,
+                      help="inspect a key directory instead: its segments with their k, columns, rows")
     insp.add_argument("--max-tokens", type=int, default=None)
     insp.add_argument("--eval", action="store_true", help="with --model: the eval statement's circuit")
     insp.add_argument("--k", type=int, default=None, help="rows 2^k (default: the smallest that fits)")

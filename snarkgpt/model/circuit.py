@@ -64,6 +64,7 @@ from snarkgpt.plonk.circuit import Assignment, ConstraintSystem, synthesize
 from .integer_forward import TokenError, check_tokens, integer_forward
 from .quantize import QuantizedModel, QuantSettings, gelu_table_spec, quantize_model
 from .evaluation import assign_score, configure_score, count_correct
+from .segments import Segment, segment_instances
 from .statement import EvalStatement, Statement
 
 __all__ = ["ModelCircuit", "ModelConfig", "GenerationMismatch", "EvalMismatch", "build", "plan",
@@ -89,8 +90,8 @@ class EvalMismatch(ValueError):
 
 @dataclass(kw_only=True)     # built by keyword: a dozen fields of one type
 class ModelConfig:
-    tokens: object          # the instance column
-    emb: object
+    tokens: object          # the instance column (None in a segment with neither end)
+    emb: object             # None in a segment without the embedding
     ln: object
     mm: object              # matmul lanes: [(MatmulConfig, rescale 2^w, rescale 2^s)]
     softmax: object
@@ -102,6 +103,8 @@ class ModelConfig:
     bind: tuple             # advice columns (next token, gen flag, argmax) of generate.bind
     q_bind: object
     score: object = None    # eval statements: the `ScoreConfig` (gen is then its `scored`)
+    link_in: object = None  # a segment's link columns (segments.py): its input residual
+    link_out: object = None  # ... and its output residual
 
 
 class ModelCircuit:
@@ -112,7 +115,7 @@ class ModelCircuit:
 
     def __init__(self, model, quant_settings: QuantSettings, tokens, n_prompt: int | None = None,
                  check: bool = True, mm_lanes: int | None = None, compact: bool = False,
-                 weights: str = "fixed"):
+                 weights: str = "fixed", segment: Segment | None = None, forward=None):
         if weights not in WEIGHT_MODES:
             raise ValueError(f"weights must be one of {WEIGHT_MODES}, got {weights!r}")
         self.weights = weights
@@ -124,6 +127,8 @@ class ModelCircuit:
             self.qmodel = quantize_model(model, quant_settings)
         self.config = self.qmodel.config
         self.settings = quant_settings
+        # the part of the forward pass this circuit proves (segments.py): all of it by default
+        self.segment = Segment.whole(self.config.n_layer) if segment is None else segment
         if isinstance(tokens, (Statement, EvalStatement)):
             statement = tokens
         else:
@@ -149,12 +154,16 @@ class ModelCircuit:
             self.n_prompt = statement.n_prompt
         self.tokens = toks
         self.T = toks.size - 1
-        self.mm_lanes = default_mm_lanes(self.config, self.T) if mm_lanes is None else int(mm_lanes)
+        seg = self.segment
+        self.mm_lanes = (default_mm_lanes(self.config, self.T, seg) if mm_lanes is None
+                         else int(mm_lanes))
         self.compact = bool(compact)
         self.positions = np.arange(self.T)
-        self.forward = integer_forward(self.qmodel, toks[:self.T], self.positions)
+        # a chain computes the forward pass once and hands it to every segment
+        self.forward = (integer_forward(self.qmodel, toks[:self.T], self.positions)
+                        if forward is None else forward)
         # the matmuls' lanes (`_lane`), planned from the shapes when synthesize starts
-        self._mm_sizes = matmul_c_sizes(self.config, self.T)
+        self._mm_sizes = matmul_c_sizes(self.config, self.T, seg)
         self._lanes: list | None = None
         self._next_mm = 0
         self.result: dict | None = None     # set by synthesize: logits, next tokens (count)
@@ -175,13 +184,29 @@ class ModelCircuit:
 
     # -- the circuit interface -------------------------------------------------------------
     def instances(self):
-        return self.statement.instances()
+        """The public values of this circuit (a segment: the statement's columns it reads,
+        `segments.segment_instances`)."""
+        if self.segment.count == 1:
+            return self.statement.instances()
+        return segment_instances(self.segment, self.statement, self.instance_names())
+
+    def instance_names(self) -> list:
+        """The names of this circuit's instance columns, in order."""
+        seg = self.segment
+        if not (seg.embed or seg.head):
+            return []
+        if not seg.head:
+            return ["tokens"]
+        return ["tokens", "scored", "count"] if self.kind == "eval" else ["tokens", "gen"]
 
     def configure(self, cs: ConstraintSystem) -> ModelConfig:
         st = self.settings
         s, w, lb = st.scale_bits, st.weight_bits, st.limb_bits
-        inst = cs.instance_column("tokens")
-        cs.enable_equality(inst)
+        seg = self.segment
+        inst = None
+        if seg.embed or seg.head:
+            inst = cs.instance_column("tokens")
+            cs.enable_equality(inst)
         # every op family configures into its own column bank (`ChipContext.in_bank`), so the
         # packed floor planner lays their regions side by side; matmuls alternate over
         # `mm_lanes` banks. In the compact layout (`choose_layout`) the banks are off: fewer
@@ -193,14 +218,16 @@ class ModelCircuit:
         # the embedding and the argmax (one row per position and embedding or vocabulary
         # entry: a few thousand rows) draw their columns from the residual adds' bank and
         # stack below its regions (`in_bank`'s ``columns``)
-        emb = EmbeddingChip.configure(ctx.in_bank("emb", columns="res"), self.qmodel.weights["wte"],
-                                      name="wte")
+        emb = None
+        if seg.embed:
+            emb = EmbeddingChip.configure(ctx.in_bank("emb", columns="res"),
+                                          self.qmodel.weights["wte"], name="wte")
         ln = LayerNormChip.configure(ctx.in_bank("ln"), s, st.rsqrt_bits, clamp_bits=st.ln_clamp_bits,
                                      div_bits=st.ln_div_bits, limb_bits=lb)
         # sections B.r and A.Br of the matmuls (about a quarter of their rows) in banks of
         # their own, as few as keep them no taller than the rest (`product_banks`)
         products = [MatmulChip.configure_products(ctx.in_bank(f"mmp{j}"))
-                    for j in range(product_banks(self.config, self.T, self.mm_lanes))]
+                    for j in range(product_banks(self.config, self.T, self.mm_lanes, seg))]
         mm = []
         for lane in range(self.mm_lanes):
             lane_ctx = ctx.in_bank(f"mm{lane}")
@@ -209,20 +236,30 @@ class ModelCircuit:
                                             products=products[lane % len(products)]),
                        RescaleChip.configure(lane_ctx, w, limb_bits=lb),
                        RescaleChip.configure(lane_ctx, s, limb_bits=lb)))
-        sm = SoftmaxChip.configure(ctx.in_bank("sm"), s, st.exp_bits, st.softmax_clamp_bits,
-                                   st.softmax_div_bits, lb, exp_rows=st.exp_rows)
-        gelu = FunctionChip.configure(ctx.in_bank("gelu"), gelu_table_spec(st),
-                                      clamp_bits=st.gelu_clamp_bits, limb_bits=lb)
-        res = ResidualChip.configure(ctx.in_bank("res"))
-        am = ArgmaxChip.configure(ctx.in_bank("argmax", columns="res"), st.argmax_bits, lb)
+        sm = gelu = res = am = None
+        if seg.n_blocks:
+            sm = SoftmaxChip.configure(ctx.in_bank("sm"), s, st.exp_bits, st.softmax_clamp_bits,
+                                       st.softmax_div_bits, lb, exp_rows=st.exp_rows)
+            gelu = FunctionChip.configure(ctx.in_bank("gelu"), gelu_table_spec(st),
+                                          clamp_bits=st.gelu_clamp_bits, limb_bits=lb)
+            res = ResidualChip.configure(ctx.in_bank("res"))
+        if seg.head:
+            am = ArgmaxChip.configure(ctx.in_bank("argmax", columns="res"), st.argmax_bits, lb)
         gather = ctx.in_bank("gather").advice_pool(1)[0]
+        # a segment's residual stream in and out (segments.py, plonk/links.py)
+        link_in = cs.link_column(seg.link_in) if seg.link_in else None
+        link_out = cs.link_column(seg.link_out) if seg.link_out else None
+        if not seg.head:
+            return ModelConfig(tokens=inst, emb=emb, ln=ln, mm=mm, softmax=sm, gelu=gelu, res=res,
+                               argmax=am, gather=gather, gen=None, bind=None, q_bind=None,
+                               link_in=link_in, link_out=link_out)
         if self.kind == "eval":
             # eval statement: instance columns scored, count and the `eval.score` region
             # (snarkgpt.model.evaluation) instead of the generation binding
             score = configure_score(cs)
             return ModelConfig(tokens=inst, emb=emb, ln=ln, mm=mm, softmax=sm, gelu=gelu,
                                res=res, argmax=am, gather=gather, gen=score.scored, bind=None,
-                               q_bind=None, score=score)
+                               q_bind=None, score=score, link_in=link_in)
         gen = cs.instance_column("gen")
         cs.enable_equality(gen)
         bind = tuple(cs.advice_column(f"bind.{n}") for n in ("next", "gen", "argmax"))
@@ -233,7 +270,8 @@ class ModelCircuit:
         cs.create_gate("generate.bind", [("gen * (next - argmax) = 0", flag * (nxt - am_idx))],
                        selector=q_bind)
         return ModelConfig(tokens=inst, emb=emb, ln=ln, mm=mm, softmax=sm, gelu=gelu, res=res,
-                           argmax=am, gather=gather, gen=gen, bind=bind, q_bind=q_bind)
+                           argmax=am, gather=gather, gen=gen, bind=bind, q_bind=q_bind,
+                           link_in=link_in)
 
     def synthesize(self, config: ModelConfig, layouter) -> None:
         cfg, W = self.config, self.qmodel.weights
@@ -242,9 +280,13 @@ class ModelCircuit:
         c = config
         self._lanes = lane_plan(self._mm_sizes, len(c.mm))
         self._next_mm = 0
-        x = EmbeddingChip.assign(layouter, c.emb, self.tokens[:T], wpe=W["wpe"], pos0=0,
-                                 token_instance=c.tokens, instance_offset=0, name="embed")
-        for i in range(cfg.n_layer):
+        seg = self.segment
+        if seg.embed:
+            x = EmbeddingChip.assign(layouter, c.emb, self.tokens[:T], wpe=W["wpe"], pos0=0,
+                                     token_instance=c.tokens, instance_offset=0, name="embed")
+        else:
+            x = _link_in(layouter, c.link_in, self.residual(seg.start))
+        for i in range(seg.start, seg.stop):
             lay = layouter.namespace(f"h.{i}")
             att = lay.namespace("attn")
             h1 = LayerNormChip.assign(lay, c.ln, x, W[f"h.{i}.ln_1"], W.get(f"h.{i}.ln_1.bias"),
@@ -280,6 +322,10 @@ class ModelCircuit:
             m2 = self._linear(mlp, c, g, W[f"h.{i}.mlp.c_proj"], "c_proj",
                               W.get(f"h.{i}.mlp.c_proj.bias"))
             x = ResidualChip.assign(mlp, c.res, x, m2, name="residual")
+        if not seg.head:
+            _link_out(layouter, c.link_out, x)
+            self.result = {"residual": x.values}
+            return
         # every position may precede a generated token (the statement's gen flags are public
         # and chosen by the verifier), so the logits and argmax are laid out for all of them
         hf = LayerNormChip.assign(layouter, c.ln, x, W["ln_f"], W.get("ln_f.bias"), name="ln_f")
@@ -306,6 +352,11 @@ class ModelCircuit:
         layouter.assign_region("generate.bind", bind)
         self.result = {"logits": logits.values, "next_tokens": idx.values}
 
+    def residual(self, b: int) -> np.ndarray:
+        """The residual stream entering block b (T, d), from the integer forward."""
+        acts = self.forward.acts
+        return acts["embed"] if b == 0 else acts[f"h.{b - 1}.mlp.residual"]
+
     def _lane(self, c: ModelConfig, T: int, d: int, m: int):
         """The next matmul's lane from `lane_plan` (a function of the shapes only, so keygen
         and proving lay out the same circuit)."""
@@ -324,28 +375,35 @@ class ModelCircuit:
                                  bias=bias)
 
 
-def default_mm_lanes(config, T: int) -> int:
+def default_mm_lanes(config, T: int, segment: Segment | None = None) -> int:
     """Matmul lanes (column banks for section C.r and the fused rescales, one row per entry
     of a product: the tallest part of a transformer's circuit) so that each is about as
     tall as the other banks (the softmax's and the GELU's, one row per element), within
     [2, 8]. `choose_layout` also tries other counts."""
     T = max(1, T)
-    c_rows = sum(matmul_c_sizes(config, T))
-    other = max(config.n_layer * T * max(config.n_head * T, 4 * config.n_embd), 1)
+    c_rows = sum(matmul_c_sizes(config, T, segment))
+    other = max(_blocks(config, segment) * T * max(config.n_head * T, 4 * config.n_embd), 1)
     return int(min(8, max(2, -(-c_rows // other))))
 
 
-def matmul_shapes(config, T: int) -> list:
-    """(T, d, m) of every matmul ((T, d) x (d, m)) of the forward pass, in circuit order."""
+def _blocks(config, segment: Segment | None) -> int:
+    return config.n_layer if segment is None else segment.n_blocks
+
+
+def matmul_shapes(config, T: int, segment: Segment | None = None) -> list:
+    """(T, d, m) of every matmul ((T, d) x (d, m)) of the forward pass (of ``segment``'s
+    part of it), in circuit order."""
     d, H = config.n_embd, config.n_head
     hd = d // H
     layer = [(d, 3 * d)] + [(hd, T), (T, hd)] * H + [(d, d), (d, 4 * d), (4 * d, d)]
-    return [(T, k, m) for k, m in layer * config.n_layer + [(d, config.vocab_size)]]
+    head = segment is None or segment.head
+    return [(T, k, m) for k, m in layer * _blocks(config, segment)
+            + ([(d, config.vocab_size)] if head else [])]
 
 
-def matmul_c_sizes(config, T: int) -> list:
+def matmul_c_sizes(config, T: int, segment: Segment | None = None) -> list:
     """Rows of section C.r (T m) of every matmul of the forward pass, in circuit order."""
-    return [t * m for t, _, m in matmul_shapes(config, T)]
+    return [t * m for t, _, m in matmul_shapes(config, T, segment)]
 
 
 def lane_plan(sizes, lanes: int) -> list:
@@ -359,18 +417,18 @@ def lane_plan(sizes, lanes: int) -> list:
     return out
 
 
-def product_banks(config, T: int, mm_lanes: int) -> int:
+def product_banks(config, T: int, mm_lanes: int, segment: Segment | None = None) -> int:
     """Banks of matmul sections B.r and A.Br (each section stacks in its own columns of the
     bank): as few as keep them no taller than the other families (a matmul lane's section
     C.r, the softmax's and GELU's banks), and at most one per two lanes (where the weights
     dwarf the activations, the products set the height whatever the count). Every bank
     costs about 28 columns, full or not."""
     P = DEFAULT_SLOTS
-    shapes = matmul_shapes(config, T)
+    shapes = matmul_shapes(config, T, segment)
     b_rows = sum(-(-d // P) * m for _, d, m in shapes)
     a_rows = sum(-(-t // P) * d for t, d, _ in shapes)
-    lane = -(-sum(matmul_c_sizes(config, T)) // mm_lanes)
-    other = config.n_layer * T * max(config.n_head * T, 4 * config.n_embd)
+    lane = -(-sum(matmul_c_sizes(config, T, segment)) // mm_lanes)
+    other = _blocks(config, segment) * T * max(config.n_head * T, 4 * config.n_embd)
     need = -(-max(b_rows, a_rows) // max(lane, other, 1))
     return max(1, min(need, mm_lanes // 2))
 
@@ -393,6 +451,36 @@ def _gather(layouter, col, src: Assigned, index_arrays, name: str) -> list:
         out.append(Assigned(flat_vals[ix.reshape(-1)].reshape(ix.shape), cells[off: off + ix.size]))
         off += ix.size
     return out
+
+
+def _link_in(layouter, col, values: np.ndarray) -> Assigned:
+    """A segment's input residual (T, d) on rows 0 .. T d - 1 of its link column, row-major:
+    the neighbour before it wrote the same values there (`_link_out`)."""
+    vals = np.ascontiguousarray(values, dtype=np.int64)
+
+    def region(reg):
+        return reg.assign_advice_column(col, 0, vals.reshape(-1))
+    cells = layouter.assign_region("link.in", region)
+    _check_link_rows(cells, col)
+    return Assigned(vals, cells)
+
+
+def _link_out(layouter, col, x: Assigned) -> None:
+    """A segment's output residual copied onto rows 0 .. T d - 1 of its link column."""
+    flat = np.ascontiguousarray(x.values.reshape(-1), dtype=np.int64)
+
+    def region(reg):
+        cells = reg.assign_advice_column(col, 0, flat)
+        _copy_rows(reg, x.cells.column, x.cells.start + np.arange(flat.size), col,
+                   cells.start + np.arange(flat.size))
+        return cells
+    _check_link_rows(layouter.assign_region("link.out", region), col)
+
+
+def _check_link_rows(cells, col) -> None:
+    """Both neighbours must lay a link out from row 0 (the link column holds nothing else)."""
+    if cells.start != 0:          # pragma: no cover - a floor-planner change would show here
+        raise AssertionError(f"link column {col.name!r} starts at row {cells.start}, not 0")
 
 
 def _concat_cols(layouter, col, parts, name: str) -> Assigned:

@@ -4,6 +4,8 @@
                        the setup's provenance (ceremony file or INSECURE development setup),
                        the tokenizer's alphabet when the model has one
     KEYDIR/vk.bin      public: the verifying key; its SHA-256 digest is the model fingerprint
+                       (a segmented model: the chain key, `chain.ChainKey`, the card's bound
+                       parameters and every segment's verifying key in order)
     KEYDIR/model.npz   private (prover only): the model's weights
     KEYDIR/srs.npz     prover only: the SRS powers and Lagrange basis used by the key
     KEYDIR/committed.npz  private (prover only, committed weights mode): the random blinding
@@ -42,6 +44,10 @@ class KeyDirError(ValueError):
     """A key directory that is missing, incomplete, inconsistent or for another model."""
 
 
+class SegmentFailure(ValueError):
+    """A witness that fails a constraint (`Prover.mock_check`), named by segment and op."""
+
+
 def _atomic_dir(out):
     """A temporary sibling directory, renamed onto `out` by the caller on success."""
     parent = os.path.dirname(os.path.abspath(out)) or "."
@@ -63,7 +69,8 @@ def _check_out(out):
 
 
 def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, progress=print,
-          statement="generate", weights="fixed", layout="auto"):
+          statement="generate", weights="fixed", layout="auto", layers_per_segment=None,
+          memory_budget=None):
     """Calibrate the quantization, build the circuit, generate keys, write KEYDIR atomically.
 
     ``weights``: "fixed" (the verifying key commits the weights, binding but not hiding) or
@@ -75,7 +82,12 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
 
     ``layout``: "auto" (the layout cheapest to prove, `choose_layout`), "compact" (fewest
     columns: the smallest proofs and fastest verification) or "banked" (the cheapest banked
-    one). Returns the card (dict)."""
+    one).
+
+    ``layers_per_segment`` (blocks per segment proof) or ``memory_budget`` (bytes; default:
+    what this machine can spare) split a model too large for one circuit into a chain of
+    segments (segments.py, chain.py); a model that fits stays one circuit. Returns the card
+    (dict)."""
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
     from ..plonk.srs import SRS, InsecureSetupWarning
@@ -108,32 +120,58 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     if layout not in LAYOUTS:
         raise KeyDirError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
     T = L - 1                   # positions of the forward pass (both statement kinds)
+    from .segment_plan import plan_segments
+    segments = plan_segments(qmodel, settings, L, statement, weights, layers_per_segment,
+                             memory_budget, progress)
     candidates = [lay for lay in layout_candidates(cfg, T)
                   if layout == "auto" or lay[0] == (layout == "compact")]
+    if len(segments) > 1:
+        return _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weights,
+                            candidates, segments, srs_path, out, progress, t0)
     costs = layout_costs(make, candidates)
     layout = choose_layout(costs)
     compact, mm_lanes = layout
     circuit = make(layout)
     k = costs[layout][1]
     progress(f"circuit: k = {k} ({1 << k} rows); loading the SRS ...")
+    srs, insecure = _make_srs(srs_path, k)
+    progress("generating keys ...")
+    card = _card(model, model_spec, settings, report, statement, weights, L, k, compact,
+                 mm_lanes, srs, insecure)
+    cs = ConstraintSystem()
+    config = circuit.configure(cs)
+    pk, vk = keygen(srs, cs, circuit, config, k=k, precompute=False,  # setup never proves
+                    statement=keyspec.encode(keyspec.spec_from_card(card)))
+    card["fingerprint"] = vk.digest().hex()
+    blinding = None if pk.committed_blinding is None else {"blinding": pk.committed_blinding}
+    _write_keydir(out, card, vk.to_bytes(), model, srs, k, insecure, blinding, t0)
+    return card
+
+
+def _make_srs(srs_path, k: int):
+    """(SRS with 2^k + 1 powers, insecure): from the ceremony file, or a development SRS
+    whose secret dies with this process."""
+    from ..plonk.srs import SRS, InsecureSetupWarning
     n = (1 << k) + 1
     if srs_path is not None:
         srs = SRS.from_ptau(srs_path, n=None)
         if srs.n < n:
             raise KeyDirError(f"{srs_path}: {srs.n} powers, the circuit needs {n}")
-        srs = srs.truncate(n)
-        insecure = False
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", InsecureSetupWarning)
-            srs = SRS.dev(n, seed=os.urandom(32))  # the secret dies with this process
-        # the dev SRS names its seed, from which tau follows: never write it to the key files
-        srs.source = "dev (random seed, discarded after setup; nothing proves it was)"
-        insecure = True
-    progress("generating keys ...")
-    card = {
+        return srs.truncate(n), False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureSetupWarning)
+        srs = SRS.dev(n, seed=os.urandom(32))  # the secret dies with this process
+    # the dev SRS names its seed, from which tau follows: never write it to the key files
+    srs.source = "dev (random seed, discarded after setup; nothing proves it was)"
+    return srs, True
+
+
+def _card(model, model_spec, settings, report, statement, weights, L, k, compact, mm_lanes,
+          srs, insecure) -> dict:
+    return {
         "version": CARD_VERSION, "fingerprint": None, "model": str(model_spec),
-        "config": cfg.to_dict(), "gelu": model.gelu, "quant_settings": json.loads(settings.to_json()),
+        "config": model.config.to_dict(), "gelu": model.gelu,
+        "quant_settings": json.loads(settings.to_json()),
         "statement": statement,
         "weights": weights,
         "max_tokens": L, "k": k, "compact_layout": compact, "mm_lanes": mm_lanes, "srs": srs.source, "insecure_setup": insecure,
@@ -143,22 +181,22 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         "srs_digest": srs.digest().hex(),
         "setup_seconds": None,
     }
-    cs = ConstraintSystem()
-    config = circuit.configure(cs)
-    pk, vk = keygen(srs, cs, circuit, config, k=k, precompute=False,  # setup never proves
-                    statement=keyspec.encode(keyspec.spec_from_card(card)))
-    vk_bytes = vk.to_bytes()
-    card["fingerprint"] = vk.digest().hex()
+
+
+def _write_keydir(out, card, vk_bytes, model, srs, k, insecure, blinding, t0):
+    """Write KEYDIR atomically (a temporary sibling renamed onto ``out``): nothing
+    half-written is left on failure. ``blinding``: {name: committed-column blinding} or None."""
+    from .weights import save_npz
     tmp = _atomic_dir(out)
     try:
         with open(os.path.join(tmp, VK), "wb") as f:
             f.write(vk_bytes)
         save_npz(model, os.path.join(tmp, MODEL))
-        if pk.committed_blinding is not None:
+        if blinding:
             from ..field import Fr
-            b = pk.committed_blinding
             np.savez(os.path.join(tmp, COMMITTED_FILE),
-                     blinding=Fr.to_canonical(b.reshape(-1, 4)).reshape(b.shape))
+                     **{name: Fr.to_canonical(b.reshape(-1, 4)).reshape(b.shape)
+                        for name, b in blinding.items()})
         np.savez(os.path.join(tmp, SRS_FILE), g1=srs.g1, g2=srs.g2, lagrange=srs.lagrange(k),
                  k=np.array(k), insecure=np.array(insecure), source=np.array(srs.source))
         card["setup_seconds"] = time.perf_counter() - t0
@@ -171,23 +209,79 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
+
+
+def _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weights, candidates,
+                 segments, srs_path, out, progress, t0):
+    """Setup of a segmented model (segments.py): one layout for every segment (the cheapest
+    for the last, the largest), one domain (the largest segment's k) and one count of
+    blinding rows, so that neighbours lay their links out alike; then one verifying key per
+    segment, bound to its place, folded into the chain key (chain.py)."""
+    import gc
+
+    from ..plonk.circuit import ConstraintSystem
+    from ..plonk.keygen import keygen
+    from .chain import ChainKey, segment_statement
+    from .circuit import build, choose_layout, layout_costs
+    shape = keygen_circuit(qmodel, settings, L, statement=statement, weights=weights,
+                           segment=segments[-1])
+    fw = shape.forward
+
+    def make(lay, seg):
+        return keygen_circuit(qmodel, settings, L, compact=lay[0], mm_lanes=lay[1],
+                              statement=statement, weights=weights, segment=seg, forward=fw)
+    compact, mm_lanes = choose_layout(layout_costs(lambda lay: make(lay, segments[-1]), candidates))
+    rows, blind = [], 0
+    for seg in segments:
+        cs, _, asg = build(make((compact, mm_lanes), seg), first_pass_only=True)
+        rows.append(asg.rows_used)
+        blind = max(blind, cs.blinding_rows)
+        del cs, asg
+        gc.collect()
+    # one domain for all: the tallest segment's rows, under the common blinding rows
+    common = ConstraintSystem()
+    common.min_blinding_rows = blind
+    k = common.minimum_k(max(rows))
+    progress(f"{len(segments)} segments ({', '.join(s.describe() for s in segments)}): "
+             f"k = {k} ({1 << k} rows) each; loading the SRS ...")
+    srs, insecure = _make_srs(srs_path, k)
+    card = _card(model, model_spec, settings, report, statement, weights, L, k, compact,
+                 mm_lanes, srs, insecure)
+    card["segments"] = [s.to_dict() for s in segments]
+    spec_bytes = keyspec.encode(keyspec.spec_from_card(card))
+    vks, blinding = [], {}
+    for seg in segments:
+        progress(f"generating keys for segment {seg.index} ({seg.describe()}) ...")
+        circuit = make((compact, mm_lanes), seg)
+        cs = ConstraintSystem()
+        cs.min_blinding_rows = blind
+        config = circuit.configure(cs)
+        pk, vk = keygen(srs, cs, circuit, config, k=k, precompute=False,
+                        statement=segment_statement(spec_bytes, seg))
+        vks.append(vk)
+        if pk.committed_blinding is not None:
+            blinding[f"blinding_{seg.index}"] = pk.committed_blinding
+        del pk, circuit, cs, config
+        gc.collect()
+    chain = ChainKey(spec_bytes, vks)
+    card["fingerprint"] = chain.digest().hex()
+    _write_keydir(out, card, chain.to_bytes(), model, srs, k, insecure, blinding, t0)
     return card
 
 
 def keygen_circuit(qmodel, settings, L, compact=False, statement="generate", weights="fixed",
-                   mm_lanes=None):
+                   mm_lanes=None, segment=None, forward=None):
     """A circuit of the key's shape: prompt = L-1 zero tokens, output = their greedy next token
     (keygen uses only the fixed columns and copy constraints, which do not depend on it); for
     an eval key, a window of L zero tokens."""
     from .circuit import ModelCircuit
     from .integer_forward import integer_forward
+    kw = dict(compact=compact, weights=weights, mm_lanes=mm_lanes, segment=segment, forward=forward)
     if statement == "eval":
-        return ModelCircuit(qmodel, settings, eval_statement(qmodel, [0] * L, L), compact=compact,
-                            weights=weights, mm_lanes=mm_lanes)
+        return ModelCircuit(qmodel, settings, eval_statement(qmodel, [0] * L, L), **kw)
     prompt = [0] * (L - 1)
     nxt = int(integer_forward(qmodel, np.array(prompt), np.array([L - 2])).next_tokens[-1])
-    return ModelCircuit(qmodel, settings, Statement(tuple(prompt), (nxt,), L), compact=compact,
-                        weights=weights, mm_lanes=mm_lanes)
+    return ModelCircuit(qmodel, settings, Statement(tuple(prompt), (nxt,), L), **kw)
 
 
 def eval_statement(qmodel, window, L) -> EvalStatement:
@@ -236,11 +330,18 @@ def read_card(keydir) -> dict:
     return card
 
 
-def load_verifier(keydir):
-    """(card, VerifyingKey), after `check_published`: digest(vk) == the card's fingerprint, and
-    the card agrees with every parameter the key binds."""
-    from ..plonk.description import KeyFormatError
+def parse_verifying_key(data: bytes):
+    """A model's verifying key from vk.bin's bytes: a `VerifyingKey`, or a `chain.ChainKey`
+    for a segmented model; `KeyFormatError` when it is neither."""
     from ..plonk.keygen import VerifyingKey
+    from .chain import ChainKey, is_chain_key
+    return ChainKey.from_bytes(data) if is_chain_key(data) else VerifyingKey.from_bytes(data)
+
+
+def load_verifier(keydir):
+    """(card, verifying key), after `check_published`: digest(vk) == the card's fingerprint,
+    and the card agrees with every parameter the key binds."""
+    from ..plonk.description import KeyFormatError
     card = read_card(keydir)
     path = os.path.join(keydir, VK)
     try:
@@ -248,7 +349,7 @@ def load_verifier(keydir):
     except OSError as e:
         raise KeyDirError(f"{path}: cannot read: {e.strerror}") from None
     try:
-        vk = VerifyingKey.from_bytes(data)
+        vk = parse_verifying_key(data)
     except KeyFormatError as e:
         raise KeyDirError(f"{path}: {e}") from None
     check_published(card, vk, keydir)
@@ -274,9 +375,7 @@ def check_published(card: dict, vk, where="the key") -> dict:
 class Prover:
     """Holds the proving key for one key directory (built once, reused for every proof)."""
 
-    def __init__(self, keydir, progress=print):
-        from ..plonk.circuit import CircuitError, ConstraintSystem
-        from ..plonk.keygen import keygen
+    def __init__(self, keydir, progress=print, keep_keys: bool = True):
         from ..plonk.srs import SRS
         from .quantize import QuantSettings, quantize_model
         from .weights import load_model
@@ -304,25 +403,43 @@ class Prover:
         self.weights = self.card.get("weights", "fixed")
         blinding = None
         if self.weights == "committed":
-            blinding = _read_blinding(keydir)
+            blinding = _read_blinding(keydir, self.vk)
+        self.srs, self.k, self.keydir = srs, k, keydir
+        self.segments = getattr(self.vk, "segments", None)     # a chain key's segments
+        if self.segments is None:
+            self.pk, self.cs, self.config, _ = self._segment_key(None, self.vk, blinding)
+            return
+        # a segmented model: each segment's proving key, built when first needed (and kept
+        # only with ``keep_keys``: then peak memory is all the keys')
+        self.keep_keys = keep_keys
+        self._keys = [None] * len(self.segments)
+        self._blinding = blinding
+        self._keygen_forward = None
+
+    def _segment_key(self, segment, vk, blinding, forward=None):
+        """(ProvingKey, cs, config) rebuilt from the model and the SRS, checked to be ``vk``."""
+        from ..plonk.circuit import CircuitError, ConstraintSystem
+        from ..plonk.keygen import keygen
         circuit = keygen_circuit(self.qmodel, self.settings, self.L, compact=self.compact,
-                                 statement=self.kind, weights=self.weights, mm_lanes=self.mm_lanes)
-        self.cs = ConstraintSystem()
-        self.config = circuit.configure(self.cs)
-        mismatch = (f"{keydir}: the model or SRS files do not produce the published key "
+                                 statement=self.kind, weights=self.weights, mm_lanes=self.mm_lanes,
+                                 segment=segment, forward=forward)
+        cs = ConstraintSystem()
+        cs.min_blinding_rows = vk.layout.desc.n - vk.layout.desc.usable_rows - 1
+        config = circuit.configure(cs)
+        mismatch = (f"{self.keydir}: the model or SRS files do not produce the published key "
                     "(fingerprint mismatch): the key directory is inconsistent")
         try:
             # the published key's commitments, checked against the rebuilt columns in one
             # batch (plonk.keygen.matches_commitments) rather than recomputed column by column
-            self.pk, vk = keygen(srs, self.cs, circuit, self.config, k=k,
-                                 committed_blinding=blinding, published=self.vk,
-                                 statement=self.vk.statement)
+            pk, again = keygen(self.srs, cs, circuit, config, k=self.k,
+                               committed_blinding=blinding, published=vk, statement=vk.statement)
         except CircuitError as e:
             raise KeyDirError(f"{mismatch} ({e})") from None
         except ValueError as e:
-            raise KeyDirError(f"{keydir}: {e}") from None
-        if vk.digest().hex() != self.card["fingerprint"]:
+            raise KeyDirError(f"{self.keydir}: {e}") from None
+        if again.digest() != vk.digest():
             raise KeyDirError(mismatch)
+        return pk, cs, config, circuit.forward
 
     def generate(self, prompt_tokens, max_new_tokens: int) -> Statement:
         """The quantized model's greedy continuation (the tokens the proof will attest)."""
@@ -348,27 +465,91 @@ class Prover:
         if self.kind != kind:
             raise KeyDirError(kind_error(self.kind))
 
-    def prove(self, statement: Statement, stats=None) -> bytes:
+    def prove(self, statement: Statement, stats=None, progress=None) -> bytes:
+        """The proof of ``statement``: one PLONK proof, or for a segmented model a chain
+        proof (chain.py) of one proof per segment, linked by a fresh secret seed."""
         from ..plonk.prover import prove
         from .circuit import ModelCircuit
         self._require(statement.kind)
-        circuit = ModelCircuit(self.qmodel, self.settings, statement, compact=self.compact,
-                               weights=self.weights, mm_lanes=self.mm_lanes)
-        return prove(self.pk, circuit, self.config, instances=statement.instances(), stats=stats)
+        kw = dict(compact=self.compact, weights=self.weights, mm_lanes=self.mm_lanes)
+        if self.segments is None:
+            circuit = ModelCircuit(self.qmodel, self.settings, statement, **kw)
+            return prove(self.pk, circuit, self.config, instances=statement.instances(), stats=stats)
+        from ..plonk.links import SEED_BYTES
+        from .chain import ChainProof
+        seed = os.urandom(SEED_BYTES)           # secret: it blinds every link of this proof
+        proofs, forward = [], None
+        for seg, vk in zip(self.segments, self.vk.vks):
+            circuit = ModelCircuit(self.qmodel, self.settings, statement, segment=seg,
+                                   forward=forward, **kw)
+            forward = circuit.forward           # the integer forward, once per generation
+            pk, _, config = self._key(seg.index)
+            if progress is not None:
+                progress(f"segment {seg.index + 1}/{len(self.segments)} ({seg.describe()}) ...")
+            seg_stats = {} if stats is not None else None
+            proofs.append(prove(pk, circuit, config, instances=circuit.instances(),
+                                stats=seg_stats, link_seed=seed))
+            if stats is not None:
+                for name, t in seg_stats.items():
+                    stats[name] = stats.get(name, 0.0) + t
+                stats.setdefault("segments", []).append(sum(seg_stats.values()))
+            if not self.keep_keys:
+                self._keys[seg.index] = None
+            del pk, circuit
+        return ChainProof(proofs).to_bytes()
+
+    def mock_check(self, statement, tamper=None) -> None:
+        """Run the mock prover on every segment's witness for ``statement`` (the whole circuit
+        for an unsplit key); `SegmentFailure` names the first failing segment, the model op
+        and the constraint. ``tamper(segment, assignment)`` may break a witness (tests)."""
+        from ..plonk.mock import ConstraintFailure, MockProver
+        from .circuit import ModelCircuit, _op_of, build
+        from .segments import Segment
+        kw = dict(compact=self.compact, weights=self.weights, mm_lanes=self.mm_lanes)
+        forward = None
+        for seg in self.segments or [Segment.whole(self.model.config.n_layer)]:
+            circuit = ModelCircuit(self.qmodel, self.settings, statement, segment=seg,
+                                   forward=forward, **kw)
+            forward = circuit.forward
+            cs, _, asg = build(circuit)
+            if tamper is not None:
+                tamper(seg, asg)
+            try:
+                MockProver(cs, asg, instances=circuit.instances()).assert_satisfied()
+            except ConstraintFailure as e:
+                first = e.failures[0]
+                op = _op_of(first.region) if first.region else "no region"
+                raise SegmentFailure(f"segment {seg.index} ({seg.describe()}), op {op}: {e}") from None
+
+    def _key(self, i: int):
+        """Segment i's (ProvingKey, cs, config); the key circuits share one integer forward."""
+        if self._keys[i] is None:
+            blinding = None if self._blinding is None else self._blinding[i]
+            self._keys[i] = self._segment_key(self.segments[i], self.vk.vks[i], blinding,
+                                              self._keygen_forward)
+            self._keygen_forward = self._keys[i][3]
+        return self._keys[i][:3]
 
 
-def _read_blinding(keydir) -> np.ndarray:
-    """The committed weights' setup blinding (Montgomery form) from KEYDIR/committed.npz."""
+def _read_blinding(keydir, vk):
+    """The committed weights' setup blinding (Montgomery form) from KEYDIR/committed.npz: one
+    array, or for a segmented model one per segment (a list)."""
     from ..field import Fr
     path = os.path.join(keydir, COMMITTED_FILE)
+    segments = getattr(vk, "segments", None)
+    names = ["blinding"] if segments is None else [f"blinding_{s.index}" for s in segments]
+    out = []
     try:
-        raw = np.load(path, allow_pickle=False)["blinding"]
+        z = np.load(path, allow_pickle=False)
+        raws = [z[n] for n in names]
     except (OSError, ValueError, KeyError) as e:
         raise KeyDirError(f"{path}: cannot read the committed weights' blinding ({e}); without it "
                         "no proof can be made for this key: restore it or run setup again") from None
-    if raw.ndim != 3 or raw.shape[2] != 4 or raw.dtype != np.uint64:
-        raise KeyDirError(f"{path}: not a blinding array (shape {raw.shape}, {raw.dtype})")
-    return Fr.from_canonical(raw.reshape(-1, 4)).reshape(raw.shape)
+    for raw in raws:
+        if raw.ndim != 3 or raw.shape[2] != 4 or raw.dtype != np.uint64:
+            raise KeyDirError(f"{path}: not a blinding array (shape {raw.shape}, {raw.dtype})")
+        out.append(Fr.from_canonical(raw.reshape(-1, 4)).reshape(raw.shape))
+    return out[0] if segments is None else out
 
 
 def rejection(vk, statement, proof: bytes, fingerprint=None) -> str | None:
@@ -388,9 +569,13 @@ def rejection(vk, statement, proof: bytes, fingerprint=None) -> str | None:
     if fingerprint is not None and fingerprint != vk.digest().hex():
         return (f"the proof is for model {str(fingerprint)[:16]}..., this key is "
                 f"{vk.digest().hex()[:16]}...")
+    from .chain import ChainError, ChainKey, verify as verify_chain
     try:
-        verify_or_raise(vk, statement.instances(), proof)
-    except (VerificationError, ProofFormatError) as e:
+        if isinstance(vk, ChainKey):
+            verify_chain(vk, statement, proof)
+        else:
+            verify_or_raise(vk, statement.instances(), proof)
+    except (VerificationError, ProofFormatError, ChainError) as e:
         return f"the proof does not verify ({e})"
     return None
 

@@ -9,13 +9,15 @@ proof's transcript absorbs it (the transcript starts with that digest).
 
 ``card.json`` stays the readable copy: `check_card` refuses a card that disagrees with the
 key on any bound field, so a verifier never acts on a value the fingerprint does not cover.
-The tokenizer's alphabet is bound by its digest (the card carries the alphabet itself). The
-setup's G2 points are named by ``VerifyingKey.srs_digest``, which the key checks against the
-points the pairing uses: a key labelled with a ceremony names that ceremony's points.
+The tokenizer (a character model's alphabet, or a GPT-2 BPE tokenizer's files) is bound by
+its digest (the card carries the tokenizer itself). The setup's G2 points are named by
+``VerifyingKey.srs_digest``, which the key checks against the points the pairing uses: a key
+labelled with a ceremony names that ceremony's points.
 
 Bound fields (`BOUND_FIELDS`): statement, max_tokens, config (vocab_size among them), gelu,
 quant_settings, weights, compact_layout, mm_lanes, insecure_setup, srs (the provenance label),
-quantization (the measured error the provider reports), plus the tokenizer's digest. Not
+quantization (the measured error the provider reports), plus the tokenizer's digest, and for
+a segmented model ``segments`` (the split: chain.py binds each segment key to its place). Not
 bound: ``model`` (the path the provider set up from) and ``setup_seconds``.
 """
 from __future__ import annotations
@@ -36,17 +38,24 @@ class KeySpecError(ValueError):
     """A key whose bound parameters are missing or malformed, or a card that disagrees."""
 
 
-def tokenizer_digest(chars) -> str | None:
-    """sha256 of the alphabet as canonical JSON (None: the model has no tokenizer)."""
-    if chars is None:
+def tokenizer_digest(tokenizer) -> str | None:
+    """sha256 of what the card records for the tokenizer, as canonical JSON (None: the model
+    has no tokenizer): a character model's alphabet (a list of characters), or a BPE
+    tokenizer's files (``{"type": "bpe", "files": {name: text}}``), so that any change to a
+    character or to a byte of those files changes the digest."""
+    if tokenizer is None:
         return None
-    return hashlib.sha256(json.dumps(list(chars), ensure_ascii=True).encode()).hexdigest()
+    if isinstance(tokenizer, dict):
+        return hashlib.sha256(encode(tokenizer)).hexdigest()
+    return hashlib.sha256(json.dumps(list(tokenizer), ensure_ascii=True).encode()).hexdigest()
 
 
 def spec_from_card(card: dict) -> dict:
     """The bound parameters of a card being written at setup."""
     spec = {"format": FORMAT, "tokenizer_digest": tokenizer_digest(card.get("tokenizer"))}
     spec.update({f: card[f] for f in BOUND_FIELDS})
+    if card.get("segments") is not None:
+        spec["segments"] = card["segments"]
     return spec
 
 
@@ -90,6 +99,8 @@ def check_card(card: dict, spec: dict, vk) -> None:
             raise KeySpecError(f"card.json disagrees with the verifying key on {f!r} (card: "
                                f"{_short(card.get(f))}, key: {_short(spec[f])}): the card is not "
                                "the one published with this key")
+    if card.get("segments") != spec.get("segments"):
+        raise KeySpecError("card.json disagrees with the verifying key on the model's segments")
     if tokenizer_digest(card.get("tokenizer")) != spec["tokenizer_digest"]:
         raise KeySpecError("card.json's tokenizer is not the one the verifying key binds")
     if card.get("k") != vk.k:

@@ -52,7 +52,7 @@ import math
 from .constraints import Gate, GatePolynomial, Lookup, Table, constraint_list
 from .degree import choose_degree
 from .errors import CircuitError
-from .expression import ADVICE, FIXED, INSTANCE, TABLE_ROLES, Challenge, Column, Selector, as_expr
+from .expression import ADVICE, FIXED, INSTANCE, LINK, TABLE_ROLES, Challenge, Column, Selector, as_expr
 from .row_program import compile_expressions
 
 __all__ = ["ConstraintSystem", "BLINDING_ROWS", "MIN_K"]
@@ -87,6 +87,7 @@ class ConstraintSystem:
         self._compiled: dict = {}          # gate polynomials and programs, until a change
         self.k: int | None = None          # set by the latest Assignment (first pass)
         self.num_rows: int | None = None   # rows used by the latest Assignment
+        self.min_blinding_rows = 0          # a chain's common blinding rows (`blinding_rows`)
         self.chip_context = None
         """The gadget layer's state on this system (`snarkgpt.gadgets.base.ChipContext`: its
         layout modes and shared column pools), set by the first chip configured on it. The
@@ -109,6 +110,23 @@ class ConstraintSystem:
         self.advice_columns.append(col)
         self._changed()
         return col
+
+    def link_column(self, name: str) -> Column:
+        """A phase-0 witness column shared with a neighbouring circuit (a segment of a chain,
+        docs/protocol.md "Segments and links"): equality-enabled, committed in the proof's
+        first round, before any challenge, with blinding rows derived from the proof's link
+        seed and the column's name, so two circuits that lay out the same values in
+        same-named link columns of one domain commit to the same point."""
+        i = len(self.advice_columns)
+        col = Column(ADVICE, i, self._name(name, None, "link column"), phase=0, role=LINK)
+        self.advice_columns.append(col)
+        self.enable_equality(col)
+        self._changed()
+        return col
+
+    @property
+    def link_columns(self) -> list[Column]:
+        return [c for c in self.advice_columns if c.role == LINK]
 
     def fixed_column(self, name: str | None = None, role: str = "fixed") -> Column:
         i = len(self.fixed_columns)
@@ -336,8 +354,14 @@ class ConstraintSystem:
 
     @property
     def blinding_rows(self) -> int:
-        """max(BLINDING_ROWS, queries per advice column + 2): see `BLINDING_ROWS`."""
-        return max(BLINDING_ROWS, self.max_queries_per_advice_column() + 2)
+        """max(BLINDING_ROWS, queries per advice column + 2, ``min_blinding_rows``): see
+        `BLINDING_ROWS`. A link column's polynomial is opened by two proofs (both
+        neighbours), so it needs twice its queries + 2 (docs/protocol.md, "Segments and
+        links"); a chain sets ``min_blinding_rows`` so that all its segments share one
+        domain layout."""
+        q = self.max_queries_per_advice_column()
+        links = 2 * q + 2 if self.link_columns else 0
+        return max(BLINDING_ROWS, q + 2, links, self.min_blinding_rows)
 
     def gate_degree(self) -> int:
         return max((g.degree() for g in self.gates), default=0)

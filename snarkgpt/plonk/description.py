@@ -19,7 +19,7 @@ from snarkgpt.field import FR_MODULUS
 
 from .circuit import ConstraintSystem
 from .committed.keygen import COMMITTED
-from .expression import (ADVICE, FIXED, INSTANCE, Challenge, ChallengeExpr, Column, Constant,
+from .expression import (ADVICE, FIXED, INSTANCE, LINK, Challenge, ChallengeExpr, Column, Constant,
                          Expression, Negated, Product, Query, Scaled, Sum, postorder)
 from .row_kernels import evaluate_rows_naive
 
@@ -105,6 +105,7 @@ class CircuitDescription:
         for c in self.advice:
             w.str(c.name)
             w.u8(c.phase)
+            w.str(c.role)
         w.u32(len(self.fixed))
         for c in self.fixed:
             w.str(c.name)
@@ -148,8 +149,12 @@ class CircuitDescription:
         degree = r.u32("degree")
         if not 1 <= degree <= 64:
             r.fail(f"degree {degree} out of range")
-        advice = [Column(ADVICE, i, r.str("advice name"), phase=r.u8("phase"))
-                  for i in range(r.count("advice columns"))]
+        advice = []
+        for i in range(r.count("advice columns")):
+            name, phase, role = r.str("advice name"), r.u8("phase"), r.str("advice role")
+            if role not in (str(ADVICE), LINK) or (role == LINK and phase != 0):
+                r.fail(f"advice column {name!r}: role {role!r} in phase {phase}")
+            advice.append(Column(ADVICE, i, name, phase=phase, role=role))
         fixed = []
         for i in range(r.count("fixed columns")):
             name = r.str("fixed name")

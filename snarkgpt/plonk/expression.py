@@ -46,7 +46,7 @@ __all__ = [
     "Column", "Selector", "Challenge", "Expression", "Constant", "Query", "ChallengeExpr",
     "Negated", "Sum", "Product", "Scaled", "as_expr", "sum_exprs", "product_exprs",
     "signed", "format_value",
-    "ADVICE", "FIXED", "INSTANCE", "ColumnKind", "QueryKey", "TABLE_ROLES", "PRIVATE_ROLES",
+    "ADVICE", "FIXED", "INSTANCE", "ColumnKind", "QueryKey", "TABLE_ROLES", "PRIVATE_ROLES", "LINK",
 ]
 
 
@@ -87,6 +87,8 @@ embedding), private like a "weight" column."""
 PRIVATE_ROLES = ("weight", "weight_table")
 """Roles of fixed columns that hold model weights: keygen linearizes every one of them, so
 no proof ever opens one (plonk/linearization.py, docs/committed-weights.md)."""
+LINK = "link"
+"""The role of an advice column shared with a neighbouring circuit (`ConstraintSystem.link_column`)."""
 
 
 def signed(v: int) -> int:
@@ -114,7 +116,8 @@ class Column:
     refines fixed columns: "fixed", "selector", "table" or "usable" (the built-in selector
     that is 1 on every usable row); "weight" and "weight_table" mark a fixed or table column
     holding model weights (`PRIVATE_ROLES`: never opened in a proof), "committed" a column
-    behind a hiding commitment. Columns are created by a ConstraintSystem.
+    behind a hiding commitment. An advice column's role is "advice", or "link" for a column
+    shared with a neighbouring circuit (`LINK`). Columns are created by a ConstraintSystem.
     """
 
     __slots__ = ("kind", "index", "name", "phase", "role")

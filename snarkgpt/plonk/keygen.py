@@ -35,7 +35,7 @@ from .permutation.keygen import build_sigmas
 
 P = FR_MODULUS
 VK_MAGIC = b"SGVK"
-VK_VERSION = 2        # 2: exact instance shapes, the application's statement bytes
+VK_VERSION = 3        # 2: exact instance shapes, the application's statement bytes; 3: advice roles (link columns)
 
 __all__ = ["CircuitDescription", "Layout", "ProvingKey", "VerifyingKey", "KeyFormatError",
            "keygen", "commit_values"]

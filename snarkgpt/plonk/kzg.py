@@ -126,12 +126,36 @@ class VerifierKey:
 
 def batch_verify(srs, queries: list, proofs: list, transcript: Transcript) -> bool:
     """Check all openings of `queries` with one pairing equation; ``srs``: a `VerifierKey`
-    (or the full `SRS`).
+    (or the full `SRS`)."""
+    pair = pairing_inputs(srs, queries, proofs, transcript)
+    return pair is not None and check_pairings([pair], srs)
+
+
+def check_pairings(pairs: list, srs, weights=None) -> bool:
+    """e(sum_i w_i lhs_i, G2) == e(sum_i w_i rhs_i, [tau]G2) for (lhs_i, rhs_i) from
+    `pairing_inputs`: one pairing equation for many proofs' openings under one SRS (a chain
+    of segment proofs). ``weights``: random scalars w_i, fixed after every pair (w_0 may be
+    1); a forged pair then passes only if its own equation holds, except with probability
+    1/r. One pair needs no weight."""
+    if not pairs:
+        return False
+    if len(pairs) == 1 and weights is None:
+        lhs, rhs = pairs[0]
+    else:
+        w = Fr.from_ints(weights)
+        lhs = msm(np.stack([p[0] for p in pairs]), w)
+        rhs = msm(np.stack([p[1] for p in pairs]), w)
+    return pairing_check(np.stack([lhs, _neg(rhs)]), np.stack([srs.g2[0], srs.g2[1]]))
+
+
+def pairing_inputs(srs, queries: list, proofs: list, transcript: Transcript):
+    """The batch opening's pairing equation e(lhs, G2) == e(rhs, [tau]G2) as the G1 pair
+    (lhs, rhs), or None when the proof has the wrong number of opening proofs.
 
     The scalars are Fr arrays throughout (a model's proof opens a few hundred values): the
     weights u^j v^i, the folded value sum u^j v^i y_ji, and every point's coefficient."""
     if len(proofs) != len(queries):
-        return False
+        return None
     v = transcript.challenge("kzg.v")
     transcript.absorb_points("kzg.proofs", np.stack(proofs))
     u = transcript.challenge("kzg.u")
@@ -153,7 +177,7 @@ def batch_verify(srs, queries: list, proofs: list, transcript: Transcript) -> bo
     scalars.append(Fr.from_ints([-y_total]))
     lhs = _combine(np.concatenate(points), np.concatenate(scalars))
     rhs = msm(np.stack(proofs), Fr.from_ints(upow))
-    return pairing_check(np.stack([lhs, _neg(rhs)]), np.stack([srs.g2[0], srs.g2[1]]))
+    return lhs, rhs
 
 
 def _fr_array(values) -> np.ndarray:

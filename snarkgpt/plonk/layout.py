@@ -15,7 +15,7 @@ from functools import cached_property
 from . import linearization
 from .committed.keygen import committed_indices
 from .description import CircuitDescription
-from .expression import (ADVICE, FIXED, INSTANCE, Challenge, Column, Constant, Expression,
+from .expression import (ADVICE, FIXED, INSTANCE, LINK, Challenge, Column, Constant, Expression,
                          QueryKey)
 from .int_program import IntProgram
 from .row_program import compile_expressions
@@ -135,7 +135,14 @@ class Layout:
         return self.committed_scalars + len(self.queries)
 
     def phase_columns(self, p: int) -> list:
-        return [c for c in self.desc.advice if c.phase == p]
+        """The advice columns committed in round advice.phase{p} (link columns have their
+        own round, before any challenge)."""
+        return [c for c in self.desc.advice if c.phase == p and c.role != LINK]
+
+    @cached_property
+    def links(self) -> list:
+        """The link columns, committed in the first round (`protocol.rounds`)."""
+        return [c for c in self.desc.advice if c.role == LINK]
 
     @property
     def num_phases(self) -> int:

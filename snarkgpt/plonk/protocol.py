@@ -5,6 +5,8 @@ round, the transcript squeezes the challenges that round depends on; then the ro
 its message (G1 points, or scalars), which the transcript absorbs under the round's name:
 
     start         absorb vk.digest() and every instance value
+    links         the link columns (only in a segment of a chain: docs/protocol.md,
+                  "Segments and links"), before any challenge
     committed.D   the committed columns' re-randomizations D_c     (only with committed columns)
     committed.pok.A   alpha; the representation proof's A
     committed.pok.z   e; its responses z (scalars)
@@ -71,7 +73,7 @@ def rounds(lay) -> list:
     after = {}
     for ch in d.challenges:
         after.setdefault(ch.after_phase, []).append((f"challenge.{ch.name}", ch.index))
-    out = []
+    out = [Round("links", (), len(lay.links))] if lay.links else []
     if lay.committed:
         out += [Round("committed.D", (), len(lay.committed)),
                 Round("committed.pok.A", (("committed.alpha", None),), 1),

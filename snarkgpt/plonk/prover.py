@@ -34,6 +34,7 @@ from .expression import ADVICE, INSTANCE
 from .row_kernels import evaluate_rows_multi
 from .keygen import ProvingKey, copies_digest
 from .kzg import commit_values
+from .links import LinkSeedError, link_blinding
 from .lookup.prover import RunningSumError, commit_helpers, commit_multiplicities
 from .permutation.prover import PermutationError, commit_products
 from .proof import Proof
@@ -61,7 +62,7 @@ class _Clock:
 
 
 def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=None,
-          check: bool = True, tamper=None) -> bytes:
+          check: bool = True, tamper=None, link_seed: bytes | None = None) -> bytes:
     """A proof that ``circuit`` (synthesized against ``pk.cs``) is satisfied with public
     ``instances`` (default: ``circuit.instances()``).
 
@@ -69,15 +70,21 @@ def prove(pk: ProvingKey, circuit, config=None, instances=None, rng=None, stats=
     stats: a dict filled with the seconds spent in each stage;
     check: refuse an unsatisfied witness (True) or prove it anyway (False, for tests);
     tamper: ``tamper(assignment, phase)`` is called after each phase's witness is written
-    and before it is committed (tests use it to break a witness on purpose)."""
+    and before it is committed (tests use it to break a witness on purpose);
+    link_seed: for a circuit with link columns (a segment of a chain), the generation's
+    secret seed (`links.SEED_BYTES` bytes) that every segment of the chain shares: it
+    derives the link columns' blinding rows (links.py)."""
+    if pk.layout.links and link_seed is None:
+        raise ProverError("this circuit has link columns (a segment of a chain): proving it needs "
+                          "the generation's link seed")
     clock = _Clock(stats)
     asg = _witness(pk, circuit, config, instances, check)
     clock.lap("witness")
-    rounds = _Rounds(pk, asg, rng, check, tamper, clock)
+    rounds = _Rounds(pk, asg, rng, check, tamper, clock, link_seed)
     tr = protocol.start(pk.vk, rounds.instance_values)
     try:
         chal, values = protocol.run(pk.layout, tr, rounds.play)
-    except (RunningSumError, PermutationError) as e:
+    except (RunningSumError, PermutationError, LinkSeedError) as e:
         raise ProverError(str(e)) from None
     openings = rounds.open(tr, chal, values["x"])
     return Proof(np.concatenate(rounds.commitments), rounds.scalars, openings).to_bytes()
@@ -106,13 +113,15 @@ class _Rounds:
     phi, z (until the quotient round), then every column's coefficients (until the
     openings)."""
 
-    def __init__(self, pk: ProvingKey, asg: Assignment, rng, check: bool, tamper, clock: _Clock):
+    def __init__(self, pk: ProvingKey, asg: Assignment, rng, check: bool, tamper, clock: _Clock,
+                 link_seed: bytes | None = None):
         self.pk, self.asg, self.rng, self.check, self.tamper, self.clock = pk, asg, rng, check, tamper, clock
+        self.link_seed = link_seed
         self.instance_values = [list(c) for c in asg.instance_values]
         self.commitments = []       # every round's points, in order (the proof's commitments)
         self.scalars = []           # every round's scalars, in order (the proof's evaluations)
         self.extra = []             # m, h, phi, z values, in the layout's advice order
-        self.handlers = {"committed.D": self.committed_offsets, "committed.pok.A": self.committed_a,
+        self.handlers = {"links": self.links, "committed.D": self.committed_offsets, "committed.pok.A": self.committed_a,
                          "committed.pok.z": self.committed_z, "lookup.m": self.lookup_m,
                          "lookup.h_phi": self.lookup_h_phi, "perm.z": self.perm_z,
                          "quotient": self.quotient, "evaluations": self.evaluations}
@@ -122,6 +131,22 @@ class _Rounds:
         sent = handler(rnd, chal, values)
         (self.scalars.extend if rnd.scalars else self.commitments.append)(sent)
         return sent
+
+    # -- link columns (links.py) ---------------------------------------------------------------
+    def links(self, rnd, chal, values):
+        """The link columns (phase 0, already assigned), blinded from the link seed so that
+        the neighbouring segment's proof commits the same point."""
+        pk, asg = self.pk, self.asg
+        d = pk.layout.desc
+        n, u = d.n, d.usable_rows
+        if self.tamper is not None:
+            self.tamper(asg, "links")
+        points = []
+        for c in pk.layout.links:
+            asg.advice[c.index][u:] = link_blinding(self.link_seed, c.name, n - u)
+            points.append(commit_values(pk.srs, d.k, asg.advice[c.index], u))
+        self.clock.lap("commit links")
+        return np.stack(points)
 
     # -- committed columns (committed/prover.py) ----------------------------------------------
     def committed_offsets(self, rnd, chal, values):

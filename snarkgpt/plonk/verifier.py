@@ -78,12 +78,17 @@ class _Plan:
     def __init__(self, lay):
         d = lay.desc
         F, M = len(d.fixed), len(d.permutation)
-        # advice-like columns in the order of their commitments in the proof (the transcript's)
+        # advice-like columns in the order of their commitments in the proof (the
+        # transcript's): the link columns, [the committed columns' round], the phases, the
+        # arguments' columns
+        links = [c.index for c in lay.links]
         order = [c.index for p in range(lay.num_phases) for c in lay.phase_columns(p)]
         order += [c.index for c in lay.m_cols + lay.h_cols + lay.phi_cols + lay.z_cols]
-        if len(order) != lay.num_advice_commitments:      # pragma: no cover - layout bug
+        if len(links) + len(order) != lay.num_advice_commitments:   # pragma: no cover - layout bug
             raise AssertionError("the layout's advice commitments are not all in the transcript")
-        proof_row = {idx: F + M + lay.committed_points + i for i, idx in enumerate(order)}
+        proof_row = {idx: F + M + i for i, idx in enumerate(links)}
+        proof_row.update({idx: F + M + len(links) + lay.committed_points + i
+                          for i, idx in enumerate(order)})
 
         def row(kind, idx):             # fixed and sigma columns are numbered 0..F+M-1
             return proof_row[idx] if kind == ADVICE else idx
@@ -145,8 +150,13 @@ class _Messages:
         return data
 
 
-def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
-    """Raise `VerificationError` (or `ProofFormatError`) with the reason a proof is rejected."""
+def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes, defer_pairing: bool = False):
+    """Raise `VerificationError` (or `ProofFormatError`) with the reason a proof is rejected.
+
+    With ``defer_pairing`` every check but the final pairing equation is made, and the
+    equation is returned as a G1 pair (lhs, rhs) for `kzg.check_pairings`, which folds
+    the pairs of a chain's segment proofs into one equation; the proof is valid only if
+    that check passes."""
     lay = vk.layout
     d = lay.desc
     n, u = d.n, d.usable_rows
@@ -226,6 +236,10 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
                 cs_.append(vk.blinding_basis)
                 vs.append(Fr.from_ints(lx))
         queries.append(kzg.VerifierQuery(x * dom.element(rot) % P, cs_, np.concatenate(vs)))
-    if not kzg.batch_verify(vk.kzg, queries, list(proof.openings), tr):
+    pair = kzg.pairing_inputs(vk.kzg, queries, list(proof.openings), tr)
+    if pair is not None and defer_pairing:
+        return pair
+    if pair is None or not kzg.check_pairings([pair], vk.kzg):
         raise VerificationError("the opening proofs do not verify (a commitment, an evaluation "
                                 "or an opening proof is wrong, or some constraint fails)")
+    return None
