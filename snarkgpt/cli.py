@@ -132,7 +132,7 @@ def _prove(keydir, prompt, max_new, out, stats=None):
     import time
     from .model.keys import Prover
     from .model.statement import write_proof_file
-    prover = Prover(keydir, progress=progress)
+    prover = Prover(keydir, progress=progress, keep_keys=False)   # one proof: one segment key at a time
     st = prover.generate(prompt, max_new)
     progress(f"proving {st.n_prompt} + {st.n_new} tokens ...")
     t = time.perf_counter()
@@ -228,7 +228,7 @@ def cmd_prove_eval(args) -> int:
     toks = eval_window(args, card)
     EvalStatement(tuple(toks), int(card["max_tokens"]), 0)   # length checks, before any work
     check_out_path(args.out)
-    prover = Prover(args.keys, progress=progress)
+    prover = Prover(args.keys, progress=progress, keep_keys=False)
     st = prover.evaluate(toks)
     progress(f"proving the {st.total} predictions over a window of {len(toks)} tokens ...")
     t = time.perf_counter()
@@ -490,6 +490,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="bench model: n_layer=..,n_head=..,n_embd=..,block_size=..,vocab_size=..[,seed=..]")
     bench.add_argument("--max-tokens", type=int, default=None,
                        help="bench model: statement length (default: block size)")
+    bench.add_argument("--layers-per-segment", type=int, default=None,
+                       help="bench model: split into segment proofs of N blocks each")
+    bench.add_argument("--memory-budget", default=None,
+                       help="bench model: split into as few segments as fit this much memory")
     bench.add_argument("--quick", action="store_true",
                        help="bench scaling: small grid around the tiny model, small points proved")
     bench.add_argument("--prove", action="store_true",

@@ -10,7 +10,10 @@ changed byte is rejected.
 Reported: setup_seconds (calibration, circuit, SRS and keygen, written to disk),
 prover_load_seconds (rebuilding the proving key from the key directory), prove_seconds (one
 proof), verify_ms, proof_bytes (the PLONK proof), proof_file_bytes (the .sgp file), k, rows,
-peak_rss_bytes, the prover's stages (seconds) and whether the proof verified.
+peak_rss_bytes, the prover's stages (seconds) and whether the proof verified; for a model
+set up in segments (``--layers-per-segment``, ``--memory-budget``, or the default budget),
+``segments`` (how many), ``segment_seconds`` (each segment's proof), and for every model the
+key directory's size on disk (``key_bytes``: all files; ``vk_bytes``: the public key).
 """
 import gc
 import os
@@ -39,7 +42,8 @@ def model_spec(config: str) -> str:
     return spec
 
 
-def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=None) -> dict:
+def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=None,
+        layers_per_segment=None, memory_budget=None) -> dict:
     from ..model.keys import Prover, load_verifier, setup, verify_statement
     from ..model.statement import Statement, parse_proof_file, write_proof_file
 
@@ -53,11 +57,15 @@ def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=No
         keydir = os.path.join(tmp, "keys")
         say(f"setup of {spec} ...")
         t = time.perf_counter()
-        card = setup(spec, keydir, max_tokens=max_tokens, progress=say)
+        card = setup(spec, keydir, max_tokens=max_tokens, progress=say,
+                     layers_per_segment=layers_per_segment, memory_budget=memory_budget)
         setup_s = time.perf_counter() - t
+        key_bytes = sum(os.path.getsize(os.path.join(keydir, f)) for f in os.listdir(keydir))
+        vk_bytes = os.path.getsize(os.path.join(keydir, "vk.bin"))
 
         t = time.perf_counter()
-        prover = Prover(keydir, progress=say)
+        # one proof: a segmented key keeps one segment's proving key at a time
+        prover = Prover(keydir, progress=say, keep_keys=False)
         load_s = time.perf_counter() - t
         L = prover.L
         V = card["config"]["vocab_size"]
@@ -67,7 +75,7 @@ def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=No
         say(f"proving {st.n_prompt} + {st.n_new} tokens ...")
         stages = {}
         t = time.perf_counter()
-        proof = prover.prove(st, stats=stages)
+        proof = prover.prove(st, stats=stages, progress=say)
         prove_s = time.perf_counter() - t
         path = os.path.join(tmp, "bench.sgp")
         write_proof_file(path, card["fingerprint"], st, proof)
@@ -111,6 +119,9 @@ def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=No
         "proof_bytes": len(proof), "proof_file_bytes": file_bytes,
         "peak_rss_bytes": peak_rss_bytes(), "verified": verified,
         "tampered_rejected": bool(tampered_rejected), "wrong_output_rejected": bool(wrong_rejected),
+        "segments": len(card.get("segments") or []) or 1,
+        "segment_seconds": stages.pop("segments", [prove_s]),
+        "key_bytes": key_bytes, "vk_bytes": vk_bytes,
         "stages": stages,
     }
 
@@ -120,7 +131,9 @@ def main(args) -> int:
         raise ValueError("bench model needs --config n_layer=..,n_head=..,n_embd=..,block_size=..,"
                          "vocab_size=..")
     from ..cli import progress
-    res = run(args.config, max_tokens=args.max_tokens, progress=progress)
+    res = run(args.config, max_tokens=args.max_tokens, progress=progress,
+              layers_per_segment=getattr(args, "layers_per_segment", None),
+              memory_budget=getattr(args, "memory_budget", None))
     ok = res["verified"] and res["tampered_rejected"] and res["wrong_output_rejected"]
     if args.json:
         report(res, True, "")

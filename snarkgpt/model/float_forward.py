@@ -21,8 +21,9 @@ import math
 import numpy as np
 
 from .config import GPTConfig
+from .memory import check_alloc
 
-__all__ = ["forward", "generate_greedy", "gelu", "layer_norm", "softmax", "trace_names",
+__all__ = ["forward", "forward_many", "generate_greedy", "gelu", "layer_norm", "softmax", "trace_names",
            "ForwardError"]
 
 
@@ -132,65 +133,105 @@ def forward(model, tokens, *, weights: dict | None = None, gelu_kind: str | None
     """
     cfg, w, gk = _unpack(model, weights, gelu_kind)
     t = _check_tokens(tokens, cfg)
-    T, d, H = t.size, cfg.n_embd, cfg.n_head
+    return next(_forward_many(cfg, w, gk, [t], [trace], dtype))
+
+
+def forward_many(model, inputs, *, weights: dict | None = None, gelu_kind: str | None = None,
+                 dtype=np.float64):
+    """The logits of `forward` for each token sequence of ``inputs``, yielded one input at a
+    time. The inputs run together layer by layer, so each weight is converted to ``dtype``
+    once for all of them; each input's arithmetic is that of `forward` on it alone (the
+    same logits to the bit)."""
+    cfg, w, gk = _unpack(model, weights, gelu_kind)
+    toks = [_check_tokens(t, cfg) for t in inputs]
+    return _forward_many(cfg, w, gk, toks, [None] * len(toks), dtype)
+
+
+def _forward_many(cfg, w, gk, toks, traces, dtype):
+    d, H = cfg.n_embd, cfg.n_head
     hd = cfg.head_dim
+    rows = sum(t.size for t in toks)
+    T_max = max(t.size for t in toks)
+    # the largest arrays: the lm_head weight's copy, the logits, the attention and MLP
+    # activations (a trace keeps every activation)
+    check_alloc("float forward lm_head copy", (cfg.vocab_size, d), dtype)
+    check_alloc("float forward logits", (T_max, cfg.vocab_size), dtype, count=2)
+    n_keep = cfg.n_layer if any(tr is not None for tr in traces) else 1
+    check_alloc("float forward attention", (H, T_max, T_max), dtype, count=4 * n_keep)
+    check_alloc("float forward activations", (rows, 4 * d), dtype, count=4 * n_keep)
     W = lambda name: w[name].astype(dtype)  # noqa: E731
     B = (lambda name: w[name].astype(dtype)) if cfg.bias else (lambda name: None)
 
-    def lin(x, name):
-        y = x @ W(name + ".weight").T
-        b = B(name + ".bias")
+    def lin(x, wt, b):
+        y = x @ wt.T
         return y + b if b is not None else y
 
-    def rec(name, v):
-        if trace is not None:
-            trace[name] = v
-
-    def ln(x, name):
+    def ln(x, g, b):
         st = {}
-        y = layer_norm(x, W(name + ".weight"), B(name + ".bias"), cfg.ln_eps, stats=st)
+        y = layer_norm(x, g, b, cfg.ln_eps, stats=st)
         return y, st["var"]
 
-    x = W("transformer.wte.weight")[t] + W("transformer.wpe.weight")[:T]
-    rec("embed", x)
-    mask = np.tril(np.ones((T, T), dtype=bool))
+    # only the embedding rows in use are converted (the same values as converting the
+    # tables first): no vocabulary- or block_size-sized copy
+    xs = []
+    for t, trace in zip(toks, traces):
+        x = w["transformer.wte.weight"][t].astype(dtype) + w["transformer.wpe.weight"][:t.size].astype(dtype)
+        if trace is not None:
+            trace["embed"] = x
+        xs.append(x)
     for i in range(cfg.n_layer):
         p = f"transformer.h.{i}."
         s = f"h.{i}."
-        h, var = ln(x, p + "ln_1")
-        rec(s + "ln_1", h)
-        rec(s + "ln_1.var", var)
-        qkv = lin(h, p + "attn.c_attn")
-        rec(s + "attn.qkv", qkv)
-        q, k, v = (qkv[:, j * d:(j + 1) * d].reshape(T, H, hd).transpose(1, 0, 2)
-                   for j in range(3))
-        scores = (q @ k.transpose(0, 2, 1)) * (1.0 / math.sqrt(hd))
-        rec(s + "attn.scores", np.where(mask, scores, 0.0).astype(dtype))
-        att = softmax(np.where(mask, scores, -np.inf), axis=-1).astype(dtype)
-        rec(s + "attn.softmax", att)
-        y = (att @ v).transpose(1, 0, 2).reshape(T, d)
-        rec(s + "attn.y", y)
-        a = lin(y, p + "attn.c_proj")
-        rec(s + "attn.out", a)
-        x = x + a
-        rec(s + "attn.resid", x)
-        h, var = ln(x, p + "ln_2")
-        rec(s + "ln_2", h)
-        rec(s + "ln_2.var", var)
-        f = lin(h, p + "mlp.c_fc")
-        rec(s + "mlp.fc", f)
-        g = gelu(f, gk).astype(dtype)
-        rec(s + "mlp.gelu", g)
-        m = lin(g, p + "mlp.c_proj")
-        rec(s + "mlp.out", m)
-        x = x + m
-        rec(s + "mlp.resid", x)
-    h, var = ln(x, "transformer.ln_f")
-    rec("ln_f", h)
-    rec("ln_f.var", var)
-    logits = h @ W("lm_head.weight").T
-    rec("logits", logits)
-    return logits
+        g1, b1 = W(p + "ln_1.weight"), B(p + "ln_1.bias")
+        w_attn, b_attn = W(p + "attn.c_attn.weight"), B(p + "attn.c_attn.bias")
+        w_proj, b_proj = W(p + "attn.c_proj.weight"), B(p + "attn.c_proj.bias")
+        g2, b2 = W(p + "ln_2.weight"), B(p + "ln_2.bias")
+        w_fc, b_fc = W(p + "mlp.c_fc.weight"), B(p + "mlp.c_fc.bias")
+        w_mp, b_mp = W(p + "mlp.c_proj.weight"), B(p + "mlp.c_proj.bias")
+        for n, (x, trace) in enumerate(zip(xs, traces)):
+            rec = trace.__setitem__ if trace is not None else (lambda name, v: None)
+            T = x.shape[0]
+            mask = np.tril(np.ones((T, T), dtype=bool))
+            h, var = ln(x, g1, b1)
+            rec(s + "ln_1", h)
+            rec(s + "ln_1.var", var)
+            qkv = lin(h, w_attn, b_attn)
+            rec(s + "attn.qkv", qkv)
+            q, k, v = (qkv[:, j * d:(j + 1) * d].reshape(T, H, hd).transpose(1, 0, 2)
+                       for j in range(3))
+            scores = (q @ k.transpose(0, 2, 1)) * (1.0 / math.sqrt(hd))
+            if trace is not None:
+                rec(s + "attn.scores", np.where(mask, scores, 0.0).astype(dtype))
+            att = softmax(np.where(mask, scores, -np.inf), axis=-1).astype(dtype)
+            rec(s + "attn.softmax", att)
+            y = (att @ v).transpose(1, 0, 2).reshape(T, d)
+            rec(s + "attn.y", y)
+            a = lin(y, w_proj, b_proj)
+            rec(s + "attn.out", a)
+            x = x + a
+            rec(s + "attn.resid", x)
+            h, var = ln(x, g2, b2)
+            rec(s + "ln_2", h)
+            rec(s + "ln_2.var", var)
+            f = lin(h, w_fc, b_fc)
+            rec(s + "mlp.fc", f)
+            g = gelu(f, gk).astype(dtype)
+            rec(s + "mlp.gelu", g)
+            m = lin(g, w_mp, b_mp)
+            rec(s + "mlp.out", m)
+            x = x + m
+            rec(s + "mlp.resid", x)
+            xs[n] = x
+        del w_attn, w_proj, w_fc, w_mp
+    gf, bf = W("transformer.ln_f.weight"), B("transformer.ln_f.bias")
+    lm = W("lm_head.weight")
+    for n, trace in enumerate(traces):
+        h, var = ln(xs[n], gf, bf)
+        xs[n] = None                # one input's logits at a time
+        logits = h @ lm.T
+        if trace is not None:
+            trace["ln_f"], trace["ln_f.var"], trace["logits"] = h, var, logits
+        yield logits
 
 
 def generate_greedy(model, prompt_tokens, max_new_tokens: int, *,

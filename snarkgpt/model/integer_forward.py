@@ -40,6 +40,13 @@ A value outside what a gadget proves raises `GadgetRangeError` naming the op. Va
 chip *clamps* (GELU inputs beyond the table, variances beyond the rsqrt table, softmax
 inputs below the exp table) are counted in ``IntegerForward.clamped`` so that calibration
 can insist that nothing that matters was clamped.
+
+Speed and memory: every matrix product is `reference.matmul`, the matmul chip's reference,
+which computes the exact integer product with float64 BLAS where that is provably exact
+(`reference.exact_matmul`); the weights are prepared for it once per quantized model
+(`QuantizedModel.operand`). Only the T positions given are materialised (embedding rows
+0..T-1, T x T attention), and each large array is checked against the memory budget
+(`snarkgpt.model.memory`) before it is made: `MemoryBudgetError` names the op and the size.
 """
 from __future__ import annotations
 
@@ -52,9 +59,10 @@ from snarkgpt.gadgets.base import GadgetRangeError, check_range
 from snarkgpt.gadgets.embedding import embedding_ref
 from snarkgpt.gadgets.fixedpoint import RESCALE_OUT_BITS
 from snarkgpt.gadgets.layernorm import layernorm_ref
-from snarkgpt.gadgets.matmul import matmul_ref
 from snarkgpt.gadgets.residual import residual_ref
 from snarkgpt.gadgets.softmax import softmax_ref
+
+from .memory import check_alloc
 
 __all__ = ["IntegerForward", "integer_forward", "check_tokens", "TokenError", "GadgetRangeError"]
 
@@ -125,8 +133,10 @@ def _stat(stats, op, v):
 
 def _linear(x, w, bits: int, op: str, bias=None) -> np.ndarray:
     """floor((x . w + bias) / 2^bits): the matmul chip (exact product, plus the bias when
-    given) then the rescale chip."""
-    c = matmul_ref(x, w, op, bias)
+    given) then the rescale chip. ``w``: an int64 matrix or a prepared `ref.MatmulOperand`."""
+    # the product (int64), its float64 twin and the rescale's quotient and remainder
+    check_alloc(op, (x.shape[0], w.shape[1]), np.int64, count=4)
+    c = ref.matmul(x, w, op, bias)
     y, _ = ref.rescale(c, bits, op)
     _check_rescaled(op, y)
     return y
@@ -152,11 +162,21 @@ def _clamped_fn(spec, clamp_bits: int, x, op: str, stats, clamped) -> np.ndarray
     return spec.reference(np.clip(x, lo, hi))
 
 
-def integer_forward(qmodel, tokens, positions=None) -> IntegerForward:
+class _Discard(dict):
+    """``acts`` when they are not kept: every entry is dropped as it is written."""
+
+    def __setitem__(self, key, value):
+        pass
+
+
+def integer_forward(qmodel, tokens, positions=None, *, keep_acts: bool = True) -> IntegerForward:
     """Run the quantized model ``qmodel`` (a `QuantizedModel`) on ``tokens`` (T,).
 
     ``positions``: the rows whose logits (and argmax) are computed (default: all T);
-    the circuit asks only for the positions whose next token is public."""
+    the circuit asks only for the positions whose next token is public. ``keep_acts=False``
+    keeps no intermediate activation (``acts`` stays empty; calibration needs only the
+    logits, the clamps and the statistics), so that a layer's arrays are freed as the next
+    one runs."""
     from .quantize import gelu_table_spec
 
     cfg, st = qmodel.config, qmodel.settings
@@ -168,8 +188,14 @@ def integer_forward(qmodel, tokens, positions=None) -> IntegerForward:
     pos = np.arange(T) if positions is None else np.asarray(positions, dtype=np.int64)
     if pos.size == 0 or pos.min() < 0 or pos.max() >= T or np.any(np.diff(pos) != 1):
         raise ValueError(f"positions must be a non-empty contiguous range inside [0, {T})")
-    acts, clamped, stats = {}, {}, {}
+    acts, clamped, stats = ({} if keep_acts else _Discard()), {}, {}
     gspec = gelu_table_spec(st)
+    operand = getattr(qmodel, "operand", None) or W.__getitem__
+    # the largest per-layer arrays: scores, probabilities and softmax's intermediates for
+    # every head (H, T, T), the MLP's (T, 4d) activations, and the logits
+    check_alloc("attention scores", (H, T, T), np.int64, count=4)
+    check_alloc("mlp activations", (T, 4 * d), np.int64, count=4)
+    check_alloc("lm_head logits", (pos.size, cfg.vocab_size), np.int64, count=4)
 
     def ln(x, g, op, b=None):
         check_range(op, x, -(1 << 24), 1 << 24, "layernorm input")
@@ -192,7 +218,7 @@ def integer_forward(qmodel, tokens, positions=None) -> IntegerForward:
         p = f"h.{i}."
         h1 = ln(x, W[p + "ln_1"], p + "ln_1", W.get(p + "ln_1.bias"))
         acts[p + "ln_1"] = h1
-        qkv = _linear(h1, W[p + "attn.c_attn"], wb, p + "attn.qkv", W.get(p + "attn.c_attn.bias"))
+        qkv = _linear(h1, operand(p + "attn.c_attn"), wb, p + "attn.qkv", W.get(p + "attn.c_attn.bias"))
         acts[p + "attn.qkv"] = qkv
         scores = np.empty((H, T, T), dtype=np.int64)
         probs = np.empty((H, T, T), dtype=np.int64)
@@ -218,29 +244,29 @@ def integer_forward(qmodel, tokens, positions=None) -> IntegerForward:
         acts[p + "attn.scores"] = scores
         acts[p + "attn.softmax"] = probs
         acts[p + "attn.av"] = av
-        a = _linear(av, W[p + "attn.c_proj"], wb, p + "attn.c_proj", W.get(p + "attn.c_proj.bias"))
+        a = _linear(av, operand(p + "attn.c_proj"), wb, p + "attn.c_proj", W.get(p + "attn.c_proj.bias"))
         acts[p + "attn.c_proj"] = a
         x = residual_ref(x, a, p + "attn.residual")
         acts[p + "attn.residual"] = x
         _stat(stats, p + "attn.residual", x)
         h2 = ln(x, W[p + "ln_2"], p + "ln_2", W.get(p + "ln_2.bias"))
         acts[p + "ln_2"] = h2
-        f = _linear(h2, W[p + "mlp.c_fc"], wb, p + "mlp.c_fc", W.get(p + "mlp.c_fc.bias"))
+        f = _linear(h2, operand(p + "mlp.c_fc"), wb, p + "mlp.c_fc", W.get(p + "mlp.c_fc.bias"))
         acts[p + "mlp.c_fc"] = f
         g = _clamped_fn(gspec, st.gelu_clamp_bits, f, p + "mlp.gelu", stats, clamped)
         acts[p + "mlp.gelu"] = g
-        m2 = _linear(g, W[p + "mlp.c_proj"], wb, p + "mlp.c_proj", W.get(p + "mlp.c_proj.bias"))
+        m2 = _linear(g, operand(p + "mlp.c_proj"), wb, p + "mlp.c_proj", W.get(p + "mlp.c_proj.bias"))
         acts[p + "mlp.c_proj"] = m2
         x = residual_ref(x, m2, p + "mlp.residual")
         acts[p + "mlp.residual"] = x
         _stat(stats, p + "mlp.residual", x)
     xf = ln(x[pos], W["ln_f"], "ln_f", W.get("ln_f.bias"))
     acts["ln_f"] = xf
-    logits = _linear(xf, W["lm_head"], wb, "lm_head")
+    logits = _linear(xf, operand("lm_head"), wb, "lm_head")
     acts["logits"] = logits
     spread = logits.max(axis=1) - logits.min(axis=1)
     _stat(stats, "generate.argmax", spread)
     check_range("generate.argmax", spread, 0, 1 << st.argmax_bits, "row spread max - min of logits")
     nxt = ref.argmax(logits)
     acts["generate.argmax"] = nxt
-    return IntegerForward(logits, nxt, pos, acts, clamped, stats, s)
+    return IntegerForward(logits, nxt, pos, acts if keep_acts else {}, clamped, stats, s)

@@ -90,10 +90,9 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     (dict)."""
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
-    from ..plonk.srs import SRS, InsecureSetupWarning
     from .circuit import choose_layout, layout_candidates, layout_costs
     from .quantize import calibrate, quantize_model
-    from .weights import load_model, save_npz
+    from .weights import load_model
 
     t0 = time.perf_counter()
     _check_out(out)
@@ -110,7 +109,7 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         what = "the block size + 1, for an eval key" if statement == "eval" else "the block size"
         raise StatementError(f"max tokens must be in [2, {top}] ({what}), got {L}")
     progress(f"calibrating quantization for {cfg} ...")
-    settings, report = calibrate(model)
+    settings, report = calibrate(model, max_tokens=L)      # calibrated on the lengths it proves
     qmodel = quantize_model(model, settings)
     from .circuit import WEIGHT_MODES
     if weights not in WEIGHT_MODES:
@@ -221,8 +220,10 @@ def _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weig
 
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
+    from ..progress import steps
     from .chain import ChainKey, segment_statement
     from .circuit import build, choose_layout, layout_costs
+    from .segments import Segment
     shape = keygen_circuit(qmodel, settings, L, statement=statement, weights=weights,
                            segment=segments[-1])
     fw = shape.forward
@@ -250,8 +251,7 @@ def _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weig
     card["segments"] = [s.to_dict() for s in segments]
     spec_bytes = keyspec.encode(keyspec.spec_from_card(card))
     vks, blinding = [], {}
-    for seg in segments:
-        progress(f"generating keys for segment {seg.index} ({seg.describe()}) ...")
+    for seg in steps(segments, "keys for segment", progress, Segment.describe):
         circuit = make((compact, mm_lanes), seg)
         cs = ConstraintSystem()
         cs.min_blinding_rows = blind
@@ -476,16 +476,16 @@ class Prover:
             circuit = ModelCircuit(self.qmodel, self.settings, statement, **kw)
             return prove(self.pk, circuit, self.config, instances=statement.instances(), stats=stats)
         from ..plonk.links import SEED_BYTES
+        from ..progress import steps
         from .chain import ChainProof
+        from .segments import Segment
         seed = os.urandom(SEED_BYTES)           # secret: it blinds every link of this proof
         proofs, forward = [], None
-        for seg, vk in zip(self.segments, self.vk.vks):
+        for seg in steps(self.segments, "proving segment", progress, Segment.describe):
             circuit = ModelCircuit(self.qmodel, self.settings, statement, segment=seg,
                                    forward=forward, **kw)
             forward = circuit.forward           # the integer forward, once per generation
             pk, _, config = self._key(seg.index)
-            if progress is not None:
-                progress(f"segment {seg.index + 1}/{len(self.segments)} ({seg.describe()}) ...")
             seg_stats = {} if stats is not None else None
             proofs.append(prove(pk, circuit, config, instances=circuit.instances(),
                                 stats=seg_stats, link_seed=seed))

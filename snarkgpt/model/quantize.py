@@ -23,10 +23,12 @@ from snarkgpt.gadgets import reference as ref
 from snarkgpt.gadgets.base import GadgetRangeError, bits_for
 from snarkgpt.gadgets.nonlinear import FunctionSpec, gelu_spec
 
+from .memory import MemoryBudgetError, check_alloc
+
 __all__ = ["QuantSettings", "QuantizedModel", "quantize_model", "calibrate", "CalibrationError",
            "error_report", "QuantReport", "gelu_table_spec", "float_forward_trace",
            "default_settings", "calibration_inputs", "random_float_model", "circuit_rows_estimate",
-           "default_max_table_bits"]
+           "default_max_table_bits", "float_trace_stats"]
 
 SETTINGS_VERSION = 1
 
@@ -211,6 +213,36 @@ class QuantizedModel:
     config: object
     settings: QuantSettings
     weights: dict
+    # weights prepared for exact products, built on first use: {name: (array, operand)}
+    _operands: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def operand(self, name: str):
+        """``weights[name]`` prepared for `reference.exact_matmul` (its max |entry| and its
+        float64 copy), made once and reused by every later forward. The cache is keyed by
+        the array object: replacing ``weights[name]`` is seen, writing into it in place is
+        not (quantized weights are never written to)."""
+        from snarkgpt.gadgets.reference import MatmulOperand
+        w = self.weights[name]
+        hit = self._operands.get(name)
+        if hit is None or hit[0] is not w:
+            check_alloc(f"{name} float64 copy", np.shape(w), np.float64)
+            hit = (w, MatmulOperand(w))
+            self._operands[name] = hit
+        return hit[1]
+
+    def with_settings(self, settings: QuantSettings) -> "QuantizedModel":
+        """The same integer weights (and prepared operands) under other settings with the
+        same scales: the weights depend on ``scale_bits`` and ``weight_bits`` alone."""
+        if (settings.scale_bits, settings.weight_bits) != (self.settings.scale_bits,
+                                                           self.settings.weight_bits):
+            raise ValueError("with_settings keeps the weights: the scales must not change")
+        qm = QuantizedModel(self.config, settings, self.weights)
+        qm._operands = self._operands
+        return qm
+
+    def release_operands(self) -> None:
+        """Drop the prepared operands (their float64 copies double the weights' memory)."""
+        self._operands.clear()
 
 
 def _float_weights(model) -> dict:
@@ -241,10 +273,11 @@ def quantize_model(model, settings: QuantSettings) -> QuantizedModel:
     def get(name, shape):
         if name not in W:
             raise KeyError(f"missing weight {name}")
-        a = np.asarray(W[name], dtype=np.float64)
-        if a.shape != tuple(shape):
-            raise ValueError(f"weight {name} has shape {a.shape}, expected {tuple(shape)}")
-        return a
+        if np.shape(W[name]) != tuple(shape):
+            raise ValueError(f"weight {name} has shape {np.shape(W[name])}, expected {tuple(shape)}")
+        # its float64 copy, the scaled and rounded copies, the int64 result and its layout copy
+        check_alloc(f"quantize {name}", shape, np.float64, count=5)
+        return np.asarray(W[name], dtype=np.float64)
 
     def q(a, bits, name):
         return ref.quantize(a, bits, bits=32, op=f"quantize {name}")
@@ -274,10 +307,15 @@ def quantize_model(model, settings: QuantSettings) -> QuantizedModel:
             for n in ("ln_1", "ln_2"):
                 out[f"h.{i}.{n}.bias"] = q(get(p + n + ".bias", (d,)), s, p + n + ".bias")
     lm = W.get("lm_head.weight", W["transformer.wte.weight"])
-    lm = np.asarray(lm, dtype=np.float64)
-    if lm.shape != (cfg.vocab_size, d):
-        raise ValueError(f"lm_head.weight has shape {lm.shape}, expected {(cfg.vocab_size, d)}")
-    out["lm_head"] = q(lm.T, w, "lm_head")
+    if np.shape(lm) != (cfg.vocab_size, d):
+        raise ValueError(f"lm_head.weight has shape {np.shape(lm)}, expected {(cfg.vocab_size, d)}")
+    if lm is W["transformer.wte.weight"] and w == s:
+        # tied to wte at the same scale: the same rounding of the same values, transposed
+        check_alloc("quantize lm_head", (cfg.vocab_size, d), np.int64)
+        out["lm_head"] = out["wte"].T
+    else:
+        check_alloc("quantize lm_head", (cfg.vocab_size, d), np.float64, count=5)
+        out["lm_head"] = q(np.asarray(lm, dtype=np.float64).T, w, "lm_head")
     if cfg.bias:
         out["ln_f.bias"] = q(get("transformer.ln_f.bias", (d,)), s, "ln_f.bias")
     return QuantizedModel(cfg, settings, {k: np.ascontiguousarray(v) for k, v in out.items()})
@@ -290,58 +328,110 @@ def float_forward_trace(model, tokens, gelu: str | None = None) -> tuple[np.ndar
     """nanoGPT's forward in float64 (with biases when ``config.bias``): (logits (T, V), stats) with the statistics
     calibration needs: max |.| of the residual stream, LayerNorm input variances, the spread
     of causal score rows (scaled by 1/sqrt(head_dim)), pre-GELU inputs, logit spreads."""
+    (logits, st), = _float_traces(model, [tokens], gelu, logits=True)
+    return logits, st
+
+
+_STAT_KEYS = ("resid", "var", "spread", "gelu_in", "logit_spread", "hidden")
+
+
+def float_trace_stats(model, inputs, gelu: str | None = None) -> dict:
+    """The statistics of `float_forward_trace` over every input (the max of each), the
+    inputs run together layer by layer so that each weight is converted to float64 once;
+    each input's arithmetic is that of `float_forward_trace` on it alone, so the statistics
+    are the same to the bit."""
+    stats = {}
+    for _, st in _float_traces(model, inputs, gelu, logits=False):
+        for k, v in st.items():
+            stats[k] = max(stats.get(k, 0.0), v)
+    return stats
+
+
+def _float_traces(model, inputs, gelu, logits: bool) -> list:
+    """[(logits or None, stats)] for each token sequence of ``inputs``."""
     cfg = model.config
     W = _float_weights(model)
     gelu = gelu or _model_gelu(model)
     g = _gelu_tanh if gelu == "tanh" else _gelu_erf
-    t = np.asarray(tokens, dtype=np.int64)
-    T, d, H = t.size, cfg.n_embd, cfg.n_head
+    d, H = cfg.n_embd, cfg.n_head
     hd = d // H
-    f = lambda n: np.asarray(W[n], dtype=np.float64)  # noqa: E731
-    fb = (lambda n: f(n + ".bias")) if cfg.bias else (lambda n: 0.0)  # noqa: E731
-    st = {"resid": 0.0, "var": 0.0, "spread": 0.0, "gelu_in": 0.0, "logit_spread": 0.0,
-          "hidden": 0.0}
+    toks = [np.asarray(t, dtype=np.int64) for t in inputs]
+    rows = sum(t.size for t in toks)
+    T_max = max(t.size for t in toks)
+    check_alloc("float trace activations", (rows, 4 * d), np.float64, count=6)
+    check_alloc("float trace attention", (H, T_max, T_max), np.float64, count=6)
+    check_alloc("float trace logits", (T_max if not logits else rows, cfg.vocab_size),
+                np.float64, count=3)
 
-    def ln(x, name):
+    def f(n):
+        check_alloc(f"{n} float64 copy", np.shape(W[n]), np.float64)
+        return np.asarray(W[n], dtype=np.float64)
+
+    fb = (lambda n: f(n + ".bias")) if cfg.bias else (lambda n: 0.0)  # noqa: E731
+    sts = [{k: 0.0 for k in _STAT_KEYS} for _ in toks]
+
+    def ln(x, st, gain, bias):
         mu = x.mean(-1, keepdims=True)
         var = x.var(-1, keepdims=True)
         st["var"] = max(st["var"], float(var.max()))
-        y = (x - mu) / np.sqrt(var + cfg.ln_eps) * f(name + ".weight") + fb(name)
+        y = (x - mu) / np.sqrt(var + cfg.ln_eps) * gain + bias
         st["hidden"] = max(st["hidden"], float(np.abs(y).max()))
         return y
 
-    x = f("transformer.wte.weight")[t] + f("transformer.wpe.weight")[:T]
-    st["resid"] = float(np.abs(x).max())
-    mask = np.tril(np.ones((T, T), dtype=bool))
+    # only the rows of the embeddings the tokens use, converted to float64 (the same values
+    # as converting the whole tables first)
+    wte, wpe = W["transformer.wte.weight"], W["transformer.wpe.weight"]
+    xs = [np.asarray(wte[t], dtype=np.float64) + np.asarray(wpe[:t.size], dtype=np.float64)
+          for t in toks]
+    for x, st in zip(xs, sts):
+        st["resid"] = float(np.abs(x).max())
     for i in range(cfg.n_layer):
         p = f"transformer.h.{i}."
-        h = ln(x, p + "ln_1")
-        qkv = h @ f(p + "attn.c_attn.weight").T + fb(p + "attn.c_attn")
-        st["hidden"] = max(st["hidden"], float(np.abs(qkv).max()))
-        y = np.empty((T, d))
-        for j in range(H):
-            q = qkv[:, j * hd:(j + 1) * hd]
-            k = qkv[:, d + j * hd:d + (j + 1) * hd]
-            v = qkv[:, 2 * d + j * hd:2 * d + (j + 1) * hd]
-            sc = q @ k.T / math.sqrt(hd)
-            m = np.where(mask, sc, -np.inf).max(1)
-            mn = np.where(mask, sc, np.inf).min(1)
-            st["spread"] = max(st["spread"], float((m - mn).max()))
-            st["hidden"] = max(st["hidden"], float(np.abs(sc).max()))
-            e = np.where(mask, np.exp(sc - m[:, None]), 0.0)
-            y[:, j * hd:(j + 1) * hd] = (e / e.sum(1, keepdims=True)) @ v
-        x = x + (y @ f(p + "attn.c_proj.weight").T + fb(p + "attn.c_proj"))
-        st["resid"] = max(st["resid"], float(np.abs(x).max()))
-        h = ln(x, p + "ln_2")
-        a = h @ f(p + "mlp.c_fc.weight").T + fb(p + "mlp.c_fc")
-        st["gelu_in"] = max(st["gelu_in"], float(np.abs(a).max()))
-        x = x + (g(a) @ f(p + "mlp.c_proj.weight").T + fb(p + "mlp.c_proj"))
-        st["resid"] = max(st["resid"], float(np.abs(x).max()))
-    h = ln(x, "transformer.ln_f")
-    lm = W.get("lm_head.weight", W["transformer.wte.weight"])
-    logits = h @ np.asarray(lm, dtype=np.float64).T
-    st["logit_spread"] = float((logits.max(1) - logits.min(1)).max())
-    return logits, st
+        g1, b1 = f(p + "ln_1.weight"), fb(p + "ln_1")
+        w_attn, b_attn = f(p + "attn.c_attn.weight"), fb(p + "attn.c_attn")
+        w_proj, b_proj = f(p + "attn.c_proj.weight"), fb(p + "attn.c_proj")
+        for n, (x, st) in enumerate(zip(xs, sts)):
+            T = x.shape[0]
+            mask = np.tril(np.ones((T, T), dtype=bool))
+            h = ln(x, st, g1, b1)
+            qkv = h @ w_attn.T + b_attn
+            st["hidden"] = max(st["hidden"], float(np.abs(qkv).max()))
+            y = np.empty((T, d))
+            for j in range(H):
+                q = qkv[:, j * hd:(j + 1) * hd]
+                k = qkv[:, d + j * hd:d + (j + 1) * hd]
+                v = qkv[:, 2 * d + j * hd:2 * d + (j + 1) * hd]
+                sc = q @ k.T / math.sqrt(hd)
+                m = np.where(mask, sc, -np.inf).max(1)
+                mn = np.where(mask, sc, np.inf).min(1)
+                st["spread"] = max(st["spread"], float((m - mn).max()))
+                st["hidden"] = max(st["hidden"], float(np.abs(sc).max()))
+                e = np.where(mask, np.exp(sc - m[:, None]), 0.0)
+                y[:, j * hd:(j + 1) * hd] = (e / e.sum(1, keepdims=True)) @ v
+            x = x + (y @ w_proj.T + b_proj)
+            st["resid"] = max(st["resid"], float(np.abs(x).max()))
+            xs[n] = x
+        del w_attn, w_proj
+        g2, b2 = f(p + "ln_2.weight"), fb(p + "ln_2")
+        w_fc, b_fc = f(p + "mlp.c_fc.weight"), fb(p + "mlp.c_fc")
+        w_mp, b_mp = f(p + "mlp.c_proj.weight"), fb(p + "mlp.c_proj")
+        for n, (x, st) in enumerate(zip(xs, sts)):
+            h = ln(x, st, g2, b2)
+            a = h @ w_fc.T + b_fc
+            st["gelu_in"] = max(st["gelu_in"], float(np.abs(a).max()))
+            x = x + (g(a) @ w_mp.T + b_mp)
+            st["resid"] = max(st["resid"], float(np.abs(x).max()))
+            xs[n] = x
+        del w_fc, w_mp
+    gf, bf = f("transformer.ln_f.weight"), fb("transformer.ln_f")
+    lm = f("lm_head.weight" if "lm_head.weight" in W else "transformer.wte.weight")
+    out = []
+    for x, st in zip(xs, sts):
+        h = ln(x, st, gf, bf)
+        lg = h @ lm.T
+        st["logit_spread"] = float((lg.max(1) - lg.min(1)).max())
+        out.append((lg if logits else None, st))
+    return out
 
 
 def _float_logits(model, tokens, gelu: str) -> np.ndarray:
@@ -356,11 +446,29 @@ def _float_logits(model, tokens, gelu: str) -> np.ndarray:
         except TypeError:
             try:
                 return np.asarray(forward(model, tokens), dtype=np.float64)
+            except MemoryBudgetError:
+                raise
             except Exception:
                 pass
+        except MemoryBudgetError:
+            raise
         except Exception:
             pass
     return float_forward_trace(model, tokens, gelu)[0]
+
+
+def _float_logits_each(model, inputs, gelu: str):
+    """The float logits of each input (`_float_logits`), yielded one at a time; through
+    `float_forward.forward_many` (each weight converted once) when the model suits it."""
+    try:
+        from snarkgpt.model.float_forward import forward_many
+        gen = forward_many(model, inputs, gelu_kind=gelu)
+    except MemoryBudgetError:
+        raise
+    except Exception:
+        gen = (_float_logits(model, t, gelu) for t in inputs)
+    for lg in gen:
+        yield np.asarray(lg, dtype=np.float64)
 
 
 def calibration_inputs(model, n: int = 4, length: int | None = None, seed: int = 0,
@@ -379,8 +487,11 @@ def calibration_inputs(model, n: int = 4, length: int | None = None, seed: int =
                 p = tok.encode(p)
             out.append(np.asarray(p, dtype=np.int64)[: cfg.block_size])
         return out
+    if length is not None and (isinstance(length, bool) or not isinstance(length, (int, np.integer))
+                               or length < 1):
+        raise ValueError(f"calibration length must be a positive integer, got {length!r}")
     rng = np.random.default_rng(seed)
-    L = cfg.block_size if length is None else min(length, cfg.block_size)
+    L = cfg.block_size if length is None else min(int(length), cfg.block_size)
     return [rng.integers(0, cfg.vocab_size, size=L) for _ in range(n)]
 
 
@@ -465,29 +576,37 @@ class QuantReport:
                    if self.disagreements else ""))
 
 
-def error_report(model, settings: QuantSettings, inputs, qmodel: QuantizedModel | None = None) -> QuantReport:
+def error_report(model, settings: QuantSettings, inputs, qmodel: QuantizedModel | None = None,
+                 float_logits=None) -> QuantReport:
     """Logit error and top-1 agreement of the integer model against the float model over
-    ``inputs`` (token sequences), every position."""
+    ``inputs`` (token sequences), every position. ``float_logits``: the float model's
+    logits of each input when already computed. Only one input's logits are held at a time
+    (the running max and sum of the errors are kept, not the errors)."""
     from .integer_forward import integer_forward
     qm = qmodel or quantize_model(model, settings)
-    errs, agree, total, dis, clamped = [], 0, 0, [], {}
-    for n, toks in enumerate(inputs):
-        toks = np.asarray(toks, dtype=np.int64)
-        fl = _float_logits(model, toks, settings.gelu)
-        res = integer_forward(qm, toks)
-        il = res.float_logits()
-        errs.append(np.abs(il - fl).reshape(-1))
+    err_max, err_sum, n_err, agree, total, dis, clamped = 0.0, 0.0, 0, 0, 0, [], {}
+    inputs = [np.asarray(t, dtype=np.int64) for t in inputs]
+    fls = _float_logits_each(model, inputs, settings.gelu) if float_logits is None else float_logits
+    for n, (toks, fl) in enumerate(zip(inputs, fls)):
+        check_alloc("error report logits", (toks.size, model.config.vocab_size), np.float64,
+                    count=4)
+        fl = np.asarray(fl, dtype=np.float64)
+        res = integer_forward(qm, toks, keep_acts=False)
+        e = np.abs(res.float_logits() - fl)
+        err_max = max(err_max, float(e.max()))
+        err_sum += float(e.sum())
+        n_err += e.size
+        del e
         f_top = fl.argmax(1)
         agree += int(np.count_nonzero(f_top == res.next_tokens))
         total += toks.size
-        srt = np.sort(fl, axis=1)
         for t in np.flatnonzero(f_top != res.next_tokens):
-            dis.append((n, int(t), float(srt[t, -1] - srt[t, -2])))
+            top2 = np.partition(fl[t], fl.shape[1] - 2)[-2:]
+            dis.append((n, int(t), float(top2[1] - top2[0])))
         for k, v in res.clamped.items():
             clamped[k] = clamped.get(k, 0) + v
-    e = np.concatenate(errs) if errs else np.zeros(1)
-    return QuantReport(settings.to_dict(), len(inputs), total, float(e.max()), float(e.mean()),
-                       agree / max(total, 1), dis, clamped)
+    return QuantReport(settings.to_dict(), len(inputs), total, err_max,
+                       err_sum / n_err if n_err else 0.0, agree / max(total, 1), dis, clamped)
 
 
 def circuit_rows_estimate(config, T: int | None = None) -> int:
@@ -518,9 +637,11 @@ def default_max_table_bits(config, lo: int = 12, hi: int = 16) -> int:
 
 def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits: int | None = None,
               margin: float = 2.0, max_table_bits: int | None = None, max_scale_bits: int = 12,
-              max_attempts: int = 16, report: bool = True):
+              max_attempts: int = 16, report: bool = True, max_tokens: int | None = None):
     """Choose `QuantSettings` for ``model`` from calibration ``inputs`` (token sequences;
-    default: 4 random sequences of block_size tokens) and return ``(settings, report)``.
+    default: 4 random sequences of ``max_tokens`` tokens, block_size when None) and return
+    ``(settings, report)``. ``max_tokens`` bounds the context: given inputs are cut to
+    their first ``max_tokens`` tokens, and no position past them is ever computed.
 
     1. trace the float forward on every input: max |residual|, LayerNorm variances,
        causal score spreads, pre-GELU inputs, logit spreads;
@@ -534,20 +655,31 @@ def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits:
     3. run the integer forward on every input: any GadgetRangeError or clamped GELU /
        variance widens the offending setting (or lowers s on an overflow) and retries;
     4. raise `CalibrationError` if no setting works within ``max_attempts``.
+
+    Work is shared: the float trace runs once, all inputs together (each weight converted
+    to float64 once); the integer weights are quantized once per pair of scales (s, w) and
+    reused, with their prepared matmul operands, by every candidate that only widens a
+    table; every large array is checked against the memory budget first
+    (`snarkgpt.model.memory`).
     """
     from .integer_forward import integer_forward
     cfg = model.config
+    if max_tokens is not None and (isinstance(max_tokens, bool)
+                                   or not isinstance(max_tokens, (int, np.integer))
+                                   or max_tokens < 1):
+        raise CalibrationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
     if max_table_bits is None:
         max_table_bits = default_max_table_bits(cfg)
     gelu = _model_gelu(model)
-    inputs = calibration_inputs(model) if inputs is None else [np.asarray(x, dtype=np.int64) for x in inputs]
+    if inputs is None:
+        inputs = calibration_inputs(model, length=max_tokens)
+    else:
+        inputs = [np.asarray(x, dtype=np.int64) for x in inputs]
+        if max_tokens is not None:
+            inputs = [x[:max_tokens] for x in inputs]
     if not inputs:
         raise CalibrationError("no calibration inputs")
-    stats = {}
-    for toks in inputs:
-        _, st = float_forward_trace(model, toks, gelu)
-        for k, v in st.items():
-            stats[k] = max(stats.get(k, 0.0), v)
+    stats = float_trace_stats(model, inputs, gelu)
 
     def fits(st: QuantSettings) -> bool:
         u = margin * (1 << st.scale_bits)
@@ -564,13 +696,22 @@ def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits:
     else:
         s = scale_bits
     st = _choose(cfg, stats, s, weight_bits or s, margin, gelu)
+    quantized = {}              # (s, w) -> QuantizedModel: the weights depend on the scales only
+
+    def quantized_for(st: QuantSettings) -> QuantizedModel:
+        key = (st.scale_bits, st.weight_bits)
+        if key not in quantized:
+            quantized.clear()   # a lower s never comes back: hold one set of weights
+            quantized[key] = quantize_model(model, st)
+        return quantized[key].with_settings(st)
+
     attempts = []
     for _ in range(max_attempts):
         err, clamped, qm = None, {}, None
         try:
-            qm = quantize_model(model, st)
+            qm = quantized_for(st)
             for toks in inputs:
-                res = integer_forward(qm, toks)
+                res = integer_forward(qm, toks, keep_acts=False)
                 for k, v in res.clamped.items():
                     clamped[k] = clamped.get(k, 0) + v
         except GadgetRangeError as e:

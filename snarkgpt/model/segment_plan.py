@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 
+from .memory import default_budget, format_size, parse_size
 from .segments import Segment, SegmentError, split
 
-__all__ = ["plan_segments", "estimate_bytes", "default_budget", "parse_size", "BudgetError"]
+__all__ = ["plan_segments", "estimate_bytes", "BudgetError"]
 
 BYTES_PER_CELL = 7 * 32
 COLUMNS = 225           # the banked layout's columns (bundled model); a segment has about as many
@@ -23,33 +24,6 @@ LANES = 4
 
 class BudgetError(SegmentError):
     """The memory budget is too small for the smallest segment (one block)."""
-
-
-def parse_size(text) -> int:
-    """Bytes from "12G", "512M", "3.5GB", "1000000" (powers of 1024)."""
-    if isinstance(text, int):
-        return text
-    t = str(text).strip().upper().removesuffix("B").removesuffix("I")
-    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
-    try:
-        value = float(t[:-1] if t[-1:] in "KMGT" else t)
-    except ValueError:
-        raise BudgetError(f"not a memory size: {text!r} (use e.g. 12G or 512M)") from None
-    if not math.isfinite(value) or value <= 0:
-        raise BudgetError(f"a memory budget must be positive, got {text!r}")
-    return int(value * mult)
-
-
-def default_budget() -> int:
-    """Three quarters of the memory available now (/proc/meminfo), or 4 GiB where unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024 * 3 // 4
-    except OSError:
-        pass
-    return 4 << 30
 
 
 def segment_rows(config, T: int, segment: Segment) -> int:
@@ -84,6 +58,8 @@ def plan_segments(qmodel, settings, L: int, statement: str, weights: str,
     if layers_per_segment is not None:
         return split(n, int(layers_per_segment))
     budget = default_budget() if memory_budget is None else parse_size(memory_budget)
+    if budget <= 0:
+        raise BudgetError(f"a memory budget must be positive, got {memory_budget!r}")
     T = L - 1
     bits = settings.table_bits
     bits = bits() if callable(bits) else int(bits)
@@ -92,11 +68,11 @@ def plan_segments(qmodel, settings, L: int, statement: str, weights: str,
         need = max(estimate_bytes(cfg, T, s, bits) for s in segs)
         if need <= budget:
             if len(segs) > 1:
-                progress(f"memory budget {budget / 2**30:.1f} GiB: {len(segs)} segments of "
-                         f"{per} block(s), about {need / 2**30:.1f} GiB each")
+                progress(f"memory budget {format_size(budget)}: {len(segs)} segments of "
+                         f"{per} block(s), about {format_size(need)} each")
             return segs
     one = max(estimate_bytes(cfg, T, s, bits) for s in split(n, 1))
-    raise BudgetError(f"memory budget {budget / 2**30:.2f} GiB is too small: a segment of one "
+    raise BudgetError(f"memory budget {format_size(budget)} is too small: a segment of one "
                       f"block (with the head: lm_head {cfg.n_embd} x {cfg.vocab_size}) needs "
-                      f"about {one / 2**30:.1f} GiB to prove; raise --memory-budget, or lower "
+                      f"about {format_size(one)} to prove; raise --memory-budget, or lower "
                       "--max-tokens")

@@ -414,10 +414,6 @@ def verify_reference(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
     for i, col in enumerate(instances):
         tr.absorb_bytes(f"instance.{i}", _scalars_bytes(col))
     pos, committed = 0, {}
-    if lay.committed:                # C_c + D_c replaces the key's C_c in this proof
-        pos = lay.committed_points
-        committed = _check_committed(vk, key, tr, comms[:pos], evals[:lay.committed_scalars])
-    opened = evals[lay.committed_scalars if lay.committed else 0:]
     advice = {}                      # column index -> its commitment in this proof
 
     def take(label, columns):
@@ -426,6 +422,13 @@ def verify_reference(vk: VerifyingKey, instances, proof_bytes: bytes) -> None:
         pos += len(columns)
         tr.absorb_bytes(label, _points_bytes(pts))
         advice.update((c.index, p) for c, p in zip(columns, pts))
+    if lay.links:                    # a segment of a chain: its link columns come first
+        take("links", lay.links)
+    if lay.committed:                # C_c + D_c replaces the key's C_c in this proof
+        committed = _check_committed(vk, key, tr, comms[pos:pos + lay.committed_points],
+                                     evals[:lay.committed_scalars])
+        pos += lay.committed_points
+    opened = evals[lay.committed_scalars if lay.committed else 0:]
     chal = {}
     phases = max([d.num_phases] + [c.after_phase + 1 for c in d.challenges])
     for p in range(phases):

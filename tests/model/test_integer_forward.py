@@ -105,3 +105,93 @@ def test_clamps_are_counted(setup):
     narrow = replace(st, gelu_bits=st.scale_bits, gelu_rows=None, gelu_clamp_bits=st.scale_bits + 8)
     r = integer_forward(quantize_model(m, narrow), [1, 2, 3, 4, 5, 6])
     assert r.clamped["h.0.mlp.gelu"] > 0
+
+
+# ---------------------------------------------------------------------------------------
+# The exact float64 matmul path gives the integers of the int64 path, op for op
+# ---------------------------------------------------------------------------------------
+def _int64_matmul_ref(a, b, op="matmul", bias=None):
+    """The int64 matmul reference the integer forward used before the float64 path: NumPy's
+    integer matmul after the chip's bound check."""
+    from snarkgpt.gadgets import reference as ref
+    a = np.asarray(a, dtype=np.int64)
+    b = b.values if isinstance(b, ref.MatmulOperand) else np.asarray(b, dtype=np.int64)
+    bound = int(np.abs(a).max()) * int(np.abs(b).max()) * a.shape[1]
+    if bias is not None:
+        bias = np.asarray(bias, dtype=np.int64)
+        bound += int(np.abs(bias).max())
+    if bound >= 1 << 62:
+        raise GadgetRangeError(op, bound, 0, 1 << 62, what="d * max|A| * max|B| + max|bias|")
+    return a @ b if bias is None else a @ b + bias[None, :]
+
+
+def _same_result(r, o):
+    assert sorted(r.acts) == sorted(o.acts)
+    for k in r.acts:
+        assert r.acts[k].dtype == o.acts[k].dtype and np.array_equal(r.acts[k], o.acts[k]), k
+    assert np.array_equal(r.logits, o.logits) and np.array_equal(r.next_tokens, o.next_tokens)
+    assert r.clamped == o.clamped and r.stats == o.stats
+
+
+def _models():
+    from snarkgpt.model.weights import load_model
+    bundled = load_model("bundled")
+    biased = random_float_model(GPTConfig(n_layer=1, n_head=2, n_embd=16, block_size=12,
+                                          vocab_size=30, bias=True), seed=4, gelu="erf")
+    return {"tiny": random_float_model(CFG, seed=2), "biased": biased, "bundled": bundled}
+
+
+@pytest.mark.parametrize("name", ["tiny", "biased", "bundled"])
+def test_same_integers_as_the_int64_path(name, monkeypatch):
+    """Every activation, clamp count and statistic equals the int64 path's, with the float64
+    BLAS path forced on every product (even the tiny ones)."""
+    from snarkgpt.gadgets import reference as ref
+    m = _models()[name]
+    st, _ = calibrate(m, calibration_inputs(m, n=1), report=False)
+    qm = quantize_model(m, st)
+    rng = np.random.default_rng(11)
+    T = m.config.block_size
+    runs = [(rng.integers(0, m.config.vocab_size, size=n), None) for n in (1, 3, T)]
+    runs.append((rng.integers(0, m.config.vocab_size, size=T), np.arange(T - 4, T)))
+    monkeypatch.setattr(ref, "SMALL_PRODUCT", 0)
+    new = [integer_forward(qm, t, p) for t, p in runs]
+    monkeypatch.setattr(ref, "matmul", _int64_matmul_ref)
+    old = [integer_forward(quantize_model(m, st), t, p) for t, p in runs]
+    for r, o in zip(new, old):
+        _same_result(r, o)
+
+
+def test_keep_acts_false_keeps_the_results(setup):
+    _, _, qm = setup
+    toks = [3, 1, 4, 1, 5, 9]
+    full, lean = integer_forward(qm, toks), integer_forward(qm, toks, keep_acts=False)
+    assert lean.acts == {}
+    assert np.array_equal(full.logits, lean.logits) and full.clamped == lean.clamped
+    assert full.stats == lean.stats
+
+
+def test_operands_are_prepared_once(setup):
+    """The weights' float64 copies are made on the first forward and reused; replacing a
+    weight array is seen."""
+    m, st, _ = setup
+    qm = quantize_model(m, st)
+    integer_forward(qm, [1, 2, 3])
+    op = qm.operand("lm_head")
+    integer_forward(qm, [4, 5, 6])
+    assert qm.operand("lm_head") is op
+    qm.weights["lm_head"] = qm.weights["lm_head"].copy()
+    assert qm.operand("lm_head") is not op
+
+
+@pytest.mark.slow
+def test_gpt2_width_block_matches_the_int64_path(monkeypatch):
+    """One block at GPT-2 width (d 768, 12 heads, vocabulary 50,257), 16 tokens."""
+    from snarkgpt.gadgets import reference as ref
+    from snarkgpt.model.weights import load_model
+    m = load_model("random:n_layer=1,n_head=12,n_embd=768,block_size=1024,vocab_size=50257")
+    st, _ = calibrate(m, max_tokens=16, report=False)
+    qm = quantize_model(m, st)
+    toks = np.random.default_rng(0).integers(0, 50257, size=16)
+    new = integer_forward(qm, toks)
+    monkeypatch.setattr(ref, "matmul", _int64_matmul_ref)
+    _same_result(new, integer_forward(qm, toks))

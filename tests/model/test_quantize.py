@@ -152,3 +152,149 @@ def test_calibrate_trims_the_exp_and_gelu_tables():
     assert st.table_rows() <= 1 << 13
     assert not any(v for k, v in rep.clamped.items() if k.endswith("gelu"))
     assert QuantSettings.from_json(st.to_json()) == st
+
+
+# ---------------------------------------------------------------------------------------
+# Work shared across inputs and candidates; context bounded by max_tokens
+# ---------------------------------------------------------------------------------------
+def test_quantize_reference_matches_plain_rounding():
+    """`reference.quantize` (two reductions in the common case) rounds like rint and keeps
+    the errors of the full check: the first bad value, non-finite inputs."""
+    from snarkgpt.gadgets import reference as ref
+    x = np.random.default_rng(0).standard_normal((40, 30)) * 3
+    for a in (x, x.T, x[::2, 1::3]):
+        assert np.array_equal(ref.quantize(a, 10), np.rint(a * 1024).astype(np.int64))
+    bad = x.copy()
+    bad[2, 5] = 1e6
+    with pytest.raises(GadgetRangeError) as e:
+        ref.quantize(bad, 10, bits=16, op="w")
+    assert e.value.op == "w" and e.value.index == 2 * 30 + 5
+    bad[1, 1] = np.nan
+    with pytest.raises(GadgetRangeError, match="non-finite"):
+        ref.quantize(bad, 10)
+
+
+def test_tied_lm_head_is_the_transposed_wte():
+    from snarkgpt.model.weights import load_model
+    m = load_model("bundled")
+    assert m.weights["lm_head.weight"] is m.weights["transformer.wte.weight"]
+    for s, w in ((8, 8), (8, 10)):
+        qm = quantize_model(m, default_settings(m.config, scale_bits=s, weight_bits=w))
+        lm = np.asarray(m.weights["lm_head.weight"], dtype=np.float64).T
+        assert np.array_equal(qm.weights["lm_head"], np.rint(lm * 2.0 ** w).astype(np.int64))
+        assert qm.weights["lm_head"].flags.c_contiguous
+
+
+def test_float_trace_stats_equal_the_per_input_traces(model):
+    from snarkgpt.model.quantize import float_trace_stats
+    inputs = calibration_inputs(model, n=3, seed=4) + [np.array([1, 2, 3])]
+    each = [float_forward_trace(model, t)[1] for t in inputs]
+    assert float_trace_stats(model, inputs) == {k: max(s[k] for s in each) for k in each[0]}
+
+
+def test_forward_many_equals_forward():
+    from snarkgpt.model.float_forward import forward, forward_many
+    from snarkgpt.model.weights import load_model
+    m = load_model("bundled")
+    inputs = [np.arange(1, 9), np.array([5]), np.arange(30) % 65]
+    for t, lg in zip(inputs, forward_many(m, inputs)):
+        assert np.array_equal(lg, forward(m, t))
+    tr = {}
+    forward(m, inputs[0], trace=tr)
+    from snarkgpt.model.float_forward import trace_names
+    assert list(tr) == trace_names(m.config)
+
+
+def test_calibration_quantizes_once_per_scale_and_traces_once(monkeypatch):
+    """Candidates that only widen a table reuse the quantized weights; the float trace runs
+    once for all inputs; the result is that of recomputing everything."""
+    import snarkgpt.model.quantize as qz
+    cfg = GPTConfig(n_layer=2, n_head=2, n_embd=16, block_size=16, vocab_size=40)
+    m = random_float_model(cfg, seed=3)
+    calls = {"quantize": 0, "trace": 0}
+    real_q, real_t = qz.quantize_model, qz._float_traces
+
+    def counting_q(*a, **k):
+        calls["quantize"] += 1
+        return real_q(*a, **k)
+
+    def counting_t(*a, **k):
+        calls["trace"] += 1
+        return real_t(*a, **k)
+
+    monkeypatch.setattr(qz, "quantize_model", counting_q)
+    monkeypatch.setattr(qz, "_float_traces", counting_t)
+    st, rep = calibrate(m, margin=0.25, max_attempts=30)
+    assert len(rep.attempts) >= 3 and calls == {"quantize": 1, "trace": 1}
+    # the settings prove the inputs with freshly quantized weights, and the report agrees
+    monkeypatch.undo()
+    qm = quantize_model(m, st)
+    for t in calibration_inputs(m):
+        r = integer_forward(qm, t)
+        assert not any(v for k, v in r.clamped.items() if k.endswith(("gelu", "rsqrt")))
+    rep2 = error_report(m, st, calibration_inputs(m))
+    assert rep2.max_logit_error == rep.max_logit_error
+    assert rep2.top1_agreement == rep.top1_agreement
+
+
+def test_max_tokens_bounds_the_context(monkeypatch):
+    """No forward of calibration sees more than max_tokens positions."""
+    import snarkgpt.model.integer_forward as ifw
+    cfg = GPTConfig(n_layer=1, n_head=2, n_embd=8, block_size=64, vocab_size=16)
+    m = random_float_model(cfg, seed=0)
+    seen = []
+    real = ifw.integer_forward
+
+    def spy(qm, toks, *a, **k):
+        seen.append(len(toks))
+        return real(qm, toks, *a, **k)
+
+    monkeypatch.setattr(ifw, "integer_forward", spy)
+    st, rep = calibrate(m, max_tokens=5)
+    assert seen and max(seen) == 5 and rep.positions == 4 * 5
+    seen.clear()
+    calibrate(m, [np.arange(20) % 16], max_tokens=7, report=False)
+    assert seen and max(seen) == 7
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(CalibrationError, match="max_tokens"):
+            calibrate(m, max_tokens=bad)
+    with pytest.raises(ValueError, match="length"):
+        calibration_inputs(m, length=0)
+
+
+def test_error_report_matches_the_per_input_computation(model):
+    """The running statistics give the report of the arrays computed input by input."""
+    from snarkgpt.model.float_forward import forward
+    st, _ = calibrate(model, calibration_inputs(model, n=2), report=False)
+    inputs = calibration_inputs(model, n=3, seed=5)
+    rep = error_report(model, st, inputs)
+    qm = quantize_model(model, st)
+    errs, agree, dis, total = [], 0, [], 0
+    for n, t in enumerate(inputs):
+        fl, res = forward(model, t, gelu_kind=st.gelu), integer_forward(qm, t)
+        errs.append(np.abs(res.float_logits() - fl).reshape(-1))
+        agree += int(np.count_nonzero(fl.argmax(1) == res.next_tokens))
+        total += len(t)
+        srt = np.sort(fl, axis=1)
+        dis += [(n, int(i), float(srt[i, -1] - srt[i, -2]))
+                for i in np.flatnonzero(fl.argmax(1) != res.next_tokens)]
+    e = np.concatenate(errs)
+    assert rep.max_logit_error == float(e.max())
+    assert rep.mean_logit_error == pytest.approx(float(e.mean()), rel=1e-12)
+    assert rep.top1_agreement == agree / total
+    assert rep.disagreements == dis
+
+
+@pytest.mark.slow
+def test_calibration_at_gpt2_width():
+    """One block at GPT-2 width with 16-token inputs: calibrates in about ten seconds on
+    this machine, under 2.5 GB."""
+    import resource
+    import time
+    from snarkgpt.model.weights import load_model
+    m = load_model("random:n_layer=1,n_head=12,n_embd=768,block_size=1024,vocab_size=50257")
+    t = time.perf_counter()
+    st, rep = calibrate(m, max_tokens=16)
+    assert time.perf_counter() - t < 120
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2.5 * 2 ** 20
+    assert rep.positions == 64 and rep.top1_agreement > 0.5

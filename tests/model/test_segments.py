@@ -9,7 +9,8 @@ import pytest
 from snarkgpt.cli import main
 from snarkgpt.model import keys
 from snarkgpt.model.chain import ChainKey, ChainProof
-from snarkgpt.model.segment_plan import BudgetError, parse_size
+from snarkgpt.model.memory import MemoryBudgetError, parse_size
+from snarkgpt.model.segment_plan import BudgetError
 from snarkgpt.model.segments import Segment, SegmentError, check_chain, split
 from snarkgpt.model.statement import Statement
 from snarkgpt.plonk.proof import Proof
@@ -181,7 +182,7 @@ def test_budget_too_small_is_an_error_before_work(tmp_path):
         keys.setup(MODEL, str(out), max_tokens=L, memory_budget="1M", **quiet)
     assert not out.exists() and not [p for p in tmp_path.iterdir()]
     assert parse_size("12G") == 12 << 30 and parse_size("512M") == 512 << 20
-    with pytest.raises(BudgetError):
+    with pytest.raises(MemoryBudgetError):
         parse_size("lots")
 
 

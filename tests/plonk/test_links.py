@@ -202,3 +202,17 @@ def test_blinding_is_deterministic_per_seed_and_name():
     assert np.array_equal(a, link_blinding(s, "link.0", 4))
     assert not np.array_equal(a, link_blinding(s, "link.1", 4))
     assert not np.array_equal(a, link_blinding(bytes(32), "link.0", 4))
+
+
+def test_reference_verifier_reads_the_link_round(keys):
+    """The plain-Python verifier replays the same schedule, links first."""
+    from snarkgpt.plonk.reference_verifier import verify_reference_bool
+    seed = os.urandom(32)
+    circ = Second([4, 5, 6])
+    proof = _prove(keys[1], circ, seed)
+    vk = keys[1][1]
+    assert verify_reference_bool(vk, circ.instances(), proof)
+    pr = parse_proof(vk, proof)
+    pr.commitments = pr.commitments.copy()
+    pr.commitments[0] = pr.commitments[1]
+    assert not verify_reference_bool(vk, circ.instances(), pr.to_bytes())
