@@ -22,8 +22,10 @@ MSM, sum_i s_i P_i (Pippenger, unsigned c-bit windows):
    (window, segment) runs the running-sum trick over its segment, which gives
    sum (b - lo + 1) B_b and sum B_b, and shifts it to sum b B_b with a (c-bit) scalar
    multiplication by lo - 1;
-6. `k_combine`: one thread adds the segments and combines windows by Horner's rule
-   (c doublings a window); the host converts the XYZZ result to affine (g1.xyzz_to_affine).
+6. `k_tree_level`, log2(S) launches: each window's segments summed pairwise, in parallel;
+7. host: the nwin window sums W_w come back (nwin rows) and are combined as
+   sum_w 2^(c w) W_w with the CPU's point kernels (g1.scalar_mul, g1.prefix_sums). On one GPU
+   thread (Horner's rule) these few hundred dependent point operations took ~300 ms.
 
 The result is the same affine point as snarkgpt.curve.msm.msm (affine form is unique).
 """
@@ -34,6 +36,7 @@ from numba import cuda
 
 from ..field.cuda import (SIMULATOR, U0, U1, fq_add, fq_dbl, fq_mul, fq_sqr, fq_sub, is_zero,
                           launch, ld_off, quiet, st_off, _dev)
+from ..field import Fr
 from ..field.params import FQ_ONE
 from . import g1
 from .formulas import point_formulas
@@ -225,18 +228,18 @@ def k_window_segments(buckets, segs, c, S):
 
 
 @cuda.jit
-def k_combine(segs, out, c, nwin, S):
-    """out[0] = sum_w 2^(c w) sum_s segs[w S + s] (Horner over windows, one thread)."""
-    if cuda.grid(1) != 0:
+def k_tree_level(segs, S, stride):
+    """One level of each window's pairwise sum of its S segments:
+    segs[w S + s] += segs[w S + s + stride] for every s that is a multiple of 2 stride."""
+    t = cuda.grid(1)
+    half = S // (2 * stride)
+    if t >= (segs.shape[0] // S) * half:
         return
-    X, Y, ZZ, ZZZ = ONE, ONE, ZERO, ZERO
-    for w in range(nwin - 1, -1, -1):
-        for _ in range(c):
-            X, Y, ZZ, ZZZ = xyzz_dbl(X, Y, ZZ, ZZZ)
-        for s in range(S):
-            sX, sY, sZZ, sZZZ = xyzz_ld(segs, w * S + s)
-            X, Y, ZZ, ZZZ = xyzz_add(X, Y, ZZ, ZZZ, sX, sY, sZZ, sZZZ)
-    xyzz_st(out, 0, X, Y, ZZ, ZZZ)
+    i = (t // half) * S + (t % half) * 2 * stride
+    aX, aY, aZZ, aZZZ = xyzz_ld(segs, i)
+    bX, bY, bZZ, bZZZ = xyzz_ld(segs, i + stride)
+    X, Y, ZZ, ZZZ = xyzz_add(aX, aY, aZZ, aZZZ, bX, bY, bZZ, bZZZ)
+    xyzz_st(segs, i, X, Y, ZZ, ZZZ)
 
 
 # ---- host side ---------------------------------------------------------------------------------
@@ -247,7 +250,7 @@ def window_bits(n: int) -> int:
 
 def segments(c: int, nwin: int) -> int:
     """Segments per window for the bucket reduction: enough threads, >= 8 buckets each."""
-    target = 4 if SIMULATOR else 8192
+    target = 4 if SIMULATOR else 65536
     s = 1
     while nwin * s * 2 <= target and (1 << c) // (s * 2) >= 8:
         s *= 2
@@ -308,7 +311,16 @@ def msm(points, scalars, c: int | None = None) -> np.ndarray:
         k_buckets[launch(nb_)](d_pts, d_neg, d_order, d_offs, d_counts, d_buckets, c)
         d_segs = cuda.device_array((nwin * S, 16), dtype=np.uint64)
         k_window_segments[launch(nwin * S)](d_buckets, d_segs, c, S)
-        d_out = cuda.device_array((1, 16), dtype=np.uint64)
-        k_combine[1, 1](d_segs, d_out, c, nwin, S)
-        out = d_out.copy_to_host()
-    return g1.xyzz_to_affine(out)[0]
+        stride = 1
+        while stride < S:
+            k_tree_level[launch(nwin * S // (2 * stride))](d_segs, S, stride)
+            stride *= 2
+        sums = d_segs.copy_to_host()[::S]
+    return combine_windows(sums, c)
+
+
+def combine_windows(sums: np.ndarray, c: int) -> np.ndarray:
+    """sum_w 2^(c w) W_w as one affine (8,) point, for the (nwin, 16) XYZZ window sums W_w."""
+    wins = g1.xyzz_to_affine(np.ascontiguousarray(sums))
+    scaled = g1.scalar_mul(wins, Fr.from_ints([1 << (c * w) for w in range(wins.shape[0])]))
+    return g1.prefix_sums(scaled)[-1]

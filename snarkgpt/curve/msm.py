@@ -551,12 +551,21 @@ def msm_inputs(points, scalars):
     return (pts,) + fold_scalars(Fr.to_canonical(np.ascontiguousarray(sc)))
 
 
+# A device backend (snarkgpt.device.use) sets this to take MSMs over: offload(points, scalars)
+# returns the affine point, or None to leave the work to the CPU kernels here.
+offload = None
+
+
 def msm(points, scalars) -> np.ndarray:
     """sum_i scalars[i] * points[i] as one affine (8,) point.
 
     points: (n, 8) affine G1 array (infinity rows allowed); scalars: (n, 4) Fr elements in
     Montgomery form. Zero scalars and points at infinity are skipped; small scalars (and small
     negative ones, r - v) are detected and cost only the windows they need."""
+    if offload is not None:
+        r = offload(points, scalars)
+        if r is not None:
+            return r
     inputs = msm_inputs(points, scalars)
     if inputs is None:
         return np.zeros(8, np.uint64)

@@ -7,7 +7,8 @@ Every result here is fully reduced (in [0, p)), so device and CPU outputs agree 
 Layers:
 
 * limb primitives (`mac`, `adc`, `sbb`): the high half of a 64x64 product comes from
-  `libdevice.umul64hi` (one `mul.hi.u64`), the low half from the wrapping uint64 product;
+  `libdevice.umul64hi` (one `mul.hi.u64`; declared over int64, so cast back to uint64), the
+  low half from the wrapping uint64 product;
 * Montgomery arithmetic (`mont_mul`: CIOS, `add_mod`, `sub_mod`, `mont_pow`) taking the
   modulus as a constant tuple: the CPU's source (montgomery.py) compiled as device functions,
   like the row loads and stores and the bit reversal (arith.py, ntt.py); and the per-field
@@ -51,16 +52,22 @@ from .params import (FQ_INV, FQ_MODULUS, FQ_ONE, FQ_P, FR_INV, FR_MODULUS, FR_ON
 SIMULATOR = cuda.jit.__module__.startswith("numba.cuda.simulator")
 _M64 = (1 << 64) - 1
 
+# Device functions: NVVM inlines these small functions itself; Numba-level inlining
+# (inline=True) would multiply the compile time of the point formulas.
+_dev = cuda.jit(device=True)
+
 if SIMULATOR:
     def umul64hi(a, b):
         """High 64 bits of a*b (simulator stand-in for libdevice.umul64hi)."""
         return np.uint64((int(a) * int(b)) >> 64)
 else:
-    from numba.cuda.libdevice import umul64hi  # noqa: F401  (mul.hi.u64 on the device)
+    from numba.cuda import libdevice
 
-# Device functions: NVVM inlines these small functions itself; Numba-level inlining
-# (inline=True) would multiply the compile time of the point formulas.
-_dev = cuda.jit(device=True)
+    @_dev
+    def umul64hi(a, b):
+        """High 64 bits of a*b (one mul.hi.u64). Numba declares libdevice's __nv_umul64hi over
+        int64: without the cast back, `hi + U1` (int64 + uint64) would type as float64."""
+        return np.uint64(libdevice.umul64hi(a, b))
 
 
 def available() -> bool:
@@ -243,7 +250,9 @@ def _field_kernels(P, INV, ONE, PM2):
         lo = t * chunk
         if lo >= n:
             return
-        hi = min(n, lo + chunk)
+        hi = lo + chunk                           # not min(): its overload fails in the CUDA target
+        if hi > n:
+            hi = n
         acc = ONE
         for i in range(lo, hi):
             st(out, i, acc)                       # prefix product of the non-zero a[lo..i)
@@ -476,6 +485,19 @@ def _host_transform(a, **kw):
     d_out = cuda.device_array((n, 4), dtype=np.uint64)
     transform_device(cuda.to_device(a), d_out, **kw)
     return d_out.copy_to_host()
+
+
+def transform(a, out=None, *, negate=False, pre=None, post=None) -> np.ndarray:
+    """The device version of snarkgpt.field.ntt.transform (same arguments, same result bit
+    for bit): host arrays in, the result copied back into `out` (new if None)."""
+    a = _check(a)
+    pre = None if pre is None else _check(pre, "pre")
+    post = None if post is None else _check(post, "post")
+    res = _host_transform(a, negate=negate, pre=pre, post=post)
+    if out is None:
+        return res
+    out[...] = res
+    return out
 
 
 def _mont(x: int) -> np.ndarray:

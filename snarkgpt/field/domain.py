@@ -54,6 +54,21 @@ _COSET_CACHE_SIZE = 8       # the quotient's 3 cosets, plain and times 16, and s
 _ELEMENTS: dict = {}
 
 
+# A device backend (snarkgpt.device.use) sets this to take transforms over: offload(a, out,
+# **kw) takes ntt.transform's arguments (a: one (n, 4) column, or (c, n, 4) columns with out
+# given) and returns the result, or None to leave the work to the CPU kernels here.
+offload = None
+
+
+def _transform(a, out=None, **kw):
+    """ntt.transform, or the device's when a backend is in use and takes this size."""
+    if offload is not None:
+        r = offload(a, out, **kw)
+        if r is not None:
+            return r
+    return _ntt.transform(a, out, **kw)
+
+
 def clear_caches():
     """Drop the cached coset and element tables of all domains (and the NTT plans)."""
     _COSET_TABLES.clear()
@@ -146,13 +161,13 @@ class Domain:
     def _run(self, arg, what, inplace, out, **kw):
         a = self._check(arg, what)
         if inplace:
-            arg[...] = _ntt.transform(a, **kw)
+            arg[...] = _transform(a, **kw)
             return arg
         if out is not None:
             self._check(out, what)
             if not out.flags.c_contiguous:
                 raise ValueError(f"Domain.{what}: out must be C-contiguous")
-        return _ntt.transform(a, out, **kw)
+        return _transform(a, out, **kw)
 
     def ntt(self, coeffs: np.ndarray, inplace: bool = False, out=None) -> np.ndarray:
         """Evaluations [p(omega^i) for i < n] of the polynomial with these n coefficients."""
@@ -194,6 +209,8 @@ class Domain:
               or np.shares_memory(out, src)):
             raise ValueError(f"Domain.{what}: out must be a C-contiguous uint64 array of shape "
                              f"{src.shape} that does not overlap the input")
+        if offload is not None and offload(src, out, **kw) is not None:
+            return out
         if src.shape[0] >= _ifma.MIN_COLUMNS and self.k >= 1 and _ifma.available():
             return _ifma.transform_many(src, out, **kw)
         for i in range(src.shape[0]):

@@ -471,32 +471,52 @@ class Prover:
         from ..plonk.prover import prove
         from .circuit import ModelCircuit
         self._require(statement.kind)
-        kw = dict(compact=self.compact, weights=self.weights, mm_lanes=self.mm_lanes)
         if self.segments is None:
-            circuit = ModelCircuit(self.qmodel, self.settings, statement, **kw)
+            circuit = ModelCircuit(self.qmodel, self.settings, statement, compact=self.compact,
+                                   weights=self.weights, mm_lanes=self.mm_lanes)
             return prove(self.pk, circuit, self.config, instances=statement.instances(), stats=stats)
-        from ..plonk.links import SEED_BYTES
         from ..progress import steps
         from .chain import ChainProof
         from .segments import Segment
-        seed = os.urandom(SEED_BYTES)           # secret: it blinds every link of this proof
-        proofs, forward = [], None
+        seed = new_link_seed()
+        forward = self.forward(statement)
+        proofs = []
         for seg in steps(self.segments, "proving segment", progress, Segment.describe):
-            circuit = ModelCircuit(self.qmodel, self.settings, statement, segment=seg,
-                                   forward=forward, **kw)
-            forward = circuit.forward           # the integer forward, once per generation
-            pk, _, config = self._key(seg.index)
             seg_stats = {} if stats is not None else None
-            proofs.append(prove(pk, circuit, config, instances=circuit.instances(),
-                                stats=seg_stats, link_seed=seed))
+            proofs.append(self.prove_segment(seg.index, statement, seed, forward, seg_stats))
             if stats is not None:
                 for name, t in seg_stats.items():
                     stats[name] = stats.get(name, 0.0) + t
                 stats.setdefault("segments", []).append(sum(seg_stats.values()))
-            if not self.keep_keys:
-                self._keys[seg.index] = None
-            del pk, circuit
         return ChainProof(proofs).to_bytes()
+
+    def forward(self, statement):
+        """The integer forward pass of ``statement`` (every segment's witness starts from it:
+        `prove_segment` reads its residual stream at the segment's input)."""
+        from .circuit import ModelCircuit
+        return ModelCircuit(self.qmodel, self.settings, statement, compact=self.compact,
+                            weights=self.weights, mm_lanes=self.mm_lanes,
+                            segment=self.segments[-1] if self.segments else None).forward
+
+    def prove_segment(self, i: int, statement, seed: bytes, forward=None, stats=None) -> bytes:
+        """Segment i's proof of ``statement``, its links blinded from ``seed`` (every segment
+        of one chain proof takes the same seed, `new_link_seed`); ``forward``: the statement's
+        integer forward (`forward`), computed once for all segments. Independent of the
+        other segments' proofs: they may run anywhere, in any order."""
+        from ..plonk.prover import prove
+        from .circuit import ModelCircuit
+        self._require(statement.kind)
+        seg = self.segments[i]
+        circuit = ModelCircuit(self.qmodel, self.settings, statement, segment=seg,
+                               forward=forward, compact=self.compact, weights=self.weights,
+                               mm_lanes=self.mm_lanes)
+        pk, _, config = self._key(i)
+        try:
+            return prove(pk, circuit, config, instances=circuit.instances(), stats=stats,
+                         link_seed=seed)
+        finally:
+            if not self.keep_keys:
+                self._keys[i] = None
 
     def mock_check(self, statement, tamper=None) -> None:
         """Run the mock prover on every segment's witness for ``statement`` (the whole circuit
@@ -529,6 +549,12 @@ class Prover:
                                               self._keygen_forward)
             self._keygen_forward = self._keys[i][3]
         return self._keys[i][:3]
+
+
+def new_link_seed() -> bytes:
+    """A fresh secret seed for one chain proof's links (plonk/links.py): never reuse it."""
+    from ..plonk.links import SEED_BYTES
+    return os.urandom(SEED_BYTES)
 
 
 def _read_blinding(keydir, vk):

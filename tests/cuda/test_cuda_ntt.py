@@ -43,3 +43,15 @@ def test_cuda_ntt_small_polynomial_values():
 def test_cuda_backend_dispatch_ntt():
     a = Fr.random(16, rng=np.random.default_rng(99))
     assert np.array_equal(device.ntt(a, device="cuda"), device.ntt(a, device="cpu"))
+
+
+def test_cuda_transform_matches_ntt_transform():
+    """field.cuda.transform: ntt.transform's arguments (negate, pre constant or table, post
+    table, out), bit for bit (what device.use routes the domain transforms to)."""
+    from snarkgpt.field import cuda as fc
+    rng = np.random.default_rng(21)
+    a, pre, post = (Fr.random(16, rng=rng) for _ in range(3))
+    for kw in (dict(negate=True, pre=pre[:1]), dict(pre=pre), dict(negate=True, post=post)):
+        out = np.empty_like(a)
+        assert fc.transform(a, out, **kw) is out
+        assert np.array_equal(out, cpu.transform(a, **kw))

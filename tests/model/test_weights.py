@@ -92,6 +92,38 @@ def test_save_npz_is_atomic_on_failure(tmp_path):
     assert p.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["m.npz"]
 
 
+def test_lazy_npz(tmp_path):
+    """A key directory's npz read lazily: same weights, each entry read when asked for."""
+    from snarkgpt.model.weights import LazyWeights
+    m = small()
+    p = save_npz(m, tmp_path / "m.npz")
+    with load_model(p, lazy=True).weights as w:
+        assert isinstance(w, LazyWeights) and w.tied and sorted(w) == sorted(m.weights)
+        assert w.shapes == {k: v.shape for k, v in m.weights.items()}
+        for k in m.weights:
+            assert np.array_equal(w[k], m.weights[k])
+        r = Model(m.config, w)
+        assert r.n_params == m.n_params
+        save_npz(r, tmp_path / "again.npz")                    # streams from the lazy one
+    assert load_npz(tmp_path / "again.npz").weights.keys() == m.weights.keys()
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda w: w.pop("transformer.h.0.mlp.c_fc.weight"), "missing weight"),
+    (lambda w: w.update({"transformer.h.0.attn.c_attn.weight": np.zeros((8, 24), np.float32)}),
+     r"has shape \(8, 24\), expected \(24, 8\)"),
+    (lambda w: w.update({"transformer.h.1.ln_1.weight": np.ones(8, np.float32)}),
+     "unknown weight"),
+    (lambda w: w.update({"transformer.wpe.weight": np.array(["x"] * 64).reshape(8, 8)}),
+     "non-numeric dtype"),
+])
+def test_lazy_npz_refuses_at_open(tmp_path, edit, words):
+    w = _base()
+    edit(w)
+    with pytest.raises(WeightsError, match=words):
+        load_model(_raw_npz(tmp_path / "bad.npz", w), lazy=True)
+
+
 def _raw_npz(path, weights, config=CFG, extra=None):
     arrays = dict(weights)
     if config is not None:
