@@ -18,6 +18,7 @@ the statement parameters the key binds (`keyspec`: length, kind, vocabulary, tok
 quantization, setup provenance). The proving key is rebuilt from the model and the SRS when
 a prover starts (it is deterministic).
 """
+import gc
 import json
 import os
 import shutil
@@ -216,7 +217,6 @@ def _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weig
     for the last, the largest), one domain (the largest segment's k) and one count of
     blinding rows, so that neighbours lay their links out alike; then one verifying key per
     segment, bound to its place, folded into the chain key (chain.py)."""
-    import gc
 
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
@@ -515,8 +515,12 @@ class Prover:
             return prove(pk, circuit, config, instances=circuit.instances(), stats=stats,
                          link_seed=seed)
         finally:
+            del pk, config, circuit
             if not self.keep_keys:
                 self._keys[i] = None
+            # a circuit's regions and its assignment hold each other (later phases' callbacks):
+            # collect them now, or the next segment's key and witness would come on top
+            gc.collect()
 
     def mock_check(self, statement, tamper=None) -> None:
         """Run the mock prover on every segment's witness for ``statement`` (the whole circuit

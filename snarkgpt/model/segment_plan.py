@@ -3,8 +3,8 @@
 The prover's peak memory grows with its domain (2^k rows) times its columns: every column's
 values, coefficients and coset evaluations live at once in the quotient round.
 `estimate_bytes` models it as ``BYTES_PER_CELL * columns * 2^k``, with the rows from the
-shapes (`circuit_rows_estimate`: the matmuls' rows spread over the lanes, or the softmax's)
-and the constant measured on the bundled model (k = 16, 225 columns, 3.3 GB peak RSS when
+shapes (`segment_rows`: the matmuls' rows spread over their banks, or the softmax's) and the
+constant measured on the bundled model (k = 16, 225 columns, 3.3 GB peak RSS when
 proving: about 7 x 32 bytes per cell). It is an estimate, used to decide before any work
 whether a split is needed and which; the figures in docs/benchmarks.md are measured.
 """
@@ -18,8 +18,8 @@ from .segments import Segment, SegmentError, split
 __all__ = ["plan_segments", "estimate_bytes", "BudgetError"]
 
 BYTES_PER_CELL = 7 * 32
-COLUMNS = 225           # the banked layout's columns (bundled model); a segment has about as many
-LANES = 4
+COLUMNS = 200           # the banked layout's columns: 225 on the bundled model, 198 on a
+                        # block at GPT-2 width (k = 21: docs/benchmarks.md)
 
 
 class BudgetError(SegmentError):
@@ -27,17 +27,21 @@ class BudgetError(SegmentError):
 
 
 def segment_rows(config, T: int, segment: Segment) -> int:
-    """Rows a segment needs, from the shapes: its matmuls over `LANES` lanes, or its softmax
-    (two rows per attention score), whichever is taller."""
-    from snarkgpt.gadgets.matmul import matmul_rows
-    d, H, V = config.n_embd, config.n_head, config.vocab_size
-    hd = d // H
+    """Rows a segment needs, from the shapes, as the banked layout stacks them: the matmuls'
+    sections C.r over the matmul lanes, their sections B.r and A.Br over the product banks
+    (`circuit.product_banks`: at GPT-2 width one bank holds every weight / 4 rows), or the
+    softmax (two rows per attention score), whichever is tallest."""
+    from snarkgpt.gadgets.matmul import DEFAULT_SLOTS as P
+    from .circuit import default_mm_lanes, matmul_shapes, product_banks
     T = max(1, T)
-    block = (matmul_rows(T, d, 3 * d) + matmul_rows(T, d, d) + matmul_rows(T, d, 4 * d)
-             + matmul_rows(T, 4 * d, d) + H * (matmul_rows(T, hd, T) + matmul_rows(T, T, hd)))
-    mm = segment.n_blocks * block + (matmul_rows(T, d, V) if segment.head else 0)
-    sm = segment.n_blocks * H * 2 * T * T
-    return max(-(-mm // LANES), sm, 1)
+    shapes = matmul_shapes(config, T, segment)
+    lanes = default_mm_lanes(config, T, segment)
+    c_rows = sum(t * m for t, _, m in shapes)
+    b_rows = sum(-(-d // P) * m for _, d, m in shapes)
+    a_rows = sum(-(-t // P) * d for t, d, _ in shapes)
+    banks = product_banks(config, T, lanes, segment)
+    sm = segment.n_blocks * config.n_head * 2 * T * T
+    return max(-(-c_rows // lanes), -(-max(b_rows, a_rows) // banks), sm, 1)
 
 
 def estimate_bytes(config, T: int, segment: Segment, table_bits: int = 16) -> int:
