@@ -67,8 +67,8 @@ def prompt_tokens(args, card) -> list:
     else:
         if not card.get("tokenizer"):
             raise UsageError("this model has no tokenizer: use --prompt-tokens")
-        from .model.tokenizer import CharTokenizer
-        toks = CharTokenizer(card["tokenizer"]).encode(args.prompt)
+        from .model.tokenizer import tokenizer_from_card
+        toks = tokenizer_from_card(card["tokenizer"]).encode(args.prompt)
     V = card["config"]["vocab_size"]
     bad = [t for t in toks if not 0 <= t < V]
     if bad:
@@ -81,9 +81,9 @@ def decode(card, tokens):
     is still reported, by its token ids)."""
     if not card.get("tokenizer"):
         return None
-    from .model.tokenizer import CharTokenizer, TokenizerError
+    from .model.tokenizer import TokenizerError, tokenizer_from_card
     try:
-        return CharTokenizer(card["tokenizer"]).decode(tokens)
+        return tokenizer_from_card(card["tokenizer"]).decode(tokens)
     except TokenizerError:
         return None
 
@@ -208,8 +208,8 @@ def eval_window(args, card) -> list:
             text = args.text
         if not card.get("tokenizer"):
             raise UsageError("this model has no tokenizer: use --tokens")
-        from .model.tokenizer import CharTokenizer
-        toks = CharTokenizer(card["tokenizer"]).encode(text)
+        from .model.tokenizer import tokenizer_from_card
+        toks = tokenizer_from_card(card["tokenizer"]).encode(text)
     V = card["config"]["vocab_size"]
     bad = [t for t in toks if not 0 <= t < V]
     if bad:
@@ -303,9 +303,17 @@ def cmd_verify(args) -> int:
 def cmd_audit(args) -> int:
     from .audit import audit
     from .model.keys import load_verifier
+    if not args.logs and not args.log_url:
+        raise UsageError("give audit logs to check, or --log-url URL to monitor a transparency log")
+    if args.heads and not args.log_url:
+        raise UsageError("--heads are checked against a transparency log: give --log-url too")
     verifier = load_verifier(args.keys) if args.keys else None
     if verifier:
         check_srs(verifier[0], args.srs_digest)
+    if args.log_url:
+        code = cmd_monitor(args, verifier)
+        if not args.logs:
+            return code
     res = audit(args.logs, verifier=verifier, fingerprint=args.fingerprint)
     lines = [f"{res['records']} records; fingerprints: " +
              ", ".join(f"{f[:16]}... x{n}" for f, n in res["fingerprints"].items())]
@@ -315,6 +323,29 @@ def cmd_audit(args) -> int:
     lines.append("all records used the same model" if res["same_model"] else
                  "RECORDS USED DIFFERENT MODELS (or not the expected one)")
     lines.append("AUDIT OK" if res["ok"] else "AUDIT FAILED")
+    emit(res, args.json, lines)
+    return 0 if res["ok"] and not (args.log_url and code) else 1
+
+
+def cmd_monitor(args, verifier) -> int:
+    """`audit --log-url`: the transparency log monitor (`audit.monitor`); every problem is
+    printed with its evidence (the signed heads, entries and proofs that show it)."""
+    from .audit import monitor
+    from .client import ClientError
+    try:
+        res = monitor(args.log_url, heads=args.heads or (), verifier=verifier,
+                      fingerprint=args.fingerprint)
+    except ClientError as e:
+        raise UsageError(str(e)) from None
+    lines = [f"transparency log {res['log_id'][:16]}... at {res['url']}: {res['log_size']} entries, "
+             f"{res['entries_verified']} re-verified, root recomputed; {res['heads_checked']} "
+             "held head(s) checked"
+             + (f" ({res['heads_of_other_logs']} of other logs ignored)"
+                if res["heads_of_other_logs"] else "")]
+    for p in res["problems"]:
+        lines.append(f"{p['kind'].upper()}: {p['detail']}")
+        lines.append("  evidence: " + json.dumps(p["evidence"], sort_keys=True))
+    lines.append("LOG AUDIT OK" if res["ok"] else "LOG AUDIT FAILED")
     emit(res, args.json, lines)
     return 0 if res["ok"] else 1
 
@@ -444,7 +475,8 @@ def cmd_serve(args) -> int:
     from .server import serve
     return serve(args.keys, host=args.host, port=args.port, workers=args.workers,
                  queue=args.queue, log=args.log, max_wait=args.max_wait,
-                 per_client=args.per_client, max_body=args.max_body)
+                 per_client=args.per_client, max_body=args.max_body,
+                 transparency_log=args.transparency_log)
 
 
 def cmd_srs_digest(args) -> int:
@@ -471,12 +503,24 @@ def cmd_ask(args) -> int:
     valid = res["valid"]
     shown = (f"output: {res['text']!r}" if res.get("text") is not None
              else f"output tokens: {res.get('output_tokens')}")
+    logged = []
+    if res.get("inclusion_verified"):
+        logged.append(f"log index {res['log_index']} of {res['log_size']}, inclusion verified")
+        if res.get("log_consistent_with") is not None:
+            logged.append(f"log consistent with the head of size {res['log_consistent_with']} "
+                          f"kept in {args.log}")
     emit(res, args.json, ([shown] if valid else [])
          + ["VERIFIED" if valid else f"REJECTED: {res['reason']}",
-            f"model fingerprint: {res.get('model_fingerprint')}"]
+            f"model fingerprint: {res.get('model_fingerprint')}"] + logged
          + (["warning: the model's keys come from an INSECURE development setup"]
             if res.get("insecure_setup") else []))
     return 0 if valid else 1
+
+
+def add_device_option(p) -> None:
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
+                   help="where the MSMs and NTTs run: auto (default) uses a CUDA GPU when "
+                        "numba.cuda finds one; docs/gpu.md")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -506,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="bench scaling: compare with EZKL at the tiny model (if ezkl is installed)")
     bench.add_argument("--grid", default=None, choices=["full", "quick", "test"], help=argparse.SUPPRESS)
     bench.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    add_device_option(bench)
     bench.set_defaults(func=cmd_bench)
 
     st = sub.add_parser("setup", help="calibrate, build the circuit and generate keys for a model")
@@ -543,6 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--max-new-tokens", type=int, required=True)
     pr.add_argument("--out", required=True, help="the proof file to write")
     pr.add_argument("--json", action="store_true")
+    add_device_option(pr)
     pr.set_defaults(func=cmd_prove)
 
     pe = sub.add_parser("prove-eval", help="prove how many next-token predictions over a public "
@@ -554,6 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--text-file", help="the window as a UTF-8 text file")
     pe.add_argument("--out", required=True, help="the proof file to write")
     pe.add_argument("--json", action="store_true")
+    add_device_option(pe)
     pe.set_defaults(func=cmd_prove_eval)
 
     ve = sub.add_parser("verify", help="verify a proof file with the verifying key only")
@@ -572,8 +619,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--keys", help="a key directory")
     sd.set_defaults(func=cmd_srs_digest)
 
-    au = sub.add_parser("audit", help="re-check audit logs: same model for every record?")
-    au.add_argument("logs", nargs="+")
+    au = sub.add_parser("audit", help="re-check audit logs: same model for every record? With "
+                                      "--log-url, monitor a server's transparency log")
+    au.add_argument("logs", nargs="*")
+    au.add_argument("--log-url", default=None, metavar="URL",
+                    help="monitor this server's transparency log: re-verify every entry, "
+                         "recompute the root, check the --heads users hold")
+    au.add_argument("--heads", nargs="+", default=None, metavar="FILE",
+                    help="users' `ask --log` files (or files of signed heads) to check against "
+                         "the log: split views, missing entries, model changes")
     au.add_argument("--fingerprint", default=None, help="the fingerprint every record must carry")
     au.add_argument("--keys", default=None, help="re-verify records against these keys")
     au.add_argument("--srs-digest", default=None,
@@ -616,6 +670,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-body", type=int, default=64 * 1024,
                     help="largest request body in bytes, counted while it streams (413 beyond)")
     sv.add_argument("--log", default=None, help="append every issued proof to this audit log")
+    sv.add_argument("--transparency-log", default=None, metavar="PATH",
+                    help="keep every issued answer in this transparency log (an SQLite "
+                         "database; the provider's signing key is PATH.key, made on first "
+                         "start): docs/transparency.md")
+    add_device_option(sv)
     sv.set_defaults(func=cmd_serve)
 
     ak = sub.add_parser("ask", help="ask a server for a proven generation and verify it locally")
@@ -638,7 +697,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        import os
+        from . import device
+        if args.command == "serve":           # worker processes route themselves (install)
+            device.select(args.device)
+            os.environ[device.ENV] = args.device
+            return args.func(args)
+        with device.use(getattr(args, "device", "cpu")):
+            return args.func(args)
     except SetupMismatch as e:
         print(f"snarkgpt: {e}", file=sys.stderr)
         return 1

@@ -13,8 +13,15 @@ The client trusts nothing the server says except what a proof establishes:
    tokens the one it asked for, then verifies the PLONK proof against the pinned verifying
    key. The text it prints is decoded from the proven output tokens (the server's `text`
    and `output_tokens` fields must agree with them, or the answer is rejected).
+4. When the server announces a transparency log (the card's `transparency_log`), the answer
+   must be in it: the leaf names exactly the verified proof file, and its RFC 9162 inclusion
+   proof leads to the root of a tree head signed by the log key for this model. With --log,
+   the head is kept in the client's own log, and the next `ask` to the same server checks
+   that the new head extends the kept one (a consistency proof from `GET /log/proof/
+   consistency`); a head that does not is a split view, and the answer is rejected.
 
-Uses only the standard library (urllib), so a verifier needs no web framework.
+Uses only the standard library (urllib), so a verifier needs no web framework; checking a
+transparency log's signed heads needs the `cryptography` package, imported only then.
 """
 import base64
 import json
@@ -118,14 +125,13 @@ def load_key(base_url=None, keydir=None, fingerprint=None, timeout=30.0, srs_dig
     bound parameters (`model.keys.check_published`): every value the client then uses (the
     statement length, the vocabulary, the tokenizer, the setup label) is covered by the
     fingerprint. Raises Rejected when the key is not the one expected."""
-    from .model.keys import KeyDirError, check_published, load_verifier
-    from .plonk.keygen import VerifyingKey
+    from .model.keys import KeyDirError, check_published, load_verifier, parse_verifying_key
     if keydir is not None:
         card, vk = load_verifier(keydir)
     else:
         card, vk_bytes = fetch_model(base_url, timeout)
         try:
-            vk = VerifyingKey.from_bytes(vk_bytes)
+            vk = parse_verifying_key(vk_bytes)        # one key, or a segmented model's chain
         except Exception as e:
             raise Rejected(f"the server's verifying key is unreadable ({e})") from None
         try:
@@ -153,8 +159,8 @@ def encode_prompt(card, prompt=None, prompt_tokens=None):
     else:
         if not card.get("tokenizer"):
             raise ClientError("this model has no tokenizer: give prompt tokens")
-        from .model.tokenizer import CharTokenizer
-        toks = CharTokenizer(card["tokenizer"]).encode(prompt)
+        from .model.tokenizer import tokenizer_from_card
+        toks = tokenizer_from_card(card["tokenizer"]).encode(prompt)
     V = int(card["config"]["vocab_size"])
     bad = [t for t in toks if not 0 <= t < V]
     if bad:
@@ -230,8 +236,77 @@ def check_result(card, vk, fingerprint, prompt_tokens, max_new_tokens, result: d
 def _decode(card, tokens):
     if not card.get("tokenizer"):
         return None
-    from .model.tokenizer import CharTokenizer
-    return CharTokenizer(card["tokenizer"]).decode(list(tokens))
+    from .model.tokenizer import tokenizer_from_card
+    return tokenizer_from_card(card["tokenizer"]).decode(list(tokens))
+
+
+def kept_head(log_path, url):
+    """The latest transparency record kept in the client's log for this server (None when
+    there is none): what the next answer's head must be consistent with."""
+    import os
+    from . import audit
+    if not log_path or not os.path.exists(log_path):
+        return None
+    base = url.rstrip("/")
+    kept = [r["transparency"] for r in audit.read(log_path)
+            if isinstance(r.get("transparency"), dict) and r["transparency"].get("url") == base]
+    return kept[-1] if kept else None
+
+
+def fetch_log_json(base_url, path, timeout=30.0) -> dict:
+    """A /log/... answer as JSON; Rejected when the server will not give it (a log that
+    cannot produce its own proofs is not one a client can rely on)."""
+    base = base_url.rstrip("/")
+    status, _, body = _request(base + path, timeout=timeout)
+    if status != 200:
+        raise Rejected(f"{base}{path}: HTTP {status}: {_error_text(body)}")
+    out = _json(body, base + path)
+    if not isinstance(out, dict):
+        raise Rejected(f"{base}{path}: the answer is not a JSON object")
+    return out
+
+
+def check_log(url, card, fingerprint, blob, result, kept):
+    """The answer's transparency-log checks (`transparency.check.verify_answer`, then
+    consistency with the kept head); returns the record to keep. Rejected otherwise."""
+    import importlib.util
+    from .transparency import heads
+    from .transparency.check import (LogCheckError, card_log_key, verify_answer, verify_head,
+                                     verify_heads_consistent)
+    base = url.rstrip("/")
+    if card.get("transparency_log") is not None and not importlib.util.find_spec("cryptography"):
+        raise ClientError("the server keeps a transparency log; checking its signed heads needs "
+                          "the cryptography package: pip install 'snarkgpt[serve]'")
+    try:
+        key = card_log_key(card)
+        if key is None:
+            if kept is not None:
+                raise LogCheckError("the server no longer announces the transparency log whose "
+                                    "head you kept")
+            return None
+        log_id = heads.log_id(key)
+        if kept is not None and kept.get("log_id") != log_id:
+            raise LogCheckError(f"the server's log key changed (log {str(kept.get('log_id'))[:16]}"
+                                f"... when you kept a head, {log_id[:16]}... now): a new log "
+                                "can hide the old one's history")
+        entry = verify_answer(result.get("log"), key, fingerprint, blob)
+        consistent_with = None
+        if kept is not None:
+            old = verify_head(kept.get("head"), key, fingerprint)
+            new = verify_head(entry["head"], key, fingerprint)
+            lo, hi = sorted((old["size"], new["size"]))
+            path = []
+            if lo > 0 and lo != hi:
+                path = fetch_log_json(base, f"/log/proof/consistency?old={lo}&new={hi}").get(
+                    "consistency")
+            verify_heads_consistent(old, new, path)
+            consistent_with = old["size"]
+    except LogCheckError as e:
+        raise Rejected(f"transparency log: {e}") from None
+    return {"url": base, "log_id": log_id, "public_key": key.hex(), "index": entry["index"],
+            "size": entry["size"], "leaf": base64.b64encode(entry["leaf"]).decode(),
+            "inclusion": entry["inclusion"], "head": entry["head"],
+            "consistent_with": consistent_with}
 
 
 def ask(url, prompt=None, prompt_tokens=None, max_new_tokens=1, fingerprint=None, keydir=None,
@@ -255,11 +330,21 @@ def ask(url, prompt=None, prompt_tokens=None, max_new_tokens=1, fingerprint=None
     toks = encode_prompt(card, prompt, prompt_tokens)
     if max_new_tokens < 1:
         raise ClientError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
+    # the log key comes from the server's card (a local --keys card announces no log)
+    log_card = card if keydir is None else fetch_model(url)[0]
+    kept = kept_head(log, url)
     result = submit(url, toks, max_new_tokens, timeout=timeout)
     out["prompt_tokens"] = toks
+    out["inclusion_verified"] = False
+    tlog = None
     try:
         header, st, blob = check_result(card, vk, fp, toks, max_new_tokens, result)
-        out.update(valid=True, output_tokens=list(st.output), text=_decode(card, st.output))
+        out.update(output_tokens=list(st.output), text=_decode(card, st.output))
+        tlog = check_log(url, log_card, fp, blob, result, kept)
+        out["valid"] = True
+        if tlog is not None:
+            out.update(log_index=tlog["index"], log_size=tlog["size"], inclusion_verified=True,
+                       log_id=tlog["log_id"], log_consistent_with=tlog["consistent_with"])
     except Rejected as e:
         out["reason"] = str(e)
         blob = None
@@ -270,7 +355,10 @@ def ask(url, prompt=None, prompt_tokens=None, max_new_tokens=1, fingerprint=None
         except Exception:
             blob = None
     if log and blob is not None:
-        audit.append(log, audit.record_for(blob, out["valid"]))
+        record = audit.record_for(blob, out["valid"])
+        if tlog is not None:
+            record["transparency"] = tlog       # the head kept for the next ask and for audits
+        audit.append(log, record)
     out["insecure_setup"] = bool(card.get("insecure_setup"))
     out["seconds"] = time.perf_counter() - t0
     return out

@@ -6,6 +6,10 @@
     GET  /model/vk         the verifying key bytes (application/octet-stream)
     POST /generate[?wait=S]   {"prompt": str} or {"prompt_tokens": [int]}, "max_new_tokens": int
     GET  /jobs/{id}[?wait=S]  a job's state, or its result once proven
+    GET  /log/head                                 the transparency log's latest signed head
+    GET  /log/proof/inclusion?index=I&size=N       RFC 9162 inclusion proof of entry I in size N
+    GET  /log/proof/consistency?old=M&new=N        RFC 9162 consistency proof from size M to N
+    GET  /log/entries?start=S&end=E                entries S..E-1 (at most MAX_LOG_PAGE a page)
 
 Every accepted request becomes a job. `POST /generate` answers 202 {"job": id, ...} with a
 Location header, unless the job finishes within `wait` seconds (default 0, at most
@@ -17,6 +21,12 @@ same way (202 while queued or proving, 200 with the result). A result is
 
 The proof file (see `model/statement.py`) is the authority: its header carries the
 fingerprint, prompt and output tokens the proof attests; the other fields are conveniences.
+
+With `--transparency-log PATH` every issued proof is also appended to a transparency log
+(`snarkgpt/transparency/`, docs/transparency.md) before its answer is published, and the
+result carries "log": {"index", "leaf" (base64), "inclusion" (hex hashes), "head" (the signed
+tree head the proof leads to)}. A proof that cannot be logged is not issued (503). The card
+announces the log's public key ("transparency_log"); the /log/* routes answer 404 without one.
 
 Proving runs in a pool of `--workers` worker processes; each loads `Prover(keydir)` once
 (the proving key is rebuilt at start, which takes a while) and then proves jobs one after
@@ -61,11 +71,12 @@ from collections import OrderedDict
 MAX_BODY = 64 * 1024            # default bound on a request body (413 beyond it), while streaming
 MAX_JSON_DEPTH = 32             # request bodies nest 2 deep; deeper than this is refused (400)
 KEEP_FINISHED = 1024            # finished jobs kept for polling (oldest dropped first)
+MAX_LOG_PAGE = 64               # log entries per /log/entries answer (each holds a proof file)
 # the card as served: every field the verifying key binds (clients check them against it,
 # `model.keys.check_published`) and the readable extras
 PUBLIC_CARD_FIELDS = ("fingerprint", "version", "k", "tokenizer", "srs_digest", "statement",
                       "max_tokens", "config", "gelu", "quant_settings", "weights", "compact_layout",
-                      "mm_lanes", "insecure_setup", "srs", "quantization")
+                      "mm_lanes", "insecure_setup", "srs", "quantization", "segments")
 
 
 class RequestError(Exception):
@@ -184,8 +195,10 @@ def _init_worker(keydir):
     A failure is kept and reported by every job (an initializer that raises would only
     leave a broken pool behind, with the reason lost in the worker's stderr)."""
     global _PROVER, _INIT_ERROR
+    from . import device
     from .model.keys import Prover
     try:
+        device.install()                  # $SNARKGPT_DEVICE, set by `snarkgpt serve --device`
         _PROVER = Prover(keydir, progress=lambda msg: None)
     except Exception as e:  # noqa: BLE001 - reported through the jobs
         _INIT_ERROR = f"{type(e).__name__}: {e}"
@@ -229,8 +242,8 @@ def _prove_job(prompt_tokens, max_new_tokens) -> dict:
 def _decode(card, tokens):
     if not card.get("tokenizer"):
         return None
-    from .model.tokenizer import CharTokenizer
-    return CharTokenizer(card["tokenizer"]).decode(list(tokens))
+    from .model.tokenizer import tokenizer_from_card
+    return tokenizer_from_card(card["tokenizer"]).decode(list(tokens))
 
 
 # ------------------------------------------------------------------ the service
@@ -245,6 +258,12 @@ class Job:
         self.future = None
         self.result = None       # the JSON answer once done
         self.error = None        # (status, message) when the job failed
+        # done once `result` or `error` is set: after the proof is logged, when there is a log
+        self.published = cf.Future()
+
+    def publish(self):
+        if not self.published.done():
+            self.published.set_result(None)
 
     @property
     def status(self) -> str:
@@ -252,16 +271,23 @@ class Job:
             return "done"
         if self.error is not None:
             return "failed"
+        if self.future is not None and self.future.done():
+            return "logging"     # proven; waiting for its transparency log commit
         return "proving" if self.future is not None and self.future.running() else "queued"
 
 
 class Service:
     """The state behind the routes: the public card, the worker pool, the jobs."""
 
+    # what a worker runs for a job (a benchmark of the log replaces it with a canned proof)
+    job_function = staticmethod(_prove_job)
+
     def __init__(self, keydir, workers=1, queue=8, log=None, max_wait=60.0, per_client=None,
-                 max_body=MAX_BODY):
+                 max_body=MAX_BODY, transparency_log=None):
         """`per_client`: jobs one client may have outstanding (default a quarter of
-        `workers + queue`, at least 1); `max_body`: the largest request body accepted."""
+        `workers + queue`, at least 1); `max_body`: the largest request body accepted;
+        `transparency_log`: the path of the log's database (opened, and checked, here: a
+        log that cannot be vouched for stops the server before it serves)."""
         from .model.keys import VK, kind_error, load_verifier, statement_kind
         if workers < 1:
             raise ValueError(f"--workers must be at least 1, got {workers}")
@@ -285,8 +311,8 @@ class Service:
         self.public_card["vk_url"] = "/model/vk"
         self.tokenizer = None
         if self.card.get("tokenizer"):
-            from .model.tokenizer import CharTokenizer
-            self.tokenizer = CharTokenizer(self.card["tokenizer"])
+            from .model.tokenizer import tokenizer_from_card
+            self.tokenizer = tokenizer_from_card(self.card["tokenizer"])
         self.vocab = int(self.card["config"]["vocab_size"])
         self.max_tokens = int(self.card["max_tokens"])
         self.workers, self.queue, self.log, self.max_wait = workers, queue, log, float(max_wait)
@@ -304,6 +330,14 @@ class Service:
         self.worker_maxrss = 0
         self.executor = None
         self.warmup = []
+        self.tlog = None
+        self.log_seconds = []        # recent times to log an answer (append + proof)
+        if transparency_log is not None:
+            from .transparency.store import TransparencyLog
+            self.tlog = TransparencyLog(transparency_log, self.card["fingerprint"])
+            self.public_card["transparency_log"] = {
+                "public_key": self.tlog.key.public_key.hex(), "log_id": self.tlog.key.log_id,
+                "signature": "Ed25519", "tree": "RFC 9162, SHA-256", "head_url": "/log/head"}
 
     # -- lifecycle
     def start(self):
@@ -478,17 +512,18 @@ class Service:
             self._trim()
         try:
             try:
-                job.future = self.executor.submit(_prove_job, prompt_tokens, max_new_tokens)
+                job.future = self.executor.submit(self.job_function, prompt_tokens, max_new_tokens)
             except cf.process.BrokenProcessPool:
                 # a worker died (killed, out of memory, a crash): start a fresh pool, once
                 self.restart_pool()
-                job.future = self.executor.submit(_prove_job, prompt_tokens, max_new_tokens)
+                job.future = self.executor.submit(self.job_function, prompt_tokens, max_new_tokens)
         except Exception as e:      # still broken: answer, and keep the counters right
             with self.lock:
                 self._release(job)
                 self.inflight.pop(key, None)
                 self.counts["failed"] += 1
             job.error = (503, f"the proving pool is unavailable: {e}")
+            job.publish()
             return job
         job.future.add_done_callback(lambda fut, job=job: self._finished(job, fut))
         return job
@@ -499,7 +534,8 @@ class Service:
             del self.jobs[jid]
 
     def _finished(self, job: Job, fut):
-        """In the pool's thread: record the result, log the proof."""
+        """In the pool's thread: check the result; hand it to the transparency log (which
+        publishes it once it is durable) or publish it now."""
         try:
             res = fut.result()
         except cf.CancelledError:
@@ -514,6 +550,22 @@ class Service:
         if res is not None and not res["valid"]:
             job.error = (500, "the worker produced a proof that does not verify; not issued")
             res = None
+        if res is not None and self.tlog is not None:
+            # durable before the answer is published: a proof that cannot be logged is not
+            # issued. The pool's thread does not wait for the disk: the log's writer publishes.
+            try:
+                self.log_answer(res["proof_file"], lambda entry, why: self._publish(
+                    job, res if entry is not None else None, entry, why))
+            except ValueError as e:         # the log is closed, or the proof file unreadable
+                self._publish(job, None, None, str(e))
+            return
+        self._publish(job, res)
+
+    def _publish(self, job: Job, res, entry=None, log_error=None):
+        """Make the job's answer (or its failure) visible, count it and free its slot."""
+        if log_error is not None:
+            job.error = (503, f"the answer could not be recorded in the transparency log "
+                              f"({log_error}); not issued")
         if res is not None:
             if self.log:
                 from . import audit
@@ -528,6 +580,8 @@ class Service:
                 "proof": base64.b64encode(res["proof_file"]).decode(),
                 "prove_seconds": res["prove_seconds"],
                 "queued_seconds": max(0.0, time.time() - job.created - res["prove_seconds"])}
+            if entry is not None:
+                job.result["log"] = entry
         with self.lock:
             self._release(job)
             key = (tuple(job.prompt_tokens), int(job.max_new_tokens))
@@ -539,8 +593,48 @@ class Service:
                 self.worker_maxrss = max(self.worker_maxrss, res["worker_maxrss_kib"])
             else:
                 self.counts["failed"] += 1
+        job.publish()
+
+    def log_answer(self, proof_file: bytes, done):
+        """Append an issued proof to the transparency log. Once it is on disk, `done(entry,
+        None)` runs with what the client needs to check it is there (index, leaf, inclusion
+        proof, the signed head of the commit that holds it); `done(None, reason)` if it could
+        not be logged."""
+        from .transparency.entries import make_leaf
+        t = time.perf_counter()
+        leaf = make_leaf(proof_file)
+
+        def committed(index, head, error):
+            if error is not None:
+                return done(None, error)
+            path = self.tlog.inclusion_proof(index, head["size"])
+            with self.lock:
+                self.log_seconds = (self.log_seconds + [time.perf_counter() - t])[-1024:]
+            done({"index": index, "leaf": base64.b64encode(leaf).decode(),
+                  "inclusion": [h.hex() for h in path], "head": head}, None)
+
+        self.tlog.submit(leaf, proof_file, committed)
+
+    def log_health(self) -> dict:
+        """The log's size and the time logging took per answer (recent median and maximum)."""
+        if self.tlog is None:
+            return None
+        recent = sorted(self.log_seconds)
+
+        def ms(q):
+            return 1e3 * recent[min(len(recent) - 1, int(q * len(recent)))] if recent else None
+        return {"size": self.tlog.size, "appends": self.tlog.appends, "commits": self.tlog.commits,
+                "log_id": self.tlog.key.log_id, "append_ms_p50": ms(0.5), "append_ms_p99": ms(0.99),
+                "append_ms_max": 1e3 * recent[-1] if recent else None}
+
+    def close(self):
+        """Stop the pool and close the transparency log (its last commit is already on disk)."""
+        self.stop()
+        if self.tlog is not None:
+            self.tlog.close()
 
     def health(self) -> dict:
+        log = self.log_health()
         with self.lock:
             return {
                 "status": "ok", "fingerprint": self.card["fingerprint"],
@@ -553,6 +647,7 @@ class Service:
                 **self.counts,
                 "peak_rss_kib": {"server": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                                  "worker_max": self.worker_maxrss},
+                **({"transparency_log": log} if log is not None else {}),
             }
 
 
@@ -580,13 +675,9 @@ def create_app(service: Service):
         return min(w, service.max_wait)
 
     async def answer(job: Job, wait: float):
-        if job.error is None and job.result is None and wait > 0 and job.future is not None:
-            await asyncio.wait({asyncio.wrap_future(job.future)}, timeout=wait)
-            # the done callback runs in the pool's thread: give it a moment to publish
-            for _ in range(50):
-                if job.result is not None or job.error is not None or not job.future.done():
-                    break
-                await asyncio.sleep(0.01)
+        if not job.published.done() and wait > 0:
+            # published by the pool's thread (or the log's writer, after its commit)
+            await asyncio.wait({asyncio.wrap_future(job.published)}, timeout=wait)
         if job.result is not None:
             return JSONResponse(job.result)
         if job.error is not None:
@@ -603,6 +694,65 @@ def create_app(service: Service):
 
     async def model_vk(request):
         return Response(service.vk_bytes, media_type="application/octet-stream")
+
+    def log_or_404():
+        if service.tlog is None:
+            raise RequestError(404, "this server keeps no transparency log (start it with "
+                                    "--transparency-log)")
+        return service.tlog
+
+    def int_params(request, *names):
+        out = []
+        for name in names:
+            raw = request.query_params.get(name)
+            if raw is None:
+                raise RequestError(400, f"missing query parameter {name}")
+            if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+                raise RequestError(400, f"{name} must be a non-negative integer, got {raw[:40]!r}")
+            out.append(int(raw))
+        return out
+
+    def log_route(fn):
+        async def route(request):
+            from .transparency.merkle import ProofError
+            try:
+                return JSONResponse(await fn(request, log_or_404()))
+            except RequestError as e:
+                return error(e.status, e.message)
+            except ProofError as e:
+                return error(400, str(e))
+        return route
+
+    @log_route
+    async def log_head(request, tlog):
+        return tlog.head
+
+    @log_route
+    async def log_inclusion(request, tlog):
+        index, size = int_params(request, "index", "size")
+        return {"index": index, "size": size,
+                "inclusion": [h.hex() for h in tlog.inclusion_proof(index, size)]}
+
+    @log_route
+    async def log_consistency(request, tlog):
+        old, new = int_params(request, "old", "new")
+        return {"old": old, "new": new,
+                "consistency": [h.hex() for h in tlog.consistency_proof(old, new)]}
+
+    @log_route
+    async def log_entries(request, tlog):
+        from starlette.concurrency import run_in_threadpool
+        start, end = int_params(request, "start", "end")
+        size = tlog.size
+        if not start < end:
+            raise RequestError(400, f"start ({start}) must be less than end ({end})")
+        if start >= size:
+            raise RequestError(400, f"start {start} is beyond the log's size {size}")
+        # a page is bounded: at most MAX_LOG_PAGE entries, fewer at the end of the log
+        rows = await run_in_threadpool(tlog.entries, start, min(end, start + MAX_LOG_PAGE))
+        return {"start": start, "end": start + len(rows), "size": size,
+                "entries": [{"index": i, "leaf": base64.b64encode(leaf).decode(),
+                             "proof": base64.b64encode(proof).decode()} for i, leaf, proof in rows]}
 
     async def generate(request: Request):
         try:
@@ -633,7 +783,7 @@ def create_app(service: Service):
         try:
             yield
         finally:
-            service.stop()
+            service.close()
 
     async def not_found(request, exc):
         return error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
@@ -645,13 +795,17 @@ def create_app(service: Service):
         Route("/model/vk", model_vk, methods=["GET"]),
         Route("/generate", generate, methods=["POST"]),
         Route("/jobs/{job_id}", get_job, methods=["GET"]),
+        Route("/log/head", log_head, methods=["GET"]),
+        Route("/log/proof/inclusion", log_inclusion, methods=["GET"]),
+        Route("/log/proof/consistency", log_consistency, methods=["GET"]),
+        Route("/log/entries", log_entries, methods=["GET"]),
     ], lifespan=lifespan, exception_handlers={HTTPException: not_found})
     app.state.service = service
     return app
 
 
 def serve(keydir, host="127.0.0.1", port=8000, workers=1, queue=8, log=None, max_wait=60.0,
-          per_client=None, max_body=MAX_BODY):
+          per_client=None, max_body=MAX_BODY, transparency_log=None):
     """Run the service until interrupted (SIGINT/SIGTERM).
 
     The client a job counts against is the connection's peer address as uvicorn reports it:
@@ -662,11 +816,18 @@ def serve(keydir, host="127.0.0.1", port=8000, workers=1, queue=8, log=None, max
     except ImportError:
         raise ValueError("the server needs the 'serve' extra: pip install 'snarkgpt[serve]'") from None
     service = Service(keydir, workers=workers, queue=queue, log=log, max_wait=max_wait,
-                      per_client=per_client, max_body=max_body)
+                      per_client=per_client, max_body=max_body, transparency_log=transparency_log)
     app = create_app(service)
+    if service.tlog is not None:
+        print(f"snarkgpt serve: transparency log {service.tlog.path}: {service.tlog.size} entries, "
+              f"log id {service.tlog.key.log_id}", flush=True)
     print(f"snarkgpt serve: building the proving key in {workers} worker(s) ...", flush=True)
     service.start()
-    service.wait_ready()
+    try:
+        service.wait_ready()
+    except Exception:
+        service.close()
+        raise
     print(f"snarkgpt serve: model {service.card['fingerprint']} on http://{host}:{port} "
           f"({workers} worker(s), queue {queue}, {service.per_client} job(s) per client)",
           flush=True)
