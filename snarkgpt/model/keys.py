@@ -109,20 +109,20 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     if not 2 <= L <= top:
         what = "the block size + 1, for an eval key" if statement == "eval" else "the block size"
         raise StatementError(f"max tokens must be in [2, {top}] ({what}), got {L}")
-    progress(f"calibrating quantization for {cfg} ...")
-    settings, report = calibrate(model, max_tokens=L)      # calibrated on the lengths it proves
-    qmodel = quantize_model(model, settings)
     from .circuit import WEIGHT_MODES
     if weights not in WEIGHT_MODES:
         raise KeyDirError(f"unknown weights mode {weights!r}: use one of {', '.join(WEIGHT_MODES)}")
-    make = lambda lay: keygen_circuit(qmodel, settings, L, compact=lay[0], mm_lanes=lay[1],  # noqa: E731
-                                      statement=statement, weights=weights)
     if layout not in LAYOUTS:
         raise KeyDirError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
-    T = L - 1                   # positions of the forward pass (both statement kinds)
+    # the split first: a budget too small for one block is an error before any work
     from .segment_plan import plan_segments
-    segments = plan_segments(qmodel, settings, L, statement, weights, layers_per_segment,
-                             memory_budget, progress)
+    segments = plan_segments(cfg, L, layers_per_segment, memory_budget, progress)
+    progress(f"calibrating quantization for {cfg} ...")
+    settings, report = calibrate(model, max_tokens=L)      # calibrated on the lengths it proves
+    qmodel = quantize_model(model, settings)
+    make = lambda lay: keygen_circuit(qmodel, settings, L, compact=lay[0], mm_lanes=lay[1],  # noqa: E731
+                                      statement=statement, weights=weights)
+    T = L - 1                   # positions of the forward pass (both statement kinds)
     candidates = [lay for lay in layout_candidates(cfg, T)
                   if layout == "auto" or lay[0] == (layout == "compact")]
     if len(segments) > 1:

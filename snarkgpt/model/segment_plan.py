@@ -51,13 +51,13 @@ def estimate_bytes(config, T: int, segment: Segment, table_bits: int = 16) -> in
     return BYTES_PER_CELL * COLUMNS << k
 
 
-def plan_segments(qmodel, settings, L: int, statement: str, weights: str,
-                  layers_per_segment=None, memory_budget=None, progress=print) -> list:
-    """The split for setup: ``layers_per_segment`` blocks each when given; else the fewest
-    segments whose largest fits ``memory_budget`` (default `default_budget`), one segment
-    when the whole model fits. `BudgetError` when even one block per segment does not fit,
-    before any work."""
-    cfg = qmodel.config
+def plan_segments(config, L: int, layers_per_segment=None, memory_budget=None,
+                  progress=print, table_bits: int = 16) -> list:
+    """The split for setup, from the shapes alone (before calibration or any other work):
+    ``layers_per_segment`` blocks each when given; else the fewest segments whose largest
+    fits ``memory_budget`` (default `default_budget`), one segment when the whole model
+    fits. `BudgetError` when even one block per segment does not fit."""
+    cfg = config
     n = cfg.n_layer
     if layers_per_segment is not None:
         return split(n, int(layers_per_segment))
@@ -65,8 +65,7 @@ def plan_segments(qmodel, settings, L: int, statement: str, weights: str,
     if budget <= 0:
         raise BudgetError(f"a memory budget must be positive, got {memory_budget!r}")
     T = L - 1
-    bits = settings.table_bits
-    bits = bits() if callable(bits) else int(bits)
+    bits = table_bits
     for per in range(n, 0, -1):
         segs = split(n, per)
         need = max(estimate_bytes(cfg, T, s, bits) for s in segs)
