@@ -53,3 +53,24 @@ def test_prove_eval_and_verify_on_segmented_eval_key(tmp_path):
     assert main(["prove-eval", "--keys", str(out), "--tokens", "1,2,3,4,5", "--out",
                  str(proof)]) == 0
     assert main(["verify", "--keys", str(out), "--proof", str(proof)]) == 0
+
+
+def test_gpt2_folder_in_segments_with_its_bpe(tmp_path, capsys):
+    """A Hugging Face GPT-2 folder (the tiny BPE fixture: 2 layers) set up in 2 segments:
+    a text prompt encoded by the folder's tokenizer, proven, verified, the output decoded."""
+    from pathlib import Path
+
+    from snarkgpt.model.tokenizer import load_folder_tokenizer
+    tiny = Path(__file__).parents[1] / "model" / "data" / "tiny_gpt2_bpe"
+    keys, proof = tmp_path / "keys", tmp_path / "gen.sgp"
+    assert main(["setup", "--model", str(tiny), "--out", str(keys), "--max-tokens", "8",
+                 "--layers-per-segment", "1"]) == 0
+    assert len(json.loads((keys / "card.json").read_text())["segments"]) == 2
+    assert main(["prove", "--keys", str(keys), "--prompt", "first citizen:", "--max-new-tokens",
+                 "2", "--out", str(proof)]) == 0
+    capsys.readouterr()
+    assert main(["verify", "--keys", str(keys), "--proof", str(proof), "--json"]) == 0
+    ver = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    tok = load_folder_tokenizer(tiny)
+    assert ver["valid"] is True and ver["prompt_tokens"] == tok.encode("first citizen:")
+    assert ver["text"] == tok.decode(ver["output_tokens"])
