@@ -127,17 +127,21 @@ def cmd_setup(args) -> int:
     return 0
 
 
-def _prove(keydir, prompt, max_new, out, stats=None):
-    """Generate greedily, prove, write the proof file; returns (card, statement, proof, seconds)."""
+def _prove(keydir, prompt, max_new, out, stats=None, cluster=None, as_json=False):
+    """Generate greedily, prove (here, or with ``cluster`` a `--cluster` spec on a Ray
+    cluster: snarkgpt/cluster.py), write the proof file; returns (card, statement, proof,
+    seconds). The cluster is connected first: a bad address fails before any work."""
     import time
+    from .cluster import session
     from .model.keys import Prover
     from .model.statement import write_proof_file
-    prover = Prover(keydir, progress=progress, keep_keys=False)   # one proof: one segment key at a time
-    st = prover.generate(prompt, max_new)
-    progress(f"proving {st.n_prompt} + {st.n_new} tokens ...")
-    t = time.perf_counter()
-    proof = prover.prove(st, stats=stats, progress=progress)
-    seconds = time.perf_counter() - t
+    with session(cluster, progress=progress, as_json=as_json) as prove:
+        prover = Prover(keydir, progress=progress, keep_keys=False)   # one proof: one segment key at a time
+        st = prover.generate(prompt, max_new)
+        progress(f"proving {st.n_prompt} + {st.n_new} tokens ...")
+        t = time.perf_counter()
+        proof = prove(prover, st, stats=stats)
+        seconds = time.perf_counter() - t
     card = prover.card
     write_proof_file(out, card["fingerprint"], st, proof, text=decode(card, list(st.output)))
     return card, st, proof, seconds
@@ -177,7 +181,8 @@ def cmd_prove(args) -> int:
     require_kind(card, "generate")
     toks = prompt_tokens(args, card)
     check_request(card, toks, args.max_new_tokens, args.out)
-    card, st, proof, seconds = _prove(args.keys, toks, args.max_new_tokens, args.out)
+    card, st, proof, seconds = _prove(args.keys, toks, args.max_new_tokens, args.out,
+                                      cluster=args.cluster, as_json=args.json)
     size = os.path.getsize(args.out)
     text = decode(card, list(st.output))
     result = {"model_fingerprint": card["fingerprint"], "prompt_tokens": list(st.prompt),
@@ -228,12 +233,14 @@ def cmd_prove_eval(args) -> int:
     toks = eval_window(args, card)
     EvalStatement(tuple(toks), int(card["max_tokens"]), 0)   # length checks, before any work
     check_out_path(args.out)
-    prover = Prover(args.keys, progress=progress, keep_keys=False)
-    st = prover.evaluate(toks)
-    progress(f"proving the {st.total} predictions over a window of {len(toks)} tokens ...")
-    t = time.perf_counter()
-    proof = prover.prove(st)
-    seconds = time.perf_counter() - t
+    from .cluster import session
+    with session(args.cluster, progress=progress, as_json=args.json) as prove:
+        prover = Prover(args.keys, progress=progress, keep_keys=False)
+        st = prover.evaluate(toks)
+        progress(f"proving the {st.total} predictions over a window of {len(toks)} tokens ...")
+        t = time.perf_counter()
+        proof = prove(prover, st)
+        seconds = time.perf_counter() - t
     # the file is written only for a proof that verifies against the published key
     valid = verify_statement(prover.vk, st, proof)
     if not valid:
@@ -381,7 +388,8 @@ def cmd_demo(args) -> int:
     prompt = prompt_tokens(args, card)
     check_request(card, prompt, args.max_new_tokens)
     out = os.path.join(keydir, "demo.sgp")
-    card, st, proof, prove_s = _prove(keydir, prompt, args.max_new_tokens, out)
+    card, st, proof, prove_s = _prove(keydir, prompt, args.max_new_tokens, out,
+                                      cluster=args.cluster)
     _, vk = load_verifier(keydir)
     _, st2, proof2 = read_proof_file(out)
     t = time.perf_counter()
@@ -517,6 +525,13 @@ def cmd_ask(args) -> int:
     return 0 if valid else 1
 
 
+def add_cluster_option(p) -> None:
+    p.add_argument("--cluster", default=None, metavar="SPEC",
+                   help="prove the segments on a Ray cluster (needs the 'cluster' extra): "
+                        "local[:N] starts one here with N workers for this run, auto joins "
+                        "RAY_ADDRESS, HOST:PORT joins that head node; docs/cluster.md")
+
+
 def add_device_option(p) -> None:
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
                    help="where the MSMs and NTTs run: auto (default) uses a CUDA GPU when "
@@ -551,6 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--grid", default=None, choices=["full", "quick", "test"], help=argparse.SUPPRESS)
     bench.add_argument("--json", action="store_true", help="one JSON object on the last line")
     add_device_option(bench)
+    add_cluster_option(bench)
     bench.set_defaults(func=cmd_bench)
 
     st = sub.add_parser("setup", help="calibrate, build the circuit and generate keys for a model")
@@ -589,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", required=True, help="the proof file to write")
     pr.add_argument("--json", action="store_true")
     add_device_option(pr)
+    add_cluster_option(pr)
     pr.set_defaults(func=cmd_prove)
 
     pe = sub.add_parser("prove-eval", help="prove how many next-token predictions over a public "
@@ -601,6 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--out", required=True, help="the proof file to write")
     pe.add_argument("--json", action="store_true")
     add_device_option(pe)
+    add_cluster_option(pe)
     pe.set_defaults(func=cmd_prove_eval)
 
     ve = sub.add_parser("verify", help="verify a proof file with the verifying key only")
@@ -642,6 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prompt-tokens", default=None)
     de.add_argument("--max-new-tokens", type=int, default=8)
     de.add_argument("--max-tokens", type=int, default=16, help="statement length of the demo key")
+    add_cluster_option(de)
     de.set_defaults(func=cmd_demo)
 
     insp = sub.add_parser("inspect", help="print a circuit's columns, gates, lookups and regions")

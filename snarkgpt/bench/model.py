@@ -43,7 +43,11 @@ def model_spec(config: str) -> str:
 
 
 def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=None,
-        layers_per_segment=None, memory_budget=None) -> dict:
+        layers_per_segment=None, memory_budget=None, cluster=None) -> dict:
+    """One benchmark run (module docstring); ``cluster``: a `--cluster` spec whose workers
+    prove the segments (snarkgpt/cluster.py; the coordinator's generation and forward pass
+    are inside ``prove_seconds``, as `snarkgpt prove --cluster` spends them)."""
+    from ..cluster import session
     from ..model.keys import Prover, load_verifier, setup, verify_statement
     from ..model.statement import Statement, parse_proof_file, write_proof_file
 
@@ -63,20 +67,21 @@ def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=No
         key_bytes = sum(os.path.getsize(os.path.join(keydir, f)) for f in os.listdir(keydir))
         vk_bytes = os.path.getsize(os.path.join(keydir, "vk.bin"))
 
-        t = time.perf_counter()
-        # one proof: a segmented key keeps one segment's proving key at a time
-        prover = Prover(keydir, progress=say, keep_keys=False)
-        load_s = time.perf_counter() - t
-        L = prover.L
-        V = card["config"]["vocab_size"]
-        n_prompt = max(1, L // 2)
-        prompt = [(7 * i + 1) % V for i in range(n_prompt)]
-        st = prover.generate(prompt, L - n_prompt)
-        say(f"proving {st.n_prompt} + {st.n_new} tokens ...")
-        stages = {}
-        t = time.perf_counter()
-        proof = prover.prove(st, stats=stages, progress=say)
-        prove_s = time.perf_counter() - t
+        with session(cluster, progress=say) as prove:
+            t = time.perf_counter()
+            # one proof: a segmented key keeps one segment's proving key at a time
+            prover = Prover(keydir, progress=say, keep_keys=False)
+            load_s = time.perf_counter() - t
+            L = prover.L
+            V = card["config"]["vocab_size"]
+            n_prompt = max(1, L // 2)
+            prompt = [(7 * i + 1) % V for i in range(n_prompt)]
+            st = prover.generate(prompt, L - n_prompt)
+            say(f"proving {st.n_prompt} + {st.n_new} tokens ...")
+            stages = {}
+            t = time.perf_counter()
+            proof = prove(prover, st, stats=stages)
+            prove_s = time.perf_counter() - t
         path = os.path.join(tmp, "bench.sgp")
         write_proof_file(path, card["fingerprint"], st, proof)
         file_bytes = os.path.getsize(path)
@@ -121,7 +126,7 @@ def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=No
         "tampered_rejected": bool(tampered_rejected), "wrong_output_rejected": bool(wrong_rejected),
         "segments": len(card.get("segments") or []) or 1,
         "segment_seconds": stages.pop("segments", [prove_s]),
-        "key_bytes": key_bytes, "vk_bytes": vk_bytes,
+        "key_bytes": key_bytes, "vk_bytes": vk_bytes, "cluster": cluster,
         "stages": stages,
     }
 
@@ -133,7 +138,8 @@ def main(args) -> int:
     from ..cli import progress
     res = run(args.config, max_tokens=args.max_tokens, progress=progress,
               layers_per_segment=getattr(args, "layers_per_segment", None),
-              memory_budget=getattr(args, "memory_budget", None))
+              memory_budget=getattr(args, "memory_budget", None),
+              cluster=getattr(args, "cluster", None))
     ok = res["verified"] and res["tampered_rejected"] and res["wrong_output_rejected"]
     if args.json:
         report(res, True, "")

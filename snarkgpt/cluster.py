@@ -1,0 +1,312 @@
+"""`--cluster`: segment proofs spread over a Ray cluster (docs/cluster.md).
+
+A segmented key (`snarkgpt setup --layers-per-segment N`) proves a generation as a chain of
+segment proofs that depend only on the statement, the link seed and the integer forward pass
+(`Prover.prove_segment`). Here the command that runs (the *coordinator*) generates the tokens,
+computes the forward pass and draws the seed once, then submits one Ray task per segment and
+assembles the chain proof in segment order. Ray does the scheduling, placement by declared
+CPUs and memory, and the retries of tasks whose worker died.
+
+Cluster specs: ``local`` or ``local:N`` starts a Ray instance on this machine for the run
+(N concurrent segment tasks, default 1, sharing this machine's CPUs) and stops it after;
+``auto`` joins the cluster named by ``RAY_ADDRESS`` (or one started here with
+``ray start --head``); anything else is an address to join (``HOST:PORT`` of a head node, or
+``ray://HOST:PORT`` for Ray Client). Ray is imported only inside these functions: a command
+without ``--cluster`` never imports it.
+
+Workers read the proving key from the key directory at the same absolute path (shared storage:
+docs/cluster.md says why and what the alternative is), build it with `Prover(keydir,
+keep_keys=False)`, kept per worker process, and set Numba's thread count to the task's CPUs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from contextlib import contextmanager
+
+__all__ = ["ClusterError", "SegmentFailed", "connect", "prove", "parse_spec", "session"]
+
+CONNECT_TIMEOUT_S = 5.0     # a head node that does not accept a TCP connection in this long
+MAX_RETRIES = 3             # re-runs of a segment task whose worker process died
+FAULT_ENV = "SNARKGPT_CLUSTER_FAULT"    # tests: "kill:I:MARKER" or "raise:I" (see _inject)
+TASK_CPUS_ENV = "SNARKGPT_TASK_CPUS"    # CPUs (and Numba threads) per task on a joined cluster
+
+
+class ClusterError(ValueError):
+    """A cluster that cannot be used: a bad spec, an address that does not answer, Ray not
+    installed, or a task that cannot be placed. Exit code 2, like every input problem."""
+
+
+class SegmentFailed(ValueError):
+    """A segment task that failed for a reason of its own (not a dead worker): the whole
+    proof fails with that segment's error."""
+
+
+def parse_spec(spec: str) -> tuple:
+    """("local", N) for ``local[:N]``, ("address", ADDRESS) otherwise; checks the form only."""
+    spec = (spec or "").strip()
+    if not spec:
+        raise ClusterError("--cluster is empty: give local, local:N, auto or a head node's "
+                           "HOST:PORT")
+    if spec == "local" or spec.startswith("local:"):
+        n = spec[len("local:"):] if ":" in spec else "1"
+        if not n.isdigit() or int(n) < 1:
+            raise ClusterError(f"--cluster {spec}: the number of workers must be a positive "
+                               "integer (local:2)")
+        return "local", int(n)
+    return "address", spec
+
+
+def _host_port(address: str):
+    """(host, port) of ``HOST:PORT`` or ``ray://HOST:PORT``; None for forms Ray resolves
+    itself (``auto``)."""
+    a = address[len("ray://"):] if address.startswith("ray://") else address
+    if a == "auto":
+        return None
+    host, sep, port = a.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ClusterError(f"--cluster {address}: not a cluster address (HOST:PORT, "
+                           "ray://HOST:PORT, auto, local or local:N)")
+    return host.strip("[]"), int(port)
+
+
+def _check_answers(address: str) -> None:
+    """Refuse, within CONNECT_TIMEOUT_S, an address where nothing accepts a connection: Ray
+    itself would keep retrying the head node for minutes."""
+    hp = _host_port(address)
+    if hp is None:
+        return
+    try:
+        with socket.create_connection(hp, timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as e:
+        why = "timed out" if isinstance(e, socket.timeout) else (e.strerror or str(e))
+        raise ClusterError(f"cluster at {address} does not answer ({why}): start its head node "
+                           "(`ray start --head`) or check the address") from None
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError("--cluster needs Ray: pip install 'snarkgpt[cluster]'") from None
+    return ray
+
+
+@contextmanager
+def connect(spec: str, progress=None):
+    """Connect this process to the cluster ``spec`` for the ``with`` block: a local instance
+    is started and stopped; a joined cluster is only disconnected from. Yields the task CPUs
+    (the CPUs each segment task declares and the Numba threads it uses)."""
+    import logging
+    kind, value = parse_spec(spec)
+    if kind == "address":
+        address = value if value != "auto" else os.environ.get("RAY_ADDRESS", "auto")
+        _check_answers(address)
+    ray = _ray()
+    kw = dict(logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
+    try:
+        if kind == "local":
+            # N workers share this machine's CPUs: each task gets its share as Numba threads
+            cpus = max(1, (os.cpu_count() or 1) // value)
+            ray.init(num_cpus=cpus * value, _node_ip_address="127.0.0.1", **kw)
+        else:
+            cpus = int(os.environ.get(TASK_CPUS_ENV, "1"))
+            kw.pop("include_dashboard")
+            ray.init(address=address, **kw)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise ClusterError(f"cannot use the cluster {spec!r}: {e}") from None
+    try:
+        if progress is not None:
+            res = ray.cluster_resources()
+            progress(f"cluster {spec}: {len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPUs; "
+                     f"{cpus} CPU(s) per segment task")
+        yield cpus
+    finally:
+        ray.shutdown()
+
+
+# -- the worker's side ---------------------------------------------------------------------
+
+_PROVERS: dict = {}     # one Prover per key directory per worker process (built once)
+
+
+def _worker_prover(keydir: str):
+    """This worker's Prover for ``keydir``, rebuilt if the directory's key changed."""
+    from .model.keys import KeyDirError, Prover
+    vk = os.path.join(keydir, "vk.bin")
+    try:
+        stamp = os.stat(vk).st_mtime_ns
+    except OSError:
+        raise KeyDirError(f"{keydir}: no key directory on node {socket.gethostname()}: every "
+                          "worker reads the proving key from the same path (shared storage, "
+                          "docs/cluster.md)") from None
+    got = _PROVERS.get(keydir)
+    if got is None or got[0] != stamp:
+        _PROVERS.clear()        # one model per worker: a proving key is large
+        _PROVERS[keydir] = got = (stamp, Prover(keydir, progress=lambda *a: None,
+                                                 keep_keys=False))
+    return got[1]
+
+
+def _inject(fault: str | None, i: int) -> None:
+    """Test-only faults (``SNARKGPT_CLUSTER_FAULT`` on the coordinator): ``kill:I:MARKER``
+    kills the worker process running segment I the first time (MARKER records it, so the
+    retry succeeds); ``raise:I`` makes segment I fail with an error."""
+    if not fault:
+        return
+    parts = fault.split(":", 2)
+    if len(parts) < 2 or parts[1] != str(i):
+        return
+    if parts[0] == "kill" and len(parts) == 3 and not os.path.exists(parts[2]):
+        with open(parts[2], "w") as f:
+            f.write(str(os.getpid()))
+        os._exit(1)
+    if parts[0] == "raise":
+        raise ValueError(f"injected fault in segment {i}")
+
+
+def _segment_task(keydir, i, statement, seed, forward, cpus, events, fault):
+    """Segment i's proof (a Ray task): reports "running", proves, returns the bytes."""
+    import numba
+    import ray
+    numba.set_num_threads(max(1, min(cpus, numba.config.NUMBA_NUM_THREADS)))
+    node = ray.get_runtime_context().get_node_id()
+    where = f"{socket.gethostname()} pid {os.getpid()} (node {node[:8]})"
+    # waited for: a worker that dies right after must not lose its "running" event
+    ray.get(events.put.remote({"event": "running", "segment": i, "node": where,
+                               "time": time.time()}))
+    _inject(fault, i)
+    t = time.perf_counter()
+    proof = _worker_prover(keydir).prove_segment(i, statement, seed, forward)
+    return {"proof": proof, "node": where, "seconds": time.perf_counter() - t}
+
+
+class _Events:
+    """A tiny actor the tasks report to (their start and node): Ray's task state API needs
+    the dashboard, which a cluster need not run."""
+
+    def __init__(self):
+        self.items = []
+
+    def put(self, event):
+        self.items.append(event)
+
+    def take(self):
+        out, self.items = self.items, []
+        return out
+
+
+# -- the coordinator's side ----------------------------------------------------------------
+
+def _memory_bytes(prover, statement, ray) -> int:
+    """The memory a segment task declares: the largest segment's estimate
+    (`segment_plan.estimate_bytes`), capped at the largest node's memory so that a pessimistic
+    estimate does not leave the task unschedulable (it then runs alone on that node)."""
+    from .model.segment_plan import estimate_bytes
+    T = max(1, prover.L - 1)
+    need = max(estimate_bytes(prover.model.config, T, s) for s in prover.segments)
+    nodes = [n.get("Resources", {}).get("memory", 0) for n in ray.nodes() if n.get("Alive")]
+    return int(min(need, max(nodes, default=need)))
+
+
+def _reporter(progress, as_json: bool, n: int):
+    """A function that reports one segment event: a text line through ``progress`` and, with
+    ``as_json``, one JSON line on stderr."""
+    def report(event: dict):
+        i = event.get("segment")
+        state = event["event"]
+        if progress is not None:
+            where = f" on {event['node']}" if event.get("node") else ""
+            took = f" in {event['seconds']:.1f} s" if "seconds" in event else ""
+            extra = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
+            progress(f"segment {i + 1}/{n} {state}{where}{took}{extra}")
+        if as_json:
+            print(json.dumps(event, sort_keys=True), file=sys.stderr, flush=True)
+    return report
+
+
+def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False,
+          stats=None) -> bytes:
+    """The proof of ``statement`` with every segment proven by a task on the connected
+    cluster (`connect`): the chain proof, byte-compatible with `Prover.prove`'s. A key that
+    is one circuit is proven here (nothing to spread). Raises `SegmentFailed` naming the
+    first segment that failed (the other tasks are cancelled)."""
+    if prover.segments is None:
+        if progress is not None:
+            progress("one circuit (no segments): proving it here")
+        return prover.prove(statement, stats=stats, progress=progress)
+    from .model.chain import ChainProof
+    from .model.keys import new_link_seed
+    ray = _ray()
+    prover._require(statement.kind)
+    n = len(prover.segments)
+    report = _reporter(progress, as_json, n)
+    seed = new_link_seed()      # one seed for the chain: a retried task takes the same one
+    forward = ray.put(prover.forward(statement))    # in the object store once, for all tasks
+    events = ray.remote(num_cpus=0)(_Events).remote()
+    task = ray.remote(_segment_task)
+    mem = _memory_bytes(prover, statement, ray)
+    keydir = os.path.abspath(prover.keydir)
+    fault = os.environ.get(FAULT_ENV)
+    refs = {}
+    for seg in prover.segments:
+        i = seg.index
+        refs[task.options(num_cpus=cpus, memory=mem, max_retries=MAX_RETRIES,
+                          retry_exceptions=False, name=f"snarkgpt-segment-{i}").remote(
+            keydir, i, statement, seed, forward, cpus, events, fault)] = i
+        report({"event": "queued", "segment": i, "time": time.time()})
+    proofs = [None] * n
+    attempts = [0] * n
+    pending = list(refs)
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            for e in ray.get(events.take.remote()):
+                attempts[e["segment"]] += 1
+                report(dict(e, attempt=attempts[e["segment"]]))
+            for ref in done:
+                i = refs[ref]
+                try:
+                    out = ray.get(ref)
+                except Exception as e:  # noqa: BLE001 - every task failure is named and re-raised
+                    raise SegmentFailed(_failure(prover.segments[i], e)) from None
+                proofs[i] = out["proof"]
+                if stats is not None:
+                    stats.setdefault("segments", [None] * n)[i] = out["seconds"]
+                report({"event": "done", "segment": i, "node": out["node"],
+                        "seconds": out["seconds"], "time": time.time()})
+    except BaseException:
+        for ref in pending:     # no retry storm and no orphaned work after a failure
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        ray.kill(events)
+    return ChainProof(proofs).to_bytes()
+
+
+def _failure(seg, e) -> str:
+    """One line naming the segment and its error (the task's own exception where Ray kept
+    it, else Ray's: a worker that died more than MAX_RETRIES times, out of memory, ...)."""
+    cause = getattr(e, "cause", None)
+    if isinstance(cause, BaseException):
+        e = cause
+    msg = str(e).strip().splitlines()
+    msg = msg[-1] if msg else ""
+    return f"segment {seg.index} ({seg.describe()}) failed: {type(e).__name__}: {msg}"
+
+
+@contextmanager
+def session(spec, progress=None, as_json: bool = False):
+    """A function ``prove(prover, statement, stats=None) -> bytes`` for the ``with`` block:
+    `Prover.prove` here when ``spec`` is None, else `prove` on the cluster ``spec`` (connected
+    for the block). The commands' one entry point to ``--cluster``."""
+    if spec is None:
+        yield lambda prover, st, stats=None: prover.prove(st, stats=stats, progress=progress)
+        return
+    with connect(spec, progress=progress) as cpus:
+        yield lambda prover, st, stats=None: prove(prover, st, cpus, progress=progress,
+                                                   as_json=as_json, stats=stats)
