@@ -32,6 +32,22 @@ class TokenizerError(ValueError):
     pass
 
 
+def checked_ids(ids, vocab_size: int, known=None) -> list[int]:
+    """``ids`` as Python ints, each checked: an integer (not a bool, float or string), in
+    ``[0, vocab_size)``, and, with ``known``, one the tokenizer can decode (``known(i)``).
+    The first failure raises `TokenizerError` naming the token's position."""
+    out = []
+    for pos, i in enumerate(ids):
+        if isinstance(i, bool) or not hasattr(i, "__index__"):
+            raise TokenizerError(f"token at position {pos} is not an integer: {i!r}")
+        i = int(i)
+        if not 0 <= i < vocab_size or (known is not None and not known(i)):
+            raise TokenizerError(f"token id {i} at position {pos} is not in the tokenizer's "
+                                 f"{vocab_size}-token vocabulary")
+        out.append(i)
+    return out
+
+
 class CharTokenizer:
     def __init__(self, chars):
         chars = list(chars)
@@ -65,16 +81,8 @@ class CharTokenizer:
         return out
 
     def decode(self, ids) -> str:
-        out = []
-        for pos, i in enumerate(ids):
-            if isinstance(i, bool) or not hasattr(i, "__index__"):
-                raise TokenizerError(f"token at position {pos} is not an integer: {i!r}")
-            i = int(i)
-            if not 0 <= i < self.vocab_size:
-                raise TokenizerError(f"token id {i} at position {pos} is out of range "
-                                     f"[0, {self.vocab_size})")
-            out.append(self.chars[i])
-        return "".join(out)
+        """The text of ``ids``; refuses a non-integer or an id outside the vocabulary."""
+        return "".join(self.chars[i] for i in checked_ids(ids, self.vocab_size))
 
     def to_json(self) -> str:
         return json.dumps({"type": "char", "chars": "".join(self.chars)}, ensure_ascii=True)
@@ -185,15 +193,8 @@ class BpeTokenizer:
 
     def decode(self, ids) -> str:
         """The text of ``ids``; refuses a non-integer or an id outside the vocabulary."""
-        out = []
-        for pos, i in enumerate(ids):
-            if isinstance(i, bool) or not hasattr(i, "__index__"):
-                raise TokenizerError(f"token at position {pos} is not an integer: {i!r}")
-            i = int(i)
-            if not 0 <= i < self._size or self._tok.id_to_token(i) is None:
-                raise TokenizerError(f"token id {i} at position {pos} is not in the tokenizer's "
-                                     f"{self.vocab_size}-token vocabulary")
-            out.append(i)
+        out = checked_ids(ids, self.vocab_size,
+                          known=lambda i: i < self._size and self._tok.id_to_token(i) is not None)
         return self._tok.decode(out, skip_special_tokens=False)
 
     def card_value(self) -> dict:
