@@ -474,6 +474,11 @@ def cmd_bench(args) -> int:
         from .bench import model
         return model.main(args)
     if args.what == "scaling":
+        if args.resume:
+            from .bench import sweep
+            return sweep.main(args)
+        if args.retry_failed or args.point_timeout is not None:
+            raise UsageError("--retry-failed and --point-timeout need --resume DIR")
         from .bench import scaling
         return scaling.main(args)
     raise UsageError(f"unknown benchmark {args.what!r}")
@@ -563,7 +568,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="bench scaling: folder for scaling.json and the PNG plots")
     bench.add_argument("--ezkl", action="store_true",
                        help="bench scaling: compare with EZKL at the tiny model (if ezkl is installed)")
-    bench.add_argument("--grid", default=None, choices=["full", "quick", "test"], help=argparse.SUPPRESS)
+    bench.add_argument("--grid", default=None, choices=["full", "quick", "small", "test"],
+                       help="bench scaling: the grid (default full; --quick: quick, or small with "
+                            "--resume; docs/scaling.md)")
+    bench.add_argument("--resume", default=None, metavar="DIR",
+                       help="bench scaling: run each point in its own process, one result file "
+                            "per point in DIR; a rerun skips the points DIR already holds")
+    bench.add_argument("--retry-failed", action="store_true",
+                       help="bench scaling --resume: run the points recorded as failed again")
+    bench.add_argument("--point-timeout", type=float, default=None, metavar="S",
+                       help="bench scaling --resume: a point still running after S seconds is "
+                            "killed and recorded as failed")
     bench.add_argument("--json", action="store_true", help="one JSON object on the last line")
     add_device_option(bench)
     add_cluster_option(bench)

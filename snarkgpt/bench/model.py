@@ -43,10 +43,11 @@ def model_spec(config: str) -> str:
 
 
 def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=None,
-        layers_per_segment=None, memory_budget=None, cluster=None) -> dict:
+        layers_per_segment=None, memory_budget=None, cluster=None, scale_bits=None) -> dict:
     """One benchmark run (module docstring); ``cluster``: a `--cluster` spec whose workers
     prove the segments (snarkgpt/cluster.py; the coordinator's generation and forward pass
-    are inside ``prove_seconds``, as `snarkgpt prove --cluster` spends them)."""
+    are inside ``prove_seconds``, as `snarkgpt prove --cluster` spends them); ``scale_bits``:
+    the fixed-point scale (default: calibrate's choice)."""
     from ..cluster import session
     from ..model.keys import Prover, load_verifier, setup, verify_statement
     from ..model.statement import Statement, parse_proof_file, write_proof_file
@@ -62,7 +63,8 @@ def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=No
         say(f"setup of {spec} ...")
         t = time.perf_counter()
         card = setup(spec, keydir, max_tokens=max_tokens, progress=say,
-                     layers_per_segment=layers_per_segment, memory_budget=memory_budget)
+                     layers_per_segment=layers_per_segment, memory_budget=memory_budget,
+                     scale_bits=scale_bits)
         setup_s = time.perf_counter() - t
         key_bytes = sum(os.path.getsize(os.path.join(keydir, f)) for f in os.listdir(keydir))
         vk_bytes = os.path.getsize(os.path.join(keydir, "vk.bin"))
@@ -127,6 +129,7 @@ def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=No
         "segments": len(card.get("segments") or []) or 1,
         "segment_seconds": stages.pop("segments", [prove_s]),
         "key_bytes": key_bytes, "vk_bytes": vk_bytes, "cluster": cluster,
+        "scale_bits": card.get("quant_settings", {}).get("scale_bits"),
         "stages": stages,
     }
 

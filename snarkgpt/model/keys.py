@@ -71,8 +71,11 @@ def _check_out(out):
 
 def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, progress=print,
           statement="generate", weights="fixed", layout="auto", layers_per_segment=None,
-          memory_budget=None):
+          memory_budget=None, scale_bits=None):
     """Calibrate the quantization, build the circuit, generate keys, write KEYDIR atomically.
+
+    ``scale_bits``: the fixed-point scale 2^s of the activations (default: calibrate's
+    choice, the largest whose tables fit the rows the circuit needs anyway).
 
     ``weights``: "fixed" (the verifying key commits the weights, binding but not hiding) or
     "committed" (a hiding commitment, re-randomized in every proof; the blinding is written
@@ -118,7 +121,8 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     from .segment_plan import plan_segments
     segments = plan_segments(cfg, L, layers_per_segment, memory_budget, progress)
     progress(f"calibrating quantization for {cfg} ...")
-    settings, report = calibrate(model, max_tokens=L)      # calibrated on the lengths it proves
+    # calibrated on the lengths it proves
+    settings, report = calibrate(model, max_tokens=L, scale_bits=scale_bits)
     qmodel = quantize_model(model, settings)
     make = lambda lay: keygen_circuit(qmodel, settings, L, compact=lay[0], mm_lanes=lay[1],  # noqa: E731
                                       statement=statement, weights=weights)
