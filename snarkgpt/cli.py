@@ -481,6 +481,9 @@ def cmd_bench(args) -> int:
             raise UsageError("--retry-failed and --point-timeout need --resume DIR")
         from .bench import scaling
         return scaling.main(args)
+    if args.what == "quality":
+        from .bench import quality
+        return quality.main(args)
     raise UsageError(f"unknown benchmark {args.what!r}")
 
 
@@ -548,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("bench", help="benchmarks (medians of several runs)")
-    bench.add_argument("what", choices=["primitives", "prover", "model", "scaling"])
+    bench.add_argument("what", choices=["primitives", "prover", "model", "scaling", "quality"])
     bench.add_argument("--k", type=int, default=16, help="rows 2^k (bench prover)")
     bench.add_argument("--config", default=None,
                        help="bench model: n_layer=..,n_head=..,n_embd=..,block_size=..,vocab_size=..[,seed=..]")
@@ -579,6 +582,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--point-timeout", type=float, default=None, metavar="S",
                        help="bench scaling --resume: a point still running after S seconds is "
                             "killed and recorded as failed")
+    bench.add_argument("--data", default=None,
+                       help="bench quality: tiny-shakespeare text (default: $SNARKGPT_DATA, "
+                            "else ../shared/data/tinyshakespeare.txt)")
+    bench.add_argument("--model", default="bundled",
+                       help="bench quality: the model (bundled, a path or random:...)")
+    bench.add_argument("--scale-bits", default=None,
+                       help="bench quality: comma-separated scales (default 6,7,...,14)")
+    bench.add_argument("--widths", default=None,
+                       help="bench quality: comma-separated widths of random models "
+                            "(default 16,32,64,128,256; 'none' skips them)")
+    bench.add_argument("--windows", type=int, default=None,
+                       help="bench quality: held-out windows for the quantization error")
+    bench.add_argument("--prove-windows", type=int, default=0,
+                       help="bench quality: held-out windows to prove with prove-eval (default 0)")
+    bench.add_argument("--users", type=int, default=8,
+                       help="bench quality: simulated users whose audit logs are checked")
     bench.add_argument("--json", action="store_true", help="one JSON object on the last line")
     add_device_option(bench)
     add_cluster_option(bench)
