@@ -12,8 +12,9 @@ import sys
 __all__ = ["steps"]
 
 
-def steps(items, what: str, progress=None, describe=str):
-    """Yield each of ``items``, reporting "what i/n (describe(item))" before it."""
+def steps(items, what: str, progress=None, describe=str, unit: str = "segment"):
+    """Yield each of ``items``, reporting "what i/n (describe(item))" before it (``unit``:
+    what the bar counts)."""
     items = list(items)
     n = len(items)
     if progress is not None and n > 1 and sys.stderr.isatty():
@@ -22,7 +23,7 @@ def steps(items, what: str, progress=None, describe=str):
         except ImportError:         # pragma: no cover - a dependency, but degrade gracefully
             tqdm = None
         if tqdm is not None:
-            bar = tqdm(items, desc=what, unit="segment", file=sys.stderr, leave=False)
+            bar = tqdm(items, desc=what, unit=unit, file=sys.stderr, leave=False)
             for item in bar:
                 bar.set_postfix_str(describe(item))
                 yield item

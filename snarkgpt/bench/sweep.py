@@ -344,7 +344,7 @@ def sweep(d: str, grid: str = "small", prove: bool = True, timeout: float | None
     if cleaned:
         say(f"removed {len(cleaned)} unfinished file(s) of an interrupted run")
     ran, skipped = [], []
-    for p in steps(pts, f"{mode} points", progress, describe=lambda p: p["id"]):
+    for p in steps(pts, f"{mode} points", progress, describe=lambda p: p["id"], unit="point"):
         path = os.path.join(d, "points", p["id"] + ".json")
         rec = _read(path) if os.path.exists(path) else None
         if rec is not None and (rec["status"] == "ok" or not retry_failed):
