@@ -65,6 +65,31 @@ witness generator refuses inputs with ``d * max|A| * max|B| >= 2^62`` (`GadgetRa
 and A and B themselves come range-checked from the gadgets that produced them, so no sum
 can wrap modulo the 254-bit prime.
 
+Wide rows (fixed weights)
+-------------------------
+A config made with ``width=W`` (`MatmulChip.configure_products`) lays a fixed B's section
+B.r out differently: not P rows of B side by side, each with its own running value, but W
+consecutive entries of one row of B in W weight columns ``ww0 .. ww{W-1}`` and one phase-1
+running value ``accw``. Row (k, s), s < q = ceil(m/W), holds ``B'[k, sW .. sW + W - 1]``
+where ``B'[k] = (0^pad, B[k])`` is row k of B after ``pad = qW - m`` leading zeros. Gates
+(selectors ``q_wide_first`` on s = 0, ``q_wide_step`` on s > 0):
+
+* ``matmul.b.wide.first``: ``accw = sum_i r^(W-1-i) ww_i``;
+* ``matmul.b.wide.step``: ``accw = r^W accw[-1] + sum_i r^(W-1-i) ww_i``.
+
+So ``accw`` on row (k, s) is Horner's rule over ``B'[k, 0 .. sW + W - 1]``, and on the last
+row of block k, ``sum_j r^(qW-1-j) B'[k, j] = sum_j r^(m-1-j) B[k, j] = Br[k]`` (leading
+zeros add nothing): the value the narrow layout ends group k div P of slot k mod P with. The
+copy into ``va`` of section A.Br then reads row (k, q - 1) of ``accw``; sections A.Br and C.r
+are unchanged, so the soundness argument above holds word for word (the weights are fixed,
+``accw`` has no freedom left on any row of the region, and only those last rows are copied
+anywhere). Advice B (attention) keeps the narrow slots. Cost: ``d * ceil(m/W)`` rows
+(`wide_rows`) of W fixed weight columns and one advice column, against ``ceil(d/P) * m``
+rows of P fixed and P advice columns: at W = 64 a GPT-2-width block's 7.08M weights take
+110,592 rows instead of 1,769,472. The weight columns stay linearized (each appears in one
+monomial with a challenge power and a selector only), so no proof opens them; the gates'
+degree is the narrow ones'.
+
 Bias
 ----
 A config made with ``bias=True`` (`MatmulChip.configure`) has one more fixed column,
@@ -101,7 +126,8 @@ from .base import (Assigned, ChipContext, Cost, GadgetRangeError, add_copies, as
 
 __all__ = [
     "MatmulChip", "MatmulConfig", "SumChip", "SumConfig", "matmul_ref", "dot_ref",
-    "row_sums_ref", "matmul_rows", "naive_matmul_rows", "GadgetRangeError",
+    "row_sums_ref", "matmul_rows", "naive_matmul_rows", "GadgetRangeError", "WideConfig",
+    "wide_rows",
 ]
 
 _INT_LIMIT = 1 << 62
@@ -201,6 +227,22 @@ def naive_matmul_rows(T: int, d: int, m: int) -> int:
 
 
 @dataclass
+class WideConfig:
+    """Section B.r of fixed weights in wide rows: W weight columns and one running value
+    (module docstring, "Wide rows")."""
+    width: int
+    w: list                 # W fixed weight columns: B[k, s W + i - pad] in slot i of row (k, s)
+    acc: Column             # phase 1: Horner's rule over the row's weights, then the block's
+    q_first: Selector
+    q_step: Selector
+
+
+def wide_rows(d: int, m: int, width: int) -> int:
+    """Rows of fixed B's section B.r in wide rows: ``d * ceil(m / W)``."""
+    return d * -(-m // width)
+
+
+@dataclass
 class MatmulConfig:
     slots: int
     r: object
@@ -221,6 +263,7 @@ class MatmulConfig:
     q_a_first: Selector
     q_a_step: Selector
     bias: Column | None = None   # fixed: bias[j] on row (t, j) of section C.r (biased configs)
+    wide: "WideConfig | None" = None   # fixed B's section B.r, W weights a row ("Wide rows")
 
     # name kept from the one-column layout: section C.r's phase-1 column
     @property
@@ -237,32 +280,43 @@ class MatmulChip:
                      "a row: ceil(d/4)*m and ceil(T/4)*d rows); ceil(T/4)*d + T copies")
 
     @classmethod
-    def configure(cls, ctx, slots: int = DEFAULT_SLOTS,
-                  bias: bool = False, products: dict | None = None) -> MatmulConfig:
+    def configure(cls, ctx, slots: int = DEFAULT_SLOTS, bias: bool = False,
+                  products: dict | None = None, width: int | None = None) -> MatmulConfig:
         """``bias=True``: one more fixed column, ``bias``, read by the C.r gates (see "Bias"
         in the module docstring); without it the configuration is unchanged.
 
         ``products``: sections B.r and A.Br (their columns, gates and the challenge r) from
         `configure_products`, made in another column bank: several configs (lanes of
         section C.r) can then share them, and the floor planner packs each part in its
-        own columns. By default they are made in the current bank."""
+        own columns. By default they are made in the current bank.
+
+        ``width``: fixed weights' section B.r in wide rows of ``width`` weights (module
+        docstring, "Wide rows"); None: in the P slots, as advice B."""
         ctx = ChipContext.of(ctx)
         if products is None:
-            products = cls.configure_products(ctx, slots)
+            products = cls.configure_products(ctx, slots, width)
         if products["slots"] != slots:
             raise ValueError(f"products made with {products['slots']} slots, not {slots}")
-        key = ("matmul", slots, products["bank"]) + (("bias",) if bias else ())
+        pw = products["wide"].width if products["wide"] is not None else None
+        if pw != width:
+            raise ValueError(f"products made with weight width {pw}, not {width}")
+        key = ("matmul", slots, width, products["bank"]) + (("bias",) if bias else ())
         return ctx.shared(key, lambda: cls._configure(ctx, products, bias))
 
     @staticmethod
-    def configure_products(ctx, slots: int = DEFAULT_SLOTS) -> dict:
+    def configure_products(ctx, slots: int = DEFAULT_SLOTS, width: int | None = None) -> dict:
         """Sections B.r and A.Br of a matmul and its challenge r, in the current column bank
-        (once per bank): a dict for `configure`'s ``products``."""
+        (once per bank): a dict for `configure`'s ``products``. ``width``: fixed weights'
+        section B.r in wide rows of that many weights (module docstring, "Wide rows")."""
         ctx = ChipContext.of(ctx)
-        return ctx.shared(("matmul.products", slots), lambda: MatmulChip._configure_products(ctx, slots))
+        if width is not None and (isinstance(width, bool) or not isinstance(width, int)
+                                  or width < 1):
+            raise ValueError(f"a weight width must be a positive integer, got {width!r}")
+        key = ("matmul.products", slots) + (() if width is None else ("wide", width))
+        return ctx.shared(key, lambda: MatmulChip._configure_products(ctx, slots, width))
 
     @staticmethod
-    def _configure_products(ctx: ChipContext, P: int) -> dict:
+    def _configure_products(ctx: ChipContext, P: int, width: int | None = None) -> dict:
         if P < 1:
             raise ValueError("slots must be >= 1")
         cs = ctx.cs
@@ -270,15 +324,17 @@ class MatmulChip:
         r = cs.challenge(after_phase=0, name=ctx.named(f"{p}.r"))
         xb = [cs.advice_column(ctx.named(f"{p}.b{i}")) for i in range(P)]
         xa = [cs.advice_column(ctx.named(f"{p}.a{i}")) for i in range(P)]
-        wb = [ctx.weight_column(ctx.named(f"{p}.w{i}")) for i in range(P)]
+        # fixed B in P slots, unless it has wide rows of its own (then no slot weight column)
+        wb = [ctx.weight_column(ctx.named(f"{p}.w{i}")) for i in range(P)] if width is None else []
         accb = [cs.advice_column(ctx.named(f"{p}.accb{i}"), phase=1) for i in range(P)]
         va = cs.advice_column(ctx.named(f"{p}.va"), phase=1)
         acca = [cs.advice_column(ctx.named(f"{p}.acca{i}"), phase=1) for i in range(P)]
         for c in xb + xa + [va] + accb + acca:
             cs.enable_equality(c)
-        sel = {n: cs.selector(ctx.named(f"{p}.q_{n}")) for n in
-               ("adv_first", "adv_step", "fix_first", "fix_step", "a_first", "a_step")}
-        for kind, xs in (("adv", xb), ("fix", wb)):
+        names = ("adv_first", "adv_step") + (("fix_first", "fix_step") if width is None else ()) \
+            + ("a_first", "a_step")
+        sel = {n: cs.selector(ctx.named(f"{p}.q_{n}")) for n in names}
+        for kind, xs in (("adv", xb),) + ((("fix", wb),) if width is None else ()):
             cur = [c.cur() for c in xs]
             cs.create_gate(ctx.named(f"{p}.b.{kind}.first"), _horner_first(accb, cur),
                            selector=sel[f"{kind}_first"])
@@ -286,8 +342,40 @@ class MatmulChip:
                            selector=sel[f"{kind}_step"])
         cs.create_gate(ctx.named(f"{p}.a.first"), _acc_first(acca, va, xa), selector=sel["a_first"])
         cs.create_gate(ctx.named(f"{p}.a.step"), _acc_step(acca, va, xa), selector=sel["a_step"])
+        wide = None if width is None else MatmulChip._configure_wide(ctx, width, r)
+        sel.setdefault("fix_first", None)
+        sel.setdefault("fix_step", None)
         return dict(slots=P, bank=ctx.bank, r=r, xb=xb, wb=wb, accb=accb, xa=xa,
-                    va=va, acca=acca, **{f"q_{n}": q for n, q in sel.items()})
+                    va=va, acca=acca, wide=wide, **{f"q_{n}": q for n, q in sel.items()})
+
+    @staticmethod
+    def _configure_wide(ctx: ChipContext, W: int, r) -> WideConfig:
+        """Fixed weights' section B.r in wide rows (module docstring, "Wide rows"): W weight
+        columns, one phase-1 running value ``accw`` and the gates
+
+        * ``matmul.b.wide.first``: ``accw = sum_i r^(W-1-i) w_i``;
+        * ``matmul.b.wide.step``: ``accw = r^W accw[-1] + sum_i r^(W-1-i) w_i``,
+
+        both by Horner's rule over the row (the challenge r is a constant of the gates: their
+        degree is that of the narrow rows' gates)."""
+        cs = ctx.cs
+        p = "matmul"
+        ws = [ctx.weight_column(ctx.named(f"{p}.ww{i}")) for i in range(W)]
+        acc = cs.advice_column(ctx.named(f"{p}.accw"), phase=1)
+        cs.enable_equality(acc)
+        q_first = cs.selector(ctx.named(f"{p}.q_wide_first"))
+        q_step = cs.selector(ctx.named(f"{p}.q_wide_step"))
+        first = ws[0].cur()
+        step = acc.prev() * r + ws[0].cur()
+        for w in ws[1:]:
+            first = first * r + w.cur()
+            step = step * r + w.cur()
+        cs.create_gate(ctx.named(f"{p}.b.wide.first"),
+                       [("accw = sum_i r^(W-1-i) w_i", acc.cur() - first)], selector=q_first)
+        cs.create_gate(ctx.named(f"{p}.b.wide.step"),
+                       [("accw = r^W accw[-1] + sum_i r^(W-1-i) w_i", acc.cur() - step)],
+                       selector=q_step)
+        return WideConfig(W, ws, acc, q_first, q_step)
 
     @staticmethod
     def _configure(ctx: ChipContext, pr: dict, bias: bool = False) -> MatmulConfig:
@@ -314,7 +402,7 @@ class MatmulChip:
                             pr["xa"], pr["va"], pr["acca"], sel["c_first"], sel["c_step"],
                             *(pr[f"q_{n}"] for n in ("adv_first", "adv_step", "fix_first",
                                                       "fix_step", "a_first", "a_step")),
-                            bias=bcol)
+                            bias=bcol, wide=pr["wide"])
 
     @classmethod
     def assign(cls, layouter, cfg: MatmulConfig, a, b, *, fixed_b: bool = False,
@@ -377,8 +465,45 @@ class MatmulChip:
 
         br_box = []                 # Br, from section B.r's phase 1 to section A.Br's
 
+        wide = cfg.wide if fixed_b else None
+
+        def section_b_wide(reg):
+            """Fixed B's section B.r in wide rows: row (k, s) holds B[k, sW - pad .. sW - pad +
+            W - 1] (``pad`` leading zeros make each row of B a whole number of wide rows, and
+            leave Horner's value unchanged); ``accw`` ends row k's block with Br[k]."""
+            W = wide.width
+            q = -(-m // W)
+            bw = np.zeros((d, q * W), dtype=np.int64)
+            bw[:, q * W - m:] = bv
+            slots = bw.reshape(d * q, W)
+            cells = [reg.assign_fixed_column(wide.w[i], 0, np.ascontiguousarray(slots[:, i]))
+                     for i in range(W)]
+            _enable_blocks(reg, wide.q_first, wide.q_step, 0, d, q)
+
+            def phase1(reg, ch):
+                r = ch[cfg.r] % Fr.modulus
+                u = Fr.from_signed(np.ascontiguousarray(slots[:, 0]))
+                for i in range(1, W):
+                    u = Fr.add(Fr.scale(u, r), Fr.from_signed(np.ascontiguousarray(slots[:, i])))
+                acc = _block_horner(u, q, pow(r, W, Fr.modulus))
+                reg.assign_advice_column(wide.acc, 0, acc)
+                br_box.append(np.ascontiguousarray(acc[q - 1::q]))        # Br[k], k < d
+            reg.after_challenges(phase1, phase=1, columns=[wide.acc])
+            return cells[0]             # its start is the region's, once placed
+
+        def br_cells(k):
+            """(column, rows) of Br[k] for each k of the array ``k`` in section B.r, per
+            column: [(column, mask of k, rows)]."""
+            if wide is not None:
+                q = -(-m // wide.width)
+                return [(wide.acc, np.ones(k.size, bool), b_start + k * q + q - 1)]
+            return [(cfg.accb[i], k % P == i, b_start + (k[k % P == i] // P) * m + m - 1)
+                    for i in range(P)]
+
         def section_b(reg):
             """Section B.r: B's slots and their running sums against r."""
+            if wide is not None:
+                return section_b_wide(reg)
             if fixed_b:
                 cells = [reg.assign_fixed_column(cfg.wb[i], 0, np.ascontiguousarray(b_slots[i]))
                          for i in range(P)]
@@ -417,10 +542,8 @@ class MatmulChip:
             # copies (registered in phase 0: the permutation does not depend on the witness):
             # va at row (h, k) of section A.Br <- Br[k] (section B.r is placed already)
             k = np.tile(np.arange(d), ga)
-            for i in range(P):
-                sel_i = np.flatnonzero(k % P == i)
-                _copy_rows(reg, cfg.accb[i], b_start + (k[sel_i] // P) * m + m - 1, cfg.va,
-                           reg.start + sel_i)
+            for col, mask, rows in br_cells(k):
+                _copy_rows(reg, col, rows, cfg.va, reg.start + np.flatnonzero(mask))
             return a_cells[0]
 
         def section_c(reg):

@@ -68,7 +68,7 @@ from .segments import Segment, segment_instances
 from .statement import EvalStatement, Statement
 
 __all__ = ["ModelCircuit", "ModelConfig", "GenerationMismatch", "EvalMismatch", "build", "plan",
-           "rows_per_op", "choose_k", "OPS"]
+           "rows_per_op", "choose_k", "OPS", "weight_products"]
 
 OPS = ("embed", "ln_1", "attn.qkv", "attn.split", "attn.scores", "attn.softmax", "attn.av",
        "attn.merge", "attn.c_proj", "attn.residual", "ln_2", "mlp.c_fc", "mlp.gelu",
@@ -115,7 +115,8 @@ class ModelCircuit:
 
     def __init__(self, model, quant_settings: QuantSettings, tokens, n_prompt: int | None = None,
                  check: bool = True, mm_lanes: int | None = None, compact: bool = False,
-                 weights: str = "fixed", segment: Segment | None = None, forward=None):
+                 weights: str = "fixed", segment: Segment | None = None, forward=None,
+                 weight_width: int | None = None):
         if weights not in WEIGHT_MODES:
             raise ValueError(f"weights must be one of {WEIGHT_MODES}, got {weights!r}")
         self.weights = weights
@@ -158,6 +159,13 @@ class ModelCircuit:
         self.mm_lanes = (default_mm_lanes(self.config, self.T, seg) if mm_lanes is None
                          else int(mm_lanes))
         self.compact = bool(compact)
+        # fixed weights' section B.r in wide rows of this many weights (gadgets/matmul.py,
+        # "Wide rows"); None: the narrow slots
+        if weight_width is not None and (isinstance(weight_width, bool)
+                                         or not isinstance(weight_width, (int, np.integer))
+                                         or weight_width < 1):
+            raise ValueError(f"weight width must be a positive integer or None, got {weight_width!r}")
+        self.weight_width = None if weight_width is None else int(weight_width)
         self.positions = np.arange(self.T)
         # a chain computes the forward pass once and hands it to every segment
         self.forward = (integer_forward(self.qmodel, toks[:self.T], self.positions)
@@ -226,14 +234,16 @@ class ModelCircuit:
                                      div_bits=st.ln_div_bits, limb_bits=lb)
         # sections B.r and A.Br of the matmuls (about a quarter of their rows) in banks of
         # their own, as few as keep them no taller than the rest (`product_banks`)
-        products = [MatmulChip.configure_products(ctx.in_bank(f"mmp{j}"))
-                    for j in range(product_banks(self.config, self.T, self.mm_lanes, seg))]
+        # (with a weight width: one bank, whose wide section holds every fixed weight)
+        W = self.weight_width
+        products = [MatmulChip.configure_products(ctx.in_bank(f"mmp{j}"), width=W)
+                    for j in range(product_banks(self.config, self.T, self.mm_lanes, seg, W))]
         mm = []
         for lane in range(self.mm_lanes):
             lane_ctx = ctx.in_bank(f"mm{lane}")
             # a model with biases: one fixed bias column per lane (docs/quantization.md)
             mm.append((MatmulChip.configure(lane_ctx, bias=bool(self.config.bias),
-                                            products=products[lane % len(products)]),
+                                            products=products[lane % len(products)], width=W),
                        RescaleChip.configure(lane_ctx, w, limb_bits=lb),
                        RescaleChip.configure(lane_ctx, s, limb_bits=lb)))
         sm = gelu = res = am = None
@@ -401,6 +411,15 @@ def matmul_shapes(config, T: int, segment: Segment | None = None) -> list:
             + ([(d, config.vocab_size)] if head else [])]
 
 
+def weight_products(config, segment: Segment | None = None) -> list:
+    """(d, m) of every product by fixed weights of the forward pass (of ``segment``'s part of
+    it): per block c_attn, attn.c_proj, c_fc, mlp.c_proj; then lm_head with the head."""
+    d = config.n_embd
+    head = segment is None or segment.head
+    return ([(d, 3 * d), (d, d), (d, 4 * d), (4 * d, d)] * _blocks(config, segment)
+            + ([(d, config.vocab_size)] if head else []))
+
+
 def matmul_c_sizes(config, T: int, segment: Segment | None = None) -> list:
     """Rows of section C.r (T m) of every matmul of the forward pass, in circuit order."""
     return [t * m for t, _, m in matmul_shapes(config, T, segment)]
@@ -417,12 +436,17 @@ def lane_plan(sizes, lanes: int) -> list:
     return out
 
 
-def product_banks(config, T: int, mm_lanes: int, segment: Segment | None = None) -> int:
+def product_banks(config, T: int, mm_lanes: int, segment: Segment | None = None,
+                  weight_width: int | None = None) -> int:
     """Banks of matmul sections B.r and A.Br (each section stacks in its own columns of the
     bank): as few as keep them no taller than the other families (a matmul lane's section
     C.r, the softmax's and GELU's banks), and at most one per two lanes (where the weights
     dwarf the activations, the products set the height whatever the count). Every bank
-    costs about 28 columns, full or not."""
+    costs about 28 columns, full or not. With a ``weight_width`` one bank: its wide section
+    holds every fixed weight, its slots only the activations (gadgets/matmul.py, "Wide
+    rows"), and every bank has its own challenge, which the wide section must share."""
+    if weight_width is not None:
+        return 1
     P = DEFAULT_SLOTS
     shapes = matmul_shapes(config, T, segment)
     b_rows = sum(-(-d // P) * m for _, d, m in shapes)

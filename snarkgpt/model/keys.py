@@ -71,7 +71,7 @@ def _check_out(out):
 
 def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, progress=print,
           statement="generate", weights="fixed", layout="auto", layers_per_segment=None,
-          memory_budget=None, scale_bits=None):
+          memory_budget=None, weight_width="auto", scale_bits=None):
     """Calibrate the quantization, build the circuit, generate keys, write KEYDIR atomically.
 
     ``scale_bits``: the fixed-point scale 2^s of the activations (default: calibrate's
@@ -90,8 +90,12 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
 
     ``layers_per_segment`` (blocks per segment proof) or ``memory_budget`` (bytes; default:
     what this machine can spare) split a model too large for one circuit into a chain of
-    segments (segments.py, chain.py); a model that fits stays one circuit. Returns the card
-    (dict)."""
+    segments (segments.py, chain.py); a model that fits stays one circuit.
+
+    ``weight_width``: fixed weights per row of the matmuls' section B.r (gadgets/matmul.py,
+    "Wide rows"); "auto" (`segment_plan.best_width`: the cheapest estimate, which keeps the
+    narrow rows where they do not set k), None (narrow) or a positive integer. Recorded in
+    the card and bound in the key when not None. Returns the card (dict)."""
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
     from .circuit import choose_layout, layout_candidates, layout_costs
@@ -118,20 +122,29 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     if layout not in LAYOUTS:
         raise KeyDirError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
     # the split first: a budget too small for one block is an error before any work
-    from .segment_plan import plan_segments
+    from .segment_plan import best_width, plan_segments
+    if weight_width != "auto" and weight_width is not None and (
+            isinstance(weight_width, bool) or not isinstance(weight_width, int) or weight_width < 1):
+        raise KeyDirError(f"weight width must be 'auto', None or a positive integer, got "
+                          f"{weight_width!r}")
     segments = plan_segments(cfg, L, layers_per_segment, memory_budget, progress)
+    if weight_width == "auto":
+        weight_width = best_width(cfg, L - 1, segments)
+    if weight_width is not None:
+        progress(f"fixed weights in wide rows of {weight_width} (gadgets/matmul.py)")
     progress(f"calibrating quantization for {cfg} ...")
     # calibrated on the lengths it proves
     settings, report = calibrate(model, max_tokens=L, scale_bits=scale_bits)
     qmodel = quantize_model(model, settings)
     make = lambda lay: keygen_circuit(qmodel, settings, L, compact=lay[0], mm_lanes=lay[1],  # noqa: E731
-                                      statement=statement, weights=weights)
+                                      statement=statement, weights=weights,
+                                      weight_width=weight_width)
     T = L - 1                   # positions of the forward pass (both statement kinds)
     candidates = [lay for lay in layout_candidates(cfg, T)
                   if layout == "auto" or lay[0] == (layout == "compact")]
     if len(segments) > 1:
         return _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weights,
-                            candidates, segments, srs_path, out, progress, t0)
+                            candidates, segments, srs_path, out, progress, t0, weight_width)
     costs = layout_costs(make, candidates)
     layout = choose_layout(costs)
     compact, mm_lanes = layout
@@ -141,7 +154,7 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     srs, insecure = _make_srs(srs_path, k)
     progress("generating keys ...")
     card = _card(model, model_spec, settings, report, statement, weights, L, k, compact,
-                 mm_lanes, srs, insecure)
+                 mm_lanes, srs, insecure, weight_width)
     cs = ConstraintSystem()
     config = circuit.configure(cs)
     pk, vk = keygen(srs, cs, circuit, config, k=k, precompute=False,  # setup never proves
@@ -171,8 +184,8 @@ def _make_srs(srs_path, k: int):
 
 
 def _card(model, model_spec, settings, report, statement, weights, L, k, compact, mm_lanes,
-          srs, insecure) -> dict:
-    return {
+          srs, insecure, weight_width=None) -> dict:
+    card = {
         "version": CARD_VERSION, "fingerprint": None, "model": str(model_spec),
         "config": model.config.to_dict(), "gelu": model.gelu,
         "quant_settings": json.loads(settings.to_json()),
@@ -185,6 +198,9 @@ def _card(model, model_spec, settings, report, statement, weights, L, k, compact
         "srs_digest": srs.digest().hex(),
         "setup_seconds": None,
     }
+    if weight_width is not None:        # absent: the narrow rows (keys made before it existed)
+        card["weight_width"] = int(weight_width)
+    return card
 
 
 def _write_keydir(out, card, vk_bytes, model, srs, k, insecure, blinding, t0):
@@ -216,7 +232,7 @@ def _write_keydir(out, card, vk_bytes, model, srs, k, insecure, blinding, t0):
 
 
 def _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weights, candidates,
-                 segments, srs_path, out, progress, t0):
+                 segments, srs_path, out, progress, t0, weight_width=None):
     """Setup of a segmented model (segments.py): one layout for every segment (the cheapest
     for the last, the largest), one domain (the largest segment's k) and one count of
     blinding rows, so that neighbours lay their links out alike; then one verifying key per
@@ -229,12 +245,13 @@ def _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weig
     from .circuit import build, choose_layout, layout_costs
     from .segments import Segment
     shape = keygen_circuit(qmodel, settings, L, statement=statement, weights=weights,
-                           segment=segments[-1])
+                           segment=segments[-1], weight_width=weight_width)
     fw = shape.forward
 
     def make(lay, seg):
         return keygen_circuit(qmodel, settings, L, compact=lay[0], mm_lanes=lay[1],
-                              statement=statement, weights=weights, segment=seg, forward=fw)
+                              statement=statement, weights=weights, segment=seg, forward=fw,
+                              weight_width=weight_width)
     compact, mm_lanes = choose_layout(layout_costs(lambda lay: make(lay, segments[-1]), candidates))
     rows, blind = [], 0
     for seg in segments:
@@ -251,7 +268,7 @@ def _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weig
              f"k = {k} ({1 << k} rows) each; loading the SRS ...")
     srs, insecure = _make_srs(srs_path, k)
     card = _card(model, model_spec, settings, report, statement, weights, L, k, compact,
-                 mm_lanes, srs, insecure)
+                 mm_lanes, srs, insecure, weight_width)
     card["segments"] = [s.to_dict() for s in segments]
     spec_bytes = keyspec.encode(keyspec.spec_from_card(card))
     vks, blinding = [], {}
@@ -274,13 +291,14 @@ def _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weig
 
 
 def keygen_circuit(qmodel, settings, L, compact=False, statement="generate", weights="fixed",
-                   mm_lanes=None, segment=None, forward=None):
+                   mm_lanes=None, segment=None, forward=None, weight_width=None):
     """A circuit of the key's shape: prompt = L-1 zero tokens, output = their greedy next token
     (keygen uses only the fixed columns and copy constraints, which do not depend on it); for
     an eval key, a window of L zero tokens."""
     from .circuit import ModelCircuit
     from .integer_forward import integer_forward
-    kw = dict(compact=compact, weights=weights, mm_lanes=mm_lanes, segment=segment, forward=forward)
+    kw = dict(compact=compact, weights=weights, mm_lanes=mm_lanes, segment=segment, forward=forward,
+              weight_width=weight_width)
     if statement == "eval":
         return ModelCircuit(qmodel, settings, eval_statement(qmodel, [0] * L, L), **kw)
     prompt = [0] * (L - 1)
@@ -405,6 +423,8 @@ class Prover:
         self.mm_lanes = int(self.card.get("mm_lanes", 2))
         self.kind = statement_kind(self.card)
         self.weights = self.card.get("weights", "fixed")
+        # bound in the key when present (keyspec): the prover rebuilds the same circuit
+        self.weight_width = self.card.get("weight_width")
         blinding = None
         if self.weights == "committed":
             blinding = _read_blinding(keydir, self.vk)
@@ -426,7 +446,7 @@ class Prover:
         from ..plonk.keygen import keygen
         circuit = keygen_circuit(self.qmodel, self.settings, self.L, compact=self.compact,
                                  statement=self.kind, weights=self.weights, mm_lanes=self.mm_lanes,
-                                 segment=segment, forward=forward)
+                                 segment=segment, forward=forward, weight_width=self.weight_width)
         cs = ConstraintSystem()
         cs.min_blinding_rows = vk.layout.desc.n - vk.layout.desc.usable_rows - 1
         config = circuit.configure(cs)
@@ -477,7 +497,8 @@ class Prover:
         self._require(statement.kind)
         if self.segments is None:
             circuit = ModelCircuit(self.qmodel, self.settings, statement, compact=self.compact,
-                                   weights=self.weights, mm_lanes=self.mm_lanes)
+                                   weights=self.weights, mm_lanes=self.mm_lanes,
+                                   weight_width=self.weight_width)
             return prove(self.pk, circuit, self.config, instances=statement.instances(), stats=stats)
         from ..progress import steps
         from .chain import ChainProof
@@ -500,7 +521,8 @@ class Prover:
         from .circuit import ModelCircuit
         return ModelCircuit(self.qmodel, self.settings, statement, compact=self.compact,
                             weights=self.weights, mm_lanes=self.mm_lanes,
-                            segment=self.segments[-1] if self.segments else None).forward
+                            segment=self.segments[-1] if self.segments else None,
+                            weight_width=self.weight_width).forward
 
     def prove_segment(self, i: int, statement, seed: bytes, forward=None, stats=None) -> bytes:
         """Segment i's proof of ``statement``, its links blinded from ``seed`` (every segment
@@ -513,7 +535,7 @@ class Prover:
         seg = self.segments[i]
         circuit = ModelCircuit(self.qmodel, self.settings, statement, segment=seg,
                                forward=forward, compact=self.compact, weights=self.weights,
-                               mm_lanes=self.mm_lanes)
+                               mm_lanes=self.mm_lanes, weight_width=self.weight_width)
         pk, _, config = self._key(i)
         try:
             return prove(pk, circuit, config, instances=circuit.instances(), stats=stats,
@@ -533,7 +555,8 @@ class Prover:
         from ..plonk.mock import ConstraintFailure, MockProver
         from .circuit import ModelCircuit, _op_of, build
         from .segments import Segment
-        kw = dict(compact=self.compact, weights=self.weights, mm_lanes=self.mm_lanes)
+        kw = dict(compact=self.compact, weights=self.weights, mm_lanes=self.mm_lanes,
+                  weight_width=self.weight_width)
         forward = None
         for seg in self.segments or [Segment.whole(self.model.config.n_layer)]:
             circuit = ModelCircuit(self.qmodel, self.settings, statement, segment=seg,

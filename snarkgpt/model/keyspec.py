@@ -16,8 +16,10 @@ labelled with a ceremony names that ceremony's points.
 
 Bound fields (`BOUND_FIELDS`): statement, max_tokens, config (vocab_size among them), gelu,
 quant_settings, weights, compact_layout, mm_lanes, insecure_setup, srs (the provenance label),
-quantization (the measured error the provider reports), plus the tokenizer's digest, and for
-a segmented model ``segments`` (the split: chain.py binds each segment key to its place). Not
+quantization (the measured error the provider reports), plus the tokenizer's digest, for
+a segmented model ``segments`` (the split: chain.py binds each segment key to its place),
+and for a model whose fixed weights lie in wide rows ``weight_width`` (gadgets/matmul.py,
+"Wide rows": the prover rebuilds the circuit from it). Not
 bound: ``model`` (the path the provider set up from) and ``setup_seconds``.
 """
 from __future__ import annotations
@@ -56,6 +58,8 @@ def spec_from_card(card: dict) -> dict:
     spec.update({f: card[f] for f in BOUND_FIELDS})
     if card.get("segments") is not None:
         spec["segments"] = card["segments"]
+    if card.get("weight_width") is not None:
+        spec["weight_width"] = card["weight_width"]
     return spec
 
 
@@ -81,6 +85,9 @@ def decode(data: bytes) -> dict:
         raise KeySpecError(f"the verifying key's statement parameters lack {', '.join(missing)}")
     if spec["statement"] not in KINDS:
         raise KeySpecError(f"unknown statement kind {spec['statement']!r}")
+    if "weight_width" in spec and not (_is_int(spec["weight_width"]) and spec["weight_width"] >= 1):
+        raise KeySpecError(f"the verifying key's weight width {spec['weight_width']!r} is not a "
+                           "positive integer")
     L, V = spec["max_tokens"], (spec["config"] or {}).get("vocab_size")
     if not (_is_int(L) and L >= 2 and _is_int(V) and V >= 1):
         raise KeySpecError("the verifying key's statement length or vocabulary is malformed")
@@ -101,6 +108,10 @@ def check_card(card: dict, spec: dict, vk) -> None:
                                "the one published with this key")
     if card.get("segments") != spec.get("segments"):
         raise KeySpecError("card.json disagrees with the verifying key on the model's segments")
+    if card.get("weight_width") != spec.get("weight_width"):
+        raise KeySpecError(f"card.json disagrees with the verifying key on 'weight_width' (card: "
+                           f"{_short(card.get('weight_width'))}, key: "
+                           f"{_short(spec.get('weight_width'))})")
     if tokenizer_digest(card.get("tokenizer")) != spec["tokenizer_digest"]:
         raise KeySpecError("card.json's tokenizer is not the one the verifying key binds")
     if card.get("k") != vk.k:

@@ -1,12 +1,22 @@
-"""Choosing a model's split into segments: from ``--layers-per-segment`` or a memory budget.
+"""Choosing a model's split into segments, and the width of its weight rows, from
+``--layers-per-segment`` or a memory budget.
 
 The prover's peak memory grows with its domain (2^k rows) times its columns: every column's
 values, coefficients and coset evaluations live at once in the quotient round.
 `estimate_bytes` models it as ``BYTES_PER_CELL * columns * 2^k``, with the rows from the
-shapes (`segment_rows`: the matmuls' rows spread over their banks, or the softmax's) and the
-constant measured on the bundled model (k = 16, 225 columns, 3.3 GB peak RSS when
-proving: about 7 x 32 bytes per cell). It is an estimate, used to decide before any work
-whether a split is needed and which; the figures in docs/benchmarks.md are measured.
+shapes (`segment_rows`: the matmuls' rows spread over their banks, the fixed weights' wide
+rows, or the softmax's) and k at least ``table_bits`` (the lookup tables, trimmed below
+2^table_bits rows by calibration, set the floor). The constant was measured on the bundled
+model (k = 16, 225 columns, 3.3 GB peak RSS when proving: about 7 x 32 bytes per cell) and
+checked on a GPT-2-width block (docs/benchmarks.md). It is an estimate, used to decide before
+any work whether a split is needed, which, and the weight width; the figures in
+docs/benchmarks.md are measured.
+
+The weight width (`gadgets.matmul`, "Wide rows"): fixed weights' section B.r holds W weights a
+row instead of 4 per row over 8 columns. Where the weights set the height (a GPT-2-width
+block: 7.08M weights, 2^21 rows narrow), a wider row divides the rows by W / 4 for W more
+columns; `best_width` picks the width whose largest segment is estimated cheapest (None, the
+narrow rows, when no width lowers k: the bundled model).
 """
 from __future__ import annotations
 
@@ -15,48 +25,82 @@ import math
 from .memory import default_budget, format_size, parse_size
 from .segments import Segment, SegmentError, split
 
-__all__ = ["plan_segments", "estimate_bytes", "BudgetError"]
+__all__ = ["plan_segments", "estimate_bytes", "segment_rows", "best_width", "BudgetError",
+           "WIDTHS"]
 
 BYTES_PER_CELL = 7 * 32
 COLUMNS = 200           # the banked layout's columns: 225 on the bundled model, 198 on a
                         # block at GPT-2 width (k = 21: docs/benchmarks.md)
+WIDTHS = (16, 32, 64, 128, 256, 512)
+"""Weight widths `best_width` weighs against the narrow rows (None)."""
 
 
 class BudgetError(SegmentError):
     """The memory budget is too small for the smallest segment (one block)."""
 
 
-def segment_rows(config, T: int, segment: Segment) -> int:
+def _check_width(weight_width) -> None:
+    if weight_width is not None and (isinstance(weight_width, bool)
+                                     or not isinstance(weight_width, int) or weight_width < 1):
+        raise ValueError(f"weight width must be a positive integer or None, got {weight_width!r}")
+
+
+def segment_rows(config, T: int, segment: Segment, weight_width: int | None = None) -> int:
     """Rows a segment needs, from the shapes, as the banked layout stacks them: the matmuls'
     sections C.r over the matmul lanes, their sections B.r and A.Br over the product banks
-    (`circuit.product_banks`: at GPT-2 width one bank holds every weight / 4 rows), or the
-    softmax (two rows per attention score), whichever is tallest."""
-    from snarkgpt.gadgets.matmul import DEFAULT_SLOTS as P
-    from .circuit import default_mm_lanes, matmul_shapes, product_banks
+    (`circuit.product_banks`: narrow, at GPT-2 width one bank holds every weight / 4 rows),
+    the fixed weights' wide rows (``weight_width``: ``d * ceil(m / W)`` per product, in their
+    own columns), or the softmax (two rows per attention score), whichever is tallest."""
+    from snarkgpt.gadgets.matmul import DEFAULT_SLOTS as P, wide_rows
+    from .circuit import default_mm_lanes, matmul_shapes, product_banks, weight_products
+    _check_width(weight_width)
     T = max(1, T)
     shapes = matmul_shapes(config, T, segment)
     lanes = default_mm_lanes(config, T, segment)
     c_rows = sum(t * m for t, _, m in shapes)
-    b_rows = sum(-(-d // P) * m for _, d, m in shapes)
+    weights = weight_products(config, segment)
+    narrow = shapes
+    wide = 0
+    if weight_width is not None:
+        # the weight products leave the slots for the wide rows; the attention products stay
+        narrow = list(shapes)
+        for dm in weights:
+            narrow.remove((T,) + dm)
+        wide = sum(wide_rows(d, m, weight_width) for d, m in weights)
+    b_rows = sum(-(-d // P) * m for _, d, m in narrow)
     a_rows = sum(-(-t // P) * d for t, d, _ in shapes)
-    banks = product_banks(config, T, lanes, segment)
+    banks = product_banks(config, T, lanes, segment, weight_width)
     sm = segment.n_blocks * config.n_head * 2 * T * T
-    return max(-(-c_rows // lanes), -(-max(b_rows, a_rows) // banks), sm, 1)
+    return max(-(-c_rows // lanes), -(-max(b_rows, a_rows) // banks), wide, sm, 1)
 
 
-def estimate_bytes(config, T: int, segment: Segment, table_bits: int = 16) -> int:
-    """Estimated peak memory of proving ``segment`` (module docstring)."""
-    rows = max(segment_rows(config, T, segment), 1 << table_bits)
-    k = math.ceil(math.log2(rows + 16))
-    return BYTES_PER_CELL * COLUMNS << k
+def estimate_bytes(config, T: int, segment: Segment, table_bits: int = 16,
+                   weight_width: int | None = None) -> int:
+    """Estimated peak memory of proving ``segment`` with weight rows of ``weight_width``
+    (None: narrow) (module docstring)."""
+    rows = segment_rows(config, T, segment, weight_width)
+    k = max(math.ceil(math.log2(rows + 16)), table_bits)
+    columns = COLUMNS + (weight_width or 0)
+    return BYTES_PER_CELL * columns << k
+
+
+def best_width(config, T: int, segments, table_bits: int = 16) -> int | None:
+    """The weight width (None: narrow rows, or one of `WIDTHS`) whose largest segment has the
+    smallest `estimate_bytes` (ties: the smaller total, then the narrower rows): one width
+    for every segment, which share one k."""
+    def cost(w):
+        est = [estimate_bytes(config, T, s, table_bits, w) for s in segments]
+        return max(est), sum(est)
+    return min((None,) + WIDTHS, key=cost)
 
 
 def plan_segments(config, L: int, layers_per_segment=None, memory_budget=None,
                   progress=print, table_bits: int = 16) -> list:
     """The split for setup, from the shapes alone (before calibration or any other work):
     ``layers_per_segment`` blocks each when given; else the fewest segments whose largest
-    fits ``memory_budget`` (default `default_budget`), one segment when the whole model
-    fits. `BudgetError` when even one block per segment does not fit."""
+    fits ``memory_budget`` (default `default_budget`) at its best weight width (`best_width`),
+    one segment when the whole model fits. `BudgetError` when even one block per segment
+    does not fit."""
     cfg = config
     n = cfg.n_layer
     if layers_per_segment is not None:
@@ -68,13 +112,17 @@ def plan_segments(config, L: int, layers_per_segment=None, memory_budget=None,
     bits = table_bits
     for per in range(n, 0, -1):
         segs = split(n, per)
-        need = max(estimate_bytes(cfg, T, s, bits) for s in segs)
+        w = best_width(cfg, T, segs, bits)
+        need = max(estimate_bytes(cfg, T, s, bits, w) for s in segs)
         if need <= budget:
             if len(segs) > 1:
                 progress(f"memory budget {format_size(budget)}: {len(segs)} segments of "
-                         f"{per} block(s), about {format_size(need)} each")
+                         f"{per} block(s), about {format_size(need)} each"
+                         + (f" (weights {w} a row)" if w else ""))
             return segs
-    one = max(estimate_bytes(cfg, T, s, bits) for s in split(n, 1))
+    segs = split(n, 1)
+    w = best_width(cfg, T, segs, bits)
+    one = max(estimate_bytes(cfg, T, s, bits, w) for s in segs)
     raise BudgetError(f"memory budget {format_size(budget)} is too small: a segment of one "
                       f"block (with the head: lm_head {cfg.n_embd} x {cfg.vocab_size}) needs "
                       f"about {format_size(one)} to prove; raise --memory-budget, or lower "

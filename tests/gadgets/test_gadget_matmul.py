@@ -8,7 +8,7 @@ from hypothesis.extra.numpy import arrays
 from snarkgpt.field import Fr
 from snarkgpt.gadgets.base import ChipContext, GadgetRangeError
 from snarkgpt.gadgets.matmul import (MatmulChip, SumChip, matmul_ref, matmul_rows,
-                                     naive_matmul_rows)
+                                     naive_matmul_rows, wide_rows)
 from snarkgpt.plonk.circuit import ConstraintSystem, synthesize
 from snarkgpt.plonk.mock import MockProver
 
@@ -405,3 +405,99 @@ def test_block_horner_matches_the_rule(blocks, size, r, seed):
             y = (r * y + v) % P
             want.append(y)
     assert got == want
+
+
+# ---------------------------------------------------------------------------------------
+# Fixed weights in wide rows (module docstring, "Wide rows")
+# ---------------------------------------------------------------------------------------
+def build_wide(A, B, width, claimed_c=None, also_advice=False):
+    cs = ConstraintSystem()
+    cfg = MatmulChip.configure(cs, width=width)
+    res = {}
+
+    def circuit(layouter):
+        res["c"] = MatmulChip.assign(layouter, cfg, A, B, fixed_b=True, claimed_c=claimed_c)
+        if also_advice:             # advice B keeps the narrow slots in the same config
+            res["adv"] = MatmulChip.assign(layouter, cfg, A, B, name="adv")
+    asg = synthesize(cs, circuit)
+    start = next(r.start for r in asg.regions if r.name == "matmul.products.b")
+    return cs, cfg, asg, res, start
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("shape", [(3, 4, 2), (5, 6, 3), (2, 3, 9)])
+def test_gadget_matmul_wide_rows_honest(width, shape):
+    """Any width gives the exact product, with or without leading zero padding (m not a
+    multiple of W); the wide section has d * ceil(m / W) rows, in W weight columns and one
+    running value, and the slot weight columns are gone."""
+    rng = np.random.default_rng(width)
+    T, d, m = shape
+    A, B = rng.integers(-99, 99, (T, d)), rng.integers(-99, 99, (d, m))
+    cs, cfg, asg, res, start = build_wide(A, B, width, also_advice=True)
+    MockProver(cs, asg).assert_satisfied()
+    assert np.array_equal(res["c"].values, A @ B) and np.array_equal(res["adv"].values, A @ B)
+    assert len(cfg.wide.w) == width and cfg.wb == []
+    q = -(-m // width)
+    assert wide_rows(d, m, width) == d * q
+    assert next(r.height for r in asg.regions if r.name == "matmul.products.b") == d * q
+    # the last running value of block k is Br[k] = sum_j r^(m-1-j) B[k, j]
+    r = int(asg.challenges[cfg.r.index])
+    for k in range(d):
+        br = sum(pow(r, m - 1 - j, Fr.modulus) * int(B[k, j]) for j in range(m)) % Fr.modulus
+        assert asg.value(cfg.wide.acc, start + k * q + q - 1) % Fr.modulus == br
+
+
+@pytest.mark.parametrize("width", [2, 3, 4])
+def test_gadget_matmul_wide_rows_freivalds_catches_wrong_product(width):
+    """A wrong C with an honestly computed phase-1 witness fails Freivalds' check."""
+    rng = np.random.default_rng(7)
+    A, B = rng.integers(-50, 50, (3, 5)), rng.integers(-50, 50, (5, 7))
+    for i, j in ((0, 0), (2, 6), (1, 3)):
+        bad = A @ B
+        bad[i, j] -= 3
+        cs, _, asg, _, _ = build_wide(A, B, width, claimed_c=bad)
+        fails = MockProver(cs, asg).verify()
+        assert fails and all(f.kind == "copy" for f in fails)
+
+
+@pytest.mark.parametrize("width", [2, 3])
+def test_gadget_matmul_wide_rows_tamper_any_cell(width):
+    """Every kind of cell of the wide section (first and step rows of Horner's rule, the
+    block's last value Br[k] and its copy in va, a weight and a leading zero pad: fixed
+    cells, hence another circuit) and of the other sections: the mock prover refuses."""
+    rng = np.random.default_rng(5)
+    T, d, m = 3, 4, 5                      # m = 5: q = ceil(5 / W) rows a block, zero pad
+    A, B = rng.integers(-99, 99, (T, d)), rng.integers(-99, 99, (d, m))
+    cs, cfg, asg, res, start = build_wide(A, B, width)
+    q = -(-m // width)
+    pad = q * width - m
+    wide = cfg.wide
+    ab = next(r.start for r in asg.regions if r.name == "matmul.products.a")
+    cstart = res["c"].cells.start
+    targets = [(wide.acc, start),                        # first row of block 0
+               (wide.acc, start + 1),                    # a step row
+               (wide.acc, start + q - 1),                # Br[0]
+               (wide.acc, start + (d - 1) * q + q - 1),  # Br[d-1]
+               (wide.w[width - 1], start + 1),           # a weight (last slot)
+               (wide.w[0], start + 2 * q),               # a leading zero pad (or B[2, 0])
+               (cfg.va, ab + 1),                         # a copied Br cell
+               (cfg.acca[0], ab + d - 1),
+               (cfg.x, cstart + 2),
+               (cfg.accc, cstart + m - 1)]
+    assert pad >= 0
+    for col, row in targets:
+        old = asg.value(col, row)
+        asg.set_cell(col, row, old + 1)
+        assert MockProver(cs, asg).verify(), (col.name, row)
+        asg.set_cell(col, row, old)
+    MockProver(cs, asg).assert_satisfied()
+
+
+def test_gadget_matmul_wide_rows_bad_width():
+    for bad in (0, -2, True, 2.5, "8"):
+        with pytest.raises(ValueError, match="weight width"):
+            MatmulChip.configure(ConstraintSystem(), width=bad)
+    cs = ConstraintSystem()
+    products = MatmulChip.configure_products(cs, width=4)
+    with pytest.raises(ValueError, match="weight width 4, not 8"):
+        MatmulChip.configure(cs, products=products, width=8)
