@@ -130,6 +130,7 @@ def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=No
         "segment_seconds": stages.pop("segments", [prove_s]),
         "key_bytes": key_bytes, "vk_bytes": vk_bytes, "cluster": cluster,
         "scale_bits": card.get("quant_settings", {}).get("scale_bits"),
+        "compact_layout": card.get("compact_layout"), "mm_lanes": card.get("mm_lanes"),
         "stages": stages,
     }
 
