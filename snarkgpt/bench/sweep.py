@@ -416,10 +416,19 @@ def main(args) -> int:
     grid = getattr(args, "grid", None) or ("small" if args.quick else "full")
     if grid not in GRIDS:
         raise SweepError(f"--resume runs the grids {', '.join(sorted(GRIDS))}, not {grid!r}")
-    res = sweep(args.resume, grid, prove=args.prove, timeout=getattr(args, "point_timeout", None),
-                retry_failed=getattr(args, "retry_failed", False),
-                layers_per_segment=getattr(args, "layers_per_segment", None),
-                memory_budget=getattr(args, "memory_budget", None))
+    def stop(signum, frame):    # a terminated sweep ends its running child too (run_isolated)
+        raise SystemExit(128 + signum)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
+    try:
+        res = sweep(args.resume, grid, prove=args.prove,
+                    timeout=getattr(args, "point_timeout", None),
+                    retry_failed=getattr(args, "retry_failed", False),
+                    layers_per_segment=getattr(args, "layers_per_segment", None),
+                    memory_budget=getattr(args, "memory_budget", None))
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     failed = [r["id"] for r in res["records"] if r["status"] != "ok"]
     if args.json:
         print(json.dumps(res))

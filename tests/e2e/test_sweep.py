@@ -180,3 +180,41 @@ def test_cli_plans_a_grid_in_child_processes(tmp_path, capsys):
     assert all(r["status"] == "ok" and r["result"]["op_rows_sum"] > 0 for r in res["records"])
     lines = sweep.table(res["records"], "plan")
     assert len(lines) == 4 and "L2-H1-d8-T4-V16" in lines[3]
+
+
+TERM_SCRIPT = r'''
+import argparse, sys
+from snarkgpt.bench import sweep
+pidfile = sys.argv[2]
+child = "import os, time; open(%r, 'w').write(str(os.getpid())); time.sleep(120)" % pidfile
+sweep._argv = lambda *a: [sys.executable, "-c", child]
+args = argparse.Namespace(resume=sys.argv[1], grid="test", quick=False, prove=False, json=True,
+                          point_timeout=None, retry_failed=False)
+sys.exit(sweep.main(args))
+'''
+
+
+def test_a_terminated_sweep_ends_its_child_and_records_nothing(tmp_path):
+    import subprocess
+    import time
+    script = tmp_path / "term.py"
+    script.write_text(TERM_SCRIPT)
+    d, pidfile = tmp_path / "sw", tmp_path / "child.pid"
+    proc = subprocess.Popen([sys.executable, str(script), str(d), str(pidfile)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not (pidfile.exists() and pidfile.read_text()) and time.time() < deadline:
+        time.sleep(0.1)
+    child = int(pidfile.read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the point's child outlived the terminated sweep")
+    assert os.listdir(d / "points") == []
