@@ -492,7 +492,7 @@ def cmd_serve(args) -> int:
     return serve(args.keys, host=args.host, port=args.port, workers=args.workers,
                  queue=args.queue, log=args.log, max_wait=args.max_wait,
                  per_client=args.per_client, max_body=args.max_body,
-                 transparency_log=args.transparency_log)
+                 transparency_log=args.transparency_log, cluster=args.cluster)
 
 
 def cmd_srs_digest(args) -> int:
@@ -713,7 +713,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--keys", required=True, help="a full key directory (with model.npz, srs.npz)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--workers", type=int, default=1, help="proving worker processes")
+    sv.add_argument("--workers", type=int, default=None,
+                    help="proving worker processes (default 1); with --cluster, proofs in "
+                         "flight on the cluster (default: its task slots / segments, rounded up)")
     sv.add_argument("--queue", type=int, default=8,
                     help="jobs that may wait beyond those being proven; more get 429")
     sv.add_argument("--max-wait", type=float, default=60.0, help="longest ?wait= honoured (s)")
@@ -728,6 +730,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "database; the provider's signing key is PATH.key, made on first "
                          "start): docs/transparency.md")
     add_device_option(sv)
+    add_cluster_option(sv)
     sv.set_defaults(func=cmd_serve)
 
     ak = sub.add_parser("ask", help="ask a server for a proven generation and verify it locally")

@@ -27,7 +27,8 @@ import sys
 import time
 from contextlib import contextmanager
 
-__all__ = ["ClusterError", "SegmentFailed", "connect", "prove", "parse_spec", "session"]
+__all__ = ["ClusterError", "SegmentFailed", "attach", "connect", "detach", "prove", "parse_spec",
+           "session", "task_slots"]
 
 CONNECT_TIMEOUT_S = 5.0     # a head node that does not accept a TCP connection in this long
 MAX_RETRIES = 3             # re-runs of a segment task whose worker process died
@@ -101,11 +102,24 @@ def connect(spec: str, progress=None):
     """Connect this process to the cluster ``spec`` for the ``with`` block: a local instance
     is started and stopped; a joined cluster is only disconnected from. Yields the task CPUs
     (the CPUs each segment task declares and the Numba threads it uses)."""
+    cpus = attach(spec, progress)
+    try:
+        yield cpus
+    finally:
+        detach()
+
+
+def attach(spec: str, progress=None) -> int:
+    """Connect this process to the cluster ``spec`` until `detach` (a long-lived coordinator
+    such as `snarkgpt serve`; commands use `connect`). Returns the task CPUs. Raises
+    `ClusterError` for a bad spec, an address that does not answer or Ray missing."""
     import logging
     kind, value = parse_spec(spec)
     if kind == "address":
         address = value if value != "auto" else os.environ.get("RAY_ADDRESS", "auto")
         _check_answers(address)
+    # no Ray call after `detach` (a thread still finishing) may start a local instance
+    os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
     ray = _ray()
     kw = dict(logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
     try:
@@ -119,14 +133,28 @@ def connect(spec: str, progress=None):
             ray.init(address=address, **kw)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise ClusterError(f"cannot use the cluster {spec!r}: {e}") from None
-    try:
-        if progress is not None:
+    if progress is not None:
+        try:
             res = ray.cluster_resources()
             progress(f"cluster {spec}: {len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPUs; "
                      f"{cpus} CPU(s) per segment task")
-        yield cpus
-    finally:
-        ray.shutdown()
+        except BaseException:
+            ray.shutdown()
+            raise
+    return cpus
+
+
+def detach() -> None:
+    """Disconnect this process from its cluster (`attach`); a local instance is stopped."""
+    import ray
+    ray.shutdown()
+
+
+def task_slots(cpus: int) -> int:
+    """How many segment tasks of ``cpus`` CPUs the connected cluster runs at once (its CPUs
+    now, divided by the task's; at least 1)."""
+    ray = _ray()
+    return max(1, int(ray.cluster_resources().get("CPU", 0)) // max(1, int(cpus)))
 
 
 # -- the worker's side ---------------------------------------------------------------------
@@ -176,9 +204,13 @@ def _segment_task(keydir, i, statement, seed, forward, cpus, events, fault):
     numba.set_num_threads(max(1, min(cpus, numba.config.NUMBA_NUM_THREADS)))
     node = ray.get_runtime_context().get_node_id()
     where = f"{socket.gethostname()} pid {os.getpid()} (node {node[:8]})"
-    # waited for: a worker that dies right after must not lose its "running" event
-    ray.get(events.put.remote({"event": "running", "segment": i, "node": where,
-                               "time": time.time()}))
+    # not waited for: a task blocked in ray.get gives its CPUs back to Ray, which would
+    # then start another segment on them. An injected death waits, so that the event of the
+    # attempt that dies reaches the coordinator
+    sent = events.put.remote({"event": "running", "segment": i, "node": where,
+                              "time": time.time()})
+    if fault:
+        ray.get(sent)
     _inject(fault, i)
     t = time.perf_counter()
     proof = _worker_prover(keydir).prove_segment(i, statement, seed, forward)
@@ -214,27 +246,46 @@ def _memory_bytes(prover, statement, ray) -> int:
 
 
 def _reporter(progress, as_json: bool, n: int):
-    """A function that reports one segment event: a text line through ``progress`` and, with
-    ``as_json``, one JSON line on stderr."""
+    """A function that reports one segment event: on a terminal a progress bar over the
+    segments (`progress.Bar`: done of n, with how many run and wait and the latest event
+    beside it; a retry printed as a line that stays), else a text line through ``progress``;
+    with ``as_json``, one JSON line per event on stderr instead of the bar. Its ``close()``
+    removes the bar."""
+    from .progress import Bar
+    bar = Bar(n, "segments", None if as_json else progress)
+    state = {}                  # segment -> its latest event
+
     def report(event: dict):
         i = event.get("segment")
-        state = event["event"]
-        if progress is not None:
-            where = f" on {event['node']}" if event.get("node") else ""
-            took = f" in {event['seconds']:.1f} s" if "seconds" in event else ""
-            extra = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
-            progress(f"segment {i + 1}/{n} {state}{where}{took}{extra}")
+        what = event["event"]
+        state[i] = what
+        where = f" on {event['node']}" if event.get("node") else ""
+        took = f" in {event['seconds']:.1f} s" if "seconds" in event else ""
+        extra = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
+        message = f"segment {i + 1}/{n} {what}{where}{took}{extra}"
         if as_json:
+            if progress is not None:
+                progress(message)
             print(json.dumps(event, sort_keys=True), file=sys.stderr, flush=True)
+            return
+        if extra and bar.bar is not None:
+            bar.note(message)   # a retry stays on the screen
+        running = sum(1 for v in state.values() if v == "running")
+        queued = sum(1 for v in state.values() if v == "queued")
+        bar.event(message, done=what == "done",
+                  status=f"{running} running, {queued} queued; segment {i + 1} {what}{where}")
+    report.close = bar.close
     return report
 
 
 def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False,
-          stats=None) -> bytes:
+          stats=None, cancel=None) -> bytes:
     """The proof of ``statement`` with every segment proven by a task on the connected
     cluster (`connect`): the chain proof, byte-compatible with `Prover.prove`'s. A key that
     is one circuit is proven here (nothing to spread). Raises `SegmentFailed` naming the
-    first segment that failed (the other tasks are cancelled)."""
+    first segment that failed (the other tasks are cancelled). ``cancel``: a
+    `threading.Event` that, once set, stops the proof within half a second (its tasks
+    cancelled; `ClusterError`), for a coordinator that shuts down."""
     if prover.segments is None:
         if progress is not None:
             progress("one circuit (no segments): proving it here")
@@ -246,7 +297,9 @@ def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False
     n = len(prover.segments)
     report = _reporter(progress, as_json, n)
     seed = new_link_seed()      # one seed for the chain: a retried task takes the same one
-    forward = ray.put(prover.forward(statement))    # in the object store once, for all tasks
+    forward = prover.forward(statement)
+    _check_cancel(cancel)
+    forward = ray.put(forward)  # in the object store once, for all tasks
     events = ray.remote(num_cpus=0)(_Events).remote()
     task = ray.remote(_segment_task)
     mem = _memory_bytes(prover, statement, ray)
@@ -264,6 +317,7 @@ def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False
     pending = list(refs)
     try:
         while pending:
+            _check_cancel(cancel)
             done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
             for e in ray.get(events.take.remote()):
                 attempts[e["segment"]] += 1
@@ -284,8 +338,14 @@ def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False
             ray.cancel(ref, force=True)
         raise
     finally:
+        report.close()
         ray.kill(events)
     return ChainProof(proofs).to_bytes()
+
+
+def _check_cancel(cancel) -> None:
+    if cancel is not None and cancel.is_set():
+        raise ClusterError("cancelled: the coordinator is shutting down")
 
 
 def _failure(seg, e) -> str:

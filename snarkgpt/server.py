@@ -41,6 +41,17 @@ single client cannot fill the queue on its own.
 Every issued proof is first verified by the worker that made it and then appended to the
 audit log (`--log`), in the format of `snarkgpt verify --log`.
 
+With `--cluster SPEC` (a segmented key; docs/cluster.md, "Serving on a cluster") the proofs
+are made on a Ray cluster instead: the server connects once at start (`cluster.attach`) and
+is the coordinator of every job. A job runs in one of `workers` threads of the server
+process: it generates the tokens and computes the integer forward pass here, submits one Ray
+task per segment (`cluster.prove`) and assembles and verifies the chain proof. `workers` is
+then the number of proofs in flight on the cluster, by default enough to give every task
+slot of the cluster a segment: ceil(slots / segments), where slots = the cluster's CPUs //
+the CPUs of one task. The queue, the 429 answers and Retry-After work as with the local pool.
+A key that is one circuit has nothing to spread: it is proven by the local pool, as without
+`--cluster`. At shutdown the server disconnects (a `local` instance is stopped).
+
 Bad requests get a 4xx answer {"error": "..."} that names the problem; the service keeps
 serving. Request bodies are bounded while they stream in (413 as soon as more than `max_body`
 bytes have arrived, or at once when Content-Length announces more), and JSON nested deeper
@@ -213,15 +224,20 @@ def _ready() -> int:
 
 def _prove_job(prompt_tokens, max_new_tokens) -> dict:
     """Generate greedily, prove, check the proof, and return the proof file's bytes."""
-    from .model.keys import verify_statement
-    from .model.statement import write_proof_file
     if _INIT_ERROR is not None:
         raise WorkerStartError(_INIT_ERROR)
     p = _PROVER
     t = time.perf_counter()
     st = p.generate(prompt_tokens, max_new_tokens)
     proof = p.prove(st)
-    prove_s = time.perf_counter() - t
+    return _job_result(p, st, proof, time.perf_counter() - t)
+
+
+def _job_result(p, st, proof, prove_s) -> dict:
+    """A job's result: the proof checked against the verifying key, its proof file's bytes,
+    the tokens, the text and the proving time; `p` is the `Prover` that made it."""
+    from .model.keys import verify_statement
+    from .model.statement import write_proof_file
     valid = bool(verify_statement(p.vk, st, proof))
     text = _decode(p.card, st.output)
     fd, tmp = tempfile.mkstemp(suffix=".sgp")
@@ -283,13 +299,16 @@ class Service:
     job_function = staticmethod(_prove_job)
 
     def __init__(self, keydir, workers=1, queue=8, log=None, max_wait=60.0, per_client=None,
-                 max_body=MAX_BODY, transparency_log=None):
+                 max_body=MAX_BODY, transparency_log=None, cluster=None):
         """`per_client`: jobs one client may have outstanding (default a quarter of
         `workers + queue`, at least 1); `max_body`: the largest request body accepted;
         `transparency_log`: the path of the log's database (opened, and checked, here: a
-        log that cannot be vouched for stops the server before it serves)."""
+        log that cannot be vouched for stops the server before it serves); `cluster`: a
+        `--cluster` spec (snarkgpt/cluster.py) whose nodes prove the segments, connected to
+        at `start`; then `workers` is the number of proofs in flight on the cluster (None:
+        ceil(task slots / segments)). `workers` None without a cluster: 1."""
         from .model.keys import VK, kind_error, load_verifier, statement_kind
-        if workers < 1:
+        if workers is not None and workers < 1:
             raise ValueError(f"--workers must be at least 1, got {workers}")
         if queue < 0:
             raise ValueError(f"--queue must be 0 or more, got {queue}")
@@ -315,9 +334,20 @@ class Service:
             self.tokenizer = tokenizer_from_card(self.card["tokenizer"])
         self.vocab = int(self.card["config"]["vocab_size"])
         self.max_tokens = int(self.card["max_tokens"])
-        self.workers, self.queue, self.log, self.max_wait = workers, queue, log, float(max_wait)
-        self.capacity = workers + queue
-        self.per_client = max(1, self.capacity // 4) if per_client is None else int(per_client)
+        self.workers, self.queue, self.log, self.max_wait = workers or 1, queue, log, float(max_wait)
+        self._auto_workers = workers is None
+        self._per_client = per_client
+        self._set_capacity()
+        # --cluster: only a segmented key has segments to spread; one circuit stays local
+        if cluster is not None:
+            from .cluster import parse_spec
+            parse_spec(cluster)          # the form, before anything starts (ClusterError)
+        self.cluster = cluster if cluster is not None and self.card.get("segments") else None
+        self.cluster_skipped = cluster is not None and self.cluster is None
+        self.cluster_info = None     # the connected cluster's nodes, CPUs and task slots
+        self.task_cpus = None        # CPUs per segment task, once connected
+        self.coordinator = None      # the server's own Prover (generation, forward pass)
+        self.stopping = threading.Event()   # set: coordinator threads leave the cluster
         self.max_body = int(max_body)
         self.lock = threading.Lock()
         self.jobs = OrderedDict()
@@ -339,16 +369,74 @@ class Service:
                 "public_key": self.tlog.key.public_key.hex(), "log_id": self.tlog.key.log_id,
                 "signature": "Ed25519", "tree": "RFC 9162, SHA-256", "head_url": "/log/head"}
 
+    def _set_capacity(self):
+        """Jobs outstanding at most (proving or queued), and each client's share of them."""
+        self.capacity = self.workers + self.queue
+        self.per_client = (max(1, self.capacity // 4) if self._per_client is None
+                           else int(self._per_client))
+
     # -- lifecycle
     def start(self):
         if self.executor is not None:
             return
+        if self.cluster is not None:
+            return self._start_cluster()
         # spawn, not fork: the server process runs threads (uvicorn, the pool's manager)
         ctx = multiprocessing.get_context("spawn")
         self.executor = cf.ProcessPoolExecutor(self.workers, mp_context=ctx,
                                                initializer=_init_worker, initargs=(self.keydir,))
         # one no-op job per worker starts the processes now rather than at the first request
         self.warmup = [self.executor.submit(_ready) for _ in range(self.workers)]
+
+    def _start_cluster(self):
+        """Connect to the cluster (once: a restart keeps the connection), size the proofs in
+        flight from its task slots when `workers` was not given, and start the coordinator
+        threads; the first one builds the server's `Prover` (no proving keys: the tasks
+        build their segments' keys)."""
+        from . import cluster
+        if self.task_cpus is None:
+            self.task_cpus = cpus = cluster.attach(self.cluster)
+            import ray
+            slots = cluster.task_slots(cpus)
+            n = len(self.card["segments"])
+            if self._auto_workers:
+                with self.lock:
+                    self.workers = max(1, -(-slots // n))
+                    self._set_capacity()
+            self.cluster_info = {
+                "spec": self.cluster, "nodes": sum(1 for x in ray.nodes() if x.get("Alive")),
+                "cpus": int(ray.cluster_resources().get("CPU", 0)), "task_cpus": cpus,
+                "task_slots": slots, "segments": n, "proofs_in_flight": self.workers}
+        self.stopping.clear()
+        self.executor = cf.ThreadPoolExecutor(self.workers, thread_name_prefix="snarkgpt-coordinator")
+        self.warmup = [self.executor.submit(self._load_coordinator)]
+
+    def _load_coordinator(self) -> int:
+        """Build the server's own Prover (once): it generates and runs the forward pass."""
+        if self.coordinator is None:
+            from .model.keys import Prover
+            self.coordinator = Prover(self.keydir, progress=lambda msg: None, keep_keys=False)
+        return os.getpid()
+
+    def _cluster_job(self, prompt_tokens, max_new_tokens) -> dict:
+        """One job on the cluster, in a coordinator thread: generate and compute the forward
+        pass here, prove every segment as a Ray task (`cluster.prove`), check the chain
+        proof and return it as `_prove_job` does."""
+        from . import cluster
+        try:
+            self.warmup[0].result()
+        except Exception as e:  # noqa: BLE001 - reported through the job
+            raise WorkerStartError(f"{type(e).__name__}: {e}") from None
+        p = self.coordinator
+        t = time.perf_counter()
+        st = p.generate(prompt_tokens, max_new_tokens)
+        try:
+            proof = cluster.prove(p, st, self.task_cpus, cancel=self.stopping)
+        except cluster.ClusterError:
+            if self.stopping.is_set():
+                raise cf.CancelledError() from None     # 503: shutting down
+            raise
+        return _job_result(p, st, proof, time.perf_counter() - t)
 
     def wait_ready(self):
         """Block until every worker has built its proving key; raise `WorkerStartError` (and
@@ -377,6 +465,11 @@ class Service:
                 p.terminate()
         for p in procs:
             p.join(timeout=5)
+        if isinstance(ex, cf.ThreadPoolExecutor):
+            # coordinator threads: their proofs stop (tasks cancelled) within half a second,
+            # and none may use the cluster after `close` disconnects from it
+            self.stopping.set()
+            ex.shutdown(wait=True)
 
     # -- validation
     def parse_request(self, body: bytes):
@@ -512,11 +605,11 @@ class Service:
             self._trim()
         try:
             try:
-                job.future = self.executor.submit(self.job_function, prompt_tokens, max_new_tokens)
+                job.future = self.executor.submit(self._job_function(), prompt_tokens, max_new_tokens)
             except cf.process.BrokenProcessPool:
                 # a worker died (killed, out of memory, a crash): start a fresh pool, once
                 self.restart_pool()
-                job.future = self.executor.submit(self.job_function, prompt_tokens, max_new_tokens)
+                job.future = self.executor.submit(self._job_function(), prompt_tokens, max_new_tokens)
         except Exception as e:      # still broken: answer, and keep the counters right
             with self.lock:
                 self._release(job)
@@ -527,6 +620,11 @@ class Service:
             return job
         job.future.add_done_callback(lambda fut, job=job: self._finished(job, fut))
         return job
+
+    def _job_function(self):
+        """What proves a job: a coordinator thread's `_cluster_job` with a cluster, else
+        `job_function` in a worker process."""
+        return self._cluster_job if self.cluster is not None else self.job_function
 
     def _trim(self):
         finished = [jid for jid, j in self.jobs.items() if j.status in ("done", "failed")]
@@ -628,18 +726,26 @@ class Service:
                 "append_ms_max": 1e3 * recent[-1] if recent else None}
 
     def close(self):
-        """Stop the pool and close the transparency log (its last commit is already on disk)."""
+        """Stop the pool, disconnect from the cluster (a local instance stops) and close the
+        transparency log (its last commit is already on disk)."""
         self.stop()
+        if self.task_cpus is not None:
+            from . import cluster
+            self.task_cpus = None
+            cluster.detach()
         if self.tlog is not None:
             self.tlog.close()
 
     def health(self) -> dict:
         log = self.log_health()
+        ready = sum(1 for f in self.warmup if f.done() and not f.exception())
+        if self.cluster is not None:    # one coordinator Prover serves every thread
+            ready = self.workers if self.warmup and ready == len(self.warmup) else 0
         with self.lock:
             return {
                 "status": "ok", "fingerprint": self.card["fingerprint"],
                 "workers": self.workers,
-                "workers_ready": sum(1 for f in self.warmup if f.done() and not f.exception()),
+                "workers_ready": ready,
                 "pool_broken": bool(getattr(self.executor, "_broken", False)),
                 "queue": self.queue, "capacity": self.capacity, "outstanding": self.outstanding,
                 "per_client": self.per_client, "clients": len(self.by_client),
@@ -648,6 +754,7 @@ class Service:
                 "peak_rss_kib": {"server": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                                  "worker_max": self.worker_maxrss},
                 **({"transparency_log": log} if log is not None else {}),
+                **({"cluster": self.cluster_info} if self.cluster_info is not None else {}),
             }
 
 
@@ -804,9 +911,11 @@ def create_app(service: Service):
     return app
 
 
-def serve(keydir, host="127.0.0.1", port=8000, workers=1, queue=8, log=None, max_wait=60.0,
-          per_client=None, max_body=MAX_BODY, transparency_log=None):
-    """Run the service until interrupted (SIGINT/SIGTERM).
+def serve(keydir, host="127.0.0.1", port=8000, workers=None, queue=8, log=None, max_wait=60.0,
+          per_client=None, max_body=MAX_BODY, transparency_log=None, cluster=None):
+    """Run the service until interrupted (SIGINT/SIGTERM). `workers`: proving processes
+    (default 1), or with `cluster` (a `--cluster` spec) proofs in flight on that cluster
+    (default ceil(task slots / segments)).
 
     The client a job counts against is the connection's peer address as uvicorn reports it:
     uvicorn takes X-Forwarded-For only from its trusted proxies (FORWARDED_ALLOW_IPS, by
@@ -816,20 +925,34 @@ def serve(keydir, host="127.0.0.1", port=8000, workers=1, queue=8, log=None, max
     except ImportError:
         raise ValueError("the server needs the 'serve' extra: pip install 'snarkgpt[serve]'") from None
     service = Service(keydir, workers=workers, queue=queue, log=log, max_wait=max_wait,
-                      per_client=per_client, max_body=max_body, transparency_log=transparency_log)
+                      per_client=per_client, max_body=max_body, transparency_log=transparency_log,
+                      cluster=cluster)
     app = create_app(service)
     if service.tlog is not None:
         print(f"snarkgpt serve: transparency log {service.tlog.path}: {service.tlog.size} entries, "
               f"log id {service.tlog.key.log_id}", flush=True)
-    print(f"snarkgpt serve: building the proving key in {workers} worker(s) ...", flush=True)
-    service.start()
+    if service.cluster_skipped:
+        print(f"snarkgpt serve: --cluster {cluster}: the key is one circuit (no segments), "
+              "nothing to spread: proving in the local pool", flush=True)
+    if service.cluster is not None:
+        print(f"snarkgpt serve: connecting to the cluster {cluster} ...", flush=True)
+    else:
+        print(f"snarkgpt serve: building the proving key in {service.workers} worker(s) ...",
+              flush=True)
     try:
+        service.start()
         service.wait_ready()
-    except Exception:
+    except BaseException:
         service.close()
         raise
+    if service.cluster_info is not None:
+        c = service.cluster_info
+        pool = (f"cluster {cluster}: {c['nodes']} node(s), {c['cpus']} CPUs, {c['task_slots']} "
+                f"segment task(s) of {c['task_cpus']} CPU(s) at once, {c['segments']} segments "
+                f"a proof; {service.workers} proof(s) in flight")
+    else:
+        pool = f"{service.workers} worker(s)"
     print(f"snarkgpt serve: model {service.card['fingerprint']} on http://{host}:{port} "
-          f"({workers} worker(s), queue {queue}, {service.per_client} job(s) per client)",
-          flush=True)
+          f"({pool}, queue {queue}, {service.per_client} job(s) per client)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     return 0

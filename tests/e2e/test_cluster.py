@@ -65,6 +65,7 @@ def test_cluster_proof_verifies_with_the_sequential_statement(head, keydir, tmp_
     _, st_seq, _ = read_proof_file(str(seq))
     _, st_dist, proof = read_proof_file(str(dist))
     assert st_dist == st_seq
+    assert json.loads(r.stdout)["output_tokens"] == list(st_seq.output)   # the result: stdout
     assert K.rejection(K.load_verifier(keydir)[1], st_dist, proof) is None
     assert main(["verify", "--keys", keydir, "--proof", str(dist)]) == 0
     # one JSON line per segment event on stderr: queued, running (with its node), done
