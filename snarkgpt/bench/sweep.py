@@ -359,13 +359,16 @@ def sweep(d: str, grid: str = "small", prove: bool = True, timeout: float | None
     cleaned = clean(d)
     if cleaned:
         say(f"removed {len(cleaned)} unfinished file(s) of an interrupted run")
-    ran, skipped = [], []
-    for p in steps(order, f"{mode} points", progress, describe=lambda p: p["id"], unit="point"):
+    def recorded(p):
+        rec = _read(os.path.join(d, "points", p["id"] + ".json"))
+        return rec is not None and (rec["status"] == "ok" or not retry_failed)
+    skipped = [p["id"] for p in order if recorded(p)]
+    todo = [p for p in order if p["id"] not in skipped]
+    if skipped:
+        say(f"{len(skipped)} of {len(order)} points already recorded in {d}: skipped")
+    ran = []
+    for p in steps(todo, f"{mode} points", progress, describe=lambda p: p["id"], unit="point"):
         path = os.path.join(d, "points", p["id"] + ".json")
-        rec = _read(path) if os.path.exists(path) else None
-        if rec is not None and (rec["status"] == "ok" or not retry_failed):
-            skipped.append(p["id"])
-            continue
         rec = run_isolated(p, d, mode, timeout, layers_per_segment, memory_budget,
                            argv=argv(p) if argv else None)
         write_atomic(path, rec)
