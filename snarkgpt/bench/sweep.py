@@ -19,7 +19,9 @@ whole result or absent. A rerun with the same DIR skips every point that has one
 included; ``--retry-failed`` runs those again) and removes what an interrupted run left
 (temporary files, a child's unfinished result). ``DIR/sweep.json`` names the grid and the
 mode; a DIR made for another grid or mode is refused. ``DIR/logs/<point id>.log`` keeps each
-child's output; ``DIR/summary.json`` the table of every point after each run.
+child's output; ``DIR/summary.json`` the table of every point after each run. ``--out
+PLOTS`` draws one PNG per swept dimension when matplotlib (the ``plots`` extra) is
+installed, and says it skipped them otherwise.
 
 Grids (`GRIDS`): ``full`` is the study's grid around the base model (4 layers, 4 heads, width
 64, context 64, vocabulary 65): layers 1-12, heads 1-12, width 16-768, context 8-128, scale
@@ -429,6 +431,93 @@ def table(records: list, mode: str) -> list:
     return lines
 
 
+GROWTH_KEYS = ("setup_seconds", "prove_seconds", "peak_rss_bytes", "proof_bytes", "key_bytes")
+
+
+def _sweep_series(records: list, dim: str, key: str) -> list:
+    """[(value of ``dim``, ``key``)] over the ok points of the sweep of ``dim``."""
+    out = []
+    for rec in records:
+        if rec["status"] != "ok":
+            continue
+        for sweep_dim, v in rec["point"]["sweeps"]:
+            y = rec.get(key) if key == "peak_rss_bytes" else (rec.get("result") or {}).get(key)
+            if sweep_dim == dim and y is not None:
+                out.append((v, y))
+    return sorted(out)
+
+
+def growth(records: list) -> dict:
+    """Per swept dimension with two or more ok points: the log-log slope of setup time,
+    prove time, peak memory, proof size and key size against the dimension
+    (`scaling.fit_exponent`)."""
+    from .scaling import fit_exponent
+    out = {}
+    for dim in DIMS:
+        fits = {}
+        for key in GROWTH_KEYS:
+            pts = _sweep_series(records, dim, key)
+            fits[key] = fit_exponent([x for x, _ in pts], [y for _, y in pts])
+        if any(v is not None for v in fits.values()):
+            out[dim] = fits
+    return out
+
+
+def growth_table(g: dict) -> list:
+    """Markdown lines of `growth`."""
+    if not g:
+        return []
+    fmt = (lambda x: "-" if x is None else f"{x:.2f}")
+    lines = ["", "| dimension | " + " | ".join(GROWTH_KEYS) + " |", "|" + "---|" * 6]
+    for dim, fits in g.items():
+        lines.append(f"| {dim} | " + " | ".join(fmt(fits[k]) for k in GROWTH_KEYS) + " |")
+    return lines
+
+
+def plots(records: list, out: str) -> list:
+    """One log-log PNG per swept dimension (prove and setup seconds, peak memory, proof
+    size); [] and a message on stderr when matplotlib (the `plots` extra) is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: plots skipped (pip install 'snarkgpt[plots]')",
+              file=sys.stderr)
+        return []
+    os.makedirs(out, exist_ok=True)
+    written = []
+    for dim in DIMS:
+        series = {k: _sweep_series(records, dim, k) for k in GROWTH_KEYS}
+        if len(series["prove_seconds"]) < 2:
+            continue
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        for key, style in (("prove_seconds", "o-"), ("setup_seconds", "s--")):
+            xs, ys = zip(*series[key])
+            ax.plot(xs, ys, style, label=key.replace("_", " "))
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(dim)
+        ax.set_ylabel("seconds")
+        ax2 = ax.twinx()
+        for key, style, scale in (("peak_rss_bytes", "r^:", 2**30), ("proof_bytes", "gv:", 2**30)):
+            if series[key]:
+                xs, ys = zip(*series[key])
+                ax2.plot(xs, [y / scale for y in ys], style,
+                         label=("peak GiB" if key == "peak_rss_bytes" else "proof GiB"))
+        ax2.set_yscale("log")
+        ax2.set_ylabel("GiB")
+        ax.legend(loc="upper left", fontsize=8)
+        ax2.legend(loc="lower right", fontsize=8)
+        ax.set_title(f"proved points, {dim} sweep", fontsize=9)
+        fig.tight_layout()
+        path = os.path.join(out, f"sweep-{dim}.png")
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
 def main(args) -> int:
     """`snarkgpt bench scaling --resume DIR`: exit 0 when every point of the grid is
     recorded as ok, 1 when any failed."""
@@ -449,6 +538,9 @@ def main(args) -> int:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
     failed = [r["id"] for r in res["records"] if r["status"] != "ok"]
+    res["growth"] = growth(res["records"])
+    if getattr(args, "out", None):
+        res["plots"] = plots(res["records"], args.out)
     if args.json:
         print(json.dumps(res))
     else:
@@ -458,6 +550,10 @@ def main(args) -> int:
               f"already recorded, {len(failed)} failed")
         for line in table(res["records"], res["mode"]):
             print(line)
+        if res["growth"]:
+            print("\ngrowth exponents (log-log slopes over each sweep's ok points):")
+            for line in growth_table(res["growth"]):
+                print(line)
     return 1 if failed else 0
 
 

@@ -218,3 +218,41 @@ def test_a_terminated_sweep_ends_its_child_and_records_nothing(tmp_path):
     else:
         pytest.fail("the point's child outlived the terminated sweep")
     assert os.listdir(d / "points") == []
+
+
+def _rec(dim, v, prove_s, status="ok"):
+    return {"id": f"{dim}{v}", "status": status, "peak_rss_bytes": 2**20 * v,
+            "point": {"sweeps": [[dim, v]]},
+            "result": {"prove_seconds": prove_s, "setup_seconds": 1.0, "proof_bytes": 100,
+                       "key_bytes": 1000 * v}}
+
+
+def test_growth_of_the_recorded_points():
+    recs = [_rec("n_layer", v, 3.0 * v) for v in (1, 2, 4)] + [_rec("n_layer", 8, 1.0, "failed")]
+    g = sweep.growth(recs)
+    assert g["n_layer"]["prove_seconds"] == pytest.approx(1.0)
+    assert g["n_layer"]["peak_rss_bytes"] == pytest.approx(1.0)
+    assert g["n_layer"]["proof_bytes"] == pytest.approx(0.0, abs=1e-12)
+    assert "n_head" not in g
+    assert len(sweep.growth_table(g)) == 4
+
+
+def test_plots_are_skipped_without_matplotlib(tmp_path, monkeypatch, capsys):
+    import builtins
+    real = builtins.__import__
+
+    def no_mpl(name, *a, **kw):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib")
+        return real(name, *a, **kw)
+    monkeypatch.setattr(builtins, "__import__", no_mpl)
+    recs = [_rec("n_layer", v, 3.0 * v) for v in (1, 2, 4)]
+    assert sweep.plots(recs, str(tmp_path / "plots")) == []
+    assert "matplotlib is not installed: plots skipped" in capsys.readouterr().err
+
+
+def test_plots_with_matplotlib(tmp_path):
+    pytest.importorskip("matplotlib")
+    recs = [_rec("n_layer", v, 3.0 * v) for v in (1, 2, 4)]
+    (path,) = sweep.plots(recs, str(tmp_path))
+    assert path.endswith("sweep-n_layer.png") and os.path.getsize(path) > 0
