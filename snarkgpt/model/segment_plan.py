@@ -47,7 +47,7 @@ def _check_width(weight_width) -> None:
 
 def segment_rows(config, T: int, segment: Segment, weight_width: int | None = None) -> int:
     """Rows a segment needs, from the shapes, as the banked layout stacks them: the matmuls'
-    sections C.r over the matmul lanes, their sections B.r and A.Br over the product banks
+    sections C.r over the matmul lanes (each product whole in one lane), their sections B.r and A.Br over the product banks
     (`circuit.product_banks`: narrow, at GPT-2 width one bank holds every weight / 4 rows),
     the fixed weights' wide rows (``weight_width``: ``d * ceil(m / W)`` per product, in their
     own columns), or the softmax (two rows per attention score), whichever is tallest."""
@@ -71,7 +71,9 @@ def segment_rows(config, T: int, segment: Segment, weight_width: int | None = No
     a_rows = sum(-(-t // P) * d for t, d, _ in shapes)
     banks = product_banks(config, T, lanes, segment, weight_width)
     sm = segment.n_blocks * config.n_head * 2 * T * T
-    return max(-(-c_rows // lanes), -(-max(b_rows, a_rows) // banks), wide, sm, 1)
+    # a lane holds whole products: the tallest lane is at least the largest product's C.r
+    c_lane = max(-(-c_rows // lanes), max((t * m for t, _, m in shapes), default=0))
+    return max(c_lane, -(-max(b_rows, a_rows) // banks), wide, sm, 1)
 
 
 def estimate_bytes(config, T: int, segment: Segment, table_bits: int = 16,
