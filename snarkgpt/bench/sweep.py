@@ -248,6 +248,17 @@ def _signal_name(n: int) -> str:
         return f"signal {n}"
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to kill it when the sweep process dies (even by
+    SIGKILL), so that no point runs on unrecorded beside a resumed sweep."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):               # not Linux: the sweep's handlers only
+        pass
+
+
 def run_isolated(point: dict, d: str, mode: str = "prove", timeout: float | None = None,
                  layers_per_segment=None, memory_budget=None, argv=None) -> dict:
     """Run one point in a child process and return its record: status "ok" or "failed",
@@ -264,7 +275,7 @@ def run_isolated(point: dict, d: str, mode: str = "prove", timeout: float | None
     timed_out = threading.Event()
     with open(log, "wb") as logf:
         proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True,
+                                start_new_session=True, preexec_fn=_die_with_parent,
                                 env={**os.environ, "SNARKGPT_SWEEP_RESULT": result})
 
         def kill():

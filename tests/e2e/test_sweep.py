@@ -194,7 +194,8 @@ sys.exit(sweep.main(args))
 '''
 
 
-def test_a_terminated_sweep_ends_its_child_and_records_nothing(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_terminated_sweep_ends_its_child_and_records_nothing(tmp_path, sig):
     import subprocess
     import time
     script = tmp_path / "term.py"
@@ -206,8 +207,8 @@ def test_a_terminated_sweep_ends_its_child_and_records_nothing(tmp_path):
     while not (pidfile.exists() and pidfile.read_text()) and time.time() < deadline:
         time.sleep(0.1)
     child = int(pidfile.read_text())
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) == (128 + sig if sig == signal.SIGTERM else -sig)
     deadline = time.time() + 10
     while time.time() < deadline:
         try:
