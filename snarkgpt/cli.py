@@ -556,7 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--config", default=None,
                        help="bench model: n_layer=..,n_head=..,n_embd=..,block_size=..,vocab_size=..[,seed=..]")
     bench.add_argument("--max-tokens", type=int, default=None,
-                       help="bench model: statement length (default: block size)")
+                       help="bench model: statement length (default: block size); bench "
+                            "quality: held-out window length (eval proofs: one more token)")
     bench.add_argument("--layers-per-segment", type=int, default=None,
                        help="bench model: split into segment proofs of N blocks each")
     bench.add_argument("--memory-budget", default=None,
