@@ -24,7 +24,7 @@ character tokenizer.
    against the float model's and the integer model's counts on the same windows (the
    integer model's count is what the circuit proves, so the two must agree).
 4. **Audit over simulated users** (`simulated_audit`): ``--users`` users each verify a
-   different subset of those proofs (`snarkgpt verify --log`: one audit log each), then one
+   seeded random half of those proofs (`snarkgpt verify --log`: one audit log each), then one
    `audit` over every log with the key re-verifies every record: the fingerprints seen (one
    expected), and the distribution of the proven accuracy over the records and per user.
 
