@@ -93,3 +93,18 @@ def test_gpt2_width_block_estimate():
     with pytest.raises(BudgetError, match="too small"):
         plan_segments(GPT2_BLOCKS, 16, memory_budget="12G", progress=lambda *a: None)
     assert best_width(GPT2_BLOCKS, 15, split(3, 1)) is not None
+
+
+def test_unsplit_committed_weights_in_wide_rows(tmp_path):
+    """One circuit (no segments), weights in committed columns, wide rows of 2: the proof
+    verifies and another statement's proof does not."""
+    out = str(tmp_path / "k")
+    card = keys.setup(MODEL, out, max_tokens=L, weight_width=2, weights="committed", **quiet)
+    assert card["weight_width"] == 2 and "segments" not in card
+    prover = keys.Prover(out, **quiet)
+    st = prover.generate([1, 2], 2)
+    proof = prover.prove(st)
+    _, vk = keys.load_verifier(out)
+    assert keys.rejection(vk, st, proof) is None
+    other = prover.generate([2, 1], 2)
+    assert other != st and keys.rejection(vk, other, proof) is not None
