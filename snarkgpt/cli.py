@@ -111,12 +111,14 @@ def cmd_setup(args) -> int:
                                    "statement", "weights", "compact_layout", "mm_lanes")}
     segs = card.get("segments") or []
     result["segments"] = len(segs) or 1
+    result["weight_width"] = card.get("weight_width")      # None: the narrow weight rows
     emit(result, args.json, [
         f"keys written to {args.out}",
         f"model fingerprint: {card['fingerprint']}" + ("  (eval key: publish it next to the "
                                                         "generation key's)" if args.eval else ""),
         f"layout: {'compact' if card['compact_layout'] else 'banked, %d matmul lanes' % card['mm_lanes']}"
-        + (f"; {len(segs)} segment proofs of 2^{card['k']} rows each, linked" if segs else ""),
+        + (f"; {len(segs)} segment proofs of 2^{card['k']} rows each, linked" if segs else "")
+        + (f"; fixed weights {card['weight_width']} a row" if card.get("weight_width") else ""),
         (f"circuit rows: 2^{card['k']}; eval windows of up to {card['max_tokens']} tokens" if args.eval
          else f"circuit rows: 2^{card['k']}; statements of up to {card['max_tokens']} tokens"),
         f"setup: {card['srs']}" + ("  (INSECURE development setup: for tests and demos only)"
