@@ -41,7 +41,11 @@ regions (the embedding and argmax below the residual adds; LayerNorm's per-posit
 below its first rescale; the causal softmax's paired steps): every column costs the
 prover the same, however full. The matmuls (the tallest family) hold 4 values a row in
 sections B.r and A.Br (`snarkgpt.gadgets.matmul`), which stack in their own columns of as
-few product banks as `product_banks` allows (the base model: one, shared by 4 lanes).
+few product banks as `product_banks` allows (the base model: one, shared by 4 lanes). With a
+``weight_width`` W (setup's choice, `segment_plan.best_width`, recorded in the card), the
+fixed weights' section B.r holds W weights a row in W weight columns of one product bank
+("Wide rows" in `snarkgpt.gadgets.matmul`): at GPT-2 width a block's 7.08M weights take
+55,296 rows at W = 128 instead of 1,769,472.
 """
 from __future__ import annotations
 
