@@ -106,7 +106,8 @@ def cmd_setup(args) -> int:
     kind = "eval" if args.eval else "generate"
     card = setup(args.model, args.out, srs_path=args.srs, max_tokens=args.max_tokens, progress=progress,
                  statement=kind, weights=args.weights, layout=args.layout,
-                 layers_per_segment=args.layers_per_segment, memory_budget=args.memory_budget)
+                 layers_per_segment=args.layers_per_segment, memory_budget=args.memory_budget,
+                 weight_width=args.weight_width)
     result = {k: card[k] for k in ("fingerprint", "k", "max_tokens", "insecure_setup", "setup_seconds",
                                    "statement", "weights", "compact_layout", "mm_lanes")}
     segs = card.get("segments") or []
@@ -535,6 +536,15 @@ def cmd_ask(args) -> int:
     return 0 if valid else 1
 
 
+def weight_width_arg(text: str):
+    """``--weight-width``: "auto", "narrow" (None) or a positive integer."""
+    if text in ("auto", "narrow"):
+        return None if text == "narrow" else "auto"
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not auto, narrow or a positive integer")
+    return int(text)
+
+
 def add_cluster_option(p) -> None:
     p.add_argument("--cluster", default=None, metavar="SPEC",
                    help="prove the segments on a Ray cluster (needs the 'cluster' extra): "
@@ -630,6 +640,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="auto: the cheapest to prove (columns x rows); compact: fewer columns, "
                          "smaller proofs and faster verification, slower proving for large "
                          "models; banked: the cheapest banked layout (docs/quantization.md)")
+    st.add_argument("--weight-width", type=weight_width_arg, default="auto", metavar="auto|narrow|N",
+                    help="fixed weights per row of the weight products (gadgets/matmul.py, Wide "
+                         "rows): auto (default: the cheapest estimate), narrow (4 weights in "
+                         "4 slots a row) or N")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_setup)
 

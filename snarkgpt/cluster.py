@@ -240,7 +240,9 @@ def _memory_bytes(prover, statement, ray) -> int:
     estimate does not leave the task unschedulable (it then runs alone on that node)."""
     from .model.segment_plan import estimate_bytes
     T = max(1, prover.L - 1)
-    need = max(estimate_bytes(prover.model.config, T, s) for s in prover.segments)
+    width = prover.card.get("weight_width")
+    need = max(estimate_bytes(prover.model.config, T, s, weight_width=width)
+               for s in prover.segments)
     nodes = [n.get("Resources", {}).get("memory", 0) for n in ray.nodes() if n.get("Alive")]
     return int(min(need, max(nodes, default=need)))
 

@@ -87,7 +87,8 @@ MAX_LOG_PAGE = 64               # log entries per /log/entries answer (each hold
 # `model.keys.check_published`) and the readable extras
 PUBLIC_CARD_FIELDS = ("fingerprint", "version", "k", "tokenizer", "srs_digest", "statement",
                       "max_tokens", "config", "gelu", "quant_settings", "weights", "compact_layout",
-                      "mm_lanes", "insecure_setup", "srs", "quantization", "segments")
+                      "mm_lanes", "insecure_setup", "srs", "quantization", "segments",
+                      "weight_width")
 
 
 class RequestError(Exception):
