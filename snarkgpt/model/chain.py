@@ -62,7 +62,7 @@ class ChainKey:
         spec = keyspec.decode(self.statement)
         try:
             self.segments = [Segment.from_dict(d) for d in spec.get("segments") or []]
-            check_chain(self.segments, spec["config"]["n_layer"])
+            check_chain(self.segments, spec["config"]["n_layer"], spec["config"].get("vocab_size"))
         except SegmentError as e:
             raise KeyFormatError(f"chain key: {e}") from None
         if len(self.segments) != len(self.vks) or len(self.vks) < 2:

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snarkgpt.gadgets.base import Assigned, ChipContext
+from snarkgpt.gadgets.base import Assigned, ChipContext, copy_in
 from snarkgpt.gadgets.embedding import EmbeddingChip
 from snarkgpt.gadgets.fixedpoint import RescaleChip
 from snarkgpt.gadgets.layernorm import LayerNormChip
@@ -63,6 +63,7 @@ from snarkgpt.gadgets.nonlinear import FunctionChip
 from snarkgpt.gadgets.range import ArgmaxChip
 from snarkgpt.gadgets.residual import ResidualChip
 from snarkgpt.gadgets.softmax import SoftmaxChip
+from snarkgpt.gadgets.vocab import AddChip, ArgmaxMergeChip, OneHotChip
 from snarkgpt.plonk.circuit import Assignment, ConstraintSystem, synthesize
 
 from .integer_forward import TokenError, check_tokens, integer_forward
@@ -109,6 +110,26 @@ class ModelConfig:
     score: object = None    # eval statements: the `ScoreConfig` (gen is then its `scored`)
     link_in: object = None  # a segment's link columns (segments.py): its input residual
     link_out: object = None  # ... and its output residual
+
+
+@dataclass(kw_only=True)
+class ChunkConfig:
+    """The columns of a vocabulary chunk (`ModelCircuit._configure_chunk`)."""
+    tokens: object
+    mm: object
+    rescale: object = None
+    link_in: object = None
+    link_out: object = None
+    onehot: object = None
+    add: object = None
+    ln: object = None
+    argmax: object = None
+    gather: object = None
+    merge: object = None
+    gen: object = None
+    bind: tuple = None
+    q_bind: object = None
+    score: object = None
 
 
 class ModelCircuit:
@@ -215,6 +236,8 @@ class ModelCircuit:
         st = self.settings
         s, w, lb = st.scale_bits, st.weight_bits, st.limb_bits
         seg = self.segment
+        if seg.chunk:
+            return self._configure_chunk(cs)
         inst = None
         if seg.embed or seg.head:
             inst = cs.instance_column("tokens")
@@ -292,9 +315,11 @@ class ModelCircuit:
         T, d, H = self.T, cfg.n_embd, cfg.n_head
         hd = d // H
         c = config
+        seg = self.segment
+        if seg.chunk:
+            return self._synthesize_chunk(config, layouter)
         self._lanes = lane_plan(self._mm_sizes, len(c.mm))
         self._next_mm = 0
-        seg = self.segment
         if seg.embed:
             x = EmbeddingChip.assign(layouter, c.emb, self.tokens[:T], wpe=W["wpe"], pos0=0,
                                      token_instance=c.tokens, instance_offset=0, name="embed")
@@ -351,6 +376,14 @@ class ModelCircuit:
             self.result = {"logits": logits.values, "next_tokens": idx.values, "correct": count}
             return
 
+        self._bind(layouter, c, idx)
+        self.result = {"logits": logits.values, "next_tokens": idx.values}
+
+    def _bind(self, layouter, c, idx: Assigned) -> None:
+        """Region ``generate.bind``: the public next tokens where the flags say generated
+        equal the argmax ``idx`` of their positions."""
+        T = self.T
+
         def bind(reg):
             """Row t: next = tokens[t+1], gen = gen[t+1] (both copied from the instance) and
             argmax = position t's argmax (copied); the gate enforces gen * (next - argmax) = 0."""
@@ -364,7 +397,108 @@ class ModelCircuit:
                 reg.constrain_instance(gen_cells[t], c.gen, t + 1)
                 reg.constrain_equal(am_cells[t], idx.cells[t])
         layouter.assign_region("generate.bind", bind)
-        self.result = {"logits": logits.values, "next_tokens": idx.values}
+
+    # -- vocabulary chunks (segments.py; gadgets/vocab.py) ----------------------------------
+    def _configure_chunk(self, cs: ConstraintSystem) -> "ChunkConfig":
+        """The columns of an embedding or head chunk: one matmul lane (the chunk's product by
+        its rows of wte, or columns of lm_head, as fixed weights), the one-hot and the
+        running sum (embedding), or the final LayerNorm (first head chunk), the argmax, its
+        merge with the running argmax (later head chunks) and the binding (last)."""
+        st = self.settings
+        w, lb = st.weight_bits, st.limb_bits
+        seg = self.segment
+        inst = None
+        if seg.embed or seg.head:
+            inst = cs.instance_column("tokens")
+            cs.enable_equality(inst)
+        ctx = ChipContext.create(cs, compact=self.compact,
+                                 committed_weights=self.weights == "committed")
+        W = self.weight_width
+        products = MatmulChip.configure_products(ctx.in_bank("mmp0"), width=W)
+        lane = ctx.in_bank("mm0")
+        mm = MatmulChip.configure(lane, bias=False, products=products, width=W)
+        c = ChunkConfig(tokens=inst, mm=mm)
+        c.link_in = cs.link_column(seg.link_in) if seg.link_in else None
+        c.link_out = cs.link_column(seg.link_out) if seg.link_out else None
+        if seg.role == "embed":
+            c.onehot = OneHotChip.configure(ctx.in_bank("onehot"))
+            c.add = AddChip.configure(ctx.in_bank("res"))
+            return c
+        c.rescale = RescaleChip.configure(lane, w, limb_bits=lb)
+        if seg.v0 == 0:
+            c.ln = LayerNormChip.configure(ctx.in_bank("ln"), st.scale_bits, st.rsqrt_bits,
+                                           clamp_bits=st.ln_clamp_bits, div_bits=st.ln_div_bits,
+                                           limb_bits=lb)
+        c.argmax = ArgmaxChip.configure(ctx.in_bank("argmax"), st.argmax_bits, lb)
+        if seg.v0 > 0:
+            c.gather = ctx.in_bank("gather").advice_pool(1)[0]
+            c.merge = ArgmaxMergeChip.configure(ctx.in_bank("merge", columns="argmax"))
+        if not seg.head:
+            return c
+        if self.kind == "eval":
+            c.score = configure_score(cs)
+            c.gen = c.score.scored
+            return c
+        c.gen = cs.instance_column("gen")
+        cs.enable_equality(c.gen)
+        c.bind = tuple(cs.advice_column(f"bind.{n}") for n in ("next", "gen", "argmax"))
+        for col in c.bind:
+            cs.enable_equality(col)
+        c.q_bind = cs.selector("q_bind")
+        nxt, flag, am_idx = (col.cur() for col in c.bind)
+        cs.create_gate("generate.bind", [("gen * (next - argmax) = 0", flag * (nxt - am_idx))],
+                       selector=c.q_bind)
+        return c
+
+    def _synthesize_chunk(self, c: "ChunkConfig", layouter) -> None:
+        cfg, W = self.config, self.qmodel.weights
+        T, d = self.T, cfg.n_embd
+        seg = self.segment
+        v0, v1 = seg.v0, seg.v1
+        n = v1 - v0
+        toks = self.tokens[:T]
+        if seg.role == "embed":
+            wte = np.asarray(W["wte"])
+            a = OneHotChip.assign(layouter, c.onehot, toks, v0, n, c.tokens, 0, name="embed.onehot")
+            e = MatmulChip.assign(layouter, c.mm, a, wte[v0:v1], fixed_b=True, name="embed.wte")
+            s = None
+            if v0 > 0:
+                prev = np.where((toks < v0)[:, None], wte[np.minimum(toks, wte.shape[0] - 1)], 0)
+                (s,) = _link_in_parts(layouter, c.link_in, [prev])
+            last = v1 == seg.vocab
+            pe = np.asarray(W["wpe"])[:T] if last else np.zeros((T, d), dtype=np.int64)
+            x = AddChip.assign(layouter, c.add, s, e.reshape(T, d), pe, name="embed.sum")
+            _link_out_parts(layouter, c.link_out, [x])
+            self.result = {"residual": x.values} if last else {"embed_sum": x.values}
+            return
+        acts = self.forward.acts
+        if v0 == 0:
+            x = _link_in(layouter, c.link_in, self.residual(cfg.n_layer))
+            hf = LayerNormChip.assign(layouter, c.ln, x, W["ln_f"], W.get("ln_f.bias"), name="ln_f")
+            M = J = None
+        else:
+            seen = np.asarray(acts["logits"])[:T, :v0]
+            hf, M, J = _link_in_parts(layouter, c.link_in, [
+                np.asarray(acts["ln_f"])[:T], seen.max(axis=1), seen.argmax(axis=1)])
+        logits = MatmulChip.assign(layouter, c.mm, hf, np.asarray(W["lm_head"])[:, v0:v1],
+                                   fixed_b=True, name="lm_head", rescale=c.rescale)
+        logits = logits.reshape(T, n)
+        if M is None:
+            J, mx = ArgmaxChip.argmax(layouter, c.argmax, logits, name="generate.argmax")
+        else:
+            X = _concat_cols(layouter, c.gather, [M.reshape(T, 1), logits], "generate.running")
+            idx, mx = ArgmaxChip.argmax(layouter, c.argmax, X, name="generate.argmax")
+            J = ArgmaxMergeChip.assign(layouter, c.merge, idx, J, v0, name="generate.merge")
+        if not seg.head:
+            _link_out_parts(layouter, c.link_out, [hf, mx, J])
+            self.result = {"logits": logits.values, "max": mx.values, "argmax": J.values}
+            return
+        if c.score is not None:
+            count = assign_score(layouter, c.score, c.tokens, self.tokens, self.gen, J)
+            self.result = {"logits": logits.values, "next_tokens": J.values, "correct": count}
+            return
+        self._bind(layouter, c, J)
+        self.result = {"logits": logits.values, "next_tokens": J.values}
 
     def residual(self, b: int) -> np.ndarray:
         """The residual stream entering block b (T, d), from the integer forward."""
@@ -408,6 +542,8 @@ def matmul_shapes(config, T: int, segment: Segment | None = None) -> list:
     """(T, d, m) of every matmul ((T, d) x (d, m)) of the forward pass (of ``segment``'s
     part of it), in circuit order."""
     d, H = config.n_embd, config.n_head
+    if segment is not None and segment.chunk:
+        return [(T,) + dm for dm in weight_products(config, segment)]
     hd = d // H
     layer = [(d, 3 * d)] + [(hd, T), (T, hd)] * H + [(d, d), (d, 4 * d), (4 * d, d)]
     head = segment is None or segment.head
@@ -419,6 +555,9 @@ def weight_products(config, segment: Segment | None = None) -> list:
     """(d, m) of every product by fixed weights of the forward pass (of ``segment``'s part of
     it): per block c_attn, attn.c_proj, c_fc, mlp.c_proj; then lm_head with the head."""
     d = config.n_embd
+    if segment is not None and segment.chunk:     # a vocabulary chunk: wte rows or lm_head columns
+        n = segment.v1 - segment.v0
+        return [(n, d)] if segment.role == "embed" else [(d, n)]
     head = segment is None or segment.head
     return ([(d, 3 * d), (d, d), (d, 4 * d), (4 * d, d)] * _blocks(config, segment)
             + ([(d, config.vocab_size)] if head else []))
@@ -501,6 +640,38 @@ def _link_out(layouter, col, x: Assigned) -> None:
         cells = reg.assign_advice_column(col, 0, flat)
         _copy_rows(reg, x.cells.column, x.cells.start + np.arange(flat.size), col,
                    cells.start + np.arange(flat.size))
+        return cells
+    _check_link_rows(layouter.assign_region("link.out", region), col)
+
+
+def _link_in_parts(layouter, col, parts) -> list:
+    """Several tensors laid end to end (each row-major) from row 0 of a link column, as
+    the neighbour before wrote them (`_link_out_parts`); one `Assigned` per part."""
+    vals = [np.ascontiguousarray(p, dtype=np.int64) for p in parts]
+    flat = np.concatenate([v.reshape(-1) for v in vals])
+
+    def region(reg):
+        return reg.assign_advice_column(col, 0, flat)
+    cells = layouter.assign_region("link.in", region)
+    _check_link_rows(cells, col)
+    out, off = [], 0
+    for v in vals:
+        out.append(Assigned(v, cells[off: off + v.size]))
+        off += v.size
+    return out
+
+
+def _link_out_parts(layouter, col, parts) -> None:
+    """`Assigned` tensors copied end to end (each row-major) onto a link column from row 0."""
+    flat = np.concatenate([np.asarray(p.values, dtype=np.int64).reshape(-1) for p in parts])
+
+    def region(reg):
+        cells = reg.assign_advice_column(col, 0, flat)
+        off = 0
+        for p in parts:
+            n = p.values.size
+            copy_in(reg, p, cells[off: off + n])
+            off += n
         return cells
     _check_link_rows(layouter.assign_region("link.out", region), col)
 

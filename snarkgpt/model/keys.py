@@ -71,7 +71,8 @@ def _check_out(out):
 
 def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, progress=print,
           statement="generate", weights="fixed", layout="auto", layers_per_segment=None,
-          memory_budget=None, weight_width="auto", scale_bits=None):
+          memory_budget=None, weight_width="auto", scale_bits=None, embed_chunk=None,
+          head_chunk=None):
     """Calibrate the quantization, build the circuit, generate keys, write KEYDIR atomically.
 
     ``scale_bits``: the fixed-point scale 2^s of the activations (default: calibrate's
@@ -122,12 +123,23 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     if layout not in LAYOUTS:
         raise KeyDirError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
     # the split first: a budget too small for one block is an error before any work
-    from .segment_plan import best_width, plan_segments
+    from .segment_plan import BudgetError, best_width, plan_segments
     if weight_width != "auto" and weight_width is not None and (
             isinstance(weight_width, bool) or not isinstance(weight_width, int) or weight_width < 1):
         raise KeyDirError(f"weight width must be 'auto', None or a positive integer, got "
                           f"{weight_width!r}")
-    segments = plan_segments(cfg, L, layers_per_segment, memory_budget, progress)
+    from .segments import SegmentError
+    for what, size in (("embedding", embed_chunk), ("head", head_chunk)):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise KeyDirError(f"{what} chunk size must be a positive integer (tokens per "
+                              f"chunk), got {size!r}")
+    try:
+        segments = plan_segments(cfg, L, layers_per_segment, memory_budget, progress,
+                                 embed_chunk=embed_chunk, head_chunk=head_chunk)
+    except SegmentError as e:
+        if isinstance(e, BudgetError):
+            raise
+        raise KeyDirError(str(e)) from None
     if weight_width == "auto":
         weight_width = best_width(cfg, L - 1, segments)
     if weight_width is not None:
@@ -252,7 +264,9 @@ def _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weig
         return keygen_circuit(qmodel, settings, L, compact=lay[0], mm_lanes=lay[1],
                               statement=statement, weights=weights, segment=seg, forward=fw,
                               weight_width=weight_width)
-    compact, mm_lanes = choose_layout(layout_costs(lambda lay: make(lay, segments[-1]), candidates))
+    # the layout of the largest segment of blocks (vocabulary chunks use one matmul lane)
+    largest = [s for s in segments if not s.chunk][-1]
+    compact, mm_lanes = choose_layout(layout_costs(lambda lay: make(lay, largest), candidates))
     rows, blind = [], 0
     for seg in segments:
         cs, _, asg = build(make((compact, mm_lanes), seg), first_pass_only=True)

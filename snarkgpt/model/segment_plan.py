@@ -26,7 +26,7 @@ from .memory import default_budget, format_size, parse_size
 from .segments import Segment, SegmentError, split
 
 __all__ = ["plan_segments", "estimate_bytes", "segment_rows", "best_width", "BudgetError",
-           "WIDTHS"]
+           "WIDTHS", "chunk_rows", "chunk_size"]
 
 BYTES_PER_CELL = 7 * 32
 COLUMNS = 200           # the banked layout's columns: 225 on the bundled model, 198 on a
@@ -45,7 +45,8 @@ def _check_width(weight_width) -> None:
         raise ValueError(f"weight width must be a positive integer or None, got {weight_width!r}")
 
 
-def segment_rows(config, T: int, segment: Segment, weight_width: int | None = None) -> int:
+def segment_rows(config, T: int, segment: Segment, weight_width: int | None = None,
+                 table: bool = True) -> int:
     """Rows a segment needs, from the shapes, as the banked layout stacks them: the matmuls'
     sections C.r over the matmul lanes (each product whole in one lane), their sections B.r and A.Br over the product banks
     (`circuit.product_banks`: narrow, at GPT-2 width one bank holds every weight / 4 rows),
@@ -55,6 +56,8 @@ def segment_rows(config, T: int, segment: Segment, weight_width: int | None = No
     from .circuit import default_mm_lanes, matmul_shapes, product_banks, weight_products
     _check_width(weight_width)
     T = max(1, T)
+    if segment.chunk:
+        return chunk_rows(config, T, segment.role, segment.v1 - segment.v0, weight_width)
     shapes = matmul_shapes(config, T, segment)
     lanes = default_mm_lanes(config, T, segment)
     c_rows = sum(t * m for t, _, m in shapes)
@@ -73,59 +76,136 @@ def segment_rows(config, T: int, segment: Segment, weight_width: int | None = No
     sm = segment.n_blocks * config.n_head * 2 * T * T
     # a lane holds whole products: the tallest lane is at least the largest product's C.r
     c_lane = max(-(-c_rows // lanes), max((t * m for t, _, m in shapes), default=0))
-    return max(c_lane, -(-max(b_rows, a_rows) // banks), wide, sm, 1)
+    # the whole embedding's lookup table: one row per weight of wte
+    wte = config.vocab_size * config.n_embd if segment.embed and table else 0
+    return max(c_lane, -(-max(b_rows, a_rows) // banks), wide, sm, wte, 1)
+
+
+def chunk_rows(config, T: int, role: str, n: int, weight_width: int | None = None) -> int:
+    """Rows of a vocabulary chunk of ``n`` tokens (`snarkgpt.gadgets.vocab`), its
+    tallest bank: an embedding chunk's one-hot (T n rows) or running sum (T d), its product's
+    sections (A.Br: ceil(T / 4) n, B.r: n ceil(d / W) wide or ceil(n / 4) d narrow); a head
+    chunk's product (C.r: T n), argmax (T (n + 1) + T) or weight rows (d ceil(n / W))."""
+    from snarkgpt.gadgets.matmul import DEFAULT_SLOTS as P, wide_rows
+    d = config.n_embd
+    if role == "embed":
+        b = wide_rows(n, d, weight_width) if weight_width else -(-n // P) * d
+        return max(T * n, T * d, -(-T // P) * n, b, 1)
+    b = wide_rows(d, n, weight_width) if weight_width else -(-d // P) * n
+    return max(T * n, T * (n + 2), -(-T // P) * d, b, 1)
 
 
 def estimate_bytes(config, T: int, segment: Segment, table_bits: int = 16,
-                   weight_width: int | None = None) -> int:
+                   weight_width: int | None = None, table: bool = True) -> int:
     """Estimated peak memory of proving ``segment`` with weight rows of ``weight_width``
-    (None: narrow) (module docstring)."""
-    rows = segment_rows(config, T, segment, weight_width)
+    (None: narrow) (module docstring); ``table=False``: without the embedding's lookup
+    table."""
+    rows = segment_rows(config, T, segment, weight_width, table)
     k = max(math.ceil(math.log2(rows + 16)), table_bits)
     columns = COLUMNS + (weight_width or 0)
     return BYTES_PER_CELL * columns << k
 
 
 def best_width(config, T: int, segments, table_bits: int = 16) -> int | None:
-    """The weight width (None: narrow rows, or one of `WIDTHS`) whose largest segment has the
-    smallest `estimate_bytes` (ties: the smaller total, then the narrower rows): one width
-    for every segment, which share one k."""
+    """The weight width (None: narrow rows, or one of `WIDTHS`) whose largest segment of
+    blocks has the smallest `estimate_bytes` (ties: the smaller total, then the narrower
+    rows): one width for every segment, which share one k (vocabulary chunks are sized to
+    the blocks' k: `plan_segments`)."""
+    blocks = [s for s in segments if not s.chunk] or segments
+
     def cost(w):
-        est = [estimate_bytes(config, T, s, table_bits, w) for s in segments]
+        est = [estimate_bytes(config, T, s, table_bits, w, table=False) for s in blocks]
         return max(est), sum(est)
     return min((None,) + WIDTHS, key=cost)
 
 
+def _k(rows: int, table_bits: int) -> int:
+    return max(math.ceil(math.log2(rows + 16)), table_bits)
+
+
+CHUNK_FILL = 0.9
+"""Vocabulary chunks fill at most this share of the blocks' rows (the floor planner's
+packing and the blinding rows take the rest), so that they do not raise the common k."""
+
+
+def chunk_size(config, T: int, role: str, k: int, weight_width=None) -> int:
+    """The most tokens of a vocabulary chunk whose rows (`chunk_rows`) fit ``CHUNK_FILL``
+    of 2^k (at least 1)."""
+    cap = int(CHUNK_FILL * (1 << k)) - 16
+    lo, hi = 1, config.vocab_size
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if chunk_rows(config, T, role, mid, weight_width) <= cap:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def plan_segments(config, L: int, layers_per_segment=None, memory_budget=None,
-                  progress=print, table_bits: int = 16) -> list:
+                  progress=print, table_bits: int = 16, embed_chunk: int | None = None,
+                  head_chunk: int | None = None) -> list:
     """The split for setup, from the shapes alone (before calibration or any other work):
     ``layers_per_segment`` blocks each when given; else the fewest segments whose largest
     fits ``memory_budget`` (default `default_budget`) at its best weight width (`best_width`),
-    one segment when the whole model fits. `BudgetError` when even one block per segment
-    does not fit."""
+    one segment when the whole model fits.
+
+    Where no such split exists because the embedding (its lookup table, vocab x d rows) or
+    the head (its product and argmax, about T x vocab rows) does not fit, or where
+    ``embed_chunk`` / ``head_chunk`` (tokens per chunk) are given, that part goes into
+    vocabulary chunks (segments.py), each sized (`chunk_size`) to the rows of the
+    segments of blocks, so that every segment shares their k. `BudgetError` when even one
+    block per segment does not fit."""
     cfg = config
     n = cfg.n_layer
+    V = cfg.vocab_size
+    T = L - 1
+    bits = table_bits
+    for what, size in (("embedding", embed_chunk), ("head", head_chunk)):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise SegmentError(f"{what} chunk size must be a positive integer (tokens per "
+                               f"chunk), got {size!r}")
     if layers_per_segment is not None:
-        return split(n, int(layers_per_segment))
+        return split(n, int(layers_per_segment), V, embed_chunk, head_chunk)
     budget = default_budget() if memory_budget is None else parse_size(memory_budget)
     if budget <= 0:
         raise BudgetError(f"a memory budget must be positive, got {memory_budget!r}")
-    T = L - 1
-    bits = table_bits
+    if embed_chunk is None and head_chunk is None:
+        for per in range(n, 0, -1):
+            segs = split(n, per)
+            w = best_width(cfg, T, segs, bits)
+            need = max(estimate_bytes(cfg, T, s, bits, w) for s in segs)
+            if need <= budget:
+                if len(segs) > 1:
+                    progress(f"memory budget {format_size(budget)}: {len(segs)} segments of "
+                             f"{per} block(s), about {format_size(need)} each"
+                             + (f" (weights {w} a row)" if w else ""))
+                return segs
+    # vocabulary chunks: the blocks alone set k, the embedding and the head fit it
     for per in range(n, 0, -1):
-        segs = split(n, per)
-        w = best_width(cfg, T, segs, bits)
-        need = max(estimate_bytes(cfg, T, s, bits, w) for s in segs)
-        if need <= budget:
-            if len(segs) > 1:
-                progress(f"memory budget {format_size(budget)}: {len(segs)} segments of "
-                         f"{per} block(s), about {format_size(need)} each"
-                         + (f" (weights {w} a row)" if w else ""))
-            return segs
-    segs = split(n, 1)
+        body = [s for s in split(n, per, V, 1, 1) if not s.chunk]
+        w = best_width(cfg, T, body, bits)
+        need = max(estimate_bytes(cfg, T, s, bits, w) for s in body)
+        if need > budget:
+            continue
+        k = max(_k(segment_rows(cfg, T, s, w), bits) for s in body)
+        whole = split(n, per)
+        ec, hc = embed_chunk, head_chunk
+        if ec is None and _k(segment_rows(cfg, T, whole[0], w), bits) > k:
+            ec = chunk_size(cfg, T, "embed", k, w)
+        if hc is None and _k(segment_rows(cfg, T, whole[-1], w), bits) > k:
+            hc = chunk_size(cfg, T, "head", k, w)
+        segs = split(n, per, V, ec, hc)
+        progress(f"memory budget {format_size(budget)}: {len(segs)} segments: blocks {per} at a "
+                 f"time, about {format_size(need)} each (k = {k})"
+                 + (f", weights {w} a row" if w else "")
+                 + (f"; embedding in chunks of {ec} tokens" if ec else "")
+                 + (f"; head in chunks of {hc} tokens" if hc else ""))
+        return segs
+    segs = [s for s in split(n, 1, V, 1, 1) if not s.chunk]
     w = best_width(cfg, T, segs, bits)
     one = max(estimate_bytes(cfg, T, s, bits, w) for s in segs)
     raise BudgetError(f"memory budget {format_size(budget)} is too small: a segment of one "
-                      f"block (with the head: lm_head {cfg.n_embd} x {cfg.vocab_size}) needs "
+                      f"block (d {cfg.n_embd}, {cfg.n_head} heads, {T} positions) needs "
                       f"about {format_size(one)} to prove; raise --memory-budget, or lower "
                       "--max-tokens")

@@ -89,9 +89,12 @@ def test_gpt2_width_block_estimate():
     assert estimate_bytes(GPT2_BLOCKS, 15, mid, weight_width=128) < 12 << 30
     with pytest.raises(ValueError, match="weight width"):
         segment_rows(GPT2_BLOCKS, 15, mid, 0)
-    # the head (lm_head 768 x 50257: 754K rows of section C.r) still needs its own split
+    # the head (lm_head 768 x 50257: 754K rows of section C.r) and the embedding (its table:
+    # 38.6M rows) go into vocabulary chunks of the blocks' k
+    segs = plan_segments(GPT2_BLOCKS, 16, memory_budget="12G", progress=lambda *a: None)
+    assert segs[0].role == "embed" and segs[-1].role == "head"
     with pytest.raises(BudgetError, match="too small"):
-        plan_segments(GPT2_BLOCKS, 16, memory_budget="12G", progress=lambda *a: None)
+        plan_segments(GPT2_BLOCKS, 16, memory_budget="1G", progress=lambda *a: None)
     assert best_width(GPT2_BLOCKS, 15, split(3, 1)) is not None
 
 
