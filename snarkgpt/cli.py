@@ -107,7 +107,8 @@ def cmd_setup(args) -> int:
     card = setup(args.model, args.out, srs_path=args.srs, max_tokens=args.max_tokens, progress=progress,
                  statement=kind, weights=args.weights, layout=args.layout,
                  layers_per_segment=args.layers_per_segment, memory_budget=args.memory_budget,
-                 weight_width=args.weight_width)
+                 weight_width=args.weight_width, embed_chunk=args.embed_chunk,
+                 head_chunk=args.head_chunk)
     result = {k: card[k] for k in ("fingerprint", "k", "max_tokens", "insecure_setup", "setup_seconds",
                                    "statement", "weights", "compact_layout", "mm_lanes")}
     segs = card.get("segments") or []
@@ -644,6 +645,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fixed weights per row of the weight products (gadgets/matmul.py, Wide "
                          "rows): auto (default: the cheapest estimate), narrow (4 weights in "
                          "4 slots a row) or N")
+    for part, what in (("embed", "embedding"), ("head", "head")):
+        st.add_argument(f"--{part}-chunk", type=int, default=None, metavar="TOKENS",
+                        help=f"split the {what} into segments over chunks of TOKENS vocabulary "
+                             "entries (default: only where it does not fit the blocks' "
+                             "segments; docs/protocol.md, Segments and links)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_setup)
 

@@ -207,3 +207,17 @@ def test_plan_chunks_gpt2_small_to_the_blocks_k():
     # a model whose embedding and head fit keeps the whole embedding and head
     small = GPTConfig(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=65)
     assert not any(s.chunk for s in plan_segments(small, 16, memory_budget="6G", **quiet))
+
+
+def test_cli_chunked_eval_key_proves_and_verifies(tmp_path):
+    """An eval key in chunks: the last head chunk scores the window."""
+    from snarkgpt.cli import main
+    out = str(tmp_path / "ev")
+    proof = str(tmp_path / "ev.sgp")
+    assert main(["setup", "--model", MODEL, "--out", out, "--eval", "--max-tokens", "4",
+                 "--layers-per-segment", "1", "--embed-chunk", "6", "--head-chunk", "5"]) == 0
+    card, vk = keys.load_verifier(out)
+    assert [s.describe() for s in vk.segments] == ["embed[0:6]", "embed[6:11]", "h.0",
+                                                   "head[0:5]", "head[5:10]", "head[10:11]"]
+    assert main(["prove-eval", "--keys", out, "--tokens", "1,7,3,10", "--out", proof]) == 0
+    assert main(["verify", "--keys", out, "--proof", proof]) == 0
