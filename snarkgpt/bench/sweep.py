@@ -271,6 +271,8 @@ def run_isolated(point: dict, d: str, mode: str = "prove", timeout: float | None
         os.remove(result)
     argv = argv or _argv(point, result, mode, layers_per_segment, memory_budget)
     load = _loadavg()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    version = code_version()
     t = time.perf_counter()
     timed_out = threading.Event()
     with open(log, "wb") as logf:
@@ -304,6 +306,7 @@ def run_isolated(point: dict, d: str, mode: str = "prove", timeout: float | None
     rec = {"id": point["id"], "point": point, "mode": mode, "exit_code": code,
            "seconds": seconds, "peak_rss_bytes": usage.ru_maxrss * 1024,
            "loadavg_1min_before": load, "loadavg_1min_after": _loadavg(),
+           "started": started, "code": version,
            "log": os.path.relpath(log, d)}
     out = _read_child(result)
     if out is not None and out.get("result") is not None:
@@ -345,6 +348,21 @@ def _tail(path: str, n: int = 300) -> str:
             return f.read().decode(errors="replace").strip().splitlines()[-1:][0]
     except (OSError, IndexError):
         return ""
+
+
+def code_version() -> dict | None:
+    """The checkout the points run from: its commit and whether tracked files differ from it
+    (None outside a git checkout)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=30, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "modified_files": dirty.count("\n") + 1 if dirty else 0}
 
 
 def _loadavg():

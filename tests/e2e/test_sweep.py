@@ -80,7 +80,8 @@ def test_sweep_proves_points_and_a_rerun_skips_them(tmp_path):
         assert rec["status"] == "ok" and rec["exit_code"] == 0, rec
         r = rec["result"]
         assert r["verified"] and r["proof_bytes"] > 0 and r["key_bytes"] > 0 and r["segments"] == 1
-        assert rec["peak_rss_bytes"] > 0
+        assert rec["peak_rss_bytes"] > 0 and rec["started"]
+        assert rec["code"] is None or len(rec["code"]["commit"]) == 40
         assert os.path.exists(os.path.join(d, "points", rec["id"] + ".json"))
     logs = {n: os.stat(os.path.join(d, "logs", n)).st_mtime_ns for n in os.listdir(os.path.join(d, "logs"))}
     again = sweep.sweep(d, "test", prove=True, progress=None)
