@@ -19,7 +19,7 @@ A chain proof (`ChainProof`) holds one PLONK proof per segment, in order. `verif
 
 A segment from another generation fails (3) (other values or another link seed), from another
 key or model fails (2) (its transcript starts with its key's digest), swapped or missing
-segments fail (1) or (2) (each key proves only its own blocks).
+segments fail (1) or (2) (each key proves only its own blocks, or vocabulary chunk).
 """
 from __future__ import annotations
 
@@ -212,11 +212,13 @@ def verify(key: ChainKey, statement, proof_bytes: bytes) -> None:
 
 
 def describe(key: ChainKey) -> list:
-    """Per segment: index, blocks, k, columns and rows (for `snarkgpt inspect`)."""
+    """Per segment: index, blocks, vocabulary range (a chunk; else None), k, columns and rows
+    (for `snarkgpt inspect`)."""
     out = []
     for seg, vk in zip(key.segments, key.vks):
         d = vk.layout.desc
         out.append({"index": seg.index, "part": seg.describe(), "blocks": [seg.start, seg.stop],
+                    "vocab": [seg.v0, seg.v1] if seg.chunk else None,
                     "k": d.k, "rows": d.n, "usable_rows": d.usable_rows,
                     "advice_columns": len(d.advice), "fixed_columns": len(d.fixed),
                     "instance_columns": [c.name for c in d.instance],
