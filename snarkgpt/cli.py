@@ -478,6 +478,9 @@ def cmd_bench(args) -> int:
         from .bench import model
         return model.main(args)
     if args.what == "scaling":
+        if getattr(args, "fit", None):
+            from .bench import cost_model
+            return cost_model.main(args)
         if args.resume:
             from .bench import sweep
             return sweep.main(args)
@@ -591,6 +594,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--resume", default=None, metavar="DIR",
                        help="bench scaling: run each point in its own process, one result file "
                             "per point in DIR; a rerun skips the points DIR already holds")
+    bench.add_argument("--fit", default=None, metavar="DIR",
+                       help="bench scaling: fit the per-segment cost model on the proved points "
+                            "of DIR (from --prove --resume DIR), check it on held-back points and "
+                            "extrapolate to GPT-2 small, medium and large (--memory-budget, "
+                            "default 12G)")
     bench.add_argument("--retry-failed", action="store_true",
                        help="bench scaling --resume: run the points recorded as failed again")
     bench.add_argument("--point-timeout", type=float, default=None, metavar="S",

@@ -1,0 +1,481 @@
+"""`snarkgpt bench scaling --fit DIR`: a per-segment cost model fitted on a sweep's results,
+checked on held-back points and extrapolated to GPT-2 small, medium and large.
+
+Circuit size from the shapes (`circuit_shape`, no calibration, no circuit build, no
+proving): the split setup makes (`segment_plan.plan_segments` under a memory budget, the
+weight width `segment_plan.best_width`), each segment's rows (`segment_rows`: the planner's
+row model, with the causal softmax's T (T + 1) rows a head where the planner counts 2 T^2,
+see its docstring), one common k for every segment (the tallest segment's rows plus the
+blinding rows, at least the lookup tables' floor, `table_bits`) and the planner's columns
+(`segment_plan.COLUMNS` plus the weight width). A segment's size is its *cells*: columns x
+2^k.
+
+The cost model (`fit`) is linear in the cells of one segment, each constant fitted by
+non-negative least squares on relative error over the training points:
+
+    prove seconds per segment      a_prove   * cells + b_prove
+    key rebuild seconds per segment a_rebuild * cells + b_rebuild
+    peak memory (GiB)              a_memory  * cells + b_memory
+    proof bytes                    a_proof   * segments + b_proof
+
+The measured values come from the records of `snarkgpt bench scaling --prove --resume DIR`
+(one JSON per point in DIR/points): the mean of ``segment_seconds``; the key rebuild is
+``prover_load_seconds`` for a point of one segment, and for a chain the prove time not spent
+in the segments' proofs (rebuilding each segment's proving key, one at a time, and the
+forward pass), per segment; the point's peak RSS; the proof's bytes.
+
+Held-back points (`held_back`) are chosen by a rule fixed before any fit: the smallest and
+the largest value of every swept dimension. They are never used to fit.
+
+The extrapolation (`extrapolate`) plans GPT-2 small, medium and large (vocabulary 50,257,
+16 tokens) under a memory budget (12 GiB by default), predicts each segment's cost on the
+machine the records came from, and the makespan on a Ray cluster of N workers: segments are
+independent, each worker proves one segment at a time (rebuilding its proving key, as the
+cluster path does) and is as fast as that machine, so the makespan is ceil(segments / N)
+waves of one segment's cost plus the coordinator's overhead (`COORDINATOR_SECONDS`).
+"""
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+__all__ = ["CostModelError", "circuit_shape", "segment_rows", "table_bits", "load_records",
+           "held_back", "fit", "predict", "evaluate", "extrapolate", "report", "main",
+           "GPT2_SIZES", "WORKERS", "TRAIN_BUDGET", "BUDGET", "GOAL"]
+
+TRAIN_BUDGET = "14G"
+"""Memory budget under which the sweep's splits are re-planned. The records do not name the
+budget their runs had (3/4 of the memory available when each point started, on a 23 GB
+machine); 14 GiB reproduces every recorded split of the full grid."""
+BUDGET = "12G"
+"""Memory budget of the extrapolation's splits."""
+TABLE_ROWS_PER_SCALE = 9
+"""The largest lookup table (exp or GELU, trimmed to its domain) of a random model has about
+9 x 2^s rows at scale s (docs/scaling.md, quantization error against the width: 36,911 rows at
+s = 12). Calibrate's own scale keeps the tables within 2^16 rows."""
+DEFAULT_TABLE_BITS = 16
+COORDINATOR_SECONDS = 5.0
+"""Coordinator overhead of a cluster proof: starting or joining Ray (4.2-6.2 s measured for a
+local instance, docs/benchmarks.md). The forward pass on the coordinator is not included."""
+WORKERS = (1, 2, 4, 8, 16)
+GOAL = 0.15
+GPT2_SIZES = {"gpt2-small": (12, 12, 768), "gpt2-medium": (24, 16, 1024),
+              "gpt2-large": (36, 20, 1280)}
+GPT2_VOCAB, GPT2_TOKENS = 50257, 16
+MEASURES = ("prove", "rebuild", "memory", "proof")
+UNITS = {"prove": "s", "rebuild": "s", "memory": "GiB", "proof": "B"}
+
+# Out-of-grid checks: GPT-2-width segments measured by hand (docs/benchmarks.md, "GPT-2
+# width"), on the same 2-core machine, shared.
+EXTERNAL = [
+    {"id": "gpt2-width block (W=128)",
+     "what": "block 1 of random:n_layer=3,n_head=12,n_embd=768,V=50257, 16 tokens, alone",
+     "config": {"n_layer": 3, "n_head": 12, "n_embd": 768, "block_size": 1024,
+                "vocab_size": 50257},
+     "max_tokens": 16, "segment": {"index": 1, "count": 3, "start": 1, "stop": 2},
+     "weight_width": 128,
+     "measured": {"k": 16, "segments": 1, "prove": 23.9, "rebuild": 7.4, "memory": 4.05,
+                  "proof": 13318}},
+    {"id": "gpt2-small blocks, V=65",
+     "what": "random:n_layer=12,n_head=12,n_embd=768,V=65, 16 tokens, --memory-budget 6G",
+     "config": {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024,
+                "vocab_size": 65},
+     "max_tokens": 16, "budget": "6G",
+     "measured": {"k": 16, "segments": 12, "prove": 283.0 / 12, "rebuild": (388.4 - 283.0) / 12,
+                  "memory": 4.55, "proof": 160738}},
+]
+
+
+class CostModelError(ValueError):
+    """Bad input (a results folder without usable records): one line, exit code 2."""
+
+
+# ----------------------------------------------------------------------------- circuit size
+def _silent(_msg):
+    pass
+
+
+def _gpt_config(config: dict):
+    from ..model.config import GPTConfig
+    return GPTConfig(**{k: int(config[k]) for k in ("n_layer", "n_head", "n_embd", "block_size",
+                                                    "vocab_size")})
+
+
+def table_bits(scale_bits=None) -> int:
+    """log2 of the rows the lookup tables need at scale ``scale_bits`` (None: calibrate's
+    choice, which keeps them within 2^16): the k no circuit of that scale goes below."""
+    if scale_bits is None:
+        return DEFAULT_TABLE_BITS
+    from ..model.quantize import TABLE_SLACK
+    return max(12, math.ceil(math.log2(TABLE_ROWS_PER_SCALE * (1 << int(scale_bits))
+                                       + TABLE_SLACK)))
+
+
+def segment_rows(config, T: int, segment, weight_width=None) -> int:
+    """Rows a segment needs as the banked layout stacks them: `segment_plan.segment_rows`'
+    model (matmul lanes' sections C.r, product banks' B.r and A.Br, wide weight rows, the
+    embedding's table) with the causal softmax's rows, T (T + 1) per head and block (two
+    steps stacked over the T (T + 1) / 2 unmasked scores, gadgets/softmax.py), not 2 T^2."""
+    from ..gadgets.matmul import DEFAULT_SLOTS as P, wide_rows
+    from ..model.circuit import default_mm_lanes, matmul_shapes, product_banks, weight_products
+    from ..model.segment_plan import chunk_rows
+    T = max(1, T)
+    if segment.chunk:
+        return chunk_rows(config, T, segment.role, segment.v1 - segment.v0, weight_width)
+    shapes = matmul_shapes(config, T, segment)
+    lanes = default_mm_lanes(config, T, segment)
+    c_rows = sum(t * m for t, _, m in shapes)
+    narrow, wide = list(shapes), 0
+    if weight_width is not None:
+        weights = weight_products(config, segment)
+        for dm in weights:
+            narrow.remove((T,) + dm)
+        wide = sum(wide_rows(d, m, weight_width) for d, m in weights)
+    b_rows = sum(-(-d // P) * m for _, d, m in narrow)
+    a_rows = sum(-(-t // P) * d for t, d, _ in shapes)
+    banks = product_banks(config, T, lanes, segment, weight_width)
+    softmax = segment.n_blocks * config.n_head * T * (T + 1)
+    c_lane = max(-(-c_rows // lanes), max((t * m for t, _, m in shapes), default=0))
+    wte = config.vocab_size * config.n_embd if segment.embed else 0
+    return max(c_lane, -(-max(b_rows, a_rows) // banks), wide, softmax, wte, 1)
+
+
+def circuit_shape(config: dict, max_tokens=None, scale_bits=None, memory_budget=BUDGET) -> dict:
+    """The circuit size setup would build for ``config`` (a dict of n_layer, n_head, n_embd,
+    block_size, vocab_size) proving ``max_tokens`` tokens (default: the block size) at scale
+    ``scale_bits`` (None: calibrate's choice) under ``memory_budget``, from the shapes alone:
+    {"segments", "parts", "weight_width", "k", "columns", "cells"} (cells of one segment;
+    every segment shares k). `segment_plan.BudgetError` when one block does not fit."""
+    from ..model.segment_plan import COLUMNS, best_width, plan_segments
+    cfg = _gpt_config(config)
+    L = int(max_tokens or cfg.block_size)
+    T = L - 1
+    segs = plan_segments(cfg, L, memory_budget=memory_budget, progress=_silent)
+    w = best_width(cfg, T, segs)
+    floor = table_bits(scale_bits)
+    k = max(max(math.ceil(math.log2(segment_rows(cfg, T, s, w) + 16)) for s in segs), floor)
+    columns = COLUMNS + (w or 0)
+    roles = {}
+    for s in segs:
+        key = s.role or "blocks"
+        roles[key] = roles.get(key, 0) + 1
+    return {"segments": len(segs), "parts": roles,
+            "blocks_per_segment": max(s.n_blocks for s in segs), "weight_width": w, "k": k,
+            "columns": columns, "cells": columns << k}
+
+
+# ----------------------------------------------------------------------------- records
+def _measured(rec: dict) -> dict:
+    r = rec["result"]
+    n = int(r["segments"])
+    seg = [float(x) for x in r["segment_seconds"]]
+    if n > 1:
+        rebuild = (float(r["prove_seconds"]) - sum(seg)) / n
+    else:
+        rebuild = float(r.get("prover_load_seconds") or 0.0)
+    return {"k": int(r["k"]), "segments": n, "prove": sum(seg) / len(seg), "rebuild": rebuild,
+            "memory": float(rec.get("peak_rss_bytes") or r["peak_rss_bytes"]) / 2**30,
+            "proof": float(r["proof_bytes"]), "compact": bool(r.get("compact_layout"))}
+
+
+def load_records(d: str) -> list:
+    """The proved points of a sweep folder (DIR/points/*.json of `bench scaling --prove
+    --resume DIR`): [{"id", "config", "max_tokens", "scale_bits", "sweeps", "measured"}].
+    `CostModelError` when DIR has no readable record of a proved point."""
+    if not os.path.isdir(d):
+        raise CostModelError(f"{d}: no such folder (give the DIR of `snarkgpt bench scaling "
+                             "--prove --resume DIR`)")
+    files = sorted(glob.glob(os.path.join(d, "points", "*.json")))
+    if not files:
+        raise CostModelError(f"{d}: no point records (expected {os.path.join(d, 'points')}/"
+                             "<point>.json from `snarkgpt bench scaling --prove --resume DIR`)")
+    out = []
+    for path in files:
+        try:
+            with open(path) as f:
+                rec = json.load(f)
+        except (OSError, ValueError) as e:
+            raise CostModelError(f"{path}: not a point record ({e})") from None
+        if not isinstance(rec, dict) or rec.get("status") != "ok" or rec.get("mode") != "prove":
+            continue
+        try:
+            pt = rec["point"]
+            out.append({"id": rec["id"], "config": dict(pt["config"]),
+                        "max_tokens": pt.get("max_tokens"), "scale_bits": pt.get("scale_bits"),
+                        "sweeps": [tuple(s) for s in pt.get("sweeps", [])],
+                        "measured": _measured(rec)})
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
+            raise CostModelError(f"{path}: a proved point without {e}") from None
+    if len(out) < 3:
+        raise CostModelError(f"{d}: {len(out)} proved point(s) recorded; the fit needs at "
+                             "least 3")
+    return out
+
+
+def held_back(records: list) -> set:
+    """Ids held back from the fit, by a rule fixed beforehand: for every swept dimension with
+    at least three proved points, its smallest and its largest value."""
+    by_dim = {}
+    for r in records:
+        for dim, value in r["sweeps"]:
+            if value is not None:
+                by_dim.setdefault(dim, []).append((value, r["id"]))
+    out = set()
+    for pts in by_dim.values():
+        if len(pts) >= 3:
+            pts.sort()
+            out |= {pts[0][1], pts[-1][1]}
+    return out
+
+
+# ----------------------------------------------------------------------------- the fit
+def _nnls_relative(x, y):
+    """(a, b) >= 0 minimizing sum(((a x + b) - y) / y)^2."""
+    from .scaling import _nnls
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    A = np.stack([x, np.ones_like(x)], axis=1) / y[:, None]
+    a, b = _nnls(A, np.ones_like(y))
+    return float(a), float(b)
+
+
+def _feature(shape: dict, measure: str) -> float:
+    return float(shape["segments"]) if measure == "proof" else shape["cells"] / 1e6
+
+
+def fit(points: list) -> dict:
+    """Constants of the cost model (module docstring) fitted on ``points`` (each with a
+    "shape" from `circuit_shape` and its "measured" values): {measure: {"a", "b"}}, cells in
+    millions; at least two points."""
+    if len(points) < 2:
+        raise CostModelError(f"the fit needs at least 2 training points, got {len(points)}")
+    out = {}
+    for m in MEASURES:
+        xs = [_feature(p["shape"], m) for p in points]
+        ys = [max(p["measured"][m], 1e-9) for p in points]
+        a, b = _nnls_relative(xs, ys)
+        out[m] = {"a": a, "b": b}
+    return out
+
+
+def predict(constants: dict, shape: dict) -> dict:
+    """Predicted {prove, rebuild (seconds per segment), memory (GiB), proof (bytes)} of a
+    circuit of ``shape``."""
+    return {m: constants[m]["a"] * _feature(shape, m) + constants[m]["b"] for m in MEASURES}
+
+
+def evaluate(records: list, train_budget=TRAIN_BUDGET, holdout=None) -> dict:
+    """Shapes of every record (re-planned under ``train_budget``), the fit on the points not
+    held back (``holdout``: ids; default `held_back`), and each point's prediction and
+    relative error, ((predicted - measured) / measured)."""
+    holdout = held_back(records) if holdout is None else set(holdout)
+    pts = []
+    for r in records:
+        shape = circuit_shape(r["config"], r["max_tokens"], r["scale_bits"], train_budget)
+        pts.append({**r, "shape": shape, "held_back": r["id"] in holdout})
+    train = [p for p in pts if not p["held_back"]]
+    constants = fit(train)
+    for p in pts:
+        p["predicted"] = predict(constants, p["shape"])
+        p["error"] = {m: (p["predicted"][m] - p["measured"][m]) / p["measured"][m]
+                      for m in MEASURES if p["measured"][m]}
+        p["within_goal"] = all(abs(p["error"].get(m, 0.0)) <= GOAL
+                               for m in ("prove", "memory", "proof"))
+    external = []
+    for e in EXTERNAL:
+        external.append(_external(e, constants))
+    held = [p for p in pts if p["held_back"]]
+    summary = {}
+    for name, group in (("train", train), ("held_back", held)):
+        summary[name] = {m: max((abs(p["error"][m]) for p in group if m in p["error"]),
+                                default=None) for m in MEASURES}
+        summary[name]["points"] = len(group)
+        summary[name]["within_goal"] = sum(p["within_goal"] for p in group)
+    return {"constants": constants, "points": pts, "external": external, "summary": summary,
+            "train_budget": train_budget, "goal": GOAL}
+
+
+def _external(e: dict, constants: dict) -> dict:
+    from ..model.segment_plan import COLUMNS
+    from ..model.segments import Segment
+    if "segment" in e:
+        cfg = _gpt_config(e["config"])
+        seg = Segment(**e["segment"])
+        w = e["weight_width"]
+        k = max(math.ceil(math.log2(segment_rows(cfg, e["max_tokens"] - 1, seg, w) + 16)),
+                DEFAULT_TABLE_BITS)
+        shape = {"segments": 1, "weight_width": w, "k": k, "columns": COLUMNS + w,
+                 "cells": (COLUMNS + w) << k, "parts": {"blocks": 1}, "blocks_per_segment": 1}
+    else:
+        shape = circuit_shape(e["config"], e["max_tokens"], None, e["budget"])
+    pred = predict(constants, shape)
+    err = {m: (pred[m] - e["measured"][m]) / e["measured"][m] for m in MEASURES}
+    return {**e, "shape": shape, "predicted": pred, "error": err}
+
+
+# ----------------------------------------------------------------------------- extrapolation
+def extrapolate(constants: dict, budget=BUDGET, workers=WORKERS,
+                coordinator=COORDINATOR_SECONDS, sizes=None) -> list:
+    """GPT-2 small, medium and large (vocabulary 50,257, 16 tokens) planned under ``budget``
+    (where one block does not fit it, the smallest budget in whole GiB that fits, and the
+    refusal): segments, predicted cost per segment, total on one machine (segments one after
+    another) and the makespan on a cluster of N workers for each N in ``workers``."""
+    from ..model.memory import format_size, parse_size
+    from ..model.segment_plan import BudgetError
+    out = []
+    for name, (L, H, d) in (sizes or GPT2_SIZES).items():
+        cfg = {"n_layer": L, "n_head": H, "n_embd": d, "block_size": 1024,
+               "vocab_size": GPT2_VOCAB}
+        used, refused = budget, None
+        try:
+            shape = circuit_shape(cfg, GPT2_TOKENS, None, budget)
+        except BudgetError as e:
+            refused = str(e)
+            gib = math.ceil(parse_size(budget) / 2**30)
+            while True:
+                gib += 1
+                try:
+                    shape = circuit_shape(cfg, GPT2_TOKENS, None, f"{gib}G")
+                    break
+                except BudgetError:
+                    if gib > 1024:
+                        raise
+            used = f"{gib}G"
+        pred = predict(constants, shape)
+        per = pred["prove"] + pred["rebuild"]
+        n = shape["segments"]
+        cluster = {N: math.ceil(n / N) * per + coordinator for N in workers}
+        out.append({"model": name, "config": cfg, "max_tokens": GPT2_TOKENS,
+                    "budget": format_size(parse_size(used)), "refused": refused,
+                    "shape": shape, "predicted": pred, "per_segment_seconds": per,
+                    "sequential_seconds": n * per, "cluster_seconds": cluster,
+                    "coordinator_seconds": coordinator})
+    return out
+
+
+# ----------------------------------------------------------------------------- output
+def _pct(x):
+    return "-" if x is None else f"{100 * x:+.0f}%"
+
+
+def report(ev: dict, ext: list) -> list:
+    """Markdown tables: the constants, every point's prediction (held-back points first),
+    the out-of-grid checks and the extrapolation."""
+    c = ev["constants"]
+    lines = ["### Constants (fitted on the training points; cells in millions)", "",
+             "| measure | per million cells (proof: per segment) | fixed |", "|---|---|---|"]
+    for m in MEASURES:
+        unit = UNITS[m]
+        lines.append(f"| {m} ({unit}) | {c[m]['a']:.4g} | {c[m]['b']:.4g} |")
+    lines += ["", f"### Every point (re-planned under a {ev['train_budget']} budget; error = "
+                  "(predicted - measured) / measured)", "",
+              "| point | set | k pred / rec | segments pred / rec | Mcells | prove s/seg pred / "
+              "meas | err | rebuild s/seg pred / meas | err | peak GiB pred / meas | err | "
+              "proof B pred / meas | err | within 15% |",
+              "|" + "---|" * 15]
+    order = sorted(ev["points"], key=lambda p: (not p["held_back"], p["shape"]["cells"], p["id"]))
+    for p in order:
+        s, ms, pr, er = p["shape"], p["measured"], p["predicted"], p["error"]
+        kk = f"{s['k']} / {ms['k']}" + ("" if s["k"] == ms["k"] else " *")
+        nn = f"{s['segments']} / {ms['segments']}" + ("" if s["segments"] == ms["segments"]
+                                                      else " *")
+        lines.append(
+            f"| {p['id']}{' (compact)' if ms['compact'] else ''} | "
+            f"{'held back' if p['held_back'] else 'train'} | {kk} | {nn} | {s['cells'] / 1e6:.1f} "
+            f"| {pr['prove']:.1f} / {ms['prove']:.1f} | {_pct(er.get('prove'))} "
+            f"| {pr['rebuild']:.1f} / {ms['rebuild']:.1f} | {_pct(er.get('rebuild'))} "
+            f"| {pr['memory']:.2f} / {ms['memory']:.2f} | {_pct(er.get('memory'))} "
+            f"| {pr['proof']:,.0f} / {ms['proof']:,.0f} | {_pct(er.get('proof'))} "
+            f"| {'yes' if p['within_goal'] else 'no'} |")
+    sm = ev["summary"]
+    lines += ["", "| set | points | within 15% (prove, peak, proof) | largest |err| prove | "
+                  "rebuild | peak | proof |", "|---|---|---|---|---|---|---|"]
+    for name in ("train", "held_back"):
+        g = sm[name]
+        lines.append(f"| {name.replace('_', ' ')} | {g['points']} | {g['within_goal']} | "
+                     + " | ".join("-" if g[m] is None else f"{100 * g[m]:.0f}%"
+                                  for m in MEASURES) + " |")
+    lines += ["", "### Out-of-grid checks (GPT-2 width, docs/benchmarks.md; never fitted)", "",
+              "| check | k pred / meas | segments pred / meas | prove s/seg pred / meas | err | "
+              "rebuild s/seg pred / meas | err | peak GiB pred / meas | err | proof B pred / meas "
+              "| err |", "|" + "---|" * 11]
+    for e in ev["external"]:
+        s, ms, pr, er = e["shape"], e["measured"], e["predicted"], e["error"]
+        lines.append(
+            f"| {e['id']} | {s['k']} / {ms['k']} | {s['segments']} / {ms['segments']} "
+            f"| {pr['prove']:.1f} / {ms['prove']:.1f} | {_pct(er['prove'])} "
+            f"| {pr['rebuild']:.1f} / {ms['rebuild']:.1f} | {_pct(er['rebuild'])} "
+            f"| {pr['memory']:.2f} / {ms['memory']:.2f} | {_pct(er['memory'])} "
+            f"| {pr['proof']:,.0f} / {ms['proof']:,.0f} | {_pct(er['proof'])} |")
+    if ext:
+        workers = list(ext[0]["cluster_seconds"])
+        lines += ["", "### Extrapolation: GPT-2 at 16 tokens (vocabulary 50,257)", "",
+                  "| model | budget | segments (embed chunks + block segments x blocks + head "
+                  "chunks) | W | k | Mcells/seg | prove s/seg | rebuild s/seg | peak GiB/worker "
+                  "| proof B | one machine, s |", "|" + "---|" * 11]
+        for x in ext:
+            s, pr, parts = x["shape"], x["predicted"], x["shape"]["parts"]
+            split = (f"{s['segments']} ({parts.get('embed', 0)} + {parts.get('blocks', 0)} x "
+                     f"{s['blocks_per_segment']} + {parts.get('head', 0)})")
+            lines.append(
+                f"| {x['model']} | {x['budget']}{' (12 GiB refused)' if x['refused'] else ''} "
+                f"| {split} | {s['weight_width'] or '-'} | {s['k']} | {s['cells'] / 1e6:.1f} "
+                f"| {pr['prove']:.1f} | {pr['rebuild']:.1f} | {pr['memory']:.1f} "
+                f"| {pr['proof']:,.0f} | {x['sequential_seconds']:,.0f} |")
+        lines += ["", f"Makespan on a Ray cluster of N workers, seconds (ceil(segments / N) x "
+                      f"(prove + rebuild) + {ext[0]['coordinator_seconds']:.0f} s):", "",
+                  "| model | " + " | ".join(f"N = {n}" for n in workers) + " |",
+                  "|---|" + "---|" * len(workers)]
+        for x in ext:
+            lines.append(f"| {x['model']} | " + " | ".join(
+                f"{x['cluster_seconds'][n]:,.0f}" for n in workers) + " |")
+        for x in ext:
+            if x["refused"]:
+                lines.append(f"\n{x['model']}: {x['refused']}")
+    return lines
+
+
+def _json_ready(ev: dict, ext: list) -> dict:
+    def clean(obj):
+        if isinstance(obj, dict):
+            return {str(k): clean(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [clean(v) for v in obj]
+        return obj
+    return clean({"fit": ev, "extrapolation": ext})
+
+
+def main(args) -> int:
+    """`snarkgpt bench scaling --fit DIR`: print the fit, every point's prediction and the
+    extrapolation (``--json``: one JSON object). Exit 0; 2 on a folder without records."""
+    records = load_records(args.fit)
+    ev = evaluate(records, getattr(args, "train_budget", None) or TRAIN_BUDGET)
+    budget = getattr(args, "memory_budget", None) or BUDGET
+    ext = extrapolate(ev["constants"], budget)
+    if getattr(args, "json", False):
+        print(json.dumps(_json_ready(ev, ext)))
+    else:
+        print(f"snarkgpt bench scaling --fit {args.fit}: {len(records)} proved points, "
+              f"{ev['summary']['held_back']['points']} held back (the smallest and largest "
+              "value of each sweep)")
+        for line in report(ev, ext):
+            print(line)
+    return 0
+
+
+if __name__ == "__main__":   # pragma: no cover
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m snarkgpt.bench.cost_model")
+    ap.add_argument("fit", metavar="DIR")
+    ap.add_argument("--memory-budget", default=BUDGET)
+    ap.add_argument("--train-budget", default=TRAIN_BUDGET)
+    ap.add_argument("--json", action="store_true")
+    try:
+        sys.exit(main(ap.parse_args()))
+    except CostModelError as e:
+        print(f"snarkgpt: {e}", file=sys.stderr)
+        sys.exit(2)

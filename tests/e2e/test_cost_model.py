@@ -1,0 +1,140 @@
+"""bench scaling --fit: the per-segment cost model on synthetic records of tiny points (no
+proving): the fit recovers known constants, held-back errors are what they say, the
+extrapolation's makespan, and a bad DIR is a one-line error with exit code 2."""
+import io
+import json
+import math
+from contextlib import redirect_stdout
+
+import pytest
+
+from snarkgpt.bench import cost_model as cm
+from snarkgpt.cli import main
+
+TINY = {"n_layer": 1, "n_head": 1, "n_embd": 8, "block_size": 4, "vocab_size": 16}
+TRUE = {"prove": {"a": 0.8, "b": 8.0}, "rebuild": {"a": 0.25, "b": 6.0},
+        "memory": {"a": 0.15, "b": 1.0}, "proof": {"a": 14000.0, "b": 900.0}}
+
+
+def _record(d, pid, cfg, scale_bits, sweeps, factor=1.0):
+    shape = cm.circuit_shape(cfg, None, scale_bits, cm.TRAIN_BUDGET)
+    want = cm.predict(TRUE, shape)
+    n = shape["segments"]
+    seg = want["prove"] * factor
+    rec = {"id": pid, "status": "ok", "mode": "prove",
+           "peak_rss_bytes": int(want["memory"] * 2**30),
+           "point": {"id": pid, "config": cfg, "max_tokens": None, "scale_bits": scale_bits,
+                     "sweeps": sweeps},
+           "result": {"k": shape["k"], "segments": n, "segment_seconds": [seg] * n,
+                      "prove_seconds": seg * n, "prover_load_seconds": want["rebuild"],
+                      "peak_rss_bytes": int(want["memory"] * 2**30),
+                      "proof_bytes": int(round(want["proof"])), "compact_layout": False}}
+    (d / "points").mkdir(exist_ok=True)
+    (d / "points" / f"{pid}.json").write_text(json.dumps(rec))
+    return shape
+
+
+@pytest.fixture
+def results(tmp_path):
+    """Six tiny points: a scale sweep of four (8 and 14 held back: the sweep's ends; 14 proved
+    10% slower than the true constants say) and a layer sweep of two (kept: under 3 points)."""
+    shapes = {}
+    for s in (8, 10, 12, 14):
+        shapes[f"s{s}"] = _record(tmp_path, f"s{s}", TINY, s, [["scale_bits", s]],
+                                  factor=1.1 if s == 14 else 1.0)
+    for L in (1, 2):
+        cfg = dict(TINY, n_layer=L)
+        shapes[f"L{L}"] = _record(tmp_path, f"L{L}", cfg, None, [["n_layer", L]])
+    return tmp_path, shapes
+
+
+def test_table_floor_follows_the_scale():
+    assert cm.table_bits(None) == 16
+    assert cm.table_bits(12) == 16 and cm.table_bits(14) == 18 and cm.table_bits(8) == 12
+
+
+def test_the_fit_recovers_known_constants(results):
+    d, shapes = results
+    # distinct circuit sizes among the training points, or the slope is not identifiable
+    assert len({shapes[i]["cells"] for i in ("s10", "s12", "L1")}) >= 2
+    ev = cm.evaluate(cm.load_records(str(d)))
+    assert {p["id"] for p in ev["points"] if p["held_back"]} == {"s8", "s14"}
+    for m in ("prove", "rebuild", "memory"):
+        assert ev["constants"][m]["a"] == pytest.approx(TRUE[m]["a"], rel=1e-3)
+        assert ev["constants"][m]["b"] == pytest.approx(TRUE[m]["b"], rel=1e-3)
+    for p in ev["points"]:
+        if p["id"] != "s14":
+            assert abs(p["error"]["prove"]) < 1e-3
+        assert abs(p["error"]["proof"]) < 1e-3      # one segment each: a + b is identified
+    assert ev["summary"]["train"]["prove"] < 1e-3
+
+
+def test_held_back_error_is_relative_to_the_measurement(results):
+    d, _ = results
+    ev = cm.evaluate(cm.load_records(str(d)))
+    p = next(p for p in ev["points"] if p["id"] == "s14")
+    assert p["held_back"]
+    # measured 1.1x the truth, the fit recovers the truth: (1 - 1.1) / 1.1
+    assert p["error"]["prove"] == pytest.approx(-0.1 / 1.1, rel=1e-3)
+    assert p["within_goal"]                       # 9% < 15%
+    assert ev["summary"]["held_back"]["prove"] == pytest.approx(0.1 / 1.1, rel=1e-3)
+    assert ev["summary"]["held_back"]["points"] == 2
+
+
+def test_a_fixed_holdout_is_never_fitted(results):
+    d, _ = results
+    recs = cm.load_records(str(d))
+    ev = cm.evaluate(recs, holdout={"s14", "L2"})
+    assert {p["id"] for p in ev["points"] if p["held_back"]} == {"s14", "L2"}
+    assert ev["summary"]["train"]["points"] == 4
+
+
+def test_fit_of_segments_recovers_the_proof_constants():
+    pts = [{"shape": {"segments": n, "cells": 13.1e6 * n}, "measured": {
+        m: cm.predict(TRUE, {"segments": n, "cells": 13.1e6 * n})[m] for m in cm.MEASURES}}
+        for n in (1, 2, 4)]
+    c = cm.fit(pts)
+    assert c["proof"]["a"] == pytest.approx(14000.0, rel=1e-6)
+    assert c["proof"]["b"] == pytest.approx(900.0, rel=1e-4)
+
+
+def test_extrapolation_makespan_is_waves_of_one_segment():
+    out = cm.extrapolate(TRUE, budget="12G", workers=(1, 2, 3), coordinator=5.0,
+                         sizes={"tiny-wide-vocab": (2, 1, 8)})
+    (x,) = out
+    n = x["shape"]["segments"]
+    per = x["predicted"]["prove"] + x["predicted"]["rebuild"]
+    assert x["sequential_seconds"] == pytest.approx(n * per)
+    for N in (1, 2, 3):
+        assert x["cluster_seconds"][N] == pytest.approx(math.ceil(n / N) * per + 5.0)
+
+
+def _cli(argv):
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        rc = main(argv)
+    return rc, buf.getvalue()
+
+
+def test_cli_fit_prints_the_tables(results, monkeypatch):
+    d, _ = results
+    monkeypatch.setattr(cm, "GPT2_SIZES", {"tiny": (2, 1, 8)})
+    rc, out = _cli(["bench", "scaling", "--fit", str(d)])
+    assert rc == 0
+    assert "held back" in out and "Makespan" in out and "| tiny |" in out
+    rc, out = _cli(["bench", "scaling", "--fit", str(d), "--json"])
+    res = json.loads(out.strip().splitlines()[-1])
+    assert rc == 0 and res["extrapolation"][0]["model"] == "tiny"
+
+
+@pytest.mark.parametrize("what", ["missing", "empty", "garbage"])
+def test_a_bad_dir_is_a_clear_error(tmp_path, capsys, what):
+    d = tmp_path / "results"
+    if what != "missing":
+        (d / "points").mkdir(parents=True)
+    if what == "garbage":
+        (d / "points" / "x.json").write_text("{not json")
+    rc = main(["bench", "scaling", "--fit", str(d)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert str(d) in err and len(err.strip().splitlines()) == 1
