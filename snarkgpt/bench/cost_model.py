@@ -33,6 +33,12 @@ machine the records came from, and the makespan on a Ray cluster of N workers: s
 independent, each worker proves one segment at a time (rebuilding its proving key, as the
 cluster path does) and is as fast as that machine, so the makespan is ceil(segments / N)
 waves of one segment's cost plus the coordinator's overhead (`COORDINATOR_SECONDS`).
+
+The model prices every segment of a chain by its cells, the vocabulary chunks as the blocks.
+A second extrapolation is anchored on a measured GPT-2 small chain (`EXTERNAL`, `ANCHOR`):
+each kind of segment (block segments, embedding chunks, head chunks) and the key rebuild
+scaled by measured / predicted on that run (`anchor_factors`), and the makespan of segments
+of unequal cost (`makespan`: longest first onto the least loaded worker).
 """
 from __future__ import annotations
 
@@ -45,7 +51,8 @@ import sys
 import numpy as np
 
 __all__ = ["CostModelError", "circuit_shape", "segment_rows", "table_bits", "load_records",
-           "held_back", "fit", "predict", "evaluate", "extrapolate", "report", "main",
+           "held_back", "fit", "predict", "evaluate", "extrapolate", "anchor_factors", "makespan",
+           "report", "main",
            "GPT2_SIZES", "WORKERS", "TRAIN_BUDGET", "BUDGET", "GOAL"]
 
 TRAIN_BUDGET = "14G"
@@ -87,8 +94,20 @@ EXTERNAL = [
                 "vocab_size": 65},
      "max_tokens": 16, "budget": "6G",
      "measured": {"k": 16, "segments": 12, "prove": 283.0 / 12, "rebuild": (388.4 - 283.0) / 12,
-                  "memory": 4.55, "proof": 160738}},
+                  "memory": 4552808 / 2**20, "proof": 160738}},
+    {"id": "gpt2-small, V=50257",
+     "what": "random:n_layer=12,n_head=12,n_embd=768,V=50257, 16 tokens, --memory-budget 12G",
+     "config": {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024,
+                "vocab_size": 50257},
+     "max_tokens": 16, "budget": "12G",
+     "measured": {"k": 17, "segments": 20, "prove": 273.5 / 20, "rebuild": (465.6 - 273.5) / 20,
+                  "memory": 8238924 / 2**20, "proof": 147762},
+     # mean proving seconds of a segment of each kind: 6 segments of 2 blocks, 7 embedding
+     # chunks, 7 head chunks (159.6, 50.5 and 63.4 s in all)
+     "roles": {"blocks": 159.6 / 6, "embed": 50.5 / 7, "head": 63.4 / 7}},
 ]
+ANCHOR = "gpt2-small, V=50257"
+"""The out-of-grid check whose per-kind segment times anchor the second extrapolation."""
 
 
 class CostModelError(ValueError):
@@ -318,12 +337,35 @@ def _external(e: dict, constants: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- extrapolation
+def anchor_factors(ext_check: dict) -> dict:
+    """Measured / predicted for each kind of segment ("blocks", "embed", "head": proving
+    seconds) and for the key rebuild, from an out-of-grid check with per-kind times: the
+    factors that make the model reproduce that run."""
+    pred = ext_check["predicted"]
+    out = {role: t / pred["prove"] for role, t in ext_check["roles"].items()}
+    out["rebuild"] = ext_check["measured"]["rebuild"] / pred["rebuild"]
+    return out
+
+
+def makespan(seconds, workers: int) -> float:
+    """Seconds until ``workers`` workers, each proving one segment at a time, have proved
+    segments of the given ``seconds``, handed out longest first to the least loaded worker
+    (ceil(segments / workers) waves when all cost alike)."""
+    load = [0.0] * max(1, int(workers))
+    for t in sorted(seconds, reverse=True):
+        i = min(range(len(load)), key=load.__getitem__)
+        load[i] += t
+    return max(load)
+
+
 def extrapolate(constants: dict, budget=BUDGET, workers=WORKERS,
-                coordinator=COORDINATOR_SECONDS, sizes=None) -> list:
+                coordinator=COORDINATOR_SECONDS, sizes=None, anchor=None) -> list:
     """GPT-2 small, medium and large (vocabulary 50,257, 16 tokens) planned under ``budget``
     (where one block does not fit it, the smallest budget in whole GiB that fits, and the
     refusal): segments, predicted cost per segment, total on one machine (segments one after
-    another) and the makespan on a cluster of N workers for each N in ``workers``."""
+    another) and the makespan on a cluster of N workers for each N in ``workers``.
+    ``anchor`` (`anchor_factors`): also the same with each kind of segment's proving time
+    and the key rebuild scaled by its factor ("anchored")."""
     from ..model.memory import format_size, parse_size
     from ..model.segment_plan import BudgetError
     out = []
@@ -348,12 +390,22 @@ def extrapolate(constants: dict, budget=BUDGET, workers=WORKERS,
         pred = predict(constants, shape)
         per = pred["prove"] + pred["rebuild"]
         n = shape["segments"]
-        cluster = {N: math.ceil(n / N) * per + coordinator for N in workers}
-        out.append({"model": name, "config": cfg, "max_tokens": GPT2_TOKENS,
-                    "budget": format_size(parse_size(used)), "refused": refused,
-                    "shape": shape, "predicted": pred, "per_segment_seconds": per,
-                    "sequential_seconds": n * per, "cluster_seconds": cluster,
-                    "coordinator_seconds": coordinator})
+        cluster = {N: makespan([per] * n, N) + coordinator for N in workers}
+        row = {"model": name, "config": cfg, "max_tokens": GPT2_TOKENS,
+               "budget": format_size(parse_size(used)), "refused": refused,
+               "shape": shape, "predicted": pred, "per_segment_seconds": per,
+               "sequential_seconds": n * per, "cluster_seconds": cluster,
+               "coordinator_seconds": coordinator}
+        if anchor:
+            rebuild = pred["rebuild"] * anchor["rebuild"]
+            kinds = {role: pred["prove"] * anchor[role] + rebuild
+                     for role in ("blocks", "embed", "head")}
+            segs = [kinds[role] for role, count in shape["parts"].items()
+                    for _ in range(count)]
+            row["anchored"] = {"per_kind_seconds": kinds, "sequential_seconds": sum(segs),
+                               "cluster_seconds": {N: makespan(segs, N) + coordinator
+                                                   for N in workers}}
+        out.append(row)
     return out
 
 
@@ -399,7 +451,8 @@ def report(ev: dict, ext: list) -> list:
         lines.append(f"| {name.replace('_', ' ')} | {g['points']} | {g['within_goal']} | "
                      + " | ".join("-" if g[m] is None else f"{100 * g[m]:.0f}%"
                                   for m in MEASURES) + " |")
-    lines += ["", "### Out-of-grid checks (GPT-2 width, docs/benchmarks.md; never fitted)", "",
+    lines += ["", "### Out-of-grid checks (GPT-2 width, docs/benchmarks.md; never fitted; per "
+                  "segment: means over a chain's segments)", "",
               "| check | k pred / meas | segments pred / meas | prove s/seg pred / meas | err | "
               "rebuild s/seg pred / meas | err | peak GiB pred / meas | err | proof B pred / meas "
               "| err |", "|" + "---|" * 11]
@@ -433,6 +486,21 @@ def report(ev: dict, ext: list) -> list:
         for x in ext:
             lines.append(f"| {x['model']} | " + " | ".join(
                 f"{x['cluster_seconds'][n]:,.0f}" for n in workers) + " |")
+        if ext[0].get("anchored"):
+            f = ev.get("anchor") or {}
+            lines += ["", "Anchored on the measured GPT-2 small chain (measured / predicted: "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in f.items())
+                      + "), seconds per segment with its key rebuild, and the makespan:", "",
+                      "| model | block segment | embedding chunk | head chunk | one machine | "
+                      + " | ".join(f"N = {n}" for n in workers) + " |",
+                      "|---|---|---|---|---|" + "---|" * len(workers)]
+            for x in ext:
+                a = x["anchored"]
+                kinds = a["per_kind_seconds"]
+                lines.append(f"| {x['model']} | {kinds['blocks']:.1f} | {kinds['embed']:.1f} "
+                             f"| {kinds['head']:.1f} | {a['sequential_seconds']:,.0f} | "
+                             + " | ".join(f"{a['cluster_seconds'][n]:,.0f}" for n in workers)
+                             + " |")
         for x in ext:
             if x["refused"]:
                 lines.append(f"\n{x['model']}: {x['refused']}")
@@ -455,7 +523,9 @@ def main(args) -> int:
     records = load_records(args.fit)
     ev = evaluate(records, getattr(args, "train_budget", None) or TRAIN_BUDGET)
     budget = getattr(args, "memory_budget", None) or BUDGET
-    ext = extrapolate(ev["constants"], budget)
+    check = next((e for e in ev["external"] if e["id"] == ANCHOR), None)
+    ev["anchor"] = None if check is None else anchor_factors(check)
+    ext = extrapolate(ev["constants"], budget, anchor=ev["anchor"])
     if getattr(args, "json", False):
         print(json.dumps(_json_ready(ev, ext)))
     else:

@@ -34,6 +34,12 @@ def _record(d, pid, cfg, scale_bits, sweeps, factor=1.0):
     return shape
 
 
+@pytest.fixture(autouse=True)
+def no_external_checks(monkeypatch):
+    """The GPT-2-width checks plan GPT-2 shapes (seconds each): not needed here."""
+    monkeypatch.setattr(cm, "EXTERNAL", [])
+
+
 @pytest.fixture
 def results(tmp_path):
     """Six tiny points: a scale sweep of four (8 and 14 held back: the sweep's ends; 14 proved
@@ -138,3 +144,27 @@ def test_a_bad_dir_is_a_clear_error(tmp_path, capsys, what):
     err = capsys.readouterr().err
     assert rc == 2
     assert str(d) in err and len(err.strip().splitlines()) == 1
+
+
+def test_makespan_hands_out_the_longest_segments_first():
+    assert cm.makespan([10.0] * 5, 2) == 30.0            # ceil(5 / 2) waves
+    assert cm.makespan([10.0] * 5, 8) == 10.0
+    assert cm.makespan([9.0, 5.0, 4.0, 3.0, 3.0], 2) == 12.0
+    assert cm.makespan([], 4) == 0.0
+
+
+def test_anchored_extrapolation_scales_each_kind_of_segment():
+    check = {"predicted": {"prove": 40.0, "rebuild": 10.0},
+             "measured": {"rebuild": 5.0},
+             "roles": {"blocks": 20.0, "embed": 4.0, "head": 8.0}}
+    f = cm.anchor_factors(check)
+    assert f == {"blocks": 0.5, "embed": 0.1, "head": 0.2, "rebuild": 0.5}
+    (x,) = cm.extrapolate(TRUE, workers=(1, 4), coordinator=0.0, anchor=f,
+                          sizes={"tiny-wide-vocab": (2, 1, 8)})
+    p, parts = x["predicted"], x["shape"]["parts"]
+    kinds = x["anchored"]["per_kind_seconds"]
+    assert kinds["blocks"] == pytest.approx(0.5 * p["prove"] + 0.5 * p["rebuild"])
+    assert kinds["embed"] == pytest.approx(0.1 * p["prove"] + 0.5 * p["rebuild"])
+    total = sum(kinds[r] * n for r, n in parts.items())
+    assert x["anchored"]["sequential_seconds"] == pytest.approx(total)
+    assert x["anchored"]["cluster_seconds"][1] == pytest.approx(total)
