@@ -192,8 +192,9 @@ def verify(key: ChainKey, statement, proof_bytes: bytes) -> None:
         names = [c.name for c in vk.layout.desc.instance]
         try:
             inst = segment_instances(seg, statement, names)
-            pairs.append(verify_or_raise(vk, inst, raw, defer_pairing=True))
-            links = link_commitments(vk, parse_proof(vk, raw))
+            parsed = parse_proof(vk, raw)
+            pairs.append(verify_or_raise(vk, inst, parsed, defer_pairing=True))
+            links = link_commitments(vk, parsed)
         except SegmentError as e:
             raise ChainError(f"segment {seg.index} ({seg.describe()}): {e}") from None
         except (VerificationError, ProofFormatError) as e:

@@ -131,26 +131,58 @@ def batch_verify(srs, queries: list, proofs: list, transcript: Transcript) -> bo
     return pair is not None and check_pairings([pair], srs)
 
 
+@dataclass(frozen=True)
+class PairingTerms:
+    """The two G1 sides of a batch opening's pairing equation, e(lhs, G2) == e(rhs, [tau]G2),
+    left as sums ``sum_i scalars[i] * points[i]`` (``lhs`` and ``rhs``: (points (n, 8),
+    Fr scalars)): a chain's segments are folded as one MSM per side instead of two each."""
+    lhs: tuple
+    rhs: tuple
+
+    def evaluate(self) -> tuple:
+        """(lhs, rhs) as G1 points."""
+        return _combine(*self.lhs), _combine(*self.rhs)
+
+
 def check_pairings(pairs: list, srs, weights=None) -> bool:
-    """e(sum_i w_i lhs_i, G2) == e(sum_i w_i rhs_i, [tau]G2) for (lhs_i, rhs_i) from
-    `pairing_inputs`: one pairing equation for many proofs' openings under one SRS (a chain
-    of segment proofs). ``weights``: random scalars w_i, fixed after every pair (w_0 may be
-    1); a forged pair then passes only if its own equation holds, except with probability
-    1/r. One pair needs no weight."""
+    """e(sum_i w_i lhs_i, G2) == e(sum_i w_i rhs_i, [tau]G2) for the pairs of
+    `pairing_inputs` (G1 pairs (lhs_i, rhs_i), or `PairingTerms`): one pairing equation for
+    many proofs' openings under one SRS (a chain of segment proofs). ``weights``: random
+    scalars w_i, fixed after every pair (w_0 may be 1); a forged pair then passes only if its
+    own equation holds, except with probability 1/r. One pair needs no weight. Terms are
+    folded before any point is computed: sum_i w_i sum_j s_ij P_ij is one MSM per side."""
     if not pairs:
         return False
-    if len(pairs) == 1 and weights is None:
-        lhs, rhs = pairs[0]
+    if weights is None:
+        if len(pairs) != 1:
+            raise ValueError("check_pairings: several pairs need their weights")
+        weights = [1]
+    if len(weights) != len(pairs):
+        raise ValueError(f"check_pairings: {len(weights)} weights for {len(pairs)} pairs")
+    if all(isinstance(p, PairingTerms) for p in pairs):
+        sides = []
+        for side in ("lhs", "rhs"):
+            pts = [getattr(p, side)[0] for p in pairs]
+            scs = [sc if w == 1 else Fr.scale(sc, w)
+                   for (_, sc), w in ((getattr(p, side), w) for p, w in zip(pairs, weights))]
+            sides.append(_combine(np.concatenate(pts), np.concatenate(scs)))
+        lhs, rhs = sides
     else:
-        w = Fr.from_ints(weights)
-        lhs = msm(np.stack([p[0] for p in pairs]), w)
-        rhs = msm(np.stack([p[1] for p in pairs]), w)
+        pairs = [p.evaluate() if isinstance(p, PairingTerms) else p for p in pairs]
+        if len(pairs) == 1 and weights == [1]:
+            lhs, rhs = pairs[0]
+        else:
+            w = Fr.from_ints(weights)
+            lhs = msm(np.stack([p[0] for p in pairs]), w)
+            rhs = msm(np.stack([p[1] for p in pairs]), w)
     return pairing_check(np.stack([lhs, _neg(rhs)]), np.stack([srs.g2[0], srs.g2[1]]))
 
 
-def pairing_inputs(srs, queries: list, proofs: list, transcript: Transcript):
+def pairing_inputs(srs, queries: list, proofs: list, transcript: Transcript,
+                   terms: bool = False):
     """The batch opening's pairing equation e(lhs, G2) == e(rhs, [tau]G2) as the G1 pair
-    (lhs, rhs), or None when the proof has the wrong number of opening proofs.
+    (lhs, rhs) (with ``terms``: as `PairingTerms`, the sums not yet computed), or None when
+    the proof has the wrong number of opening proofs.
 
     The scalars are Fr arrays throughout (a model's proof opens a few hundred values): the
     weights u^j v^i, the folded value sum u^j v^i y_ji, and every point's coefficient."""
@@ -175,9 +207,9 @@ def pairing_inputs(srs, queries: list, proofs: list, transcript: Transcript):
     y_total = poly.inner_product(np.concatenate(weights), np.concatenate(values))
     points.append(srs.g1[:1])                                  # - (sum u^j v^i y_ji) G
     scalars.append(Fr.from_ints([-y_total]))
-    lhs = _combine(np.concatenate(points), np.concatenate(scalars))
-    rhs = msm(np.stack(proofs), Fr.from_ints(upow))
-    return lhs, rhs
+    out = PairingTerms((np.concatenate(points), np.concatenate(scalars)),
+                       (np.stack(proofs), Fr.from_ints(upow)))
+    return out if terms else out.evaluate()
 
 
 def _fr_array(values) -> np.ndarray:

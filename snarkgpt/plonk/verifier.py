@@ -150,13 +150,16 @@ class _Messages:
         return data
 
 
-def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes, defer_pairing: bool = False):
+def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes | Proof,
+                    defer_pairing: bool = False):
     """Raise `VerificationError` (or `ProofFormatError`) with the reason a proof is rejected.
+    ``proof_bytes``: the proof, or what `parse_proof` made of it (a caller that also reads
+    the proof's link commitments parses it once).
 
     With ``defer_pairing`` every check but the final pairing equation is made, and the
-    equation is returned as a G1 pair (lhs, rhs) for `kzg.check_pairings`, which folds
-    the pairs of a chain's segment proofs into one equation; the proof is valid only if
-    that check passes."""
+    equation is returned as `kzg.PairingTerms` for `kzg.check_pairings`, which folds the
+    terms of a chain's segment proofs into one equation (one MSM per side); the proof is
+    valid only if that check passes."""
     lay = vk.layout
     d = lay.desc
     n, u = d.n, d.usable_rows
@@ -169,7 +172,7 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes, defer_pairi
         check_instance_shapes(d, instances)
     except InstanceShapeError as e:
         raise VerificationError(str(e)) from None
-    proof = parse_proof(vk, proof_bytes)
+    proof = proof_bytes if isinstance(proof_bytes, Proof) else parse_proof(vk, proof_bytes)
     plan = _plan(lay)
     tr = protocol.start(vk, instances)
     msgs = _Messages(proof)
@@ -236,7 +239,7 @@ def verify_or_raise(vk: VerifyingKey, instances, proof_bytes: bytes, defer_pairi
                 cs_.append(vk.blinding_basis)
                 vs.append(Fr.from_ints(lx))
         queries.append(kzg.VerifierQuery(x * dom.element(rot) % P, cs_, np.concatenate(vs)))
-    pair = kzg.pairing_inputs(vk.kzg, queries, list(proof.openings), tr)
+    pair = kzg.pairing_inputs(vk.kzg, queries, list(proof.openings), tr, terms=defer_pairing)
     if pair is not None and defer_pairing:
         return pair
     if pair is None or not kzg.check_pairings([pair], vk.kzg):

@@ -175,8 +175,17 @@ def test_folded_pairing_refuses_one_bad_pair(keys):
     pairs = [verify_or_raise(k[1], c.instances(), p, defer_pairing=True)
              for k, c, p in zip(keys, circs, proofs)]
     assert kzg.check_pairings(pairs, keys[0][1].kzg, weights=[1, 5])
-    bad = (pairs[1][0], pairs[0][1])
+    bad = kzg.PairingTerms(pairs[1].lhs, pairs[0].rhs)
     assert not kzg.check_pairings([pairs[0], bad], keys[0][1].kzg, weights=[1, 5])
+    # the terms folded before any point is computed decide as the evaluated pairs do
+    points = [p.evaluate() for p in pairs]
+    assert kzg.check_pairings(points, keys[0][1].kzg, weights=[1, 5])
+    assert not kzg.check_pairings([points[0], bad.evaluate()], keys[0][1].kzg, weights=[1, 5])
+    # a weight left out is an error, not a check of fewer pairs
+    with pytest.raises(ValueError, match="weights"):
+        kzg.check_pairings(pairs, keys[0][1].kzg, weights=[1])
+    with pytest.raises(ValueError, match="weights"):
+        kzg.check_pairings(pairs, keys[0][1].kzg)
 
 
 def test_missing_or_bad_seed_is_refused(keys):
