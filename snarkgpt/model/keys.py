@@ -107,7 +107,10 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     _check_out(out)
     if srs_path is not None and not os.path.isfile(srs_path):
         raise KeyDirError(f"{srs_path}: no such ceremony file")
-    model = load_model(model_spec)
+    # weights are read one tensor at a time when asked for (a safetensors folder or an npz),
+    # and quantized per tensor once the integer model outgrows a quarter of the budget
+    # (quantize.stream_cap): setup never holds a large model whole
+    model = load_model(model_spec, lazy=True)
     cfg = model.config
     if statement not in STATEMENTS:
         raise KeyDirError(f"unknown statement kind {statement!r}: use one of {', '.join(STATEMENTS)}")
@@ -146,8 +149,14 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         progress(f"fixed weights in wide rows of {weight_width} (gadgets/matmul.py)")
     progress(f"calibrating quantization for {cfg} ...")
     # calibrated on the lengths it proves
-    settings, report = calibrate(model, max_tokens=L, scale_bits=scale_bits)
-    qmodel = quantize_model(model, settings)
+    from .memory import parse_size
+    from .quantize import stream_cap
+    stream = stream_cap(cfg, None if memory_budget is None else parse_size(memory_budget))
+    if stream is not None:
+        from .memory import format_size
+        progress(f"weights quantized per tensor as needed (a cache of {format_size(stream)})")
+    settings, report = calibrate(model, max_tokens=L, scale_bits=scale_bits, stream=stream)
+    qmodel = quantize_model(model, settings, stream=stream)
     make = lambda lay: keygen_circuit(qmodel, settings, L, compact=lay[0], mm_lanes=lay[1],  # noqa: E731
                                       statement=statement, weights=weights,
                                       weight_width=weight_width)
@@ -421,7 +430,7 @@ class Prover:
             raise KeyDirError(f"{keydir}: prover files missing ({', '.join(missing)}): this is the "
                             "public half of a key directory; prove with the full one, or run setup again")
         try:
-            model = load_model(os.path.join(keydir, MODEL))
+            model = load_model(os.path.join(keydir, MODEL), lazy=True)
             z = np.load(os.path.join(keydir, SRS_FILE), allow_pickle=False)
         except OSError as e:
             raise KeyDirError(f"{keydir}: prover files missing ({e}); run setup again") from None

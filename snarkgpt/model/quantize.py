@@ -15,6 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
@@ -222,6 +225,8 @@ class QuantizedModel:
         the array object: replacing ``weights[name]`` is seen, writing into it in place is
         not (quantized weights are never written to)."""
         from snarkgpt.gadgets.reference import MatmulOperand
+        if isinstance(self.weights, StreamedWeights):      # cached beside the weight
+            return self.weights.operand(name)
         w = self.weights[name]
         hit = self._operands.get(name)
         if hit is None or hit[0] is not w:
@@ -243,6 +248,8 @@ class QuantizedModel:
     def release_operands(self) -> None:
         """Drop the prepared operands (their float64 copies double the weights' memory)."""
         self._operands.clear()
+        if isinstance(self.weights, StreamedWeights):
+            self.weights.clear()
 
 
 def _float_weights(model) -> dict:
@@ -259,66 +266,220 @@ def _model_gelu(model) -> str:
     return g if g in ("tanh", "erf") else "tanh"
 
 
-def quantize_model(model, settings: QuantSettings) -> QuantizedModel:
-    """Quantize ``model`` (``.config``, ``.weights``: float arrays under nanoGPT names).
+def quantized_names(cfg) -> list[str]:
+    """The names of a `QuantizedModel`'s weights for ``cfg``, in forward order."""
+    names = ["wte", "wpe"]
+    for i in range(cfg.n_layer):
+        p = f"h.{i}."
+        names += [p + "ln_1", p + "attn.c_attn", p + "attn.c_proj", p + "ln_2", p + "mlp.c_fc",
+                  p + "mlp.c_proj"]
+        if cfg.bias:
+            names += [p + n + ".bias" for n in ("ln_1", "attn.c_attn", "attn.c_proj", "ln_2",
+                                                 "mlp.c_fc", "mlp.c_proj")]
+    names += ["ln_f"] + (["ln_f.bias"] if cfg.bias else []) + ["lm_head"]
+    return names
 
-    Biases (``config.bias``): a linear layer's bias is rounded at the scale of the exact
-    product it is added to, 2^(s+w) (input 2^s times weight 2^w), so it enters before the
-    floor rescale with error <= 2^-(s+w+1); a LayerNorm bias at its output scale 2^s."""
+
+def quantize_tensor(cfg, W, name: str, s: int, w: int) -> np.ndarray:
+    """One integer weight of `QuantizedModel` (``name`` from `quantized_names`) from the
+    float weights ``W`` (nanoGPT names; a dict or a `LazyWeights`), at activation scale 2^s
+    and weight scale 2^w, C-contiguous int64.
+
+    Biases (``cfg.bias``): a linear layer's bias is rounded at the scale of the exact product
+    it is added to, 2^(s+w) (input 2^s times weight 2^w), so it enters before the floor
+    rescale with error <= 2^-(s+w+1); a LayerNorm bias at its output scale 2^s."""
+    d, hd = cfg.n_embd, cfg.n_embd // cfg.n_head
+
+    def get(src, shape):
+        if src not in W:
+            raise KeyError(f"missing weight {src}")
+        a = W[src]
+        if np.shape(a) != tuple(shape):
+            raise ValueError(f"weight {src} has shape {np.shape(a)}, expected {tuple(shape)}")
+        # its float64 copy, the scaled and rounded copies, the int64 result and its layout copy
+        check_alloc(f"quantize {name}", shape, np.float64, count=5)
+        return np.asarray(a, dtype=np.float64)
+
+    def q(a, bits):
+        return np.ascontiguousarray(ref.quantize(a, bits, bits=32, op=f"quantize {name}"))
+
+    def qb(a):                          # a linear bias at the product scale 2^(s+w)
+        return np.ascontiguousarray(ref.quantize(a, s + w, bits=48, op=f"quantize {name}"))
+
+    if name == "wte":
+        return q(get("transformer.wte.weight", (cfg.vocab_size, d)), s)
+    if name == "wpe":
+        return q(get("transformer.wpe.weight", (cfg.block_size, d)), s)
+    if name in ("ln_f", "ln_f.bias"):
+        return q(get("transformer." + name + (".weight" if name == "ln_f" else ""), (d,)), s)
+    if name == "lm_head":
+        tied = "lm_head.weight" not in W or W is not None and _is_tied(W)
+        if tied and w == s:
+            # tied to wte at the same scale: the same rounding of the same values, transposed
+            check_alloc("quantize lm_head", (cfg.vocab_size, d), np.int64, count=2)
+            return np.ascontiguousarray(quantize_tensor(cfg, W, "wte", s, w).T)
+        src = "transformer.wte.weight" if "lm_head.weight" not in W else "lm_head.weight"
+        return q(get(src, (cfg.vocab_size, d)).T, w)
+    m = re.fullmatch(r"h\.(\d+)\.(ln_1|ln_2|attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)"
+                     r"(\.bias)?", name)
+    if m is None or int(m.group(1)) >= cfg.n_layer or (m.group(3) and not cfg.bias):
+        raise KeyError(f"no quantized weight {name!r} in {cfg}")
+    p, op, bias = f"transformer.h.{m.group(1)}.", m.group(2), bool(m.group(3))
+    if op in ("ln_1", "ln_2"):
+        return q(get(p + op + (".bias" if bias else ".weight"), (d,)), s)
+    out_dim = {"attn.c_attn": 3 * d, "attn.c_proj": d, "mlp.c_fc": 4 * d, "mlp.c_proj": d}[op]
+    in_dim = 4 * d if op == "mlp.c_proj" else d
+    if bias:
+        b = get(p + op + ".bias", (out_dim,))
+        if op == "attn.c_attn":         # the query part scaled like its weights
+            b = b.copy()
+            b[:d] *= 1.0 / math.sqrt(hd)
+        return qb(b)
+    a = get(p + op + ".weight", (out_dim, in_dim))
+    if op == "attn.c_attn":
+        a = a.copy()
+        a[:d] *= 1.0 / math.sqrt(hd)   # the query columns pre-multiplied by 1/sqrt(head_dim)
+    return q(a.T, w)
+
+
+def _is_tied(W) -> bool:
+    """Whether lm_head.weight is the embedding (a tied LazyWeights, or the same array)."""
+    tied = getattr(W, "tied", None)
+    if tied is not None:
+        return bool(tied)
+    return W["lm_head.weight"] is W["transformer.wte.weight"]
+
+
+class StreamedWeights(Mapping):
+    """A `QuantizedModel`'s weights quantized when asked for and kept in a cache of at most
+    ``cap`` bytes (least recently used first out; a tensor larger than ``cap`` is held alone
+    until the next lookup), with the matmul operands (`QuantizedModel.operand`) in the same
+    cache. Quantization is deterministic, so a weight quantized again is the same array:
+    every consumer sees exactly what the eager dict of `quantize_model` holds. With the
+    float weights a `LazyWeights`, the model's memory is the cache's, whatever its size."""
+
+    def __init__(self, cfg, W, s: int, w: int, cap: int):
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise ValueError(f"cache size must be a positive number of bytes, got {cap!r}")
+        self.config, self._W, self._s, self._w, self.cap = cfg, W, s, w, cap
+        self._names = quantized_names(cfg)
+        self._known = set(self._names)
+        self._cache: OrderedDict = OrderedDict()
+        self.held = 0                    # bytes in the cache now
+        self.peak = 0                    # the most it held
+        self.quantized = 0               # tensors quantized (misses), for tests and stats
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._known:
+            raise KeyError(name)
+        return self._cached(("w", name), lambda: quantize_tensor(
+            self.config, self._W, name, self._s, self._w))
+
+    def operand(self, name: str):
+        """``self[name]`` prepared for `reference.exact_matmul`, cached beside it."""
+        from snarkgpt.gadgets.reference import MatmulOperand
+
+        def make():
+            a = self[name]
+            check_alloc(f"{name} float64 copy", a.shape, np.float64)
+            return MatmulOperand(a)
+        return self._cached(("op", name), make)
+
+    def _cached(self, key, make):
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit[0]
+        if key[0] == "w":
+            self.quantized += 1
+        value = make()
+        size = _nbytes(value)
+        while self._cache and self.held + size > self.cap:     # make room, oldest first
+            _, (_, n) = self._cache.popitem(last=False)
+            self.held -= n
+        self._cache[key] = (value, size)
+        self.held += size
+        self.peak = max(self.peak, self.held)
+        return value
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name) -> bool:
+        return name in self._known
+
+    def clear(self) -> None:
+        self._cache.clear()
+        self.held = 0
+
+    def __repr__(self):
+        return (f"StreamedWeights({len(self)} tensors, {self.held} of {self.cap} bytes "
+                "cached)")
+
+
+def _nbytes(value) -> int:
+    """A cache entry's size: an array's bytes; an operand's int64 values (kept alive by it)
+    and the float64 copy it builds on first use, counted when it is cached."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    return 2 * int(value.values.nbytes)
+
+
+def quantized_bytes(cfg) -> int:
+    """Bytes of a whole `QuantizedModel` held eagerly, with its float64 matmul operands."""
+    d, V = cfg.n_embd, cfg.vocab_size
+    per_block = 12 * d * d + 4 * d + (13 * d if cfg.bias else 0)
+    ints = V * d + cfg.block_size * d + cfg.n_layer * per_block + d + V * d
+    mats = cfg.n_layer * 12 * d * d + V * d          # the operands' float64 copies
+    return 8 * (ints + mats)
+
+
+def stream_cap(cfg, budget: int | None = None) -> int | None:
+    """None (quantize the whole model once and keep it) when it takes at most a quarter of
+    the memory budget, else the byte cap of a `StreamedWeights` cache: an eighth of the
+    budget, and at least the largest tensor with its operand twice over (so a forward pass
+    never quantizes a tensor twice in a row)."""
+    if budget is None:
+        from .memory import current_budget
+        budget = current_budget().limit
+    if quantized_bytes(cfg) <= budget // 4:
+        return None
+    largest = 8 * 2 * max(cfg.vocab_size * cfg.n_embd, 4 * cfg.n_embd * cfg.n_embd)
+    return max(budget // 8, 2 * largest)
+
+
+def quantize_model(model, settings: QuantSettings, stream="auto") -> QuantizedModel:
+    """Quantize ``model`` (``.config``, ``.weights``: float arrays under nanoGPT names, a
+    dict or a `LazyWeights`); see `quantize_tensor` for each weight.
+
+    ``stream``: "auto" (`stream_cap`: eager while the integer model takes at most a quarter
+    of the memory budget), False (every weight now, in a dict) or a byte cap (a
+    `StreamedWeights`, each weight quantized when first asked for)."""
     cfg = model.config
     W = _float_weights(model)
     s, w = settings.scale_bits, settings.weight_bits
-    d, hd = cfg.n_embd, cfg.n_embd // cfg.n_head
-
-    def get(name, shape):
+    cap = stream_cap(cfg) if isinstance(stream, str) and stream == "auto" else stream
+    if cap is None or cap is False:
+        if "lm_head.weight" in W and np.shape(W["lm_head.weight"]) != (cfg.vocab_size,
+                                                                         cfg.n_embd):
+            raise ValueError(f"lm_head.weight has shape {np.shape(W['lm_head.weight'])}, "
+                             f"expected {(cfg.vocab_size, cfg.n_embd)}")
+        out = {}
+        for name in quantized_names(cfg):
+            if name == "lm_head" and "wte" in out and s == w and (
+                    "lm_head.weight" not in W or _is_tied(W)):
+                check_alloc("quantize lm_head", (cfg.vocab_size, cfg.n_embd), np.int64)
+                out[name] = np.ascontiguousarray(out["wte"].T)
+            else:
+                out[name] = quantize_tensor(cfg, W, name, s, w)
+        return QuantizedModel(cfg, settings, out)
+    for name in ("transformer.wte.weight", "transformer.wpe.weight"):   # fail early
         if name not in W:
             raise KeyError(f"missing weight {name}")
-        if np.shape(W[name]) != tuple(shape):
-            raise ValueError(f"weight {name} has shape {np.shape(W[name])}, expected {tuple(shape)}")
-        # its float64 copy, the scaled and rounded copies, the int64 result and its layout copy
-        check_alloc(f"quantize {name}", shape, np.float64, count=5)
-        return np.asarray(W[name], dtype=np.float64)
-
-    def q(a, bits, name):
-        return ref.quantize(a, bits, bits=32, op=f"quantize {name}")
-
-    def qb(a, bits, name):          # a linear bias at the product scale 2^(s+w)
-        return ref.quantize(a, bits, bits=48, op=f"quantize {name}")
-
-    out = {"wte": q(get("transformer.wte.weight", (cfg.vocab_size, d)), s, "wte"),
-           "wpe": q(get("transformer.wpe.weight", (cfg.block_size, d)), s, "wpe"),
-           "ln_f": q(get("transformer.ln_f.weight", (d,)), s, "ln_f")}
-    for i in range(cfg.n_layer):
-        p = f"transformer.h.{i}."
-        att = get(p + "attn.c_attn.weight", (3 * d, d)).copy()
-        att[:d] *= 1.0 / math.sqrt(hd)
-        out[f"h.{i}.ln_1"] = q(get(p + "ln_1.weight", (d,)), s, p + "ln_1")
-        out[f"h.{i}.ln_2"] = q(get(p + "ln_2.weight", (d,)), s, p + "ln_2")
-        out[f"h.{i}.attn.c_attn"] = q(att.T, w, p + "attn.c_attn")
-        out[f"h.{i}.attn.c_proj"] = q(get(p + "attn.c_proj.weight", (d, d)).T, w, p + "attn.c_proj")
-        out[f"h.{i}.mlp.c_fc"] = q(get(p + "mlp.c_fc.weight", (4 * d, d)).T, w, p + "mlp.c_fc")
-        out[f"h.{i}.mlp.c_proj"] = q(get(p + "mlp.c_proj.weight", (d, 4 * d)).T, w, p + "mlp.c_proj")
-        if cfg.bias:
-            ab = get(p + "attn.c_attn.bias", (3 * d,)).copy()
-            ab[:d] *= 1.0 / math.sqrt(hd)
-            out[f"h.{i}.attn.c_attn.bias"] = qb(ab, s + w, p + "attn.c_attn.bias")
-            for n, m in (("attn.c_proj", d), ("mlp.c_fc", 4 * d), ("mlp.c_proj", d)):
-                out[f"h.{i}.{n}.bias"] = qb(get(p + n + ".bias", (m,)), s + w, p + n + ".bias")
-            for n in ("ln_1", "ln_2"):
-                out[f"h.{i}.{n}.bias"] = q(get(p + n + ".bias", (d,)), s, p + n + ".bias")
-    lm = W.get("lm_head.weight", W["transformer.wte.weight"])
-    if np.shape(lm) != (cfg.vocab_size, d):
-        raise ValueError(f"lm_head.weight has shape {np.shape(lm)}, expected {(cfg.vocab_size, d)}")
-    if lm is W["transformer.wte.weight"] and w == s:
-        # tied to wte at the same scale: the same rounding of the same values, transposed
-        check_alloc("quantize lm_head", (cfg.vocab_size, d), np.int64)
-        out["lm_head"] = out["wte"].T
-    else:
-        check_alloc("quantize lm_head", (cfg.vocab_size, d), np.float64, count=5)
-        out["lm_head"] = q(np.asarray(lm, dtype=np.float64).T, w, "lm_head")
-    if cfg.bias:
-        out["ln_f.bias"] = q(get("transformer.ln_f.bias", (d,)), s, "ln_f.bias")
-    return QuantizedModel(cfg, settings, {k: np.ascontiguousarray(v) for k, v in out.items()})
+    return QuantizedModel(cfg, settings, StreamedWeights(cfg, W, s, w, int(cap)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -637,7 +798,8 @@ def default_max_table_bits(config, lo: int = 12, hi: int = 16) -> int:
 
 def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits: int | None = None,
               margin: float = 2.0, max_table_bits: int | None = None, max_scale_bits: int = 12,
-              max_attempts: int = 16, report: bool = True, max_tokens: int | None = None):
+              max_attempts: int = 16, report: bool = True, max_tokens: int | None = None,
+              stream="auto"):
     """Choose `QuantSettings` for ``model`` from calibration ``inputs`` (token sequences;
     default: 4 random sequences of ``max_tokens`` tokens, block_size when None) and return
     ``(settings, report)``. ``max_tokens`` bounds the context: given inputs are cut to
@@ -660,7 +822,7 @@ def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits:
     to float64 once); the integer weights are quantized once per pair of scales (s, w) and
     reused, with their prepared matmul operands, by every candidate that only widens a
     table; every large array is checked against the memory budget first
-    (`snarkgpt.model.memory`).
+    (`snarkgpt.model.memory`). ``stream``: as `quantize_model` takes it.
     """
     from .integer_forward import integer_forward
     cfg = model.config
@@ -702,7 +864,7 @@ def calibrate(model, inputs=None, *, scale_bits: int | None = None, weight_bits:
         key = (st.scale_bits, st.weight_bits)
         if key not in quantized:
             quantized.clear()   # a lower s never comes back: hold one set of weights
-            quantized[key] = quantize_model(model, st)
+            quantized[key] = quantize_model(model, st, stream=stream)
         return quantized[key].with_settings(st)
 
     attempts = []
