@@ -131,7 +131,8 @@ def cmd_setup(args) -> int:
     return 0
 
 
-def _prove(keydir, prompt, max_new, out, stats=None, cluster=None, as_json=False):
+def _prove(keydir, prompt, max_new, out, stats=None, cluster=None, as_json=False,
+           cluster_keys="shared"):
     """Generate greedily, prove (here, or with ``cluster`` a `--cluster` spec on a Ray
     cluster: snarkgpt/cluster.py), write the proof file; returns (card, statement, proof,
     seconds). The cluster is connected first: a bad address fails before any work."""
@@ -139,7 +140,7 @@ def _prove(keydir, prompt, max_new, out, stats=None, cluster=None, as_json=False
     from .cluster import session
     from .model.keys import Prover
     from .model.statement import write_proof_file
-    with session(cluster, progress=progress, as_json=as_json) as prove:
+    with session(cluster, progress=progress, as_json=as_json, keys=cluster_keys) as prove:
         prover = Prover(keydir, progress=progress, keep_keys=False)   # one proof: one segment key at a time
         st = prover.generate(prompt, max_new)
         progress(f"proving {st.n_prompt} + {st.n_new} tokens ...")
@@ -186,7 +187,8 @@ def cmd_prove(args) -> int:
     toks = prompt_tokens(args, card)
     check_request(card, toks, args.max_new_tokens, args.out)
     card, st, proof, seconds = _prove(args.keys, toks, args.max_new_tokens, args.out,
-                                      cluster=args.cluster, as_json=args.json)
+                                      cluster=args.cluster, as_json=args.json,
+                                      cluster_keys=args.cluster_keys)
     size = os.path.getsize(args.out)
     text = decode(card, list(st.output))
     result = {"model_fingerprint": card["fingerprint"], "prompt_tokens": list(st.prompt),
@@ -238,7 +240,8 @@ def cmd_prove_eval(args) -> int:
     EvalStatement(tuple(toks), int(card["max_tokens"]), 0)   # length checks, before any work
     check_out_path(args.out)
     from .cluster import session
-    with session(args.cluster, progress=progress, as_json=args.json) as prove:
+    with session(args.cluster, progress=progress, as_json=args.json,
+                 keys=args.cluster_keys) as prove:
         prover = Prover(args.keys, progress=progress, keep_keys=False)
         st = prover.evaluate(toks)
         progress(f"proving the {st.total} predictions over a window of {len(toks)} tokens ...")
@@ -393,7 +396,7 @@ def cmd_demo(args) -> int:
     check_request(card, prompt, args.max_new_tokens)
     out = os.path.join(keydir, "demo.sgp")
     card, st, proof, prove_s = _prove(keydir, prompt, args.max_new_tokens, out,
-                                      cluster=args.cluster)
+                                      cluster=args.cluster, cluster_keys=args.cluster_keys)
     _, vk = load_verifier(keydir)
     _, st2, proof2 = read_proof_file(out)
     t = time.perf_counter()
@@ -499,7 +502,8 @@ def cmd_serve(args) -> int:
     return serve(args.keys, host=args.host, port=args.port, workers=args.workers,
                  queue=args.queue, log=args.log, max_wait=args.max_wait,
                  per_client=args.per_client, max_body=args.max_body,
-                 transparency_log=args.transparency_log, cluster=args.cluster)
+                 transparency_log=args.transparency_log, cluster=args.cluster,
+                 cluster_keys=args.cluster_keys)
 
 
 def cmd_srs_digest(args) -> int:
@@ -554,6 +558,10 @@ def add_cluster_option(p) -> None:
                    help="prove the segments on a Ray cluster (needs the 'cluster' extra): "
                         "local[:N] starts one here with N workers for this run, auto joins "
                         "RAY_ADDRESS, HOST:PORT joins that head node; docs/cluster.md")
+    p.add_argument("--cluster-keys", choices=["shared", "object-store"], default="shared",
+                   help="with --cluster: how workers get the key directory: shared (the same "
+                        "path on every node, default) or object-store (sent once per proof "
+                        "through Ray's object store, copied to each node's temporary folder)")
 
 
 def add_device_option(p) -> None:

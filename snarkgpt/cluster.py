@@ -14,26 +14,35 @@ Cluster specs: ``local`` or ``local:N`` starts a Ray instance on this machine fo
 ``ray://HOST:PORT`` for Ray Client). Ray is imported only inside these functions: a command
 without ``--cluster`` never imports it.
 
-Workers read the proving key from the key directory at the same absolute path (shared storage:
-docs/cluster.md says why and what the alternative is), build it with `Prover(keydir,
-keep_keys=False)`, kept per worker process, and set Numba's thread count to the task's CPUs.
+Workers read the proving key from the key directory at the same absolute path (``keys=
+"shared"``, the default: shared storage, docs/cluster.md), or, with ``keys="object-store"``,
+from a copy on their own node: the coordinator puts the directory's files in Ray's object
+store once per run and a worker writes them to a local folder named by the verifying key's
+digest the first time a task on its node needs them (`_local_keydir`). Either way a worker
+builds `Prover(keydir, keep_keys=False)`, kept per worker process, which checks the rebuilt
+key against the published one, and sets Numba's thread count to the task's CPUs.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 
-__all__ = ["ClusterError", "SegmentFailed", "attach", "connect", "detach", "prove", "parse_spec",
-           "session", "task_slots"]
+__all__ = ["ClusterError", "KEY_MODES", "SegmentFailed", "attach", "connect", "detach", "prove", "parse_spec",
+           "session", "task_slots", "widened_cpus"]
 
 CONNECT_TIMEOUT_S = 5.0     # a head node that does not accept a TCP connection in this long
 MAX_RETRIES = 3             # re-runs of a segment task whose worker process died
 FAULT_ENV = "SNARKGPT_CLUSTER_FAULT"    # tests: "kill:I:MARKER" or "raise:I" (see _inject)
 TASK_CPUS_ENV = "SNARKGPT_TASK_CPUS"    # CPUs (and Numba threads) per task on a joined cluster
+KEY_MODES = ("shared", "object-store")  # how workers get the key directory (--cluster-keys)
+KEY_CACHE_ENV = "SNARKGPT_KEY_CACHE"    # a worker's folder for keys sent through the object store
 
 
 class ClusterError(ValueError):
@@ -180,6 +189,66 @@ def _worker_prover(keydir: str):
     return got[1]
 
 
+def _key_cache_root() -> str:
+    return os.environ.get(KEY_CACHE_ENV) or os.path.join(tempfile.gettempdir(), "snarkgpt-keys")
+
+
+def _holds_key(path: str, digest: str) -> bool:
+    """Whether ``path`` is a complete copy of the key whose vk.bin has SHA-256 ``digest``
+    (copies appear by an atomic rename, so a folder with the right vk.bin is complete)."""
+    try:
+        with open(os.path.join(path, "vk.bin"), "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest() == digest
+    except OSError:
+        return False
+
+
+def _local_keydir(digest: str, bundle: list) -> str:
+    """This node's copy of a key directory sent through the object store: the folder
+    `KEY_CACHE_ENV`/<digest>, written from ``bundle`` (``[ObjectRef of {file name: bytes as
+    a uint8 array}]``, nested in a list so that Ray fetches it only when this node has no copy
+    yet) into a temporary sibling renamed into place, so that two tasks on one node never see
+    half a key and a crash leaves nothing a later task would read."""
+    root = _key_cache_root()
+    path = os.path.join(root, digest)
+    if _holds_key(path, digest):
+        return path
+    import ray
+    files = ray.get(bundle[0])
+    os.makedirs(root, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{digest[:16]}.", dir=root)
+    try:
+        for name, data in files.items():
+            if os.sep in name or name in ("", ".", ".."):
+                raise ClusterError(f"refusing a key file named {name!r}")
+            data.tofile(os.path.join(tmp, name))
+        if not _holds_key(tmp, digest):
+            raise ClusterError("the key sent through the object store does not match its digest")
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if not _holds_key(path, digest):    # a stale or broken copy: replace it
+                shutil.rmtree(path, ignore_errors=True)
+                os.rename(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def _key_bundle(keydir: str):
+    """(SHA-256 of vk.bin, {file name: its bytes as a uint8 array}) of a key directory's
+    files, for `ray.put` (arrays travel without a copy into each task's memory)."""
+    import numpy as np
+    files = {}
+    for name in sorted(os.listdir(keydir)):
+        p = os.path.join(keydir, name)
+        if os.path.isfile(p) and not name.startswith("."):
+            files[name] = np.fromfile(p, dtype=np.uint8)
+    if "vk.bin" not in files:
+        raise ClusterError(f"{keydir}: no vk.bin to send to the workers")
+    return hashlib.sha256(files["vk.bin"].tobytes()).hexdigest(), files
+
+
 def _inject(fault: str | None, i: int) -> None:
     """Test-only faults (``SNARKGPT_CLUSTER_FAULT`` on the coordinator): ``kill:I:MARKER``
     kills the worker process running segment I the first time (MARKER records it, so the
@@ -212,9 +281,11 @@ def _segment_task(keydir, i, statement, seed, forward, cpus, events, fault):
     if fault:
         ray.get(sent)
     _inject(fault, i)
+    if isinstance(keydir, tuple):       # ("object-store", digest, [bundle]): a copy here
+        keydir = _local_keydir(keydir[1], keydir[2])
     t = time.perf_counter()
     proof = _worker_prover(keydir).prove_segment(i, statement, seed, forward)
-    return {"proof": proof, "node": where, "seconds": time.perf_counter() - t}
+    return {"proof": proof, "node": where, "seconds": time.perf_counter() - t, "keys": keydir}
 
 
 class _Events:
@@ -245,6 +316,27 @@ def _memory_bytes(prover, statement, ray) -> int:
                for s in prover.segments)
     nodes = [n.get("Resources", {}).get("memory", 0) for n in ray.nodes() if n.get("Alive")]
     return int(min(need, max(nodes, default=need)))
+
+
+def widened_cpus(cpus: int, mem: int, nodes: list) -> int:
+    """The CPUs a segment task declares: ``cpus``, or more where memory, not CPUs, limits how
+    many segments a node runs at once. ``nodes``: Ray's node records (``Resources``: ``CPU``
+    and ``memory`` in bytes). On a node of C CPUs whose memory fits only m < C // cpus tasks
+    of ``mem`` bytes, the CPUs it would leave idle go to the tasks it runs: C // max(1, m).
+    The smallest such figure over the alive nodes, so a task still fits on every node.
+    Example: GPT-2 small on `local:2` here (2 CPUs, 16 GiB of Ray memory, 9 GiB a segment):
+    one segment at a time, so each gets both CPUs instead of one CPU and one idle."""
+    best = []
+    for n in nodes:
+        if not n.get("Alive", True):
+            continue
+        r = n.get("Resources", {})
+        c, m = int(r.get("CPU", 0)), int(r.get("memory", 0))
+        if c < cpus:
+            continue                    # a node that cannot run a task at all
+        fit = c // cpus if mem <= 0 or m <= 0 else min(c // cpus, m // mem)
+        best.append(max(cpus, c // max(1, fit)))
+    return min(best) if best else cpus
 
 
 def _reporter(progress, as_json: bool, n: int):
@@ -281,13 +373,17 @@ def _reporter(progress, as_json: bool, n: int):
 
 
 def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False,
-          stats=None, cancel=None) -> bytes:
+          stats=None, cancel=None, keys: str = "shared") -> bytes:
     """The proof of ``statement`` with every segment proven by a task on the connected
     cluster (`connect`): the chain proof, byte-compatible with `Prover.prove`'s. A key that
     is one circuit is proven here (nothing to spread). Raises `SegmentFailed` naming the
     first segment that failed (the other tasks are cancelled). ``cancel``: a
     `threading.Event` that, once set, stops the proof within half a second (its tasks
-    cancelled; `ClusterError`), for a coordinator that shuts down."""
+    cancelled; `ClusterError`), for a coordinator that shuts down. ``keys``: "shared" (the
+    workers read the key directory at its path) or "object-store" (its files are put in the
+    object store once for this proof and copied to each node that runs a segment)."""
+    if keys not in KEY_MODES:
+        raise ClusterError(f"unknown key transfer {keys!r}: use one of {', '.join(KEY_MODES)}")
     if prover.segments is None:
         if progress is not None:
             progress("one circuit (no segments): proving it here")
@@ -305,7 +401,16 @@ def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False
     events = ray.remote(num_cpus=0)(_Events).remote()
     task = ray.remote(_segment_task)
     mem = _memory_bytes(prover, statement, ray)
+    wide = widened_cpus(cpus, mem, ray.nodes())
+    if wide != cpus and progress is not None:
+        progress(f"memory fits fewer segments than CPUs allow: {wide} CPUs per segment task "
+                 f"instead of {cpus}")
+    cpus = wide
     keydir = os.path.abspath(prover.keydir)
+    if keys == "object-store":
+        digest, files = _key_bundle(keydir)
+        keydir = ("object-store", digest, [ray.put(files)])
+        del files
     fault = os.environ.get(FAULT_ENV)
     refs = {}
     for seg in prover.segments:
@@ -333,6 +438,7 @@ def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False
                 proofs[i] = out["proof"]
                 if stats is not None:
                     stats.setdefault("segments", [None] * n)[i] = out["seconds"]
+                    stats.setdefault("segment_keys", [None] * n)[i] = out["keys"]
                 report({"event": "done", "segment": i, "node": out["node"],
                         "seconds": out["seconds"], "time": time.time()})
     except BaseException:
@@ -362,13 +468,16 @@ def _failure(seg, e) -> str:
 
 
 @contextmanager
-def session(spec, progress=None, as_json: bool = False):
+def session(spec, progress=None, as_json: bool = False, keys: str = "shared"):
     """A function ``prove(prover, statement, stats=None) -> bytes`` for the ``with`` block:
     `Prover.prove` here when ``spec`` is None, else `prove` on the cluster ``spec`` (connected
-    for the block). The commands' one entry point to ``--cluster``."""
+    for the block; ``keys`` as `prove` takes it). The commands' one entry point to
+    ``--cluster``."""
+    if keys not in KEY_MODES:
+        raise ClusterError(f"unknown key transfer {keys!r}: use one of {', '.join(KEY_MODES)}")
     if spec is None:
         yield lambda prover, st, stats=None: prover.prove(st, stats=stats, progress=progress)
         return
     with connect(spec, progress=progress) as cpus:
         yield lambda prover, st, stats=None: prove(prover, st, cpus, progress=progress,
-                                                   as_json=as_json, stats=stats)
+                                                   as_json=as_json, stats=stats, keys=keys)

@@ -300,7 +300,8 @@ class Service:
     job_function = staticmethod(_prove_job)
 
     def __init__(self, keydir, workers=1, queue=8, log=None, max_wait=60.0, per_client=None,
-                 max_body=MAX_BODY, transparency_log=None, cluster=None):
+                 max_body=MAX_BODY, transparency_log=None, cluster=None,
+                 cluster_keys="shared"):
         """`per_client`: jobs one client may have outstanding (default a quarter of
         `workers + queue`, at least 1); `max_body`: the largest request body accepted;
         `transparency_log`: the path of the log's database (opened, and checked, here: a
@@ -343,6 +344,11 @@ class Service:
         if cluster is not None:
             from .cluster import parse_spec
             parse_spec(cluster)          # the form, before anything starts (ClusterError)
+            from .cluster import KEY_MODES, ClusterError
+            if cluster_keys not in KEY_MODES:
+                raise ClusterError(f"unknown key transfer {cluster_keys!r}: use one of "
+                                   f"{', '.join(KEY_MODES)}")
+        self.cluster_keys = cluster_keys
         self.cluster = cluster if cluster is not None and self.card.get("segments") else None
         self.cluster_skipped = cluster is not None and self.cluster is None
         self.cluster_info = None     # the connected cluster's nodes, CPUs and task slots
@@ -432,7 +438,8 @@ class Service:
         t = time.perf_counter()
         st = p.generate(prompt_tokens, max_new_tokens)
         try:
-            proof = cluster.prove(p, st, self.task_cpus, cancel=self.stopping)
+            proof = cluster.prove(p, st, self.task_cpus, cancel=self.stopping,
+                                  keys=self.cluster_keys)
         except cluster.ClusterError:
             if self.stopping.is_set():
                 raise cf.CancelledError() from None     # 503: shutting down
@@ -913,10 +920,12 @@ def create_app(service: Service):
 
 
 def serve(keydir, host="127.0.0.1", port=8000, workers=None, queue=8, log=None, max_wait=60.0,
-          per_client=None, max_body=MAX_BODY, transparency_log=None, cluster=None):
+          per_client=None, max_body=MAX_BODY, transparency_log=None, cluster=None,
+          cluster_keys="shared"):
     """Run the service until interrupted (SIGINT/SIGTERM). `workers`: proving processes
     (default 1), or with `cluster` (a `--cluster` spec) proofs in flight on that cluster
-    (default ceil(task slots / segments)).
+    (default ceil(task slots / segments)); `cluster_keys`: how its workers get the key
+    directory (`cluster.prove`'s ``keys``).
 
     The client a job counts against is the connection's peer address as uvicorn reports it:
     uvicorn takes X-Forwarded-For only from its trusted proxies (FORWARDED_ALLOW_IPS, by
@@ -927,7 +936,7 @@ def serve(keydir, host="127.0.0.1", port=8000, workers=None, queue=8, log=None, 
         raise ValueError("the server needs the 'serve' extra: pip install 'snarkgpt[serve]'") from None
     service = Service(keydir, workers=workers, queue=queue, log=log, max_wait=max_wait,
                       per_client=per_client, max_body=max_body, transparency_log=transparency_log,
-                      cluster=cluster)
+                      cluster=cluster, cluster_keys=cluster_keys)
     app = create_app(service)
     if service.tlog is not None:
         print(f"snarkgpt serve: transparency log {service.tlog.path}: {service.tlog.size} entries, "

@@ -43,7 +43,8 @@ def model_spec(config: str) -> str:
 
 
 def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=None,
-        layers_per_segment=None, memory_budget=None, cluster=None, scale_bits=None) -> dict:
+        layers_per_segment=None, memory_budget=None, cluster=None, scale_bits=None,
+        cluster_keys: str = "shared") -> dict:
     """One benchmark run (module docstring); ``cluster``: a `--cluster` spec whose workers
     prove the segments (snarkgpt/cluster.py; the coordinator's generation and forward pass
     are inside ``prove_seconds``, as `snarkgpt prove --cluster` spends them); ``scale_bits``:
@@ -69,7 +70,7 @@ def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=No
         key_bytes = sum(os.path.getsize(os.path.join(keydir, f)) for f in os.listdir(keydir))
         vk_bytes = os.path.getsize(os.path.join(keydir, "vk.bin"))
 
-        with session(cluster, progress=say) as prove:
+        with session(cluster, progress=say, keys=cluster_keys) as prove:
             t = time.perf_counter()
             # one proof: a segmented key keeps one segment's proving key at a time
             prover = Prover(keydir, progress=say, keep_keys=False)
@@ -129,6 +130,7 @@ def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=No
         "segments": len(card.get("segments") or []) or 1,
         "segment_seconds": stages.pop("segments", [prove_s]),
         "key_bytes": key_bytes, "vk_bytes": vk_bytes, "cluster": cluster,
+        "cluster_keys": cluster_keys if cluster else None,
         "scale_bits": card.get("quant_settings", {}).get("scale_bits"),
         "compact_layout": card.get("compact_layout"), "mm_lanes": card.get("mm_lanes"),
         "stages": stages,
@@ -143,7 +145,8 @@ def main(args) -> int:
     res = run(args.config, max_tokens=args.max_tokens, progress=progress,
               layers_per_segment=getattr(args, "layers_per_segment", None),
               memory_budget=getattr(args, "memory_budget", None),
-              cluster=getattr(args, "cluster", None))
+              cluster=getattr(args, "cluster", None),
+              cluster_keys=getattr(args, "cluster_keys", "shared"))
     ok = res["verified"] and res["tampered_rejected"] and res["wrong_output_rejected"]
     if args.json:
         report(res, True, "")

@@ -34,14 +34,29 @@ def keydir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def head():
+def key_cache(tmp_path_factory):
+    """The workers' folder for keys sent through the object store (their environment is
+    the driver's at ray.init)."""
+    return tmp_path_factory.mktemp("workerkeys")
+
+
+@pytest.fixture(scope="module")
+def head(key_cache):
     """ONE local Ray instance (2 CPUs, loopback) for the module; its address for the CLI."""
-    ctx = ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-                   log_to_driver=False, logging_level="ERROR")
+    old = os.environ.get(cluster.KEY_CACHE_ENV)
+    os.environ[cluster.KEY_CACHE_ENV] = str(key_cache)
     try:
-        yield ctx.address_info["gcs_address"]
+        ctx = ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                       log_to_driver=False, logging_level="ERROR")
+        try:
+            yield ctx.address_info["gcs_address"]
+        finally:
+            ray.shutdown()
     finally:
-        ray.shutdown()
+        if old is None:
+            os.environ.pop(cluster.KEY_CACHE_ENV, None)
+        else:
+            os.environ[cluster.KEY_CACHE_ENV] = old
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +124,73 @@ def test_a_failing_segment_leaves_no_proof_file(head, keydir, tmp_path):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+def test_keys_through_the_object_store(head, key_cache, keydir, tmp_path):
+    """--cluster-keys object-store: the workers prove from their node's copy of the key
+    (under SNARKGPT_KEY_CACHE, named by vk.bin's digest), never from the key directory's path;
+    the proof verifies and is refused once tampered with."""
+    import hashlib
+    import shutil
+    src = tmp_path / "keys"
+    shutil.copytree(keydir, src)
+    digest = hashlib.sha256((src / "vk.bin").read_bytes()).hexdigest()
+    copy = key_cache / digest
+    prover = K.Prover(str(src), progress=QUIET, keep_keys=False)
+    st = prover.generate([3], 3)
+    stats = {}
+    proof = cluster.prove(prover, st, cpus=1, stats=stats, keys="object-store")
+    assert stats["segment_keys"] == [str(copy)] * 3
+    for f in src.iterdir():            # the node's copy is the key directory, file for file
+        assert (copy / f.name).read_bytes() == f.read_bytes(), f.name
+    assert not [p for p in key_cache.iterdir() if p.name.startswith(".")]   # no temporaries
+    assert K.rejection(prover.vk, st, proof) is None
+    bad = bytearray(proof)
+    bad[len(bad) // 2] ^= 1
+    assert K.rejection(prover.vk, st, bytes(bad)) is not None
+    # the same through the CLI, reusing the node's copy
+    out = tmp_path / "os.sgp"
+    r = cli("prove", "--keys", str(src), "--prompt-tokens", "1", "--max-new-tokens", "3",
+            "--out", str(out), "--cluster", head, "--cluster-keys", "object-store")
+    assert r.returncode == 0, r.stderr
+    assert main(["verify", "--keys", str(src), "--proof", str(out)]) == 0
+
+
+def test_a_node_copy_is_written_whole_or_not_at_all(head, key_cache, keydir):
+    """`_local_keydir`: a complete copy is reused without fetching; a broken one (wrong
+    vk.bin) is replaced; a bundle that does not match its digest, or names a file outside
+    the folder, is refused and leaves nothing behind."""
+    import numpy as np
+    digest, files = cluster._key_bundle(keydir)
+    ref = ray.put(files)
+    path = cluster._local_keydir(digest, [ref])
+    assert path == str(key_cache / digest) and cluster._holds_key(path, digest)
+    # reused: the bundle is not even read
+    assert cluster._local_keydir(digest, [None]) == path
+    # a broken copy is replaced
+    with open(os.path.join(path, "vk.bin"), "r+b") as f:
+        f.write(b"X")
+    assert not cluster._holds_key(path, digest)
+    assert cluster._local_keydir(digest, [ref]) == path and cluster._holds_key(path, digest)
+    before = sorted(p.name for p in key_cache.iterdir())
+    other = "0" * 64
+    with pytest.raises(cluster.ClusterError, match="does not match its digest"):
+        cluster._local_keydir(other, [ref])
+    evil = dict(files, **{"../escape": np.zeros(1, np.uint8)})
+    with pytest.raises(cluster.ClusterError, match="refusing a key file"):
+        cluster._local_keydir(other, [ray.put(evil)])
+    assert sorted(p.name for p in key_cache.iterdir()) == before
+    assert not (key_cache.parent / "escape").exists()
+
+
+def test_unknown_key_transfer_is_refused(keydir, tmp_path, capsys):
+    with pytest.raises(cluster.ClusterError, match="unknown key transfer"):
+        cluster.prove(K.Prover(keydir, progress=QUIET), None, keys="nfs")
+    with pytest.raises(SystemExit) as e:
+        main(["prove", "--keys", keydir, "--prompt-tokens", "1", "--max-new-tokens", "1",
+              "--out", str(tmp_path / "p.sgp"), "--cluster", "local", "--cluster-keys", "nfs"])
+    assert e.value.code == 2 and "--cluster-keys" in capsys.readouterr().err
+    assert not (tmp_path / "p.sgp").exists()
+
+
 def test_an_address_that_does_not_answer_is_an_error_within_seconds(keydir, tmp_path, capsys):
     out = tmp_path / "p.sgp"
     t = time.monotonic()
@@ -130,3 +212,30 @@ def test_without_cluster_nothing_imports_ray():
     code = ("import sys, snarkgpt.cli, snarkgpt.cluster, snarkgpt.bench.model; "
             "snarkgpt.cli.build_parser(); assert 'ray' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def _node(cpus, mem_gib, alive=True):
+    return {"Alive": alive, "Resources": {"CPU": float(cpus), "memory": mem_gib * 2**30}}
+
+
+def test_tasks_get_the_cpus_memory_leaves_idle():
+    """`widened_cpus`: where a node's memory fits fewer segment tasks than its CPUs, the
+    tasks it runs take the idle CPUs; never fewer than asked, and a task fits every node."""
+    GiB = 2**30
+    # GPT-2 small on local:2 here: 2 CPUs, 16 GiB, 9 GiB a segment -> one at a time, 2 CPUs
+    assert cluster.widened_cpus(1, 9 * GiB, [_node(2, 16)]) == 2
+    # memory for both: unchanged
+    assert cluster.widened_cpus(1, 9 * GiB, [_node(2, 24)]) == 1
+    assert cluster.widened_cpus(1, 1 * GiB, [_node(16, 128)]) == 1
+    # 16 CPUs, memory for 4 tasks of 1 CPU: 4 CPUs each
+    assert cluster.widened_cpus(1, 30 * GiB, [_node(16, 128)]) == 4
+    # a task larger than any node's memory still runs alone, with all of its node's CPUs
+    assert cluster.widened_cpus(2, 200 * GiB, [_node(8, 64)]) == 8
+    # two nodes: the smaller figure, so the task fits on both; dead nodes are ignored
+    assert cluster.widened_cpus(1, 9 * GiB, [_node(2, 16), _node(8, 80)]) == 1
+    assert cluster.widened_cpus(1, 9 * GiB, [_node(4, 16), _node(8, 10)]) == 4
+    assert cluster.widened_cpus(1, 9 * GiB, [_node(4, 16), _node(1, 1, alive=False)]) == 4
+    # no usable node or no memory figure: as asked
+    assert cluster.widened_cpus(3, 9 * GiB, [_node(2, 64)]) == 3
+    assert cluster.widened_cpus(1, 0, [_node(2, 16)]) == 1
+    assert cluster.widened_cpus(1, 9 * GiB, []) == 1
