@@ -313,7 +313,7 @@ def quantize_tensor(cfg, W, name: str, s: int, w: int) -> np.ndarray:
     if name in ("ln_f", "ln_f.bias"):
         return q(get("transformer." + name + (".weight" if name == "ln_f" else ""), (d,)), s)
     if name == "lm_head":
-        tied = "lm_head.weight" not in W or W is not None and _is_tied(W)
+        tied = "lm_head.weight" not in W or _is_tied(W)
         if tied and w == s:
             # tied to wte at the same scale: the same rounding of the same values, transposed
             check_alloc("quantize lm_head", (cfg.vocab_size, d), np.int64, count=2)

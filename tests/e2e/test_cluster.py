@@ -19,6 +19,7 @@ from snarkgpt import cluster  # noqa: E402
 from snarkgpt.cli import main  # noqa: E402
 from snarkgpt.model import keys as K  # noqa: E402
 from snarkgpt.model.statement import Statement, read_proof_file  # noqa: E402
+from ray_head import local_ray  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::snarkgpt.plonk.srs.InsecureSetupWarning")
 
@@ -43,20 +44,8 @@ def key_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def head(key_cache):
     """ONE local Ray instance (2 CPUs, loopback) for the module; its address for the CLI."""
-    old = os.environ.get(cluster.KEY_CACHE_ENV)
-    os.environ[cluster.KEY_CACHE_ENV] = str(key_cache)
-    try:
-        ctx = ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-                       log_to_driver=False, logging_level="ERROR")
-        try:
-            yield ctx.address_info["gcs_address"]
-        finally:
-            ray.shutdown()
-    finally:
-        if old is None:
-            os.environ.pop(cluster.KEY_CACHE_ENV, None)
-        else:
-            os.environ[cluster.KEY_CACHE_ENV] = old
+    with local_ray(2, {cluster.KEY_CACHE_ENV: str(key_cache)}) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ from snarkgpt import client, cluster  # noqa: E402
 from snarkgpt.cli import main  # noqa: E402
 from snarkgpt.model import keys as K  # noqa: E402
 from snarkgpt.model.statement import read_proof_file  # noqa: E402
+from ray_head import local_ray  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::snarkgpt.plonk.srs.InsecureSetupWarning")
 
@@ -50,12 +51,8 @@ def keydir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def head():
     """ONE local Ray instance (2 CPUs, loopback) for the module; its address for the server."""
-    ctx = ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-                   log_to_driver=False, logging_level="ERROR")
-    try:
-        yield ctx.address_info["gcs_address"]
-    finally:
-        ray.shutdown()
+    with local_ray(2) as address:
+        yield address
 
 
 def http(method, url, body=None, timeout=30):
