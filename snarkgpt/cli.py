@@ -558,7 +558,8 @@ def add_cluster_option(p) -> None:
                    help="prove the segments on a Ray cluster (needs the 'cluster' extra): "
                         "local[:N] starts one here with N workers for this run, auto joins "
                         "RAY_ADDRESS, HOST:PORT joins that head node; docs/cluster.md")
-    p.add_argument("--cluster-keys", choices=["shared", "object-store"], default="shared",
+    from .cluster import KEY_MODES      # no Ray import: cluster.py imports it only in use
+    p.add_argument("--cluster-keys", choices=KEY_MODES, default="shared",
                    help="with --cluster: how workers get the key directory: shared (the same "
                         "path on every node, default) or object-store (sent once per proof "
                         "through Ray's object store, copied to each node's temporary folder)")

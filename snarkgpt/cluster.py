@@ -35,7 +35,7 @@ import time
 from contextlib import contextmanager
 
 __all__ = ["ClusterError", "KEY_MODES", "SegmentFailed", "attach", "connect", "detach", "prove", "parse_spec",
-           "session", "task_slots", "widened_cpus"]
+           "session", "task_slots", "widened_cpus", "check_key_mode"]
 
 CONNECT_TIMEOUT_S = 5.0     # a head node that does not accept a TCP connection in this long
 MAX_RETRIES = 3             # re-runs of a segment task whose worker process died
@@ -187,6 +187,12 @@ def _worker_prover(keydir: str):
         _PROVERS[keydir] = got = (stamp, Prover(keydir, progress=lambda *a: None,
                                                  keep_keys=False))
     return got[1]
+
+
+def check_key_mode(keys: str) -> None:
+    """Refuse a key transfer other than `KEY_MODES` (``--cluster-keys``)."""
+    if keys not in KEY_MODES:
+        raise ClusterError(f"unknown key transfer {keys!r}: use one of {', '.join(KEY_MODES)}")
 
 
 def _key_cache_root() -> str:
@@ -382,8 +388,7 @@ def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False
     cancelled; `ClusterError`), for a coordinator that shuts down. ``keys``: "shared" (the
     workers read the key directory at its path) or "object-store" (its files are put in the
     object store once for this proof and copied to each node that runs a segment)."""
-    if keys not in KEY_MODES:
-        raise ClusterError(f"unknown key transfer {keys!r}: use one of {', '.join(KEY_MODES)}")
+    check_key_mode(keys)
     if prover.segments is None:
         if progress is not None:
             progress("one circuit (no segments): proving it here")
@@ -473,8 +478,7 @@ def session(spec, progress=None, as_json: bool = False, keys: str = "shared"):
     `Prover.prove` here when ``spec`` is None, else `prove` on the cluster ``spec`` (connected
     for the block; ``keys`` as `prove` takes it). The commands' one entry point to
     ``--cluster``."""
-    if keys not in KEY_MODES:
-        raise ClusterError(f"unknown key transfer {keys!r}: use one of {', '.join(KEY_MODES)}")
+    check_key_mode(keys)
     if spec is None:
         yield lambda prover, st, stats=None: prover.prove(st, stats=stats, progress=progress)
         return

@@ -342,12 +342,9 @@ class Service:
         self._set_capacity()
         # --cluster: only a segmented key has segments to spread; one circuit stays local
         if cluster is not None:
-            from .cluster import parse_spec
+            from .cluster import check_key_mode, parse_spec
             parse_spec(cluster)          # the form, before anything starts (ClusterError)
-            from .cluster import KEY_MODES, ClusterError
-            if cluster_keys not in KEY_MODES:
-                raise ClusterError(f"unknown key transfer {cluster_keys!r}: use one of "
-                                   f"{', '.join(KEY_MODES)}")
+            check_key_mode(cluster_keys)
         self.cluster_keys = cluster_keys
         self.cluster = cluster if cluster is not None and self.card.get("segments") else None
         self.cluster_skipped = cluster is not None and self.cluster is None

@@ -313,8 +313,7 @@ def quantize_tensor(cfg, W, name: str, s: int, w: int) -> np.ndarray:
     if name in ("ln_f", "ln_f.bias"):
         return q(get("transformer." + name + (".weight" if name == "ln_f" else ""), (d,)), s)
     if name == "lm_head":
-        tied = "lm_head.weight" not in W or _is_tied(W)
-        if tied and w == s:
+        if _lm_head_is_wte(W, s, w):
             # tied to wte at the same scale: the same rounding of the same values, transposed
             check_alloc("quantize lm_head", (cfg.vocab_size, d), np.int64, count=2)
             return np.ascontiguousarray(quantize_tensor(cfg, W, "wte", s, w).T)
@@ -342,8 +341,13 @@ def quantize_tensor(cfg, W, name: str, s: int, w: int) -> np.ndarray:
     return q(a.T, w)
 
 
-def _is_tied(W) -> bool:
-    """Whether lm_head.weight is the embedding (a tied LazyWeights, or the same array)."""
+def _lm_head_is_wte(W, s: int, w: int) -> bool:
+    """Whether the integer lm_head is the integer wte transposed: lm_head.weight tied to the
+    embedding (absent, a tied LazyWeights, or the same array) and both at one scale."""
+    if s != w:
+        return False
+    if "lm_head.weight" not in W:
+        return True
     tied = getattr(W, "tied", None)
     if tied is not None:
         return bool(tied)
@@ -461,7 +465,7 @@ def quantize_model(model, settings: QuantSettings, stream="auto") -> QuantizedMo
     cfg = model.config
     W = _float_weights(model)
     s, w = settings.scale_bits, settings.weight_bits
-    cap = stream_cap(cfg) if isinstance(stream, str) and stream == "auto" else stream
+    cap = stream_cap(cfg) if stream == "auto" else stream
     if cap is None or cap is False:
         if "lm_head.weight" in W and np.shape(W["lm_head.weight"]) != (cfg.vocab_size,
                                                                          cfg.n_embd):
@@ -469,8 +473,7 @@ def quantize_model(model, settings: QuantSettings, stream="auto") -> QuantizedMo
                              f"expected {(cfg.vocab_size, cfg.n_embd)}")
         out = {}
         for name in quantized_names(cfg):
-            if name == "lm_head" and "wte" in out and s == w and (
-                    "lm_head.weight" not in W or _is_tied(W)):
+            if name == "lm_head" and _lm_head_is_wte(W, s, w):
                 check_alloc("quantize lm_head", (cfg.vocab_size, cfg.n_embd), np.int64)
                 out[name] = np.ascontiguousarray(out["wte"].T)
             else:
