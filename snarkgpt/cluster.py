@@ -21,6 +21,11 @@ store once per run and a worker writes them to a local folder named by the verif
 digest the first time a task on its node needs them (`_local_keydir`). Either way a worker
 builds `Prover(keydir, keep_keys=False)`, kept per worker process, which checks the rebuilt
 key against the published one, and sets Numba's thread count to the task's CPUs.
+
+The device the command was asked for (``--device``, `device.requested`) travels with each task
+and is resolved on the worker's node: ``auto`` uses a GPU where that node has one, ``cuda``
+fails the segment (and the command) on a node without one. `warm` builds the workers' provers
+ahead of the first proof (`snarkgpt serve --cluster` does at start).
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ import time
 from contextlib import contextmanager
 
 __all__ = ["ClusterError", "KEY_MODES", "SegmentFailed", "attach", "connect", "detach", "prove", "parse_spec",
-           "session", "task_slots", "widened_cpus", "check_key_mode"]
+           "session", "task_slots", "warm", "widened_cpus", "check_key_mode"]
 
 CONNECT_TIMEOUT_S = 5.0     # a head node that does not accept a TCP connection in this long
 MAX_RETRIES = 3             # re-runs of a segment task whose worker process died
@@ -272,13 +277,21 @@ def _inject(fault: str | None, i: int) -> None:
         raise ValueError(f"injected fault in segment {i}")
 
 
-def _segment_task(keydir, i, statement, seed, forward, cpus, events, fault):
-    """Segment i's proof (a Ray task): reports "running", proves, returns the bytes."""
+def _set_threads(cpus: int) -> str:
+    """Give this worker's Numba ``cpus`` threads; returns where it runs (host, pid, node)."""
     import numba
     import ray
     numba.set_num_threads(max(1, min(cpus, numba.config.NUMBA_NUM_THREADS)))
     node = ray.get_runtime_context().get_node_id()
-    where = f"{socket.gethostname()} pid {os.getpid()} (node {node[:8]})"
+    return f"{socket.gethostname()} pid {os.getpid()} (node {node[:8]})"
+
+
+def _segment_task(keydir, i, statement, seed, forward, cpus, events, fault, device="cpu"):
+    """Segment i's proof (a Ray task): reports "running", proves on ``device`` (resolved on
+    this node), returns the bytes."""
+    import ray
+    from .device import use
+    where = _set_threads(cpus)
     # not waited for: a task blocked in ray.get gives its CPUs back to Ray, which would
     # then start another segment on them. An injected death waits, so that the event of the
     # attempt that dies reaches the coordinator
@@ -287,11 +300,32 @@ def _segment_task(keydir, i, statement, seed, forward, cpus, events, fault):
     if fault:
         ray.get(sent)
     _inject(fault, i)
-    if isinstance(keydir, tuple):       # ("object-store", digest, [bundle]): a copy here
-        keydir = _local_keydir(keydir[1], keydir[2])
+    keydir = _task_keydir(keydir)
     t = time.perf_counter()
-    proof = _worker_prover(keydir).prove_segment(i, statement, seed, forward)
-    return {"proof": proof, "node": where, "seconds": time.perf_counter() - t, "keys": keydir}
+    with use(device) as be:
+        proof = _worker_prover(keydir).prove_segment(i, statement, seed, forward)
+    return {"proof": proof, "node": where, "seconds": time.perf_counter() - t, "keys": keydir,
+            "device": be.name}
+
+
+def _task_keydir(keydir) -> str:
+    """The key directory a task reads: the shared path, or (``("object-store", digest,
+    [bundle])``) this node's copy of the bundle."""
+    if isinstance(keydir, tuple):
+        return _local_keydir(keydir[1], keydir[2])
+    return keydir
+
+
+def _warm_task(keydir, cpus, device="cpu"):
+    """Build this worker's Prover (model and SRS loaded, the published key's digest checked)
+    ahead of its first segment, and check that ``device`` is available on its node (a Ray
+    task)."""
+    from .device import select
+    where = _set_threads(cpus)
+    be = select(device)
+    t = time.perf_counter()
+    _worker_prover(_task_keydir(keydir))
+    return {"node": where, "seconds": time.perf_counter() - t, "device": be.name}
 
 
 class _Events:
@@ -378,8 +412,45 @@ def _reporter(progress, as_json: bool, n: int):
     return report
 
 
+def _tasks_keydir(keydir: str, keys: str, ray):
+    """What the tasks get for the key directory: its absolute path (``keys="shared"``), or
+    ``("object-store", digest, [ObjectRef of its files])`` put in the object store once."""
+    keydir = os.path.abspath(keydir)
+    if keys == "object-store":
+        digest, files = _key_bundle(keydir)
+        return ("object-store", digest, [ray.put(files)])
+    return keydir
+
+
+def warm(keydir: str, cpus: int, slots: int, keys: str = "shared", device=None) -> list:
+    """Build the provers of up to ``slots`` worker processes of the connected cluster ahead of
+    the first proof: ``slots`` tasks of ``cpus`` CPUs each load the key directory, so that a
+    server's first request does not pay for the workers' start. Best effort on placement
+    (Ray picks the processes; a later task may start a fresh one), strict on errors: a key
+    directory a node cannot read, or ``device`` "cuda" on a node without a GPU, raises
+    `ClusterError` naming it. Returns one {"node", "seconds", "device"} per task."""
+    from .device import requested
+    check_key_mode(keys)
+    ray = _ray()
+    device = device or requested()
+    kd = _tasks_keydir(keydir, keys, ray)
+    task = ray.remote(_warm_task)
+    refs = [task.options(num_cpus=cpus, max_retries=MAX_RETRIES, retry_exceptions=False,
+                         name="snarkgpt-warm").remote(kd, cpus, device)
+            for _ in range(max(1, int(slots)))]
+    try:
+        return ray.get(refs)
+    except Exception as e:  # noqa: BLE001 - every task failure is named and re-raised
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        cause = getattr(e, "cause", None)
+        e = cause if isinstance(cause, BaseException) else e
+        msg = (str(e).strip().splitlines() or [""])[-1]
+        raise ClusterError(f"a worker could not load the keys: {type(e).__name__}: {msg}") from None
+
+
 def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False,
-          stats=None, cancel=None, keys: str = "shared") -> bytes:
+          stats=None, cancel=None, keys: str = "shared", device=None) -> bytes:
     """The proof of ``statement`` with every segment proven by a task on the connected
     cluster (`connect`): the chain proof, byte-compatible with `Prover.prove`'s. A key that
     is one circuit is proven here (nothing to spread). Raises `SegmentFailed` naming the
@@ -387,8 +458,12 @@ def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False
     `threading.Event` that, once set, stops the proof within half a second (its tasks
     cancelled; `ClusterError`), for a coordinator that shuts down. ``keys``: "shared" (the
     workers read the key directory at its path) or "object-store" (its files are put in the
-    object store once for this proof and copied to each node that runs a segment)."""
+    object store once for this proof and copied to each node that runs a segment).
+    ``device``: where the tasks prove, resolved on each worker's node (default: the device
+    this process was asked for, `device.requested`)."""
+    from .device import requested
     check_key_mode(keys)
+    device = device or requested()
     if prover.segments is None:
         if progress is not None:
             progress("one circuit (no segments): proving it here")
@@ -411,18 +486,14 @@ def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False
         progress(f"memory fits fewer segments than CPUs allow: {wide} CPUs per segment task "
                  f"instead of {cpus}")
     cpus = wide
-    keydir = os.path.abspath(prover.keydir)
-    if keys == "object-store":
-        digest, files = _key_bundle(keydir)
-        keydir = ("object-store", digest, [ray.put(files)])
-        del files
+    keydir = _tasks_keydir(prover.keydir, keys, ray)
     fault = os.environ.get(FAULT_ENV)
     refs = {}
     for seg in prover.segments:
         i = seg.index
         refs[task.options(num_cpus=cpus, memory=mem, max_retries=MAX_RETRIES,
                           retry_exceptions=False, name=f"snarkgpt-segment-{i}").remote(
-            keydir, i, statement, seed, forward, cpus, events, fault)] = i
+            keydir, i, statement, seed, forward, cpus, events, fault, device)] = i
         report({"event": "queued", "segment": i, "time": time.time()})
     proofs = [None] * n
     attempts = [0] * n
@@ -444,6 +515,7 @@ def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False
                 if stats is not None:
                     stats.setdefault("segments", [None] * n)[i] = out["seconds"]
                     stats.setdefault("segment_keys", [None] * n)[i] = out["keys"]
+                    stats.setdefault("segment_devices", [None] * n)[i] = out["device"]
                 report({"event": "done", "segment": i, "node": out["node"],
                         "seconds": out["seconds"], "time": time.time()})
     except BaseException:

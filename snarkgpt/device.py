@@ -192,12 +192,34 @@ def select(device: str = "cpu"):
     return _BACKENDS[device]
 
 
+_REQUESTS: list = []     # the devices the enclosing `use` blocks asked for, innermost last
+
+
+def requested() -> str:
+    """The device this process was asked to prove on, as asked ("cpu", "cuda" or "auto", not
+    resolved): the innermost `use` block's (or `install`'s), else $SNARKGPT_DEVICE, else
+    "cpu". `--cluster` sends it to its segment tasks, which resolve it on their own node (a
+    GPU node may serve a coordinator that has none)."""
+    return _REQUESTS[-1] if _REQUESTS else (os.environ.get(ENV) or "cpu")
+
+
 @contextlib.contextmanager
 def use(device: str = "auto", *, min_msm: int | None = None, min_ntt: int | None = None):
     """Route the prover's MSMs and domain transforms to `device` ("cpu", "cuda" or "auto")
     inside the block; yields the backend. min_msm / min_ntt override the backend's size
     thresholds (tests use 1 to send everything to the device)."""
     be = select(device)
+    _REQUESTS.append(device)
+    try:
+        with _routed(be, min_msm, min_ntt):
+            yield be
+    finally:
+        _REQUESTS.pop()
+
+
+@contextlib.contextmanager
+def _routed(be, min_msm, min_ntt):
+    """The offload hooks pointed at ``be`` for the block (nothing to do for the CPU)."""
     if be.name == "cpu":
         yield be
         return

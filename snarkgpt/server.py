@@ -48,7 +48,12 @@ process: it generates the tokens and computes the integer forward pass here, sub
 task per segment (`cluster.prove`) and assembles and verifies the chain proof. `workers` is
 then the number of proofs in flight on the cluster, by default enough to give every task
 slot of the cluster a segment: ceil(slots / segments), where slots = the cluster's CPUs //
-the CPUs of one task. The queue, the 429 answers and Retry-After work as with the local pool.
+the CPUs of one task; that default follows the cluster as nodes join or leave (re-read at
+most every CAPACITY_REFRESH_S seconds, when a request arrives). Before it answers /health,
+the server has each task slot load the key directory once (`cluster.warm`): the first
+request does not pay for the workers' start, and a node that cannot read the keys (or has no
+GPU under `--device cuda`) stops the server before it serves. The queue, the 429 answers and
+Retry-After work as with the local pool.
 A key that is one circuit has nothing to spread: it is proven by the local pool, as without
 `--cluster`. At shutdown the server disconnects (a `local` instance is stopped).
 
@@ -82,6 +87,8 @@ from collections import OrderedDict
 MAX_BODY = 64 * 1024            # default bound on a request body (413 beyond it), while streaming
 MAX_JSON_DEPTH = 32             # request bodies nest 2 deep; deeper than this is refused (400)
 KEEP_FINISHED = 1024            # finished jobs kept for polling (oldest dropped first)
+CAPACITY_REFRESH_S = 10.0       # --cluster: re-read the cluster's task slots at most this often
+MAX_IN_FLIGHT = 64              # --cluster: the most proofs in flight however large the cluster
 MAX_LOG_PAGE = 64               # log entries per /log/entries answer (each holds a proof file)
 # the card as served: every field the verifying key binds (clients check them against it,
 # `model.keys.check_published`) and the readable extras
@@ -273,6 +280,7 @@ class Job:
         self.max_new_tokens = max_new_tokens
         self.created = time.time()
         self.future = None
+        self.started = None      # --cluster: set once the job holds a slot of the cluster
         self.result = None       # the JSON answer once done
         self.error = None        # (status, message) when the job failed
         # done once `result` or `error` is set: after the proof is logged, when there is a log
@@ -290,7 +298,39 @@ class Job:
             return "failed"
         if self.future is not None and self.future.done():
             return "logging"     # proven; waiting for its transparency log commit
-        return "proving" if self.future is not None and self.future.running() else "queued"
+        running = self.future is not None and self.future.running()
+        if self.started is not None:        # a coordinator thread may wait for its slot
+            running = running and self.started.is_set()
+        return "proving" if running else "queued"
+
+
+class Gate:
+    """At most `limit` holders at once; the limit can change while jobs wait (a cluster that
+    grows lets more of them in, one that shrinks lets none in until enough have left)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.held = int(limit), 0
+        self.cond = threading.Condition()
+
+    def set_limit(self, limit: int) -> None:
+        with self.cond:
+            self.limit = int(limit)
+            self.cond.notify_all()
+
+    def acquire(self, cancel=None) -> bool:
+        """Wait for a place; False if ``cancel`` (a threading.Event) is set first."""
+        with self.cond:
+            while self.held >= self.limit:
+                if cancel is not None and cancel.is_set():
+                    return False
+                self.cond.wait(0.5)
+            self.held += 1
+            return True
+
+    def release(self) -> None:
+        with self.cond:
+            self.held -= 1
+            self.cond.notify_all()
 
 
 class Service:
@@ -350,6 +390,8 @@ class Service:
         self.cluster_skipped = cluster is not None and self.cluster is None
         self.cluster_info = None     # the connected cluster's nodes, CPUs and task slots
         self.task_cpus = None        # CPUs per segment task, once connected
+        self.gate = None             # proofs in flight on the cluster (`workers` of them)
+        self.capacity_read = 0.0     # when the cluster's task slots were last read
         self.coordinator = None      # the server's own Prover (generation, forward pass)
         self.stopping = threading.Event()   # set: coordinator threads leave the cluster
         self.max_body = int(max_body)
@@ -399,21 +441,58 @@ class Service:
         build their segments' keys)."""
         from . import cluster
         if self.task_cpus is None:
-            self.task_cpus = cpus = cluster.attach(self.cluster)
-            import ray
-            slots = cluster.task_slots(cpus)
-            n = len(self.card["segments"])
-            if self._auto_workers:
-                with self.lock:
-                    self.workers = max(1, -(-slots // n))
-                    self._set_capacity()
-            self.cluster_info = {
-                "spec": self.cluster, "nodes": sum(1 for x in ray.nodes() if x.get("Alive")),
-                "cpus": int(ray.cluster_resources().get("CPU", 0)), "task_cpus": cpus,
-                "task_slots": slots, "segments": n, "proofs_in_flight": self.workers}
+            self.task_cpus = cluster.attach(self.cluster)
+            self.refresh_capacity(force=True)
         self.stopping.clear()
-        self.executor = cf.ThreadPoolExecutor(self.workers, thread_name_prefix="snarkgpt-coordinator")
-        self.warmup = [self.executor.submit(self._load_coordinator)]
+        self.gate = Gate(self.workers)
+        # threads for as many proofs as the cluster may ever take; `gate` bounds how many run
+        self.executor = cf.ThreadPoolExecutor(max(MAX_IN_FLIGHT, self.workers),
+                                              thread_name_prefix="snarkgpt-coordinator")
+        self.warmup = [self.executor.submit(self._load_coordinator),
+                       self.executor.submit(self._warm_workers)]
+
+    def refresh_capacity(self, force: bool = False) -> None:
+        """Re-read the cluster's task slots (at most every CAPACITY_REFRESH_S seconds unless
+        ``force``) and, when `workers` was not given, follow them: ceil(slots / segments)
+        proofs in flight (at most MAX_IN_FLIGHT), and the capacity with them. A cluster that
+        does not answer keeps the last figures."""
+        from . import cluster
+        now = time.monotonic()
+        if not force and now - self.capacity_read < CAPACITY_REFRESH_S:
+            return
+        self.capacity_read = now
+        try:
+            import ray
+            slots = cluster.task_slots(self.task_cpus)
+            nodes = sum(1 for x in ray.nodes() if x.get("Alive"))
+            cpus = int(ray.cluster_resources().get("CPU", 0))
+        except Exception:  # noqa: BLE001 - a transient failure: keep serving with what we had
+            if force:
+                raise
+            return
+        n = len(self.card["segments"])
+        with self.lock:
+            if self._auto_workers:
+                self.workers = min(MAX_IN_FLIGHT, max(1, -(-slots // n)))
+                self._set_capacity()
+                if self.gate is not None:
+                    self.gate.set_limit(self.workers)
+            self.cluster_info = dict(self.cluster_info or {}, **{
+                "spec": self.cluster, "nodes": nodes, "cpus": cpus, "task_cpus": self.task_cpus,
+                "task_slots": slots, "segments": n, "proofs_in_flight": self.workers})
+
+    def _warm_workers(self) -> int:
+        """Have every task slot of the cluster load the key directory (`cluster.warm`)."""
+        from . import cluster
+        slots = (self.cluster_info or {}).get("task_slots", 1)
+        t = time.perf_counter()
+        out = cluster.warm(self.keydir, self.task_cpus, slots, keys=self.cluster_keys)
+        with self.lock:
+            self.cluster_info["warmed"] = {
+                "tasks": len(out), "processes": len({o["node"] for o in out}),
+                "devices": sorted({o["device"] for o in out}),
+                "seconds": round(time.perf_counter() - t, 3)}
+        return os.getpid()
 
     def _load_coordinator(self) -> int:
         """Build the server's own Prover (once): it generates and runs the forward pass."""
@@ -422,26 +501,34 @@ class Service:
             self.coordinator = Prover(self.keydir, progress=lambda msg: None, keep_keys=False)
         return os.getpid()
 
-    def _cluster_job(self, prompt_tokens, max_new_tokens) -> dict:
-        """One job on the cluster, in a coordinator thread: generate and compute the forward
-        pass here, prove every segment as a Ray task (`cluster.prove`), check the chain
-        proof and return it as `_prove_job` does."""
+    def _cluster_job(self, job, prompt_tokens, max_new_tokens) -> dict:
+        """One job on the cluster, in a coordinator thread: wait for one of the `workers`
+        places (`gate`), generate and compute the forward pass here, prove every segment as
+        a Ray task (`cluster.prove`), check the chain proof and return it as `_prove_job`
+        does."""
         from . import cluster
         try:
             self.warmup[0].result()
         except Exception as e:  # noqa: BLE001 - reported through the job
             raise WorkerStartError(f"{type(e).__name__}: {e}") from None
-        p = self.coordinator
-        t = time.perf_counter()
-        st = p.generate(prompt_tokens, max_new_tokens)
+        gate = self.gate
+        if not gate.acquire(cancel=self.stopping):
+            raise cf.CancelledError()                   # 503: shutting down
         try:
-            proof = cluster.prove(p, st, self.task_cpus, cancel=self.stopping,
-                                  keys=self.cluster_keys)
-        except cluster.ClusterError:
-            if self.stopping.is_set():
-                raise cf.CancelledError() from None     # 503: shutting down
-            raise
-        return _job_result(p, st, proof, time.perf_counter() - t)
+            job.started.set()
+            p = self.coordinator
+            t = time.perf_counter()
+            st = p.generate(prompt_tokens, max_new_tokens)
+            try:
+                proof = cluster.prove(p, st, self.task_cpus, cancel=self.stopping,
+                                      keys=self.cluster_keys)
+            except cluster.ClusterError:
+                if self.stopping.is_set():
+                    raise cf.CancelledError() from None     # 503: shutting down
+                raise
+            return _job_result(p, st, proof, time.perf_counter() - t)
+        finally:
+            gate.release()
 
     def wait_ready(self):
         """Block until every worker has built its proving key; raise `WorkerStartError` (and
@@ -591,6 +678,8 @@ class Service:
         `client` is the client's address (see `client_key`); 429 when it or the queue is full."""
         if self.executor is None:
             raise RequestError(503, "the service is shutting down")
+        if self.cluster is not None and self._auto_workers:
+            self.refresh_capacity()      # a cluster that grew takes more jobs
         key = (tuple(prompt_tokens), int(max_new_tokens))
         who = client_key(client)
         with self.lock:
@@ -604,17 +693,21 @@ class Service:
         if refused:
             raise RequestError(429, refused, {"Retry-After": str(self.retry_after())})
         job = Job(prompt_tokens, max_new_tokens, who)
+        fn, args = self._job_function(), (prompt_tokens, max_new_tokens)
+        if self.cluster is not None:
+            job.started = threading.Event()
+            args = (job, *args)
         with self.lock:
             self.jobs[job.id] = job
             self.inflight[key] = job
             self._trim()
         try:
             try:
-                job.future = self.executor.submit(self._job_function(), prompt_tokens, max_new_tokens)
+                job.future = self.executor.submit(fn, *args)
             except cf.process.BrokenProcessPool:
                 # a worker died (killed, out of memory, a crash): start a fresh pool, once
                 self.restart_pool()
-                job.future = self.executor.submit(self._job_function(), prompt_tokens, max_new_tokens)
+                job.future = self.executor.submit(fn, *args)
         except Exception as e:      # still broken: answer, and keep the counters right
             with self.lock:
                 self._release(job)
@@ -956,7 +1049,9 @@ def serve(keydir, host="127.0.0.1", port=8000, workers=None, queue=8, log=None, 
         c = service.cluster_info
         pool = (f"cluster {cluster}: {c['nodes']} node(s), {c['cpus']} CPUs, {c['task_slots']} "
                 f"segment task(s) of {c['task_cpus']} CPU(s) at once, {c['segments']} segments "
-                f"a proof; {service.workers} proof(s) in flight")
+                f"a proof; {service.workers} proof(s) in flight; keys loaded by "
+                f"{c['warmed']['tasks']} task(s) in {c['warmed']['seconds']:.1f} s, on "
+                f"{'/'.join(c['warmed']['devices'])}")
     else:
         pool = f"{service.workers} worker(s)"
     print(f"snarkgpt serve: model {service.card['fingerprint']} on http://{host}:{port} "

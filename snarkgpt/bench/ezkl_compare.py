@@ -17,6 +17,14 @@ When ``ezkl`` is absent it prints ``skipped: ezkl not installed`` and returns cl
 code 0), quoting the figures measured on this kind of machine as the reference
 (`REFERENCE`). EZKL needs about 9.5 GB at the tiny configuration: run it on a machine with
 the memory to spare.
+
+``--series`` runs the comparison over `SERIES` (the tiny model up to the base model) in one
+run, each side of each point in a process of its own: EZKL's pipeline in a child that the
+parent watches, killed when its resident memory passes ``--memory-cap`` or its time
+``--point-timeout``; that outcome is a result, recorded with the step EZKL was in and the
+rows (``num_rows``, ``logrows``) its settings asked for. snarkgpt's side runs at every point
+whatever EZKL did, and the ratios are given where both finished. ``--out FILE`` keeps the
+whole run as JSON (written atomically); the table is printed as Markdown.
 """
 from __future__ import annotations
 
@@ -39,6 +47,12 @@ REFERENCE = {
     "proving_key_bytes": 3.46e9, "peak_rss_bytes": 9.5e9, "proof_bytes": 229e3,
 }
 TINY = dict(REFERENCE["config"])
+# the series of `--series`: the tiny model, the two sizes where EZKL ran out of memory here
+# before (ANCHORS.md), and the base model
+SERIES = [TINY,
+          {"n_layer": 1, "n_head": 1, "n_embd": 32, "block_size": 32, "vocab_size": 65},
+          {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32, "vocab_size": 65},
+          {"n_layer": 4, "n_head": 4, "n_embd": 64, "block_size": 64, "vocab_size": 65}]
 
 
 def missing() -> str | None:
@@ -118,8 +132,10 @@ def torch_gpt(model):
     return GPT().eval()
 
 
-def run_ezkl(config: dict, workdir: str, progress=print) -> dict:
-    """EZKL's pipeline on the random model of ``config``; seconds per step, sizes, peak RSS."""
+def run_ezkl(config: dict, workdir: str, progress=print, on_step=None) -> dict:
+    """EZKL's pipeline on the random model of ``config``; seconds per step, sizes, peak RSS.
+    ``on_step(info)``: called as each step starts, with the step's name, the seconds of the
+    steps done and, once the circuit is compiled, the rows its settings ask for."""
     import ezkl
     import torch
 
@@ -141,10 +157,12 @@ def run_ezkl(config: dict, workdir: str, progress=print) -> dict:
         torch.onnx.export(net, idx, f["model.onnx"], **kw)
     with open(f["input.json"], "w") as fh:
         json.dump({"input_data": [idx.reshape(-1).tolist()]}, fh)
-    out, times = {}, {}
+    out, times, sizes = {}, {}, {}
 
     def step(name, fn, *a, **kw):
         progress(f"ezkl: {name} ...")
+        if on_step is not None:
+            on_step({"step": name, "steps_seconds": dict(times), **sizes})
         t = time.perf_counter()
         r = _call(fn, *a, **kw)
         times[name] = time.perf_counter() - t
@@ -158,7 +176,11 @@ def run_ezkl(config: dict, workdir: str, progress=print) -> dict:
     step("compile_circuit", ezkl.compile_circuit, f["model.onnx"], f["model.compiled"],
          f["settings.json"])
     with open(f["settings.json"]) as fh:
-        logrows = int(json.load(fh)["run_args"]["logrows"])
+        settings = json.load(fh)
+    logrows = int(settings["run_args"]["logrows"])
+    sizes.update({"logrows": logrows, **{k: settings[k] for k in
+                                         ("num_rows", "total_assignments", "total_const_size")
+                                         if k in settings}})
     step("gen_srs", ezkl.gen_srs, f["kzg.srs"], logrows)
     step("setup", ezkl.setup, f["model.compiled"], f["vk.key"], f["pk.key"], f["kzg.srs"])
     step("gen_witness", ezkl.gen_witness, f["input.json"], f["model.compiled"], f["witness.json"])
@@ -167,7 +189,7 @@ def run_ezkl(config: dict, workdir: str, progress=print) -> dict:
     t = time.perf_counter()
     ok = _call(ezkl.verify, f["proof.json"], f["settings.json"], f["vk.key"], f["kzg.srs"])
     out["verify_ms"] = (time.perf_counter() - t) * 1e3
-    out.update({"logrows": logrows, "verified": bool(ok), "steps_seconds": times,
+    out.update({**sizes, "verified": bool(ok), "steps_seconds": times,
                 "setup_seconds": times["setup"],
                 "prove_seconds": times["gen_witness"] + times["prove"],
                 "proving_key_bytes": os.path.getsize(f["pk.key"]),
@@ -216,18 +238,206 @@ def format_report(res: dict) -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- the series
+POLL_S = 0.5
+
+
+def _write_json(path: str, obj) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _rss(pid: int) -> int:
+    """Resident bytes of process ``pid`` now (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def memory_cap_default() -> int:
+    """85% of the memory available now: EZKL is stopped before the machine swaps."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = {ln.split(":")[0]: int(ln.split()[1]) * 1024 for ln in f}
+        return int(0.85 * info["MemAvailable"])
+    except (OSError, KeyError, ValueError):
+        return 16 << 30
+
+
+def ezkl_watched(config: dict, memory_cap: int, timeout: float, progress=print,
+                 child=None) -> dict:
+    """EZKL's pipeline (`run_ezkl`) in a child process, stopped (SIGKILL, with its process
+    group) when its resident memory passes ``memory_cap`` bytes or it runs ``timeout``
+    seconds: {"status": "ok" | "out of memory" | "timeout" | "failed", "step" (the step it
+    was in), the rows its settings asked for, "peak_rss_sampled_bytes", "seconds", ...}.
+    ``child``: the child's command before its ``--config ... --result FILE`` arguments
+    (default: this module's ``ezkl-child``; tests give another)."""
+    import signal
+    import subprocess
+    with tempfile.TemporaryDirectory(prefix="snarkgpt-ezkl-") as d:
+        status = os.path.join(d, "status.json")
+        result = os.path.join(d, "result.json")
+        child = child or [sys.executable, "-m", "snarkgpt.bench.ezkl_compare", "ezkl-child"]
+        proc = subprocess.Popen(
+            [*child, "--config", json.dumps(config), "--workdir", d, "--status", status,
+             "--result", result], start_new_session=True)
+        t0, peak, why = time.perf_counter(), 0, None
+        while proc.poll() is None:
+            rss = _rss(proc.pid)
+            peak = max(peak, rss)
+            if rss > memory_cap:
+                why = "out of memory"
+            elif time.perf_counter() - t0 > timeout:
+                why = "timeout"
+            if why:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                break
+            time.sleep(POLL_S)
+        seconds = time.perf_counter() - t0
+        info = {}
+        for path in (status, result):
+            try:
+                with open(path) as f:
+                    info.update(json.load(f))
+            except (OSError, ValueError):
+                pass
+    info.update({"seconds": seconds, "peak_rss_sampled_bytes": peak,
+                 "memory_cap_bytes": memory_cap})
+    if why is None:
+        why = "ok" if proc.returncode == 0 and info.get("verified") is not None else "failed"
+    info["status"] = why
+    if why == "failed":
+        info.setdefault("reason", f"exit code {proc.returncode}")
+    progress(f"ezkl {_cfg_id(config)}: {why} after {seconds:.0f} s"
+             + (f" in {info.get('step')}" if why != "ok" else ""))
+    return info
+
+
+def _child(config: dict, workdir: str, status: str, result: str) -> int:
+    """The EZKL side of one point (`ezkl_watched`'s child): status after each step started,
+    the result at the end."""
+    state = {}
+
+    def on_step(info):
+        state.update(info)
+        _write_json(status, state)
+    try:
+        out = run_ezkl(config, workdir, progress=lambda m: print(m, file=sys.stderr, flush=True),
+                       on_step=on_step)
+    except Exception as e:  # noqa: BLE001 - reported to the parent
+        _write_json(status, dict(state, reason=f"{type(e).__name__}: {e}"))
+        return 1
+    _write_json(result, out)
+    return 0
+
+
+def _cfg_id(c: dict) -> str:
+    if not all(k in c for k in TINY):
+        return json.dumps(c, sort_keys=True)
+    return f"L{c['n_layer']}-H{c['n_head']}-d{c['n_embd']}-T{c['block_size']}-V{c['vocab_size']}"
+
+
+def run_series(configs=None, memory_cap=None, timeout=3600.0, out=None, progress=print) -> dict:
+    """The comparison at every config of ``configs`` (default `SERIES`), in one run: EZKL
+    watched (`ezkl_watched`), then snarkgpt's `prove_point` in a fresh process, and the ratios
+    EZKL / snarkgpt where both finished. Written to ``out`` (JSON) after every point."""
+    from .scaling import _prove_isolated
+    why = missing()
+    if why is not None:
+        return {"status": "skipped", "reason": why, "reference": REFERENCE}
+    import ezkl
+    cap = int(memory_cap or memory_cap_default())
+    res = {"status": "ok", "ezkl_version": getattr(ezkl, "__version__", None),
+           "memory_cap_bytes": cap, "point_timeout_s": timeout, "cpus": os.cpu_count(),
+           "points": []}
+    for cfg in configs or SERIES:
+        progress(f"{_cfg_id(cfg)}: EZKL ...")
+        ez = ezkl_watched(cfg, cap, timeout, progress)
+        progress(f"{_cfg_id(cfg)}: snarkgpt setup, prove, verify ...")
+        try:
+            ours = _prove_isolated(cfg, None)
+        except Exception as e:  # noqa: BLE001 - a result too
+            ours = {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+        ratios = ({k: ez[k] / ours[k] for k in RATIO_KEYS if ez.get(k) and ours.get(k)}
+                  if ez["status"] == "ok" and "prove_seconds" in ours else {})
+        res["points"].append({"id": _cfg_id(cfg), "config": cfg, "ezkl": ez, "snarkgpt": ours,
+                              "ezkl_over_snarkgpt": ratios})
+        if out:
+            _write_json(out, res)
+    return res
+
+
+def format_series(res: dict) -> str:
+    """The series as a Markdown table."""
+    if res["status"] != "ok":
+        return f"EZKL series {res['status']}: {res['reason']}"
+    gb = lambda b: f"{b / 1e9:.1f} GB" if b else "-"          # noqa: E731
+    rows = ["| point | EZKL | rows (logrows) | EZKL setup | EZKL prove | EZKL peak | snarkgpt "
+            "setup | snarkgpt prove | snarkgpt peak | prove ratio |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for p in res["points"]:
+        e, o, r = p["ezkl"], p["snarkgpt"], p["ezkl_over_snarkgpt"]
+        what = e["status"] if e["status"] == "ok" else f"{e['status']} in {e.get('step', '?')}"
+        steps = e.get("steps_seconds", {})
+        setup = e.get("setup_seconds") or steps.get("setup")
+        prove = e.get("prove_seconds")
+        ratio = f"{r['prove_seconds']:.1f}x" if "prove_seconds" in r else "-"
+        rows.append(
+            f"| {p['id']} | {what} | {e.get('num_rows', '-')} ({e.get('logrows', '-')}) | "
+            f"{f'{setup:.1f} s' if setup else '-'} | {f'{prove:.1f} s' if prove else '-'} | "
+            f"{gb(e.get('peak_rss_bytes') or e.get('peak_rss_sampled_bytes'))} | "
+            f"{o.get('setup_seconds', 0):.1f} s | {o.get('prove_seconds', 0):.2f} s | "
+            f"{gb(o.get('peak_rss_bytes'))} | "
+            f"{ratio} |")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     import argparse
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["ezkl-child"]:
+        ap = argparse.ArgumentParser(prog="python -m snarkgpt.bench.ezkl_compare ezkl-child")
+        for a in ("--config", "--workdir", "--status", "--result"):
+            ap.add_argument(a, required=True)
+        a = ap.parse_args(argv[1:])
+        return _child(json.loads(a.config), a.workdir, a.status, a.result)
     ap = argparse.ArgumentParser(prog="python -m snarkgpt.bench.ezkl_compare")
     ap.add_argument("--config", default=None, help="n_layer=..,n_head=..,n_embd=..,block_size=..,vocab_size=..")
+    ap.add_argument("--series", action="store_true",
+                    help="every point of SERIES (tiny to base model) in one run")
+    ap.add_argument("--memory-cap", default=None,
+                    help="--series: stop EZKL past this resident memory (e.g. 20G; default "
+                         "85%% of the memory available)")
+    ap.add_argument("--point-timeout", type=float, default=3600.0,
+                    help="--series: stop EZKL after this many seconds at one point")
+    ap.add_argument("--out", default=None, help="--series: write the run as JSON here")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
+    say = lambda m: print(m, file=sys.stderr, flush=True)     # noqa: E731
+    if a.series:
+        from ..model.memory import parse_size
+        cap = parse_size(a.memory_cap) if a.memory_cap else None
+        res = run_series(memory_cap=cap, timeout=a.point_timeout, out=a.out, progress=say)
+        if res["status"] == "skipped":
+            print(f"skipped: {res['reason']}")
+            return 0
+        print(json.dumps(res) if a.json else format_series(res))
+        return 0
     cfg = None
     if a.config:
         from ..model.config import GPTConfig
         c = GPTConfig.parse(a.config).to_dict()
         cfg = {k: c[k] for k in TINY}
-    res = run(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    res = run(cfg, progress=say)
     if res["status"] == "skipped":
         print(f"skipped: {res['reason']}")
     print(json.dumps(res) if a.json else format_report(res))

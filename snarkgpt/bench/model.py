@@ -50,6 +50,7 @@ def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=No
     are inside ``prove_seconds``, as `snarkgpt prove --cluster` spends them); ``scale_bits``:
     the fixed-point scale (default: calibrate's choice)."""
     from ..cluster import session
+    from ..device import requested, select
     from ..model.keys import Prover, load_verifier, setup, verify_statement
     from ..model.statement import Statement, parse_proof_file, write_proof_file
 
@@ -129,6 +130,9 @@ def run(config: str, max_tokens=None, repeats: int = VERIFY_REPEATS, progress=No
         "tampered_rejected": bool(tampered_rejected), "wrong_output_rejected": bool(wrong_rejected),
         "segments": len(card.get("segments") or []) or 1,
         "segment_seconds": stages.pop("segments", [prove_s]),
+        # where the prover's MSMs and NTTs ran (with --cluster: each segment, on its node)
+        "device": select(requested()).name,
+        "segment_devices": stages.pop("segment_devices", None),
         "key_bytes": key_bytes, "vk_bytes": vk_bytes, "cluster": cluster,
         "cluster_keys": cluster_keys if cluster else None,
         "scale_bits": card.get("quant_settings", {}).get("scale_bits"),

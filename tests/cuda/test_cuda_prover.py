@@ -62,6 +62,27 @@ def test_use_restores_the_cpu_path(fib):
             pass
 
 
+def test_requested_is_the_device_asked_for_not_resolved(monkeypatch):
+    """`device.requested`: what `--cluster` sends to its tasks, which resolve it on their own
+    node: the innermost `use` block's device as asked, else $SNARKGPT_DEVICE, else cpu."""
+    monkeypatch.delenv(device.ENV, raising=False)
+    assert device.requested() == "cpu"
+    monkeypatch.setenv(device.ENV, "auto")
+    assert device.requested() == "auto"
+    with device.use("cpu"):
+        assert device.requested() == "cpu"
+        with device.use("auto") as be:
+            assert device.requested() == "auto" and be.name == "cpu"     # no GPU here
+            with device.use("cuda"):                                     # the simulator
+                assert device.requested() == "cuda"
+            assert device.requested() == "auto"
+    assert device.requested() == "auto"
+    with pytest.raises(ValueError):
+        with device.use("tpu"):
+            pass
+    assert device.requested() == "auto"     # a refused device is not left behind
+
+
 @pytest.mark.slow
 def test_prover_on_device_everything_same_bytes(fib):
     """Every MSM (commitments, opening proofs) and transform on the device (minutes)."""

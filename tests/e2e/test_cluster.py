@@ -44,7 +44,8 @@ def key_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def head(key_cache):
     """ONE local Ray instance (2 CPUs, loopback) for the module; its address for the CLI."""
-    with local_ray(2, {cluster.KEY_CACHE_ENV: str(key_cache)}) as address:
+    # the workers have no GPU and no CUDA simulator, whatever an earlier test asked for here
+    with local_ray(2, {cluster.KEY_CACHE_ENV: str(key_cache), "NUMBA_ENABLE_CUDASIM": "0"}) as address:
         yield address
 
 
@@ -102,6 +103,38 @@ def test_a_segment_error_fails_the_proof_without_retries(head, prover, monkeypat
     with pytest.raises(cluster.SegmentFailed, match=r"segment \d .*GenerationMismatch"):
         cluster.prove(prover, bad, cpus=1, progress=lines.append)
     assert not any("attempt 2" in m for m in lines), lines
+
+
+def test_tasks_prove_on_the_device_asked_for_resolved_on_their_node(head, prover):
+    """The requested device travels with each task: "auto" resolves to the CPU on these
+    GPU-less workers; "cuda" fails the proof at once, naming the segment and the missing GPU,
+    with no retry."""
+    st = prover.generate([2], 3)
+    stats = {}
+    proof = cluster.prove(prover, st, cpus=1, stats=stats, device="auto")
+    assert stats["segment_devices"] == ["cpu"] * 3
+    assert K.rejection(prover.vk, st, proof) is None
+    lines = []
+    t = time.monotonic()
+    with pytest.raises(cluster.SegmentFailed, match=r"segment \d .*DeviceUnavailable.*no CUDA GPU"):
+        cluster.prove(prover, st, cpus=1, device="cuda", progress=lines.append)
+    assert time.monotonic() - t < 60
+    assert not any("attempt 2" in m for m in lines), lines
+
+
+def test_warm_loads_the_keys_on_every_slot_and_names_what_fails(head, keydir, tmp_path):
+    """`cluster.warm`: one task per slot builds its worker's Prover (then reused by the
+    segment tasks); a key directory the workers cannot read, or a device their node lacks,
+    is a ClusterError naming the cause."""
+    out = cluster.warm(keydir, 1, 2, device="auto")
+    assert len(out) == 2 and {o["device"] for o in out} == {"cpu"}
+    assert all(o["node"] and o["seconds"] >= 0 for o in out)
+    with pytest.raises(cluster.ClusterError, match="no key directory on node"):
+        cluster.warm(str(tmp_path / "nowhere"), 1, 1)
+    with pytest.raises(cluster.ClusterError, match="DeviceUnavailable.*no CUDA GPU"):
+        cluster.warm(keydir, 1, 1, device="cuda")
+    with pytest.raises(cluster.ClusterError, match="unknown key transfer"):
+        cluster.warm(keydir, 1, 1, keys="nfs")
 
 
 def test_a_failing_segment_leaves_no_proof_file(head, keydir, tmp_path):

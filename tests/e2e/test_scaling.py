@@ -3,6 +3,8 @@ auditor guide's code blocks."""
 import io
 import json
 import re
+import sys
+import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -123,3 +125,68 @@ def test_auditor_guide_code_runs():
     blocks = _blocks("auditor-guide.md")
     assert blocks
     _run_blocks(blocks)
+
+
+# a stand-in for EZKL's child: reports a step and its rows as `_child` does, then behaves
+FAKE_CHILD = r"""
+import argparse, json, sys, time
+ap = argparse.ArgumentParser()
+for a in ("--config", "--workdir", "--status", "--result"):
+    ap.add_argument(a)
+a = ap.parse_args()
+json.dump({"step": "setup", "logrows": 21, "num_rows": 1999999}, open(a.status, "w"))
+how = json.loads(a.config)["how"]
+if how == "grow":
+    hog = [bytearray(16 << 20) for _ in range(64)]    # 1 GiB, touched
+    time.sleep(30)
+elif how == "sleep":
+    time.sleep(30)
+elif how == "fail":
+    sys.exit(3)
+else:
+    json.dump({"verified": True, "prove_seconds": 2.0, "setup_seconds": 1.0},
+              open(a.result, "w"))
+"""
+
+
+@pytest.mark.parametrize("how,status", [("grow", "out of memory"), ("sleep", "timeout"),
+                                        ("fail", "failed"), ("ok", "ok")])
+def test_ezkl_is_watched_and_its_end_recorded(how, status, tmp_path):
+    """`ezkl_watched`: a child past the memory cap or the time limit is killed, and the run
+    records why, in which step, and the rows its settings asked for; a child that exits
+    without a result has failed; one with a result is ok."""
+    script = tmp_path / "child.py"
+    script.write_text(FAKE_CHILD)
+    t = time.monotonic()
+    res = ezkl_compare.ezkl_watched({"how": how}, memory_cap=256 << 20, timeout=5.0,
+                                    progress=lambda m: None,
+                                    child=[sys.executable, str(script)])
+    assert time.monotonic() - t < 25
+    assert res["status"] == status, res
+    assert res["step"] == "setup" and res["logrows"] == 21 and res["num_rows"] == 1999999
+    if how == "grow":
+        assert res["peak_rss_sampled_bytes"] > 256 << 20
+    if how == "fail":
+        assert res["reason"] == "exit code 3"
+    if how == "ok":
+        assert res["prove_seconds"] == 2.0
+
+
+def test_ezkl_series_absent_is_a_clean_skip_and_the_table_names_failures(monkeypatch, capsys):
+    real = ezkl_compare.importlib.import_module
+
+    def fake(name, *a, **k):
+        if name == "ezkl":
+            raise ImportError("No module named 'ezkl'")
+        return real(name, *a, **k)
+    monkeypatch.setattr(ezkl_compare.importlib, "import_module", fake)
+    assert ezkl_compare.run_series()["status"] == "skipped"
+    assert ezkl_compare.main(["--series"]) == 0
+    assert "skipped: ezkl not installed" in capsys.readouterr().out
+    table = ezkl_compare.format_series({"status": "ok", "points": [
+        {"id": "L2-H2-d32-T32-V65", "ezkl": {"status": "out of memory", "step": "setup",
+                                              "num_rows": 1980000, "logrows": 21,
+                                              "peak_rss_sampled_bytes": 21e9},
+         "snarkgpt": {"setup_seconds": 20.0, "prove_seconds": 5.0, "peak_rss_bytes": 1e9},
+         "ezkl_over_snarkgpt": {}}]})
+    assert "out of memory in setup | 1980000 (21)" in table and "21.0 GB" in table

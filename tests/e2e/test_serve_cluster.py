@@ -124,6 +124,9 @@ def test_served_proofs_are_made_on_the_cluster_and_verify(server, keydir):
     c = h["cluster"]
     assert (c["task_slots"], c["segments"], c["proofs_in_flight"]) == (2, 3, 1), c
     assert h["workers"] == h["workers_ready"] == 1 and h["capacity"] == 2
+    # before serving, each of the 2 task slots loaded the keys (`cluster.warm`)
+    assert c["warmed"]["tasks"] == 2 and c["warmed"]["devices"] == ["cpu"], c
+    assert "keys loaded by 2 task(s)" in server.output()
     fp = h["fingerprint"]
     res = client.ask(server.url, prompt_tokens=[1], max_new_tokens=3, fingerprint=fp,
                      timeout=120)
@@ -192,6 +195,69 @@ def test_a_one_circuit_key_is_served_by_the_local_pool(tmp_path):
             progress=QUIET)
     svc = Service(out, queue=1, cluster="127.0.0.1:1")
     assert svc.cluster is None and svc.cluster_skipped and svc.capacity == 2
+
+
+def test_auto_capacity_follows_the_cluster(head, keydir, monkeypatch):
+    """Without --workers the proofs in flight follow the cluster's task slots, re-read at
+    most every CAPACITY_REFRESH_S seconds: ceil(slots / 3 segments), and the capacity
+    (in flight + queue) with them; given --workers, they stay. A cluster that does not
+    answer keeps the last figures."""
+    from snarkgpt import server
+    svc = server.Service(keydir, workers=None, queue=1, cluster=head)
+    svc.task_cpus = 1
+    svc.gate = server.Gate(1)
+    slots = {"n": 2}
+    monkeypatch.setattr(cluster, "task_slots", lambda cpus: slots["n"])
+    svc.refresh_capacity(force=True)
+    assert (svc.workers, svc.capacity, svc.cluster_info["task_slots"]) == (1, 2, 2)
+    slots["n"] = 7                  # nodes joined: ceil(7 / 3) = 3 proofs in flight
+    svc.refresh_capacity()          # read less than CAPACITY_REFRESH_S ago: unchanged
+    assert svc.workers == 1
+    svc.capacity_read -= server.CAPACITY_REFRESH_S
+    svc.refresh_capacity()
+    assert (svc.workers, svc.capacity, svc.gate.limit) == (3, 4, 3)
+    assert svc.cluster_info["proofs_in_flight"] == 3 and svc.cluster_info["nodes"] >= 1
+    slots["n"] = 10 ** 6            # never more than MAX_IN_FLIGHT
+    svc.refresh_capacity(force=True)
+    assert svc.workers == server.MAX_IN_FLIGHT
+
+    def down(cpus):
+        raise ConnectionError("the head node went away")
+    monkeypatch.setattr(cluster, "task_slots", down)
+    svc.capacity_read -= server.CAPACITY_REFRESH_S
+    svc.refresh_capacity()          # kept
+    assert svc.workers == server.MAX_IN_FLIGHT
+    with pytest.raises(ConnectionError):
+        svc.refresh_capacity(force=True)     # at start: the server does not start
+    fixed = server.Service(keydir, workers=2, queue=1, cluster=head)
+    fixed.task_cpus = 1
+    monkeypatch.setattr(cluster, "task_slots", lambda cpus: 9)
+    fixed.refresh_capacity(force=True)
+    assert (fixed.workers, fixed.capacity, fixed.cluster_info["task_slots"]) == (2, 3, 9)
+
+
+def test_the_gate_follows_its_limit():
+    """`Gate`: at most `limit` holders; raising the limit lets a waiter in, a set cancel
+    event sends it away."""
+    from snarkgpt.server import Gate
+    gate = Gate(1)
+    assert gate.acquire()
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(gate.acquire()))
+    waiter.start()
+    time.sleep(0.3)
+    assert not got                  # full
+    gate.set_limit(2)
+    waiter.join(timeout=5)
+    assert got == [True] and gate.held == 2
+    stop = threading.Event()
+    stop.set()
+    assert gate.acquire(cancel=stop) is False
+    gate.release()
+    gate.set_limit(1)               # shrunk: one still held, none may enter
+    assert gate.acquire(cancel=stop) is False
+    gate.release()
+    assert gate.acquire(cancel=stop) is True
 
 
 def test_serve_without_cluster_imports_no_ray():
