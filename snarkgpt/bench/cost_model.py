@@ -6,17 +6,30 @@ proving): the split setup makes (`segment_plan.plan_segments` under a memory bud
 weight width `segment_plan.best_width`), each segment's rows (`segment_rows`: the planner's
 row model, with the causal softmax's T (T + 1) rows a head where the planner counts 2 T^2,
 see its docstring), one common k for every segment (the tallest segment's rows plus the
-blinding rows, at least the lookup tables' floor, `table_bits`) and the planner's columns
-(`segment_plan.COLUMNS` plus the weight width). A segment's size is its *cells*: columns x
-2^k.
+blinding rows, at least the lookup tables' floor, `table_bits`) and two column counts:
 
-The cost model (`fit`) is linear in the cells of one segment, each constant fitted by
+* the planner's columns (`segment_plan.COLUMNS` plus the weight width), the memory model
+  setup splits by; *cells* = those columns x 2^k;
+* the layout's columns as setup's layout choice counts them (`circuit.layout_cost`: advice +
+  fixed + 2 per lookup + the equality columns), for the number of matmul lanes setup would
+  pick (`layout_columns`, measured on a tiny circuit of that many lanes, plus the weight
+  width; the lanes chosen as setup does, the cheapest of 2, the default and one more by
+  layout cells at their own k); *layout cells* = those columns x 2^k. The prover's work is
+  per committed or transformed column per row, so the prove time follows layout cells:
+  one lane more adds 25 to 69 columns (382 to 476 from 2 to 4 lanes) and 10-30% of proving
+  time at the same k, which the planner's constant columns do not see.
+
+The cost model (`fit`) is linear in one size of one segment, each constant fitted by
 non-negative least squares on relative error over the training points:
 
-    prove seconds per segment      a_prove   * cells + b_prove
-    key rebuild seconds per segment a_rebuild * cells + b_rebuild
+    prove seconds per segment      a_prove   * layout cells + b_prove
+    key rebuild seconds per segment a_rebuild * layout cells + b_rebuild
     peak memory (GiB)              a_memory  * cells + b_memory
-    proof bytes                    a_proof   * segments + b_proof
+    proof bytes                    a_cols * (layout columns x segments of blocks)
+                                     + a_chunk * vocabulary chunks + b_proof
+
+(the layout's compact variant, which setup picks for the shortest contexts, is not
+modelled: such a point is priced as banked.)
 
 The measured values come from the records of `snarkgpt bench scaling --prove --resume DIR`
 (one JSON per point in DIR/points): the mean of ``segment_seconds``; the key rebuild is
@@ -42,6 +55,7 @@ of unequal cost (`makespan`: longest first onto the least loaded worker).
 """
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import math
@@ -135,11 +149,12 @@ def table_bits(scale_bits=None) -> int:
                                        + TABLE_SLACK)))
 
 
-def segment_rows(config, T: int, segment, weight_width=None) -> int:
+def segment_rows(config, T: int, segment, weight_width=None, lanes=None) -> int:
     """Rows a segment needs as the banked layout stacks them: `segment_plan.segment_rows`'
     model (matmul lanes' sections C.r, product banks' B.r and A.Br, wide weight rows, the
     embedding's table) with the causal softmax's rows, T (T + 1) per head and block (two
-    steps stacked over the T (T + 1) / 2 unmasked scores, gadgets/softmax.py), not 2 T^2."""
+    steps stacked over the T (T + 1) / 2 unmasked scores, gadgets/softmax.py), not 2 T^2.
+    ``lanes``: matmul lanes (default: `default_mm_lanes`)."""
     from ..gadgets.matmul import DEFAULT_SLOTS as P, wide_rows
     from ..model.circuit import default_mm_lanes, matmul_shapes, product_banks, weight_products
     from ..model.segment_plan import chunk_rows
@@ -147,7 +162,7 @@ def segment_rows(config, T: int, segment, weight_width=None) -> int:
     if segment.chunk:
         return chunk_rows(config, T, segment.role, segment.v1 - segment.v0, weight_width)
     shapes = matmul_shapes(config, T, segment)
-    lanes = default_mm_lanes(config, T, segment)
+    lanes = lanes or default_mm_lanes(config, T, segment)
     c_rows = sum(t * m for t, _, m in shapes)
     narrow, wide = list(shapes), 0
     if weight_width is not None:
@@ -164,12 +179,54 @@ def segment_rows(config, T: int, segment, weight_width=None) -> int:
     return max(c_lane, -(-max(b_rows, a_rows) // banks), wide, softmax, wte, 1)
 
 
+@functools.lru_cache(maxsize=None)
+def layout_columns(lanes: int) -> int:
+    """The columns `circuit.layout_cost` counts for the banked layout with ``lanes`` matmul
+    lanes (advice + fixed + 2 per lookup + equality columns), measured on the first pass of a
+    tiny random model's circuit (a tenth of a second; the count hardly depends on the model:
+    382 to 394 for 2 lanes from 1 to 4 heads). Wide weight rows add their width."""
+    import warnings
+    from ..model.circuit import build
+    from ..model.keys import keygen_circuit
+    from ..model.quantize import calibrate, quantize_model
+    from ..model.weights import load_model
+    from ..plonk.srs import InsecureSetupWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureSetupWarning)
+        model = load_model("random:n_layer=1,n_head=1,n_embd=16,block_size=4,vocab_size=16")
+        settings, _ = calibrate(model, max_tokens=4)
+        cs, _, _ = build(keygen_circuit(quantize_model(model, settings), settings, 4,
+                                        mm_lanes=int(lanes)), first_pass_only=True)
+    return cs.num_advice + cs.num_fixed + 2 * len(cs.lookups) + len(cs.permutation_columns)
+
+
+def _layout(cfg, T: int, segs: list, w, floor: int) -> dict:
+    """The banked layout setup would pick for ``segs`` (weight width ``w``, table floor
+    ``floor``): of the lane counts it tries for the largest segment of blocks (2, the
+    default and one more, `circuit.layout_candidates`), the one with the fewest layout cells
+    at its own k. {"lanes", "layout_k", "layout_columns", "layout_cells"}."""
+    from ..model.circuit import default_mm_lanes
+    blocks = [s for s in segs if not s.chunk] or segs
+    default = default_mm_lanes(cfg, T, blocks[-1])
+    best = None
+    for lanes in sorted({2, default, min(8, default + 1)}):
+        k = max(max(math.ceil(math.log2(segment_rows(cfg, T, s, w, lanes) + 16)) for s in segs),
+                floor)
+        cols = layout_columns(lanes) + (w or 0)
+        if best is None or cols << k < best["layout_cells"]:
+            best = {"lanes": lanes, "layout_k": k, "layout_columns": cols,
+                    "layout_cells": cols << k}
+    return best
+
+
 def circuit_shape(config: dict, max_tokens=None, scale_bits=None, memory_budget=BUDGET) -> dict:
     """The circuit size setup would build for ``config`` (a dict of n_layer, n_head, n_embd,
     block_size, vocab_size) proving ``max_tokens`` tokens (default: the block size) at scale
     ``scale_bits`` (None: calibrate's choice) under ``memory_budget``, from the shapes alone:
     {"segments", "parts", "weight_width", "k", "columns", "cells"} (cells of one segment;
-    every segment shares k). `segment_plan.BudgetError` when one block does not fit."""
+    every segment shares k), and the layout's {"lanes", "layout_k", "layout_columns",
+    "layout_cells"} (`_layout`: the k setup would build at with those lanes).
+    `segment_plan.BudgetError` when one block does not fit."""
     from ..model.segment_plan import COLUMNS, best_width, plan_segments
     cfg = _gpt_config(config)
     L = int(max_tokens or cfg.block_size)
@@ -183,9 +240,10 @@ def circuit_shape(config: dict, max_tokens=None, scale_bits=None, memory_budget=
     for s in segs:
         key = s.role or "blocks"
         roles[key] = roles.get(key, 0) + 1
+    lay = _layout(cfg, T, segs, w, floor)
     return {"segments": len(segs), "parts": roles,
             "blocks_per_segment": max(s.n_blocks for s in segs), "weight_width": w, "k": k,
-            "columns": columns, "cells": columns << k}
+            "columns": columns, "cells": columns << k, **lay}
 
 
 # ----------------------------------------------------------------------------- records
@@ -199,7 +257,8 @@ def _measured(rec: dict) -> dict:
         rebuild = float(r.get("prover_load_seconds") or 0.0)
     return {"k": int(r["k"]), "segments": n, "prove": sum(seg) / len(seg), "rebuild": rebuild,
             "memory": float(rec.get("peak_rss_bytes") or r["peak_rss_bytes"]) / 2**30,
-            "proof": float(r["proof_bytes"]), "compact": bool(r.get("compact_layout"))}
+            "proof": float(r["proof_bytes"]), "compact": bool(r.get("compact_layout")),
+            "lanes": r.get("mm_lanes")}
 
 
 def load_records(d: str) -> list:
@@ -254,37 +313,61 @@ def held_back(records: list) -> set:
 
 # ----------------------------------------------------------------------------- the fit
 def _nnls_relative(x, y):
-    """(a, b) >= 0 minimizing sum(((a x + b) - y) / y)^2."""
+    """(a..., b) >= 0 minimizing sum(((x . a + b) - y) / y)^2; ``x``: one row of features
+    per point (or one feature per point)."""
     from .scaling import _nnls
     x, y = np.asarray(x, float), np.asarray(y, float)
-    A = np.stack([x, np.ones_like(x)], axis=1) / y[:, None]
-    a, b = _nnls(A, np.ones_like(y))
-    return float(a), float(b)
+    if x.ndim == 1:
+        x = x[:, None]
+    A = np.concatenate([x, np.ones((len(y), 1))], axis=1) / y[:, None]
+    coef = [float(c) for c in _nnls(A, np.ones_like(y))]
+    return coef[:-1], coef[-1]
 
 
-def _feature(shape: dict, measure: str) -> float:
-    return float(shape["segments"]) if measure == "proof" else shape["cells"] / 1e6
+FEATURES = {"prove": ("layout_cells",), "rebuild": ("layout_cells",), "memory": ("cells",),
+            "proof": ("block_columns", "chunks")}
+"""The sizes each measure is linear in (module docstring): cells in millions; for the proof,
+the layout columns summed over the segments of blocks (a segment's proof opens every
+column once, 27 bytes a column) and the vocabulary chunks (small circuits, about 3.3 KB
+a proof)."""
+
+
+def _features(shape: dict, measure: str) -> list:
+    out = []
+    for f in FEATURES[measure]:
+        if f == "block_columns":
+            x = shape["parts"].get("blocks", 0) * shape["layout_columns"]
+        elif f == "chunks":
+            x = shape["parts"].get("embed", 0) + shape["parts"].get("head", 0)
+        else:
+            x = shape[f] / 1e6
+        out.append(float(x))
+    return out
 
 
 def fit(points: list) -> dict:
     """Constants of the cost model (module docstring) fitted on ``points`` (each with a
-    "shape" from `circuit_shape` and its "measured" values): {measure: {"a", "b"}}, cells in
-    millions; at least two points."""
+    "shape" from `circuit_shape` and its "measured" values): {measure: {"a": {feature:
+    coefficient}, "b": fixed part}}; at least two points."""
     if len(points) < 2:
         raise CostModelError(f"the fit needs at least 2 training points, got {len(points)}")
     out = {}
     for m in MEASURES:
-        xs = [_feature(p["shape"], m) for p in points]
+        xs = [_features(p["shape"], m) for p in points]
         ys = [max(p["measured"][m], 1e-9) for p in points]
         a, b = _nnls_relative(xs, ys)
-        out[m] = {"a": a, "b": b}
+        out[m] = {"a": dict(zip(FEATURES[m], a)), "b": b}
     return out
 
 
 def predict(constants: dict, shape: dict) -> dict:
     """Predicted {prove, rebuild (seconds per segment), memory (GiB), proof (bytes)} of a
     circuit of ``shape``."""
-    return {m: constants[m]["a"] * _feature(shape, m) + constants[m]["b"] for m in MEASURES}
+    out = {}
+    for m in MEASURES:
+        a = constants[m]["a"]
+        out[m] = sum(a[f] * x for f, x in zip(FEATURES[m], _features(shape, m))) + constants[m]["b"]
+    return out
 
 
 def evaluate(records: list, train_budget=TRAIN_BUDGET, holdout=None) -> dict:
@@ -328,7 +411,8 @@ def _external(e: dict, constants: dict) -> dict:
         k = max(math.ceil(math.log2(segment_rows(cfg, e["max_tokens"] - 1, seg, w) + 16)),
                 DEFAULT_TABLE_BITS)
         shape = {"segments": 1, "weight_width": w, "k": k, "columns": COLUMNS + w,
-                 "cells": (COLUMNS + w) << k, "parts": {"blocks": 1}, "blocks_per_segment": 1}
+                 "cells": (COLUMNS + w) << k, "parts": {"blocks": 1}, "blocks_per_segment": 1,
+                 **_layout(cfg, e["max_tokens"] - 1, [seg], w, DEFAULT_TABLE_BITS)}
     else:
         shape = circuit_shape(e["config"], e["max_tokens"], None, e["budget"])
     pred = predict(constants, shape)
@@ -419,25 +503,30 @@ def report(ev: dict, ext: list) -> list:
     the out-of-grid checks and the extrapolation."""
     c = ev["constants"]
     lines = ["### Constants (fitted on the training points; cells in millions)", "",
-             "| measure | per million cells (proof: per segment) | fixed |", "|---|---|---|"]
+             "| measure | per unit of each size (cells: per million) | fixed |",
+             "|---|---|---|"]
     for m in MEASURES:
         unit = UNITS[m]
-        lines.append(f"| {m} ({unit}) | {c[m]['a']:.4g} | {c[m]['b']:.4g} |")
+        per = ", ".join(f"{v:.4g} per {f.replace('_', ' ')}" for f, v in c[m]["a"].items())
+        lines.append(f"| {m} ({unit}) | {per} | {c[m]['b']:.4g} |")
     lines += ["", f"### Every point (re-planned under a {ev['train_budget']} budget; error = "
                   "(predicted - measured) / measured)", "",
-              "| point | set | k pred / rec | segments pred / rec | Mcells | prove s/seg pred / "
-              "meas | err | rebuild s/seg pred / meas | err | peak GiB pred / meas | err | "
-              "proof B pred / meas | err | within 15% |",
-              "|" + "---|" * 15]
+              "| point | set | k pred / rec | lanes pred / rec | segments pred / rec | layout "
+              "Mcells | Mcells | prove s/seg pred / meas | err | rebuild s/seg pred / meas | err "
+              "| peak GiB pred / meas | err | proof B pred / meas | err | within 15% |",
+              "|" + "---|" * 17]
     order = sorted(ev["points"], key=lambda p: (not p["held_back"], p["shape"]["cells"], p["id"]))
     for p in order:
         s, ms, pr, er = p["shape"], p["measured"], p["predicted"], p["error"]
-        kk = f"{s['k']} / {ms['k']}" + ("" if s["k"] == ms["k"] else " *")
+        kk = f"{s['layout_k']} / {ms['k']}" + ("" if s["layout_k"] == ms["k"] else " *")
+        ll = (f"{s['lanes']} / {ms['lanes']}" + ("" if s["lanes"] == ms["lanes"] else " *")
+              if ms.get("lanes") and not ms["compact"] else f"{s['lanes']} / -")
         nn = f"{s['segments']} / {ms['segments']}" + ("" if s["segments"] == ms["segments"]
                                                       else " *")
         lines.append(
             f"| {p['id']}{' (compact)' if ms['compact'] else ''} | "
-            f"{'held back' if p['held_back'] else 'train'} | {kk} | {nn} | {s['cells'] / 1e6:.1f} "
+            f"{'held back' if p['held_back'] else 'train'} | {kk} | {ll} | {nn} "
+            f"| {s['layout_cells'] / 1e6:.1f} | {s['cells'] / 1e6:.1f} "
             f"| {pr['prove']:.1f} / {ms['prove']:.1f} | {_pct(er.get('prove'))} "
             f"| {pr['rebuild']:.1f} / {ms['rebuild']:.1f} | {_pct(er.get('rebuild'))} "
             f"| {pr['memory']:.2f} / {ms['memory']:.2f} | {_pct(er.get('memory'))} "
@@ -459,7 +548,7 @@ def report(ev: dict, ext: list) -> list:
     for e in ev["external"]:
         s, ms, pr, er = e["shape"], e["measured"], e["predicted"], e["error"]
         lines.append(
-            f"| {e['id']} | {s['k']} / {ms['k']} | {s['segments']} / {ms['segments']} "
+            f"| {e['id']} | {s['layout_k']} / {ms['k']} | {s['segments']} / {ms['segments']} "
             f"| {pr['prove']:.1f} / {ms['prove']:.1f} | {_pct(er['prove'])} "
             f"| {pr['rebuild']:.1f} / {ms['rebuild']:.1f} | {_pct(er['rebuild'])} "
             f"| {pr['memory']:.2f} / {ms['memory']:.2f} | {_pct(er['memory'])} "
@@ -468,15 +557,17 @@ def report(ev: dict, ext: list) -> list:
         workers = list(ext[0]["cluster_seconds"])
         lines += ["", "### Extrapolation: GPT-2 at 16 tokens (vocabulary 50,257)", "",
                   "| model | budget | segments (embed chunks + block segments x blocks + head "
-                  "chunks) | W | k | Mcells/seg | prove s/seg | rebuild s/seg | peak GiB/worker "
-                  "| proof B | one machine, s |", "|" + "---|" * 11]
+                  "chunks) | W | k | lanes | layout Mcells/seg | Mcells/seg | prove s/seg | "
+                  "rebuild s/seg | peak GiB/worker | proof B | one machine, s |",
+                  "|" + "---|" * 13]
         for x in ext:
             s, pr, parts = x["shape"], x["predicted"], x["shape"]["parts"]
             split = (f"{s['segments']} ({parts.get('embed', 0)} + {parts.get('blocks', 0)} x "
                      f"{s['blocks_per_segment']} + {parts.get('head', 0)})")
             lines.append(
                 f"| {x['model']} | {x['budget']}{' (12 GiB refused)' if x['refused'] else ''} "
-                f"| {split} | {s['weight_width'] or '-'} | {s['k']} | {s['cells'] / 1e6:.1f} "
+                f"| {split} | {s['weight_width'] or '-'} | {s['layout_k']} | {s['lanes']} "
+                f"| {s['layout_cells'] / 1e6:.1f} | {s['cells'] / 1e6:.1f} "
                 f"| {pr['prove']:.1f} | {pr['rebuild']:.1f} | {pr['memory']:.1f} "
                 f"| {pr['proof']:,.0f} | {x['sequential_seconds']:,.0f} |")
         lines += ["", f"Makespan on a Ray cluster of N workers, seconds (ceil(segments / N) x "

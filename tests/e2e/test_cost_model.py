@@ -12,8 +12,10 @@ from snarkgpt.bench import cost_model as cm
 from snarkgpt.cli import main
 
 TINY = {"n_layer": 1, "n_head": 1, "n_embd": 8, "block_size": 4, "vocab_size": 16}
-TRUE = {"prove": {"a": 0.8, "b": 8.0}, "rebuild": {"a": 0.25, "b": 6.0},
-        "memory": {"a": 0.15, "b": 1.0}, "proof": {"a": 14000.0, "b": 900.0}}
+TRUE = {"prove": {"a": {"layout_cells": 0.8}, "b": 8.0},
+        "rebuild": {"a": {"layout_cells": 0.25}, "b": 6.0},
+        "memory": {"a": {"cells": 0.15}, "b": 1.0},
+        "proof": {"a": {"block_columns": 30.0, "chunks": 3000.0}, "b": 900.0}}
 
 
 def _record(d, pid, cfg, scale_bits, sweeps, factor=1.0):
@@ -68,6 +70,8 @@ def test_the_fit_recovers_known_constants(results):
     for m in ("prove", "rebuild", "memory"):
         assert ev["constants"][m]["a"] == pytest.approx(TRUE[m]["a"], rel=1e-3)
         assert ev["constants"][m]["b"] == pytest.approx(TRUE[m]["b"], rel=1e-3)
+    # the prove time follows the layout's cells: points of one k differ by their lanes
+    assert len({shapes[i]["layout_cells"] for i in ("s10", "s12", "L1")}) >= 2
     for p in ev["points"]:
         if p["id"] != "s14":
             assert abs(p["error"]["prove"]) < 1e-3
@@ -95,13 +99,43 @@ def test_a_fixed_holdout_is_never_fitted(results):
     assert ev["summary"]["train"]["points"] == 4
 
 
+def _shape(blocks, chunks, lanes_columns):
+    return {"segments": blocks + chunks, "parts": {"blocks": blocks, "embed": chunks // 2,
+                                                   "head": chunks - chunks // 2},
+            "layout_columns": lanes_columns, "cells": 13.1e6, "layout_cells": 25e6}
+
+
 def test_fit_of_segments_recovers_the_proof_constants():
-    pts = [{"shape": {"segments": n, "cells": 13.1e6 * n}, "measured": {
-        m: cm.predict(TRUE, {"segments": n, "cells": 13.1e6 * n})[m] for m in cm.MEASURES}}
-        for n in (1, 2, 4)]
+    """Proof bytes: per layout column of each segment of blocks, per vocabulary chunk, and a
+    fixed part, recovered from chains of several compositions."""
+    shapes = [_shape(1, 0, 382), _shape(2, 0, 476), _shape(4, 0, 407), _shape(4, 14, 638),
+              _shape(6, 14, 510)]
+    pts = [{"shape": s, "measured": cm.predict(TRUE, s)} for s in shapes]
     c = cm.fit(pts)
-    assert c["proof"]["a"] == pytest.approx(14000.0, rel=1e-6)
-    assert c["proof"]["b"] == pytest.approx(900.0, rel=1e-4)
+    assert c["proof"]["a"]["block_columns"] == pytest.approx(30.0, rel=1e-4)
+    assert c["proof"]["a"]["chunks"] == pytest.approx(3000.0, rel=1e-4)
+    assert c["proof"]["b"] == pytest.approx(900.0, rel=1e-3)
+    assert cm.predict(c, _shape(3, 4, 382))["proof"] == pytest.approx(
+        30.0 * 3 * 382 + 3000.0 * 4 + 900.0, rel=1e-4)
+
+
+def test_layout_columns_are_setups_count_and_grow_with_the_lanes():
+    """`layout_columns` is `circuit.layout_cost`'s column count of that many lanes, and the
+    shape prices a point by the lanes it picks at their own k."""
+    from snarkgpt.model.circuit import build, layout_cost
+    from snarkgpt.model.keys import keygen_circuit
+    from snarkgpt.model.quantize import calibrate, quantize_model
+    from snarkgpt.model.weights import load_model
+    cols = [cm.layout_columns(n) for n in (2, 3, 4)]
+    assert cols == sorted(set(cols))                  # strictly more columns per lane
+    model = load_model("random:n_layer=1,n_head=1,n_embd=16,block_size=4,vocab_size=16")
+    settings, _ = calibrate(model, max_tokens=4)
+    q = quantize_model(model, settings)
+    assert layout_cost(keygen_circuit(q, settings, 4, mm_lanes=3))[2] == cols[1]
+    shape = cm.circuit_shape(TINY, None, None, cm.TRAIN_BUDGET)
+    assert shape["layout_cells"] == (cm.layout_columns(shape["lanes"])
+                                     + (shape["weight_width"] or 0)) << shape["layout_k"]
+    assert shape["layout_k"] >= cm.DEFAULT_TABLE_BITS
 
 
 def test_extrapolation_makespan_is_waves_of_one_segment():
