@@ -594,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--budget", type=float, default=None,
                        help="bench scaling: seconds of proving allowed (default 150 quick, 1800 full)")
     bench.add_argument("--out", default=None,
-                       help="bench scaling: folder for scaling.json and the PNG plots")
+                       help="bench scaling: folder for scaling.json and the PNG plots (with --fit: cost-model.png)")
     bench.add_argument("--ezkl", action="store_true",
                        help="bench scaling: compare with EZKL at the tiny model (if ezkl is installed)")
     bench.add_argument("--grid", default=None, choices=["full", "quick", "small", "test"],

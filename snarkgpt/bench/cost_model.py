@@ -608,15 +608,58 @@ def _json_ready(ev: dict, ext: list) -> dict:
     return clean({"fit": ev, "extrapolation": ext})
 
 
+def plot(ev: dict, path: str) -> str | None:
+    """A log-log PNG of predicted against measured prove seconds per segment, training and
+    held-back points apart, with the 15% band; None (and a message on stderr) without
+    matplotlib (the `plots` extra)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: plot skipped (pip install 'snarkgpt[plots]')",
+              file=sys.stderr)
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    pts = ev["points"]
+    for held, style, label in ((False, "o", "training"), (True, "s", "held back")):
+        xs = [p["measured"]["prove"] for p in pts if p["held_back"] == held]
+        ys = [p["predicted"]["prove"] for p in pts if p["held_back"] == held]
+        ax.plot(xs, ys, style, label=label, alpha=0.8)
+    lo = min(min(p["measured"]["prove"], p["predicted"]["prove"]) for p in pts) * 0.8
+    hi = max(max(p["measured"]["prove"], p["predicted"]["prove"]) for p in pts) * 1.25
+    line = np.array([lo, hi])
+    ax.plot(line, line, "k-", lw=0.8, label="predicted = measured")
+    ax.fill_between(line, line * (1 - GOAL), line * (1 + GOAL), color="grey", alpha=0.2,
+                    label=f"within {100 * GOAL:.0f}%")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("measured prove seconds per segment")
+    ax.set_ylabel("predicted (layout cells)")
+    ax.set_title("per-segment cost model: prove time", fontsize=9)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def main(args) -> int:
     """`snarkgpt bench scaling --fit DIR`: print the fit, every point's prediction and the
-    extrapolation (``--json``: one JSON object). Exit 0; 2 on a folder without records."""
+    extrapolation (``--json``: one JSON object); with ``--out OUT``, also the plot
+    OUT/cost-model.png. Exit 0; 2 on a folder without records."""
     records = load_records(args.fit)
     ev = evaluate(records, getattr(args, "train_budget", None) or TRAIN_BUDGET)
     budget = getattr(args, "memory_budget", None) or BUDGET
     check = next((e for e in ev["external"] if e["id"] == ANCHOR), None)
     ev["anchor"] = None if check is None else anchor_factors(check)
     ext = extrapolate(ev["constants"], budget, anchor=ev["anchor"])
+    out = getattr(args, "out", None)
+    if out:
+        written = plot(ev, os.path.join(out, "cost-model.png"))
+        if written:
+            print(f"plot: {written}", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps(_json_ready(ev, ext)))
     else:

@@ -202,3 +202,24 @@ def test_anchored_extrapolation_scales_each_kind_of_segment():
     total = sum(kinds[r] * n for r, n in parts.items())
     assert x["anchored"]["sequential_seconds"] == pytest.approx(total)
     assert x["anchored"]["cluster_seconds"][1] == pytest.approx(total)
+
+
+def test_the_fit_is_plotted_with_matplotlib(results, tmp_path):
+    pytest.importorskip("matplotlib")
+    d, _ = results
+    path = cm.plot(cm.evaluate(cm.load_records(str(d))), str(tmp_path / "out" / "cost-model.png"))
+    assert path and (tmp_path / "out" / "cost-model.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_without_matplotlib_the_plot_is_skipped(results, tmp_path, monkeypatch, capsys):
+    import builtins
+    real = builtins.__import__
+
+    def no_mpl(name, *a, **k):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib")
+        return real(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", no_mpl)
+    d, _ = results
+    assert cm.plot(cm.evaluate(cm.load_records(str(d))), str(tmp_path / "x.png")) is None
+    assert "plot skipped" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
