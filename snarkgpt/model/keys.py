@@ -136,14 +136,21 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise KeyDirError(f"{what} chunk size must be a positive integer (tokens per "
                               f"chunk), got {size!r}")
+    # a split by memory is checked again once the circuit's real k is known (`_check_built`)
+    budget = None
+    if layers_per_segment is None:
+        from .memory import default_budget, parse_size
+        budget = default_budget() if memory_budget is None else parse_size(memory_budget)
     try:
-        segments = plan_segments(cfg, L, layers_per_segment, memory_budget, progress,
+        segments = plan_segments(cfg, L, layers_per_segment,
+                                 memory_budget if budget is None else budget, progress,
                                  embed_chunk=embed_chunk, head_chunk=head_chunk)
     except SegmentError as e:
         if isinstance(e, BudgetError):
             raise
         raise KeyDirError(str(e)) from None
-    if weight_width == "auto":
+    width_auto = weight_width == "auto"
+    if width_auto:
         weight_width = best_width(cfg, L - 1, segments)
     if weight_width is not None:
         progress(f"fixed weights in wide rows of {weight_width} (gadgets/matmul.py)")
@@ -163,11 +170,26 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
     T = L - 1                   # positions of the forward pass (both statement kinds)
     candidates = [lay for lay in layout_candidates(cfg, T)
                   if layout == "auto" or lay[0] == (layout == "compact")]
-    if len(segments) > 1:
-        return _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weights,
-                            candidates, segments, srs_path, out, progress, t0, weight_width)
-    costs = layout_costs(make, candidates)
-    layout = choose_layout(costs)
+    while True:
+        try:
+            if len(segments) > 1:
+                return _setup_chain(model, model_spec, qmodel, settings, report, L, statement,
+                                    weights, candidates, segments, srs_path, out, progress, t0,
+                                    weight_width, budget)
+            costs = layout_costs(make, candidates)
+            layout = choose_layout(costs)
+            _check_built(cfg, L, segments, costs[layout][1], weight_width, budget)
+            break
+        except _Replan as e:
+            # the circuit needs more rows than the plan estimated: fewer blocks a segment
+            progress(str(e))
+            segments = plan_segments(cfg, L, None, budget, progress, embed_chunk=embed_chunk,
+                                     head_chunk=head_chunk, max_blocks=e.blocks - 1)
+            if width_auto:
+                weight_width = best_width(cfg, L - 1, segments)
+                make = lambda lay: keygen_circuit(qmodel, settings, L, compact=lay[0],  # noqa: E731
+                                                  mm_lanes=lay[1], statement=statement,
+                                                  weights=weights, weight_width=weight_width)
     compact, mm_lanes = layout
     circuit = make(layout)
     k = costs[layout][1]
@@ -252,8 +274,50 @@ def _write_keydir(out, card, vk_bytes, model, srs, k, insecure, blinding, t0):
             shutil.rmtree(tmp)
 
 
+def _common_k(rows: int, blinding: int) -> int:
+    """The k of a chain's common domain: its tallest segment's rows under the common
+    blinding rows."""
+    from ..plonk.circuit import ConstraintSystem
+    common = ConstraintSystem()
+    common.min_blinding_rows = blinding
+    return common.minimum_k(rows)
+
+
+class _Replan(Exception):
+    """The circuit built needs more rows than the plan: plan again with fewer than
+    ``blocks`` blocks a segment (`_check_built`)."""
+
+    def __init__(self, blocks: int, message: str):
+        super().__init__(message)
+        self.blocks = blocks
+
+
+def _check_built(cfg, L: int, segments, k: int, weight_width, budget) -> None:
+    """With a split made by memory (``budget`` bytes), check the planner's estimate again at
+    the k the circuit really needs, where that k is above the planned one: the rows model can
+    fall short (3 GPT-2 blocks a segment with weights 256 a row planned k = 17 and built
+    k = 18, twice the memory), and large lookup tables (a scale given by hand) raise k past
+    it. Over budget: `_Replan` while a segment holds more than one block, else
+    `BudgetError`."""
+    if budget is None:
+        return
+    from .memory import format_size
+    from .segment_plan import BudgetError, _k, estimate_bytes, segment_rows
+    blocks = [s for s in segments if not s.chunk] or segments
+    planned = max(_k(segment_rows(cfg, L - 1, s, weight_width), 16) for s in blocks)
+    need = max(estimate_bytes(cfg, L - 1, s, k, weight_width) for s in blocks)
+    if k <= planned or need <= budget:
+        return
+    most = max(s.n_blocks for s in blocks)
+    msg = (f"the circuit needs k = {k}, more rows than planned: about {format_size(need)} a "
+           f"segment, over the memory budget {format_size(budget)}")
+    if most > 1:
+        raise _Replan(most, f"{msg}; planning again with at most {most - 1} block(s) a segment")
+    raise BudgetError(f"{msg}; raise --memory-budget, or lower --max-tokens")
+
+
 def _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weights, candidates,
-                 segments, srs_path, out, progress, t0, weight_width=None):
+                 segments, srs_path, out, progress, t0, weight_width=None, budget=None):
     """Setup of a segmented model (segments.py): one layout for every segment (the cheapest
     for the last, the largest), one domain (the largest segment's k) and one count of
     blinding rows, so that neighbours lay their links out alike; then one verifying key per
@@ -284,9 +348,8 @@ def _setup_chain(model, model_spec, qmodel, settings, report, L, statement, weig
         del cs, asg
         gc.collect()
     # one domain for all: the tallest segment's rows, under the common blinding rows
-    common = ConstraintSystem()
-    common.min_blinding_rows = blind
-    k = common.minimum_k(max(rows))
+    k = _common_k(max(rows), blind)
+    _check_built(model.config, L, segments, k, weight_width, budget)
     progress(f"{len(segments)} segments ({', '.join(s.describe() for s in segments)}): "
              f"k = {k} ({1 << k} rows) each; loading the SRS ...")
     srs, insecure = _make_srs(srs_path, k)

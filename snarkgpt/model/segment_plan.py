@@ -144,7 +144,7 @@ def chunk_size(config, T: int, role: str, k: int, weight_width=None) -> int:
 
 def plan_segments(config, L: int, layers_per_segment=None, memory_budget=None,
                   progress=print, table_bits: int = 16, embed_chunk: int | None = None,
-                  head_chunk: int | None = None) -> list:
+                  head_chunk: int | None = None, max_blocks: int | None = None) -> list:
     """The split for setup, from the shapes alone (before calibration or any other work):
     ``layers_per_segment`` blocks each when given; else the fewest segments whose largest
     fits ``memory_budget`` (default `default_budget`) at its best weight width (`best_width`),
@@ -154,8 +154,10 @@ def plan_segments(config, L: int, layers_per_segment=None, memory_budget=None,
     the head (its product and argmax, about T x vocab rows) does not fit, or where
     ``embed_chunk`` / ``head_chunk`` (tokens per chunk) are given, that part goes into
     vocabulary chunks (segments.py), each sized (`chunk_size`) to the rows of the
-    segments of blocks, so that every segment shares their k. `BudgetError` when even one
-    block per segment does not fit."""
+    segments of blocks, so that every segment shares their k. ``max_blocks``: at most this
+    many blocks a segment (setup plans again with fewer when the circuit it builds needs more
+    rows than these estimates: `keys.setup`). `BudgetError` when even one block per segment
+    does not fit."""
     cfg = config
     n = cfg.n_layer
     V = cfg.vocab_size
@@ -170,8 +172,9 @@ def plan_segments(config, L: int, layers_per_segment=None, memory_budget=None,
     budget = default_budget() if memory_budget is None else parse_size(memory_budget)
     if budget <= 0:
         raise BudgetError(f"a memory budget must be positive, got {memory_budget!r}")
+    top = n if max_blocks is None else max(1, min(n, int(max_blocks)))
     if embed_chunk is None and head_chunk is None:
-        for per in range(n, 0, -1):
+        for per in range(top, 0, -1):
             segs = split(n, per)
             w = best_width(cfg, T, segs, bits)
             need = max(estimate_bytes(cfg, T, s, bits, w) for s in segs)
@@ -182,7 +185,7 @@ def plan_segments(config, L: int, layers_per_segment=None, memory_budget=None,
                              + (f" (weights {w} a row)" if w else ""))
                 return segs
     # vocabulary chunks: the blocks alone set k, the embedding and the head fit it
-    for per in range(n, 0, -1):
+    for per in range(top, 0, -1):
         body = [s for s in split(n, per, V, 1, 1) if not s.chunk]
         w = best_width(cfg, T, body, bits)
         need = max(estimate_bytes(cfg, T, s, bits, w) for s in body)

@@ -208,3 +208,72 @@ def test_cli_setup_prove_verify_inspect(tmp_path, capsys):
     bad.write_bytes(bytes(data))
     assert main(["verify", "--keys", out, "--proof", str(bad)]) != 0
     assert os.path.exists(proof)
+
+
+class _Stop(Exception):
+    """Raised where setup would load the SRS: the split is decided by then."""
+
+
+@pytest.fixture
+def short_rows(monkeypatch):
+    """The planner's rows fall short of the circuit's (forced): every estimate is 1 GiB a
+    block at the planned k = 16 and doubles per k above it, while the circuit built needs
+    k = 17. Setup stops before the SRS; returns its progress lines."""
+    from snarkgpt.model import circuit as model_circuit
+    from snarkgpt.model import segment_plan
+    GiB = 2 ** 30
+
+    def estimate(cfg, T, seg, table_bits=16, weight_width=None, table=True):
+        return (seg.n_blocks * GiB) << max(0, table_bits - 16)
+    monkeypatch.setattr(segment_plan, "estimate_bytes", estimate)
+    monkeypatch.setattr(segment_plan, "segment_rows", lambda *a, **k: 1000)
+    monkeypatch.setattr(keys, "_common_k", lambda rows, blinding: 17)
+    real_costs = model_circuit.layout_costs
+    monkeypatch.setattr(model_circuit, "layout_costs", lambda make, cands: {
+        lay: (c, 17, cols) for lay, (c, _, cols) in real_costs(make, cands).items()})
+
+    def stop(srs_path, k):
+        raise _Stop(k)
+    monkeypatch.setattr(keys, "_make_srs", stop)
+    lines = []
+    return lines
+
+
+FOUR = "random:n_layer=4,n_head=1,n_embd=4,block_size=4,vocab_size=8,seed=1"
+
+
+@pytest.mark.parametrize("budget,blocks,replans", [("3G", [1, 1, 1, 1], 2),   # chain: 3 -> 2 -> 1
+                                                    ("5G", [2, 2], 2)])        # one circuit -> 3 -> 2
+def test_setup_plans_again_when_the_circuit_needs_more_rows(short_rows, tmp_path, budget,
+                                                             blocks, replans):
+    """Where the circuit needs a larger k than the plan and the estimate at that k is over the
+    memory budget, setup plans again with fewer blocks a segment until it fits, and says
+    so; nothing is written meanwhile."""
+    out = tmp_path / "keys"
+    with pytest.raises(_Stop):
+        keys.setup(FOUR, str(out), max_tokens=L, memory_budget=budget,
+                   progress=short_rows.append)
+    again = [m for m in short_rows if "planning again" in m]
+    assert len(again) == replans, short_rows
+    assert all("needs k = 17, more rows than planned" in m and "over the memory budget" in m
+               for m in again)
+    split_line = next(m for m in short_rows if "k = 17 (131072 rows) each" in m)
+    assert split_line.startswith(f"{len(blocks)} segments"), split_line
+    assert not out.exists()
+
+
+def test_setup_refuses_a_budget_one_block_cannot_meet_at_the_built_k(short_rows, tmp_path):
+    out = tmp_path / "keys"
+    with pytest.raises(BudgetError, match=r"needs k = 17, more rows than planned: about "
+                                          r"2\.0 GiB a segment, over the memory budget 1\.5 GiB"):
+        keys.setup(FOUR, str(out), max_tokens=L, memory_budget="1536M",
+                   progress=short_rows.append)
+    assert not out.exists()
+
+
+def test_setup_without_a_budget_split_is_not_second_guessed(short_rows, tmp_path):
+    """--layers-per-segment fixes the split: no memory check, even where k grows."""
+    with pytest.raises(_Stop):
+        keys.setup(FOUR, str(tmp_path / "keys"), max_tokens=L, layers_per_segment=2,
+                   progress=short_rows.append)
+    assert not any("planning again" in m for m in short_rows)
