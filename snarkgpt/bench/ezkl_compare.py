@@ -38,6 +38,8 @@ import sys
 import tempfile
 import time
 
+from .sweep import write_atomic
+
 # EZKL 23.0.5 measured on a 2-core AMD EPYC machine (see the project's anchors), nanoGPT-style
 # model n_layer 1, n_head 1, n_embd 16, block_size 16, vocab 65
 REFERENCE = {
@@ -242,13 +244,6 @@ def format_report(res: dict) -> str:
 POLL_S = 0.5
 
 
-def _write_json(path: str, obj) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def _rss(pid: int) -> int:
     """Resident bytes of process ``pid`` now (0 once it is gone)."""
     try:
@@ -263,12 +258,8 @@ def _rss(pid: int) -> int:
 
 def memory_cap_default() -> int:
     """85% of the memory available now: EZKL is stopped before the machine swaps."""
-    try:
-        with open("/proc/meminfo") as f:
-            info = {ln.split(":")[0]: int(ln.split()[1]) * 1024 for ln in f}
-        return int(0.85 * info["MemAvailable"])
-    except (OSError, KeyError, ValueError):
-        return 16 << 30
+    from ..model.memory import available_bytes
+    return int(0.85 * (available_bytes() or 16 << 30))
 
 
 def ezkl_watched(config: dict, memory_cap: int, timeout: float, progress=print,
@@ -328,14 +319,14 @@ def _child(config: dict, workdir: str, status: str, result: str) -> int:
 
     def on_step(info):
         state.update(info)
-        _write_json(status, state)
+        write_atomic(status, state)
     try:
         out = run_ezkl(config, workdir, progress=lambda m: print(m, file=sys.stderr, flush=True),
                        on_step=on_step)
     except Exception as e:  # noqa: BLE001 - reported to the parent
-        _write_json(status, dict(state, reason=f"{type(e).__name__}: {e}"))
+        write_atomic(status, dict(state, reason=f"{type(e).__name__}: {e}"))
         return 1
-    _write_json(result, out)
+    write_atomic(result, out)
     return 0
 
 
@@ -371,7 +362,7 @@ def run_series(configs=None, memory_cap=None, timeout=3600.0, out=None, progress
         res["points"].append({"id": _cfg_id(cfg), "config": cfg, "ezkl": ez, "snarkgpt": ours,
                               "ezkl_over_snarkgpt": ratios})
         if out:
-            _write_json(out, res)
+            write_atomic(out, res)
     return res
 
 
