@@ -202,14 +202,11 @@ def layout_columns(lanes: int) -> int:
 
 def _layout(cfg, T: int, segs: list, w, floor: int) -> dict:
     """The banked layout setup would pick for ``segs`` (weight width ``w``, table floor
-    ``floor``): of the lane counts it tries for the largest segment of blocks (2, the
-    default and one more, `circuit.layout_candidates`), the one with the fewest layout cells
-    at its own k. {"lanes", "layout_k", "layout_columns", "layout_cells"}."""
-    from ..model.circuit import default_mm_lanes
-    blocks = [s for s in segs if not s.chunk] or segs
-    default = default_mm_lanes(cfg, T, blocks[-1])
+    ``floor``): of the lane counts setup tries (`circuit.layout_candidates`: 2, the
+    default and one more), the one with the fewest layout cells at its own k. {"lanes", "layout_k", "layout_columns", "layout_cells"}."""
+    from ..model.circuit import layout_candidates
     best = None
-    for lanes in sorted({2, default, min(8, default + 1)}):
+    for lanes in [n for compact, n in layout_candidates(cfg, T) if not compact]:
         k = max(max(math.ceil(math.log2(segment_rows(cfg, T, s, w, lanes) + 16)) for s in segs),
                 floor)
         cols = layout_columns(lanes) + (w or 0)
@@ -328,7 +325,7 @@ FEATURES = {"prove": ("layout_cells",), "rebuild": ("layout_cells",), "memory": 
             "proof": ("block_columns", "chunks")}
 """The sizes each measure is linear in (module docstring): cells in millions; for the proof,
 the layout columns summed over the segments of blocks (a segment's proof opens every
-column once, 27 bytes a column) and the vocabulary chunks (small circuits, about 3.3 KB
+column once, 27 bytes a column) and the vocabulary chunks (small circuits, about 2.8 KB
 a proof)."""
 
 
