@@ -443,10 +443,7 @@ def warm(keydir: str, cpus: int, slots: int, keys: str = "shared", device=None) 
     except Exception as e:  # noqa: BLE001 - every task failure is named and re-raised
         for ref in refs:
             ray.cancel(ref, force=True)
-        cause = getattr(e, "cause", None)
-        e = cause if isinstance(cause, BaseException) else e
-        msg = (str(e).strip().splitlines() or [""])[-1]
-        raise ClusterError(f"a worker could not load the keys: {type(e).__name__}: {msg}") from None
+        raise ClusterError(f"a worker could not load the keys: {_task_error(e)}") from None
 
 
 def prove(prover, statement, cpus: int = 1, progress=None, as_json: bool = False,
@@ -533,15 +530,19 @@ def _check_cancel(cancel) -> None:
         raise ClusterError("cancelled: the coordinator is shutting down")
 
 
-def _failure(seg, e) -> str:
-    """One line naming the segment and its error (the task's own exception where Ray kept
-    it, else Ray's: a worker that died more than MAX_RETRIES times, out of memory, ...)."""
+def _task_error(e) -> str:
+    """A failed task's error in one line, "Type: message": the task's own exception where
+    Ray kept it, else Ray's (a worker that died more than MAX_RETRIES times, out of memory)."""
     cause = getattr(e, "cause", None)
     if isinstance(cause, BaseException):
         e = cause
     msg = str(e).strip().splitlines()
-    msg = msg[-1] if msg else ""
-    return f"segment {seg.index} ({seg.describe()}) failed: {type(e).__name__}: {msg}"
+    return f"{type(e).__name__}: {msg[-1] if msg else ''}"
+
+
+def _failure(seg, e) -> str:
+    """One line naming the segment and its error (`_task_error`)."""
+    return f"segment {seg.index} ({seg.describe()}) failed: {_task_error(e)}"
 
 
 @contextmanager
