@@ -185,11 +185,8 @@ def setup(model_spec="bundled", out="keys", srs_path=None, max_tokens=None, prog
             progress(str(e))
             segments = plan_segments(cfg, L, None, budget, progress, embed_chunk=embed_chunk,
                                      head_chunk=head_chunk, max_blocks=e.blocks - 1)
-            if width_auto:
+            if width_auto:      # `make` reads weight_width when called
                 weight_width = best_width(cfg, L - 1, segments)
-                make = lambda lay: keygen_circuit(qmodel, settings, L, compact=lay[0],  # noqa: E731
-                                                  mm_lanes=lay[1], statement=statement,
-                                                  weights=weights, weight_width=weight_width)
     compact, mm_lanes = layout
     circuit = make(layout)
     k = costs[layout][1]
