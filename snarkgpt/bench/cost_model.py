@@ -150,33 +150,11 @@ def table_bits(scale_bits=None) -> int:
 
 
 def segment_rows(config, T: int, segment, weight_width=None, lanes=None) -> int:
-    """Rows a segment needs as the banked layout stacks them: `segment_plan.segment_rows`'
-    model (matmul lanes' sections C.r, product banks' B.r and A.Br, wide weight rows, the
-    embedding's table) with the causal softmax's rows, T (T + 1) per head and block (two
-    steps stacked over the T (T + 1) / 2 unmasked scores, gadgets/softmax.py), not 2 T^2.
-    ``lanes``: matmul lanes (default: `default_mm_lanes`)."""
-    from ..gadgets.matmul import DEFAULT_SLOTS as P, wide_rows
-    from ..model.circuit import default_mm_lanes, matmul_shapes, product_banks, weight_products
-    from ..model.segment_plan import chunk_rows
-    T = max(1, T)
-    if segment.chunk:
-        return chunk_rows(config, T, segment.role, segment.v1 - segment.v0, weight_width)
-    shapes = matmul_shapes(config, T, segment)
-    lanes = lanes or default_mm_lanes(config, T, segment)
-    c_rows = sum(t * m for t, _, m in shapes)
-    narrow, wide = list(shapes), 0
-    if weight_width is not None:
-        weights = weight_products(config, segment)
-        for dm in weights:
-            narrow.remove((T,) + dm)
-        wide = sum(wide_rows(d, m, weight_width) for d, m in weights)
-    b_rows = sum(-(-d // P) * m for _, d, m in narrow)
-    a_rows = sum(-(-t // P) * d for t, d, _ in shapes)
-    banks = product_banks(config, T, lanes, segment, weight_width)
-    softmax = segment.n_blocks * config.n_head * T * (T + 1)
-    c_lane = max(-(-c_rows // lanes), max((t * m for t, _, m in shapes), default=0))
-    wte = config.vocab_size * config.n_embd if segment.embed else 0
-    return max(c_lane, -(-max(b_rows, a_rows) // banks), wide, softmax, wte, 1)
+    """Rows a segment needs as the banked layout stacks them with ``lanes`` matmul lanes
+    (default: `default_mm_lanes`): the planner's own model, `segment_plan.segment_rows`,
+    without its margin on the softmax (the rows the circuit builds)."""
+    from ..model.segment_plan import segment_rows as rows
+    return rows(config, T, segment, weight_width, lanes=lanes, margin=False)
 
 
 @functools.lru_cache(maxsize=None)

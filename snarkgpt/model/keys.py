@@ -292,9 +292,9 @@ class _Replan(Exception):
 def _check_built(cfg, L: int, segments, k: int, weight_width, budget) -> None:
     """With a split made by memory (``budget`` bytes), check the planner's estimate again at
     the k the circuit really needs, where that k is above the planned one: the rows model can
-    fall short (3 GPT-2 blocks a segment with weights 256 a row planned k = 17 and built
-    k = 18, twice the memory), and large lookup tables (a scale given by hand) raise k past
-    it. Over budget: `_Replan` while a segment holds more than one block, else
+    fall short (it once missed the GELU's bank: 3 GPT-2 blocks a segment with weights 256 a
+    row planned k = 17 and built k = 18, twice the memory), and large lookup tables (a scale
+    given by hand) raise k past it. Over budget: `_Replan` while a segment holds more than one block, else
     `BudgetError`."""
     if budget is None:
         return

@@ -5,7 +5,7 @@ The prover's peak memory grows with its domain (2^k rows) times its columns: eve
 values, coefficients and coset evaluations live at once in the quotient round.
 `estimate_bytes` models it as ``BYTES_PER_CELL * columns * 2^k``, with the rows from the
 shapes (`segment_rows`: the matmuls' rows spread over their banks, the fixed weights' wide
-rows, or the softmax's) and k at least ``table_bits`` (the lookup tables, trimmed below
+rows, the softmax's or the GELU's) and k at least ``table_bits`` (the lookup tables, trimmed below
 2^table_bits rows by calibration, set the floor). The constant was measured on the bundled
 model (k = 16, 225 columns, 3.3 GB peak RSS when proving: about 7 x 32 bytes per cell) and
 checked on a GPT-2-width block (docs/benchmarks.md). It is an estimate, used to decide before
@@ -46,12 +46,18 @@ def _check_width(weight_width) -> None:
 
 
 def segment_rows(config, T: int, segment: Segment, weight_width: int | None = None,
-                 table: bool = True) -> int:
-    """Rows a segment needs, from the shapes, as the banked layout stacks them: the matmuls'
-    sections C.r over the matmul lanes (each product whole in one lane), their sections B.r and A.Br over the product banks
-    (`circuit.product_banks`: narrow, at GPT-2 width one bank holds every weight / 4 rows),
-    the fixed weights' wide rows (``weight_width``: ``d * ceil(m / W)`` per product, in their
-    own columns), or the softmax (two rows per attention score), whichever is tallest."""
+                 table: bool = True, lanes: int | None = None, margin: bool = True) -> int:
+    """Rows a segment needs, from the shapes, as the banked layout stacks them, whichever of
+    its banks is tallest: the matmuls' sections C.r over the matmul lanes (each product whole
+    in one lane; ``lanes``: `circuit.default_mm_lanes` unless given), their sections B.r and
+    A.Br over the product banks (`circuit.product_banks`: narrow, at GPT-2 width one bank
+    holds every weight / 4 rows), the fixed weights' wide rows (``weight_width``: ``d *
+    ceil(m / W)`` per product, in their own columns), the causal softmax (two steps stacked
+    over the T (T + 1) / 2 unmasked scores: T (T + 1) rows per head and block; counted as
+    2 T^2 with ``margin``, the planner's safe side for long contexts), the GELU (one row per
+    element of the MLP's hidden layer: 4 T d per block; the heads' split and merge gathers
+    take as many in their own bank), or the embedding's table. ``margin=False``: the rows
+    the circuit builds, to predict its k (`bench.cost_model`)."""
     from snarkgpt.gadgets.matmul import DEFAULT_SLOTS as P, wide_rows
     from .circuit import default_mm_lanes, matmul_shapes, product_banks, weight_products
     _check_width(weight_width)
@@ -59,7 +65,7 @@ def segment_rows(config, T: int, segment: Segment, weight_width: int | None = No
     if segment.chunk:
         return chunk_rows(config, T, segment.role, segment.v1 - segment.v0, weight_width)
     shapes = matmul_shapes(config, T, segment)
-    lanes = default_mm_lanes(config, T, segment)
+    lanes = lanes or default_mm_lanes(config, T, segment)
     c_rows = sum(t * m for t, _, m in shapes)
     weights = weight_products(config, segment)
     narrow = shapes
@@ -73,12 +79,14 @@ def segment_rows(config, T: int, segment: Segment, weight_width: int | None = No
     b_rows = sum(-(-d // P) * m for _, d, m in narrow)
     a_rows = sum(-(-t // P) * d for t, d, _ in shapes)
     banks = product_banks(config, T, lanes, segment, weight_width)
-    sm = segment.n_blocks * config.n_head * 2 * T * T
+    sm = segment.n_blocks * config.n_head * (2 * T * T if margin else T * (T + 1))
+    # the GELU's bank: one row per hidden element (the GPT-2 blocks' tallest bank at W = 256)
+    gelu = segment.n_blocks * T * 4 * config.n_embd
     # a lane holds whole products: the tallest lane is at least the largest product's C.r
     c_lane = max(-(-c_rows // lanes), max((t * m for t, _, m in shapes), default=0))
     # the whole embedding's lookup table: one row per weight of wte
     wte = config.vocab_size * config.n_embd if segment.embed and table else 0
-    return max(c_lane, -(-max(b_rows, a_rows) // banks), wide, sm, wte, 1)
+    return max(c_lane, -(-max(b_rows, a_rows) // banks), wide, sm, gelu, wte, 1)
 
 
 def chunk_rows(config, T: int, role: str, n: int, weight_width: int | None = None) -> int:

@@ -111,3 +111,42 @@ def test_unsplit_committed_weights_in_wide_rows(tmp_path):
     assert keys.rejection(vk, st, proof) is None
     other = prover.generate([2, 1], 2)
     assert other != st and keys.rejection(vk, other, proof) is not None
+
+
+def test_row_model_counts_the_gelu_bank():
+    """With wide weight rows and enough lanes, the GELU's bank (one row per hidden element,
+    4 T d per block) and the heads' gathers set a segment's height, as in a GPT-2 segment of
+    3 blocks at W = 256 (planned at k = 17, built at k = 18 before this term was counted):
+    the row model gives the height the circuit's first pass lays out, region for region."""
+    import warnings
+    from snarkgpt.model.circuit import build
+    from snarkgpt.model.quantize import calibrate, quantize_model
+    from snarkgpt.model.weights import load_model
+    from snarkgpt.plonk.srs import InsecureSetupWarning
+    model = load_model("random:n_layer=2,n_head=2,n_embd=64,block_size=8,vocab_size=16")
+    cfg, L, W, lanes = model.config, 6, 64, 4
+    settings, _ = calibrate(model, max_tokens=L)
+    qmodel = quantize_model(model, settings)
+    seg = [s for s in split(2, 2, vocab=16, embed_chunk=16, head_chunk=16) if not s.chunk][0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureSetupWarning)
+        _, _, asg = build(keys.keygen_circuit(qmodel, settings, L, mm_lanes=lanes, segment=seg,
+                                              weight_width=W), first_pass_only=True)
+    top = max(r.start + r.height for r in asg.regions)
+    gelu = 2 * (L - 1) * 4 * 64
+    assert top == gelu
+    assert segment_rows(cfg, L - 1, seg, W, lanes=lanes, margin=False) == top
+    # the margin counts the softmax at 2 T^2 a head: never below the built rows
+    assert segment_rows(cfg, L - 1, seg, W, lanes=lanes) >= top
+
+
+def test_gpt2_small_split_counts_the_gelu_bank():
+    """GPT-2 small at 16 tokens under 17.3 GiB (the budget the scaling sweep ran it under):
+    3 blocks a segment at W = 256 need k = 18 (their GELU bank: 138,240 rows), over the
+    budget there, so the planner keeps 2 blocks a segment (k = 17)."""
+    gpt2 = GPTConfig(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=50257)
+    three = Segment(8, 18, 3, 6)
+    assert segment_rows(gpt2, 15, three, 256, lanes=3, margin=False) == 3 * 15 * 4 * 768
+    assert estimate_bytes(gpt2, 15, three, weight_width=256) > int(17.3 * 2**30)
+    segs = plan_segments(gpt2, 16, memory_budget=int(17.3 * 2**30), progress=lambda *a: None)
+    assert max(s.n_blocks for s in segs if not s.chunk) == 2
