@@ -178,6 +178,49 @@ def layout_columns(lanes: int) -> int:
     return cs.num_advice + cs.num_fixed + 2 * len(cs.lookups) + len(cs.permutation_columns)
 
 
+@functools.lru_cache(maxsize=None)
+def _chunk_base_columns(wide: bool) -> dict:
+    """{(role, position): columns less the weight width} of a tiny model's three chunks of
+    each role (position 0: first, 1: middle, 2: last)."""
+    import warnings
+    from ..model.circuit import layout_cost
+    from ..model.keys import keygen_circuit
+    from ..model.quantize import calibrate, quantize_model
+    from ..model.segments import split
+    from ..model.weights import load_model
+    from ..plonk.srs import InsecureSetupWarning
+    w = 16 if wide else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureSetupWarning)
+        model = load_model("random:n_layer=1,n_head=1,n_embd=16,block_size=4,vocab_size=24")
+        settings, _ = calibrate(model, max_tokens=4)
+        qmodel = quantize_model(model, settings)
+        out, seen = {}, {}
+        for seg in split(1, 1, vocab=24, embed_chunk=8, head_chunk=8):
+            if seg.chunk:
+                pos = seen[seg.role] = seen.get(seg.role, -1) + 1
+                cost = layout_cost(keygen_circuit(qmodel, settings, 4, segment=seg,
+                                                  weight_width=w))
+                out[(seg.role, pos)] = cost[2] - (w or 0)
+    return out
+
+
+def chunk_columns(role: str, chunks: int, weight_width=None) -> list:
+    """The columns `circuit.layout_cost` counts for each of a role's ``chunks`` vocabulary
+    chunks (``role`` "embed" or "head"), measured like `layout_columns` on a tiny model's
+    first, middle and last chunk, plus the weight width (the same at any width of model):
+    the first head chunk also holds the final LayerNorm and the last the argmax's merge
+    (narrow: embedding 71, 73, 73; head 219, 99, 106). Far fewer than a segment of blocks,
+    so a chunk proves in a fraction of a block segment's time at the same k."""
+    if role not in ("embed", "head"):
+        raise ValueError(f"a vocabulary chunk's role is 'embed' or 'head', got {role!r}")
+    base = _chunk_base_columns(weight_width is not None)
+    w = weight_width or 0
+    if chunks == 1:       # first and last at once
+        return [base[(role, 0)] + base[(role, 2)] - base[(role, 1)] + w]
+    return [base[(role, 0)] + w] + [base[(role, 1)] + w] * (chunks - 2) + [base[(role, 2)] + w]
+
+
 def _layout(cfg, T: int, segs: list, w, floor: int) -> dict:
     """The banked layout setup would pick for ``segs`` (weight width ``w``, table floor
     ``floor``): of the lane counts setup tries (`circuit.layout_candidates`: 2, the
@@ -218,7 +261,19 @@ def circuit_shape(config: dict, max_tokens=None, scale_bits=None, memory_budget=
     lay = _layout(cfg, T, segs, w, floor)
     return {"segments": len(segs), "parts": roles,
             "blocks_per_segment": max(s.n_blocks for s in segs), "weight_width": w, "k": k,
-            "columns": columns, "cells": columns << k, **lay}
+            "columns": columns, "cells": columns << k, **lay, **_roles(roles, lay, w)}
+
+
+def _roles(parts: dict, lay: dict, w) -> dict:
+    """Each kind of segment's layout columns (a chunk's: the mean over its role's chunks) and
+    cells at the chain's common k, and the mean layout cells of a segment: {"role_columns",
+    "role_cells", "mean_layout_cells"}."""
+    cols = {role: lay["layout_columns"] if role == "blocks"
+            else sum(chunk_columns(role, parts[role], w)) / parts[role] for role in parts}
+    cells = {role: c * (1 << lay["layout_k"]) for role, c in cols.items()}
+    n = sum(parts.values())
+    return {"role_columns": cols, "role_cells": cells,
+            "mean_layout_cells": sum(parts[r] * cells[r] for r in parts) / n}
 
 
 # ----------------------------------------------------------------------------- records
@@ -231,6 +286,7 @@ def _measured(rec: dict) -> dict:
     else:
         rebuild = float(r.get("prover_load_seconds") or 0.0)
     return {"k": int(r["k"]), "segments": n, "prove": sum(seg) / len(seg), "rebuild": rebuild,
+            "segment_seconds": seg,
             "memory": float(rec.get("peak_rss_bytes") or r["peak_rss_bytes"]) / 2**30,
             "proof": float(r["proof_bytes"]), "compact": bool(r.get("compact_layout")),
             "lanes": r.get("mm_lanes")}
@@ -299,12 +355,15 @@ def _nnls_relative(x, y):
     return coef[:-1], coef[-1]
 
 
-FEATURES = {"prove": ("layout_cells",), "rebuild": ("layout_cells",), "memory": ("cells",),
-            "proof": ("block_columns", "chunks")}
-"""The sizes each measure is linear in (module docstring): cells in millions; for the proof,
-the layout columns summed over the segments of blocks (a segment's proof opens every
-column once, 27 bytes a column) and the vocabulary chunks (small circuits, about 2.8 KB
-a proof)."""
+FEATURES = {"prove": ("mean_layout_cells",), "rebuild": ("mean_layout_cells",),
+            "memory": ("cells",), "proof": ("block_columns", "chunks")}
+"""The sizes each measure is linear in (module docstring): cells in millions (for the time
+of a segment, its own layout cells: the mean over a chain's segments, whose chunks have
+far fewer columns than its blocks); for the proof, the layout columns summed over the
+segments of blocks (a segment's proof opens every column once, 27 bytes a column) and the
+vocabulary chunks (small circuits, about 2.8 KB a proof)."""
+PER_SEGMENT = ("prove", "rebuild")
+"""Measures of one segment, priced for each kind of segment by its own layout cells."""
 
 
 def _features(shape: dict, measure: str) -> list:
@@ -336,12 +395,17 @@ def fit(points: list) -> dict:
 
 
 def predict(constants: dict, shape: dict) -> dict:
-    """Predicted {prove, rebuild (seconds per segment), memory (GiB), proof (bytes)} of a
-    circuit of ``shape``."""
+    """Predicted {prove, rebuild (seconds per segment, the mean over a chain's segments),
+    memory (GiB), proof (bytes)} of a circuit of ``shape``, and "by_role": {measure: {kind
+    of segment: seconds}} for the prove and rebuild of each kind ("blocks", "embed",
+    "head") by its own layout cells."""
     out = {}
     for m in MEASURES:
         a = constants[m]["a"]
         out[m] = sum(a[f] * x for f, x in zip(FEATURES[m], _features(shape, m))) + constants[m]["b"]
+    out["by_role"] = {m: {role: constants[m]["a"]["mean_layout_cells"] * cells / 1e6
+                          + constants[m]["b"] for role, cells in shape["role_cells"].items()}
+                      for m in PER_SEGMENT}
     return out
 
 
@@ -353,7 +417,19 @@ def evaluate(records: list, train_budget=TRAIN_BUDGET, holdout=None) -> dict:
     pts = []
     for r in records:
         shape = circuit_shape(r["config"], r["max_tokens"], r["scale_bits"], train_budget)
-        pts.append({**r, "shape": shape, "held_back": r["id"] in holdout})
+        measured = dict(r["measured"])
+        seconds = measured.get("segment_seconds") or []
+        if len(shape["parts"]) > 1 and len(seconds) == shape["segments"]:
+            # a chain's segments in plan order: embedding chunks, blocks, head chunks
+            roles, i = {}, 0
+            for role in ("embed", "blocks", "head"):
+                n = shape["parts"].get(role, 0)
+                if n:
+                    roles[role] = sum(seconds[i:i + n]) / n
+                    i += n
+            measured["roles"] = roles
+        pts.append({**r, "measured": measured, "shape": shape,
+                    "held_back": r["id"] in holdout})
     train = [p for p in pts if not p["held_back"]]
     constants = fit(train)
     for p in pts:
@@ -385,9 +461,10 @@ def _external(e: dict, constants: dict) -> dict:
         w = e["weight_width"]
         k = max(math.ceil(math.log2(segment_rows(cfg, e["max_tokens"] - 1, seg, w) + 16)),
                 DEFAULT_TABLE_BITS)
+        lay = _layout(cfg, e["max_tokens"] - 1, [seg], w, DEFAULT_TABLE_BITS)
         shape = {"segments": 1, "weight_width": w, "k": k, "columns": COLUMNS + w,
                  "cells": (COLUMNS + w) << k, "parts": {"blocks": 1}, "blocks_per_segment": 1,
-                 **_layout(cfg, e["max_tokens"] - 1, [seg], w, DEFAULT_TABLE_BITS)}
+                 **lay, **_roles({"blocks": 1}, lay, w)}
     else:
         shape = circuit_shape(e["config"], e["max_tokens"], None, e["budget"])
     pred = predict(constants, shape)
@@ -396,14 +473,27 @@ def _external(e: dict, constants: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- extrapolation
-def anchor_factors(ext_check: dict) -> dict:
+def anchor_factors(check: dict) -> dict:
     """Measured / predicted for each kind of segment ("blocks", "embed", "head": proving
-    seconds) and for the key rebuild, from an out-of-grid check with per-kind times: the
-    factors that make the model reproduce that run."""
-    pred = ext_check["predicted"]
-    out = {role: t / pred["prove"] for role, t in ext_check["roles"].items()}
-    out["rebuild"] = ext_check["measured"]["rebuild"] / pred["rebuild"]
+    seconds, each kind priced by its own layout cells) and for the key rebuild (the mean
+    over the chain), from a measured chain with per-kind times (a proved point's
+    ``measured["roles"]``, or an out-of-grid check's ``roles``): the factors that make the
+    model reproduce that run."""
+    pred = check["predicted"]
+    roles = check["measured"].get("roles") or check.get("roles")
+    out = {role: t / pred["by_role"]["prove"][role] for role, t in roles.items()}
+    out["rebuild"] = check["measured"]["rebuild"] / pred["rebuild"]
     return out
+
+
+def _anchor(ev: dict):
+    """The measured chain the anchored extrapolation rests on: the proved point with
+    vocabulary chunks whose split the model reproduces (the sweep's GPT-2 small), else the
+    out-of-grid check `ANCHOR`."""
+    for p in ev["points"]:
+        if p["measured"].get("roles") and len(p["measured"]["roles"]) > 1:
+            return p
+    return next((e for e in ev["external"] if e["id"] == ANCHOR), None)
 
 
 def makespan(seconds, workers: int) -> float:
@@ -447,18 +537,19 @@ def extrapolate(constants: dict, budget=BUDGET, workers=WORKERS,
                         raise
             used = f"{gib}G"
         pred = predict(constants, shape)
-        per = pred["prove"] + pred["rebuild"]
-        n = shape["segments"]
-        cluster = {N: makespan([per] * n, N) + coordinator for N in workers}
+        by = pred["by_role"]
+        kinds = {role: by["prove"][role] + by["rebuild"][role] for role in shape["parts"]}
+        segs = [kinds[role] for role, count in shape["parts"].items() for _ in range(count)]
+        cluster = {N: makespan(segs, N) + coordinator for N in workers}
         row = {"model": name, "config": cfg, "max_tokens": GPT2_TOKENS,
                "budget": format_size(parse_size(used)), "refused": refused,
-               "shape": shape, "predicted": pred, "per_segment_seconds": per,
-               "sequential_seconds": n * per, "cluster_seconds": cluster,
+               "shape": shape, "predicted": pred, "per_kind_seconds": kinds,
+               "per_segment_seconds": sum(segs) / len(segs),
+               "sequential_seconds": sum(segs), "cluster_seconds": cluster,
                "coordinator_seconds": coordinator}
         if anchor:
-            rebuild = pred["rebuild"] * anchor["rebuild"]
-            kinds = {role: pred["prove"] * anchor[role] + rebuild
-                     for role in ("blocks", "embed", "head")}
+            kinds = {role: by["prove"][role] * anchor.get(role, 1.0)
+                     + by["rebuild"][role] * anchor["rebuild"] for role in shape["parts"]}
             segs = [kinds[role] for role, count in shape["parts"].items()
                     for _ in range(count)]
             row["anchored"] = {"per_kind_seconds": kinds, "sequential_seconds": sum(segs),
@@ -627,8 +718,9 @@ def main(args) -> int:
     records = load_records(args.fit)
     ev = evaluate(records, getattr(args, "train_budget", None) or TRAIN_BUDGET)
     budget = getattr(args, "memory_budget", None) or BUDGET
-    check = next((e for e in ev["external"] if e["id"] == ANCHOR), None)
+    check = _anchor(ev)
     ev["anchor"] = None if check is None else anchor_factors(check)
+    ev["anchor_point"] = None if check is None else check["id"]
     ext = extrapolate(ev["constants"], budget, anchor=ev["anchor"])
     out = getattr(args, "out", None)
     if out:

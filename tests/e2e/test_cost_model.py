@@ -12,8 +12,8 @@ from snarkgpt.bench import cost_model as cm
 from snarkgpt.cli import main
 
 TINY = {"n_layer": 1, "n_head": 1, "n_embd": 8, "block_size": 4, "vocab_size": 16}
-TRUE = {"prove": {"a": {"layout_cells": 0.8}, "b": 8.0},
-        "rebuild": {"a": {"layout_cells": 0.25}, "b": 6.0},
+TRUE = {"prove": {"a": {"mean_layout_cells": 0.8}, "b": 8.0},
+        "rebuild": {"a": {"mean_layout_cells": 0.25}, "b": 6.0},
         "memory": {"a": {"cells": 0.15}, "b": 1.0},
         "proof": {"a": {"block_columns": 30.0, "chunks": 3000.0}, "b": 900.0}}
 
@@ -100,9 +100,10 @@ def test_a_fixed_holdout_is_never_fitted(results):
 
 
 def _shape(blocks, chunks, lanes_columns):
-    return {"segments": blocks + chunks, "parts": {"blocks": blocks, "embed": chunks // 2,
-                                                   "head": chunks - chunks // 2},
-            "layout_columns": lanes_columns, "cells": 13.1e6, "layout_cells": 25e6}
+    parts = {"blocks": blocks, "embed": chunks // 2, "head": chunks - chunks // 2}
+    lay = {"layout_columns": lanes_columns, "layout_k": 16, "layout_cells": lanes_columns << 16}
+    return {"segments": blocks + chunks, "parts": parts, "cells": 13.1e6, **lay,
+            **cm._roles({r: n for r, n in parts.items() if n}, lay, None)}
 
 
 def test_fit_of_segments_recovers_the_proof_constants():
@@ -138,15 +139,58 @@ def test_layout_columns_are_setups_count_and_grow_with_the_lanes():
     assert shape["layout_k"] >= cm.DEFAULT_TABLE_BITS
 
 
-def test_extrapolation_makespan_is_waves_of_one_segment():
+def test_extrapolation_makespan_is_the_longest_worker():
+    """The segments (each kind at its own cost) handed out longest first: one machine proves
+    them one after another; N workers take the longest worker's total, plus the
+    coordinator."""
     out = cm.extrapolate(TRUE, budget="12G", workers=(1, 2, 3), coordinator=5.0,
                          sizes={"tiny-wide-vocab": (2, 1, 8)})
     (x,) = out
-    n = x["shape"]["segments"]
-    per = x["predicted"]["prove"] + x["predicted"]["rebuild"]
-    assert x["sequential_seconds"] == pytest.approx(n * per)
-    for N in (1, 2, 3):
-        assert x["cluster_seconds"][N] == pytest.approx(math.ceil(n / N) * per + 5.0)
+    kinds, parts = x["per_kind_seconds"], x["shape"]["parts"]
+    segs = [kinds[r] for r, n in parts.items() for _ in range(n)]
+    assert len(segs) == x["shape"]["segments"]
+    assert x["sequential_seconds"] == pytest.approx(sum(segs))
+    assert x["cluster_seconds"][1] == pytest.approx(sum(segs) + 5.0)
+    for N in (2, 3):
+        assert x["cluster_seconds"][N] == pytest.approx(cm.makespan(segs, N) + 5.0)
+        assert x["cluster_seconds"][N] >= sum(segs) / N + 5.0
+
+
+def test_chunks_are_priced_by_their_own_columns():
+    """A vocabulary chunk's columns are `circuit.layout_cost`'s count of a chunk circuit (the
+    weight width added), far fewer than a block segment's: a chain's mean segment, and the
+    extrapolation's per-kind seconds, price each kind by its own layout cells."""
+    from snarkgpt.model.circuit import layout_cost
+    from snarkgpt.model.keys import keygen_circuit
+    from snarkgpt.model.quantize import calibrate, quantize_model
+    from snarkgpt.model.segments import split
+    from snarkgpt.model.weights import load_model
+    model = load_model("random:n_layer=1,n_head=2,n_embd=32,block_size=8,vocab_size=56")
+    settings, _ = calibrate(model, max_tokens=6)
+    q = quantize_model(model, settings)
+    segs = split(1, 1, vocab=56, embed_chunk=16, head_chunk=16)      # 4 chunks of each
+    for w in (None, 32):
+        for role in ("embed", "head"):
+            built = [layout_cost(keygen_circuit(q, settings, 6, segment=s, weight_width=w))[2]
+                     for s in segs if s.role == role]
+            assert cm.chunk_columns(role, len(built), w) == built
+    assert max(cm.chunk_columns("embed", 7, 128)) < cm.layout_columns(2)
+    assert sum(cm.chunk_columns("head", 7, 128)) / 7 < cm.layout_columns(2)
+    with pytest.raises(ValueError, match="role"):
+        cm.chunk_columns("blocks", 2)
+    shape = _shape(6, 14, 510)
+    c = shape["role_cells"]
+    assert shape["mean_layout_cells"] == pytest.approx((6 * c["blocks"] + 7 * c["embed"]
+                                                        + 7 * c["head"]) / 20)
+    pred = cm.predict(TRUE, shape)
+    by = pred["by_role"]["prove"]
+    assert by["embed"] < by["head"] < by["blocks"]
+    assert pred["prove"] == pytest.approx((6 * by["blocks"] + 7 * by["embed"] + 7 * by["head"]) / 20)
+    (x,) = cm.extrapolate(TRUE, workers=(1, 64), coordinator=0.0,
+                          sizes={"tiny-wide-vocab": (2, 1, 8)})
+    kinds, parts = x["per_kind_seconds"], x["shape"]["parts"]
+    assert x["sequential_seconds"] == pytest.approx(sum(kinds[r] * n for r, n in parts.items()))
+    assert x["cluster_seconds"][64] == pytest.approx(max(kinds.values()))   # one wave
 
 
 def _cli(argv):
@@ -188,17 +232,20 @@ def test_makespan_hands_out_the_longest_segments_first():
 
 
 def test_anchored_extrapolation_scales_each_kind_of_segment():
-    check = {"predicted": {"prove": 40.0, "rebuild": 10.0},
+    check = {"predicted": {"prove": 40.0, "rebuild": 10.0,
+                           "by_role": {"prove": {"blocks": 40.0, "embed": 20.0, "head": 20.0}}},
              "measured": {"rebuild": 5.0},
              "roles": {"blocks": 20.0, "embed": 4.0, "head": 8.0}}
     f = cm.anchor_factors(check)
-    assert f == {"blocks": 0.5, "embed": 0.1, "head": 0.2, "rebuild": 0.5}
+    assert f == {"blocks": 0.5, "embed": 0.2, "head": 0.4, "rebuild": 0.5}
     (x,) = cm.extrapolate(TRUE, workers=(1, 4), coordinator=0.0, anchor=f,
                           sizes={"tiny-wide-vocab": (2, 1, 8)})
-    p, parts = x["predicted"], x["shape"]["parts"]
+    by, parts = x["predicted"]["by_role"], x["shape"]["parts"]
     kinds = x["anchored"]["per_kind_seconds"]
-    assert kinds["blocks"] == pytest.approx(0.5 * p["prove"] + 0.5 * p["rebuild"])
-    assert kinds["embed"] == pytest.approx(0.1 * p["prove"] + 0.5 * p["rebuild"])
+    assert kinds["blocks"] == pytest.approx(0.5 * by["prove"]["blocks"]
+                                            + 0.5 * by["rebuild"]["blocks"])
+    assert kinds["embed"] == pytest.approx(0.2 * by["prove"]["embed"]
+                                           + 0.5 * by["rebuild"]["embed"])
     total = sum(kinds[r] * n for r, n in parts.items())
     assert x["anchored"]["sequential_seconds"] == pytest.approx(total)
     assert x["anchored"]["cluster_seconds"][1] == pytest.approx(total)
