@@ -158,24 +158,61 @@ def segment_rows(config, T: int, segment, weight_width=None, lanes=None) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def layout_columns(lanes: int) -> int:
-    """The columns `circuit.layout_cost` counts for the banked layout with ``lanes`` matmul
-    lanes (advice + fixed + 2 per lookup + equality columns), measured on the first pass of a
-    tiny random model's circuit (a tenth of a second; the count hardly depends on the model:
-    382 to 394 for 2 lanes from 1 to 4 heads). Wide weight rows add their width."""
+def _layout_counts(lanes: int) -> dict:
+    """{"advice", "fixed", "lookups", "equality"} of the banked layout with ``lanes`` matmul
+    lanes, from the first pass of a tiny random model's circuit (a tenth of a second), and
+    from that circuit's proving key (a few seconds, at its own small k) the columns kept on
+    the quotient's cosets ("coset_columns": fixed, permutation sigma and the 4 virtual
+    columns) and how many cosets ("pieces")."""
     import warnings
     from ..model.circuit import build
     from ..model.keys import keygen_circuit
     from ..model.quantize import calibrate, quantize_model
     from ..model.weights import load_model
-    from ..plonk.srs import InsecureSetupWarning
+    from ..plonk.circuit import ConstraintSystem
+    from ..plonk.keygen import keygen
+    from ..plonk.srs import SRS
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InsecureSetupWarning)
+        warnings.simplefilter("ignore")            # the development SRS's warning
         model = load_model("random:n_layer=1,n_head=1,n_embd=16,block_size=4,vocab_size=16")
         settings, _ = calibrate(model, max_tokens=4)
-        cs, _, _ = build(keygen_circuit(quantize_model(model, settings), settings, 4,
-                                        mm_lanes=int(lanes)), first_pass_only=True)
-    return cs.num_advice + cs.num_fixed + 2 * len(cs.lookups) + len(cs.permutation_columns)
+        circuit = keygen_circuit(quantize_model(model, settings), settings, 4,
+                                 mm_lanes=int(lanes))
+        cs, _, asg = build(circuit, first_pass_only=True)
+        counts = {"advice": cs.num_advice, "fixed": cs.num_fixed, "lookups": len(cs.lookups),
+                  "equality": len(cs.permutation_columns)}
+        k = asg.k
+        del asg
+        cs = ConstraintSystem()
+        config = circuit.configure(cs)
+        srs = SRS.dev((1 << k) + 1, seed=b"snarkgpt-cost-model")
+        pk, _ = keygen(srs, cs, circuit, config, k=k, precompute=False)
+    counts["coset_columns"] = (pk.fixed_coeffs.shape[0] + pk.sigma_coeffs.shape[0]
+                               + pk.virtual_coeffs.shape[0])
+    counts["pieces"] = pk.layout.quotient_pieces
+    return counts
+
+
+def layout_columns(lanes: int) -> int:
+    """The columns `circuit.layout_cost` counts for the banked layout with ``lanes`` matmul
+    lanes (advice + fixed + 2 per lookup + equality columns), measured on the first pass of a
+    tiny random model's circuit (the count hardly depends on the model: 382 to 394 for 2
+    lanes from 1 to 4 heads). Wide weight rows add their width."""
+    c = _layout_counts(lanes)
+    return c["advice"] + c["fixed"] + 2 * c["lookups"] + c["equality"]
+
+
+def coset_cache_bytes(lanes: int, weight_width, k: int) -> int:
+    """Bytes of the fixed columns' values on the quotient's cosets that the proving key keeps
+    between proofs (`plonk.vanishing.prover.fixed_polys`: the fixed columns, the wide weight
+    columns among them, the permutation's sigma and the 4 virtual columns, on each of the
+    quotient's cosets of 2^k rows, 32 bytes a value), or 0 where they would exceed
+    `FIXED_COSET_CACHE_BYTES` and each proof recomputes them instead: at k = 16 about
+    1.0-1.3 GiB of a proof's peak, from k = 17 on nothing."""
+    from ..plonk.vanishing.prover import FIXED_COSET_CACHE_BYTES
+    c = _layout_counts(lanes)
+    size = ((c["coset_columns"] + (weight_width or 0)) << k) * 32 * c["pieces"]
+    return size if size <= FIXED_COSET_CACHE_BYTES else 0
 
 
 @functools.lru_cache(maxsize=None)
@@ -233,7 +270,8 @@ def _layout(cfg, T: int, segs: list, w, floor: int) -> dict:
         cols = layout_columns(lanes) + (w or 0)
         if best is None or cols << k < best["layout_cells"]:
             best = {"lanes": lanes, "layout_k": k, "layout_columns": cols,
-                    "layout_cells": cols << k}
+                    "layout_cells": cols << k,
+                    "coset_cache": coset_cache_bytes(lanes, w, k) / 2**30}
     return best
 
 
@@ -356,7 +394,7 @@ def _nnls_relative(x, y):
 
 
 FEATURES = {"prove": ("mean_layout_cells",), "rebuild": ("mean_layout_cells",),
-            "memory": ("cells",), "proof": ("block_columns", "chunks")}
+            "memory": ("cells", "coset_cache"), "proof": ("block_columns", "chunks")}
 """The sizes each measure is linear in (module docstring): cells in millions (for the time
 of a segment, its own layout cells: the mean over a chain's segments, whose chunks have
 far fewer columns than its blocks); for the proof, the layout columns summed over the
@@ -373,6 +411,8 @@ def _features(shape: dict, measure: str) -> list:
             x = shape["parts"].get("blocks", 0) * shape["layout_columns"]
         elif f == "chunks":
             x = shape["parts"].get("embed", 0) + shape["parts"].get("head", 0)
+        elif f == "coset_cache":
+            x = shape[f]                                      # GiB
         else:
             x = shape[f] / 1e6
         out.append(float(x))
