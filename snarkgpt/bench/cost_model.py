@@ -1,15 +1,16 @@
 """`snarkgpt bench scaling --fit DIR`: a per-segment cost model fitted on a sweep's results,
 checked on held-back points and extrapolated to GPT-2 small, medium and large.
 
-Circuit size from the shapes (`circuit_shape`, no calibration, no circuit build, no
-proving): the split setup makes (`segment_plan.plan_segments` under a memory budget, the
-weight width `segment_plan.best_width`), each segment's rows (`segment_rows`: the planner's
-row model, with the causal softmax's T (T + 1) rows a head where the planner counts 2 T^2,
-see its docstring), one common k for every segment (the tallest segment's rows plus the
-blinding rows, at least the lookup tables' floor, `table_bits`) and two column counts:
+Circuit size from the shapes (`circuit_shape`, no calibration, no circuit build of the
+model, no proving): the split setup makes (`segment_plan.plan_segments` under a memory
+budget, vocabulary chunks included, the weight width `segment_plan.best_width`), each
+segment's rows (`segment_rows`: the planner's row model, GELU bank included, without its
+margin on the causal softmax: the T (T + 1) rows a head the circuit builds where the planner
+counts 2 T^2), one common k for every segment (the tallest segment's rows plus the blinding
+rows, at least the lookup tables' floor, `table_bits`) and these column counts:
 
-* the planner's columns (`segment_plan.COLUMNS` plus the weight width), the memory model
-  setup splits by; *cells* = those columns x 2^k;
+* the planner's columns (`segment_plan.COLUMNS` plus the weight width); *cells* = those
+  columns x 2^k, the size setup splits by;
 * the layout's columns as setup's layout choice counts them (`circuit.layout_cost`: advice +
   fixed + 2 per lookup + the equality columns), for the number of matmul lanes setup would
   pick (`layout_columns`, measured on a tiny circuit of that many lanes, plus the weight
@@ -17,19 +18,28 @@ blinding rows, at least the lookup tables' floor, `table_bits`) and two column c
   layout cells at their own k); *layout cells* = those columns x 2^k. The prover's work is
   per committed or transformed column per row, so the prove time follows layout cells:
   one lane more adds 25 to 69 columns (382 to 476 from 2 to 4 lanes) and 10-30% of proving
-  time at the same k, which the planner's constant columns do not see.
+  time at the same k, which the planner's constant columns do not see;
+* each kind of segment's own layout columns (`_roles`): a block segment's as above, a
+  vocabulary chunk's measured on a tiny model's chunks (`chunk_columns`: 71-73 for an
+  embedding chunk, 99-219 for a head chunk, plus the weight width), so a chain's chunks are
+  priced by their own cells and not as blocks;
+* the proving key's coset cache (`coset_cache_bytes`): the fixed columns' values on the
+  quotient's cosets, which the key keeps between proofs up to `FIXED_COSET_CACHE_BYTES`
+  (1.0-1.3 GiB at k = 16) and recomputes per proof above it (k >= 17): part of a k = 16
+  point's peak memory that larger points do not carry.
 
-The cost model (`fit`) is linear in one size of one segment, each constant fitted by
+The cost model (`fit`) is linear in one or two sizes of a segment, each constant fitted by
 non-negative least squares on relative error over the training points:
 
-    prove seconds per segment      a_prove   * layout cells + b_prove
-    key rebuild seconds per segment a_rebuild * layout cells + b_rebuild
-    peak memory (GiB)              a_memory  * cells + b_memory
-    proof bytes                    a_cols * (layout columns x segments of blocks)
-                                     + a_chunk * vocabulary chunks + b_proof
+    prove seconds per segment       a_prove   * layout cells of that kind of segment + b_prove
+    key rebuild seconds per segment a_rebuild * layout cells of that kind of segment + b_rebuild
+    peak memory (GiB)               a_memory  * cells + c_memory * coset cache + b_memory
+    proof bytes                     a_cols * (layout columns x segments of blocks)
+                                      + a_chunk * vocabulary chunks + b_proof
 
-(the layout's compact variant, which setup picks for the shortest contexts, is not
-modelled: such a point is priced as banked.)
+(the fit uses a chain's mean layout cells a segment; `predict` also prices each kind,
+``by_role``. The layout's compact variant, which setup picks for the shortest contexts, is
+not modelled: such a point is priced as banked.)
 
 The measured values come from the records of `snarkgpt bench scaling --prove --resume DIR`
 (one JSON per point in DIR/points): the mean of ``segment_seconds``; the key rebuild is
@@ -41,17 +51,17 @@ Held-back points (`held_back`) are chosen by a rule fixed before any fit: the sm
 the largest value of every swept dimension. They are never used to fit.
 
 The extrapolation (`extrapolate`) plans GPT-2 small, medium and large (vocabulary 50,257,
-16 tokens) under a memory budget (12 GiB by default), predicts each segment's cost on the
-machine the records came from, and the makespan on a Ray cluster of N workers: segments are
-independent, each worker proves one segment at a time (rebuilding its proving key, as the
-cluster path does) and is as fast as that machine, so the makespan is ceil(segments / N)
-waves of one segment's cost plus the coordinator's overhead (`COORDINATOR_SECONDS`).
+16 tokens) under a memory budget (12 GiB by default), predicts each kind of segment's cost
+on the machine the records came from, and the makespan on a Ray cluster of N workers:
+segments are independent, each worker proves one segment at a time (rebuilding its proving
+key, as the cluster path does) and is as fast as that machine, so the makespan is the
+longest worker's total when the segments are handed out longest first onto the least loaded
+worker (`makespan`) plus the coordinator's overhead (`COORDINATOR_SECONDS`).
 
-The model prices every segment of a chain by its cells, the vocabulary chunks as the blocks.
-A second extrapolation is anchored on a measured GPT-2 small chain (`EXTERNAL`, `ANCHOR`):
-each kind of segment (block segments, embedding chunks, head chunks) and the key rebuild
-scaled by measured / predicted on that run (`anchor_factors`), and the makespan of segments
-of unequal cost (`makespan`: longest first onto the least loaded worker).
+A second extrapolation is anchored on a measured GPT-2 small chain (`_anchor`: the sweep's
+own GPT-2 small point when it has one whose split the model re-plans, else `EXTERNAL`'s
+`ANCHOR`): each kind of segment (block segments, embedding chunks, head chunks) and the key
+rebuild scaled by measured / predicted on that run (`anchor_factors`).
 """
 from __future__ import annotations
 
@@ -158,12 +168,14 @@ def segment_rows(config, T: int, segment, weight_width=None, lanes=None) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def _layout_counts(lanes: int) -> dict:
+def _layout_counts(lanes: int, compact: bool = False) -> dict:
     """{"advice", "fixed", "lookups", "equality"} of the banked layout with ``lanes`` matmul
-    lanes, from the first pass of a tiny random model's circuit (a tenth of a second), and
-    from that circuit's proving key (a few seconds, at its own small k) the columns kept on
-    the quotient's cosets ("coset_columns": fixed, permutation sigma and the 4 virtual
-    columns) and how many cosets ("pieces")."""
+    lanes (``compact``: of the compact layout), from the first pass of a tiny random model's
+    circuit (a tenth of a second), and from that circuit's proving key (a few seconds, at
+    its own small k) the columns kept on the quotient's cosets ("coset_columns": fixed,
+    permutation sigma and the 4 virtual columns), how many cosets ("pieces") and the bytes
+    of one proof ("proof_bytes": `plonk.proof.proof_size` of its commitments, evaluations
+    and openings, which the layout fixes)."""
     import warnings
     from ..model.circuit import build
     from ..model.keys import keygen_circuit
@@ -171,13 +183,14 @@ def _layout_counts(lanes: int) -> dict:
     from ..model.weights import load_model
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
+    from ..plonk.proof import proof_size
     from ..plonk.srs import SRS
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")            # the development SRS's warning
         model = load_model("random:n_layer=1,n_head=1,n_embd=16,block_size=4,vocab_size=16")
         settings, _ = calibrate(model, max_tokens=4)
         circuit = keygen_circuit(quantize_model(model, settings), settings, 4,
-                                 mm_lanes=int(lanes))
+                                 mm_lanes=int(lanes), compact=bool(compact))
         cs, _, asg = build(circuit, first_pass_only=True)
         counts = {"advice": cs.num_advice, "fixed": cs.num_fixed, "lookups": len(cs.lookups),
                   "equality": len(cs.permutation_columns)}
@@ -190,29 +203,64 @@ def _layout_counts(lanes: int) -> dict:
     counts["coset_columns"] = (pk.fixed_coeffs.shape[0] + pk.sigma_coeffs.shape[0]
                                + pk.virtual_coeffs.shape[0])
     counts["pieces"] = pk.layout.quotient_pieces
+    lay = pk.vk.layout
+    counts["proof_bytes"] = proof_size(lay.commitment_count(), lay.evaluation_count(),
+                                       len(lay.rotations))
     return counts
 
 
-def layout_columns(lanes: int) -> int:
+def layout_columns(lanes: int, compact: bool = False) -> int:
     """The columns `circuit.layout_cost` counts for the banked layout with ``lanes`` matmul
-    lanes (advice + fixed + 2 per lookup + equality columns), measured on the first pass of a
-    tiny random model's circuit (the count hardly depends on the model: 382 to 394 for 2
-    lanes from 1 to 4 heads). Wide weight rows add their width."""
-    c = _layout_counts(lanes)
+    lanes (advice + fixed + 2 per lookup + equality columns; ``compact``: the compact
+    layout's), measured on the first pass of a tiny random model's circuit (the count hardly
+    depends on the model: 382 to 394 for 2 lanes from 1 to 4 heads). Wide weight rows add
+    their width."""
+    c = _layout_counts(lanes, compact)
     return c["advice"] + c["fixed"] + 2 * c["lookups"] + c["equality"]
 
 
-def coset_cache_bytes(lanes: int, weight_width, k: int) -> int:
+def layout_proof_bytes(lanes: int, weight_width=None, compact: bool = False) -> int:
+    """Bytes of one segment's proof in that layout: counted on the tiny circuit's verifying
+    key (`_layout_counts`), plus one evaluation (32 bytes) per wide weight column."""
+    return _layout_counts(lanes, compact)["proof_bytes"] + 32 * (weight_width or 0)
+
+
+def coset_cache_bytes(lanes: int, weight_width, k: int, compact: bool = False) -> int:
     """Bytes of the fixed columns' values on the quotient's cosets that the proving key keeps
     between proofs (`plonk.vanishing.prover.fixed_polys`: the fixed columns, the wide weight
     columns among them, the permutation's sigma and the 4 virtual columns, on each of the
     quotient's cosets of 2^k rows, 32 bytes a value), or 0 where they would exceed
     `FIXED_COSET_CACHE_BYTES` and each proof recomputes them instead: at k = 16 about
-    1.0-1.3 GiB of a proof's peak, from k = 17 on nothing."""
+    1.0-1.3 GiB of a proof's peak, from k = 17 on nothing (but for the compact layout's
+    fewer columns)."""
     from ..plonk.vanishing.prover import FIXED_COSET_CACHE_BYTES
-    c = _layout_counts(lanes)
+    c = _layout_counts(lanes, compact)
     size = ((c["coset_columns"] + (weight_width or 0)) << k) * 32 * c["pieces"]
     return size if size <= FIXED_COSET_CACHE_BYTES else 0
+
+
+@functools.lru_cache(maxsize=None)
+def _compact_cost(config: tuple, L: int, scale_bits, weight_width) -> tuple:
+    """(k, layout columns) of the compact layout of a random model of ``config`` ((n_layer,
+    n_head, n_embd, block_size, vocab_size)) over ``L`` tokens: the first pass setup itself
+    makes to choose it (calibration and a phase-0 build, seconds for the small models it is
+    asked of)."""
+    import warnings
+    from ..model.circuit import layout_cost
+    from ..model.keys import keygen_circuit
+    from ..model.quantize import calibrate, quantize_model
+    from ..model.weights import load_model
+    from ..plonk.srs import InsecureSetupWarning
+    keys = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")
+    spec = ",".join(f"{k}={v}" for k, v in zip(keys, config))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureSetupWarning)
+        model = load_model(f"random:{spec}")
+        settings, _ = calibrate(model, max_tokens=L, scale_bits=scale_bits)
+        circuit = keygen_circuit(quantize_model(model, settings), settings, L, compact=True,
+                                 mm_lanes=2, weight_width=weight_width)
+        _, k, cols = layout_cost(circuit)
+    return k, cols
 
 
 @functools.lru_cache(maxsize=None)
@@ -258,10 +306,14 @@ def chunk_columns(role: str, chunks: int, weight_width=None) -> list:
     return [base[(role, 0)] + w] + [base[(role, 1)] + w] * (chunks - 2) + [base[(role, 2)] + w]
 
 
-def _layout(cfg, T: int, segs: list, w, floor: int) -> dict:
-    """The banked layout setup would pick for ``segs`` (weight width ``w``, table floor
-    ``floor``): of the lane counts setup tries (`circuit.layout_candidates`: 2, the
-    default and one more), the one with the fewest layout cells at its own k. {"lanes", "layout_k", "layout_columns", "layout_cells"}."""
+def _layout(cfg, T: int, segs: list, w, floor: int, scale_bits=None) -> dict:
+    """The layout setup would pick for ``segs`` (weight width ``w``, table floor ``floor``):
+    of the lane counts setup tries (`circuit.layout_candidates`: 2, the default and one
+    more), the one with the fewest layout cells at its own k; and for a circuit of one
+    segment whose banked layout sits at the tables' floor, the compact layout where it is
+    cheaper (`_compact_cost`: small models, whose k the tables set, prove faster compact).
+    {"lanes" ("compact" for the compact layout), "compact", "layout_k", "layout_columns",
+    "layout_cells", "coset_cache" (GiB), "segment_proof_bytes"}."""
     from ..model.circuit import layout_candidates
     best = None
     for lanes in [n for compact, n in layout_candidates(cfg, T) if not compact]:
@@ -269,9 +321,20 @@ def _layout(cfg, T: int, segs: list, w, floor: int) -> dict:
                 floor)
         cols = layout_columns(lanes) + (w or 0)
         if best is None or cols << k < best["layout_cells"]:
-            best = {"lanes": lanes, "layout_k": k, "layout_columns": cols,
+            best = {"lanes": lanes, "compact": False, "layout_k": k, "layout_columns": cols,
                     "layout_cells": cols << k,
-                    "coset_cache": coset_cache_bytes(lanes, w, k) / 2**30}
+                    "coset_cache": coset_cache_bytes(lanes, w, k) / 2**30,
+                    "segment_proof_bytes": layout_proof_bytes(lanes, w)}
+    whole = len(segs) == 1 and segs[0].embed and segs[0].head and not segs[0].chunk
+    if whole and best["layout_k"] == floor:
+        cfg_t = (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.vocab_size)
+        k, cols = _compact_cost(cfg_t, T + 1, scale_bits, w)
+        k = max(k, floor)
+        if cols << k < best["layout_cells"]:
+            best = {"lanes": "compact", "compact": True, "layout_k": k, "layout_columns": cols,
+                    "layout_cells": cols << k,
+                    "coset_cache": coset_cache_bytes(2, w, k, compact=True) / 2**30,
+                    "segment_proof_bytes": layout_proof_bytes(2, w, compact=True)}
     return best
 
 
@@ -296,7 +359,7 @@ def circuit_shape(config: dict, max_tokens=None, scale_bits=None, memory_budget=
     for s in segs:
         key = s.role or "blocks"
         roles[key] = roles.get(key, 0) + 1
-    lay = _layout(cfg, T, segs, w, floor)
+    lay = _layout(cfg, T, segs, w, floor, scale_bits)
     return {"segments": len(segs), "parts": roles,
             "blocks_per_segment": max(s.n_blocks for s in segs), "weight_width": w, "k": k,
             "columns": columns, "cells": columns << k, **lay, **_roles(roles, lay, w)}
@@ -325,7 +388,11 @@ def _measured(rec: dict) -> dict:
         rebuild = float(r.get("prover_load_seconds") or 0.0)
     return {"k": int(r["k"]), "segments": n, "prove": sum(seg) / len(seg), "rebuild": rebuild,
             "segment_seconds": seg,
-            "memory": float(rec.get("peak_rss_bytes") or r["peak_rss_bytes"]) / 2**30,
+            # the proof's own peak where the record has it (setup's layout choice can peak
+            # higher, and a worker proving with a made key does not run it)
+            "memory": float(r.get("prove_peak_rss_bytes") or rec.get("peak_rss_bytes")
+                            or r["peak_rss_bytes"]) / 2**30,
+            "memory_phase": "prove" if r.get("prove_peak_rss_bytes") else "process",
             "proof": float(r["proof_bytes"]), "compact": bool(r.get("compact_layout")),
             "lanes": r.get("mm_lanes")}
 
@@ -381,25 +448,30 @@ def held_back(records: list) -> set:
 
 
 # ----------------------------------------------------------------------------- the fit
-def _nnls_relative(x, y):
+def _nnls_relative(x, y, intercept: bool = True):
     """(a..., b) >= 0 minimizing sum(((x . a + b) - y) / y)^2; ``x``: one row of features
-    per point (or one feature per point)."""
+    per point (or one feature per point); ``intercept=False``: b = 0."""
     from .scaling import _nnls
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.ndim == 1:
         x = x[:, None]
-    A = np.concatenate([x, np.ones((len(y), 1))], axis=1) / y[:, None]
-    coef = [float(c) for c in _nnls(A, np.ones_like(y))]
-    return coef[:-1], coef[-1]
+    if intercept:
+        x = np.concatenate([x, np.ones((len(y), 1))], axis=1)
+    coef = [float(c) for c in _nnls(x / y[:, None], np.ones_like(y))]
+    return (coef[:-1], coef[-1]) if intercept else (coef, 0.0)
 
 
 FEATURES = {"prove": ("mean_layout_cells",), "rebuild": ("mean_layout_cells",),
-            "memory": ("cells", "coset_cache"), "proof": ("block_columns", "chunks")}
+            "memory": ("cells", "coset_cache"), "proof": ("block_proof", "chunks")}
 """The sizes each measure is linear in (module docstring): cells in millions (for the time
 of a segment, its own layout cells: the mean over a chain's segments, whose chunks have
-far fewer columns than its blocks); for the proof, the layout columns summed over the
-segments of blocks (a segment's proof opens every column once, 27 bytes a column) and the
-vocabulary chunks (small circuits, about 2.8 KB a proof)."""
+far fewer columns than its blocks); the proving key's coset cache in GiB; for the proof,
+the bytes of one segment's proof in its layout, counted on a tiny circuit
+(`layout_proof_bytes`, kB), summed over the segments of blocks, and the vocabulary chunks
+(small circuits, about 3.4 KB a proof)."""
+NO_FIXED_PART = ("proof",)
+"""Measures fitted without a fixed part: a chain's proof is its segments' proofs and nothing
+else."""
 PER_SEGMENT = ("prove", "rebuild")
 """Measures of one segment, priced for each kind of segment by its own layout cells."""
 
@@ -409,6 +481,8 @@ def _features(shape: dict, measure: str) -> list:
     for f in FEATURES[measure]:
         if f == "block_columns":
             x = shape["parts"].get("blocks", 0) * shape["layout_columns"]
+        elif f == "block_proof":                              # kB
+            x = shape["parts"].get("blocks", 0) * shape["segment_proof_bytes"] / 1e3
         elif f == "chunks":
             x = shape["parts"].get("embed", 0) + shape["parts"].get("head", 0)
         elif f == "coset_cache":
@@ -429,7 +503,7 @@ def fit(points: list) -> dict:
     for m in MEASURES:
         xs = [_features(p["shape"], m) for p in points]
         ys = [max(p["measured"][m], 1e-9) for p in points]
-        a, b = _nnls_relative(xs, ys)
+        a, b = _nnls_relative(xs, ys, intercept=m not in NO_FIXED_PART)
         out[m] = {"a": dict(zip(FEATURES[m], a)), "b": b}
     return out
 

@@ -30,6 +30,18 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def reset_peak_rss() -> bool:
+    """Start this process's peak resident memory (VmHWM) again from its current size, so
+    that `peak_rss_bytes` then measures a later phase alone (writing 5 to
+    /proc/self/clear_refs, Linux 4.0 on). False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def run(k: int, repeats: int = 3) -> dict:
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen

@@ -15,7 +15,7 @@ TINY = {"n_layer": 1, "n_head": 1, "n_embd": 8, "block_size": 4, "vocab_size": 1
 TRUE = {"prove": {"a": {"mean_layout_cells": 0.8}, "b": 8.0},
         "rebuild": {"a": {"mean_layout_cells": 0.25}, "b": 6.0},
         "memory": {"a": {"cells": 0.15, "coset_cache": 1.0}, "b": 1.0},
-        "proof": {"a": {"block_columns": 30.0, "chunks": 3000.0}, "b": 900.0}}
+        "proof": {"a": {"block_proof": 950.0, "chunks": 3000.0}, "b": 0.0}}
 
 
 def _record(d, pid, cfg, scale_bits, sweeps, factor=1.0):
@@ -77,7 +77,7 @@ def test_the_fit_recovers_known_constants(results):
     for p in ev["points"]:
         if p["id"] != "s15":
             assert abs(p["error"]["prove"]) < 1e-3
-        assert abs(p["error"]["proof"]) < 1e-3      # one segment each: a + b is identified
+        assert abs(p["error"]["proof"]) < 1e-3      # one segment each: no fixed part
     assert ev["summary"]["train"]["prove"] < 1e-3
 
 
@@ -104,23 +104,84 @@ def test_a_fixed_holdout_is_never_fitted(results):
 def _shape(blocks, chunks, lanes_columns):
     parts = {"blocks": blocks, "embed": chunks // 2, "head": chunks - chunks // 2}
     lay = {"layout_columns": lanes_columns, "layout_k": 16, "layout_cells": lanes_columns << 16,
-           "coset_cache": 0.9}
+           "coset_cache": 0.9, "segment_proof_bytes": 36 * lanes_columns}
     return {"segments": blocks + chunks, "parts": parts, "cells": 13.1e6, **lay,
             **cm._roles({r: n for r, n in parts.items() if n}, lay, None)}
 
 
 def test_fit_of_segments_recovers_the_proof_constants():
-    """Proof bytes: per layout column of each segment of blocks, per vocabulary chunk, and a
-    fixed part, recovered from chains of several compositions."""
+    """Proof bytes: a scale on each segment of blocks' counted proof, and a constant per
+    vocabulary chunk, with no fixed part, recovered from chains of several compositions."""
     shapes = [_shape(1, 0, 382), _shape(2, 0, 476), _shape(4, 0, 407), _shape(4, 14, 638),
               _shape(6, 14, 510)]
     pts = [{"shape": s, "measured": cm.predict(TRUE, s)} for s in shapes]
     c = cm.fit(pts)
-    assert c["proof"]["a"]["block_columns"] == pytest.approx(30.0, rel=1e-4)
+    assert c["proof"]["a"]["block_proof"] == pytest.approx(950.0, rel=1e-4)
     assert c["proof"]["a"]["chunks"] == pytest.approx(3000.0, rel=1e-4)
-    assert c["proof"]["b"] == pytest.approx(900.0, rel=1e-3)
+    assert c["proof"]["b"] == 0.0
     assert cm.predict(c, _shape(3, 4, 382))["proof"] == pytest.approx(
-        30.0 * 3 * 382 + 3000.0 * 4 + 900.0, rel=1e-4)
+        0.95 * 3 * 36 * 382 + 3000.0 * 4, rel=1e-4)
+
+
+def test_a_segments_proof_is_counted_on_its_layout():
+    """`layout_proof_bytes` is the length of a real proof of the tiny circuit it is counted
+    on (compact and banked), and a wide weight column adds one evaluation."""
+    import warnings
+    import numpy as np
+    from snarkgpt.model.circuit import choose_k
+    from snarkgpt.model.keys import keygen_circuit
+    from snarkgpt.model.quantize import calibrate, quantize_model
+    from snarkgpt.model.weights import load_model
+    from snarkgpt.plonk.circuit import ConstraintSystem
+    from snarkgpt.plonk.keygen import keygen
+    from snarkgpt.plonk.prover import prove
+    from snarkgpt.plonk.srs import SRS
+    model = load_model("random:n_layer=1,n_head=1,n_embd=16,block_size=4,vocab_size=16")
+    settings, _ = calibrate(model, max_tokens=4)
+    q = quantize_model(model, settings)
+    for compact in (False, True):
+        circuit = keygen_circuit(q, settings, 4, mm_lanes=2, compact=compact)
+        k = choose_k(circuit)
+        cs = ConstraintSystem()
+        cfg = circuit.configure(cs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            srs = SRS.dev((1 << k) + 1, seed=b"snarkgpt-cost-model-tests")
+            pk, _ = keygen(srs, cs, circuit, cfg, k=k)
+        proof = prove(pk, circuit, cfg, rng=np.random.default_rng(1))
+        assert len(proof) == cm.layout_proof_bytes(2, compact=compact)
+    assert cm.layout_proof_bytes(2, compact=True) < cm.layout_proof_bytes(2)
+    assert cm.layout_proof_bytes(2, 16) - cm.layout_proof_bytes(2) == 16 * 32
+
+
+@pytest.mark.parametrize("block_size", [4, 64])
+def test_the_compact_layout_is_setups_choice(block_size):
+    """Where setup would build the compact layout (a one-segment circuit at the tables'
+    floor whose compact columns cost fewer cells: context 4), the shape says so, at setup's
+    k and columns; where it would not (context 64), the shape is banked. At scale 12, whose
+    tables set k = 16 as the model's floor says (below it, tiny models' smaller tables move
+    setup's k and its choice)."""
+    from snarkgpt.model.circuit import choose_layout, layout_candidates, layout_costs
+    from snarkgpt.model.keys import keygen_circuit
+    from snarkgpt.model.quantize import calibrate, quantize_model
+    from snarkgpt.model.weights import load_model
+    cfg = {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": block_size,
+           "vocab_size": 16}
+    shape = cm.circuit_shape(cfg, None, 12, cm.TRAIN_BUDGET)
+    model = load_model("random:" + ",".join(f"{k}={v}" for k, v in cfg.items()))
+    settings, _ = calibrate(model, max_tokens=block_size, scale_bits=12)
+    q = quantize_model(model, settings)
+    costs = layout_costs(lambda lay: keygen_circuit(q, settings, block_size, compact=lay[0],
+                                                    mm_lanes=lay[1]),
+                         layout_candidates(model.config, block_size - 1))
+    compact, lanes = choose_layout(costs)
+    assert shape["compact"] == compact
+    assert shape["lanes"] == ("compact" if compact else lanes)
+    assert compact == (block_size == 4)
+    if compact:       # setup's columns; its k, at least the model's table floor
+        _, k, columns = costs[(True, 2)]
+        assert shape["layout_columns"] == columns
+        assert shape["layout_k"] == max(k, cm.table_bits(None))
 
 
 def test_layout_columns_are_setups_count_and_grow_with_the_lanes():
@@ -136,7 +197,10 @@ def test_layout_columns_are_setups_count_and_grow_with_the_lanes():
     settings, _ = calibrate(model, max_tokens=4)
     q = quantize_model(model, settings)
     assert layout_cost(keygen_circuit(q, settings, 4, mm_lanes=3))[2] == cols[1]
-    shape = cm.circuit_shape(TINY, None, None, cm.TRAIN_BUDGET)
+    # a context long enough for the banks: the shape is banked
+    shape = cm.circuit_shape(dict(TINY, n_layer=2, n_embd=32, n_head=2, block_size=64), None,
+                             12, cm.TRAIN_BUDGET)
+    assert not shape["compact"]
     assert shape["layout_cells"] == (cm.layout_columns(shape["lanes"])
                                      + (shape["weight_width"] or 0)) << shape["layout_k"]
     assert shape["layout_k"] >= cm.DEFAULT_TABLE_BITS

@@ -81,6 +81,9 @@ def test_sweep_proves_points_and_a_rerun_skips_them(tmp_path):
         r = rec["result"]
         assert r["verified"] and r["proof_bytes"] > 0 and r["key_bytes"] > 0 and r["segments"] == 1
         assert rec["peak_rss_bytes"] > 0 and rec["started"]
+        # setup's peak and the proof's apart (Linux), each within the process's
+        assert 0 < r["setup_peak_rss_bytes"] <= r["peak_rss_bytes"]
+        assert 0 < r["prove_peak_rss_bytes"] <= r["peak_rss_bytes"]
         assert rec["code"] is None or len(rec["code"]["commit"]) == 40
         assert os.path.exists(os.path.join(d, "points", rec["id"] + ".json"))
     logs = {n: os.stat(os.path.join(d, "logs", n)).st_mtime_ns for n in os.listdir(os.path.join(d, "logs"))}
