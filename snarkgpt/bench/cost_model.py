@@ -1,8 +1,8 @@
 """`snarkgpt bench scaling --fit DIR`: a per-segment cost model fitted on a sweep's results,
 checked on held-back points and extrapolated to GPT-2 small, medium and large.
 
-Circuit size from the shapes (`circuit_shape`, no calibration, no circuit build of the
-model, no proving): the split setup makes (`segment_plan.plan_segments` under a memory
+Circuit size from the shapes (`circuit_shape`: no calibration, no circuit build of the
+model but the compact check below for the smallest ones, no proving): the split setup makes (`segment_plan.plan_segments` under a memory
 budget, vocabulary chunks included, the weight width `segment_plan.best_width`), each
 segment's rows (`segment_rows`: the planner's row model, GELU bank included, without its
 margin on the causal softmax: the T (T + 1) rows a head the circuit builds where the planner
@@ -15,10 +15,13 @@ rows, at least the lookup tables' floor, `table_bits`) and these column counts:
   fixed + 2 per lookup + the equality columns), for the number of matmul lanes setup would
   pick (`layout_columns`, measured on a tiny circuit of that many lanes, plus the weight
   width; the lanes chosen as setup does, the cheapest of 2, the default and one more by
-  layout cells at their own k); *layout cells* = those columns x 2^k. The prover's work is
-  per committed or transformed column per row, so the prove time follows layout cells:
-  one lane more adds 25 to 69 columns (382 to 476 from 2 to 4 lanes) and 10-30% of proving
-  time at the same k, which the planner's constant columns do not see;
+  layout cells at their own k); *layout cells* = those columns x 2^k. The prover's work and
+  memory are per committed or transformed column per row, so the prove time follows layout
+  cells: one lane more adds 25 to 69 columns (382 to 476 from 2 to 4 lanes) and 10-30% of
+  proving time at the same k, which the planner's constant columns do not see. For a
+  circuit of one segment at the tables' floor, setup's compact layout where it would pick
+  it (`_compact_cost`: the first pass setup itself makes, seconds at such sizes; 171-183
+  columns at a higher k);
 * each kind of segment's own layout columns (`_roles`): a block segment's as above, a
   vocabulary chunk's measured on a tiny model's chunks (`chunk_columns`: 71-73 for an
   embedding chunk, 99-219 for a head chunk, plus the weight width), so a chain's chunks are
@@ -26,26 +29,30 @@ rows, at least the lookup tables' floor, `table_bits`) and these column counts:
 * the proving key's coset cache (`coset_cache_bytes`): the fixed columns' values on the
   quotient's cosets, which the key keeps between proofs up to `FIXED_COSET_CACHE_BYTES`
   (1.0-1.3 GiB at k = 16) and recomputes per proof above it (k >= 17): part of a k = 16
-  point's peak memory that larger points do not carry.
+  point's peak memory that larger points do not carry;
+* a segment's proof bytes, counted on the tiny circuit's verifying key of its layout
+  (`layout_proof_bytes`: commitments, evaluations and openings, 32 bytes each).
 
 The cost model (`fit`) is linear in one or two sizes of a segment, each constant fitted by
 non-negative least squares on relative error over the training points:
 
     prove seconds per segment       a_prove   * layout cells of that kind of segment + b_prove
     key rebuild seconds per segment a_rebuild * layout cells of that kind of segment + b_rebuild
-    peak memory (GiB)               a_memory  * cells + c_memory * coset cache + b_memory
-    proof bytes                     a_cols * (layout columns x segments of blocks)
-                                      + a_chunk * vocabulary chunks + b_proof
+    peak memory of a proof (GiB)    a_memory  * layout cells of a block segment
+                                      + c_memory * coset cache + b_memory
+    proof bytes                     a_proof * (counted proof bytes x segments of blocks)
+                                      + a_chunk * vocabulary chunks          (no fixed part)
 
 (the fit uses a chain's mean layout cells a segment; `predict` also prices each kind,
-``by_role``. The layout's compact variant, which setup picks for the shortest contexts, is
-not modelled: such a point is priced as banked.)
+``by_role``.)
 
 The measured values come from the records of `snarkgpt bench scaling --prove --resume DIR`
 (one JSON per point in DIR/points): the mean of ``segment_seconds``; the key rebuild is
 ``prover_load_seconds`` for a point of one segment, and for a chain the prove time not spent
 in the segments' proofs (rebuilding each segment's proving key, one at a time, and the
-forward pass), per segment; the point's peak RSS; the proof's bytes.
+forward pass), per segment; the proof's peak RSS (``prove_peak_rss_bytes``: from the key
+directory's load to the proof, without setup, whose layout choice can peak higher; records
+without it give the process's peak); the proof's bytes.
 
 Held-back points (`held_back`) are chosen by a rule fixed before any fit: the smallest and
 the largest value of every swept dimension. They are never used to fit.
@@ -167,6 +174,27 @@ def segment_rows(config, T: int, segment, weight_width=None, lanes=None) -> int:
     return rows(config, T, segment, weight_width, lanes=lanes, margin=False)
 
 
+TINY = "n_layer=1,n_head=1,n_embd=16,block_size=4"
+"""The tiny random model the layout's columns, proof bytes and coset cache are counted on."""
+
+
+def _key_circuit(config: str, L: int, scale_bits=None):
+    """``make(**kw)``: `keys.keygen_circuit` of a random model (``config``: "n_layer=..,...")
+    quantized for ``L`` tokens at ``scale_bits`` (None: calibrate's choice), as setup builds
+    it; ``kw``: the layout (compact, mm_lanes, segment, weight_width)."""
+    import warnings
+    from ..model.keys import keygen_circuit
+    from ..model.quantize import calibrate, quantize_model
+    from ..model.weights import load_model
+    from ..plonk.srs import InsecureSetupWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureSetupWarning)
+        model = load_model(f"random:{config}")
+        settings, _ = calibrate(model, max_tokens=L, scale_bits=scale_bits)
+        qmodel = quantize_model(model, settings)
+    return lambda **kw: keygen_circuit(qmodel, settings, L, **kw)
+
+
 @functools.lru_cache(maxsize=None)
 def _layout_counts(lanes: int, compact: bool = False) -> dict:
     """{"advice", "fixed", "lookups", "equality"} of the banked layout with ``lanes`` matmul
@@ -178,19 +206,14 @@ def _layout_counts(lanes: int, compact: bool = False) -> dict:
     and openings, which the layout fixes)."""
     import warnings
     from ..model.circuit import build
-    from ..model.keys import keygen_circuit
-    from ..model.quantize import calibrate, quantize_model
-    from ..model.weights import load_model
     from ..plonk.circuit import ConstraintSystem
     from ..plonk.keygen import keygen
     from ..plonk.proof import proof_size
     from ..plonk.srs import SRS
+    circuit = _key_circuit(f"{TINY},vocab_size=16", 4)(mm_lanes=int(lanes),
+                                                        compact=bool(compact))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")            # the development SRS's warning
-        model = load_model("random:n_layer=1,n_head=1,n_embd=16,block_size=4,vocab_size=16")
-        settings, _ = calibrate(model, max_tokens=4)
-        circuit = keygen_circuit(quantize_model(model, settings), settings, 4,
-                                 mm_lanes=int(lanes), compact=bool(compact))
         cs, _, asg = build(circuit, first_pass_only=True)
         counts = {"advice": cs.num_advice, "fixed": cs.num_fixed, "lookups": len(cs.lookups),
                   "equality": len(cs.permutation_columns)}
@@ -245,21 +268,10 @@ def _compact_cost(config: tuple, L: int, scale_bits, weight_width) -> tuple:
     n_head, n_embd, block_size, vocab_size)) over ``L`` tokens: the first pass setup itself
     makes to choose it (calibration and a phase-0 build, seconds for the small models it is
     asked of)."""
-    import warnings
     from ..model.circuit import layout_cost
-    from ..model.keys import keygen_circuit
-    from ..model.quantize import calibrate, quantize_model
-    from ..model.weights import load_model
-    from ..plonk.srs import InsecureSetupWarning
     keys = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")
-    spec = ",".join(f"{k}={v}" for k, v in zip(keys, config))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InsecureSetupWarning)
-        model = load_model(f"random:{spec}")
-        settings, _ = calibrate(model, max_tokens=L, scale_bits=scale_bits)
-        circuit = keygen_circuit(quantize_model(model, settings), settings, L, compact=True,
-                                 mm_lanes=2, weight_width=weight_width)
-        _, k, cols = layout_cost(circuit)
+    make = _key_circuit(",".join(f"{k}={v}" for k, v in zip(keys, config)), L, scale_bits)
+    _, k, cols = layout_cost(make(compact=True, mm_lanes=2, weight_width=weight_width))
     return k, cols
 
 
@@ -267,26 +279,15 @@ def _compact_cost(config: tuple, L: int, scale_bits, weight_width) -> tuple:
 def _chunk_base_columns(wide: bool) -> dict:
     """{(role, position): columns less the weight width} of a tiny model's three chunks of
     each role (position 0: first, 1: middle, 2: last)."""
-    import warnings
     from ..model.circuit import layout_cost
-    from ..model.keys import keygen_circuit
-    from ..model.quantize import calibrate, quantize_model
     from ..model.segments import split
-    from ..model.weights import load_model
-    from ..plonk.srs import InsecureSetupWarning
     w = 16 if wide else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InsecureSetupWarning)
-        model = load_model("random:n_layer=1,n_head=1,n_embd=16,block_size=4,vocab_size=24")
-        settings, _ = calibrate(model, max_tokens=4)
-        qmodel = quantize_model(model, settings)
-        out, seen = {}, {}
-        for seg in split(1, 1, vocab=24, embed_chunk=8, head_chunk=8):
-            if seg.chunk:
-                pos = seen[seg.role] = seen.get(seg.role, -1) + 1
-                cost = layout_cost(keygen_circuit(qmodel, settings, 4, segment=seg,
-                                                  weight_width=w))
-                out[(seg.role, pos)] = cost[2] - (w or 0)
+    make = _key_circuit(f"{TINY},vocab_size=24", 4)
+    out, seen = {}, {}
+    for seg in split(1, 1, vocab=24, embed_chunk=8, head_chunk=8):
+        if seg.chunk:
+            pos = seen[seg.role] = seen.get(seg.role, -1) + 1
+            out[(seg.role, pos)] = layout_cost(make(segment=seg, weight_width=w))[2] - (w or 0)
     return out
 
 
@@ -462,10 +463,11 @@ def _nnls_relative(x, y, intercept: bool = True):
 
 
 FEATURES = {"prove": ("mean_layout_cells",), "rebuild": ("mean_layout_cells",),
-            "memory": ("cells", "coset_cache"), "proof": ("block_proof", "chunks")}
+            "memory": ("layout_cells", "coset_cache"), "proof": ("block_proof", "chunks")}
 """The sizes each measure is linear in (module docstring): cells in millions (for the time
 of a segment, its own layout cells: the mean over a chain's segments, whose chunks have
-far fewer columns than its blocks); the proving key's coset cache in GiB; for the proof,
+far fewer columns than its blocks; for the memory, the largest segment's, a segment of
+blocks); the proving key's coset cache in GiB; for the proof,
 the bytes of one segment's proof in its layout, counted on a tiny circuit
 (`layout_proof_bytes`, kB), summed over the segments of blocks, and the vocabulary chunks
 (small circuits, about 3.4 KB a proof)."""

@@ -14,7 +14,7 @@ from snarkgpt.cli import main
 TINY = {"n_layer": 1, "n_head": 1, "n_embd": 8, "block_size": 4, "vocab_size": 16}
 TRUE = {"prove": {"a": {"mean_layout_cells": 0.8}, "b": 8.0},
         "rebuild": {"a": {"mean_layout_cells": 0.25}, "b": 6.0},
-        "memory": {"a": {"cells": 0.15, "coset_cache": 1.0}, "b": 1.0},
+        "memory": {"a": {"layout_cells": 0.08, "coset_cache": 1.0}, "b": 1.0},
         "proof": {"a": {"block_proof": 950.0, "chunks": 3000.0}, "b": 0.0}}
 
 
@@ -123,31 +123,32 @@ def test_fit_of_segments_recovers_the_proof_constants():
         0.95 * 3 * 36 * 382 + 3000.0 * 4, rel=1e-4)
 
 
+def _tiny_key(compact):
+    """(proving key, circuit, its config, k) of the tiny circuit the cost model counts on,
+    with 2 matmul lanes (``compact``: the compact layout)."""
+    import warnings
+    from snarkgpt.model.circuit import choose_k
+    from snarkgpt.plonk.circuit import ConstraintSystem
+    from snarkgpt.plonk.keygen import keygen
+    from snarkgpt.plonk.srs import SRS
+    circuit = cm._key_circuit(f"{cm.TINY},vocab_size=16", 4)(mm_lanes=2, compact=compact)
+    k = choose_k(circuit)
+    cs = ConstraintSystem()
+    cfg = circuit.configure(cs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        srs = SRS.dev((1 << k) + 1, seed=b"snarkgpt-cost-model-tests")
+        pk, _ = keygen(srs, cs, circuit, cfg, k=k)
+    return pk, circuit, cfg, k
+
+
 def test_a_segments_proof_is_counted_on_its_layout():
     """`layout_proof_bytes` is the length of a real proof of the tiny circuit it is counted
     on (compact and banked), and a wide weight column adds one evaluation."""
-    import warnings
     import numpy as np
-    from snarkgpt.model.circuit import choose_k
-    from snarkgpt.model.keys import keygen_circuit
-    from snarkgpt.model.quantize import calibrate, quantize_model
-    from snarkgpt.model.weights import load_model
-    from snarkgpt.plonk.circuit import ConstraintSystem
-    from snarkgpt.plonk.keygen import keygen
     from snarkgpt.plonk.prover import prove
-    from snarkgpt.plonk.srs import SRS
-    model = load_model("random:n_layer=1,n_head=1,n_embd=16,block_size=4,vocab_size=16")
-    settings, _ = calibrate(model, max_tokens=4)
-    q = quantize_model(model, settings)
     for compact in (False, True):
-        circuit = keygen_circuit(q, settings, 4, mm_lanes=2, compact=compact)
-        k = choose_k(circuit)
-        cs = ConstraintSystem()
-        cfg = circuit.configure(cs)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            srs = SRS.dev((1 << k) + 1, seed=b"snarkgpt-cost-model-tests")
-            pk, _ = keygen(srs, cs, circuit, cfg, k=k)
+        pk, circuit, cfg, _ = _tiny_key(compact)
         proof = prove(pk, circuit, cfg, rng=np.random.default_rng(1))
         assert len(proof) == cm.layout_proof_bytes(2, compact=compact)
     assert cm.layout_proof_bytes(2, compact=True) < cm.layout_proof_bytes(2)
@@ -162,18 +163,12 @@ def test_the_compact_layout_is_setups_choice(block_size):
     tables set k = 16 as the model's floor says (below it, tiny models' smaller tables move
     setup's k and its choice)."""
     from snarkgpt.model.circuit import choose_layout, layout_candidates, layout_costs
-    from snarkgpt.model.keys import keygen_circuit
-    from snarkgpt.model.quantize import calibrate, quantize_model
-    from snarkgpt.model.weights import load_model
     cfg = {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": block_size,
            "vocab_size": 16}
     shape = cm.circuit_shape(cfg, None, 12, cm.TRAIN_BUDGET)
-    model = load_model("random:" + ",".join(f"{k}={v}" for k, v in cfg.items()))
-    settings, _ = calibrate(model, max_tokens=block_size, scale_bits=12)
-    q = quantize_model(model, settings)
-    costs = layout_costs(lambda lay: keygen_circuit(q, settings, block_size, compact=lay[0],
-                                                    mm_lanes=lay[1]),
-                         layout_candidates(model.config, block_size - 1))
+    make = cm._key_circuit(",".join(f"{k}={v}" for k, v in cfg.items()), block_size, 12)
+    costs = layout_costs(lambda lay: make(compact=lay[0], mm_lanes=lay[1]),
+                         layout_candidates(cm._gpt_config(cfg), block_size - 1))
     compact, lanes = choose_layout(costs)
     assert shape["compact"] == compact
     assert shape["lanes"] == ("compact" if compact else lanes)
@@ -187,16 +182,11 @@ def test_the_compact_layout_is_setups_choice(block_size):
 def test_layout_columns_are_setups_count_and_grow_with_the_lanes():
     """`layout_columns` is `circuit.layout_cost`'s column count of that many lanes, and the
     shape prices a point by the lanes it picks at their own k."""
-    from snarkgpt.model.circuit import build, layout_cost
-    from snarkgpt.model.keys import keygen_circuit
-    from snarkgpt.model.quantize import calibrate, quantize_model
-    from snarkgpt.model.weights import load_model
+    from snarkgpt.model.circuit import layout_cost
     cols = [cm.layout_columns(n) for n in (2, 3, 4)]
     assert cols == sorted(set(cols))                  # strictly more columns per lane
-    model = load_model("random:n_layer=1,n_head=1,n_embd=16,block_size=4,vocab_size=16")
-    settings, _ = calibrate(model, max_tokens=4)
-    q = quantize_model(model, settings)
-    assert layout_cost(keygen_circuit(q, settings, 4, mm_lanes=3))[2] == cols[1]
+    make = cm._key_circuit(f"{cm.TINY},vocab_size=16", 4)
+    assert layout_cost(make(mm_lanes=3))[2] == cols[1]
     # a context long enough for the banks: the shape is banked
     shape = cm.circuit_shape(dict(TINY, n_layer=2, n_embd=32, n_head=2, block_size=64), None,
                              12, cm.TRAIN_BUDGET)
@@ -228,17 +218,12 @@ def test_chunks_are_priced_by_their_own_columns():
     weight width added), far fewer than a block segment's: a chain's mean segment, and the
     extrapolation's per-kind seconds, price each kind by its own layout cells."""
     from snarkgpt.model.circuit import layout_cost
-    from snarkgpt.model.keys import keygen_circuit
-    from snarkgpt.model.quantize import calibrate, quantize_model
     from snarkgpt.model.segments import split
-    from snarkgpt.model.weights import load_model
-    model = load_model("random:n_layer=1,n_head=2,n_embd=32,block_size=8,vocab_size=56")
-    settings, _ = calibrate(model, max_tokens=6)
-    q = quantize_model(model, settings)
+    make = cm._key_circuit("n_layer=1,n_head=2,n_embd=32,block_size=8,vocab_size=56", 6)
     segs = split(1, 1, vocab=56, embed_chunk=16, head_chunk=16)      # 4 chunks of each
     for w in (None, 32):
         for role in ("embed", "head"):
-            built = [layout_cost(keygen_circuit(q, settings, 6, segment=s, weight_width=w))[2]
+            built = [layout_cost(make(segment=s, weight_width=w))[2]
                      for s in segs if s.role == role]
             assert cm.chunk_columns(role, len(built), w) == built
     assert max(cm.chunk_columns("embed", 7, 128)) < cm.layout_columns(2)
@@ -343,25 +328,8 @@ def test_coset_cache_is_what_the_proving_key_keeps():
     """`coset_cache_bytes` is the size of the fixed columns' coset values a proving key keeps
     (`plonk.vanishing.prover.fixed_polys`), counted on a tiny circuit's real key; above
     `FIXED_COSET_CACHE_BYTES` the key keeps none, and neither does the model."""
-    import warnings
-    from snarkgpt.model.keys import keygen_circuit
-    from snarkgpt.model.quantize import calibrate, quantize_model
-    from snarkgpt.model.weights import load_model
-    from snarkgpt.plonk.circuit import ConstraintSystem
-    from snarkgpt.plonk.keygen import keygen
-    from snarkgpt.plonk.srs import SRS
     from snarkgpt.plonk.vanishing import prover as vp
-    model = load_model("random:n_layer=1,n_head=1,n_embd=16,block_size=4,vocab_size=16")
-    settings, _ = calibrate(model, max_tokens=4)
-    circuit = keygen_circuit(quantize_model(model, settings), settings, 4, mm_lanes=2)
-    from snarkgpt.model.circuit import choose_k
-    k = choose_k(circuit)
-    cs = ConstraintSystem()
-    cfg = circuit.configure(cs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        srs = SRS.dev((1 << k) + 1, seed=b"snarkgpt-cost-model-tests")
-        pk, _ = keygen(srs, cs, circuit, cfg, k=k)
+    pk, _, _, k = _tiny_key(compact=False)
     _, cosets, _ = vp.fixed_polys(pk)
     assert cosets is not None
     assert sum(c.nbytes for c in cosets) == cm.coset_cache_bytes(2, None, k)
