@@ -603,9 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--resume", default=None, metavar="DIR",
                        help="bench scaling: run each point in its own process, one result file "
                             "per point in DIR; a rerun skips the points DIR already holds")
-    bench.add_argument("--fit", default=None, metavar="DIR",
+    bench.add_argument("--fit", default=None, metavar="DIR", nargs="+",
                        help="bench scaling: fit the per-segment cost model on the proved points "
-                            "of DIR (from --prove --resume DIR), check it on held-back points and "
+                            "of DIR (from --prove --resume DIR; several DIRs: runs of the same "
+                            "grid, each point's median), check it on held-back points and "
                             "extrapolate to GPT-2 small, medium and large (--memory-budget, "
                             "default 12G)")
     bench.add_argument("--retry-failed", action="store_true",

@@ -47,7 +47,8 @@ non-negative least squares on relative error over the training points:
 ``by_role``.)
 
 The measured values come from the records of `snarkgpt bench scaling --prove --resume DIR`
-(one JSON per point in DIR/points): the mean of ``segment_seconds``; the key rebuild is
+(one JSON per point in DIR/points; several DIRs, runs of the same grid: each point's median
+over them, `merge_runs`): the mean of ``segment_seconds``; the key rebuild is
 ``prover_load_seconds`` for a point of one segment, and for a chain the prove time not spent
 in the segments' proofs (rebuilding each segment's proving key, one at a time, and the
 forward pass), per segment; the proof's peak RSS (``prove_peak_rss_bytes``: from the key
@@ -82,7 +83,7 @@ import sys
 import numpy as np
 
 __all__ = ["CostModelError", "circuit_shape", "segment_rows", "table_bits", "load_records",
-           "held_back", "fit", "predict", "evaluate", "extrapolate", "anchor_factors", "makespan",
+           "merge_runs", "held_back", "fit", "predict", "evaluate", "extrapolate", "anchor_factors", "makespan",
            "report", "main",
            "GPT2_SIZES", "WORKERS", "TRAIN_BUDGET", "BUDGET", "GOAL"]
 
@@ -429,6 +430,34 @@ def load_records(d: str) -> list:
     if len(out) < 3:
         raise CostModelError(f"{d}: {len(out)} proved point(s) recorded; the fit needs at "
                              "least 3")
+    return out
+
+
+def merge_runs(runs: list) -> list:
+    """One record per point from several runs of the same sweep (each a `load_records`
+    list): the median over the runs of each per-segment time (``prove``, ``rebuild`` and each
+    segment's seconds, where the runs split the point alike), the proof's peak memory where a
+    run measured it apart from setup's (else the median process peak), the proof's bytes of
+    the first run (a circuit's proof has one size). A point missing from some runs keeps the
+    runs that have it; "runs" says how many."""
+    import statistics
+    by_id = {}
+    for recs in runs:
+        for r in recs:
+            by_id.setdefault(r["id"], []).append(r)
+    out = []
+    for pid, recs in by_id.items():
+        ms = [r["measured"] for r in recs]
+        m = dict(ms[0])
+        for key in ("prove", "rebuild"):
+            m[key] = statistics.median(x[key] for x in ms)
+        if len({len(x["segment_seconds"]) for x in ms}) == 1:
+            m["segment_seconds"] = [statistics.median(v) for v in
+                                    zip(*(x["segment_seconds"] for x in ms))]
+        apart = [x["memory"] for x in ms if x.get("memory_phase") == "prove"]
+        m["memory"] = statistics.median(apart or [x["memory"] for x in ms])
+        m["memory_phase"] = "prove" if apart else "process"
+        out.append({**recs[0], "measured": m, "runs": len(recs)})
     return out
 
 
@@ -831,7 +860,8 @@ def main(args) -> int:
     """`snarkgpt bench scaling --fit DIR`: print the fit, every point's prediction and the
     extrapolation (``--json``: one JSON object); with ``--out OUT``, also the plot
     OUT/cost-model.png. Exit 0; 2 on a folder without records."""
-    records = load_records(args.fit)
+    dirs = args.fit if isinstance(args.fit, (list, tuple)) else [args.fit]
+    records = merge_runs([load_records(d) for d in dirs])
     ev = evaluate(records, getattr(args, "train_budget", None) or TRAIN_BUDGET)
     budget = getattr(args, "memory_budget", None) or BUDGET
     check = _anchor(ev)
@@ -846,7 +876,8 @@ def main(args) -> int:
     if getattr(args, "json", False):
         print(json.dumps(_json_ready(ev, ext)))
     else:
-        print(f"snarkgpt bench scaling --fit {args.fit}: {len(records)} proved points, "
+        runs = f" (the median of {len(dirs)} runs)" if len(dirs) > 1 else ""
+        print(f"snarkgpt bench scaling --fit {' '.join(dirs)}: {len(records)} proved points{runs}, "
               f"{ev['summary']['held_back']['points']} held back (the smallest and largest "
               "value of each sweep)")
         for line in report(ev, ext):
@@ -857,7 +888,7 @@ def main(args) -> int:
 if __name__ == "__main__":   # pragma: no cover
     import argparse
     ap = argparse.ArgumentParser(prog="python -m snarkgpt.bench.cost_model")
-    ap.add_argument("fit", metavar="DIR")
+    ap.add_argument("fit", metavar="DIR", nargs="+")
     ap.add_argument("--memory-budget", default=BUDGET)
     ap.add_argument("--train-budget", default=TRAIN_BUDGET)
     ap.add_argument("--json", action="store_true")

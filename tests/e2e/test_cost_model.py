@@ -93,6 +93,26 @@ def test_held_back_error_is_relative_to_the_measurement(results):
     assert ev["summary"]["held_back"]["points"] == 2
 
 
+def test_runs_of_one_grid_are_merged_point_by_point():
+    """Several runs: each point's median time (and each segment's), the proof's peak where a
+    run measured it apart from setup's, a point of one run kept."""
+    def rec(pid, prove, segs, memory, phase):
+        return {"id": pid, "config": TINY, "max_tokens": None, "scale_bits": None, "sweeps": [],
+                "measured": {"k": 16, "segments": len(segs), "prove": prove, "rebuild": 1.0,
+                             "segment_seconds": segs, "memory": memory, "memory_phase": phase,
+                             "proof": 100.0, "compact": False, "lanes": 2}}
+    runs = [[rec("a", 10.0, [9.0, 11.0], 5.0, "process"), rec("b", 1.0, [1.0], 1.0, "process")],
+            [rec("a", 14.0, [13.0, 15.0], 4.0, "prove")],
+            [rec("a", 11.0, [10.0, 12.0], 5.0, "process")]]
+    merged = {r["id"]: r for r in cm.merge_runs(runs)}
+    a = merged["a"]["measured"]
+    assert merged["a"]["runs"] == 3 and merged["b"]["runs"] == 1
+    assert a["prove"] == 11.0 and a["segment_seconds"] == [10.0, 12.0]
+    assert a["memory"] == 4.0 and a["memory_phase"] == "prove"
+    assert merged["b"]["measured"]["prove"] == 1.0
+    assert runs[0][0]["measured"]["prove"] == 10.0          # the runs are not changed
+
+
 def test_a_fixed_holdout_is_never_fitted(results):
     d, _ = results
     recs = cm.load_records(str(d))
@@ -261,6 +281,9 @@ def test_cli_fit_prints_the_tables(results, monkeypatch):
     rc, out = _cli(["bench", "scaling", "--fit", str(d), "--json"])
     res = json.loads(out.strip().splitlines()[-1])
     assert rc == 0 and res["extrapolation"][0]["model"] == "tiny"
+    # two runs of one grid: the same points, each the median of the two
+    rc, out = _cli(["bench", "scaling", "--fit", str(d), str(d)])
+    assert rc == 0 and "(the median of 2 runs)" in out
 
 
 @pytest.mark.parametrize("what", ["missing", "empty", "garbage"])
