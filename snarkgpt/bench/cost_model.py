@@ -492,14 +492,18 @@ def _nnls_relative(x, y, intercept: bool = True):
 
 
 FEATURES = {"prove": ("mean_layout_cells",), "rebuild": ("mean_layout_cells",),
-            "memory": ("layout_cells", "coset_cache"), "proof": ("block_proof", "chunks")}
-"""The sizes each measure is linear in (module docstring): cells in millions (for the time
-of a segment, its own layout cells: the mean over a chain's segments, whose chunks have
-far fewer columns than its blocks; for the memory, the largest segment's, a segment of
-blocks); the proving key's coset cache in GiB; for the proof,
-the bytes of one segment's proof in its layout, counted on a tiny circuit
-(`layout_proof_bytes`, kB), summed over the segments of blocks, and the vocabulary chunks
-(small circuits, about 3.4 KB a proof)."""
+            "memory": ("cells",), "proof": ("block_proof", "chunks")}
+"""The sizes each measure is linear in, by default (module docstring): cells in millions
+(for the time of a segment, its own layout cells: the mean over a chain's segments, whose
+chunks have far fewer columns than its blocks; for the memory, the planner's cells of a
+segment); for the proof, the bytes of one segment's proof in its layout, counted on a tiny
+circuit (`layout_proof_bytes`, kB), summed over the segments of blocks, and the vocabulary
+chunks (small circuits, about 3.4 KB a proof). `evaluate` chooses the memory's among
+`CHOICES` by leave-one-out error over the training points."""
+CHOICES = {"memory": (("cells",), ("cells", "coset_cache"), ("layout_cells",),
+                      ("layout_cells", "coset_cache"))}
+"""Candidate sizes of a measure: the planner's cells or the layout's, with or without the
+proving key's coset cache (GiB). Chosen on the training points alone (`loo_errors`)."""
 NO_FIXED_PART = ("proof",)
 """Measures fitted without a fixed part: a chain's proof is its segments' proofs and nothing
 else."""
@@ -507,12 +511,10 @@ PER_SEGMENT = ("prove", "rebuild")
 """Measures of one segment, priced for each kind of segment by its own layout cells."""
 
 
-def _features(shape: dict, measure: str) -> list:
+def _features(shape: dict, names) -> list:
     out = []
-    for f in FEATURES[measure]:
-        if f == "block_columns":
-            x = shape["parts"].get("blocks", 0) * shape["layout_columns"]
-        elif f == "block_proof":                              # kB
+    for f in names:
+        if f == "block_proof":                                # kB
             x = shape["parts"].get("blocks", 0) * shape["segment_proof_bytes"] / 1e3
         elif f == "chunks":
             x = shape["parts"].get("embed", 0) + shape["parts"].get("head", 0)
@@ -524,18 +526,32 @@ def _features(shape: dict, measure: str) -> list:
     return out
 
 
-def fit(points: list) -> dict:
+def fit(points: list, features=None) -> dict:
     """Constants of the cost model (module docstring) fitted on ``points`` (each with a
-    "shape" from `circuit_shape` and its "measured" values): {measure: {"a": {feature:
-    coefficient}, "b": fixed part}}; at least two points."""
+    "shape" from `circuit_shape` and its "measured" values), each measure on its
+    ``features`` (default `FEATURES`): {measure: {"a": {feature: coefficient}, "b": fixed
+    part}}; at least two points."""
     if len(points) < 2:
         raise CostModelError(f"the fit needs at least 2 training points, got {len(points)}")
+    features = {**FEATURES, **(features or {})}
     out = {}
     for m in MEASURES:
-        xs = [_features(p["shape"], m) for p in points]
+        xs = [_features(p["shape"], features[m]) for p in points]
         ys = [max(p["measured"][m], 1e-9) for p in points]
         a, b = _nnls_relative(xs, ys, intercept=m not in NO_FIXED_PART)
-        out[m] = {"a": dict(zip(FEATURES[m], a)), "b": b}
+        out[m] = {"a": dict(zip(features[m], a)), "b": b}
+    return out
+
+
+def loo_errors(points: list, measure: str, features: tuple) -> list:
+    """Relative errors of ``measure`` on each of ``points`` predicted by a fit on the others
+    (leave one out), with ``features``: how well a choice of sizes generalizes, judged on the
+    training points alone."""
+    out = []
+    for i, p in enumerate(points):
+        c = fit(points[:i] + points[i + 1:], {measure: features})
+        pred = predict(c, p["shape"])[measure]
+        out.append((pred - p["measured"][measure]) / p["measured"][measure])
     return out
 
 
@@ -547,7 +563,7 @@ def predict(constants: dict, shape: dict) -> dict:
     out = {}
     for m in MEASURES:
         a = constants[m]["a"]
-        out[m] = sum(a[f] * x for f, x in zip(FEATURES[m], _features(shape, m))) + constants[m]["b"]
+        out[m] = sum(c * x for c, x in zip(a.values(), _features(shape, a))) + constants[m]["b"]
     out["by_role"] = {m: {role: constants[m]["a"]["mean_layout_cells"] * cells / 1e6
                           + constants[m]["b"] for role, cells in shape["role_cells"].items()}
                       for m in PER_SEGMENT}
@@ -576,7 +592,16 @@ def evaluate(records: list, train_budget=TRAIN_BUDGET, holdout=None) -> dict:
         pts.append({**r, "measured": measured, "shape": shape,
                     "held_back": r["id"] in holdout})
     train = [p for p in pts if not p["held_back"]]
-    constants = fit(train)
+    chosen, selection = {}, {}
+    for m, options in CHOICES.items():
+        if len(train) < 3:
+            break
+        for f in options:
+            e = loo_errors(train, m, f)
+            selection[(m, f)] = {"rms": float(np.sqrt(np.mean(np.square(e)))),
+                                 "max": float(np.max(np.abs(e)))}
+        chosen[m] = min(options, key=lambda f: selection[(m, f)]["rms"])
+    constants = fit(train, chosen)
     for p in pts:
         p["predicted"] = predict(constants, p["shape"])
         p["error"] = {m: (p["predicted"][m] - p["measured"][m]) / p["measured"][m]
@@ -594,7 +619,9 @@ def evaluate(records: list, train_budget=TRAIN_BUDGET, holdout=None) -> dict:
         summary[name]["points"] = len(group)
         summary[name]["within_goal"] = sum(p["within_goal"] for p in group)
     return {"constants": constants, "points": pts, "external": external, "summary": summary,
-            "train_budget": train_budget, "goal": GOAL}
+            "train_budget": train_budget, "goal": GOAL,
+            "selection": [{"measure": m, "features": list(f), **v}
+                          for (m, f), v in selection.items()]}
 
 
 def _external(e: dict, constants: dict) -> dict:
@@ -720,6 +747,14 @@ def report(ev: dict, ext: list) -> list:
         unit = UNITS[m]
         per = ", ".join(f"{v:.4g} per {f.replace('_', ' ')}" for f, v in c[m]["a"].items())
         lines.append(f"| {m} ({unit}) | {per} | {c[m]['b']:.4g} |")
+    if ev.get("selection"):
+        lines += ["", "### Sizes chosen by leave-one-out error over the training points", "",
+                  "| measure | sizes | rms | largest | chosen |", "|---|---|---|---|---|"]
+        for row in ev["selection"]:
+            used = tuple(c[row["measure"]]["a"]) == tuple(row["features"])
+            lines.append(f"| {row['measure']} | {' + '.join(row['features'])} | "
+                         f"{100 * row['rms']:.1f}% | {100 * row['max']:.0f}% | "
+                         f"{'yes' if used else ''} |")
     lines += ["", f"### Every point (re-planned under a {ev['train_budget']} budget; error = "
                   "(predicted - measured) / measured)", "",
               "| point | set | k pred / rec | lanes pred / rec | segments pred / rec | layout "

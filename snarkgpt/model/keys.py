@@ -294,8 +294,8 @@ def _check_built(cfg, L: int, segments, k: int, weight_width, budget) -> None:
     the k the circuit really needs, where that k is above the planned one: the rows model can
     fall short (it once missed the GELU's bank: 3 GPT-2 blocks a segment with weights 256 a
     row planned k = 17 and built k = 18, twice the memory), and large lookup tables (a scale
-    given by hand) raise k past it. Over budget: `_Replan` while a segment holds more than one block, else
-    `BudgetError`."""
+    given by hand) raise k past it. Over budget: `_Replan` while a segment holds more than
+    one block, else `BudgetError`."""
     if budget is None:
         return
     from .memory import format_size

@@ -69,6 +69,12 @@ def test_the_fit_recovers_known_constants(results):
     assert len({shapes[i]["cells"] for i in ("s10", "s12", "L1")}) >= 2
     ev = cm.evaluate(cm.load_records(str(d)))
     assert {p["id"] for p in ev["points"] if p["held_back"]} == {"s8", "s15"}
+    # the memory's sizes are chosen by leave-one-out error on the training points: the true
+    # ones predict every left-out point exactly
+    sel = {tuple(r["features"]): r for r in ev["selection"] if r["measure"] == "memory"}
+    assert set(sel) == set(cm.CHOICES["memory"])
+    assert sel[("layout_cells", "coset_cache")]["rms"] < 1e-6
+    assert tuple(ev["constants"]["memory"]["a"]) == ("layout_cells", "coset_cache")
     for m in ("prove", "rebuild", "memory"):
         assert ev["constants"][m]["a"] == pytest.approx(TRUE[m]["a"], rel=1e-3)
         assert ev["constants"][m]["b"] == pytest.approx(TRUE[m]["b"], rel=1e-3)
