@@ -28,8 +28,8 @@ rows, at least the lookup tables' floor, `table_bits`) and these column counts:
   priced by their own cells and not as blocks;
 * the proving key's coset cache (`coset_cache_bytes`): the fixed columns' values on the
   quotient's cosets, which the key keeps between proofs up to `FIXED_COSET_CACHE_BYTES`
-  (1.0-1.3 GiB at k = 16) and recomputes per proof above it (k >= 17): part of a k = 16
-  point's peak memory that larger points do not carry;
+  (1.0-1.3 GiB at k = 16) and recomputes per proof above it (k >= 17): a candidate size for
+  the memory;
 * a segment's proof bytes, counted on the tiny circuit's verifying key of its layout
   (`layout_proof_bytes`: commitments, evaluations and openings, 32 bytes each).
 
@@ -38,8 +38,9 @@ non-negative least squares on relative error over the training points:
 
     prove seconds per segment       a_prove   * layout cells of that kind of segment + b_prove
     key rebuild seconds per segment a_rebuild * layout cells of that kind of segment + b_rebuild
-    peak memory of a proof (GiB)    a_memory  * layout cells of a block segment
-                                      + c_memory * coset cache + b_memory
+    peak memory of a proof (GiB)    a_memory  * cells + b_memory   (the sizes chosen among
+                                      `CHOICES` by leave-one-out error on the training points:
+                                      cells or layout cells, with or without the coset cache)
     proof bytes                     a_proof * (counted proof bytes x segments of blocks)
                                       + a_chunk * vocabulary chunks          (no fixed part)
 
