@@ -573,8 +573,9 @@ def predict(constants: dict, shape: dict) -> dict:
 
 def evaluate(records: list, train_budget=TRAIN_BUDGET, holdout=None) -> dict:
     """Shapes of every record (re-planned under ``train_budget``), the fit on the points not
-    held back (``holdout``: ids; default `held_back`), and each point's prediction and
-    relative error, ((predicted - measured) / measured)."""
+    held back (``holdout``: ids; default `held_back`), with each measure of `CHOICES` on the
+    sizes of least leave-one-out error over those points ("selection"), and each point's
+    prediction and relative error, ((predicted - measured) / measured)."""
     holdout = held_back(records) if holdout is None else set(holdout)
     pts = []
     for r in records:
