@@ -2,12 +2,13 @@
 checked on held-back points and extrapolated to GPT-2 small, medium and large.
 
 Circuit size from the shapes (`circuit_shape`: no calibration, no circuit build of the
-model but the compact check below for the smallest ones, no proving): the split setup makes (`segment_plan.plan_segments` under a memory
-budget, vocabulary chunks included, the weight width `segment_plan.best_width`), each
-segment's rows (`segment_rows`: the planner's row model, GELU bank included, without its
-margin on the causal softmax: the T (T + 1) rows a head the circuit builds where the planner
-counts 2 T^2), one common k for every segment (the tallest segment's rows plus the blinding
-rows, at least the lookup tables' floor, `table_bits`) and these column counts:
+model but the compact check below for the smallest ones, no proving): the split setup
+makes (`segment_plan.plan_segments` under a memory budget, vocabulary chunks included, the
+weight width `segment_plan.best_width`), each segment's rows (`segment_rows`: the
+planner's row model, GELU bank included, without its margin on the causal softmax: the
+T (T + 1) rows a head the circuit builds where the planner counts 2 T^2), one common k
+for every segment (the tallest segment's rows plus the blinding rows, at least the lookup
+tables' floor, `table_bits`) and these column counts:
 
 * the planner's columns (`segment_plan.COLUMNS` plus the weight width); *cells* = those
   columns x 2^k, the size setup splits by;
@@ -84,7 +85,8 @@ import sys
 import numpy as np
 
 __all__ = ["CostModelError", "circuit_shape", "segment_rows", "table_bits", "load_records",
-           "merge_runs", "held_back", "fit", "predict", "evaluate", "extrapolate", "anchor_factors", "makespan",
+           "merge_runs", "held_back", "fit", "predict", "evaluate", "extrapolate",
+           "anchor_factors", "makespan",
            "report", "main",
            "GPT2_SIZES", "WORKERS", "TRAIN_BUDGET", "BUDGET", "GOAL"]
 
@@ -176,14 +178,15 @@ def segment_rows(config, T: int, segment, weight_width=None, lanes=None) -> int:
     return rows(config, T, segment, weight_width, lanes=lanes, margin=False)
 
 
-TINY = "n_layer=1,n_head=1,n_embd=16,block_size=4"
+TINY = "random:n_layer=1,n_head=1,n_embd=16,block_size=4"
 """The tiny random model the layout's columns, proof bytes and coset cache are counted on."""
 
 
-def _key_circuit(config: str, L: int, scale_bits=None):
-    """``make(**kw)``: `keys.keygen_circuit` of a random model (``config``: "n_layer=..,...")
-    quantized for ``L`` tokens at ``scale_bits`` (None: calibrate's choice), as setup builds
-    it; ``kw``: the layout (compact, mm_lanes, segment, weight_width)."""
+def _key_circuit(spec: str, L: int, scale_bits=None):
+    """``make(**kw)``: `keys.keygen_circuit` of the model ``spec`` (a `load_model` spec:
+    "random:n_layer=..,...") quantized for ``L`` tokens at ``scale_bits`` (None: calibrate's
+    choice), as setup builds it; ``kw``: the layout (compact, mm_lanes, segment,
+    weight_width)."""
     import warnings
     from ..model.keys import keygen_circuit
     from ..model.quantize import calibrate, quantize_model
@@ -191,7 +194,7 @@ def _key_circuit(config: str, L: int, scale_bits=None):
     from ..plonk.srs import InsecureSetupWarning
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureSetupWarning)
-        model = load_model(f"random:{config}")
+        model = load_model(spec)
         settings, _ = calibrate(model, max_tokens=L, scale_bits=scale_bits)
         qmodel = quantize_model(model, settings)
     return lambda **kw: keygen_circuit(qmodel, settings, L, **kw)
@@ -212,7 +215,7 @@ def _layout_counts(lanes: int, compact: bool = False) -> dict:
     from ..plonk.keygen import keygen
     from ..plonk.proof import proof_size
     from ..plonk.srs import SRS
-    circuit = _key_circuit(f"{TINY},vocab_size=16", 4)(mm_lanes=int(lanes),
+    circuit = _key_circuit(TINY + ",vocab_size=16", 4)(mm_lanes=int(lanes),
                                                         compact=bool(compact))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")            # the development SRS's warning
@@ -265,14 +268,12 @@ def coset_cache_bytes(lanes: int, weight_width, k: int, compact: bool = False) -
 
 
 @functools.lru_cache(maxsize=None)
-def _compact_cost(config: tuple, L: int, scale_bits, weight_width) -> tuple:
-    """(k, layout columns) of the compact layout of a random model of ``config`` ((n_layer,
-    n_head, n_embd, block_size, vocab_size)) over ``L`` tokens: the first pass setup itself
-    makes to choose it (calibration and a phase-0 build, seconds for the small models it is
-    asked of)."""
+def _compact_cost(spec: str, L: int, scale_bits, weight_width) -> tuple:
+    """(k, layout columns) of the compact layout of the model ``spec`` (a random model's)
+    over ``L`` tokens: the first pass setup itself makes to choose it (calibration and a
+    phase-0 build, seconds for the small models it is asked of)."""
     from ..model.circuit import layout_cost
-    keys = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")
-    make = _key_circuit(",".join(f"{k}={v}" for k, v in zip(keys, config)), L, scale_bits)
+    make = _key_circuit(spec, L, scale_bits)
     _, k, cols = layout_cost(make(compact=True, mm_lanes=2, weight_width=weight_width))
     return k, cols
 
@@ -284,7 +285,7 @@ def _chunk_base_columns(wide: bool) -> dict:
     from ..model.circuit import layout_cost
     from ..model.segments import split
     w = 16 if wide else None
-    make = _key_circuit(f"{TINY},vocab_size=24", 4)
+    make = _key_circuit(TINY + ",vocab_size=24", 4)
     out, seen = {}, {}
     for seg in split(1, 1, vocab=24, embed_chunk=8, head_chunk=8):
         if seg.chunk:
@@ -318,26 +319,27 @@ def _layout(cfg, T: int, segs: list, w, floor: int, scale_bits=None) -> dict:
     {"lanes" ("compact" for the compact layout), "compact", "layout_k", "layout_columns",
     "layout_cells", "coset_cache" (GiB), "segment_proof_bytes"}."""
     from ..model.circuit import layout_candidates
+    from .scaling import spec_of
+
+    def candidate(lanes, compact, k, cols):
+        return {"lanes": "compact" if compact else lanes, "compact": compact, "layout_k": k,
+                "layout_columns": cols, "layout_cells": cols << k,
+                "coset_cache": coset_cache_bytes(lanes, w, k, compact) / 2**30,
+                "segment_proof_bytes": layout_proof_bytes(lanes, w, compact)}
+
     best = None
     for lanes in [n for compact, n in layout_candidates(cfg, T) if not compact]:
         k = max(max(math.ceil(math.log2(segment_rows(cfg, T, s, w, lanes) + 16)) for s in segs),
                 floor)
         cols = layout_columns(lanes) + (w or 0)
         if best is None or cols << k < best["layout_cells"]:
-            best = {"lanes": lanes, "compact": False, "layout_k": k, "layout_columns": cols,
-                    "layout_cells": cols << k,
-                    "coset_cache": coset_cache_bytes(lanes, w, k) / 2**30,
-                    "segment_proof_bytes": layout_proof_bytes(lanes, w)}
+            best = candidate(lanes, False, k, cols)
     whole = len(segs) == 1 and segs[0].embed and segs[0].head and not segs[0].chunk
     if whole and best["layout_k"] == floor:
-        cfg_t = (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.vocab_size)
-        k, cols = _compact_cost(cfg_t, T + 1, scale_bits, w)
+        k, cols = _compact_cost(spec_of(vars(cfg)), T + 1, scale_bits, w)
         k = max(k, floor)
         if cols << k < best["layout_cells"]:
-            best = {"lanes": "compact", "compact": True, "layout_k": k, "layout_columns": cols,
-                    "layout_cells": cols << k,
-                    "coset_cache": coset_cache_bytes(2, w, k, compact=True) / 2**30,
-                    "segment_proof_bytes": layout_proof_bytes(2, w, compact=True)}
+            best = candidate(2, True, k, cols)
     return best
 
 
@@ -914,7 +916,8 @@ def main(args) -> int:
         print(json.dumps(_json_ready(ev, ext)))
     else:
         runs = f" (the median of {len(dirs)} runs)" if len(dirs) > 1 else ""
-        print(f"snarkgpt bench scaling --fit {' '.join(dirs)}: {len(records)} proved points{runs}, "
+        print(f"snarkgpt bench scaling --fit {' '.join(dirs)}: {len(records)} proved "
+              f"points{runs}, "
               f"{ev['summary']['held_back']['points']} held back (the smallest and largest "
               "value of each sweep)")
         for line in report(ev, ext):

@@ -157,7 +157,7 @@ def _tiny_key(compact):
     from snarkgpt.plonk.circuit import ConstraintSystem
     from snarkgpt.plonk.keygen import keygen
     from snarkgpt.plonk.srs import SRS
-    circuit = cm._key_circuit(f"{cm.TINY},vocab_size=16", 4)(mm_lanes=2, compact=compact)
+    circuit = cm._key_circuit(cm.TINY + ",vocab_size=16", 4)(mm_lanes=2, compact=compact)
     k = choose_k(circuit)
     cs = ConstraintSystem()
     cfg = circuit.configure(cs)
@@ -188,11 +188,12 @@ def test_the_compact_layout_is_setups_choice(block_size):
     k and columns; where it would not (context 64), the shape is banked. At scale 12, whose
     tables set k = 16 as the model's floor says (below it, tiny models' smaller tables move
     setup's k and its choice)."""
+    from snarkgpt.bench.scaling import spec_of
     from snarkgpt.model.circuit import choose_layout, layout_candidates, layout_costs
     cfg = {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": block_size,
            "vocab_size": 16}
     shape = cm.circuit_shape(cfg, None, 12, cm.TRAIN_BUDGET)
-    make = cm._key_circuit(",".join(f"{k}={v}" for k, v in cfg.items()), block_size, 12)
+    make = cm._key_circuit(spec_of(cfg), block_size, 12)
     costs = layout_costs(lambda lay: make(compact=lay[0], mm_lanes=lay[1]),
                          layout_candidates(cm._gpt_config(cfg), block_size - 1))
     compact, lanes = choose_layout(costs)
@@ -211,7 +212,7 @@ def test_layout_columns_are_setups_count_and_grow_with_the_lanes():
     from snarkgpt.model.circuit import layout_cost
     cols = [cm.layout_columns(n) for n in (2, 3, 4)]
     assert cols == sorted(set(cols))                  # strictly more columns per lane
-    make = cm._key_circuit(f"{cm.TINY},vocab_size=16", 4)
+    make = cm._key_circuit(cm.TINY + ",vocab_size=16", 4)
     assert layout_cost(make(mm_lanes=3))[2] == cols[1]
     # a context long enough for the banks: the shape is banked
     shape = cm.circuit_shape(dict(TINY, n_layer=2, n_embd=32, n_head=2, block_size=64), None,
@@ -245,7 +246,7 @@ def test_chunks_are_priced_by_their_own_columns():
     extrapolation's per-kind seconds, price each kind by its own layout cells."""
     from snarkgpt.model.circuit import layout_cost
     from snarkgpt.model.segments import split
-    make = cm._key_circuit("n_layer=1,n_head=2,n_embd=32,block_size=8,vocab_size=56", 6)
+    make = cm._key_circuit("random:n_layer=1,n_head=2,n_embd=32,block_size=8,vocab_size=56", 6)
     segs = split(1, 1, vocab=56, embed_chunk=16, head_chunk=16)      # 4 chunks of each
     for w in (None, 32):
         for role in ("embed", "head"):
