@@ -294,6 +294,34 @@ def _chunk_base_columns(wide: bool) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _block_base_columns(lanes: int, wide: bool) -> dict:
+    """{(embed, head): columns less the weight width} of a segment of blocks that holds the
+    embedding (``embed``) and the head (``head``) or not, in the banked layout with
+    ``lanes`` matmul lanes, measured like `layout_columns` on a 3-block tiny model whole and
+    split one block a segment (narrow, 2 lanes: 382 whole, 362 first, 354 middle, 375
+    last)."""
+    from ..model.circuit import layout_cost
+    from ..model.segments import split
+    w = 16 if wide else None
+    make = _key_circuit(TINY.replace("n_layer=1", "n_layer=3") + ",vocab_size=16", 4)
+    out = {(True, True): layout_cost(make(mm_lanes=lanes, weight_width=w))[2] - (w or 0)}
+    for seg in split(3, 1):
+        out[(seg.embed, seg.head)] = layout_cost(make(segment=seg, mm_lanes=lanes,
+                                                      weight_width=w))[2] - (w or 0)
+    return out
+
+
+def block_columns(lanes: int, embed: bool = True, head: bool = True, weight_width=None) -> int:
+    """The columns `circuit.layout_cost` counts for a segment of blocks in the banked layout
+    with ``lanes`` matmul lanes (`_block_base_columns`) plus the weight width (the same at
+    any width of model): a whole circuit's (``embed`` and ``head``), or a chain's first
+    (the embedding, no head), middle or last segment's, 2-7% narrower than a whole circuit
+    (no embedding table, no argmax)."""
+    base = _block_base_columns(int(lanes), weight_width is not None)
+    return base[(bool(embed), bool(head))] + (weight_width or 0)
+
+
 def chunk_columns(role: str, chunks: int, weight_width=None) -> list:
     """The columns `circuit.layout_cost` counts for each of a role's ``chunks`` vocabulary
     chunks (``role`` "embed" or "head"), measured like `layout_columns` on a tiny model's
@@ -331,7 +359,7 @@ def _layout(cfg, T: int, segs: list, w, floor: int, scale_bits=None) -> dict:
     for lanes in [n for compact, n in layout_candidates(cfg, T) if not compact]:
         k = max(max(math.ceil(math.log2(segment_rows(cfg, T, s, w, lanes) + 16)) for s in segs),
                 floor)
-        cols = layout_columns(lanes) + (w or 0)
+        cols = block_columns(lanes, weight_width=w)
         if best is None or cols << k < best["layout_cells"]:
             best = candidate(lanes, False, k, cols)
     whole = len(segs) == 1 and segs[0].embed and segs[0].head and not segs[0].chunk
@@ -365,21 +393,54 @@ def circuit_shape(config: dict, max_tokens=None, scale_bits=None, memory_budget=
         key = s.role or "blocks"
         roles[key] = roles.get(key, 0) + 1
     lay = _layout(cfg, T, segs, w, floor, scale_bits)
+    ends = [(s.embed, s.head) for s in segs if not s.chunk]
     return {"segments": len(segs), "parts": roles,
             "blocks_per_segment": max(s.n_blocks for s in segs), "weight_width": w, "k": k,
-            "columns": columns, "cells": columns << k, **lay, **_roles(roles, lay, w)}
+            "columns": columns, "cells": columns << k, **lay, **_roles(roles, lay, w, ends)}
 
 
-def _roles(parts: dict, lay: dict, w) -> dict:
-    """Each kind of segment's layout columns (a chunk's: the mean over its role's chunks) and
-    cells at the chain's common k, and the mean layout cells of a segment: {"role_columns",
-    "role_cells", "mean_layout_cells"}."""
-    cols = {role: lay["layout_columns"] if role == "blocks"
+def _roles(parts: dict, lay: dict, w, block_ends=None) -> dict:
+    """Each kind of segment's layout columns (the mean over its role's segments: chunks by
+    `chunk_columns`, segments of blocks by `block_columns` from ``block_ends``, each one's
+    (holds the embedding, holds the head); None: whole circuits), its sizes at the chain's
+    common k ("role_sizes": {role: {"layout_cells", "coset_precompute", "coset_recompute"}},
+    `_coset_cells`) and the mean of each size over the chain's segments: {"role_columns",
+    "role_cells", "role_sizes", "mean_layout_cells", "mean_coset_precompute",
+    "mean_coset_recompute"}."""
+    def blocks():
+        if not block_ends or lay.get("compact"):
+            return lay["layout_columns"]
+        return sum(block_columns(lay["lanes"], e, h, w) for e, h in block_ends) / len(block_ends)
+
+    cols = {role: blocks() if role == "blocks"
             else sum(chunk_columns(role, parts[role], w)) / parts[role] for role in parts}
     cells = {role: c * (1 << lay["layout_k"]) for role, c in cols.items()}
+    sizes = {role: {"layout_cells": cells[role],
+                    **_coset_cells(lay, w, cols[role])} for role in parts}
     n = sum(parts.values())
-    return {"role_columns": cols, "role_cells": cells,
-            "mean_layout_cells": sum(parts[r] * cells[r] for r in parts) / n}
+    return {"role_columns": cols, "role_cells": cells, "role_sizes": sizes,
+            **{"mean_" + f: sum(parts[r] * sizes[r][f] for r in parts) / n
+               for f in ("layout_cells", "coset_precompute", "coset_recompute")}}
+
+
+def _coset_cells(lay: dict, w, columns: float) -> dict:
+    """Values of the fixed-kind columns (fixed, sigma and virtual) on the quotient's cosets of
+    a segment of ``columns`` layout columns in the layout ``lay`` (its coset columns taken in
+    proportion to the tiny circuit's, `_layout_counts`): {"coset_precompute": those cells
+    where the proving key keeps them (`FIXED_COSET_CACHE_BYTES`: computed once when the key
+    is built or loaded, so a key rebuild's work), "coset_recompute": where it does not (each
+    proof's quotient recomputes them: at k = 16 the quotient takes 3-4 s a proof, at k = 17
+    10-12 s)}, the other 0."""
+    from ..plonk.vanishing.prover import FIXED_COSET_CACHE_BYTES
+    compact = bool(lay.get("compact"))
+    lanes = 2 if compact else int(lay["lanes"])
+    c = _layout_counts(lanes, compact)
+    whole = layout_columns(lanes, compact) + (w or 0)
+    values = ((c["coset_columns"] + (w or 0)) * columns / whole * (1 << lay["layout_k"])
+              * c["pieces"])
+    kept = values * 32 <= FIXED_COSET_CACHE_BYTES
+    return {"coset_precompute": values if kept else 0.0,
+            "coset_recompute": 0.0 if kept else values}
 
 
 # ----------------------------------------------------------------------------- records
@@ -503,7 +564,9 @@ segment); for the proof, the bytes of one segment's proof in its layout, counted
 circuit (`layout_proof_bytes`, kB), summed over the segments of blocks, and the vocabulary
 chunks (small circuits, about 3.4 KB a proof). `evaluate` chooses the memory's among
 `CHOICES` by leave-one-out error over the training points."""
-CHOICES = {"memory": (("cells",), ("cells", "coset_cache"), ("layout_cells",),
+CHOICES = {"prove": (("mean_layout_cells",), ("mean_layout_cells", "mean_coset_recompute")),
+           "rebuild": (("mean_layout_cells",), ("mean_layout_cells", "mean_coset_precompute")),
+           "memory": (("cells",), ("cells", "coset_cache"), ("layout_cells",),
                       ("layout_cells", "coset_cache"))}
 """Candidate sizes of a measure: the planner's cells or the layout's, with or without the
 proving key's coset cache (GiB). Chosen on the training points alone (`loo_errors`)."""
@@ -567,8 +630,9 @@ def predict(constants: dict, shape: dict) -> dict:
     for m in MEASURES:
         a = constants[m]["a"]
         out[m] = sum(c * x for c, x in zip(a.values(), _features(shape, a))) + constants[m]["b"]
-    out["by_role"] = {m: {role: constants[m]["a"]["mean_layout_cells"] * cells / 1e6
-                          + constants[m]["b"] for role, cells in shape["role_cells"].items()}
+    out["by_role"] = {m: {role: sum(c * sizes[f.removeprefix("mean_")] / 1e6
+                                    for f, c in constants[m]["a"].items()) + constants[m]["b"]
+                          for role, sizes in shape["role_sizes"].items()}
                       for m in PER_SEGMENT}
     return out
 
@@ -640,7 +704,7 @@ def _external(e: dict, constants: dict) -> dict:
         lay = _layout(cfg, e["max_tokens"] - 1, [seg], w, DEFAULT_TABLE_BITS)
         shape = {"segments": 1, "weight_width": w, "k": k, "columns": COLUMNS + w,
                  "cells": (COLUMNS + w) << k, "parts": {"blocks": 1}, "blocks_per_segment": 1,
-                 **lay, **_roles({"blocks": 1}, lay, w)}
+                 **lay, **_roles({"blocks": 1}, lay, w, [(seg.embed, seg.head)])}
     else:
         shape = circuit_shape(e["config"], e["max_tokens"], None, e["budget"])
     pred = predict(constants, shape)

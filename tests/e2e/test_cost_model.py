@@ -12,8 +12,8 @@ from snarkgpt.bench import cost_model as cm
 from snarkgpt.cli import main
 
 TINY = {"n_layer": 1, "n_head": 1, "n_embd": 8, "block_size": 4, "vocab_size": 16}
-TRUE = {"prove": {"a": {"mean_layout_cells": 0.8}, "b": 8.0},
-        "rebuild": {"a": {"mean_layout_cells": 0.25}, "b": 6.0},
+TRUE = {"prove": {"a": {"mean_layout_cells": 0.8, "mean_coset_recompute": 0.05}, "b": 8.0},
+        "rebuild": {"a": {"mean_layout_cells": 0.25, "mean_coset_precompute": 0.04}, "b": 6.0},
         "memory": {"a": {"layout_cells": 0.08, "coset_cache": 1.0}, "b": 1.0},
         "proof": {"a": {"block_proof": 950.0, "chunks": 3000.0}, "b": 0.0}}
 
@@ -45,16 +45,17 @@ def no_external_checks(monkeypatch):
 @pytest.fixture
 def results(tmp_path):
     """Eight tiny points: a scale sweep of six (8 and 15 held back: the sweep's ends; 15
-    proved 10% slower than the true constants say; the tables set k = 16 to 19, so the
-    proving key's coset cache is there at k = 16 only) and a layer sweep of two (kept: under
-    3 points)."""
+    proved 10% slower than the true constants say; the tables set k = 13 to 19, so the
+    proving key's coset cache is there up to k = 17 only) and a layer sweep of two at scale
+    14 (kept: under 3 points), so that a size only some points have (the coset work without
+    the cache) is on more than one training point, and leave-one-out can judge it."""
     shapes = {}
     for s in (8, 10, 12, 13, 14, 15):
         shapes[f"s{s}"] = _record(tmp_path, f"s{s}", TINY, s, [["scale_bits", s]],
                                   factor=1.1 if s == 15 else 1.0)
     for L in (1, 2):
         cfg = dict(TINY, n_layer=L)
-        shapes[f"L{L}"] = _record(tmp_path, f"L{L}", cfg, None, [["n_layer", L]])
+        shapes[f"L{L}"] = _record(tmp_path, f"L{L}", cfg, 14, [["n_layer", L]])
     return tmp_path, shapes
 
 
@@ -69,12 +70,20 @@ def test_the_fit_recovers_known_constants(results):
     assert len({shapes[i]["cells"] for i in ("s10", "s12", "L1")}) >= 2
     ev = cm.evaluate(cm.load_records(str(d)))
     assert {p["id"] for p in ev["points"] if p["held_back"]} == {"s8", "s15"}
-    # the memory's sizes are chosen by leave-one-out error on the training points: the true
-    # ones predict every left-out point exactly
-    sel = {tuple(r["features"]): r for r in ev["selection"] if r["measure"] == "memory"}
-    assert set(sel) == set(cm.CHOICES["memory"])
-    assert sel[("layout_cells", "coset_cache")]["rms"] < 1e-6
-    assert tuple(ev["constants"]["memory"]["a"]) == ("layout_cells", "coset_cache")
+    # each measure's sizes are chosen by leave-one-out error on the training points: the
+    # true ones predict every left-out point exactly, the others do not
+    for m in ("prove", "rebuild", "memory"):
+        sel = {tuple(r["features"]): r for r in ev["selection"] if r["measure"] == m}
+        assert set(sel) == set(cm.CHOICES[m])
+        true = tuple(TRUE[m]["a"])
+        assert sel[true]["rms"] < 1e-6
+        assert min(r["rms"] for f, r in sel.items() if f != true) > 1e-3
+        assert tuple(ev["constants"][m]["a"]) == true
+    # the coset work: kept by the key at k = 16 (the rebuild's), recomputed above (the proof's)
+    for p in ev["points"]:
+        sh = p["shape"]
+        assert (sh["mean_coset_precompute"] > 0) == (sh["layout_k"] <= 17)
+        assert (sh["mean_coset_recompute"] > 0) == (sh["layout_k"] > 17)
     for m in ("prove", "rebuild", "memory"):
         assert ev["constants"][m]["a"] == pytest.approx(TRUE[m]["a"], rel=1e-3)
         assert ev["constants"][m]["b"] == pytest.approx(TRUE[m]["b"], rel=1e-3)
@@ -129,7 +138,8 @@ def test_a_fixed_holdout_is_never_fitted(results):
 
 def _shape(blocks, chunks, lanes_columns):
     parts = {"blocks": blocks, "embed": chunks // 2, "head": chunks - chunks // 2}
-    lay = {"layout_columns": lanes_columns, "layout_k": 16, "layout_cells": lanes_columns << 16,
+    lay = {"lanes": 2, "compact": False, "layout_columns": lanes_columns, "layout_k": 16,
+           "layout_cells": lanes_columns << 16,
            "coset_cache": 0.9, "segment_proof_bytes": 36 * lanes_columns}
     return {"segments": blocks + chunks, "parts": parts, "cells": 13.1e6, **lay,
             **cm._roles({r: n for r, n in parts.items() if n}, lay, None)}
@@ -367,3 +377,33 @@ def test_coset_cache_is_what_the_proving_key_keeps():
     assert cm.coset_cache_bytes(2, 16, k) - cm.coset_cache_bytes(2, None, k) == (
         16 << k) * 32 * len(cosets)
     assert cm.coset_cache_bytes(2, None, 16) > 0 and cm.coset_cache_bytes(2, None, 17) == 0
+    # the prove and rebuild sizes: the same values, kept (a key's work) or recomputed (each
+    # proof's), for a whole circuit's columns; a segment of fewer columns, in proportion
+    lay = {"lanes": 2, "compact": False, "layout_k": k}
+    whole = cm.layout_columns(2)
+    c = cm._coset_cells(lay, None, whole)
+    assert c["coset_precompute"] * 32 == cm.coset_cache_bytes(2, None, k)
+    assert c["coset_recompute"] == 0
+    c17 = cm._coset_cells(dict(lay, layout_k=17), None, whole)
+    assert c17["coset_precompute"] == 0
+    assert c17["coset_recompute"] == pytest.approx(2 ** (17 - k) * c["coset_precompute"])
+    half = cm._coset_cells(lay, None, whole / 2)
+    assert half["coset_precompute"] == pytest.approx(c["coset_precompute"] / 2)
+
+
+def test_segments_of_blocks_are_priced_by_their_own_columns():
+    """`block_columns` of a chain's first, middle and last segment of blocks (and of a whole
+    circuit) == the columns setup counts on those segments of a longer model (4 blocks, 2
+    blocks a segment or 1), narrow and with wide weight rows; a segment without the
+    embedding or the head is narrower than the whole circuit."""
+    from snarkgpt.model.circuit import layout_cost
+    from snarkgpt.model.segments import split
+    make = cm._key_circuit("random:n_layer=4,n_head=1,n_embd=16,block_size=4,vocab_size=16", 4)
+    for lanes, w in ((2, None), (3, 32)):
+        whole = layout_cost(make(mm_lanes=lanes, weight_width=w))[2]
+        assert cm.block_columns(lanes, True, True, w) == whole
+        for per in (1, 2):
+            for seg in split(4, per):
+                built = layout_cost(make(segment=seg, mm_lanes=lanes, weight_width=w))[2]
+                assert cm.block_columns(lanes, seg.embed, seg.head, w) == built
+                assert built < whole
