@@ -23,30 +23,38 @@ tables' floor, `table_bits`) and these column counts:
   circuit of one segment at the tables' floor, setup's compact layout where it would pick
   it (`_compact_cost`: the first pass setup itself makes, seconds at such sizes; 171-183
   columns at a higher k);
-* each kind of segment's own layout columns (`_roles`): a block segment's as above, a
-  vocabulary chunk's measured on a tiny model's chunks (`chunk_columns`: 71-73 for an
-  embedding chunk, 99-219 for a head chunk, plus the weight width), so a chain's chunks are
-  priced by their own cells and not as blocks;
+* each kind of segment's own layout columns (`_roles`): a segment of blocks' measured on a
+  tiny model's whole circuit and its first, middle and last segments (`block_columns`: a
+  chain's segments, without the embedding's table or the argmax, have 7-28 columns fewer),
+  a vocabulary chunk's on a tiny model's chunks (`chunk_columns`: 71-73 for an embedding
+  chunk, 99-219 for a head chunk), plus the weight width, so each segment is priced by its
+  own cells;
 * the proving key's coset cache (`coset_cache_bytes`): the fixed columns' values on the
   quotient's cosets, which the key keeps between proofs up to `FIXED_COSET_CACHE_BYTES`
   (1.0-1.3 GiB at k = 16) and recomputes per proof above it (k >= 17): a candidate size for
-  the memory;
+  the memory; and the same values counted as work (`_coset_cells`, cells of those columns
+  on every coset): "coset precompute" where the key keeps them (done when the key is built
+  or loaded: a key rebuild's work), "coset recompute" where it does not (each proof's
+  quotient redoes them: the quotient stage takes 3-4 s at k = 16 and 10-12 s at k = 17 on
+  the base model's shapes, a step the layout cells alone smooth over);
 * a segment's proof bytes, counted on the tiny circuit's verifying key of its layout
   (`layout_proof_bytes`: commitments, evaluations and openings, 32 bytes each).
 
 The cost model (`fit`) is linear in one or two sizes of a segment, each constant fitted by
 non-negative least squares on relative error over the training points:
 
-    prove seconds per segment       a_prove   * layout cells of that kind of segment + b_prove
-    key rebuild seconds per segment a_rebuild * layout cells of that kind of segment + b_rebuild
-    peak memory of a proof (GiB)    a_memory  * cells + b_memory   (the sizes chosen among
-                                      `CHOICES` by leave-one-out error on the training points:
-                                      cells or layout cells, with or without the coset cache)
+    prove seconds per segment       a_prove   * layout cells of that kind of segment
+                                      (+ c_prove * its coset recompute) + b_prove
+    key rebuild seconds per segment a_rebuild * layout cells of that kind of segment
+                                      (+ c_rebuild * its coset precompute) + b_rebuild
+    peak memory of a proof (GiB)    a_memory  * cells + b_memory   (cells or layout cells,
+                                      with or without the coset cache)
     proof bytes                     a_proof * (counted proof bytes x segments of blocks)
                                       + a_chunk * vocabulary chunks          (no fixed part)
 
-(the fit uses a chain's mean layout cells a segment; `predict` also prices each kind,
-``by_role``.)
+(the fit uses a chain's mean sizes a segment; `predict` also prices each kind,
+``by_role``). The bracketed sizes are candidates (`CHOICES`): `evaluate` keeps, for each
+measure, the sizes of least leave-one-out error on the training points alone.
 
 The measured values come from the records of `snarkgpt bench scaling --prove --resume DIR`
 (one JSON per point in DIR/points; several DIRs, runs of the same grid: each point's median
@@ -562,14 +570,16 @@ FEATURES = {"prove": ("mean_layout_cells",), "rebuild": ("mean_layout_cells",),
 chunks have far fewer columns than its blocks; for the memory, the planner's cells of a
 segment); for the proof, the bytes of one segment's proof in its layout, counted on a tiny
 circuit (`layout_proof_bytes`, kB), summed over the segments of blocks, and the vocabulary
-chunks (small circuits, about 3.4 KB a proof). `evaluate` chooses the memory's among
+chunks (small circuits, about 3.4 KB a proof). `evaluate` chooses each measure's in
 `CHOICES` by leave-one-out error over the training points."""
 CHOICES = {"prove": (("mean_layout_cells",), ("mean_layout_cells", "mean_coset_recompute")),
            "rebuild": (("mean_layout_cells",), ("mean_layout_cells", "mean_coset_precompute")),
            "memory": (("cells",), ("cells", "coset_cache"), ("layout_cells",),
                       ("layout_cells", "coset_cache"))}
-"""Candidate sizes of a measure: the planner's cells or the layout's, with or without the
-proving key's coset cache (GiB). Chosen on the training points alone (`loo_errors`)."""
+"""Candidate sizes of a measure: for the times, the layout cells alone or with the coset
+work (`_coset_cells`: recomputed by each proof, precomputed by a key rebuild); for the
+memory, the planner's cells or the layout's, with or without the proving key's coset cache
+(GiB). Chosen on the training points alone (`loo_errors`)."""
 NO_FIXED_PART = ("proof",)
 """Measures fitted without a fixed part: a chain's proof is its segments' proofs and nothing
 else."""
