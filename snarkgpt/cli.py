@@ -484,6 +484,8 @@ def cmd_bench(args) -> int:
         if getattr(args, "fit", None):
             from .bench import cost_model
             return cost_model.main(args)
+        if args.against:
+            raise UsageError("--against DIR compares a fit with another run: give --fit DIR too")
         if args.resume:
             from .bench import sweep
             return sweep.main(args)
@@ -609,6 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "grid, each point's median), check it on held-back points and "
                             "extrapolate to GPT-2 small, medium and large (--memory-budget, "
                             "default 12G)")
+    bench.add_argument("--against", default=None, metavar="DIR",
+                       help="bench scaling --fit: also compare the fitted model with the "
+                            "records of another run of the grid in DIR (never fitted on)")
     bench.add_argument("--retry-failed", action="store_true",
                        help="bench scaling --resume: run the points recorded as failed again")
     bench.add_argument("--point-timeout", type=float, default=None, metavar="S",

@@ -94,7 +94,7 @@ import numpy as np
 
 __all__ = ["CostModelError", "circuit_shape", "segment_rows", "table_bits", "load_records",
            "merge_runs", "held_back", "fit", "predict", "evaluate", "extrapolate",
-           "anchor_factors", "makespan",
+           "anchor_factors", "makespan", "against",
            "report", "main",
            "GPT2_SIZES", "WORKERS", "TRAIN_BUDGET", "BUDGET", "GOAL"]
 
@@ -702,6 +702,35 @@ def evaluate(records: list, train_budget=TRAIN_BUDGET, holdout=None) -> dict:
                           for (m, f), v in selection.items()]}
 
 
+def against(ev: dict, records: list) -> dict:
+    """The fitted model (``ev``: `evaluate`'s) against the records of another run of the same
+    grid (`load_records`), none of which it was fitted on: each point's prediction and
+    relative error on that run's measurements, held-back and training points marked as in
+    the fit, and how many are within `GOAL` on prove time, peak memory and proof size at
+    once: {"points", "summary"}."""
+    known = {p["id"]: p for p in ev["points"]}
+    out = []
+    for r in records:
+        p = known.get(r["id"])
+        shape = p["shape"] if p else circuit_shape(r["config"], r["max_tokens"],
+                                                   r["scale_bits"], ev["train_budget"])
+        pred = predict(ev["constants"], shape)
+        ms = r["measured"]
+        err = {m: (pred[m] - ms[m]) / ms[m] for m in MEASURES if ms[m]}
+        out.append({"id": r["id"], "held_back": bool(p and p["held_back"]), "shape": shape,
+                    "measured": ms, "predicted": pred, "error": err,
+                    "within_goal": all(abs(err.get(m, 0.0)) <= GOAL
+                                       for m in ("prove", "memory", "proof"))})
+    summary = {}
+    for name, flag in (("train", False), ("held_back", True)):
+        group = [p for p in out if p["held_back"] == flag]
+        summary[name] = {m: max((abs(p["error"][m]) for p in group if m in p["error"]),
+                                default=None) for m in MEASURES}
+        summary[name]["points"] = len(group)
+        summary[name]["within_goal"] = sum(p["within_goal"] for p in group)
+    return {"points": out, "summary": summary}
+
+
 def _external(e: dict, constants: dict) -> dict:
     from ..model.segment_plan import COLUMNS
     from ..model.segments import Segment
@@ -922,6 +951,31 @@ def report(ev: dict, ext: list) -> list:
     return lines
 
 
+def report_against(ag: dict) -> list:
+    """Markdown: the fit's predictions against another run's measurements (`against`)."""
+    lines = [f"### Against {ag['dir']} (a run the model was not fitted on; error = "
+             "(predicted - measured) / measured)", "",
+             "| point | set | prove s/seg pred / meas | err | peak GiB pred / meas | err | "
+             "proof B pred / meas | err | within 15% |", "|" + "---|" * 9]
+    order = sorted(ag["points"], key=lambda p: (not p["held_back"], p["shape"]["cells"],
+                                                p["id"]))
+    for p in order:
+        ms, pr, er = p["measured"], p["predicted"], p["error"]
+        lines.append(
+            f"| {p['id']} | {'held back' if p['held_back'] else 'train'} | "
+            f"{pr['prove']:.1f} / {ms['prove']:.1f} | {_pct(er.get('prove'))} | "
+            f"{pr['memory']:.2f} / {ms['memory']:.2f} | {_pct(er.get('memory'))} | "
+            f"{pr['proof']:,.0f} / {ms['proof']:,.0f} | {_pct(er.get('proof'))} | "
+            f"{'yes' if p['within_goal'] else 'no'} |")
+    lines += ["", "| set | points | within 15% (prove, peak, proof) | largest |err| prove | "
+                  "peak | proof |", "|---|---|---|---|---|---|"]
+    for name in ("train", "held_back"):
+        sm = ag["summary"][name]
+        lines.append(f"| {name.replace('_', ' ')} | {sm['points']} | {sm['within_goal']} | "
+                     f"{_pct(sm['prove'])} | {_pct(sm['memory'])} | {_pct(sm['proof'])} |")
+    return lines
+
+
 def _json_ready(ev: dict, ext: list) -> dict:
     def clean(obj):
         if isinstance(obj, dict):
@@ -986,6 +1040,9 @@ def main(args) -> int:
         written = plot(ev, os.path.join(out, "cost-model.png"))
         if written:
             print(f"plot: {written}", file=sys.stderr)
+    other = getattr(args, "against", None)
+    if other:
+        ev["against"] = {"dir": other, **against(ev, load_records(other))}
     if getattr(args, "json", False):
         print(json.dumps(_json_ready(ev, ext)))
     else:
@@ -996,6 +1053,10 @@ def main(args) -> int:
               "value of each sweep)")
         for line in report(ev, ext):
             print(line)
+        if other:
+            print()
+            for line in report_against(ev["against"]):
+                print(line)
     return 0
 
 

@@ -303,6 +303,34 @@ def test_cli_fit_prints_the_tables(results, monkeypatch):
     assert rc == 0 and "(the median of 2 runs)" in out
 
 
+def test_a_fit_is_checked_against_another_run(results, tmp_path, monkeypatch):
+    """`--against DIR`: the fitted model's predictions compared with another run's records
+    (never fitted on): a run that proved every point 20% slower is off by -1/6 on prove time
+    everywhere, exactly on peak and proof; the CLI prints the table; without --fit it is a
+    usage error."""
+    d, _ = results
+    other = tmp_path / "other"
+    other.mkdir()
+    for s in (8, 10, 12, 13, 14, 15):
+        _record(other, f"s{s}", TINY, s, [["scale_bits", s]], factor=1.2)
+    ev = cm.evaluate(cm.load_records(str(d)))
+    ag = cm.against(ev, cm.load_records(str(other)))
+    assert {p["id"] for p in ag["points"]} == {f"s{s}" for s in (8, 10, 12, 13, 14, 15)}
+    assert {p["id"] for p in ag["points"] if p["held_back"]} == {"s8", "s15"}
+    for p in ag["points"]:
+        # s15: the fit's data was itself 10% slow there, but the fit never saw it
+        assert p["error"]["prove"] == pytest.approx(1 / 1.2 - 1, rel=1e-3)
+        assert abs(p["error"]["memory"]) < 1e-3 and abs(p["error"]["proof"]) < 1e-3
+        assert not p["within_goal"]
+    assert ag["summary"]["held_back"]["within_goal"] == 0
+    assert ag["summary"]["train"]["points"] == 4
+    monkeypatch.setattr(cm, "GPT2_SIZES", {"tiny": (2, 1, 8)})
+    rc, out = _cli(["bench", "scaling", "--fit", str(d), "--against", str(other)])
+    assert rc == 0 and f"### Against {other}" in out
+    assert "| s15 | held back |" in out
+    assert main(["bench", "scaling", "--against", str(other)]) == 2
+
+
 @pytest.mark.parametrize("what", ["missing", "empty", "garbage"])
 def test_a_bad_dir_is_a_clear_error(tmp_path, capsys, what):
     d = tmp_path / "results"
