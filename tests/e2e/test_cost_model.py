@@ -331,6 +331,33 @@ def test_a_fit_is_checked_against_another_run(results, tmp_path, monkeypatch):
     assert main(["bench", "scaling", "--against", str(other)]) == 2
 
 
+def test_runs_are_compared_side_by_side(tmp_path, capsys):
+    """benchmarks/compare_runs.py: a run 20% slower than another sits at 1.2 / 1.1 of each
+    point's median (of two: their mean), the faster at 1.0 / 1.1; a bad folder exits 2."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).parents[2] / "benchmarks" / "compare_runs.py"
+    spec = importlib.util.spec_from_file_location("compare_runs", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    dirs = []
+    for name, factor in (("a", 1.0), ("b", 1.2)):
+        d = tmp_path / name
+        d.mkdir()
+        for s in (8, 10, 12):
+            _record(d, f"s{s}", TINY, s, [["scale_bits", s]], factor=factor)
+        dirs.append(str(d))
+    lines = mod.compare(dirs)
+    rows = [line for line in lines if line.startswith("| s")]
+    assert len(rows) == 3
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[5:7] == [f"{1 / 1.1:.2f}", f"{1.2 / 1.1:.2f}"]
+    assert any(line.startswith("b: seconds / the point's median 1.09-1.09") for line in lines)
+    assert mod.main([dirs[0], str(tmp_path / "missing")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("what", ["missing", "empty", "garbage"])
 def test_a_bad_dir_is_a_clear_error(tmp_path, capsys, what):
     d = tmp_path / "results"
