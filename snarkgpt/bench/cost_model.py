@@ -689,14 +689,8 @@ def evaluate(records: list, train_budget=TRAIN_BUDGET, holdout=None) -> dict:
     external = []
     for e in EXTERNAL:
         external.append(_external(e, constants))
-    held = [p for p in pts if p["held_back"]]
-    summary = {}
-    for name, group in (("train", train), ("held_back", held)):
-        summary[name] = {m: max((abs(p["error"][m]) for p in group if m in p["error"]),
-                                default=None) for m in MEASURES}
-        summary[name]["points"] = len(group)
-        summary[name]["within_goal"] = sum(p["within_goal"] for p in group)
-    return {"constants": constants, "points": pts, "external": external, "summary": summary,
+    return {"constants": constants, "points": pts, "external": external,
+            "summary": _summary(pts),
             "train_budget": train_budget, "goal": GOAL,
             "selection": [{"measure": m, "features": list(f), **v}
                           for (m, f), v in selection.items()]}
@@ -721,14 +715,20 @@ def against(ev: dict, records: list) -> dict:
                     "measured": ms, "predicted": pred, "error": err,
                     "within_goal": all(abs(err.get(m, 0.0)) <= GOAL
                                        for m in ("prove", "memory", "proof"))})
-    summary = {}
+    return {"points": out, "summary": _summary(out)}
+
+
+def _summary(points: list) -> dict:
+    """{"train", "held_back"}: each set's largest |error| per measure, its points and how
+    many are within `GOAL` on prove time, peak memory and proof size at once."""
+    out = {}
     for name, flag in (("train", False), ("held_back", True)):
-        group = [p for p in out if p["held_back"] == flag]
-        summary[name] = {m: max((abs(p["error"][m]) for p in group if m in p["error"]),
-                                default=None) for m in MEASURES}
-        summary[name]["points"] = len(group)
-        summary[name]["within_goal"] = sum(p["within_goal"] for p in group)
-    return {"points": out, "summary": summary}
+        group = [p for p in points if p["held_back"] == flag]
+        out[name] = {m: max((abs(p["error"][m]) for p in group if m in p["error"]),
+                            default=None) for m in MEASURES}
+        out[name]["points"] = len(group)
+        out[name]["within_goal"] = sum(p["within_goal"] for p in group)
+    return out
 
 
 def _external(e: dict, constants: dict) -> dict:
